@@ -1,0 +1,75 @@
+"""`agent-agency-cli daemon start|stop|status`."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from agent_agency_cli.cli.common import fail, handle_errors, orchestrator, print_json
+
+app = typer.Typer(help="The background engine that claims and runs queued tasks.",
+                  no_args_is_help=True)
+
+
+@app.command()
+@handle_errors
+def start(
+    foreground: Annotated[bool, typer.Option("--foreground", help="Run in this terminal "
+                                             "(Ctrl-C stops it).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the daemon info as JSON.")] = False,
+) -> None:
+    """Start the daemon (detached) if it is not running."""
+    orch = orchestrator()
+    if foreground:
+        from agent_agency_cli.engine import daemon
+
+        args = ["--home", str(orch.home)]
+        if orch.config_path:
+            args += ["--config", orch.config_path]
+        raise typer.Exit(daemon.main(args))
+    before = orch.daemon_status()
+    info = orch.ensure_daemon()
+    status = orch.daemon_status() or info
+    if as_json:
+        print_json({**status, "already_running": before is not None})
+    elif before:
+        print(f"daemon already running (pid {info['pid']})", file=sys.stderr)
+    else:
+        print(f"daemon started (pid {info['pid']}, log {info['log']})", file=sys.stderr)
+
+
+@app.command()
+@handle_errors
+def stop(
+    timeout: Annotated[float | None, typer.Option(help="Seconds to wait for it to exit.")] = None,
+) -> None:
+    """Stop the daemon: nothing new starts, running steps may finish (up to
+    daemon.stop_timeout), their tasks go back to the queue for the next daemon."""
+    info = orchestrator().stop_daemon(timeout)
+    if info is None:
+        print("no daemon is running", file=sys.stderr)
+    else:
+        print(f"daemon {info['pid']} stopped", file=sys.stderr)
+
+
+@app.command()
+@handle_errors
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Show whether the daemon runs: pid, uptime, running tasks. Exit 3 if not running."""
+    from agent_agency_cli.timeutil import format_duration
+
+    info = orchestrator().daemon_status()
+    if as_json:
+        print_json({"running": True, **info} if info else {"running": False})
+        if info is None:
+            raise typer.Exit(3)
+        return
+    if info is None:
+        raise fail("no daemon is running (start one with: agent-agency-cli daemon start)", 3)
+    tasks = ", ".join(info["running_tasks"]) or "none"
+    print(f"running  pid {info['pid']}  up {format_duration(info['uptime'])}  "
+          f"tasks: {tasks}\nlog: {info['log']}")

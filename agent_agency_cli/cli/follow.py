@@ -1,0 +1,62 @@
+"""Following a task live: a Rich view on a TTY, one plain line per event otherwise."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import TYPE_CHECKING
+
+from agent_agency_cli.cli.render import console, event_line, follow_view
+
+if TYPE_CHECKING:
+    from agent_agency_cli.orchestrator import TaskOrchestrator
+
+
+def follow(
+    orch: TaskOrchestrator, tid: str, *, live: bool, after: int = 0, to_stdout: bool = False
+) -> dict:
+    """Follow until the task finishes; returns its final status dict.
+
+    Plain lines go to stderr (the command's own output, e.g. the task id, owns
+    stdout) unless `to_stdout`, as for `task watch --plain`.
+    """
+    if live:
+        return _follow_live(orch, tid, after)
+    for ev in orch.follow(tid, after=after):
+        if ev is None:
+            continue
+        line = event_line(ev)
+        if line:
+            print(line, file=sys.stdout if to_stdout else sys.stderr, flush=True)
+    return orch.get_status(tid)
+
+
+def _follow_live(orch: TaskOrchestrator, tid: str, after: int) -> dict:
+    from rich.live import Live
+
+    recent: list[str] = []
+    status = orch.get_status(tid)
+    with Live(follow_view(status, recent), console=console(stderr=True), auto_refresh=False,
+              transient=False) as live:
+        for ev in orch.follow(tid, after=after, heartbeat=0.5):
+            if ev is not None:
+                line = event_line(ev)
+                if line and ev["kind"] != "step_progress":
+                    recent.append(line)
+            status = orch.get_status(tid)
+            live.update(follow_view(status, recent), refresh=True)
+        status = orch.get_status(tid)
+        live.update(follow_view(status, recent), refresh=True)
+    return status
+
+
+def follow_in_thread(orch_factory, tid: str, *, live: bool) -> threading.Thread:  # type: ignore[no-untyped-def]
+    """Run a follower on its own connection while this thread runs the engine."""
+
+    def target() -> None:
+        with orch_factory() as orch:
+            follow(orch, tid, live=live)
+
+    t = threading.Thread(target=target, name="follow", daemon=True)
+    t.start()
+    return t

@@ -1,0 +1,60 @@
+"""Entry point: `agent-agency-cli [--home DIR] [--config FILE] COMMAND ...`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from agent_agency_cli.cli import daemon_cmd, task_cmd
+from agent_agency_cli.cli.common import state
+
+app = typer.Typer(
+    name="agent-agency-cli",
+    help="Run agent tasks end to end: validate, plan into a DAG, execute with live "
+    "control. State lives in SQLite under the data home.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(task_cmd.app, name="task")
+app.add_typer(daemon_cmd.app, name="daemon")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from agent_agency_cli import __version__
+
+        print(f"agent-agency-cli {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _global(
+    home: Annotated[
+        str | None,
+        typer.Option("--home", envvar="AGENT_AGENCY_HOME", help="Data home (database, logs, "
+                     "workspaces). Default: $AGENT_AGENCY_HOME or the platform data dir."),
+    ] = None,
+    config: Annotated[
+        str | None,
+        typer.Option("--config", "-c", envvar="AGENT_AGENCY_CONFIG",
+                     help="Config YAML. Default: $AGENT_AGENCY_CONFIG or config.yaml in the "
+                     "data home."),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True,
+                           help="Print the version and exit.")
+    ] = False,
+) -> None:
+    state.home = home
+    state.config = config
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""Rich rendering for human output: status, list, event lines and the live follow view."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from agent_agency_cli.timeutil import format_duration
+
+ICONS = {
+    "pending": "◌", "waiting_resources": "◌", "awaiting_approval": "?", "running": "●",
+    "paused": "‖", "completed": "✓", "failed": "✗", "skipped": "↷", "cancelled": "⊘",
+    "interrupted": "!", "queued": "◌", "awaiting_review": "?", "escalated": "!",
+    "partially_completed": "◐",
+}
+STYLES = {
+    "running": "cyan", "paused": "yellow", "completed": "green", "failed": "red",
+    "skipped": "dim", "cancelled": "magenta", "interrupted": "yellow", "escalated": "yellow",
+    "queued": "blue", "pending": "dim", "awaiting_approval": "yellow",
+    "partially_completed": "yellow",
+}
+
+
+def console(stderr: bool = False) -> Console:
+    return Console(stderr=stderr, no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
+
+
+def status_text(status: str) -> Text:
+    return Text(f"{ICONS.get(status, '·')} {status}", style=STYLES.get(status, ""))
+
+
+def _local_time(ts: str | None) -> str:
+    if not ts:
+        return "-"
+    return datetime.fromisoformat(ts.replace("Z", "+00:00")).astimezone().strftime("%H:%M:%S")
+
+
+def _bar(percent: float, width: int = 22) -> str:
+    filled = round(width * percent / 100)
+    return "█" * filled + "░" * (width - filled)
+
+
+def header_lines(s: dict[str, Any]) -> list[Text]:
+    p = s["progress"]
+    head = Text.assemble(
+        (s["id"], "bold"), "  ", s["description"], "   ",
+        (f"{s['mode']} · {s['priority']}", "dim"),
+    )
+    line = Text.assemble(
+        status_text(s["status"]), "  ", _bar(p["percent"]),
+        f"  {p['done']}/{p['total']} steps {p['percent']:.0f}%",
+        f"  {format_duration(s['elapsed'])} elapsed" if s["elapsed"] is not None else "",
+        f"  ETA {format_duration(s['eta'])}" if s.get("eta") is not None else "",
+    )
+    lines = [head, line]
+    if s["deadline"]:
+        style = "red bold" if s["deadline_passed"] else ""
+        label = "deadline passed" if s["deadline_passed"] else "due"
+        lines.append(Text(f"{label} {s['deadline']}", style=style))
+    if s["reason"]:
+        lines.append(Text(f"reason: {s['reason']}", style=STYLES.get(s["status"], "")))
+    return lines
+
+
+def steps_table(s: dict[str, Any], critical: set[str] | None = None) -> Table:
+    t = Table(box=None, pad_edge=False, show_edge=False, header_style="bold dim")
+    t.add_column("step")
+    t.add_column("status")
+    t.add_column("try", justify="right")
+    t.add_column("time", justify="right")
+    t.add_column("exit", justify="right")
+    t.add_column("detail", overflow="fold")
+    critical = critical or set()
+    for st in s["steps"]:
+        name = st["name"] + (" ★" if st["name"] in critical else "")
+        active = st["status"] in ("running", "paused")
+        detail = st["reason"] or (st["progress_message"] if active else "") or ""
+        if active and st["progress"] is not None:
+            detail = f"{st['progress'] * 100:.0f}% {detail}".strip()
+        t.add_row(
+            name, status_text(st["status"]),
+            f"{st['attempt']}/{st['max_attempts']}" if st["attempt"] else "-",
+            format_duration(st["duration"]) if st["duration"] is not None else "-",
+            "-" if st["exit_code"] is None else str(st["exit_code"]),
+            detail,
+        )
+    return t
+
+
+def render_status(s: dict[str, Any], verbose: bool) -> None:
+    out = console()
+    for line in header_lines(s):
+        out.print(line)
+    out.print()
+    out.print(steps_table(s, set(s["plan"]["critical_path"])))
+    if verbose:
+        out.print()
+        out.print(Text("plan", style="bold"))
+        for i, group in enumerate(s["plan"]["parallel_groups"]):
+            out.print(f"  group {i + 1}: {', '.join(group)}")
+        out.print(f"  critical path: {' -> '.join(s['plan']['critical_path'])}"
+                  f"  (estimated {format_duration(s['plan']['estimated_duration'])})")
+        out.print(f"requirements: {', '.join(s['requirements']) or '-'}")
+        for key in ("created_at", "started_at", "finished_at", "deadline"):
+            out.print(f"{key.replace('_', ' ')}: {s[key] or '-'}")
+        out.print(f"workspace: {s['workspace']}")
+        if s["workdir"]:
+            out.print(f"workdir: {s['workdir']}")
+        if s["plan_path"]:
+            out.print(f"plan file: {s['plan_path']}")
+        if s.get("interventions"):
+            out.print()
+            out.print(Text("audit trail", style="bold"))
+            for iv in s["interventions"]:
+                args = " ".join(f"{k}={v}" for k, v in iv["args"].items())
+                out.print(
+                    f"  {iv['created_at']}  {iv['kind']} {args}  by {iv['who']} (pid {iv['pid']})"
+                    f"  {iv['outcome'] or 'pending'}"
+                    + (f"  reason: {iv['reason']}" if iv["reason"] else "")
+                )
+
+
+def render_list(tasks: list[dict[str, Any]]) -> None:
+    out = console()
+    if not tasks:
+        out.print("no tasks", style="dim")
+        return
+    t = Table(box=None, pad_edge=False, header_style="bold dim")
+    for col in ("id", "status", "priority", "progress", "elapsed", "age", "description"):
+        t.add_column(col, justify="right" if col in ("progress", "elapsed", "age") else "left")
+    for task in tasks:
+        p = task["progress"]
+        t.add_row(
+            task["id"], status_text(task["status"]), task["priority"],
+            f"{p['done']}/{p['total']}", format_duration(task["elapsed"]),
+            format_duration(task["age"]), task["description"][:60],
+        )
+    out.print(t)
+
+
+def event_line(ev: dict[str, Any]) -> str | None:
+    """One plain line for an event (None for noise such as progress ticks)."""
+    kind = ev["kind"]
+    p = ev["payload"]
+    t = _local_time(ev["ts"])
+    step = ev["step"]
+    if kind == "step_progress":
+        return None
+    if kind == "step_started":
+        return f"{t}  {step}  started (attempt {p.get('attempt')}/{p.get('max_attempts')})"
+    if kind == "step_completed":
+        return f"{t}  {step}  completed in {format_duration(p.get('duration'))}"
+    if kind == "step_failed":
+        return f"{t}  {step}  FAILED: {p.get('reason')}"
+    if kind == "step_retry":
+        return f"{t}  {step}  failed ({p.get('reason')}); retrying"
+    if kind in ("step_skipped", "step_cancelled", "step_interrupted"):
+        return f"{t}  {step}  {p.get('status')}: {p.get('reason')}"
+    if kind.startswith("step_"):
+        return f"{t}  {step}  {kind.removeprefix('step_')}"
+    if kind == "task_created":
+        return f"{t}  task {ev['task_id']} created: {p.get('description')} ({p.get('steps')} steps)"
+    if kind in ("task_failed", "task_cancelled", "task_escalated"):
+        return f"{t}  task {p.get('status')}: {p.get('reason')}"
+    if kind.startswith("task_"):
+        return f"{t}  task {kind.removeprefix('task_')}"
+    if kind.startswith("intervention_"):
+        who = p.get("who", "")
+        return f"{t}  {p.get('kind')} {kind.removeprefix('intervention_')} ({who})" + (
+            f": {p.get('message')}" if p.get("message") else "")
+    if kind == "deadline_passed":
+        return f"{t}  deadline passed"
+    return f"{t}  {kind}"
+
+
+def follow_view(s: dict[str, Any], recent: list[str]) -> Group:
+    parts: list[Any] = [*header_lines(s), Text(""), steps_table(s, set(s["plan"]["critical_path"]))]
+    if recent:
+        parts.append(Text(""))
+        parts.extend(Text(r, style="dim") for r in recent[-6:])
+    return Group(*parts)
+
+
+def is_color() -> bool:
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")

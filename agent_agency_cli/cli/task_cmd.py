@@ -1,0 +1,393 @@
+"""`agent-agency-cli task ...`: create, inspect, follow and steer tasks."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Annotated
+
+import typer
+
+from agent_agency_cli.cli.common import (
+    fail,
+    handle_errors,
+    is_tty,
+    orchestrator,
+    print_json,
+    print_json_line,
+)
+
+app = typer.Typer(help="Create, inspect, follow and steer tasks.", no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+IdArg = Annotated[str, typer.Argument(help="Task id or an unambiguous prefix of it.")]
+
+
+def _exit_for(status: dict) -> int:
+    from agent_agency_cli.models import TaskStatus
+
+    code = TaskStatus(status["status"]).exit_code
+    return 0 if code is None else code
+
+
+@app.command()
+@handle_errors
+def create(
+    plan: Annotated[str | None, typer.Option("--plan", "-p", help="Plan file (YAML) listing "
+                                             "the steps.")] = None,
+    description: Annotated[str | None, typer.Option("--description", "-d",
+                                                    help="What the task is for.")] = None,
+    mode: Annotated[str | None, typer.Option(help="auto, strict or dry-run (default from "
+                                             "config: task_execution.default_mode).")] = None,
+    priority: Annotated[str, typer.Option(help="low, normal, high or urgent.")] = "normal",
+    requirements: Annotated[str | None, typer.Option(help="Comma-separated requirements, e.g. "
+                                                     "'tests pass,no lint errors'.")] = None,
+    deadline: Annotated[str | None, typer.Option(help="ISO-8601 (2026-12-31, "
+                                                 "2026-12-31T18:00Z) or relative (30m, 2h, 1d).")
+                        ] = None,
+    workdir: Annotated[str | None, typer.Option(help="Default working directory of the steps "
+                                                "(else the task's own workspace).")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Max steps running at once "
+                                                    "(default: plan, then config).")] = None,
+    wait: Annotated[bool, typer.Option("--wait", "-w", help="Follow the task and exit with "
+                                       "its exit code.")] = False,
+    foreground: Annotated[bool, typer.Option("--foreground", help="Run the task in this "
+                                             "process, without the daemon.")] = False,
+    no_start: Annotated[bool, typer.Option("--no-start", help="Only queue it; do not start "
+                                           "the daemon.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate a plan, store it as a queued task and hand it to the engine.
+
+    Prints the task id (or a JSON object with --json). Bad input exits 2 and
+    stores nothing.
+    """
+    from agent_agency_cli.errors import BadInputError
+    from agent_agency_cli.models import ExecutionMode, Priority
+    from agent_agency_cli.orchestrator import TaskRequest
+
+    try:
+        prio = Priority(priority)
+    except ValueError:
+        raise BadInputError(f"unknown priority {priority!r} (low, normal, high, urgent)") from None
+    try:
+        mode_v = ExecutionMode(mode) if mode else None
+    except ValueError:
+        raise BadInputError(f"unknown mode {mode!r} (auto, strict, dry-run)") from None
+    if concurrency is not None and concurrency < 1:
+        raise BadInputError("--concurrency must be at least 1")
+    request = TaskRequest(
+        description=description, plan=plan, mode=mode_v, priority=prio,
+        requirements=requirements.split(",") if requirements else [],
+        deadline=deadline, workdir=workdir, concurrency=concurrency,
+    )
+    orch = orchestrator()
+    tid = orch.submit_task(request, start_daemon=not (foreground or no_start))
+    if as_json:
+        print_json({"id": tid, **{k: v for k, v in orch.get_status(tid).items() if k != "steps"}}
+                   if not (wait or foreground) else {"id": tid})
+    else:
+        print(tid, flush=True)
+    if foreground:
+        from agent_agency_cli.cli.common import state
+        from agent_agency_cli.cli.follow import follow_in_thread
+        from agent_agency_cli.errors import EXIT_INTERRUPTED
+        from agent_agency_cli.orchestrator import TaskOrchestrator
+
+        follower = None
+        if not as_json:
+            follower = follow_in_thread(
+                lambda: TaskOrchestrator(home=state.home, config=state.config), tid,
+                live=is_tty() and sys.stderr.isatty())
+        orch.run_foreground(tid)
+        if follower is not None:
+            follower.join(timeout=5)
+        final = orch.get_status(tid)
+        if as_json:
+            print_json(final)
+        if final["status"] == "cancelled" and (final["reason"] or "").startswith("interrupted"):
+            raise typer.Exit(EXIT_INTERRUPTED)
+        raise typer.Exit(_exit_for(final))
+    if wait:
+        _wait(orch, tid, as_json)
+
+
+def _wait(orch, tid: str, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    from agent_agency_cli.cli.follow import follow
+
+    try:
+        final = follow(orch, tid, live=is_tty() and not as_json)
+    except KeyboardInterrupt:
+        print(f"\nstopped following; task {tid} keeps running "
+              f"(agent-agency-cli task watch {tid} --plain)", file=sys.stderr)
+        raise typer.Exit(130) from None
+    if as_json:
+        print_json(final)
+    elif final["reason"]:
+        print(f"task {tid} {final['status']}: {final['reason']}", file=sys.stderr)
+    else:
+        print(f"task {tid} {final['status']}", file=sys.stderr)
+    raise typer.Exit(_exit_for(final))
+
+
+@app.command("list")
+@handle_errors
+def list_(
+    status: Annotated[list[str] | None, typer.Option("--status", "-s", help="Only tasks in "
+                                                     "this status (repeatable).")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many (newest first); 0 = all.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """List tasks, newest first."""
+    tasks = orchestrator().list_tasks(status or None, limit or None)
+    if as_json:
+        print_json(tasks)
+        return
+    from agent_agency_cli.cli.render import render_list
+
+    render_list(tasks)
+
+
+@app.command()
+@handle_errors
+def status(
+    task_id: IdArg,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Add the plan, requirements, "
+                                          "timestamps and the audit trail.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a task: status, progress, elapsed, ETA, deadline and every step."""
+    data = orchestrator().get_status(task_id, interventions=verbose or as_json)
+    if as_json:
+        print_json(data)
+        return
+    from agent_agency_cli.cli.render import render_status
+
+    render_status(data, verbose)
+
+
+@app.command()
+@handle_errors
+def result(task_id: IdArg, as_json: JsonOpt = False) -> None:
+    """The task's result: final status, per-step outcomes, metrics. Exit code = the task's."""
+    orch = orchestrator()
+    res = orch.result(task_id)
+    if as_json:
+        print_json(res)
+    else:
+        from agent_agency_cli.cli.render import console, status_text
+        from agent_agency_cli.timeutil import format_duration
+
+        out = console()
+        out.print(status_text(res["status"]), f" task {res['task_id']}",
+                  f" in {format_duration(res['duration'])}" if res["duration"] else "")
+        if res["reason"]:
+            out.print(f"reason: {res['reason']}")
+        for s in res["steps"]:
+            out.print("  ", status_text(s["status"]), f" {s['name']}",
+                      f"  {format_duration(s['duration'])}" if s["duration"] else "",
+                      f"  → {s['result']!r}" if s["result"] is not None else "")
+        out.print(f"workspace: {res['workspace']}")
+    if not res["finished"]:
+        raise fail(f"task {res['task_id']} has not finished (it is {res['status']})", 5)
+    raise typer.Exit(_exit_for(res))
+
+
+@app.command()
+@handle_errors
+def logs(
+    task_id: IdArg,
+    step: Annotated[str | None, typer.Option("--step", "-s", help="Only this step.")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines "
+                                         "until the task finishes.")] = False,
+    timestamps: Annotated[bool, typer.Option("--timestamps", "-t", help="Show each line's "
+                                             "UTC time.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print step logs in the order lines were written (all steps merged by time)."""
+    orch = orchestrator()
+    tid = orch.resolve(task_id)
+    multi = step is None
+
+    def emit(ts: str, name: str, stream: str, text: str) -> None:
+        if as_json:
+            print_json_line({"ts": ts, "step": name, "stream": stream, "text": text})
+            return
+        prefix = f"{ts} " if timestamps else ""
+        if multi:
+            prefix += f"[{name}] "
+        if stream == "sys":
+            prefix += "# "
+        elif stream == "err":
+            prefix += "! "
+        sys.stdout.write(f"{prefix}{text}\n")
+
+    if not follow:
+        for line in orch.log_lines(tid, step):
+            emit(*line)
+        sys.stdout.flush()
+        return
+    _follow_logs(orch, tid, step, emit)
+
+
+def _follow_logs(orch, tid: str, step: str | None, emit) -> None:  # type: ignore[no-untyped-def]
+    """Tail the step log files until the task has finished and the files are drained."""
+    from agent_agency_cli.executors.base import parse_log_line
+
+    names = [step] if step else [s["name"] for s in orch.get_status(tid)["steps"]]
+    if step:
+        orch.store.get_step(tid, step)  # NotFoundError for an unknown step
+    offsets = dict.fromkeys(names, 0)
+    partial = dict.fromkeys(names, "")
+    while True:
+        finished = orch.get_status(tid)["finished"]
+        batch = []
+        for name in names:
+            path = orch.paths.step_log(tid, name)
+            try:
+                with open(path, encoding="utf-8", errors="replace") as fh:
+                    fh.seek(offsets[name])
+                    data = fh.read()
+                    offsets[name] = fh.tell()
+            except FileNotFoundError:
+                continue
+            data = partial[name] + data
+            *lines, partial[name] = data.split("\n")
+            for ln in lines:
+                ts, stream, text = parse_log_line(ln)
+                batch.append((ts, name, stream, text))
+        batch.sort(key=lambda t: t[0])
+        for item in batch:
+            emit(*item)
+        sys.stdout.flush()
+        if finished and not batch:
+            return
+        time.sleep(0.2)
+
+
+@app.command()
+@handle_errors
+def events(
+    task_id: IdArg,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing events until "
+                                         "the task finishes.")] = False,
+    after: Annotated[int, typer.Option(help="Only events with an id above this.")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """The task's event stream (one JSON object per line with --json)."""
+    from agent_agency_cli.cli.render import event_line
+
+    orch = orchestrator()
+    tid = orch.resolve(task_id)
+    source = orch.follow(tid, after=after) if follow else iter(orch.events(tid, after, 100_000))
+    for ev in source:
+        if ev is None:
+            continue
+        if as_json:
+            print_json_line(ev)
+        else:
+            line = event_line(ev)
+            if line:
+                print(f"{ev['id']:>6}  {line}", flush=follow)
+
+
+@app.command()
+@handle_errors
+def watch(
+    task_id: IdArg,
+    plain: Annotated[bool, typer.Option("--plain", help="Print one line per event (for logs "
+                                        "and pipes) instead of the live view.")] = False,
+) -> None:
+    """Follow a task live until it finishes; exits with the task's exit code."""
+    orch = orchestrator()
+    tid = orch.resolve(task_id)
+    from agent_agency_cli.cli.follow import follow
+
+    try:
+        final = follow(orch, tid, live=not plain and is_tty(), to_stdout=True)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    raise typer.Exit(_exit_for(final))
+
+
+def _done(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+@app.command()
+@handle_errors
+def pause(task_id: IdArg) -> None:
+    """Pause: no new step starts and running steps are stopped (SIGSTOP)."""
+    _done(orchestrator().pause(task_id))
+
+
+@app.command()
+@handle_errors
+def resume(task_id: IdArg) -> None:
+    """Resume a paused or escalated task (SIGCONT, scheduling continues)."""
+    _done(orchestrator().resume(task_id))
+
+
+@app.command()
+@handle_errors
+def cancel(
+    task_id: IdArg,
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the audit "
+                                        "trail).")] = "cancelled by user",
+) -> None:
+    """Cancel: SIGTERM then SIGKILL the running steps; pending steps are cancelled."""
+    _done(orchestrator().cancel(task_id, reason))
+
+
+@app.command()
+@handle_errors
+def escalate(
+    task_id: IdArg,
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why a person must look.")],
+) -> None:
+    """Stop scheduling and wait for a person (resume or cancel)."""
+    _done(orchestrator().escalate(task_id, reason))
+
+
+@app.command()
+@handle_errors
+def override(
+    task_id: IdArg,
+    step: Annotated[str, typer.Option("--step", "-s", help="The step to decide on.")],
+    action: Annotated[str, typer.Option("--action", "-a", help="skip, succeed or retry.")],
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the audit "
+                                        "trail).")],
+) -> None:
+    """A manual decision on one step: skip it, mark it succeeded, or retry it."""
+    _done(orchestrator().override(task_id, step, action, reason))
+
+
+@app.command()
+@handle_errors
+def modify(
+    task_id: IdArg,
+    priority: Annotated[str | None, typer.Option(help="low, normal, high or urgent.")] = None,
+    deadline: Annotated[str | None, typer.Option(help="New deadline (ISO-8601 or 2h).")] = None,
+    requirements: Annotated[str | None, typer.Option(help="New comma-separated "
+                                                     "requirements.")] = None,
+    mode: Annotated[str | None, typer.Option(help="auto, strict or dry-run (from the next "
+                                             "step).")] = None,
+    max_cpu: Annotated[int | None, typer.Option("--max-cpu", help="CPU cores for steps "
+                                                "started from now on.")] = None,
+    max_memory: Annotated[str | None, typer.Option("--max-memory", help="Memory limit for "
+                                                   "steps started from now on (512M, 2G).")
+                          ] = None,
+) -> None:
+    """Change a task's priority, deadline, requirements, mode or resource limits."""
+    _done(orchestrator().modify(
+        task_id, priority=priority, deadline=deadline,
+        requirements=requirements.split(",") if requirements is not None else None,
+        mode=mode, max_cpu=max_cpu, max_memory=max_memory,
+    ))
+
+
+@app.command()
+@handle_errors
+def retry(task_id: IdArg) -> None:
+    """Re-run a failed or cancelled task from its failed steps; finished steps are kept."""
+    _done(orchestrator().retry(task_id))

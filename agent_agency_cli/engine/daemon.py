@@ -1,0 +1,138 @@
+"""The background daemon: one per data home (an flock), started detached,
+stopped with SIGTERM. `python -m agent_agency_cli.engine.daemon --home DIR`."""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from agent_agency_cli.errors import DaemonError
+from agent_agency_cli.paths import HomePaths
+
+
+def read_info(paths: HomePaths) -> dict[str, Any] | None:
+    """The running daemon's info (pid, identity, started_at, log), or None if none runs."""
+    from agent_agency_cli.engine.process import identity_alive
+
+    try:
+        info = json.loads(paths.daemon_info.read_text())
+    except (OSError, ValueError):
+        return None
+    return info if identity_alive(info.get("identity")) else None
+
+
+def spawn(paths: HomePaths, config: str | None = None, wait: float = 10.0) -> dict[str, Any]:
+    """Start a detached daemon (no-op if one runs) and wait until it is up."""
+    info = read_info(paths)
+    if info:
+        return info
+    cmd = [sys.executable, "-m", "agent_agency_cli.engine.daemon", "--home", str(paths.home)]
+    if config:
+        cmd += ["--config", str(Path(config).resolve())]
+    with open(paths.daemon_log, "ab") as logf:
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+            start_new_session=True, close_fds=True,
+        )
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        info = read_info(paths)
+        if info:
+            return info
+        rc = proc.poll()
+        if rc is not None and rc != 0:
+            raise DaemonError(f"the daemon exited at start (code {rc}); see {paths.daemon_log}")
+        if rc == 0:
+            # It found another daemon holding the lock; that one will answer soon.
+            proc = _Done()
+        time.sleep(0.02)
+    raise DaemonError(f"the daemon did not come up within {wait:g}s; see {paths.daemon_log}")
+
+
+class _Done:
+    def poll(self) -> None:
+        return None
+
+
+def stop(paths: HomePaths, timeout: float = 60.0) -> dict[str, Any] | None:
+    """SIGTERM the daemon and wait for it to exit. Returns its info, None if none ran."""
+    info = read_info(paths)
+    if not info:
+        return None
+    try:
+        os.kill(info["pid"], signal.SIGTERM)
+    except ProcessLookupError:
+        return info
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if read_info(paths) is None:
+            return info
+        time.sleep(0.05)
+    raise DaemonError(f"daemon {info['pid']} did not stop within {timeout:g}s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Daemon process entry point."""
+    parser = argparse.ArgumentParser(prog="agent-agency-cli-daemon")
+    parser.add_argument("--home", required=True)
+    parser.add_argument("--config")
+    args = parser.parse_args(argv)
+    paths = HomePaths(Path(args.home))
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    log = logging.getLogger("agent_agency_cli.daemon")
+    lock = open(paths.daemon_lock, "a+")  # noqa: SIM115 - held for the process lifetime
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        log.info("another daemon already runs for %s; exiting", paths.home)
+        return 0
+    import anyio
+
+    from agent_agency_cli.config import load_settings
+    from agent_agency_cli.engine.process import engine_identity
+    from agent_agency_cli.engine.scheduler import Engine
+
+    try:
+        settings = load_settings(args.config, home=paths.home)
+    except Exception as exc:
+        log.error("%s", exc)
+        return 2
+    engine = Engine(paths.home, settings)
+    info = {
+        "pid": os.getpid(),
+        "identity": engine_identity(),
+        "started_at": time.time(),
+        "home": str(paths.home),
+        "log": str(paths.daemon_log),
+        "config": args.config,
+    }
+    tmp = paths.daemon_info.with_suffix(".tmp")
+    tmp.write_text(json.dumps(info))
+    tmp.replace(paths.daemon_info)
+    log.info("daemon %s started for %s", info["pid"], paths.home)
+    try:
+        anyio.run(engine.serve)
+    finally:
+        try:
+            if json.loads(paths.daemon_info.read_text()).get("pid") == os.getpid():
+                paths.daemon_info.unlink()
+        except (OSError, ValueError):
+            pass
+        log.info("daemon %s stopped", os.getpid())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""Crash recovery: tasks whose engine died are found, their orphaned process
+groups killed, running steps marked interrupted, and the tasks handed back."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from agent_agency_cli.engine.process import identity_alive, kill_orphan_group
+from agent_agency_cli.models import ACTIVE_TASK_STATUSES, StepStatus, TaskStatus
+from agent_agency_cli.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def recover_orphans(store: Store, identity: str) -> list[str]:
+    """Recover every active task whose owner is no longer alive. Returns their ids.
+
+    Finished steps stay finished (their outcome was committed). Running or
+    paused steps become `interrupted`; the runner that next claims the task
+    decides per step whether to re-run it (see Recovery.rerun_interrupted).
+    """
+    recovered = []
+    for task in store.tasks_owned_elsewhere([s.value for s in ACTIVE_TASK_STATUSES], identity):
+        if identity_alive(task["owner"]):
+            continue
+        tid = task["id"]
+        killed = 0
+        for step in store.get_steps(tid):
+            status = StepStatus(step["status"])
+            if not status.is_active:
+                continue
+            killed += kill_orphan_group(step["pgid"], step["started_at"])
+            store.set_step_status(
+                tid, step["name"], status, StepStatus.INTERRUPTED, event="step_interrupted",
+                payload={"reason": "its engine died"}, reason="interrupted: engine died",
+                finished_at=time.time(),
+            )
+        old = TaskStatus(task["status"])
+        # A pause or escalation is a person's decision and survives the crash;
+        # anything else goes back to the queue for the next engine.
+        new = old if old in (TaskStatus.PAUSED, TaskStatus.ESCALATED) else TaskStatus.QUEUED
+        payload = {"dead_owner": task["owner"], "killed_processes": killed}
+        if new is old:
+            store.update_task_fields(tid, event="task_recovered",
+                                     payload={"status": old.value, **payload}, owner=None)
+        else:
+            store.set_task_status(tid, old, new, event="task_recovered", payload=payload,
+                                  owner=None)
+        log.info("recovered task %s (was %s, owner %s, killed %d)", tid, old, task["owner"], killed)
+        recovered.append(tid)
+    return recovered

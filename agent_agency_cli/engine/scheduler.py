@@ -1,0 +1,213 @@
+"""Engine: claims queued tasks by priority, runs them with TaskRunner, and applies
+interventions written by other processes. The daemon and `--foreground` share it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from agent_agency_cli.config import Settings
+from agent_agency_cli.engine.process import engine_identity
+from agent_agency_cli.engine.recovery import recover_orphans
+from agent_agency_cli.engine.runner import TaskRunner
+from agent_agency_cli.errors import AgencyError, ConflictError
+from agent_agency_cli.models import TaskStatus
+from agent_agency_cli.paths import HomePaths
+from agent_agency_cli.store import Store, connect
+
+log = logging.getLogger(__name__)
+ORPHAN_SCAN_INTERVAL = 5.0
+
+
+class Engine:
+    """One engine per process; `serve()` for the daemon, `run_task()` for foreground."""
+
+    def __init__(self, home: Path, settings: Settings):
+        self.paths = HomePaths(home)
+        self.settings = settings
+        self.conn = connect(self.paths.db)
+        self.store = Store(self.conn)
+        self.identity = engine_identity()
+        self.runners: dict[str, TaskRunner] = {}
+        self.stopping = False
+        self.interrupted = False
+        self._in_flight: set[int] = set()
+        self._kick = anyio.Event()
+        self._dirty = True
+
+    def kick(self) -> None:
+        self._dirty = True
+        self._kick.set()
+
+    # -- entry points ---------------------------------------------------------
+
+    async def serve(self) -> None:
+        """Daemon: recover orphans, then claim and run tasks until SIGTERM/SIGINT."""
+        recovered = recover_orphans(self.store, self.identity)
+        if recovered:
+            log.info("recovered %d task(s) from a previous engine", len(recovered))
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._watch_signals, tg)
+            await self._control_loop(tg, claim=True)
+            await self._suspend_all()
+            tg.cancel_scope.cancel()
+
+    async def run_task(self, task_id: str) -> TaskStatus:
+        """Foreground: run one queued task in this process; returns its final status."""
+        row = self.store.claim_task(task_id, self.identity)
+        async with anyio.create_task_group() as tg:
+            self._start_runner(tg, row)
+            tg.start_soon(self._cancel_on_signal, task_id)
+            await self._control_loop(tg, claim=False)
+            tg.cancel_scope.cancel()
+        return TaskStatus(self.store.get_task(task_id)["status"])
+
+    async def _cancel_on_signal(self, task_id: str) -> None:
+        """Foreground: Ctrl-C or SIGTERM cancels the task (no daemon would continue it)."""
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as sigs:
+            async for signum in sigs:
+                runner = self.runners.get(task_id)
+                if runner is not None and runner.cancel_reason is None:
+                    self.interrupted = True
+                    reason = f"interrupted ({signal.Signals(signum).name})"
+                    async with runner.lock:
+                        await runner.cancel(reason)
+
+    # -- loop -----------------------------------------------------------------
+
+    async def _watch_signals(self, tg: TaskGroup) -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as sigs:
+            async for signum in sigs:
+                log.info("received %s: stopping (running steps may finish, nothing new starts)",
+                         signal.Signals(signum).name)
+                self.stopping = True
+                self.kick()
+
+    async def _control_loop(self, tg: TaskGroup, *, claim: bool) -> None:
+        poll = self.settings.daemon.poll_interval
+        idle_exit = self.settings.daemon.idle_exit
+        last_version = -1
+        next_scan = time.monotonic() + ORPHAN_SCAN_INTERVAL
+        idle_since = time.monotonic()
+        while not self.stopping:
+            version = self.store.data_version()
+            if version != last_version or self._dirty:
+                last_version, self._dirty = version, False
+                self._dispatch_interventions(tg)
+                if claim:
+                    self._claim(tg)
+            now = time.monotonic()
+            if claim and now >= next_scan:
+                next_scan = now + ORPHAN_SCAN_INTERVAL
+                if recover_orphans(self.store, self.identity):
+                    self._dirty = True
+            if not claim and not self.runners:
+                return
+            if self.runners:
+                idle_since = now
+            elif idle_exit and now - idle_since > idle_exit:
+                log.info("idle for %.0fs: exiting", idle_exit)
+                return
+            with anyio.move_on_after(poll):
+                await self._kick.wait()
+            if self._kick.is_set():
+                self._kick = anyio.Event()
+
+    def _claim(self, tg: TaskGroup) -> None:
+        limit = self.settings.task_execution.max_concurrent_tasks
+        while len(self.runners) < limit and not self.stopping:
+            row = self.store.claim_next_task(self.identity)
+            if row is None:
+                return
+            self._start_runner(tg, row)
+
+    def _start_runner(self, tg: TaskGroup, row: sqlite3.Row) -> None:
+        runner = TaskRunner(self, row)
+        self.runners[runner.task_id] = runner
+        tg.start_soon(self._run_runner, runner)
+
+    async def _run_runner(self, runner: TaskRunner) -> None:
+        try:
+            await runner.run()
+        except Exception:
+            log.exception("task %s: engine error", runner.task_id)
+            self._fail_after_engine_error(runner)
+        finally:
+            self.runners.pop(runner.task_id, None)
+            self.kick()
+
+    def _fail_after_engine_error(self, runner: TaskRunner) -> None:
+        try:
+            status = TaskStatus(self.store.get_task(runner.task_id)["status"])
+            if not status.is_terminal:
+                self.store.set_task_status(
+                    runner.task_id, status, TaskStatus.FAILED, event="task_failed",
+                    payload={"reason": "engine error (see daemon.log)"},
+                    reason="engine error (see daemon.log)", finished_at=time.time(),
+                    exit_code=1, owner=None,
+                )
+        except Exception:
+            log.exception("task %s: could not record the engine error", runner.task_id)
+
+    async def _suspend_all(self) -> None:
+        timeout = self.settings.daemon.stop_timeout
+        async with anyio.create_task_group() as tg:
+            for runner in list(self.runners.values()):
+                tg.start_soon(runner.suspend, timeout)
+
+    # -- interventions --------------------------------------------------------
+
+    def _dispatch_interventions(self, tg: TaskGroup) -> None:
+        for iv in self.store.pending_interventions():
+            if iv["id"] in self._in_flight:
+                continue
+            runner = self.runners.get(iv["task_id"])
+            if runner is not None:
+                self._in_flight.add(iv["id"])
+                tg.start_soon(self._apply, iv, runner)
+                continue
+            task = self.store.get_task(iv["task_id"])
+            status = TaskStatus(task["status"])
+            if status.is_terminal:
+                # Nobody runs this task: answer so the caller does not wait in vain.
+                self.store.finish_intervention(
+                    iv["id"], iv["task_id"], "rejected",
+                    f"task {iv['task_id']} is {status}; nothing to {iv['kind']}",
+                )
+
+    async def _apply(self, iv: sqlite3.Row, runner: TaskRunner) -> None:
+        args: dict[str, Any] = json.loads(iv["args"])
+        reason = iv["reason"] or ""
+        try:
+            async with runner.lock:
+                kind = iv["kind"]
+                if kind == "pause":
+                    message = await runner.pause()
+                elif kind == "resume":
+                    message = await runner.resume()
+                elif kind == "cancel":
+                    message = await runner.cancel(reason)
+                elif kind == "escalate":
+                    message = await runner.escalate(reason)
+                elif kind == "modify":
+                    message = await runner.modify(args["changes"])
+                elif kind == "override":
+                    message = await runner.override(args["step"], args["action"], reason)
+                else:
+                    raise ConflictError(f"unknown intervention {kind!r}")
+            outcome = "applied"
+        except AgencyError as exc:
+            outcome, message = "rejected", str(exc)
+        except Exception as exc:
+            log.exception("intervention %s failed", iv["id"])
+            outcome, message = "rejected", f"engine error: {exc}"
+        self.store.finish_intervention(iv["id"], iv["task_id"], outcome, message)
+        self._in_flight.discard(iv["id"])

@@ -1,0 +1,84 @@
+"""What every executor shares: the outcome type, the step log writer, the handle protocol."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+
+@dataclass
+class StepOutcome:
+    """How one attempt ended. `reason` is None on success."""
+
+    ok: bool
+    exit_code: int | None = None
+    reason: str | None = None
+    result: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class StepHandle(Protocol):
+    """One running attempt. The runner drives it: run, pause/resume, stop."""
+
+    pid: int | None
+
+    async def run(self) -> StepOutcome: ...
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    async def stop(self, grace: float) -> None: ...
+
+
+def log_timestamp(ts: float | None = None) -> str:
+    dt = datetime.fromtimestamp(time.time() if ts is None else ts, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class StepLog:
+    """A step's log file: one line per output line, `<UTC time> <stream>| <text>`.
+
+    Streams: out (stdout), err (stderr), log (the step context logger), sys
+    (the engine: start, exit, signals). Both pipes go to one file so the order
+    a reader sees is the order lines arrived.
+    """
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._fh = open(path, "a", encoding="utf-8", errors="replace")  # noqa: SIM115
+        self._partial: dict[str, str] = {}
+
+    def line(self, stream: str, text: str) -> None:
+        self._fh.write(f"{log_timestamp()} {stream}| {text}\n")
+        self._fh.flush()
+
+    def feed(self, stream: str, chunk: str) -> None:
+        """Append raw text; complete lines are written, a trailing fragment waits."""
+        data = self._partial.pop(stream, "") + chunk
+        *lines, rest = data.split("\n")
+        if lines:
+            ts = log_timestamp()
+            self._fh.write("".join(f"{ts} {stream}| {ln.rstrip(chr(13))}\n" for ln in lines))
+            self._fh.flush()
+        if rest:
+            self._partial[stream] = rest
+
+    def close(self) -> None:
+        for stream, rest in list(self._partial.items()):
+            self.line(stream, rest)
+        self._partial.clear()
+        self._fh.close()
+
+
+def parse_log_line(line: str) -> tuple[str, str, str]:
+    """(timestamp, stream, text) of one log line; tolerant of foreign lines."""
+    ts, _, rest = line.partition(" ")
+    stream, sep, text = rest.partition("| ")
+    if not sep:
+        return "", "", line.rstrip("\n")
+    return ts, stream, text.rstrip("\n")

@@ -1,0 +1,155 @@
+"""Shell steps: a real process in its own process group (start_new_session).
+
+Pause is SIGSTOP of the group, resume SIGCONT, stop is SIGTERM then SIGKILL
+after a grace period. When the leader exits, what is left of its group is
+killed so no step leaves processes behind.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import re
+import shlex
+import signal
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+
+import anyio
+from anyio.abc import ByteReceiveStream, Process
+
+from agent_agency_cli.executors.base import StepLog, StepOutcome
+
+# A command made only of these characters means the same with or without a
+# shell, so we exec it directly and save a /bin/sh per step.
+_PLAIN_COMMAND = re.compile(r"^[\w\s./,:=@%+\-'\"]+$")
+
+
+def command_argv(run: str | Sequence[str]) -> list[str]:
+    """The argv for a plan's `run:` (a list is used as is; a string through /bin/sh if needed)."""
+    if not isinstance(run, str):
+        return list(run)
+    if _PLAIN_COMMAND.match(run):
+        try:
+            argv = shlex.split(run)
+        except ValueError:
+            argv = []
+        if argv and "=" not in argv[0]:
+            return argv
+    return ["/bin/sh", "-c", run]
+
+
+def signal_group(pgid: int, sig: int) -> bool:
+    """Send sig to a process group; False if the group is gone."""
+    try:
+        os.killpg(pgid, sig)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False
+
+
+class ShellHandle:
+    """One attempt of a shell step."""
+
+    def __init__(
+        self,
+        argv: list[str],
+        *,
+        cwd: str,
+        env: Mapping[str, str],
+        log: StepLog,
+        on_spawn: Callable[[int], None],
+    ):
+        self.argv = argv
+        self.cwd = cwd
+        self.env = dict(env)
+        self.log = log
+        self.on_spawn = on_spawn
+        self.pid: int | None = None
+        self.proc: Process | None = None
+        self._stopping = False
+
+    async def _pump(self, stream: ByteReceiveStream | None, name: str) -> None:
+        if stream is None:
+            return
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        async for chunk in stream:
+            self.log.feed(name, decoder.decode(chunk))
+        tail = decoder.decode(b"", final=True)
+        if tail:
+            self.log.feed(name, tail)
+
+    async def run(self) -> StepOutcome:
+        self.log.line("sys", f"$ {shlex.join(self.argv)}  (cwd {self.cwd})")
+        try:
+            proc = await anyio.open_process(
+                self.argv,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            msg = f"command not found: {self.argv[0]}"
+            self.log.line("sys", msg)
+            return StepOutcome(ok=False, exit_code=127, reason=msg)
+        except PermissionError:
+            msg = f"permission denied: {self.argv[0]}"
+            self.log.line("sys", msg)
+            return StepOutcome(ok=False, exit_code=126, reason=msg)
+        except (NotADirectoryError, OSError) as exc:
+            msg = f"cannot start {self.argv[0]}: {exc.strerror or exc}"
+            self.log.line("sys", msg)
+            return StepOutcome(ok=False, exit_code=127, reason=msg)
+        self.proc = proc
+        self.pid = proc.pid
+        self.on_spawn(proc.pid)
+        pumps_done = anyio.Event()
+        async with anyio.create_task_group() as tg:
+
+            async def pumps() -> None:
+                async with anyio.create_task_group() as inner:
+                    inner.start_soon(self._pump, proc.stdout, "out")
+                    inner.start_soon(self._pump, proc.stderr, "err")
+                pumps_done.set()
+
+            tg.start_soon(pumps)
+            rc = await proc.wait()
+            # The leader is gone; kill what is left of its group so that no
+            # child outlives the step or holds our pipes open.
+            signal_group(proc.pid, signal.SIGKILL)
+            with anyio.move_on_after(2.0):
+                await pumps_done.wait()
+            tg.cancel_scope.cancel()
+        if rc < 0:
+            reason = f"killed by {signal.Signals(-rc).name}"
+        elif rc:
+            reason = f"exit code {rc}"
+        else:
+            reason = None
+        self.log.line("sys", f"exit {rc}" if rc >= 0 else reason or "")
+        return StepOutcome(ok=rc == 0, exit_code=rc, reason=reason)
+
+    def pause(self) -> None:
+        if self.pid is not None:
+            signal_group(self.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.pid is not None:
+            signal_group(self.pid, signal.SIGCONT)
+
+    async def stop(self, grace: float) -> None:
+        """SIGTERM the group (woken first if stopped), then SIGKILL after `grace` seconds."""
+        if self.pid is None or self.proc is None:
+            return
+        self._stopping = True
+        pgid = self.pid
+        signal_group(pgid, signal.SIGTERM)
+        signal_group(pgid, signal.SIGCONT)
+        with anyio.move_on_after(grace):
+            await self.proc.wait()
+            return
+        self.log.line("sys", f"still running {grace:g}s after SIGTERM; sending SIGKILL")
+        signal_group(pgid, signal.SIGKILL)

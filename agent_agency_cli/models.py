@@ -1,0 +1,172 @@
+"""Enums, the state-transition tables and the shared value types.
+
+The two transition tables below are the single definition of which state
+changes are legal; the store refuses anything else (`InvalidTransition`).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from agent_agency_cli.errors import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, InvalidTransition
+
+
+class Priority(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+    @property
+    def rank(self) -> int:
+        """Higher runs first."""
+        return _PRIORITY_RANK[self]
+
+
+_PRIORITY_RANK = {Priority.LOW: 0, Priority.NORMAL: 1, Priority.HIGH: 2, Priority.URGENT: 3}
+
+
+class ExecutionMode(StrEnum):
+    AUTO = "auto"
+    STRICT = "strict"
+    DRY_RUN = "dry-run"
+
+
+class TaskStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    PAUSED = "paused"
+    AWAITING_REVIEW = "awaiting_review"
+    AWAITING_APPROVAL = "awaiting_approval"
+    ESCALATED = "escalated"
+    COMPLETED = "completed"
+    PARTIALLY_COMPLETED = "partially_completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_TASK_STATUSES
+
+    @property
+    def exit_code(self) -> int | None:
+        """Process exit code for a finished task, None while it is not finished."""
+        return _TASK_EXIT.get(self)
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    WAITING_RESOURCES = "waiting_resources"
+    AWAITING_APPROVAL = "awaiting_approval"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def is_finished(self) -> bool:
+        """Finished steps never run again (their outcome is committed)."""
+        return self in FINISHED_STEP_STATUSES
+
+    @property
+    def is_active(self) -> bool:
+        return self in (StepStatus.RUNNING, StepStatus.PAUSED)
+
+
+TERMINAL_TASK_STATUSES = frozenset(
+    {
+        TaskStatus.COMPLETED,
+        TaskStatus.PARTIALLY_COMPLETED,
+        TaskStatus.FAILED,
+        TaskStatus.CANCELLED,
+    }
+)
+# Statuses in which an engine owns the task and may have processes running.
+ACTIVE_TASK_STATUSES = frozenset(
+    {
+        TaskStatus.RUNNING,
+        TaskStatus.PAUSED,
+        TaskStatus.AWAITING_APPROVAL,
+        TaskStatus.ESCALATED,
+    }
+)
+FINISHED_STEP_STATUSES = frozenset(
+    {StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED}
+)
+
+_TASK_EXIT = {
+    TaskStatus.COMPLETED: EXIT_OK,
+    TaskStatus.PARTIALLY_COMPLETED: EXIT_FAILED,
+    TaskStatus.FAILED: EXIT_FAILED,
+    TaskStatus.CANCELLED: EXIT_CANCELLED,
+}
+
+_T = TaskStatus
+TASK_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
+    _T.QUEUED: frozenset({_T.RUNNING, _T.PAUSED, _T.CANCELLED, _T.AWAITING_REVIEW, _T.FAILED}),
+    _T.AWAITING_REVIEW: frozenset({_T.QUEUED, _T.CANCELLED, _T.FAILED}),
+    _T.RUNNING: frozenset(
+        {
+            _T.PAUSED,
+            _T.AWAITING_APPROVAL,
+            _T.ESCALATED,
+            _T.QUEUED,  # suspended by a daemon stop or recovered after a crash
+            _T.COMPLETED,
+            _T.PARTIALLY_COMPLETED,
+            _T.FAILED,
+            _T.CANCELLED,
+        }
+    ),
+    _T.PAUSED: frozenset({_T.RUNNING, _T.QUEUED, _T.CANCELLED, _T.FAILED}),
+    _T.AWAITING_APPROVAL: frozenset(
+        {_T.RUNNING, _T.PAUSED, _T.QUEUED, _T.CANCELLED, _T.FAILED, _T.ESCALATED}
+    ),
+    _T.ESCALATED: frozenset({_T.RUNNING, _T.QUEUED, _T.CANCELLED, _T.FAILED}),
+    _T.FAILED: frozenset({_T.QUEUED}),  # task retry
+    _T.CANCELLED: frozenset({_T.QUEUED}),  # task retry
+    _T.PARTIALLY_COMPLETED: frozenset({_T.QUEUED}),
+    _T.COMPLETED: frozenset(),
+}
+
+_S = StepStatus
+STEP_TRANSITIONS: dict[StepStatus, frozenset[StepStatus]] = {
+    _S.PENDING: frozenset(
+        {
+            _S.RUNNING,
+            _S.WAITING_RESOURCES,
+            _S.AWAITING_APPROVAL,
+            _S.SKIPPED,
+            _S.CANCELLED,
+            _S.COMPLETED,  # override: succeed
+            _S.FAILED,  # could not be started
+        }
+    ),
+    _S.WAITING_RESOURCES: frozenset({_S.RUNNING, _S.PENDING, _S.CANCELLED, _S.SKIPPED}),
+    _S.AWAITING_APPROVAL: frozenset(
+        {_S.RUNNING, _S.PENDING, _S.SKIPPED, _S.CANCELLED, _S.FAILED, _S.COMPLETED}
+    ),
+    _S.RUNNING: frozenset(
+        {_S.COMPLETED, _S.FAILED, _S.CANCELLED, _S.INTERRUPTED, _S.PAUSED, _S.PENDING}
+    ),
+    _S.PAUSED: frozenset({_S.RUNNING, _S.CANCELLED, _S.INTERRUPTED, _S.FAILED, _S.COMPLETED}),
+    _S.INTERRUPTED: frozenset({_S.PENDING, _S.SKIPPED, _S.COMPLETED, _S.FAILED, _S.CANCELLED}),
+    _S.FAILED: frozenset({_S.PENDING, _S.SKIPPED, _S.COMPLETED}),
+    _S.SKIPPED: frozenset({_S.PENDING, _S.COMPLETED}),
+    _S.CANCELLED: frozenset({_S.PENDING, _S.SKIPPED, _S.COMPLETED}),
+    _S.COMPLETED: frozenset(),
+}
+
+
+def check_task_transition(task_id: str, old: TaskStatus, new: TaskStatus) -> None:
+    """Raise InvalidTransition unless old -> new is in TASK_TRANSITIONS."""
+    if new not in TASK_TRANSITIONS[old]:
+        raise InvalidTransition(f"task {task_id} is {old}; it cannot become {new}")
+
+
+def check_step_transition(task_id: str, step: str, old: StepStatus, new: StepStatus) -> None:
+    """Raise InvalidTransition unless old -> new is in STEP_TRANSITIONS."""
+    if new not in STEP_TRANSITIONS[old]:
+        raise InvalidTransition(f"step {step!r} of task {task_id} is {old}; it cannot become {new}")

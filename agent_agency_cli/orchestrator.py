@@ -1,0 +1,829 @@
+"""TaskOrchestrator: the one facade the CLI, the TUI, the SDK and the API call.
+
+It never imports typer, rich or textual. Heavy parts (the engine, anyio) are
+imported only by the calls that run tasks, so read commands start fast.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import secrets
+import socket
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from agent_agency_cli.config import Settings, load_settings
+from agent_agency_cli.errors import (
+    BadInputError,
+    ConflictError,
+    DaemonError,
+    InvalidTransition,
+    NotFoundError,
+)
+from agent_agency_cli.models import (
+    ACTIVE_TASK_STATUSES,
+    ExecutionMode,
+    Priority,
+    StepStatus,
+    TaskStatus,
+)
+from agent_agency_cli.paths import HomePaths, data_home
+from agent_agency_cli.store import Store, connect
+from agent_agency_cli.timeutil import iso, parse_deadline, parse_duration
+
+MAX_DESCRIPTION = 2000
+MAX_REQUIREMENT = 200
+INTERVENTION_TIMEOUT = 15.0
+
+
+class TaskRequest(BaseModel):
+    """What a caller submits: the seed's TaskRequest plus the plan to run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = None
+    plan: str | Path | dict[str, Any] | list[Any] | None = None
+    mode: ExecutionMode | None = None
+    priority: Priority = Priority.NORMAL
+    requirements: list[str] = Field(default_factory=list)
+    deadline: str | float | datetime | None = None
+    workdir: str | Path | None = None
+    concurrency: int | None = Field(None, ge=1)
+
+    @field_validator("requirements", mode="before")
+    @classmethod
+    def _split(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return [r.strip() for r in v.split(",")]
+        return v
+
+
+def _who() -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+def _override_change(status: StepStatus, action: str, step: str) -> StepStatus:
+    """The step status an override leads to, or ConflictError if the state forbids it."""
+    if action == "retry":
+        if status not in (StepStatus.FAILED, StepStatus.INTERRUPTED, StepStatus.CANCELLED,
+                          StepStatus.SKIPPED):
+            raise ConflictError(f"step {step} is {status}; only failed, interrupted, cancelled "
+                                "or skipped steps can be retried")
+        return StepStatus.PENDING
+    if action in ("skip", "succeed"):
+        new = StepStatus.SKIPPED if action == "skip" else StepStatus.COMPLETED
+        if status.is_active or status is StepStatus.COMPLETED or status is new:
+            raise ConflictError(f"step {step} is {status}; it cannot be overridden to {action}")
+        return new
+    raise BadInputError(f"unknown override action {action!r} (use skip, succeed or retry)")
+
+
+class TaskOrchestrator:
+    """Submit, inspect, follow and steer tasks in one data home."""
+
+    def __init__(
+        self,
+        home: str | os.PathLike[str] | None = None,
+        config: str | os.PathLike[str] | None = None,
+        settings: Settings | None = None,
+    ):
+        self.home = data_home(home)
+        self.paths = HomePaths(self.home)
+        self.config_path = str(config) if config is not None else None
+        self.settings = settings or load_settings(config, home=self.home)
+        self._conn: sqlite3.Connection | None = None
+
+    @property
+    def store(self) -> Store:
+        if self._conn is None:
+            self._conn = connect(self.paths.db)
+        return Store(self._conn)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> TaskOrchestrator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- submission -----------------------------------------------------------
+
+    def prepare(self, request: TaskRequest | dict[str, Any]) -> tuple[dict[str, Any], list[dict]]:
+        """Validate a request fully and build the rows to store. Writes nothing."""
+        from agent_agency_cli.executors.python import check_python_ref
+        from agent_agency_cli.planning.plan_file import Plan, load_plan, parse_plan
+
+        if isinstance(request, dict):
+            try:
+                request = TaskRequest.model_validate(request)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                key = ".".join(str(p) for p in err["loc"])
+                raise BadInputError(f"bad task request: {key}: {err['msg']}") from None
+        if request.plan is None:
+            raise BadInputError(
+                "a plan file is needed: pass --plan FILE (see examples/quickstart.yaml)"
+            )
+        plan: Plan
+        if isinstance(request.plan, str | Path):
+            plan = load_plan(request.plan)
+        else:
+            plan = parse_plan(request.plan, source=None, base_dir=os.getcwd())
+        description = (request.description or plan.description or plan.name or "").strip()
+        if not description:
+            description = f"plan {Path(plan.source).name}" if plan.source else "task"
+        if len(description) > MAX_DESCRIPTION:
+            raise BadInputError(f"description is {len(description)} characters; "
+                                f"keep it under {MAX_DESCRIPTION}")
+        requirements = [r.strip() for r in request.requirements]
+        if any(not r for r in requirements):
+            raise BadInputError("requirements: empty item (use a comma-separated list, "
+                                "e.g. 'tests pass,no lint errors')")
+        for r in requirements:
+            if len(r) > MAX_REQUIREMENT:
+                raise BadInputError(f"requirement too long ({len(r)} characters, max "
+                                    f"{MAX_REQUIREMENT}): {r[:40]!r}…")
+        deadline: float | None = None
+        if isinstance(request.deadline, datetime):
+            deadline = request.deadline.timestamp()
+            if deadline <= time.time():
+                raise BadInputError(f"deadline {request.deadline.isoformat()} is in the past")
+        elif isinstance(request.deadline, int | float):
+            deadline = float(request.deadline)
+            if deadline <= time.time():
+                raise BadInputError(f"deadline {iso(deadline)} is in the past")
+        elif request.deadline:
+            deadline = parse_deadline(request.deadline)
+        workdir = None
+        if request.workdir is not None:
+            wd = Path(request.workdir).expanduser()
+            if not wd.is_dir():
+                raise BadInputError(f"workdir {wd} does not exist or is not a directory")
+            workdir = str(wd.resolve())
+        search = [Path(p) for p in (plan.base_dir, workdir) if p]
+        for s in plan.steps:
+            if s.python:
+                check_python_ref(s.python, search)
+        mode = request.mode or self.settings.task_execution.default_mode
+        now = time.time()
+        task = {
+            "id": "",
+            "description": description,
+            "mode": mode.value,
+            "priority": request.priority.value,
+            "priority_rank": request.priority.rank,
+            "status": TaskStatus.QUEUED.value,
+            "requirements": requirements,
+            "deadline": deadline,
+            "workdir": workdir,
+            "plan_path": plan.source,
+            "plan_dir": plan.base_dir,
+            "plan": {**plan.execution.to_json(), "name": plan.name},
+            "concurrency": request.concurrency or plan.concurrency,
+            "created_at": now,
+            "updated_at": now,
+        }
+        default_timeout = self.settings.task_execution.default_timeout
+        steps = [
+            {
+                "name": s.name,
+                "kind": s.kind,
+                "spec": s.model_dump(exclude_defaults=True),
+                "needs": s.needs,
+                "estimate": s.estimate,
+                "timeout": s.timeout or default_timeout,
+                "idempotent": s.idempotent,
+                "max_attempts": 1 + s.retries,
+            }
+            for s in plan.steps
+        ]
+        return task, steps
+
+    def submit_task(
+        self, request: TaskRequest | dict[str, Any], *, start_daemon: bool = True
+    ) -> str:
+        """Validate and store a task as queued; start the daemon unless told not to."""
+        task, steps = self.prepare(request)
+        store = self.store
+        for _ in range(20):
+            task["id"] = secrets.token_hex(3)
+            try:
+                store.insert_task(task, steps)
+                break
+            except sqlite3.IntegrityError:
+                continue  # id collision: draw another
+        else:  # pragma: no cover - 16M ids
+            raise ConflictError("could not allocate a task id")
+        if start_daemon:
+            self.ensure_daemon()
+        return task["id"]
+
+    # -- daemon ---------------------------------------------------------------
+
+    def daemon_status(self) -> dict[str, Any] | None:
+        """Info about the running daemon (pid, uptime, running tasks), or None."""
+        from agent_agency_cli.engine import daemon
+
+        info = daemon.read_info(self.paths)
+        if info is None:
+            return None
+        running = self.store.conn.execute(
+            "SELECT id FROM tasks WHERE owner = ? ORDER BY started_at", (info["identity"],)
+        ).fetchall()
+        return {
+            **info,
+            "started_at": iso(info["started_at"]),
+            "uptime": time.time() - info["started_at"],
+            "running_tasks": [r["id"] for r in running],
+        }
+
+    def ensure_daemon(self) -> dict[str, Any]:
+        from agent_agency_cli.engine import daemon
+
+        return daemon.spawn(self.paths, self.config_path)
+
+    def stop_daemon(self, timeout: float | None = None) -> dict[str, Any] | None:
+        from agent_agency_cli.engine import daemon
+
+        return daemon.stop(self.paths, timeout or self.settings.daemon.stop_timeout + 30)
+
+    def run_foreground(self, task_id: str) -> TaskStatus:
+        """Run a queued task in this process (no daemon); returns its final status."""
+        import anyio
+
+        from agent_agency_cli.engine.scheduler import Engine
+
+        tid = self.resolve(task_id)
+        engine = Engine(self.home, self.settings)
+        try:
+            return anyio.run(engine.run_task, tid)
+        finally:
+            engine.conn.close()
+
+    # -- reading --------------------------------------------------------------
+
+    def resolve(self, prefix: str) -> str:
+        return self.store.resolve_id(prefix)
+
+    def get_status(self, task_id: str, *, interventions: bool = False) -> dict[str, Any]:
+        """The task's full status as a JSON-ready dict (see README: status JSON)."""
+        store = self.store
+        tid = store.resolve_id(task_id)
+        task = store.get_task(tid)
+        steps = store.get_steps(tid)
+        data = build_status(task, steps, self.paths)
+        if interventions:
+            data["interventions"] = [
+                {
+                    "id": r["id"], "kind": r["kind"], "args": json.loads(r["args"]),
+                    "reason": r["reason"], "who": r["who"], "pid": r["pid"],
+                    "created_at": iso(r["created_at"]), "applied_at": iso(r["applied_at"]),
+                    "outcome": r["outcome"], "message": r["message"],
+                }
+                for r in store.interventions_for(tid)
+            ]
+        return data
+
+    def list_tasks(
+        self, status: str | list[str] | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Tasks, newest first, each with progress counts."""
+        statuses = [status] if isinstance(status, str) else (status or [])
+        for s in statuses:
+            try:
+                TaskStatus(s)
+            except ValueError:
+                raise BadInputError(
+                    f"unknown status {s!r} (one of: {', '.join(t.value for t in TaskStatus)})"
+                ) from None
+        store = self.store
+        rows = store.list_tasks(statuses, limit)
+        counts = store.step_counts([r["id"] for r in rows])
+        now = time.time()
+        return [summary(r, counts[r["id"]], now) for r in rows]
+
+    def events(self, task_id: str | None, after: int = 0, limit: int = 1000) -> list[dict]:
+        tid = self.resolve(task_id) if task_id else None
+        return [event_json(r) for r in self.store.events_after(tid, after, limit)]
+
+    def follow(
+        self, task_id: str, after: int = 0, poll: float = 0.05, until_done: bool = True,
+        heartbeat: float | None = None,
+    ) -> Iterator[dict[str, Any] | None]:
+        """Yield the task's events as they are committed; stop once it has finished.
+
+        With `heartbeat`, also yield None after that many idle seconds (for redraws).
+        """
+        store = self.store
+        tid = store.resolve_id(task_id)
+        last_version = -1
+        last_yield = time.monotonic()
+        while True:
+            if heartbeat is not None and time.monotonic() - last_yield >= heartbeat:
+                last_yield = time.monotonic()
+                yield None
+            version = store.data_version()
+            if version != last_version:
+                last_version = version
+                while True:
+                    rows = store.events_after(tid, after, 500)
+                    for r in rows:
+                        after = r["id"]
+                        last_yield = time.monotonic()
+                        yield event_json(r)
+                    if len(rows) < 500:
+                        break
+                if until_done:
+                    status = TaskStatus(store.get_task(tid)["status"])
+                    if status.is_terminal and not store.events_after(tid, after, 1):
+                        return
+            time.sleep(poll)
+
+    def wait(
+        self, task_id: str, timeout: float | None = None,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Block until the task finishes (or `timeout` passes); returns its status."""
+        tid = self.resolve(task_id)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for ev in self.follow(tid):
+            if on_event and ev is not None:
+                on_event(ev)
+            if deadline and time.monotonic() > deadline:
+                break
+        return self.get_status(tid)
+
+    def result(self, task_id: str) -> dict[str, Any]:
+        """The TaskResult: final status, per-step outcomes, duration, outputs."""
+        status = self.get_status(task_id)
+        results = {
+            r["step"]: json.loads(r["payload"]).get("result")
+            for r in self.store.conn.execute(
+                "SELECT step, payload FROM events WHERE task_id = ? AND kind = 'step_completed' "
+                "ORDER BY id", (status["id"],))
+        }
+        for s in status["steps"]:
+            s["result"] = results.get(s["name"]) if s["status"] == "completed" else None
+        return {
+            "task_id": status["id"],
+            "status": status["status"],
+            "finished": status["finished"],
+            "exit_code": status["exit_code"],
+            "reason": status["reason"],
+            "failed_step": status["failed_step"],
+            "completion_time": status["finished_at"],
+            "duration": status["elapsed"],
+            "workspace": status["workspace"],
+            "steps": [
+                {k: s[k] for k in ("name", "status", "attempt", "duration", "exit_code",
+                                   "reason", "result")}
+                for s in status["steps"]
+            ],
+            "metrics": {
+                "duration": status["elapsed"],
+                "steps_total": status["progress"]["total"],
+                "steps_completed": status["progress"]["done"],
+                "error_count": sum(1 for s in status["steps"] if s["status"] == "failed"),
+                "retry_count": sum(max(0, (s["attempt"] or 0) - 1) for s in status["steps"]),
+            },
+        }
+
+    def log_lines(
+        self, task_id: str, step: str | None = None
+    ) -> Iterator[tuple[str, str, str, str]]:
+        """(timestamp, step, stream, text) of the task's logs, in time order."""
+        import heapq
+
+        from agent_agency_cli.executors.base import parse_log_line
+
+        tid = self.resolve(task_id)
+        names = [r["name"] for r in self.store.get_steps(tid)]
+        if step is not None and step not in names:
+            raise NotFoundError(f"task {tid} has no step named {step!r} "
+                                f"(steps: {', '.join(names[:10])})")
+        chosen = [step] if step else names
+
+        def read(name: str) -> Iterator[tuple[str, str, str, str]]:
+            path = self.paths.step_log(tid, name)
+            if not path.exists():
+                return
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                for line in fh:
+                    ts, stream, text = parse_log_line(line)
+                    yield ts, name, stream, text
+
+        yield from heapq.merge(*(read(n) for n in chosen), key=lambda t: t[0])
+
+    # -- control --------------------------------------------------------------
+
+    def pause(self, task_id: str) -> str:
+        return self._intervene(task_id, "pause")
+
+    def resume(self, task_id: str) -> str:
+        return self._intervene(task_id, "resume")
+
+    def cancel(self, task_id: str, reason: str = "cancelled by user") -> str:
+        return self._intervene(task_id, "cancel", reason=reason)
+
+    def escalate(self, task_id: str, reason: str) -> str:
+        return self._intervene(task_id, "escalate", reason=reason)
+
+    def override(self, task_id: str, step: str, action: str, reason: str) -> str:
+        if action not in ("skip", "succeed", "retry"):
+            raise BadInputError(f"unknown override action {action!r} (use skip, succeed or retry)")
+        tid = self.resolve(task_id)
+        self.store.get_step(tid, step)  # NotFoundError for an unknown step
+        return self._intervene(tid, "override", {"step": step, "action": action}, reason=reason)
+
+    def modify(
+        self,
+        task_id: str,
+        *,
+        priority: str | None = None,
+        deadline: str | None = None,
+        requirements: list[str] | str | None = None,
+        mode: str | None = None,
+        max_cpu: int | None = None,
+        max_memory: str | int | None = None,
+    ) -> str:
+        """Change priority, deadline, requirements, mode or resource limits."""
+        changes: dict[str, Any] = {}
+        if priority is not None:
+            try:
+                p = Priority(priority)
+            except ValueError:
+                raise BadInputError(f"unknown priority {priority!r} "
+                                    "(low, normal, high, urgent)") from None
+            changes.update(priority=p.value, priority_rank=p.rank)
+        if deadline is not None:
+            changes["deadline"] = parse_deadline(deadline)
+        if requirements is not None:
+            req = TaskRequest(requirements=requirements).requirements  # type: ignore[arg-type]
+            if any(not r for r in req):
+                raise BadInputError("requirements: empty item")
+            changes["requirements"] = req
+        if mode is not None:
+            try:
+                changes["mode"] = ExecutionMode(mode).value
+            except ValueError:
+                raise BadInputError(f"unknown mode {mode!r} (auto, strict, dry-run)") from None
+        limits: dict[str, Any] = {}
+        if max_cpu is not None:
+            if max_cpu < 1:
+                raise BadInputError("--max-cpu must be at least 1")
+            limits["max_cpu"] = max_cpu
+        if max_memory is not None:
+            limits["max_memory_mb"] = parse_size_mb(max_memory)
+        if limits:
+            changes["limits"] = limits
+        if not changes:
+            raise BadInputError("nothing to modify: give --priority, --deadline, --requirements, "
+                                "--mode, --max-cpu or --max-memory")
+        return self._intervene(task_id, "modify", {"changes": changes})
+
+    def retry(self, task_id: str, *, start_daemon: bool = True) -> str:
+        """Re-queue a failed or cancelled task; finished steps are kept, the rest run again."""
+        store = self.store
+        tid = store.resolve_id(task_id)
+        task = store.get_task(tid)
+        status = TaskStatus(task["status"])
+        if status not in (TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.PARTIALLY_COMPLETED):
+            raise ConflictError(f"task {tid} is {status}; only failed or cancelled tasks "
+                                "can be retried")
+        now = time.time()
+        with store.tx() as conn:
+            cur = conn.execute(
+                "UPDATE tasks SET status = 'queued', finished_at = NULL, exit_code = NULL, "
+                "reason = NULL, failed_step = NULL, owner = NULL, updated_at = ? "
+                "WHERE id = ? AND status = ?", (now, tid, status.value))
+            if cur.rowcount != 1:
+                raise ConflictError(f"task {tid} changed state; try again")
+            reset = conn.execute(
+                "UPDATE steps SET status = 'pending', max_attempts = MAX(max_attempts, attempt + 1), "
+                "finished_at = NULL WHERE task_id = ? AND status IN "
+                "('failed', 'cancelled', 'interrupted', 'skipped') AND overridden = 0",
+                (tid,)).rowcount
+            conn.execute(
+                "INSERT INTO events (task_id, kind, payload, ts) VALUES (?, 'task_retried', ?, ?)",
+                (tid, json.dumps({"status": "queued", "steps_reset": reset, "who": _who()}), now))
+        if start_daemon:
+            self.ensure_daemon()
+        return f"task {tid} queued again ({reset} step(s) will run)"
+
+    def _intervene(
+        self, task_id: str, kind: str, args: dict[str, Any] | None = None,
+        reason: str | None = None,
+    ) -> str:
+        args = args or {}
+        store = self.store
+        tid = store.resolve_id(task_id)
+        for _ in range(3):
+            task = store.get_task(tid)
+            status = TaskStatus(task["status"])
+            if status.is_terminal and not (kind == "override"):
+                raise ConflictError(f"task {tid} is {status}; nothing to {kind}")
+            from agent_agency_cli.engine.process import identity_alive
+
+            owned = status in ACTIVE_TASK_STATUSES and task["owner"] is not None
+            if owned and identity_alive(task["owner"]):
+                return self._send(tid, kind, args, reason)
+            if owned:
+                # Its engine died: the daemon recovers the task first, then we retry.
+                self.ensure_daemon()
+                self._wait_recovered(tid, task["owner"])
+                continue
+            try:
+                return self._apply_direct(task, kind, args, reason)
+            except InvalidTransition:
+                continue  # an engine claimed it meanwhile: go through the engine
+        raise ConflictError(f"task {tid} kept changing state; try again")
+
+    def _wait_recovered(self, tid: str, dead_owner: str) -> None:
+        deadline = time.monotonic() + INTERVENTION_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.store.get_task(tid)["owner"] != dead_owner:
+                return
+            time.sleep(0.05)
+        raise DaemonError(f"task {tid}'s engine died and the daemon did not recover it; "
+                          "see `agent-agency-cli daemon status`")
+
+    def _send(self, tid: str, kind: str, args: dict[str, Any], reason: str | None) -> str:
+        store = self.store
+        iid = store.add_intervention(tid, kind, args, reason, _who(), os.getpid())
+        deadline = time.monotonic() + INTERVENTION_TIMEOUT
+        while time.monotonic() < deadline:
+            row = store.get_intervention(iid)
+            if row["applied_at"] is not None:
+                if row["outcome"] != "applied":
+                    raise ConflictError(row["message"])
+                return str(row["message"])
+            time.sleep(0.01)
+        raise DaemonError(
+            f"the engine running task {tid} did not apply the {kind} within "
+            f"{INTERVENTION_TIMEOUT:g}s; the request stays queued (check `daemon status`)"
+        )
+
+    def _apply_direct(
+        self, task: sqlite3.Row, kind: str, args: dict[str, Any], reason: str | None
+    ) -> str:
+        """Interventions on a task no engine holds (queued, paused, escalated, finished)."""
+        store = self.store
+        tid = task["id"]
+        status = TaskStatus(task["status"])
+        who = _who()
+        iid = store.add_intervention(tid, kind, args, reason, who, os.getpid())
+        T = TaskStatus
+        if kind == "pause":
+            if status is T.PAUSED:
+                raise self._reject(iid, tid, f"task {tid} is already paused")
+            if status is not T.QUEUED:
+                raise self._reject(iid, tid, f"task {tid} is {status}; nothing to pause")
+            store.set_task_status(tid, status, T.PAUSED, event="task_paused",
+                                  paused_at=time.time())
+            msg = f"paused task {tid} (it will not start until resumed)"
+        elif kind == "resume":
+            if status not in (T.PAUSED, T.ESCALATED):
+                raise self._reject(iid, tid, f"task {tid} is {status}; nothing to resume")
+            extra = {}
+            if task["paused_at"]:
+                extra["paused_total"] = task["paused_total"] + time.time() - task["paused_at"]
+            store.set_task_status(tid, status, T.QUEUED, event="task_resumed", paused_at=None,
+                                  **extra)
+            self.ensure_daemon()
+            msg = f"resumed task {tid} (queued for the daemon)"
+        elif kind == "cancel":
+            steps = store.get_steps(tid)
+            open_steps = [s["name"] for s in steps if not StepStatus(s["status"]).is_finished]
+            store.set_steps_status(
+                tid, open_steps, {s["name"]: StepStatus(s["status"]) for s in steps},
+                StepStatus.CANCELLED, event="step_cancelled", payload={"reason": reason})
+            store.set_task_status(tid, status, T.CANCELLED, event="task_cancelled",
+                                  payload={"reason": reason}, reason=reason,
+                                  finished_at=time.time(), exit_code=T.CANCELLED.exit_code)
+            msg = f"cancelled task {tid}"
+        elif kind == "modify":
+            changes = args["changes"]
+            if "limits" in changes:
+                changes["limits"] = {**json.loads(task["limits"] or "{}"), **changes["limits"]}
+            old = {k: task[k] for k in changes if k in task.keys()}
+            store.update_task_fields(tid, event="task_modified",
+                                     payload={"old": old, "new": changes}, **changes)
+            msg = f"modified task {tid}: " + ", ".join(sorted(changes))
+        elif kind == "override":
+            step = store.get_step(tid, args["step"])
+            old_s = StepStatus(step["status"])
+            try:
+                new_s = _override_change(old_s, args["action"], args["step"])
+            except ConflictError as exc:
+                raise self._reject(iid, tid, str(exc)) from None
+            fields: dict[str, Any] = {"overridden": int(new_s is not StepStatus.PENDING),
+                                      "reason": f"override: {reason}"}
+            if new_s is StepStatus.PENDING:
+                fields["max_attempts"] = max(step["max_attempts"], step["attempt"] + 1)
+            store.set_step_status(tid, args["step"], old_s, new_s, event="step_overridden",
+                                  payload={"action": args["action"], "reason": reason}, **fields)
+            msg = f"step {args['step']}: {args['action']} ({reason})"
+            if status.is_terminal:
+                msg += f"; run `agent-agency-cli task retry {tid}` to continue the task"
+        else:
+            raise self._reject(iid, tid, f"task {tid} is {status}; nothing to {kind}")
+        store.finish_intervention(iid, tid, "applied", msg)
+        return msg
+
+    def _reject(self, iid: int, tid: str, message: str) -> ConflictError:
+        self.store.finish_intervention(iid, tid, "rejected", message)
+        return ConflictError(message)
+
+
+def parse_size_mb(value: str | int) -> int:
+    """Megabytes from "512", "512M", "2G", "1.5GiB"."""
+    if isinstance(value, int):
+        return value
+    text = value.strip().upper().removesuffix("IB").removesuffix("B")
+    mult = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}
+    try:
+        if text and text[-1] in mult:
+            mb = float(text[:-1]) * mult[text[-1]]
+        else:
+            mb = float(text)
+    except ValueError:
+        raise BadInputError(f"bad size {value!r} (use e.g. 512M or 2G)") from None
+    if mb < 1:
+        raise BadInputError(f"size {value!r} is below 1 MiB")
+    return int(mb)
+
+
+# -- JSON views ---------------------------------------------------------------
+
+
+def event_json(r: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "id": r["id"],
+        "task_id": r["task_id"],
+        "step": r["step"],
+        "kind": r["kind"],
+        "ts": iso(r["ts"]),
+        "payload": json.loads(r["payload"]),
+    }
+
+
+def _elapsed(task: sqlite3.Row, now: float) -> float | None:
+    if task["started_at"] is None:
+        return None
+    end = task["finished_at"] or now
+    paused = task["paused_total"] or 0.0
+    if task["paused_at"] and not task["finished_at"]:
+        paused += now - task["paused_at"]
+    return max(0.0, end - task["started_at"] - paused)
+
+
+def summary(task: sqlite3.Row, counts: dict[str, int], now: float) -> dict[str, Any]:
+    total = sum(counts.values())
+    done = counts.get("completed", 0)
+    return {
+        "id": task["id"],
+        "description": task["description"],
+        "status": task["status"],
+        "priority": task["priority"],
+        "mode": task["mode"],
+        "created_at": iso(task["created_at"]),
+        "age": now - task["created_at"],
+        "elapsed": _elapsed(task, now),
+        "deadline": iso(task["deadline"]),
+        "deadline_passed": _deadline_passed(task, now),
+        "progress": {"done": done, "total": total,
+                     "percent": round(100.0 * done / total, 1) if total else 0.0},
+        "exit_code": task["exit_code"],
+    }
+
+
+def _deadline_passed(task: sqlite3.Row, now: float) -> bool:
+    if not task["deadline"]:
+        return False
+    return (task["finished_at"] or now) > task["deadline"]
+
+
+def _remaining(steps: list[sqlite3.Row], now: float) -> float | None:
+    """Remaining time along the critical path of the unfinished steps (None if unknown)."""
+    from agent_agency_cli.planning.dag import longest_path, topological_levels
+
+    if not any(s["estimate"] for s in steps):
+        return None
+    names = [s["name"] for s in steps]
+    index = {n: i for i, n in enumerate(names)}
+    preds = [[index[d] for d in json.loads(s["needs"])] for s in steps]
+    weights = []
+    for s in steps:
+        st = StepStatus(s["status"])
+        est = s["estimate"] or 0.0
+        if st.is_finished:
+            weights.append(0.0)
+        elif st.is_active and s["started_at"]:
+            active = now - s["started_at"] - (s["paused_total"] or 0.0)
+            if s["paused_at"]:
+                active -= now - s["paused_at"]
+            weights.append(max(est - active, 0.0))
+        else:
+            weights.append(est)
+    _, order = topological_levels(names, preds)
+    total, _ = longest_path(order, preds, weights)
+    return total
+
+
+def build_status(task: sqlite3.Row, steps: list[sqlite3.Row], paths: HomePaths) -> dict[str, Any]:
+    """The status JSON object of one task (documented in the README)."""
+    now = time.time()
+    status = TaskStatus(task["status"])
+    counts: dict[str, int] = {}
+    for s in steps:
+        counts[s["status"]] = counts.get(s["status"], 0) + 1
+    total = len(steps)
+    done = counts.get("completed", 0)
+    plan = json.loads(task["plan"])
+    step_list = []
+    for s in steps:
+        spec = json.loads(s["spec"])
+        st = StepStatus(s["status"])
+        duration = s["duration"]
+        if duration is None and st.is_active and s["started_at"]:
+            duration = now - s["started_at"] - (s["paused_total"] or 0.0) - (
+                (now - s["paused_at"]) if s["paused_at"] else 0.0)
+        step_list.append({
+            "name": s["name"],
+            "status": s["status"],
+            "kind": s["kind"],
+            "command": spec.get("run") if s["kind"] == "shell" else spec.get("python"),
+            "description": spec.get("description"),
+            "needs": json.loads(s["needs"]),
+            "attempt": s["attempt"],
+            "max_attempts": s["max_attempts"],
+            "started_at": iso(s["started_at"]),
+            "finished_at": iso(s["finished_at"]),
+            "duration": duration,
+            "estimate": s["estimate"],
+            "timeout": s["timeout"],
+            "exit_code": s["exit_code"],
+            "reason": s["reason"],
+            "progress": s["progress"],
+            "progress_message": s["progress_message"],
+            "pid": s["pid"] if st.is_active else None,
+            "overridden": bool(s["overridden"]),
+            "result": None,
+        })
+    eta = None if status.is_terminal else _remaining(steps, now)
+    return {
+        "id": task["id"],
+        "description": task["description"],
+        "mode": task["mode"],
+        "priority": task["priority"],
+        "status": status.value,
+        "finished": status.is_terminal,
+        "requirements": json.loads(task["requirements"]),
+        "deadline": iso(task["deadline"]),
+        "deadline_passed": _deadline_passed(task, now),
+        "created_at": iso(task["created_at"]),
+        "started_at": iso(task["started_at"]),
+        "finished_at": iso(task["finished_at"]),
+        "paused_at": iso(task["paused_at"]),
+        "elapsed": _elapsed(task, now),
+        "eta": eta,
+        "progress": {
+            "done": done,
+            "total": total,
+            "percent": round(100.0 * done / total, 1) if total else 0.0,
+            "by_status": counts,
+        },
+        "exit_code": task["exit_code"],
+        "reason": task["reason"],
+        "failed_step": task["failed_step"],
+        "workdir": task["workdir"],
+        "workspace": str(paths.workspace(task["id"])),
+        "plan_path": task["plan_path"],
+        "limits": json.loads(task["limits"] or "{}"),
+        "plan": {
+            "parallel_groups": plan.get("parallel_groups", []),
+            "critical_path": plan.get("critical_path", []),
+            "estimated_duration": plan.get("estimated_duration"),
+            "concurrency": task["concurrency"],
+        },
+        "steps": step_list,
+    }
+
+
+__all__ = ["TaskOrchestrator", "TaskRequest", "build_status", "parse_duration"]

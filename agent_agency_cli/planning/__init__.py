@@ -1,0 +1,1 @@
+"""Plans: YAML plan files, the DAG analysis (levels, cycles, critical path)."""

@@ -1,0 +1,185 @@
+"""YAML plan files -> a validated Plan. Every problem is one line naming the step and key."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from agent_agency_cli.errors import BadInputError, PlanError
+from agent_agency_cli.planning.dag import ExecutionPlan, analyze
+from agent_agency_cli.timeutil import parse_duration
+
+STEP_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+PYTHON_REF_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+def _duration(value: Any) -> float:
+    try:
+        return parse_duration(value)
+    except BadInputError as exc:
+        raise ValueError(str(exc).removeprefix("bad duration: ")) from None
+
+
+def _str_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+Duration = Annotated[float, BeforeValidator(_duration)]
+
+
+class PlanStep(BaseModel):
+    """One step of a plan file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str | None = None
+    run: str | list[str] | None = None
+    python: str | None = None
+    needs: Annotated[list[str], BeforeValidator(_str_list)] = []
+    timeout: Duration | None = None
+    env: dict[str, str] = {}
+    workdir: str | None = None
+    estimate: Duration | None = None
+    idempotent: bool = False
+    retries: int = Field(0, ge=0, le=100)
+
+    @property
+    def kind(self) -> str:
+        return "python" if self.python else "shell"
+
+
+STEP_KEYS = tuple(PlanStep.model_fields)
+PLAN_KEYS = ("name", "description", "concurrency", "steps")
+
+
+class Plan(BaseModel):
+    """A validated plan: its steps and the computed execution plan."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    name: str | None = None
+    description: str | None = None
+    concurrency: int | None = None
+    steps: list[PlanStep]
+    source: str | None = None
+    base_dir: str | None = None
+    execution: ExecutionPlan
+
+
+def _suggest(key: str, options: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(key, options, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else f" (allowed: {', '.join(options)})"
+
+
+def _step_label(raw: Any, i: int) -> str:
+    if isinstance(raw, dict) and isinstance(raw.get("name"), str):
+        return f"step {raw['name']!r}"
+    return f"step #{i + 1}"
+
+
+def _validate_step(raw: Any, i: int) -> PlanStep:
+    label = _step_label(raw, i)
+    if not isinstance(raw, dict):
+        raise PlanError(f"{label}: must be a mapping with at least 'name' and 'run' or 'python'")
+    for key in raw:
+        if key not in STEP_KEYS:
+            raise PlanError(f"{label}: unknown key {key!r}{_suggest(str(key), STEP_KEYS)}")
+    if "name" not in raw:
+        raise PlanError(f"{label}: missing 'name'")
+    try:
+        step = PlanStep.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        raise PlanError(f"{label}: bad {key!r}: {msg}") from None
+    if not STEP_NAME_RE.match(step.name):
+        raise PlanError(
+            f"{label}: bad name (use letters, digits, '.', '_' and '-', starting with a "
+            "letter or digit, at most 100 characters)"
+        )
+    if (step.run is None) == (step.python is None):
+        raise PlanError(f"{label}: give exactly one of 'run' (a shell command) or 'python'")
+    if isinstance(step.run, list) and (not step.run or not all(step.run)):
+        raise PlanError(f"{label}: 'run' as a list must be a non-empty argv with no empty items")
+    if isinstance(step.run, str) and not step.run.strip():
+        raise PlanError(f"{label}: 'run' is empty")
+    if step.python is not None and not PYTHON_REF_RE.match(step.python):
+        raise PlanError(f"{label}: 'python' must look like 'module:function', got {step.python!r}")
+    if step.timeout is not None and step.timeout <= 0:
+        raise PlanError(f"{label}: 'timeout' must be greater than zero")
+    return step
+
+
+def parse_plan(data: Any, source: str | None = None, base_dir: str | None = None) -> Plan:
+    """Validate a plan already loaded from YAML (or built in code) and analyse its DAG."""
+    if isinstance(data, list):
+        data = {"steps": data}
+    if not isinstance(data, dict):
+        raise PlanError("a plan must be a mapping with a 'steps' list")
+    for key in data:
+        if key not in PLAN_KEYS:
+            raise PlanError(f"unknown top-level key {key!r}{_suggest(str(key), PLAN_KEYS)}")
+    raw_steps = data.get("steps")
+    if not raw_steps:
+        raise PlanError("the plan has no steps (add a 'steps:' list)")
+    if not isinstance(raw_steps, list):
+        raise PlanError("'steps' must be a list")
+    concurrency = data.get("concurrency")
+    if concurrency is not None and (
+        not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1
+    ):
+        raise PlanError(f"'concurrency' must be a whole number ≥ 1, got {concurrency!r}")
+    steps = [_validate_step(raw, i) for i, raw in enumerate(raw_steps)]
+    seen: set[str] = set()
+    for s in steps:
+        if s.name in seen:
+            raise PlanError(f"duplicate step name {s.name!r}")
+        seen.add(s.name)
+    execution = analyze(
+        [s.name for s in steps], [s.needs for s in steps], [s.estimate for s in steps]
+    )
+    for key in ("name", "description"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise PlanError(f"'{key}' must be text")
+    return Plan(
+        name=data.get("name"),
+        description=data.get("description"),
+        concurrency=concurrency,
+        steps=steps,
+        source=source,
+        base_dir=base_dir,
+        execution=execution,
+    )
+
+
+def load_plan(path: str | os.PathLike[str]) -> Plan:
+    """Read, parse and validate a YAML plan file; PlanError names the file and the problem."""
+    import yaml
+
+    p = Path(path)
+    if not p.exists():
+        raise PlanError(f"plan file {p} not found")
+    if not p.is_file():
+        raise PlanError(f"plan file {p} is not a file")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlanError(f"plan {p}: cannot read: {exc}") from None
+    try:
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise PlanError(f"plan {p}: invalid YAML{where}: {problem}") from None
+    try:
+        return parse_plan(data, source=str(p.resolve()), base_dir=str(p.resolve().parent))
+    except PlanError as exc:
+        raise PlanError(f"plan {p}: {exc}") from None

@@ -1,0 +1,32 @@
+"""Connections: WAL, busy_timeout, foreign keys; migrations applied once per schema version."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def connect(path: Path | str, *, migrate: bool = True) -> sqlite3.Connection:
+    """Open the database in autocommit mode (we issue BEGIN IMMEDIATE ourselves)."""
+    conn = sqlite3.connect(
+        str(path),
+        isolation_level=None,
+        timeout=BUSY_TIMEOUT_MS / 1000,
+        check_same_thread=False,
+        cached_statements=256,
+    )
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        conn.execute("PRAGMA journal_mode = WAL")
+    # NORMAL in WAL mode survives a killed process (only power loss can drop
+    # the last commits); that is the durability this tool promises.
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    if migrate:
+        from agent_agency_cli.store.migrations import ensure_schema
+
+        ensure_schema(conn)
+    return conn

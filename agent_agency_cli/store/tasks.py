@@ -1,0 +1,429 @@
+"""Every SQL statement of the tool. Each state change is one transaction that
+updates its row and appends an event; nothing else writes these tables."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from agent_agency_cli.errors import ConflictError, InvalidTransition, NotFoundError
+from agent_agency_cli.models import (
+    StepStatus,
+    TaskStatus,
+    check_step_transition,
+    check_task_transition,
+)
+
+_TASK_COLUMNS = (
+    "id, description, mode, priority, priority_rank, status, requirements, deadline, workdir, "
+    "plan_path, plan_dir, plan, concurrency, limits, created_at, started_at, finished_at, paused_at, "
+    "paused_total, owner, exit_code, reason, failed_step, updated_at"
+)
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), default=str)
+
+
+class Store:
+    """Data access for tasks, steps, events and interventions on one connection."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    # -- transactions ---------------------------------------------------------
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction, taken eagerly so concurrent writers queue on busy_timeout."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits: a near-free "anything new?" check."""
+        return self.conn.execute("PRAGMA data_version").fetchone()[0]
+
+    def _event(
+        self, task_id: str, step: str | None, kind: str, payload: dict[str, Any] | None, ts: float
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO events (task_id, step, kind, payload, ts) VALUES (?, ?, ?, ?, ?)",
+            (task_id, step, kind, _dumps(payload or {}), ts),
+        )
+
+    def add_event(
+        self, task_id: str, kind: str, payload: dict[str, Any] | None = None, step: str | None = None
+    ) -> None:
+        """Append one event in its own transaction."""
+        with self.tx():
+            self._event(task_id, step, kind, payload, time.time())
+
+    # -- tasks ----------------------------------------------------------------
+
+    def insert_task(self, task: dict[str, Any], steps: Sequence[dict[str, Any]]) -> None:
+        """Store a new task with its steps and its creation events, atomically."""
+        now = task["created_at"]
+        with self.tx() as conn:
+            cols = ", ".join(task)
+            conn.execute(
+                f"INSERT INTO tasks ({cols}) VALUES ({', '.join('?' * len(task))})",
+                [_dumps(v) if isinstance(v, list | dict) else v for v in task.values()],
+            )
+            conn.executemany(
+                "INSERT INTO steps (task_id, name, idx, status, kind, spec, needs, estimate, "
+                "timeout, idempotent, max_attempts) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        task["id"],
+                        s["name"],
+                        i,
+                        s["kind"],
+                        _dumps(s["spec"]),
+                        _dumps(s["needs"]),
+                        s.get("estimate"),
+                        s.get("timeout"),
+                        int(bool(s.get("idempotent"))),
+                        s.get("max_attempts", 1),
+                    )
+                    for i, s in enumerate(steps)
+                ],
+            )
+            self._event(
+                task["id"],
+                None,
+                "task_created",
+                {
+                    "description": task["description"],
+                    "mode": task["mode"],
+                    "priority": task["priority"],
+                    "steps": len(steps),
+                    "status": task["status"],
+                },
+                now,
+            )
+
+    def task_id_exists(self, task_id: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM tasks WHERE id = ?", (task_id,)).fetchone() is not None
+
+    def resolve_id(self, prefix: str) -> str:
+        """The full id for an unambiguous prefix; NotFoundError lists candidates otherwise."""
+        prefix = prefix.strip().lower()
+        if not prefix:
+            raise NotFoundError("empty task id")
+        rows = self.conn.execute(
+            "SELECT id, description FROM tasks WHERE id >= ? AND id < ? ORDER BY id LIMIT 6",
+            (prefix, prefix + "\U0010ffff"),
+        ).fetchall()
+        if not rows:
+            raise NotFoundError(f"no task with id {prefix!r} (see: agent-agency-cli task list)")
+        for r in rows:
+            if r["id"] == prefix:
+                return prefix
+        if len(rows) > 1:
+            shown = ", ".join(f"{r['id']} ({r['description'][:30]})" for r in rows[:5])
+            more = " …" if len(rows) > 5 else ""
+            raise NotFoundError(f"task id {prefix!r} is ambiguous: {shown}{more}")
+        return rows[0]["id"]
+
+    def get_task(self, task_id: str) -> sqlite3.Row:
+        row = self.conn.execute(
+            f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id = ?", (task_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"no task with id {task_id!r}")
+        return row
+
+    def list_tasks(
+        self, statuses: Iterable[str] | None = None, limit: int | None = None
+    ) -> list[sqlite3.Row]:
+        sql = f"SELECT {_TASK_COLUMNS} FROM tasks"
+        params: list[Any] = []
+        statuses = list(statuses or [])
+        if statuses:
+            sql += f" WHERE status IN ({', '.join('?' * len(statuses))})"
+            params += statuses
+        sql += " ORDER BY created_at DESC, rowid DESC"
+        if limit:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return self.conn.execute(sql, params).fetchall()
+
+    def step_counts(self, task_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """{task_id: {status: count}} for the given tasks."""
+        out: dict[str, dict[str, int]] = {t: {} for t in task_ids}
+        if not task_ids:
+            return out
+        for chunk_start in range(0, len(task_ids), 500):
+            chunk = task_ids[chunk_start : chunk_start + 500]
+            rows = self.conn.execute(
+                "SELECT task_id, status, COUNT(*) AS n FROM steps "
+                f"WHERE task_id IN ({', '.join('?' * len(chunk))}) GROUP BY task_id, status",
+                list(chunk),
+            )
+            for r in rows:
+                out[r["task_id"]][r["status"]] = r["n"]
+        return out
+
+    def set_task_status(
+        self,
+        task_id: str,
+        old: TaskStatus,
+        new: TaskStatus,
+        *,
+        event: str,
+        payload: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> float:
+        """Move a task old -> new (checked against the table and the row), with one event."""
+        check_task_transition(task_id, old, new)
+        now = time.time()
+        fields["updated_at"] = now
+        sets = "".join(f", {k} = ?" for k in fields)
+        with self.tx() as conn:
+            cur = conn.execute(
+                f"UPDATE tasks SET status = ?{sets} WHERE id = ? AND status = ?",
+                (new.value, *fields.values(), task_id, old.value),
+            )
+            if cur.rowcount != 1:
+                actual = conn.execute("SELECT status FROM tasks WHERE id = ?", (task_id,)).fetchone()
+                raise InvalidTransition(
+                    f"task {task_id} is {actual[0] if actual else 'gone'}, not {old}; "
+                    f"it cannot become {new}"
+                )
+            self._event(task_id, None, event, {"status": new.value, **(payload or {})}, now)
+        return now
+
+    def update_task_fields(
+        self, task_id: str, *, event: str, payload: dict[str, Any], **fields: Any
+    ) -> None:
+        """Change non-status fields of a task (e.g. a modification), with one event."""
+        now = time.time()
+        fields["updated_at"] = now
+        with self.tx() as conn:
+            conn.execute(
+                f"UPDATE tasks SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
+                (*[_dumps(v) if isinstance(v, list | dict) else v for v in fields.values()], task_id),
+            )
+            self._event(task_id, None, event, payload, now)
+
+    def claim_next_task(self, owner: str) -> sqlite3.Row | None:
+        """Atomically take the best queued task (priority, then age) for this engine."""
+        now = time.time()
+        with self.tx() as conn:
+            row = conn.execute(
+                "SELECT id, started_at FROM tasks WHERE status = 'queued' "
+                "ORDER BY priority_rank DESC, created_at ASC, rowid ASC LIMIT 1"
+            ).fetchone()
+            if row is None:
+                return None
+            conn.execute(
+                "UPDATE tasks SET status = 'running', owner = ?, started_at = COALESCE(started_at, ?), "
+                "updated_at = ? WHERE id = ?",
+                (owner, now, now, row["id"]),
+            )
+            self._event(row["id"], None, "task_started", {"status": "running", "owner": owner}, now)
+        return self.get_task(row["id"])
+
+    def claim_task(self, task_id: str, owner: str) -> sqlite3.Row:
+        """Take one specific queued task (foreground runs)."""
+        now = time.time()
+        with self.tx() as conn:
+            cur = conn.execute(
+                "UPDATE tasks SET status = 'running', owner = ?, started_at = COALESCE(started_at, ?), "
+                "updated_at = ? WHERE id = ? AND status = 'queued'",
+                (owner, now, now, task_id),
+            )
+            if cur.rowcount != 1:
+                raise ConflictError(f"task {task_id} is not queued; it cannot be started here")
+            self._event(task_id, None, "task_started", {"status": "running", "owner": owner}, now)
+        return self.get_task(task_id)
+
+    def tasks_owned_elsewhere(self, statuses: Iterable[str], not_owner: str) -> list[sqlite3.Row]:
+        statuses = list(statuses)
+        return self.conn.execute(
+            f"SELECT {_TASK_COLUMNS} FROM tasks WHERE status IN ({', '.join('?' * len(statuses))}) "
+            "AND (owner IS NULL OR owner != ?)",
+            (*statuses, not_owner),
+        ).fetchall()
+
+    def queued_count(self) -> int:
+        return self.conn.execute("SELECT COUNT(*) FROM tasks WHERE status = 'queued'").fetchone()[0]
+
+    # -- steps ----------------------------------------------------------------
+
+    def get_steps(self, task_id: str) -> list[sqlite3.Row]:
+        return self.conn.execute(
+            "SELECT * FROM steps WHERE task_id = ? ORDER BY idx", (task_id,)
+        ).fetchall()
+
+    def get_step(self, task_id: str, name: str) -> sqlite3.Row:
+        row = self.conn.execute(
+            "SELECT * FROM steps WHERE task_id = ? AND name = ?", (task_id, name)
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"task {task_id} has no step named {name!r}")
+        return row
+
+    def set_step_status(
+        self,
+        task_id: str,
+        step: str,
+        old: StepStatus,
+        new: StepStatus,
+        *,
+        event: str,
+        payload: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> float:
+        """Move a step old -> new (checked against the table and the row), with one event."""
+        check_step_transition(task_id, step, old, new)
+        now = time.time()
+        sets = "".join(f", {k} = ?" for k in fields)
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            cur = conn.execute(
+                f"UPDATE steps SET status = ?{sets} WHERE task_id = ? AND name = ? AND status = ?",
+                (new.value, *fields.values(), task_id, step, old.value),
+            )
+            if cur.rowcount != 1:
+                raise InvalidTransition(
+                    f"step {step!r} of task {task_id} is not {old}; it cannot become {new}"
+                )
+            conn.execute(
+                "INSERT INTO events (task_id, step, kind, payload, ts) VALUES (?, ?, ?, ?, ?)",
+                (task_id, step, event, _dumps({"status": new.value, **(payload or {})}), now),
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return now
+
+    def set_steps_status(
+        self,
+        task_id: str,
+        names: Sequence[str],
+        old_by_name: dict[str, StepStatus],
+        new: StepStatus,
+        *,
+        event: str,
+        payload: dict[str, Any] | None = None,
+    ) -> float:
+        """Move several steps to one status in one transaction (e.g. skip all dependents)."""
+        now = time.time()
+        for n in names:
+            check_step_transition(task_id, n, old_by_name[n], new)
+        with self.tx() as conn:
+            for n in names:
+                conn.execute(
+                    "UPDATE steps SET status = ?, finished_at = COALESCE(finished_at, ?) "
+                    "WHERE task_id = ? AND name = ? AND status = ?",
+                    (new.value, now, task_id, n, old_by_name[n].value),
+                )
+                self._event(task_id, n, event, {"status": new.value, **(payload or {})}, now)
+        return now
+
+    def update_step_fields(self, task_id: str, step: str, **fields: Any) -> None:
+        """Non-status fields (pid, pgid, paused time) in a short transaction, no event."""
+        with self.tx() as conn:
+            conn.execute(
+                f"UPDATE steps SET {', '.join(f'{k} = ?' for k in fields)} "
+                "WHERE task_id = ? AND name = ?",
+                (*fields.values(), task_id, step),
+            )
+
+    def set_step_progress(
+        self, task_id: str, step: str, fraction: float, message: str | None
+    ) -> None:
+        now = time.time()
+        with self.tx() as conn:
+            conn.execute(
+                "UPDATE steps SET progress = ?, progress_message = ? WHERE task_id = ? AND name = ?",
+                (fraction, message, task_id, step),
+            )
+            self._event(task_id, step, "step_progress", {"progress": fraction, "message": message}, now)
+
+    # -- events ---------------------------------------------------------------
+
+    def events_after(
+        self, task_id: str | None, after_id: int, limit: int = 1000
+    ) -> list[sqlite3.Row]:
+        if task_id is None:
+            return self.conn.execute(
+                "SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
+            ).fetchall()
+        return self.conn.execute(
+            "SELECT * FROM events WHERE task_id = ? AND id > ? ORDER BY id LIMIT ?",
+            (task_id, after_id, limit),
+        ).fetchall()
+
+    # -- interventions --------------------------------------------------------
+
+    def add_intervention(
+        self,
+        task_id: str,
+        kind: str,
+        args: dict[str, Any],
+        reason: str | None,
+        who: str,
+        pid: int,
+    ) -> int:
+        now = time.time()
+        with self.tx() as conn:
+            cur = conn.execute(
+                "INSERT INTO interventions (task_id, kind, args, reason, who, pid, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (task_id, kind, _dumps(args), reason, who, pid, now),
+            )
+            self._event(
+                task_id,
+                args.get("step"),
+                "intervention_requested",
+                {"id": cur.lastrowid, "kind": kind, "args": args, "reason": reason, "who": who},
+                now,
+            )
+            return int(cur.lastrowid or 0)
+
+    def pending_interventions(self) -> list[sqlite3.Row]:
+        return self.conn.execute(
+            "SELECT * FROM interventions WHERE applied_at IS NULL ORDER BY id"
+        ).fetchall()
+
+    def finish_intervention(self, iid: int, task_id: str, outcome: str, message: str) -> None:
+        now = time.time()
+        with self.tx() as conn:
+            conn.execute(
+                "UPDATE interventions SET applied_at = ?, outcome = ?, message = ? WHERE id = ?",
+                (now, outcome, message, iid),
+            )
+            row = conn.execute("SELECT kind, who, reason FROM interventions WHERE id = ?", (iid,)).fetchone()
+            self._event(
+                task_id,
+                None,
+                f"intervention_{outcome}",
+                {"id": iid, "kind": row["kind"], "who": row["who"], "reason": row["reason"],
+                 "message": message},
+                now,
+            )
+
+    def get_intervention(self, iid: int) -> sqlite3.Row:
+        row = self.conn.execute("SELECT * FROM interventions WHERE id = ?", (iid,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no intervention {iid}")
+        return row
+
+    def interventions_for(self, task_id: str) -> list[sqlite3.Row]:
+        return self.conn.execute(
+            "SELECT * FROM interventions WHERE task_id = ? ORDER BY id", (task_id,)
+        ).fetchall()
