@@ -121,16 +121,16 @@ def format_validation_error(source: str, exc: ValidationError) -> str:
 
 def load_settings(path: str | os.PathLike[str] | None = None, home: Path | None = None) -> Settings:
     """Load and validate settings; raise ConfigError with one clear line on any problem."""
-    explicit = path is not None
+    from_env = False
     if path is None and os.environ.get(CONFIG_ENV):
-        path, explicit = os.environ[CONFIG_ENV], True
+        path, from_env = os.environ[CONFIG_ENV], True
     if path is None and home is not None and (home / "config.yaml").exists():
         path = home / "config.yaml"
     if path is None:
         return Settings()
     p = Path(path)
     if not p.is_file():
-        hint = " (set by $AGENT_AGENCY_CONFIG)" if explicit and not isinstance(path, Path) else ""
+        hint = " (set by $AGENT_AGENCY_CONFIG)" if from_env else ""
         raise ConfigError(f"config file {p} not found{hint}")
     import yaml
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,8 @@ def parse_duration(value: object, what: str = "duration") -> float:
     if isinstance(value, bool):
         raise BadInputError(f"bad {what}: {value!r} (use seconds or a unit: 30s, 5m, 2h, 1d)")
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise BadInputError(f"bad {what}: {value!r} is not a finite number")
         if value < 0:
             raise BadInputError(f"bad {what}: {value!r} is negative")
         return float(value)

@@ -82,7 +82,10 @@ class ShellHandle:
             self.log.feed(name, tail)
 
     async def run(self) -> StepOutcome:
-        self.log.line("sys", f"$ {shlex.join(self.argv)}  (cwd {self.cwd})")
+        shown = self.argv[2] if self.argv[:2] == ["/bin/sh", "-c"] else shlex.join(self.argv)
+        for i, text in enumerate(shown.rstrip("\n").split("\n")):
+            self.log.line("sys", f"{'$' if i == 0 else '>'} {text}")
+        self.log.line("sys", f"cwd {self.cwd}")
         try:
             proc = await anyio.open_process(
                 self.argv,

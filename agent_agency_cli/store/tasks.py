@@ -327,9 +327,10 @@ class Store:
         with self.tx() as conn:
             for n in names:
                 conn.execute(
-                    "UPDATE steps SET status = ?, finished_at = COALESCE(finished_at, ?) "
-                    "WHERE task_id = ? AND name = ? AND status = ?",
-                    (new.value, now, task_id, n, old_by_name[n].value),
+                    "UPDATE steps SET status = ?, finished_at = COALESCE(finished_at, ?), "
+                    "reason = COALESCE(?, reason) WHERE task_id = ? AND name = ? AND status = ?",
+                    (new.value, now, (payload or {}).get("reason"), task_id, n,
+                     old_by_name[n].value),
                 )
                 self._event(task_id, n, event, {"status": new.value, **(payload or {})}, now)
         return now

@@ -1,0 +1,52 @@
+"""1,000 independent no-op Python steps in one durable task, run with run_foreground.
+
+Figure: steps/s (target >= 3,000). Baseline: a bare loop making the same SQLite
+commits the engine makes (2 per step), measured in this run.
+
+    .venv/bin/python bench/steps_throughput.py
+"""
+
+from __future__ import annotations
+
+import time
+
+from _common import bare_commit_loop, best_of, machine, met, run_plan, temp_home
+
+N = 1000
+CONCURRENCIES = (8, 32)
+REPEATS = 3
+TARGET = 3000.0
+
+
+def main() -> None:
+    print(f"machine: {machine()}")
+    base_s = best_of(REPEATS, bare_commit_loop, N)
+    base_rate = N / base_s
+    print(f"baseline: bare loop, {2 * N} commits in {base_s * 1000:.1f} ms = "
+          f"{2 * N / base_s:,.0f} commits/s = {base_rate:,.0f} steps/s")
+    steps = [{"name": f"s{i}", "python": "benchsteps:noop"} for i in range(N)]
+    results: dict[int, float] = {}
+    with temp_home() as home:
+        run_plan(home, steps[:20], 8)  # warm-up: imports, schema, thread pool
+        for conc in CONCURRENCIES:
+            runs = []
+            for _ in range(REPEATS):
+                elapsed, _status = run_plan(home, steps, conc)
+                runs.append(elapsed)
+            best = min(runs)
+            results[conc] = N / best
+            print(f"engine concurrency={conc:>3}: {N} steps in {best:.3f} s (best of "
+                  f"{REPEATS}; runs {', '.join(f'{r:.3f}' for r in runs)}) = "
+                  f"{N / best:,.0f} steps/s; ratio engine/baseline = {N / best / base_rate:.3f} "
+                  f"(engine takes {best / base_s:.1f}x the bare commits' time)")
+    best_conc = max(results, key=results.__getitem__)
+    rate = results[best_conc]
+    print(f"RESULT steps_throughput: {rate:,.0f} steps/s (concurrency {best_conc}); "
+          f"baseline {base_rate:,.0f} steps/s ({2 * base_rate:,.0f} commits/s); "
+          f"ratio {rate / base_rate:.3f}; target >= {TARGET:,.0f} steps/s: {met(rate >= TARGET)}")
+
+
+if __name__ == "__main__":
+    t0 = time.perf_counter()
+    main()
+    print(f"(benchmark wall time {time.perf_counter() - t0:.1f} s)")
