@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     log = logging.getLogger("agent_agency_cli.daemon")
-    lock = open(paths.daemon_lock, "a+")  # noqa: SIM115 - held for the process lifetime
+    lock = open(paths.daemon_lock, "a+")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
-import resource
 import signal
+import sys
 from typing import Any
 
 import psutil
@@ -50,23 +51,31 @@ def kill_orphan_group(pgid: int | None, started_at: float | None) -> int:
     return killed
 
 
-def apply_limits(pid: int, limits: dict[str, Any]) -> None:
-    """Apply a task's resource limits to a freshly started step process.
+# Run before exec in the step's own process, so the limits hold from the first
+# instruction and are inherited by everything it starts (unlike setting them
+# from outside after the spawn, which races with the child's own forks).
+_LAUNCHER = """
+import json, os, resource, sys
+limits = json.loads(sys.argv[1])
+mem = limits.get("max_memory_mb")
+if mem:
+    n = int(mem) * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (n, n))
+cpus = limits.get("max_cpu")
+if cpus and hasattr(os, "sched_setaffinity"):
+    cores = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, cores[: max(1, min(int(cpus), len(cores)))])
+try:
+    os.execvp(sys.argv[2], sys.argv[2:])
+except FileNotFoundError:
+    sys.stderr.write("command not found: %s\\n" % sys.argv[2])
+    sys.exit(127)
+"""
 
-    max_cpu: pin to that many cores; max_memory_mb: RLIMIT_AS. Children the
-    step forks later inherit both.
-    """
-    if not limits:
-        return
-    try:
-        proc = psutil.Process(pid)
-        cpus = limits.get("max_cpu")
-        if cpus and hasattr(proc, "cpu_affinity"):
-            available = sorted(os.sched_getaffinity(0))
-            proc.cpu_affinity(available[: max(1, min(int(cpus), len(available)))])
-        mem = limits.get("max_memory_mb")
-        if mem:
-            nbytes = int(mem) * 1024 * 1024
-            proc.rlimit(resource.RLIMIT_AS, (nbytes, nbytes))
-    except (psutil.Error, OSError, ValueError):
-        pass
+
+def with_limits(argv: list[str], limits: dict[str, Any]) -> list[str]:
+    """The argv that runs `argv` under a task's resource limits (max_cpu, max_memory_mb)."""
+    wanted = {k: v for k, v in (limits or {}).items() if k in ("max_cpu", "max_memory_mb") and v}
+    if not wanted:
+        return argv
+    return [sys.executable, "-S", "-c", _LAUNCHER, json.dumps(wanted), *argv]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.abc import TaskGroup
 
+from agent_agency_cli.engine.process import with_limits
 from agent_agency_cli.errors import ConflictError, NotFoundError
 from agent_agency_cli.executors.base import StepHandle, StepLog, StepOutcome
 from agent_agency_cli.executors.python import PythonHandle, StepContext, thread_safe_reporter
@@ -278,16 +279,12 @@ class TaskRunner:
 
         def on_spawn(pid: int) -> None:
             self.store.update_step_fields(self.task_id, st.name, pid=pid, pgid=pid)
-            limits = self.limits
-            if limits:
-                from agent_agency_cli.engine.process import apply_limits
-
-                apply_limits(pid, limits)
             if st.status is S.PAUSED:  # paused while it was being spawned
                 handle.pause()
 
-        handle = ShellHandle(command_argv(spec["run"]), cwd=str(cwd), env=env, log=log,
-                             on_spawn=on_spawn)
+        argv = command_argv(spec["run"])
+        handle = ShellHandle(with_limits(argv, self.limits), cwd=str(cwd), env=env, log=log,
+                             on_spawn=on_spawn, shown=argv)
         return handle
 
     def _step_cwd(self, spec: dict[str, Any]) -> Path:

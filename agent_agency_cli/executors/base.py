@@ -50,7 +50,7 @@ class StepLog:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._fh = open(path, "a", encoding="utf-8", errors="replace")  # noqa: SIM115
+        self._fh = open(path, "a", encoding="utf-8", errors="replace")
         self._partial: dict[str, str] = {}
 
     def line(self, stream: str, text: str) -> None:

@@ -50,6 +50,30 @@ def signal_group(pgid: int, sig: int) -> bool:
         return False
 
 
+def group_alive(pgid: int) -> bool:
+    """Whether any live (non-zombie) process is left in the group."""
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return True
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        # fields[0] is the state, fields[2] the process group id
+        if int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            return True
+    return False
+
+
 class ShellHandle:
     """One attempt of a shell step."""
 
@@ -61,8 +85,10 @@ class ShellHandle:
         env: Mapping[str, str],
         log: StepLog,
         on_spawn: Callable[[int], None],
+        shown: list[str] | None = None,
     ):
         self.argv = argv
+        self.shown = shown or argv
         self.cwd = cwd
         self.env = dict(env)
         self.log = log
@@ -82,7 +108,8 @@ class ShellHandle:
             self.log.feed(name, tail)
 
     async def run(self) -> StepOutcome:
-        shown = self.argv[2] if self.argv[:2] == ["/bin/sh", "-c"] else shlex.join(self.argv)
+        argv = self.shown
+        shown = argv[2] if argv[:2] == ["/bin/sh", "-c"] else shlex.join(argv)
         for i, text in enumerate(shown.rstrip("\n").split("\n")):
             self.log.line("sys", f"{'$' if i == 0 else '>'} {text}")
         self.log.line("sys", f"cwd {self.cwd}")
@@ -95,15 +122,15 @@ class ShellHandle:
                 start_new_session=True,
             )
         except FileNotFoundError:
-            msg = f"command not found: {self.argv[0]}"
+            msg = f"command not found: {self.shown[0]}"
             self.log.line("sys", msg)
             return StepOutcome(ok=False, exit_code=127, reason=msg)
         except PermissionError:
-            msg = f"permission denied: {self.argv[0]}"
+            msg = f"permission denied: {self.shown[0]}"
             self.log.line("sys", msg)
             return StepOutcome(ok=False, exit_code=126, reason=msg)
         except (NotADirectoryError, OSError) as exc:
-            msg = f"cannot start {self.argv[0]}: {exc.strerror or exc}"
+            msg = f"cannot start {self.shown[0]}: {exc.strerror or exc}"
             self.log.line("sys", msg)
             return StepOutcome(ok=False, exit_code=127, reason=msg)
         self.proc = proc
@@ -123,6 +150,11 @@ class ShellHandle:
             # The leader is gone; kill what is left of its group so that no
             # child outlives the step or holds our pipes open.
             signal_group(proc.pid, signal.SIGKILL)
+            if self._stopping:
+                # Cancel and timeout promise that nothing is left: wait for it.
+                with anyio.move_on_after(2.0):
+                    while group_alive(proc.pid):
+                        await anyio.sleep(0.005)
             with anyio.move_on_after(2.0):
                 await pumps_done.wait()
             tg.cancel_scope.cancel()

@@ -11,9 +11,12 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point $AGENT_AGENCY_HOME at a fresh temp dir and drop any $AGENT_AGENCY_CONFIG."""
+    """Point $AGENT_AGENCY_HOME at a fresh temp dir and drop any $AGENT_AGENCY_CONFIG.
+
+    Self-contained so the unit tests stay isolated whatever tests/conftest.py does.
+    """
     home = tmp_path / "home"
-    home.mkdir()
+    home.mkdir(exist_ok=True)  # tests/conftest.py may have made it already
     monkeypatch.setenv("AGENT_AGENCY_HOME", str(home))
     monkeypatch.delenv("AGENT_AGENCY_CONFIG", raising=False)
     return home
