@@ -145,7 +145,8 @@ class TaskOrchestrator:
             plan = load_plan(request.plan)
         else:
             plan = parse_plan(request.plan, source=None, base_dir=os.getcwd())
-        description = (request.description or plan.description or plan.name or "").strip()
+        description = ((request.description or "").strip() or (plan.description or "").strip()
+                       or (plan.name or "").strip())
         if not description:
             description = f"plan {Path(plan.source).name}" if plan.source else "task"
         if len(description) > MAX_DESCRIPTION:
@@ -653,7 +654,11 @@ class TaskOrchestrator:
 
 def parse_size_mb(value: str | int) -> int:
     """Megabytes from "512", "512M", "2G", "1.5GiB"."""
+    if isinstance(value, bool):
+        raise BadInputError(f"bad size {value!r} (use e.g. 512M or 2G)")
     if isinstance(value, int):
+        if value < 1:
+            raise BadInputError(f"size {value!r} is below 1 MiB")
         return value
     text = value.strip().upper().removesuffix("IB").removesuffix("B")
     mult = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}

@@ -22,19 +22,26 @@ from agent_agency_cli.executors.base import StepLog, StepOutcome
 
 # A command made only of these characters means the same with or without a
 # shell, so we exec it directly and save a /bin/sh per step.
-_PLAIN_COMMAND = re.compile(r"^[\w\s./,:=@%+\-'\"]+$")
+_PLAIN_COMMAND = re.compile(r"^[\w \t./,:=@%+\-'\"]+$")
+# Words only a shell understands: such commands always go through /bin/sh.
+_SHELL_WORDS = frozenset(
+    "exit cd set export unset source . eval exec alias unalias read trap ulimit umask wait "
+    "shift return break continue if then else elif fi for while until do done case esac "
+    "function select time local readonly declare typeset let getopts hash type command".split()
+)
 
 
 def command_argv(run: str | Sequence[str]) -> list[str]:
     """The argv for a plan's `run:` (a list is used as is; a string through /bin/sh if needed)."""
     if not isinstance(run, str):
         return list(run)
-    if _PLAIN_COMMAND.match(run):
+    text = run.strip()
+    if _PLAIN_COMMAND.match(text):
         try:
-            argv = shlex.split(run)
+            argv = shlex.split(text)
         except ValueError:
             argv = []
-        if argv and "=" not in argv[0]:
+        if argv and "=" not in argv[0] and argv[0] not in _SHELL_WORDS:
             return argv
     return ["/bin/sh", "-c", run]
 

@@ -131,9 +131,7 @@ def test_unknown_top_level_key(write_file: WriteFile) -> None:
 
 
 def test_unknown_deeply_nested_key(write_file: WriteFile) -> None:
-    path = write_file(
-        "c.yaml", "task_execution:\n  monitoring:\n    alert_thresholds:\n      cpu_warning: 1\n"
-    )
+    path = write_file("c.yaml", "task_execution:\n  monitoring:\n    alert_thresholds:\n      cpu_warning: 1\n")
     assert "unknown key task_execution.monitoring.alert_thresholds.cpu_warning" in _error(path)
 
 
@@ -187,9 +185,7 @@ def test_negative_duration_names_path(write_file: WriteFile) -> None:
 
 
 def test_bad_percentage_names_path(write_file: WriteFile) -> None:
-    path = write_file(
-        "c.yaml", "task_execution:\n  monitoring:\n    alert_thresholds:\n      memory_warning: lots\n"
-    )
+    path = write_file("c.yaml", "task_execution:\n  monitoring:\n    alert_thresholds:\n      memory_warning: lots\n")
     msg = _error(path)
     assert "task_execution.monitoring.alert_thresholds.memory_warning" in msg
     assert "bad percentage" in msg
@@ -257,18 +253,14 @@ def test_config_error_is_bad_input() -> None:
 # -- where the file comes from ---------------------------------------------------------
 
 
-def test_env_var_points_at_config(
-    write_file: WriteFile, monkeypatch: pytest.MonkeyPatch, isolated_home: Path
-) -> None:
+def test_env_var_points_at_config(write_file: WriteFile, monkeypatch: pytest.MonkeyPatch, isolated_home: Path) -> None:
     path = write_file("env.yaml", "task_execution: {max_concurrent_tasks: 7}\n")
     monkeypatch.setenv("AGENT_AGENCY_CONFIG", str(path))
     assert load_settings().task_execution.max_concurrent_tasks == 7
     assert load_settings(home=isolated_home).task_execution.max_concurrent_tasks == 7
 
 
-def test_env_var_to_missing_file_says_so(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_env_var_to_missing_file_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGENT_AGENCY_CONFIG", str(tmp_path / "gone.yaml"))
     msg = _error()
     assert "gone.yaml not found" in msg

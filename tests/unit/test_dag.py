@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -119,7 +120,7 @@ def test_every_reported_cycle_edge_is_a_real_need() -> None:
     assert path[0] == path[-1]
     assert len(path) == 6
     needs = {x["name"]: set(x.get("needs", [])) for x in steps}
-    for a, b in zip(path, path[1:], strict=False):
+    for a, b in itertools.pairwise(path):
         assert b in needs[a], f"{a} does not need {b}"
 
 

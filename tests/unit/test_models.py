@@ -23,15 +23,11 @@ S = StepStatus
 
 TASK_ALLOWED = sorted((old, new) for old, news in TASK_TRANSITIONS.items() for new in news)
 TASK_FORBIDDEN = sorted(
-    (old, new)
-    for old, new in itertools.product(TaskStatus, TaskStatus)
-    if new not in TASK_TRANSITIONS[old]
+    (old, new) for old, new in itertools.product(TaskStatus, TaskStatus) if new not in TASK_TRANSITIONS[old]
 )
 STEP_ALLOWED = sorted((old, new) for old, news in STEP_TRANSITIONS.items() for new in news)
 STEP_FORBIDDEN = sorted(
-    (old, new)
-    for old, new in itertools.product(StepStatus, StepStatus)
-    if new not in STEP_TRANSITIONS[old]
+    (old, new) for old, new in itertools.product(StepStatus, StepStatus) if new not in STEP_TRANSITIONS[old]
 )
 
 

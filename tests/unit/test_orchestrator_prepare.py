@@ -91,6 +91,12 @@ def test_parse_size_mb_rejects_below_one_mib(value: str) -> None:
         parse_size_mb(value)
 
 
+@pytest.mark.parametrize("value", [0, -5])
+def test_parse_size_mb_checks_ints_like_strings(value: int) -> None:
+    with pytest.raises(BadInputError, match="below 1 MiB"):
+        parse_size_mb(value)
+
+
 # -- prepare: the happy path --------------------------------------------------------------
 
 
@@ -130,29 +136,18 @@ def test_explicit_description_wins(orch: TaskOrchestrator) -> None:
 
 
 @pytest.mark.parametrize("description", [None, ""])
-def test_missing_description_falls_back_to_the_plans(
-    orch: TaskOrchestrator, description: str | None
-) -> None:
+def test_missing_description_falls_back_to_the_plans(orch: TaskOrchestrator, description: str | None) -> None:
     task, _ = orch.prepare({"plan": PLAN, "description": description})
     assert task["description"] == "Plan description"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG orchestrator.prepare: `request.description or plan.description` treats a "
-    "whitespace-only description as given, so it becomes the generic fallback, not the plan's",
-)
 @pytest.mark.parametrize("description", ["   ", "\n\t"])
-def test_whitespace_description_falls_back_to_the_plans(
-    orch: TaskOrchestrator, description: str
-) -> None:
+def test_whitespace_description_falls_back_to_the_plans(orch: TaskOrchestrator, description: str) -> None:
     task, _ = orch.prepare({"plan": PLAN, "description": description})
     assert task["description"] == "Plan description"
 
 
-def test_description_falls_back_to_plan_name_then_file(
-    orch: TaskOrchestrator, write_file: WriteFile
-) -> None:
+def test_description_falls_back_to_plan_name_then_file(orch: TaskOrchestrator, write_file: WriteFile) -> None:
     task, _ = orch.prepare({"plan": {"name": "named", "steps": [{"name": "a", "run": "true"}]}})
     assert task["description"] == "named"
     path = write_file("nameless.yaml", "steps:\n  - {name: a, run: 'true'}\n")
@@ -283,8 +278,12 @@ def test_python_step_module_in_the_workdir(orch: TaskOrchestrator, tmp_path: Pat
 
 @pytest.mark.parametrize(
     "request_",
-    [{"plan": PLAN, "priority": "critical"}, {"plan": PLAN, "mode": "yolo"},
-     {"plan": PLAN, "colour": "red"}, {"plan": PLAN, "concurrency": 0}],
+    [
+        {"plan": PLAN, "priority": "critical"},
+        {"plan": PLAN, "mode": "yolo"},
+        {"plan": PLAN, "colour": "red"},
+        {"plan": PLAN, "concurrency": 0},
+    ],
 )
 def test_bad_request_fields(orch: TaskOrchestrator, request_: dict[str, Any]) -> None:
     assert bad(orch, request_).startswith("bad task request:")

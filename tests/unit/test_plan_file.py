@@ -155,8 +155,14 @@ def test_plan_name_and_description_must_be_text(key: str) -> None:
 
 @pytest.mark.parametrize(
     ("typo", "meant"),
-    [("neds", "needs"), ("timout", "timeout"), ("estimte", "estimate"), ("pyhton", "python"),
-     ("retry", "retries"), ("descripton", "description")],
+    [
+        ("neds", "needs"),
+        ("timout", "timeout"),
+        ("estimte", "estimate"),
+        ("pyhton", "python"),
+        ("retry", "retries"),
+        ("descripton", "description"),
+    ],
 )
 def test_unknown_step_key_suggests_the_close_match(typo: str, meant: str) -> None:
     assert meant in STEP_KEYS
@@ -193,9 +199,7 @@ def test_duplicate_names() -> None:
     assert msg == "duplicate step name 'a'"
 
 
-@pytest.mark.parametrize(
-    "name", ["", "has space", "-lead", ".hidden", "a/b", "x" * 101, "ünï", "a;b"]
-)
+@pytest.mark.parametrize("name", ["", "has space", "-lead", ".hidden", "a/b", "x" * 101, "ünï", "a;b"])
 def test_bad_step_names(name: str) -> None:
     msg = plan_error({"steps": [step(name)]})
     assert "bad name" in msg
@@ -265,9 +269,7 @@ def test_negative_number_durations(key: str) -> None:
 
 @pytest.mark.parametrize("value", [0, "0", "0s", "0ms"])
 def test_timeout_zero(value: Any) -> None:
-    assert plan_error({"steps": [step("a", timeout=value)]}) == (
-        "step 'a': 'timeout' must be greater than zero"
-    )
+    assert plan_error({"steps": [step("a", timeout=value)]}) == ("step 'a': 'timeout' must be greater than zero")
 
 
 def test_estimate_zero_is_fine() -> None:
@@ -301,9 +303,7 @@ def test_two_step_cycle() -> None:
 
 
 def test_three_step_cycle() -> None:
-    msg = plan_error(
-        {"steps": [step("a", needs=["c"]), step("b", needs=["a"]), step("c", needs=["b"])]}
-    )
+    msg = plan_error({"steps": [step("a", needs=["c"]), step("b", needs=["a"]), step("c", needs=["b"])]})
     assert "dependency cycle: a -> c -> b -> a" in msg
 
 

@@ -50,8 +50,7 @@ def test_parse_duration_accepts(value: object, seconds: float) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["", "   ", "abc", "-5", "-5s", "5x", "5 minutes", "m5", "1h30", "h", "1e3", "inf", "nan",
-     "5s5", "1,5s"],
+    ["", "   ", "abc", "-5", "-5s", "5x", "5 minutes", "m5", "1h30", "h", "1e3", "inf", "nan", "5s5", "1,5s"],
 )
 def test_parse_duration_rejects_bad_text(value: str) -> None:
     with pytest.raises(BadInputError) as info:
@@ -174,8 +173,7 @@ def test_iso_datetime_deadline(value: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["2025-06-14", "2025-06-15T11:59:59Z", "2000-01-01T00:00:00+00:00", "2025-06-15T13:00:00+02:00",
-     "0", "0s"],
+    ["2025-06-14", "2025-06-15T11:59:59Z", "2000-01-01T00:00:00+00:00", "2025-06-15T13:00:00+02:00", "0", "0s"],
 )
 def test_deadline_in_the_past_is_rejected(value: str) -> None:
     with pytest.raises(BadInputError, match="in the past") as info:
@@ -188,9 +186,7 @@ def test_past_deadline_message_shows_when_it_was() -> None:
         parse_deadline("2025-06-14", now=NOW)
 
 
-@pytest.mark.parametrize(
-    "value", ["tomorrow", "next tuesday", "2025-13-01", "2025-02-30", "2025/06/20", "", "5x"]
-)
+@pytest.mark.parametrize("value", ["tomorrow", "next tuesday", "2025-13-01", "2025-02-30", "2025/06/20", "", "5x"])
 def test_garbage_deadline_gets_a_helpful_message(value: str) -> None:
     with pytest.raises(BadInputError) as info:
         parse_deadline(value, now=NOW)

@@ -1,0 +1,140 @@
+"""Crash recovery: SIGKILL the daemon mid-task, again and again; nothing is lost or repeated."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from tests.conftest import wait_for
+
+STEPS = 12
+
+
+def _daemon_pid(home: Path) -> int:
+    return json.loads((home / "daemon.json").read_text())["pid"]
+
+
+def _kill_daemon_hard(home: Path) -> None:
+    pid = _daemon_pid(home)
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not psutil.pid_exists(pid)
+             or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, timeout=5)
+
+
+def _restart_daemon(home: Path) -> None:
+    """What a supervisor (or the next command) does: start a fresh daemon at once."""
+    with open(home / "daemon.log", "ab") as log:
+        subprocess.Popen([sys.executable, "-m", "agent_agency_cli.engine.daemon", "--home",
+                          str(home)], stdout=log, stderr=log, start_new_session=True)
+
+
+def _steps(cli, tid):
+    return {s["name"]: s for s in cli.json("task", "status", tid)["steps"]}
+
+
+def _step_status(home: Path, tid: str, name: str) -> str:
+    """Read straight from SQLite: much faster than a CLI call, for tight timing."""
+    conn = sqlite3.connect(home / "agency.db", timeout=30)
+    try:
+        row = conn.execute("SELECT status FROM steps WHERE task_id = ? AND name = ?",
+                           (tid, name)).fetchone()
+        return row[0] if row else ""
+    finally:
+        conn.close()
+
+
+def test_sigkill_at_twelve_points_every_step_runs_exactly_once(cli, home, write_plan, tmp_path):
+    ledger = tmp_path / "ledger.txt"
+    # Each step works (sleeps) first and records itself at the end, so a step
+    # killed mid-way leaves no line, and a re-run adds its one line. Orphaned
+    # processes of a killed daemon would finish their sleep and add a second
+    # line: the test fails unless recovery kills them.
+    steps = "\n".join(
+        f"  - name: s{i:02d}\n"
+        f"    run: sleep 1 && echo s{i:02d} >> {ledger}\n"
+        f"    idempotent: true\n" + (f"    needs: [s{i - 1:02d}]\n" if i else "")
+        for i in range(STEPS)
+    )
+    plan = write_plan("steps:\n" + steps)
+    tid = cli("task", "create", "--plan", str(plan)).stdout.strip()
+    for i in range(STEPS):
+        name = f"s{i:02d}"
+        wait_for(lambda name=name: _step_status(home, tid, name) == "running", timeout=20,
+                 interval=0.005)
+        time.sleep(0.1)  # well inside the step's 1 s of work
+        _kill_daemon_hard(home)
+        assert _step_status(home, tid, name) == "running"  # nobody has noticed yet
+        _restart_daemon(home)
+    wait_for(lambda: cli.json("task", "status", tid)["status"] == "completed", timeout=60)
+    lines = ledger.read_text().split()
+    assert lines == [f"s{i:02d}" for i in range(STEPS)], lines
+    status = cli.json("task", "status", tid)
+    assert all(s["attempt"] == 2 for s in status["steps"]), [s["attempt"] for s in status["steps"]]
+    events = [json.loads(x) for x in cli("task", "events", tid, "--json").stdout.splitlines()]
+    assert sum(1 for e in events if e["kind"] == "task_recovered") == STEPS
+    # no sleeping orphan is left behind
+    time.sleep(1.2)
+    assert ledger.read_text().split() == lines
+
+
+def test_finished_steps_are_never_rerun_after_a_crash(cli, home, write_plan, tmp_path):
+    ledger = tmp_path / "ledger.txt"
+    plan = write_plan(f"""
+steps:
+  - {{name: a, run: "echo a >> {ledger}"}}
+  - {{name: b, run: "echo b >> {ledger}"}}
+  - {{name: slow, needs: [a, b], run: "sleep 1 && echo slow >> {ledger}", idempotent: true}}
+""")
+    tid = cli("task", "create", "--plan", str(plan)).stdout.strip()
+    wait_for(lambda: _step_status(home, tid, "slow") == "running", timeout=20, interval=0.005)
+    _kill_daemon_hard(home)
+    _restart_daemon(home)
+    wait_for(lambda: cli.json("task", "status", tid)["status"] == "completed", timeout=30)
+    assert sorted(ledger.read_text().split()) == ["a", "b", "slow"]
+
+
+def test_non_idempotent_interrupted_step_waits_for_a_person(cli, home, write_plan, tmp_path):
+    ledger = tmp_path / "ledger.txt"
+    plan = write_plan(f"""
+steps:
+  - {{name: deploy, run: "sleep 1 && echo deploy >> {ledger}"}}
+  - {{name: notify, needs: [deploy], run: "echo notify >> {ledger}"}}
+""")
+    tid = cli("task", "create", "--plan", str(plan)).stdout.strip()
+    wait_for(lambda: _step_status(home, tid, "deploy") == "running", timeout=20, interval=0.005)
+    _kill_daemon_hard(home)
+    _restart_daemon(home)
+    wait_for(lambda: cli.json("task", "status", tid)["status"] == "escalated", timeout=20)
+    status = cli.json("task", "status", tid)
+    assert "deploy" in status["reason"] and "not idempotent" in status["reason"]
+    assert _steps(cli, tid)["deploy"]["status"] == "interrupted"
+    time.sleep(1.2)
+    assert not ledger.exists(), "the orphaned step process was not killed"
+    res = cli("task", "override", tid, "--step", "deploy", "--action", "retry",
+              "--reason", "checked: nothing was deployed")
+    assert res.returncode == 0, res.stderr
+    wait_for(lambda: cli.json("task", "status", tid)["status"] == "completed", timeout=20)
+    assert ledger.read_text().split() == ["deploy", "notify"]
+
+
+def test_intervention_on_a_task_of_a_dead_daemon_starts_recovery(cli, home, write_plan):
+    plan = write_plan("""
+steps:
+  - {name: long, run: "sleep 30", idempotent: true}
+""")
+    tid = cli("task", "create", "--plan", str(plan)).stdout.strip()
+    wait_for(lambda: _steps(cli, tid)["long"]["status"] == "running", timeout=20)
+    _kill_daemon_hard(home)
+    res = cli("task", "cancel", tid, "--reason", "after the crash")
+    assert res.returncode == 0, res.stderr
+    status = cli.json("task", "status", tid)
+    assert status["status"] == "cancelled"
+    assert cli.json("daemon", "status")["running"] is True
