@@ -58,6 +58,10 @@ class AlertThresholds(_Strict):
 
 class Monitoring(_Strict):
     progress_interval: Duration = 10.0
+    # How often a running step's process tree is sampled (CPU, memory, I/O, GPU).
+    metrics_interval: Duration = 1.0
+    # At most this many samples are kept per step attempt (older ones are thinned).
+    metrics_max_samples: int = Field(600, ge=10)
     metrics_retention: Duration = 30 * 86400.0
     alert_thresholds: AlertThresholds = AlertThresholds()
 
@@ -73,11 +77,103 @@ class TaskExecution(_Strict):
     monitoring: Monitoring = Monitoring()
 
 
+class RetryPolicy(_Strict):
+    """How a failed step is retried (a plan step's `retries:` overrides it)."""
+
+    attempts: int = Field(0, ge=0, le=100)  # extra attempts after the first
+    backoff: Literal["exponential", "linear", "fixed"] = "exponential"
+    initial: Duration = 1.0
+    max: Duration = 60.0
+    jitter: float = Field(0.1, ge=0, le=1)  # +- this fraction of each delay
+
+
+class BreakerSettings(_Strict):
+    """Circuit breakers per executor target (a command binary, a model, an MCP server)."""
+
+    enabled: bool = True
+    failure_threshold: int = Field(5, ge=1)  # failures within `window` that open it
+    window: Duration = 60.0
+    recovery_timeout: Duration = 30.0  # open -> half-open after this long
+    success_threshold: int = Field(1, ge=1)  # half-open trials that close it again
+
+
 class Recovery(_Strict):
     # What happens to a step that was running when its engine died:
     # idempotent = re-run only steps marked idempotent (or with retries left),
     # always = re-run every interrupted step, never = always wait for a human.
     rerun_interrupted: Literal["idempotent", "always", "never"] = "idempotent"
+    retries: RetryPolicy = RetryPolicy()
+    breakers: BreakerSettings = BreakerSettings()
+
+
+ReviewMode = Literal["blocking", "async", "advisory"]
+
+
+class CouncilSettings(_Strict):
+    # Risk level -> how the council reviews before the task runs:
+    # blocking = the task waits in awaiting_review for `task review`,
+    # async = it runs and the review is recorded alongside, advisory = a note only.
+    review_policy: dict[Literal["low", "medium", "high", "critical"], ReviewMode] = {
+        "critical": "blocking",
+        "high": "blocking",
+        "medium": "async",
+        "low": "advisory",
+    }
+    # Who may approve a blocking review (user@host or user); empty = anyone.
+    reviewers: list[str] = []
+
+
+class ValidationSettings(_Strict):
+    max_description_length: int = Field(2000, ge=10)
+    min_description_length: int = Field(3, ge=1)
+    max_requirements: int = Field(50, ge=1)
+
+
+class GatesSettings(_Strict):
+    # Gates added to every step, per mode; same form as a plan step's `gates:`.
+    defaults: dict[ExecutionMode, list[dict[str, Any]]] = {}
+
+
+class ArchiveSettings(_Strict):
+    # Finished tasks older than this are archived by the daemon (0 = never).
+    retention: Duration = 30 * 86400.0
+
+
+class NotificationHook(_Strict):
+    # Event kinds: task_completed, task_failed, task_cancelled, task_escalated,
+    # awaiting_approval, awaiting_review, alert (or "*" for all of them).
+    events: list[str]
+    command: str | None = None  # run with the task JSON on stdin
+    webhook: str | None = None  # JSON POST
+    retries: int = Field(3, ge=0, le=20)
+    timeout: Duration = 5.0
+
+
+class NotificationSettings(_Strict):
+    hooks: list[NotificationHook] = []
+
+
+class Allocation(_Strict):
+    cpu_cores: int = Field(ge=0)
+    memory_mb: int = Field(ge=0)
+    gpu_memory_mb: int | None = None
+    network_bandwidth_mbps: int = 10
+    storage_gb: int = 10
+    execution_timeout: Duration = 3600.0
+
+
+def _default_allocations() -> dict[str, Allocation]:
+    return {
+        "simple": Allocation(cpu_cores=1, memory_mb=1024, execution_timeout=3600),
+        "moderate": Allocation(cpu_cores=2, memory_mb=4096, network_bandwidth_mbps=50,
+                               storage_gb=20, execution_timeout=4 * 3600),
+        "complex": Allocation(cpu_cores=8, memory_mb=32768, gpu_memory_mb=16384,
+                              network_bandwidth_mbps=100, storage_gb=100,
+                              execution_timeout=8 * 3600),
+        "enterprise": Allocation(cpu_cores=16, memory_mb=65536, gpu_memory_mb=32768,
+                                 network_bandwidth_mbps=1000, storage_gb=500,
+                                 execution_timeout=24 * 3600),
+    }
 
 
 class DaemonSettings(_Strict):
@@ -102,7 +198,16 @@ class WorkerConfig(_Strict):
 
 class Settings(_Strict):
     task_execution: TaskExecution = TaskExecution()
+    validation: ValidationSettings = ValidationSettings()
+    council: CouncilSettings = CouncilSettings()
+    gates: GatesSettings = GatesSettings()
     recovery: Recovery = Recovery()
+    archive: ArchiveSettings = ArchiveSettings()
+    notifications: NotificationSettings = NotificationSettings()
+    # Default resources of a step by task complexity (the seed's table).
+    resource_allocation: dict[Literal["simple", "moderate", "complex", "enterprise"], Allocation] = (
+        Field(default_factory=_default_allocations)
+    )
     daemon: DaemonSettings = DaemonSettings()
     workers: list[WorkerConfig] = []
 

@@ -181,6 +181,8 @@ class TaskOrchestrator:
         for s in plan.steps:
             if s.python:
                 check_python_ref(s.python, search)
+            if s.fallback is not None and s.fallback.python:
+                check_python_ref(s.fallback.python, search)
         mode = request.mode or self.settings.task_execution.default_mode
         now = time.time()
         task = {
@@ -210,7 +212,7 @@ class TaskOrchestrator:
                 "estimate": s.estimate,
                 "timeout": s.timeout or default_timeout,
                 "idempotent": s.idempotent,
-                "max_attempts": 1 + s.retries,
+                "max_attempts": 1 + s.retries.attempts,
             }
             for s in plan.steps
         ]

@@ -24,6 +24,35 @@ TARGET = 1.5
 BIN = Path(sys.executable).parent
 CLI = shutil.which("agent-agency-cli", path=str(BIN)) or "agent-agency-cli"
 
+# Typer >= 0.16 coerces parameters through pydantic at call time: this app shows what
+# any Typer CLI with this signature costs, without agent-agency-cli's own code.
+MINI_TYPER = """
+import json
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(add_completion=False)
+task = typer.Typer()
+app.add_typer(task, name="task")
+
+
+@app.callback()
+def main(home: Annotated[str | None, typer.Option("--home")] = None,
+         config: Annotated[str | None, typer.Option("--config", "-c")] = None) -> None:
+    pass
+
+
+@task.command()
+def status(task_id: Annotated[str, typer.Argument()],
+           verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    print(json.dumps({"id": task_id}))
+
+
+app()
+"""
+
 CHECK = r"""
 import json, sys
 attempts = []
@@ -50,14 +79,16 @@ print(json.dumps({"exit": code, "textual_loaded": "textual" in sys.modules,
 """
 
 
-def median_wall(argv: list[str], env: dict[str, str]) -> tuple[float, list[float]]:
-    times = []
+def wall_times(commands: dict[str, list[str]], env: dict[str, str]) -> dict[str, list[float]]:
+    """RUNS timings per command, taken round-robin so machine noise hits all alike."""
+    times: dict[str, list[float]] = {label: [] for label in commands}
     for _ in range(RUNS):
-        t0 = time.perf_counter()
-        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       check=True)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), times
+        for label, argv in commands.items():
+            t0 = time.perf_counter()
+            subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           check=True)
+            times[label].append(time.perf_counter() - t0)
+    return times
 
 
 def in_process_check(args: list[str], env: dict[str, str]) -> dict:
@@ -69,8 +100,10 @@ def in_process_check(args: list[str], env: dict[str, str]) -> dict:
 def main() -> None:
     print(f"machine: {machine()}")
     with temp_home() as home:
-        elapsed, status = run_plan(home, [{"name": "s1", "python": "benchsteps:noop"},
-                                          {"name": "s2", "needs": ["s1"], "run": "true"}], 2)
+        run_plan(home, [{"name": "s1", "python": "benchsteps:noop"},
+                        {"name": "s2", "needs": ["s1"], "run": "true"}], 2)
+        mini = home / "mini_typer.py"
+        mini.write_text(MINI_TYPER)
         from agent_agency_cli.orchestrator import TaskOrchestrator
 
         with TaskOrchestrator(home=home) as orch:
@@ -87,6 +120,8 @@ def main() -> None:
                 [sys.executable, "-c", "import typer, pydantic, sqlite_utils"],
             "agent-agency-cli --help": [CLI, "--help"],
             f"agent-agency-cli task status {tid} --json": [CLI, "task", "status", tid, "--json"],
+            "reference: minimal Typer app, same `task status ID --json` signature":
+                [sys.executable, str(mini), "task", "status", tid, "--json"],
         }
         medians: dict[str, dict[str, float]] = {}
         for mode, menv in (("bytecode cache", cached_env), ("as-is env, no .pyc", env)):
@@ -95,8 +130,8 @@ def main() -> None:
             for argv in commands.values():  # warm the page cache and .pyc files
                 subprocess.run(argv, env=menv, capture_output=True, check=True)
             medians[mode] = {}
-            for label, argv in commands.items():
-                med, times = median_wall(argv, menv)
+            for label, times in wall_times(commands, menv).items():
+                med = statistics.median(times)
                 medians[mode][label] = med
                 print(f"   {label}: median {med * 1000:.1f} ms (min {min(times) * 1000:.1f}, "
                       f"max {max(times) * 1000:.1f})")
@@ -120,6 +155,9 @@ def main() -> None:
     for mode, meds in medians.items():
         base_label, *labels = meds
         base = meds[base_label]
+        *labels, floor_label = labels
+        print(f"   [{mode}] Typer floor (minimal app parsing the same options): "
+              f"{meds[floor_label] * 1000:.1f} ms = {meds[floor_label] / base:.2f}x baseline")
         for label, short in zip(labels, ("help", "status_json"), strict=True):
             ratio = meds[label] / base
             print(f"RESULT startup_{short} [{mode}]: {meds[label] * 1000:.1f} ms vs baseline "

@@ -6,11 +6,12 @@ import difflib
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from agent_agency_cli.errors import BadInputError, PlanError
+from agent_agency_cli.gates.spec import GateList
 from agent_agency_cli.planning.dag import ExecutionPlan, analyze
 from agent_agency_cli.timeutil import parse_duration
 
@@ -32,6 +33,47 @@ def _str_list(value: Any) -> Any:
 Duration = Annotated[float, BeforeValidator(_duration)]
 
 
+class RetrySpec(BaseModel):
+    """`retries:` as a mapping (a bare number N means {attempts: N})."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    attempts: int = Field(0, ge=0, le=100)
+    backoff: Literal["exponential", "linear", "fixed"] = "exponential"
+    initial: Duration = 1.0
+    max: Duration = 60.0
+    jitter: float = Field(0.1, ge=0, le=1)
+
+
+def _retries(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return {"attempts": value}
+    return value
+
+
+class StepResources(BaseModel):
+    """What one step needs from a worker."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cpu: float | None = Field(None, gt=0)  # cores
+    memory: str | int | None = None  # "512M", "2G" or MiB
+    gpu: int | None = Field(None, ge=0)  # GPUs
+    gpu_memory: str | int | None = None
+
+
+class FallbackStep(BaseModel):
+    """An alternative way to do a step, run once its retries are exhausted."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    run: str | list[str] | None = None
+    python: str | None = None
+    env: dict[str, str] = {}
+    timeout: Duration | None = None
+    description: str | None = None
+
+
 class PlanStep(BaseModel):
     """One step of a plan file."""
 
@@ -47,7 +89,16 @@ class PlanStep(BaseModel):
     workdir: str | None = None
     estimate: Duration | None = None
     idempotent: bool = False
-    retries: int = Field(0, ge=0, le=100)
+    retries: Annotated[RetrySpec, BeforeValidator(_retries)] = RetrySpec()
+    type: str | None = None  # task type for model selection: code, testing, review, ...
+    gates: GateList = []
+    outputs: Annotated[list[str], BeforeValidator(_str_list)] = []  # files the step produces
+    touches: Annotated[list[str], BeforeValidator(_str_list)] = []  # paths it changes
+    requires: Annotated[list[str], BeforeValidator(_str_list)] = []  # worker capabilities
+    resources: StepResources = StepResources()
+    fallback: FallbackStep | None = None
+    checkpoint: bool = False  # snapshot the workspace before it runs
+    on_failure: Literal["fail", "abort", "rollback", "human"] = "fail"
 
     @property
     def kind(self) -> str:
@@ -114,6 +165,14 @@ def _validate_step(raw: Any, i: int) -> PlanStep:
         raise PlanError(f"{label}: 'python' must look like 'module:function', got {step.python!r}")
     if step.timeout is not None and step.timeout <= 0:
         raise PlanError(f"{label}: 'timeout' must be greater than zero")
+    fb = step.fallback
+    if fb is not None:
+        if (fb.run is None) == (fb.python is None):
+            raise PlanError(f"{label}: 'fallback' needs exactly one of 'run' or 'python'")
+        if fb.python is not None and not PYTHON_REF_RE.match(fb.python):
+            raise PlanError(f"{label}: fallback 'python' must look like 'module:function'")
+    if step.on_failure == "rollback" and not step.checkpoint:
+        raise PlanError(f"{label}: 'on_failure: rollback' needs 'checkpoint: true'")
     return step
 
 

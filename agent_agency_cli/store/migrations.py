@@ -111,6 +111,118 @@ def m001_core(db: Database) -> None:
     db.execute("CREATE INDEX interventions_pending ON interventions(task_id) WHERE applied_at IS NULL")
 
 
+@migrations()
+def m002_quality(db: Database) -> None:
+    """Validation, council reviews, quality gates, completion and archival (phase 1, 3, 4)."""
+    for col in ("validation TEXT", "risk TEXT", "completion TEXT", "archive_path TEXT",
+                "archived_at REAL"):
+        db.execute(f"ALTER TABLE tasks ADD COLUMN {col}")
+    db.execute(
+        """
+        CREATE TABLE gate_results (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            task_id TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+            step TEXT NOT NULL,
+            attempt INTEGER NOT NULL DEFAULT 1,
+            gate TEXT NOT NULL,
+            required INTEGER NOT NULL DEFAULT 1,
+            status TEXT NOT NULL,
+            score REAL,
+            violations TEXT NOT NULL DEFAULT '[]',
+            recommendations TEXT NOT NULL DEFAULT '[]',
+            evidence TEXT NOT NULL DEFAULT '[]',
+            details TEXT NOT NULL DEFAULT '{}',
+            started_at REAL,
+            finished_at REAL
+        )
+        """
+    )
+    db.execute("CREATE INDEX gate_results_by_task ON gate_results(task_id, step)")
+    db.execute(
+        """
+        CREATE TABLE reviews (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            task_id TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+            phase TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            verdict TEXT NOT NULL,
+            data TEXT NOT NULL DEFAULT '{}',
+            reviewer TEXT,
+            reason TEXT,
+            created_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX reviews_by_task ON reviews(task_id, id)")
+
+
+@migrations()
+def m003_resources(db: Database) -> None:
+    """Workers, metrics, attempts, circuit breakers and learned durations (phase 2, 3)."""
+    for col in ("worker TEXT", "metrics TEXT", "next_retry_at REAL", "signature TEXT"):
+        db.execute(f"ALTER TABLE steps ADD COLUMN {col}")
+    db.execute("ALTER TABLE tasks ADD COLUMN complexity TEXT")
+    db.execute("ALTER TABLE tasks ADD COLUMN metrics TEXT")
+    db.execute(
+        """
+        CREATE TABLE step_attempts (
+            task_id TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+            step TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            worker TEXT,
+            started_at REAL,
+            finished_at REAL,
+            duration REAL,
+            exit_code INTEGER,
+            reason TEXT,
+            PRIMARY KEY (task_id, step, attempt)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE step_metrics (
+            task_id TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+            step TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            ts REAL NOT NULL,
+            cpu_percent REAL,
+            rss_bytes INTEGER,
+            read_bytes INTEGER,
+            write_bytes INTEGER,
+            threads INTEGER,
+            gpu_memory_bytes INTEGER,
+            gpu_util_percent REAL
+        )
+        """
+    )
+    db.execute("CREATE INDEX step_metrics_by_step ON step_metrics(task_id, step, attempt, ts)")
+    db.execute(
+        """
+        CREATE TABLE breakers (
+            name TEXT PRIMARY KEY,
+            state TEXT NOT NULL DEFAULT 'closed',
+            failures TEXT NOT NULL DEFAULT '[]',
+            successes INTEGER NOT NULL DEFAULT 0,
+            opened_at REAL,
+            trial_started_at REAL,
+            updated_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE durations (
+            signature TEXT NOT NULL,
+            duration REAL NOT NULL,
+            finished_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX durations_by_signature ON durations(signature, finished_at)")
+
+
 SCHEMA_VERSION = len(migrations._migrations)
 
 

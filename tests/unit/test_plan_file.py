@@ -38,7 +38,7 @@ def test_minimal_plan() -> None:
     assert s.needs == []
     assert s.timeout is None
     assert s.estimate is None
-    assert s.retries == 0
+    assert s.retries.attempts == 0
     assert s.idempotent is False
     assert plan.name is None
     assert plan.concurrency is None
@@ -79,7 +79,7 @@ def test_full_step_fields_are_parsed() -> None:
     assert c.env == {"CC": "gcc"}
     assert c.workdir == "src"
     assert c.idempotent is True
-    assert c.retries == 2
+    assert c.retries.attempts == 2
     r = plan.steps[2]
     assert r.kind == "python"
     assert r.python == "steps.report:run"

@@ -1,0 +1,1 @@
+"""Quality gates: real tools (ruff, bandit, pytest, timing) judging a step's output."""
