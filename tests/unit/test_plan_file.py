@@ -278,7 +278,7 @@ def test_estimate_zero_is_fine() -> None:
 
 @pytest.mark.parametrize("value", [-1, 101, "many"])
 def test_bad_retries(value: Any) -> None:
-    assert plan_error({"steps": [step("a", retries=value)]}).startswith("step 'a': bad 'retries'")
+    assert plan_error({"steps": [step("a", retries=value)]}).startswith("step 'a': bad 'retries")
 
 
 def test_env_values_must_be_strings() -> None:
