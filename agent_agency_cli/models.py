@@ -120,11 +120,11 @@ TASK_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
             _T.CANCELLED,
         }
     ),
-    _T.PAUSED: frozenset({_T.RUNNING, _T.QUEUED, _T.CANCELLED, _T.FAILED}),
+    _T.PAUSED: frozenset({_T.RUNNING, _T.AWAITING_APPROVAL, _T.QUEUED, _T.CANCELLED, _T.FAILED}),
     _T.AWAITING_APPROVAL: frozenset(
         {_T.RUNNING, _T.PAUSED, _T.QUEUED, _T.CANCELLED, _T.FAILED, _T.ESCALATED}
     ),
-    _T.ESCALATED: frozenset({_T.RUNNING, _T.QUEUED, _T.CANCELLED, _T.FAILED}),
+    _T.ESCALATED: frozenset({_T.RUNNING, _T.AWAITING_APPROVAL, _T.QUEUED, _T.CANCELLED, _T.FAILED}),
     _T.FAILED: frozenset({_T.QUEUED}),  # task retry
     _T.CANCELLED: frozenset({_T.QUEUED}),  # task retry
     _T.PARTIALLY_COMPLETED: frozenset({_T.QUEUED}),
@@ -149,7 +149,15 @@ STEP_TRANSITIONS: dict[StepStatus, frozenset[StepStatus]] = {
         {_S.RUNNING, _S.PENDING, _S.SKIPPED, _S.CANCELLED, _S.FAILED, _S.COMPLETED}
     ),
     _S.RUNNING: frozenset(
-        {_S.COMPLETED, _S.FAILED, _S.CANCELLED, _S.INTERRUPTED, _S.PAUSED, _S.PENDING}
+        {
+            _S.COMPLETED,
+            _S.FAILED,
+            _S.CANCELLED,
+            _S.INTERRUPTED,
+            _S.PAUSED,
+            _S.PENDING,
+            _S.AWAITING_APPROVAL,  # strict mode: a gate violation waits for a decision
+        }
     ),
     _S.PAUSED: frozenset({_S.RUNNING, _S.CANCELLED, _S.INTERRUPTED, _S.FAILED, _S.COMPLETED}),
     _S.INTERRUPTED: frozenset({_S.PENDING, _S.SKIPPED, _S.COMPLETED, _S.FAILED, _S.CANCELLED}),

@@ -500,6 +500,57 @@ class TaskOrchestrator:
                                 "--mode, --max-cpu or --max-memory")
         return self._intervene(task_id, "modify", {"changes": changes})
 
+    def approve(self, task_id: str, step: str | None = None, all_remaining: bool = False) -> str:
+        """Approve the step awaiting approval (strict mode, a gate decision or a manual review)."""
+        tid = self.resolve(task_id)
+        if step is not None:
+            self.store.get_step(tid, step)
+        task = self.store.get_task(tid)
+        if TaskStatus(task["status"]) is TaskStatus.AWAITING_REVIEW:
+            return self.review(tid, approve=True, reason="approved")
+        return self._intervene(tid, "approve", {"step": step, "all_remaining": all_remaining})
+
+    def reject(self, task_id: str, reason: str, step: str | None = None) -> str:
+        """Reject the step awaiting approval: it fails, and with it the task."""
+        tid = self.resolve(task_id)
+        if step is not None:
+            self.store.get_step(tid, step)
+        task = self.store.get_task(tid)
+        if TaskStatus(task["status"]) is TaskStatus.AWAITING_REVIEW:
+            return self.review(tid, approve=False, reason=reason)
+        return self._intervene(tid, "reject", {"step": step}, reason=reason)
+
+    def review(self, task_id: str, *, approve: bool, reason: str) -> str:
+        """Decide a blocking council review (awaiting_review): approve queues the task,
+        reject fails it. On a task awaiting a manual_review gate it approves/rejects that."""
+        store = self.store
+        tid = store.resolve_id(task_id)
+        task = store.get_task(tid)
+        status = TaskStatus(task["status"])
+        if status is TaskStatus.AWAITING_APPROVAL:
+            return (self._intervene(tid, "approve", {"step": None, "all_remaining": False})
+                    if approve else self._intervene(tid, "reject", {"step": None}, reason=reason))
+        if status is not TaskStatus.AWAITING_REVIEW:
+            raise ConflictError(f"task {tid} is {status}; nothing awaits review")
+        who = _who()
+        allowed = self.settings.council.reviewers
+        if allowed and who not in allowed and who.split("@")[0] not in allowed:
+            raise ConflictError(f"{who} is not a reviewer (council.reviewers: {', '.join(allowed)})")
+        store.add_review(tid, phase="initial", kind="human", verdict="approve" if approve else "reject",
+                         data={}, reviewer=who, reason=reason)
+        if approve:
+            store.set_task_status(tid, status, TaskStatus.QUEUED, event="task_review_approved",
+                                  payload={"who": who, "reason": reason})
+            self.ensure_daemon()
+            return f"review approved: task {tid} is queued"
+        store.set_task_status(tid, status, TaskStatus.FAILED, event="task_failed",
+                              payload={"reason": f"rejected in review: {reason}", "who": who},
+                              reason=f"rejected in review: {reason}", finished_at=time.time(),
+                              exit_code=TaskStatus.FAILED.exit_code,
+                              completion=json.dumps({"status": "failed", "recoverable": False,
+                                                     "reason": f"rejected in review: {reason}"}))
+        return f"review rejected: task {tid} failed"
+
     def retry(self, task_id: str, *, start_daemon: bool = True) -> str:
         """Re-queue a failed or cancelled task; finished steps are kept, the rest run again."""
         store = self.store

@@ -23,8 +23,12 @@ def noop(ctx):
 
 
 def machine() -> str:
+    import agent_agency_cli
+
+    code = Path(agent_agency_cli.__file__).parent
     return (f"{os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"SQLite {sqlite3.sqlite_version}, {platform.system()} {platform.release()}")
+            f"SQLite {sqlite3.sqlite_version}, {platform.system()} {platform.release()}; "
+            f"code under test: {code}")
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ from _common import machine, met, run_plan, temp_home
 
 N = 100
 CONCURRENCY = 2
-REPEATS = 3
+REPEATS = 5
 TARGET = 1.5
 
 

@@ -43,6 +43,10 @@ def _follow_live(orch: TaskOrchestrator, tid: str, after: int) -> dict:
                 line = event_line(ev)
                 if line and ev["kind"] != "step_progress":
                     recent.append(line)
+                if ev["kind"] == "approval_requested" and sys.stdin.isatty():
+                    live.stop()
+                    ask_approval(orch, tid, ev)
+                    live.start()
             status = orch.get_status(tid)
             live.update(follow_view(status, recent), refresh=True)
         status = orch.get_status(tid)
@@ -60,3 +64,36 @@ def follow_in_thread(orch_factory, tid: str, *, live: bool) -> threading.Thread:
     t = threading.Thread(target=target, name="follow", daemon=True)
     t.start()
     return t
+
+
+def ask_approval(orch: TaskOrchestrator, tid: str, ev: dict) -> None:
+    """Strict mode on a TTY: ask right here (approve / reject / details / all)."""
+    from rich.prompt import Prompt
+
+    from agent_agency_cli.errors import AgencyError
+
+    out = console(stderr=True)
+    p = ev["payload"]
+    if orch.get_status(tid)["status"] != "awaiting_approval":
+        return  # already decided elsewhere
+    what = {"start": "run", "gate_violation": "accept despite gate violations",
+            "manual_review": "pass the manual review of"}.get(p.get("kind"), "run")
+    out.print(f"[bold]approve?[/bold] {what} step [bold]{p['step']}[/bold]: {p.get('command')}")
+    while True:
+        choice = Prompt.ask("  [a]pprove, [r]eject, [d]etails, approve [A]ll remaining",
+                            choices=["a", "r", "d", "A"], default="a", console=out)
+        try:
+            if choice == "d":
+                for key in ("kind", "command", "workdir", "resources", "limits", "risk", "gates",
+                            "timeout", "violations", "criteria"):
+                    if p.get(key) not in (None, [], {}):
+                        out.print(f"  {key}: {p[key]}")
+                continue
+            if choice == "r":
+                reason = Prompt.ask("  reason", console=out) or "rejected at the prompt"
+                out.print(orch.reject(tid, reason, p["step"]))
+            else:
+                out.print(orch.approve(tid, p["step"], all_remaining=choice == "A"))
+        except AgencyError as exc:
+            out.print(f"  {exc}")
+        return

@@ -152,6 +152,16 @@ def event_line(ev: dict[str, Any]) -> str | None:
     step = ev["step"]
     if kind == "step_progress":
         return None
+    if kind == "approval_requested":
+        what = {"start": "to run", "gate_violation": "to accept gate violations",
+                "manual_review": "for a manual review"}.get(p.get("kind"), "")
+        return (f"{t}  {step}  awaits approval {what}: {p.get('command')}  "
+                f"(agent-agency-cli task approve {ev['task_id']} | task reject "
+                f"{ev['task_id']} --reason ...)")
+    if kind == "gate_result":
+        return (f"{t}  {step}  gate {p.get('gate')} {p.get('status')}"
+                + (f" (score {p['score']:.2f})" if p.get("score") is not None else "")
+                + ("" if p.get("required", True) else " [advisory]"))
     if kind == "step_started":
         return f"{t}  {step}  started (attempt {p.get('attempt')}/{p.get('max_attempts')})"
     if kind == "step_completed":

@@ -391,3 +391,45 @@ def modify(
 def retry(task_id: IdArg) -> None:
     """Re-run a failed or cancelled task from its failed steps; finished steps are kept."""
     _done(orchestrator().retry(task_id))
+
+
+@app.command()
+@handle_errors
+def approve(
+    task_id: IdArg,
+    step: Annotated[str | None, typer.Option("--step", "-s", help="The step to approve (default: "
+                                             "the one waiting).")] = None,
+    all_remaining: Annotated[bool, typer.Option("--all-remaining", help="Also approve every later "
+                                                "step of this task (strict mode stops asking).")] = False,
+) -> None:
+    """Approve the step awaiting approval (strict mode, a gate decision, a manual review)."""
+    _done(orchestrator().approve(task_id, step, all_remaining))
+
+
+@app.command()
+@handle_errors
+def reject(
+    task_id: IdArg,
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the audit trail).")],
+    step: Annotated[str | None, typer.Option("--step", "-s", help="The step to reject.")] = None,
+) -> None:
+    """Reject the step awaiting approval: the step fails, and so does the task."""
+    _done(orchestrator().reject(task_id, reason, step))
+
+
+@app.command()
+@handle_errors
+def review(
+    task_id: IdArg,
+    approve_: Annotated[bool, typer.Option("--approve", help="Let the task run.")] = False,
+    reject_: Annotated[bool, typer.Option("--reject", help="Refuse it: the task fails.")] = False,
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (kept with the review).")] = "",
+) -> None:
+    """Decide a blocking council review (a high or critical risk task waits in awaiting_review)."""
+    from agent_agency_cli.errors import BadInputError
+
+    if approve_ == reject_:
+        raise BadInputError("give exactly one of --approve or --reject")
+    if reject_ and not reason:
+        raise BadInputError("--reject needs --reason")
+    _done(orchestrator().review(task_id, approve=approve_, reason=reason or "approved"))

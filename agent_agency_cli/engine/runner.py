@@ -58,6 +58,10 @@ class StepState:
     changed: anyio.Event = field(default_factory=anyio.Event)
     stop_reason: str | None = None
     last_progress: float = 0.0
+    decision: tuple[bool, str] | None = None
+    worker: str | None = None
+    signature: str | None = None
+    ended_at: float | None = None
 
     @property
     def satisfied(self) -> bool:
@@ -98,9 +102,16 @@ class TaskRunner:
         self.running: set[str] = set()
         self.wake = anyio.Event()
         self.cancel_reason: str | None = None
+        self.aborting = False
         self.suspending = False
         self.failed_step: str | None = None
         self.failure_reason: str | None = None
+        self.failure_recoverable = True
+        self.approve_all = bool(task["approve_all"])
+        self.awaiting: str | None = None
+        self.risk = json.loads(task["risk"]) if task["risk"] else None
+        self.requirements: list[str] = json.loads(task["requirements"] or "[]")
+        self.complexity: str | None = task["complexity"]
         self.done = anyio.Event()
         self.lock = anyio.Lock()
         self._tg: TaskGroup | None = None
@@ -122,6 +133,7 @@ class TaskRunner:
                 attempt=row["attempt"],
                 max_attempts=row["max_attempts"],
                 overridden=bool(row["overridden"]),
+                signature=row["signature"],
             )
         for st in self.steps.values():
             for dep in st.needs:
@@ -134,6 +146,12 @@ class TaskRunner:
         policy = self.settings.recovery.rerun_interrupted
         blocked = []
         for st in self.steps.values():
+            if st.status in (S.AWAITING_APPROVAL, S.WAITING_RESOURCES):
+                # Its engine stopped while it waited: ask (or look for resources) again.
+                self.store.set_step_status(self.task_id, st.name, st.status, S.PENDING,
+                                           event="step_requeued", payload={"reason": "engine restarted"})
+                st.status = S.PENDING
+                continue
             if st.status is not S.INTERRUPTED:
                 continue
             rerun = policy == "always" or (
@@ -159,7 +177,8 @@ class TaskRunner:
         self.ready.clear()
         for st in sorted(self.steps.values(), key=lambda s: s.idx):
             st.waiting = sum(1 for d in st.needs if not self.steps[d].satisfied)
-            if st.status is S.PENDING and st.waiting == 0:
+            # A step with a live lifecycle (e.g. waiting for its retry) is not ready again.
+            if st.status is S.PENDING and st.waiting == 0 and st.name not in self.running:
                 self.ready.append(st.name)
 
     # -- task state -----------------------------------------------------------
@@ -220,12 +239,14 @@ class TaskRunner:
     async def _schedule_loop(self, tg: TaskGroup) -> None:
         while True:
             if self.status is T.RUNNING and not self.holding:
-                while self.ready and len(self.running) < self.concurrency:
+                # Strict mode goes step by step: one step at a time, each approved.
+                limit = 1 if self.mode == "strict" and not self.approve_all else self.concurrency
+                while self.ready and len(self.running) < limit:
                     name = self.ready.popleft()
                     st = self.steps[name]
                     if st.status is not S.PENDING:
                         continue
-                    self._start_step(st, tg)
+                    self._begin(st, tg)
             if not self.running:
                 if self.cancel_reason is not None or self.suspending or self.failed_step:
                     return
@@ -241,172 +262,390 @@ class TaskRunner:
             await self.wake.wait()
             self.wake = anyio.Event()
 
-    def _start_step(self, st: StepState, tg: TaskGroup) -> None:
+    # -- one step, from start to its end state --------------------------------
+
+    def _begin(self, st: StepState, tg: TaskGroup) -> None:
+        self.running.add(st.name)
+        tg.start_soon(self._lifecycle, st)
+
+    async def _lifecycle(self, st: StepState) -> None:
+        try:
+            await self._lifecycle_inner(st)
+        except Exception as exc:  # an engine-side failure must not kill the task group
+            import logging
+
+            logging.getLogger(__name__).exception("task %s step %s", self.task_id, st.name)
+            reason = f"engine error: {type(exc).__name__}: {exc}"
+            if not st.status.is_finished:
+                self._fail_step(st, StepOutcome(ok=False, reason=reason))
+        finally:
+            self.engine.release_worker(self.task_id, st.name)
+            self.running.discard(st.name)
+            self.notify()
+
+    async def _lifecycle_inner(self, st: StepState) -> None:
+        if self.mode == "strict" and not self.approve_all:
+            decision = await self._ask(st, "start")
+            if decision is None:
+                return self._stopped_while_waiting(st)
+            if not decision[0]:
+                return self._fail_step(st, StepOutcome(ok=False, reason=f"rejected: {decision[1]}"),
+                                       rejected=True)
+        spec = st.spec
+        fallback_used = False
+        while True:
+            if not await self._wait_runnable(st):
+                return self._stopped_while_waiting(st)
+            worker = await self._acquire_worker(st)
+            if worker is False:
+                return self._stopped_while_waiting(st)
+            breaker = self.engine.breaker_check(spec, st.kind)
+            checkpoint = self._checkpoint(st) if st.spec.get("checkpoint") else None
+            self._start_attempt(st, worker, fallback_used)
+            if breaker is not None and not breaker.allowed:
+                outcome = StepOutcome(ok=False, reason=breaker.reason or "circuit open")
+            else:
+                outcome = await self._run_attempt(st, spec)
+                self.engine.breaker_record(spec, st.kind, outcome, trial=bool(
+                    breaker is not None and breaker.trial))
+            st.ended_at = time.time()
+            stop = outcome.extra.get("stopped")
+            if stop in ("cancel", "suspend", "abort"):
+                return self._stopped_attempt(st, outcome, stop)
+            if outcome.ok:
+                gates_ok, gate_reason = await self._run_gates(st)
+                if gates_ok is None:
+                    return self._stopped_attempt(st, outcome, self._stop_kind())
+                if gates_ok:
+                    return self._complete_step(st, outcome)
+                outcome = StepOutcome(ok=False, exit_code=outcome.exit_code, reason=gate_reason)
+            if self._stop_kind() is None and st.attempt < st.max_attempts:
+                await self._retry_wait(st, outcome)
+                continue
+            if st.spec.get("fallback") and not fallback_used and self._stop_kind() is None:
+                fallback_used = True
+                spec = {**st.spec, **{k: v for k, v in st.spec["fallback"].items()
+                                      if k in ("run", "python", "env", "timeout")}}
+                if "python" in st.spec["fallback"]:
+                    spec.pop("run", None)
+                else:
+                    spec.pop("python", None)
+                st.max_attempts += 1
+                self._move(st, S.PENDING, "step_fallback",
+                           {"reason": outcome.reason, "fallback": st.spec["fallback"]},
+                           reason=outcome.reason, max_attempts=st.max_attempts,
+                           finished_at=time.time())
+                continue
+            if checkpoint is not None and st.spec.get("on_failure") == "rollback":
+                self._rollback(st, checkpoint)
+            return self._fail_step(st, outcome)
+
+    def _stop_kind(self) -> str | None:
+        if self.cancel_reason is not None:
+            return "abort" if self.aborting else "cancel"
+        if self.suspending:
+            return "suspend"
+        return None
+
+    async def _wait_runnable(self, st: StepState) -> bool:
+        """Wait while the task is paused or escalated; False once it is being stopped."""
+        while True:
+            if self._stop_kind() is not None:
+                return False
+            if self.status in (T.RUNNING, T.AWAITING_APPROVAL):
+                return True
+            await st.changed.wait()
+
+    def _start_attempt(self, st: StepState, worker: str | None, fallback: bool) -> None:
         attempt = st.attempt + 1
         now = self._move(
             st, S.RUNNING, "step_started",
-            {"attempt": attempt, "max_attempts": st.max_attempts},
+            {"attempt": attempt, "max_attempts": st.max_attempts, "worker": worker,
+             "fallback": fallback},
             attempt=attempt, started_at=time.time(), finished_at=None, exit_code=None,
             reason=None, pid=None, pgid=None, paused_at=None, paused_total=0.0, duration=None,
-            progress=None, progress_message=None,
+            progress=None, progress_message=None, worker=worker, next_retry_at=None,
         )
         st.attempt = attempt
         st.started_at = now
         st.paused_at = None
         st.paused_total = 0.0
         st.stop_reason = None
-        self.running.add(st.name)
-        tg.start_soon(self._run_step, st)
+        st.worker = worker
+        st.ended_at = None
 
-    def _make_handle(self, st: StepState, log: StepLog) -> StepHandle:
-        spec = st.spec
-        cwd = self._step_cwd(spec)
-        env = {**os.environ, **spec.get("env", {})}
-        env.update(
-            AGENT_AGENCY_TASK_ID=self.task_id,
-            AGENT_AGENCY_STEP=st.name,
-            AGENT_AGENCY_WORKSPACE=str(self.workspace),
-            AGENT_AGENCY_ATTEMPT=str(st.attempt),
-        )
-        if st.kind == "python":
-            report = thread_safe_reporter(lambda f, m: self._progress(st, f, m))
-            ctx = StepContext(
-                task_id=self.task_id, step=st.name, workspace=self.workspace, workdir=cwd,
-                attempt=st.attempt, env=env, log=log, report_progress=report,
-            )
-            search = [p for p in (self.plan_dir, self.workdir, cwd) if p is not None]
-            return PythonHandle(spec["python"], ctx, search, log)
+    async def _run_attempt(self, st: StepState, spec: dict[str, Any]) -> StepOutcome:
+        from agent_agency_cli.engine.attempt import MetricsRecorder, make_handle, supervise
 
-        def on_spawn(pid: int) -> None:
-            self.store.update_step_fields(self.task_id, st.name, pid=pid, pgid=pid)
-            if st.status is S.PAUSED:  # paused while it was being spawned
-                handle.pause()
-
-        argv = command_argv(spec["run"])
-        handle = ShellHandle(with_limits(argv, self.limits), cwd=str(cwd), env=env, log=log,
-                             on_spawn=on_spawn, shown=argv)
-        return handle
-
-    def _step_cwd(self, spec: dict[str, Any]) -> Path:
-        base = self.workdir or self.workspace
-        if spec.get("workdir"):
-            path = Path(os.path.expanduser(spec["workdir"]))
-            return path if path.is_absolute() else base / path
-        return base
-
-    async def _run_step(self, st: StepState) -> None:
         log = StepLog(self.paths.step_log(self.task_id, st.name))
         if st.attempt > 1:
             log.line("sys", f"attempt {st.attempt} of {st.max_attempts}")
+        recorder = MetricsRecorder(self, st) if not spec.get("python") else None
+
+        def on_spawn(pid: int) -> None:
+            self.store.update_step_fields(self.task_id, st.name, pid=pid, pgid=pid)
+            if recorder is not None:
+                recorder.started(pid)
+            if st.status is S.PAUSED and st.handle is not None:  # paused while spawning
+                st.handle.pause()
+
         try:
-            handle = self._make_handle(st, log)
+            handle = make_handle(self, st, spec, log, on_spawn)
             st.handle = handle
-            outcome = await self._supervise(st, handle)
-        except Exception as exc:  # an engine-side failure must not kill the task group
+            timeout = spec.get("timeout") or st.timeout or self.settings.task_execution.default_timeout
+            async with anyio.create_task_group() as tg:
+                if recorder is not None:
+                    tg.start_soon(recorder.run)
+                outcome = await supervise(self, st, handle, timeout)
+                tg.cancel_scope.cancel()
+        except Exception as exc:
             outcome = StepOutcome(ok=False, reason=f"engine error: {type(exc).__name__}: {exc}")
             log.line("sys", outcome.reason or "")
         finally:
             log.close()
-        st.handle = None
-        self._step_finished(st, outcome)
+            st.handle = None
+        summary = recorder.summary() if recorder is not None else None
+        if summary:
+            outcome.extra["metrics"] = summary
+        return outcome
 
-    async def _supervise(self, st: StepState, handle: StepHandle) -> StepOutcome:
-        """Run the handle, enforcing a pause-aware timeout and honouring stop requests."""
-        timeout = st.timeout or self.settings.task_execution.default_timeout
-        result: list[StepOutcome] = []
-        async with anyio.create_task_group() as tg:
-
-            async def runner() -> None:
-                result.append(await handle.run())
-                st.poke()
-
-            tg.start_soon(runner)
-            grace = self.settings.task_execution.cancel_grace_period
-            while not result:
-                if st.stop_reason is None:
-                    now = time.time()
-                    remaining = timeout - st.active_elapsed(now)
-                    if remaining <= 0 and st.status is not S.PAUSED:
-                        st.stop_reason = "timeout"
-                if st.stop_reason is not None:
-                    await handle.stop(grace)
-                    if st.kind == "python" and not result:
-                        # A thread cannot be killed: give it the grace period to
-                        # notice the flag, then stop waiting for it.
-                        with anyio.move_on_after(grace):
-                            while not result:
-                                await st.changed.wait()
-                        tg.cancel_scope.cancel()
-                        break
-                    while not result:
-                        await st.changed.wait()
-                    break
-                wait_for = None if st.status is S.PAUSED else max(remaining, 0.001)
-                with anyio.move_on_after(wait_for if wait_for is not None else float("inf")):
-                    await st.changed.wait()
-        if st.stop_reason is not None:
-            reason = (
-                f"timeout after {timeout:g}s" if st.stop_reason == "timeout" else st.stop_reason
-            )
-            base = result[0] if result else StepOutcome(ok=False)
-            return StepOutcome(ok=False, exit_code=base.exit_code, reason=reason,
-                               extra={"stopped": st.stop_reason})
-        return result[0]
-
-    def _step_finished(self, st: StepState, outcome: StepOutcome) -> None:
-        self.running.discard(st.name)
+    def _attempt_fields(self, st: StepState, outcome: StepOutcome) -> dict[str, Any]:
         now = time.time()
-        duration = st.active_elapsed(now)
-        common = dict(finished_at=now, duration=duration, exit_code=outcome.exit_code,
-                      paused_at=None)
-        stop = outcome.extra.get("stopped")
-        if stop == "cancel":
-            self._move(st, S.CANCELLED, "step_cancelled",
-                       {"reason": self.cancel_reason, "duration": duration},
-                       reason=f"cancelled: {self.cancel_reason}", **common)
-        elif stop == "suspend":
+        ended = st.ended_at or now  # gates and decisions after the process are not its time
+        fields: dict[str, Any] = dict(finished_at=now, duration=st.active_elapsed(ended),
+                                      exit_code=outcome.exit_code, paused_at=None)
+        if outcome.extra.get("metrics"):
+            fields["metrics"] = json.dumps(outcome.extra["metrics"])
+        self.store.record_attempt(self.task_id, st.name, st.attempt, outcome, st.started_at,
+                                  now, fields["duration"], getattr(st, "worker", None))
+        return fields
+
+    def _complete_step(self, st: StepState, outcome: StepOutcome) -> None:
+        fields = self._attempt_fields(st, outcome)
+        payload: dict[str, Any] = {"duration": fields["duration"], "exit_code": outcome.exit_code}
+        if outcome.result is not None:
+            payload["result"] = outcome.result
+        self._move(st, S.COMPLETED, "step_completed", payload, reason=None, progress=1.0, **fields)
+        self.store.record_duration(st.signature, fields["duration"])
+        for dep in st.dependents:
+            d = self.steps[dep]
+            d.waiting -= 1
+            if d.waiting == 0 and d.status is S.PENDING:
+                self.ready.append(dep)
+        if self.status is T.AWAITING_APPROVAL and self.awaiting is None:
+            self._set_task(T.RUNNING, "task_running", {})
+
+    def _fail_step(self, st: StepState, outcome: StepOutcome, *, rejected: bool = False) -> None:
+        fields = self._attempt_fields(st, outcome) if st.status.is_active else {
+            "finished_at": time.time()}
+        self._move(st, S.FAILED, "step_failed",
+                   {"reason": outcome.reason, "exit_code": outcome.exit_code,
+                    "duration": fields.get("duration"), "attempt": st.attempt,
+                    "on_failure": st.spec.get("on_failure", "fail")},
+                   reason=outcome.reason, **fields)
+        policy = "fail" if rejected else st.spec.get("on_failure", "fail")
+        if policy == "human" and self._stop_kind() is None:
+            reason = (f"step {st.name} failed ({outcome.reason}); decide with `task override "
+                      f"{self.task_id} --step {st.name} --action retry|skip|succeed` or cancel")
+            if self.status in (T.RUNNING, T.AWAITING_APPROVAL):
+                self._set_task(T.ESCALATED, "task_escalated", {"reason": reason, "step": st.name},
+                               reason=reason)
+            return
+        if self.failed_step is None:
+            self.failed_step = st.name
+            self.failure_reason = f"step {st.name} failed: {outcome.reason}"
+            self.failure_recoverable = not rejected
+        if policy == "abort" and self.cancel_reason is None:
+            self.aborting = True
+            self.cancel_reason = f"aborted: step {st.name} failed"
+            for name in list(self.running):
+                other = self.steps[name]
+                if other is not st and other.status.is_active:
+                    other.stop_reason = "abort"
+                    other.poke()
+
+    def _stopped_attempt(self, st: StepState, outcome: StepOutcome, stop: str | None) -> None:
+        fields = self._attempt_fields(st, outcome)
+        if stop == "suspend":
             self._move(st, S.INTERRUPTED, "step_interrupted",
-                       {"reason": "engine stopping", "duration": duration},
-                       reason="interrupted: engine stopped", **common)
-        elif outcome.ok:
-            payload: dict[str, Any] = {"duration": duration, "exit_code": outcome.exit_code}
-            if outcome.result is not None:
-                payload["result"] = outcome.result
-            self._move(st, S.COMPLETED, "step_completed", payload, reason=None, progress=1.0,
-                       **common)
-            for dep in st.dependents:
-                d = self.steps[dep]
-                d.waiting -= 1
-                if d.waiting == 0 and d.status is S.PENDING:
-                    self.ready.append(dep)
-        elif st.attempt < st.max_attempts and self.cancel_reason is None and not self.suspending:
-            self._move(st, S.PENDING, "step_retry",
-                       {"reason": outcome.reason, "attempt": st.attempt,
-                        "max_attempts": st.max_attempts, "exit_code": outcome.exit_code},
-                       reason=outcome.reason, **common)
-            self.ready.append(st.name)
+                       {"reason": "engine stopping", "duration": fields["duration"]},
+                       reason="interrupted: engine stopped", **fields)
         else:
-            self._move(st, S.FAILED, "step_failed",
-                       {"reason": outcome.reason, "exit_code": outcome.exit_code,
-                        "duration": duration, "attempt": st.attempt},
-                       reason=outcome.reason, **common)
-            if self.failed_step is None:
-                self.failed_step = st.name
-                self.failure_reason = f"step {st.name} failed: {outcome.reason}"
+            self._move(st, S.CANCELLED, "step_cancelled",
+                       {"reason": self.cancel_reason, "duration": fields["duration"]},
+                       reason=f"cancelled: {self.cancel_reason}", **fields)
+
+    def _stopped_while_waiting(self, st: StepState) -> None:
+        """The step never started its attempt (waiting for approval, resources or a retry)."""
+        if st.status in (S.AWAITING_APPROVAL, S.WAITING_RESOURCES):
+            target = S.PENDING if self.suspending else S.CANCELLED
+            self._move(st, target, "step_cancelled" if target is S.CANCELLED else "step_requeued",
+                       {"reason": self.cancel_reason or "engine stopping"})
+
+    async def _retry_wait(self, st: StepState, outcome: StepOutcome) -> None:
+        from agent_agency_cli.engine.backoff import retry_delay
+
+        retries = {**self.settings.recovery.retries.model_dump(), **st.spec.get("retries", {})}
+        delay = retry_delay(st.attempt, backoff=retries["backoff"], initial=retries["initial"],
+                            max=retries["max"], jitter=retries["jitter"])
+        fields = self._attempt_fields(st, outcome)
+        next_at = time.time() + delay
+        self._move(st, S.PENDING, "step_retry",
+                   {"reason": outcome.reason, "attempt": st.attempt, "max_attempts": st.max_attempts,
+                    "exit_code": outcome.exit_code, "delay": delay, "next_retry_at": next_at},
+                   reason=outcome.reason, next_retry_at=next_at, **fields)
+        while self._stop_kind() is None:
+            left = next_at - time.time()
+            if left <= 0:
+                break
+            with anyio.move_on_after(left):
+                await st.changed.wait()
+
+    async def _acquire_worker(self, st: StepState) -> str | None | bool:
+        """A worker with the step's capabilities and free resources (None: no pool in use).
+
+        Waits in `waiting_resources` while none is free; False if stopped meanwhile.
+        """
+        pool = self.engine.pool
+        if pool is None:
+            return None
+        needs = self.engine.step_needs(self, st)
+        worker = pool.acquire(f"{self.task_id}/{st.name}", needs)
+        if worker is not None:
+            return worker.id
+        reason = "waiting for a worker with free resources"
+        self._move(st, S.WAITING_RESOURCES, "step_waiting_resources", {"reason": reason},
+                   reason=reason)
+        while True:
+            await self.engine.resources_changed()
+            if self._stop_kind() is not None:
+                return False
+            worker = pool.acquire(f"{self.task_id}/{st.name}", needs)
+            if worker is not None:
+                return worker.id
+
+    def _checkpoint(self, st: StepState) -> Path | None:
+        from agent_agency_cli.engine.checkpoint import snapshot
+
+        dest = self.paths.task_dir(self.task_id) / "checkpoints" / f"{st.name}-{st.attempt + 1}"
+        info = snapshot(self.workdir or self.workspace, dest)
+        self.store.add_event(self.task_id, "step_checkpoint",
+                             {"path": str(info.path), "files": info.files, "bytes": info.bytes},
+                             step=st.name)
+        return Path(info.path)
+
+    def _rollback(self, st: StepState, checkpoint: Path) -> None:
+        from agent_agency_cli.engine.checkpoint import restore
+
+        report = restore(checkpoint, self.workdir or self.workspace)
+        self.store.add_event(self.task_id, "step_rolled_back",
+                             {"removed": report.removed[:100], "restored": report.restored[:100],
+                              "checkpoint": str(checkpoint)}, step=st.name)
+
+    # -- approvals (strict mode, gate decisions, manual review) ---------------
+
+    def approval_details(self, st: StepState, kind: str, extra: dict[str, Any] | None = None
+                         ) -> dict[str, Any]:
+        from agent_agency_cli.engine.attempt import step_cwd
+
+        spec = st.spec
+        return {
+            "kind": kind,
+            "step": st.name,
+            "command": spec.get("run") if spec.get("run") is not None else spec.get("python"),
+            "workdir": str(step_cwd(self, spec)),
+            "resources": spec.get("resources") or {},
+            "limits": self.limits,
+            "risk": self.risk,
+            "gates": [g.get("type") if isinstance(g, dict) else g for g in spec.get("gates", [])],
+            "timeout": st.timeout,
+            **(extra or {}),
+        }
+
+    async def _ask(self, st: StepState, kind: str, extra: dict[str, Any] | None = None
+                   ) -> tuple[bool, str] | None:
+        """Wait for a person's decision on this step: (approved, reason), None if stopped."""
+        while self.awaiting is not None and self.awaiting != st.name:
+            await st.changed.wait()
+            if self._stop_kind() is not None:
+                return None
+        details = self.approval_details(st, kind, extra)
+        self.awaiting = st.name
+        st.decision = None
+        self._move(st, S.AWAITING_APPROVAL, "approval_requested", details)
+        if self.status is T.RUNNING:
+            self._set_task(T.AWAITING_APPROVAL, "task_awaiting_approval",
+                           {"step": st.name, "kind": kind})
+            self.engine.notify_hooks("awaiting_approval", self.task_id)
+        try:
+            while st.decision is None:
+                if self._stop_kind() is not None:
+                    return None
+                await st.changed.wait()
+            return st.decision
+        finally:
+            self.awaiting = None
+
+    def _resume_after_decision(self) -> None:
+        if self.status is T.AWAITING_APPROVAL:
+            self._set_task(T.RUNNING, "task_running", {})
+
+    async def approve(self, step: str | None, all_remaining: bool, who: str) -> str:
+        st = self._awaiting_step(step)
+        if all_remaining:
+            self.approve_all = True
+            self.store.update_task_fields(self.task_id, event="approve_all",
+                                          payload={"who": who}, approve_all=1)
+        st.decision = (True, f"approved by {who}")
+        self.store.add_event(self.task_id, "step_approved", {"who": who, "all_remaining": all_remaining},
+                             step=st.name)
+        self._resume_after_decision()
+        st.poke()
         self.notify()
+        return f"approved step {st.name}" + (" and all remaining steps" if all_remaining else "")
+
+    async def reject(self, step: str | None, reason: str, who: str) -> str:
+        st = self._awaiting_step(step)
+        st.decision = (False, f"{reason} (by {who})")
+        self.store.add_event(self.task_id, "step_rejected", {"who": who, "reason": reason},
+                             step=st.name)
+        self._resume_after_decision()
+        st.poke()
+        self.notify()
+        return f"rejected step {st.name}: {reason}"
+
+    def _awaiting_step(self, step: str | None) -> StepState:
+        if self.awaiting is None:
+            raise ConflictError(f"task {self.task_id} is {self.status}; no step awaits approval")
+        if step is not None and step != self.awaiting:
+            self._step(step)
+            raise ConflictError(f"step {step} is not awaiting approval ({self.awaiting} is)")
+        return self.steps[self.awaiting]
+
+    # -- quality gates --------------------------------------------------------
+
+    async def _run_gates(self, st: StepState) -> tuple[bool | None, str | None]:
+        """Run the step's gates (plan + config defaults). (passed, reason); None if stopped."""
+        from agent_agency_cli.engine.gating import run_step_gates
+
+        return await run_step_gates(self, st)
 
     def _finish(self) -> None:
         """Commit the task's end state (or hand it back to the queue when suspended)."""
         pending = [s for s in self.steps.values() if not s.status.is_finished
-                   and s.status is not S.INTERRUPTED and s.status is not S.RUNNING]
-        if self.cancel_reason is not None:
+                   and s.status is not S.INTERRUPTED and not s.status.is_active]
+        now = time.time()
+        if self.cancel_reason is not None and not self.aborting:
             self._mark(pending, S.CANCELLED, "step_cancelled", {"reason": self.cancel_reason})
+            completion = {"status": "cancelled", "reason": self.cancel_reason}
             self._set_task(T.CANCELLED, "task_cancelled", {"reason": self.cancel_reason},
-                           finished_at=time.time(), reason=self.cancel_reason,
-                           exit_code=T.CANCELLED.exit_code, owner=None)
+                           finished_at=now, reason=self.cancel_reason,
+                           exit_code=T.CANCELLED.exit_code, owner=None,
+                           completion=json.dumps(completion))
+            self.engine.task_finished(self.task_id, "task_cancelled")
             return
         if self.suspending:
-            if self.status is T.RUNNING:
+            if self.status in (T.RUNNING, T.AWAITING_APPROVAL):
                 self._set_task(T.QUEUED, "task_suspended",
                                {"reason": "engine stopped; the next engine continues it"},
                                owner=None)
@@ -416,14 +655,26 @@ class TaskRunner:
             return
         if self.failed_step is not None:
             self._skip_after_failure(pending)
+            reason = self.cancel_reason if self.aborting else self.failure_reason
+            completion = {"status": "failed", "reason": reason,
+                          "recoverable": self.failure_recoverable, "failed_step": self.failed_step}
             self._set_task(T.FAILED, "task_failed",
-                           {"reason": self.failure_reason, "failed_step": self.failed_step},
-                           finished_at=time.time(), reason=self.failure_reason,
-                           failed_step=self.failed_step, exit_code=T.FAILED.exit_code, owner=None)
+                           {"reason": reason, "failed_step": self.failed_step,
+                            "recoverable": self.failure_recoverable},
+                           finished_at=now, reason=reason, failed_step=self.failed_step,
+                           exit_code=T.FAILED.exit_code, owner=None,
+                           completion=json.dumps(completion))
+            self.engine.task_finished(self.task_id, "task_failed")
             return
         if self.status is T.RUNNING:
-            self._set_task(T.COMPLETED, "task_completed", {}, finished_at=time.time(),
-                           exit_code=T.COMPLETED.exit_code, owner=None, reason=None)
+            from agent_agency_cli.engine.completion import complete_task
+
+            status, completion = complete_task(self)
+            self._set_task(status, f"task_{status.value}",
+                           {"gaps": completion.get("gaps", [])} if completion.get("gaps") else {},
+                           finished_at=now, exit_code=status.exit_code, owner=None, reason=None,
+                           completion=json.dumps(completion))
+            self.engine.task_finished(self.task_id, "task_completed")
 
     def _skip_after_failure(self, pending: list[StepState]) -> None:
         failed = {s.name for s in self.steps.values() if s.status is S.FAILED}
@@ -472,7 +723,7 @@ class TaskRunner:
     async def pause(self) -> str:
         if self.status is T.PAUSED:
             raise ConflictError(f"task {self.task_id} is already paused")
-        if self.status is not T.RUNNING:
+        if self.status not in (T.RUNNING, T.AWAITING_APPROVAL):
             raise ConflictError(f"task {self.task_id} is {self.status}; nothing to pause")
         now = time.time()
         stopped = []
@@ -508,8 +759,10 @@ class TaskRunner:
         extra: dict[str, Any] = {}
         if self.status is T.PAUSED and task["paused_at"]:
             extra = {"paused_total": task["paused_total"] + now - task["paused_at"]}
-        self._set_task(T.RUNNING, "task_resumed", {}, paused_at=None, **extra)
+        target = T.AWAITING_APPROVAL if self.awaiting else T.RUNNING
+        self._set_task(target, "task_resumed", {}, paused_at=None, **extra)
         self._rebuild_ready()
+        self.wake_steps()
         self.notify()
         return f"resumed task {self.task_id}"
 
@@ -521,6 +774,8 @@ class TaskRunner:
             st = self.steps[name]
             st.stop_reason = "cancel"
             st.poke()
+        if self.status is T.AWAITING_APPROVAL:
+            self.awaiting = None
         self.notify()
         await self.done.wait()
         return f"cancelled task {self.task_id}"
@@ -531,6 +786,8 @@ class TaskRunner:
         if self.status is T.PAUSED:
             await self.resume()
         self._set_task(T.ESCALATED, "task_escalated", {"reason": reason}, reason=reason)
+        self.engine.notify_hooks("task_escalated", self.task_id)
+        self.wake_steps()
         return f"escalated task {self.task_id}: waiting for a person (resume or cancel)"
 
     async def modify(self, changes: dict[str, Any]) -> str:
@@ -591,6 +848,7 @@ class TaskRunner:
         """Engine shutdown: start nothing new, let running steps finish within `timeout`,
         interrupt the rest; the task goes back to the queue for the next engine."""
         self.suspending = True
+        self.wake_steps()
         self.notify()
         with anyio.move_on_after(timeout):
             await self.done.wait()
@@ -600,3 +858,8 @@ class TaskRunner:
             st.stop_reason = "suspend"
             st.poke()
         await self.done.wait()
+
+    def wake_steps(self) -> None:
+        """Let steps waiting on a state change (pause, approval, retry) look again."""
+        for name in list(self.running):
+            self.steps[name].poke()

@@ -42,6 +42,78 @@ class Engine:
         self._in_flight: set[int] = set()
         self._kick = anyio.Event()
         self._dirty = True
+        self._resources = anyio.Event()
+        self.pool = self._make_pool()
+        self.breakers = self._make_breakers()
+
+    # -- workers, breakers, notifications (used by the runners) ----------------
+
+    def _make_pool(self) -> Any:
+        from agent_agency_cli.workers import WorkerPool, workers_from_config
+
+        return WorkerPool(workers_from_config(self.settings.workers))
+
+    def _make_breakers(self) -> Any:
+        if not self.settings.recovery.breakers.enabled:
+            return None
+        from agent_agency_cli.store.breakers import BreakerStore
+
+        return BreakerStore(self.conn)
+
+    def step_needs(self, runner: TaskRunner, st: Any) -> Any:
+        from agent_agency_cli.planning.plan_file import StepResources
+        from agent_agency_cli.workers import needs_for
+
+        default = None
+        if runner.complexity:
+            default = self.settings.resource_allocation.get(runner.complexity)  # type: ignore[call-overload]
+        return needs_for(st.spec.get("requires", []),
+                         StepResources.model_validate(st.spec.get("resources", {})), default)
+
+    def release_worker(self, task_id: str, step: str) -> None:
+        if self.pool is not None:
+            self.pool.release(f"{task_id}/{step}")
+        self._resources.set()
+        self._resources = anyio.Event()
+
+    async def resources_changed(self) -> None:
+        await self._resources.wait()
+
+    def breaker_check(self, spec: dict[str, Any], kind: str) -> Any:
+        if self.breakers is None:
+            return None
+        from agent_agency_cli.store.breakers import breaker_name
+
+        name = breaker_name("python" if spec.get("python") else "shell",
+                            spec.get("python") or spec.get("run"))
+        return self.breakers.check(name, self.settings.recovery.breakers, time.time())
+
+    def breaker_record(self, spec: dict[str, Any], kind: str, outcome: Any, trial: bool) -> None:
+        if self.breakers is None or outcome.extra.get("stopped") in ("cancel", "suspend", "abort"):
+            return
+        from agent_agency_cli.store.breakers import breaker_name
+
+        name = breaker_name("python" if spec.get("python") else "shell",
+                            spec.get("python") or spec.get("run"))
+        before = (self.breakers.get(name) or {}).get("state", "closed")
+        after = self.breakers.record(name, self.settings.recovery.breakers, outcome.ok, time.time())
+        if after != before:
+            log.info("circuit %s: %s -> %s", name, before, after)
+
+    def notify_hooks(self, kind: str, task_id: str) -> None:
+        hooks = self.settings.notifications.hooks
+        if not hooks:
+            return
+        from agent_agency_cli.notify import deliver_async
+
+        task = self.store.get_task(task_id)
+        payload = {k: task[k] for k in ("id", "description", "status", "priority", "mode", "reason",
+                                        "failed_step", "exit_code")}
+        payload["requirements"] = json.loads(task["requirements"] or "[]")
+        deliver_async(list(hooks), kind, payload, log=lambda msg: log.warning("%s", msg))
+
+    def task_finished(self, task_id: str, kind: str) -> None:
+        self.notify_hooks(kind, task_id)
 
     def kick(self) -> None:
         self._dirty = True
@@ -199,6 +271,11 @@ class Engine:
                     message = await runner.escalate(reason)
                 elif kind == "modify":
                     message = await runner.modify(args["changes"])
+                elif kind == "approve":
+                    message = await runner.approve(args.get("step"), bool(args.get("all_remaining")),
+                                                   iv["who"])
+                elif kind == "reject":
+                    message = await runner.reject(args.get("step"), reason, iv["who"])
                 elif kind == "override":
                     message = await runner.override(args["step"], args["action"], reason)
                 else:

@@ -114,8 +114,8 @@ def m001_core(db: Database) -> None:
 @migrations()
 def m002_quality(db: Database) -> None:
     """Validation, council reviews, quality gates, completion and archival (phase 1, 3, 4)."""
-    for col in ("validation TEXT", "risk TEXT", "completion TEXT", "archive_path TEXT",
-                "archived_at REAL"):
+    for col in ("validation TEXT", "risk TEXT", "review_mode TEXT", "completion TEXT",
+                "archive_path TEXT", "archived_at REAL", "approve_all INTEGER NOT NULL DEFAULT 0"):
         db.execute(f"ALTER TABLE tasks ADD COLUMN {col}")
     db.execute(
         """

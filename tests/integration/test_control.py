@@ -162,7 +162,7 @@ steps:
 def test_escalate_then_resume(cli, write_plan):
     plan = write_plan("""
 steps:
-  - {name: a, run: sleep 0.5}
+  - {name: a, run: sleep 1.5}
   - {name: b, needs: [a], run: echo b}
 """)
     tid = cli("task", "create", "--plan", str(plan)).stdout.strip()
@@ -171,7 +171,8 @@ steps:
     assert res.returncode == 0, res.stderr
     status = cli.json("task", "status", tid)
     assert status["status"] == "escalated" and status["reason"] == "needs a human look"
-    time.sleep(1.0)
+    wait_for(lambda: _step(cli, tid, "a")["status"] == "completed", timeout=10)
+    time.sleep(0.5)
     # a finished but b never started while escalated
     assert _step(cli, tid, "a")["status"] == "completed"
     assert _step(cli, tid, "b")["status"] == "pending"

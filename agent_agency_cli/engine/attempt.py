@@ -1,0 +1,151 @@
+"""One attempt of one step: build the executor handle, run it under a pause-aware
+timeout, honour stop requests, and sample its process tree for metrics."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from agent_agency_cli.engine.process import with_limits
+from agent_agency_cli.executors.base import StepHandle, StepLog, StepOutcome
+from agent_agency_cli.executors.python import PythonHandle, StepContext, thread_safe_reporter
+from agent_agency_cli.executors.shell import ShellHandle, command_argv
+from agent_agency_cli.models import StepStatus
+
+if TYPE_CHECKING:
+    from agent_agency_cli.engine.runner import StepState, TaskRunner
+
+S = StepStatus
+
+
+def step_cwd(runner: TaskRunner, spec: dict[str, Any]) -> Path:
+    """The step's working directory: its `workdir` under --workdir, else the workspace."""
+    base = runner.workdir or runner.workspace
+    if spec.get("workdir"):
+        path = Path(os.path.expanduser(spec["workdir"]))
+        return path if path.is_absolute() else base / path
+    return base
+
+
+def make_handle(runner: TaskRunner, st: StepState, spec: dict[str, Any], log: StepLog,
+                on_spawn: Callable[[int], None]) -> StepHandle:
+    """The executor handle for this attempt (shell process or Python callable)."""
+    cwd = step_cwd(runner, spec)
+    env = {**os.environ, **st.spec.get("env", {}), **spec.get("env", {})}
+    env.update(
+        AGENT_AGENCY_TASK_ID=runner.task_id,
+        AGENT_AGENCY_STEP=st.name,
+        AGENT_AGENCY_WORKSPACE=str(runner.workspace),
+        AGENT_AGENCY_ATTEMPT=str(st.attempt),
+    )
+    if spec.get("python"):
+        report = thread_safe_reporter(lambda f, m: runner._progress(st, f, m))
+        ctx = StepContext(
+            task_id=runner.task_id, step=st.name, workspace=runner.workspace, workdir=cwd,
+            attempt=st.attempt, env=env, log=log, report_progress=report,
+        )
+        search = [p for p in (runner.plan_dir, runner.workdir, cwd) if p is not None]
+        return PythonHandle(spec["python"], ctx, search, log)
+    argv = command_argv(spec["run"])
+    return ShellHandle(with_limits(argv, runner.limits), cwd=str(cwd), env=env, log=log,
+                       on_spawn=on_spawn, shown=argv)
+
+
+async def supervise(runner: TaskRunner, st: StepState, handle: StepHandle,
+                    timeout: float) -> StepOutcome:
+    """Run the handle, enforcing a pause-aware timeout and honouring stop requests."""
+    result: list[StepOutcome] = []
+    grace = runner.settings.task_execution.cancel_grace_period
+    async with anyio.create_task_group() as tg:
+
+        async def run() -> None:
+            result.append(await handle.run())
+            st.poke()
+
+        tg.start_soon(run)
+        while not result:
+            remaining = float("inf")
+            if st.stop_reason is None:
+                remaining = timeout - st.active_elapsed(time.time())
+                if remaining <= 0 and st.status is not S.PAUSED:
+                    st.stop_reason = "timeout"
+            if st.stop_reason is not None:
+                await handle.stop(grace)
+                if isinstance(handle, PythonHandle) and not result:
+                    # A thread cannot be killed: give it the grace period to
+                    # notice the flag, then stop waiting for it.
+                    with anyio.move_on_after(grace):
+                        while not result:
+                            await st.changed.wait()
+                    tg.cancel_scope.cancel()
+                    break
+                while not result:
+                    await st.changed.wait()
+                break
+            wait_for = float("inf") if st.status is S.PAUSED else max(remaining, 0.001)
+            with anyio.move_on_after(wait_for):
+                await st.changed.wait()
+    if st.stop_reason is not None:
+        reason = f"timeout after {timeout:g}s" if st.stop_reason == "timeout" else st.stop_reason
+        base = result[0] if result else StepOutcome(ok=False)
+        return StepOutcome(ok=False, exit_code=base.exit_code, reason=reason,
+                           extra={"stopped": st.stop_reason})
+    return result[0]
+
+
+class MetricsRecorder:
+    """Samples a shell step's process tree at the configured interval while it runs.
+
+    Samples go to the step_metrics table (bounded per attempt); the summary
+    goes to the step row when the attempt ends.
+    """
+
+    def __init__(self, runner: TaskRunner, st: StepState):
+        self.runner = runner
+        self.st = st
+        self.pid: int | None = None
+        self.buffer: Any = None
+        self._stored = 0
+
+    def started(self, pid: int) -> None:
+        self.pid = pid
+
+    async def run(self) -> None:
+        try:
+            from agent_agency_cli.engine.metrics import SeriesBuffer, TreeSampler
+        except ImportError:  # pragma: no cover - shipped with the package
+            return
+        mon = self.runner.settings.task_execution.monitoring
+        interval = mon.metrics_interval
+        while self.pid is None:
+            await anyio.sleep(0.01)
+        sampler = TreeSampler(self.pid)
+        self.buffer = SeriesBuffer(mon.metrics_max_samples)
+        sampler.sample()  # establishes the CPU baseline
+        while True:
+            await anyio.sleep(interval)
+            sample = sampler.sample()
+            if sample is None:
+                return
+            if self.st.status is S.PAUSED:
+                continue
+            self.buffer.add(sample)
+            if self._stored < mon.metrics_max_samples:
+                self._stored += 1
+                self.runner.store.add_metric_sample(self.runner.task_id, self.st.name,
+                                                    self.st.attempt, sample)
+
+    def summary(self) -> dict[str, Any] | None:
+        if self.buffer is None or not len(self.buffer):
+            return None
+        return self.buffer.summary()
+
+
+def summary_json(summary: dict[str, Any] | None) -> str | None:
+    return json.dumps(summary) if summary else None

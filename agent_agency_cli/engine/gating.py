@@ -1,0 +1,90 @@
+"""Running a step's quality gates inside the engine and turning them into a decision."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.to_thread
+
+if TYPE_CHECKING:
+    from agent_agency_cli.engine.runner import StepState, TaskRunner
+
+
+def step_gate_specs(runner: TaskRunner, st: StepState) -> list[Any]:
+    """The step's own gates plus the config's defaults for the task's mode."""
+    from agent_agency_cli.gates.spec import parse_gates
+
+    own = parse_gates(st.spec.get("gates", []))
+    defaults = parse_gates(runner.settings.gates.defaults.get(runner.mode, []))  # type: ignore[call-overload]
+    return own + [d for d in defaults if d.label not in {g.label for g in own}]
+
+
+def _outputs(runner: TaskRunner, spec: dict[str, Any]) -> list[Path]:
+    from agent_agency_cli.engine.attempt import step_cwd
+
+    cwd = step_cwd(runner, spec)
+    return [(cwd / p) for p in spec.get("outputs", [])]
+
+
+async def run_step_gates(runner: TaskRunner, st: StepState) -> tuple[bool | None, str | None]:
+    """Run every gate of the step after its command succeeded.
+
+    Returns (passed, reason); passed is None when the task was stopped while a
+    gate waited for a person. A failing required gate fails the step; advisory
+    gates are only recorded — except in strict mode, where any violation waits
+    for a person's decision (approve accepts the step, reject fails it).
+    """
+    specs = step_gate_specs(runner, st)
+    if not specs:
+        return True, None
+    from agent_agency_cli.engine.attempt import step_cwd
+    from agent_agency_cli.gates.runner import GateContext, GateResult, evaluate, run_gate
+
+    cwd = step_cwd(runner, st.spec)
+    ctx = GateContext(
+        workspace=runner.workspace,
+        workdir=cwd,
+        outputs=_outputs(runner, st.spec),
+        env={**st.spec.get("env", {})},
+        evidence_dir=runner.paths.task_dir(runner.task_id) / "gates" / st.name,
+        timeout=runner.settings.task_execution.quality_gate_timeout,
+        step_outputs={name: _outputs(runner, other.spec) for name, other in runner.steps.items()},
+    )
+    results: list[Any] = []
+    for spec in specs:
+        started = time.time()
+        if spec.type == "manual_review":
+            decision = await runner._ask(st, "manual_review", {
+                "gate": spec.label, "criteria": spec.criteria, "reviewer": spec.reviewer})
+            if decision is None:
+                return None, None
+            ok, why = decision
+            result = GateResult(
+                gate=spec.type, name=spec.label, required=spec.required,
+                status="passed" if ok else "failed", score=1.0 if ok else 0.0,
+                violations=[] if ok else [why], recommendations=list(spec.criteria),
+                evidence=[], details={"decision": why}, duration=time.time() - started,
+            )
+        else:
+            runner.store.add_event(runner.task_id, "gate_started", {"gate": spec.label}, step=st.name)
+            result = await anyio.to_thread.run_sync(run_gate, spec, ctx, abandon_on_cancel=True)
+        runner.store.add_gate_result(runner.task_id, st.name, st.attempt, result.to_json(),
+                                     started, time.time())
+        results.append(result)
+    passed, reasons = evaluate(results)
+    violated = [r for r in results if r.status in ("failed", "error")]
+    if runner.mode == "strict" and violated:
+        labels = ", ".join(f"{r.name} ({'required' if r.required else 'advisory'})" for r in violated)
+        decision = await runner._ask(st, "gate_violation", {
+            "violations": [v for r in violated for v in r.violations][:50],
+            "gates_failed": labels})
+        if decision is None:
+            return None, None
+        ok, why = decision
+        return (True, None) if ok else (False, f"gate violation rejected: {why}")
+    if passed:
+        return True, None
+    return False, "; ".join(reasons) or "a required gate failed"

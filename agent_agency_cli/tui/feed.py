@@ -1,0 +1,255 @@
+"""The TUI's live model: what changed since the last look. No Textual in here.
+
+Everything goes through the orchestrator facade: `store.data_version()` is the
+cheap "anything committed by someone else?" check (a PRAGMA, a few µs), new
+events come from `events(task_id, after)`, and the full picture from
+`get_status()` / `list_tasks()`. Events are applied to the cached status at
+once (so a step's new status is on screen within one poll), and the full
+status is re-read at most every `full_interval` seconds — adaptively longer
+for big tasks, so 1,000 steps cost a few % of a core, not a busy loop.
+
+Step logs are tailed straight from the files the facade names
+(`orch.paths.step_log`), from the last offset, never re-read whole.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent_agency_cli.executors.base import parse_log_line
+
+if TYPE_CHECKING:
+    from agent_agency_cli.orchestrator import TaskOrchestrator
+
+FINAL = frozenset({"completed", "partially_completed", "failed", "cancelled"})
+
+
+@dataclass
+class TaskUpdate:
+    """What one poll found: new events (all kinds) and whether `status` was re-read."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    refreshed: bool = False
+    changed_steps: set[str] = field(default_factory=set)
+
+
+def apply_event(status: dict[str, Any], steps: dict[str, dict[str, Any]], ev: dict[str, Any]) -> str | None:
+    """Fold one event into a cached status; returns the step it touched (if any)."""
+    p = ev.get("payload") or {}
+    kind = ev["kind"]
+    name = ev.get("step")
+    if name and name in steps and kind.startswith("step_"):
+        st = steps[name]
+        if kind == "step_progress":
+            st["progress"] = p.get("progress")
+            st["progress_message"] = p.get("message")
+            return name
+        if p.get("status"):
+            st["status"] = p["status"]
+        if kind == "step_started":
+            st["attempt"] = p.get("attempt", st.get("attempt"))
+            st["started_at"] = ev.get("ts")
+            st["duration"] = 0.0
+            st["exit_code"] = None
+            st["progress"] = None
+        elif kind in ("step_completed", "step_failed"):
+            if p.get("duration") is not None:
+                st["duration"] = p["duration"]
+            if "exit_code" in p:
+                st["exit_code"] = p["exit_code"]
+            if kind == "step_completed":
+                st["progress"] = 1.0
+        if p.get("reason"):
+            st["reason"] = p["reason"]
+        return name
+    if kind.startswith("task_") and p.get("status"):
+        status["status"] = p["status"]
+        status["finished"] = p["status"] in FINAL
+        if p.get("reason"):
+            status["reason"] = p["reason"]
+    return None
+
+
+class TaskFeed:
+    """Polls one task. Call `poll()` often (every 50 ms is cheap when nothing changes)."""
+
+    def __init__(
+        self, orch: TaskOrchestrator, task_id: str, *, min_full: float = 0.1,
+        max_full: float = 1.0, clock: Callable[[], float] = time.monotonic,
+    ):
+        self.orch = orch
+        self.tid = orch.resolve(task_id)
+        self.after = 0
+        self.min_full = min_full
+        self.max_full = max_full
+        self.clock = clock
+        self.status: dict[str, Any] = {}
+        self.steps: dict[str, dict[str, Any]] = {}
+        self.fetched_at = 0.0  # wall clock of the last full read (to extrapolate durations)
+        self._version: int | None = None
+        self._last_full = -1e9
+        self._cost = 0.0
+        self._dirty = False  # our events arrived since the last full read
+        self._stale = False  # someone committed something since the last full read
+
+    # -- reading ------------------------------------------------------------
+
+    def _read_status(self) -> None:
+        t0 = time.perf_counter()
+        self.status = self.orch.get_status(self.tid, interventions=False)
+        self.steps = {s["name"]: s for s in self.status["steps"]}
+        self.fetched_at = time.time()
+        self._cost = time.perf_counter() - t0
+        self._last_full = self.clock()
+        self._dirty = self._stale = False
+
+    @property
+    def full_interval(self) -> float:
+        """Re-read the full status at most this often (≈10% of a core at worst)."""
+        return max(self.min_full, min(self.max_full, self._cost * 8))
+
+    def load(self, history: int = 300) -> list[dict[str, Any]]:
+        """First read: the status and the last `history` non-progress events."""
+        self._version = self.orch.store.data_version()
+        self._read_status()
+        kept: list[dict[str, Any]] = []
+        while True:
+            batch = self.orch.events(self.tid, self.after, 2000)
+            if not batch:
+                break
+            self.after = batch[-1]["id"]
+            kept.extend(e for e in batch if e["kind"] != "step_progress")
+            if len(kept) > history * 2:
+                kept = kept[-history:]
+            if len(batch) < 2000:
+                break
+        return kept[-history:]
+
+    def poll(self, max_events: int = 5000) -> TaskUpdate | None:
+        version = self.orch.store.data_version()
+        update = TaskUpdate()
+        if version != self._version:
+            self._version = version
+            self._stale = True
+            while len(update.events) < max_events:
+                batch = self.orch.events(self.tid, self.after, 1000)
+                if not batch:
+                    break
+                self.after = batch[-1]["id"]
+                update.events.extend(batch)
+                if len(batch) < 1000:
+                    break
+            if len(update.events) >= max_events:
+                self._version = None  # more to read: look again next poll
+            for ev in update.events:
+                touched = apply_event(self.status, self.steps, ev)
+                if touched:
+                    update.changed_steps.add(touched)
+            if update.events:
+                self._dirty = True
+        since = self.clock() - self._last_full
+        if (self._dirty and since >= self.full_interval) or (self._stale and since >= self.max_full):
+            self._read_status()
+            update.refreshed = True
+        if update.events or update.refreshed:
+            return update
+        return None
+
+    def refresh_now(self) -> None:
+        self._read_status()
+
+    def interventions(self) -> list[dict[str, Any]]:
+        return self.orch.get_status(self.tid, interventions=True).get("interventions", [])
+
+    def metrics(self, step: str) -> dict[str, Any] | None:
+        """Samples of a step's CPU/memory, if this version of the engine records them."""
+        fn = getattr(self.orch, "step_metrics", None)
+        if fn is None:
+            return None
+        try:
+            return fn(self.tid, step)
+        except Exception:
+            return None
+
+
+class TasksFeed:
+    """Polls the task list for the overview screen."""
+
+    def __init__(self, orch: TaskOrchestrator, *, limit: int = 500, min_interval: float = 0.2,
+                 clock: Callable[[], float] = time.monotonic):
+        self.orch = orch
+        self.limit = limit
+        self.min_interval = min_interval
+        self.clock = clock
+        self.tasks: list[dict[str, Any]] = []
+        self._version: int | None = None
+        self._last = -1e9
+        self._pending = False
+
+    def poll(self, force: bool = False) -> bool:
+        version = self.orch.store.data_version()
+        if version != self._version:
+            self._version = version
+            self._pending = True
+        if force or (self._pending and self.clock() - self._last >= self.min_interval):
+            self.tasks = self.orch.list_tasks(limit=self.limit)
+            self._last = self.clock()
+            self._pending = False
+            return True
+        return False
+
+
+@dataclass
+class LogChunk:
+    lines: list[tuple[str, str, str]]  # (ts, stream, text)
+    skipped: int = 0  # bytes jumped over to stay near the end
+    reset: bool = False  # the file was replaced or truncated
+
+
+class LogTail:
+    """Reads what was appended to a step log since the last call (bounded per call)."""
+
+    def __init__(self, path: Path, *, initial: int = 128 * 1024, max_chunk: int = 256 * 1024):
+        self.path = path
+        self.initial = initial
+        self.max_chunk = max_chunk
+        self.offset: int | None = None
+        self._partial = b""
+
+    def read(self) -> LogChunk | None:
+        try:
+            size = os.stat(self.path).st_size
+        except FileNotFoundError:
+            return None
+        chunk = LogChunk([])
+        if self.offset is None:
+            self.offset = max(0, size - self.initial)
+            chunk.skipped = self.offset
+            skip_to_line = self.offset > 0
+        else:
+            skip_to_line = False
+            if size < self.offset:
+                self.offset, self._partial, chunk.reset = 0, b"", True
+            if size - self.offset > self.max_chunk:
+                chunk.skipped = size - self.max_chunk - self.offset
+                self.offset = size - self.max_chunk
+                self._partial = b""
+                skip_to_line = True
+        if size == self.offset:
+            return chunk if chunk.skipped or chunk.reset else None
+        with open(self.path, "rb") as fh:
+            fh.seek(self.offset)
+            data = fh.read(size - self.offset)
+        self.offset += len(data)
+        if skip_to_line:
+            nl = data.find(b"\n")
+            data = data[nl + 1:] if nl >= 0 else b""
+        data = self._partial + data
+        *complete, self._partial = data.split(b"\n")
+        chunk.lines = [parse_log_line(ln.decode("utf-8", "replace")) for ln in complete]
+        return chunk
