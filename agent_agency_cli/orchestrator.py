@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -57,6 +57,7 @@ class TaskRequest(BaseModel):
     deadline: str | float | datetime | None = None
     workdir: str | Path | None = None
     concurrency: int | None = Field(None, ge=1)
+    complexity: Literal["simple", "moderate", "complex", "enterprise"] | None = None
 
     @field_validator("requirements", mode="before")
     @classmethod
@@ -64,6 +65,14 @@ class TaskRequest(BaseModel):
         if isinstance(v, str):
             return [r.strip() for r in v.split(",")]
         return v
+
+
+def step_signature(step: Any) -> str:
+    """Identifies "the same step" across runs: name, kind and command (for learned durations)."""
+    import hashlib
+
+    what = json.dumps([step.name, step.kind, step.run, step.python], default=str)
+    return hashlib.sha1(what.encode()).hexdigest()[:16]
 
 
 def _who() -> str:
@@ -184,6 +193,8 @@ class TaskOrchestrator:
             if s.fallback is not None and s.fallback.python:
                 check_python_ref(s.fallback.python, search)
         mode = request.mode or self.settings.task_execution.default_mode
+        self._check_workers(plan.steps, request.complexity)
+        execution, learned = self._learned_plan(plan)
         now = time.time()
         task = {
             "id": "",
@@ -197,26 +208,71 @@ class TaskOrchestrator:
             "workdir": workdir,
             "plan_path": plan.source,
             "plan_dir": plan.base_dir,
-            "plan": {**plan.execution.to_json(), "name": plan.name},
+            "plan": {**execution.to_json(), "name": plan.name, "learned": learned},
             "concurrency": request.concurrency or plan.concurrency,
+            "complexity": request.complexity,
             "created_at": now,
             "updated_at": now,
         }
         default_timeout = self.settings.task_execution.default_timeout
+        if request.complexity:
+            default_timeout = self.settings.resource_allocation[request.complexity].execution_timeout
+        default_retries = self.settings.recovery.retries.attempts
+        estimates = dict(zip(execution.steps, execution.estimates, strict=True))
         steps = [
             {
                 "name": s.name,
                 "kind": s.kind,
                 "spec": s.model_dump(exclude_defaults=True),
                 "needs": s.needs,
-                "estimate": s.estimate,
+                "estimate": estimates[s.name],
                 "timeout": s.timeout or default_timeout,
                 "idempotent": s.idempotent,
-                "max_attempts": 1 + s.retries.attempts,
+                "max_attempts": 1 + (s.retries.attempts if "retries" in s.model_fields_set
+                                     else default_retries),
+                "signature": step_signature(s),
             }
             for s in plan.steps
         ]
         return task, steps
+
+    def _check_workers(self, steps: list[Any], complexity: str | None) -> None:
+        """A step no configured worker could ever run is bad input (exit 2)."""
+        if not any(s.requires or s.resources.model_fields_set for s in steps) and not complexity:
+            return
+        from agent_agency_cli.workers import WorkerPool, needs_for, workers_from_config
+
+        pool = WorkerPool(workers_from_config(self.settings.workers))
+        default = self.settings.resource_allocation[complexity] if complexity else None  # type: ignore[index]
+        for s in steps:
+            try:
+                needs = needs_for(s.requires, s.resources, default)
+            except BadInputError as exc:
+                raise BadInputError(f"step {s.name!r}: {exc}") from None
+            why = pool.can_ever_run(needs)
+            if why:
+                raise BadInputError(f"step {s.name!r} can never run: {why}")
+
+    def _learned_plan(self, plan: Any) -> tuple[Any, dict[str, int]]:
+        """Estimates from the durations of previous runs of the same steps, where known."""
+        from agent_agency_cli.planning.dag import analyze
+
+        if not self.paths.db.exists():
+            return plan.execution, {}
+        sigs = {s.name: step_signature(s) for s in plan.steps}
+        learned = self.store.learned_durations(list(sigs.values()))
+        if not learned:
+            return plan.execution, {}
+        estimates = []
+        runs: dict[str, int] = {}
+        for s in plan.steps:
+            hit = learned.get(sigs[s.name])
+            if hit:
+                estimates.append(hit[0])
+                runs[s.name] = hit[1]
+            else:
+                estimates.append(s.estimate)
+        return analyze([s.name for s in plan.steps], [s.needs for s in plan.steps], estimates), runs
 
     def submit_task(
         self, request: TaskRequest | dict[str, Any], *, start_daemon: bool = True
@@ -233,9 +289,25 @@ class TaskOrchestrator:
                 continue  # id collision: draw another
         else:  # pragma: no cover - 16M ids
             raise ConflictError("could not allocate a task id")
-        if start_daemon:
+        if task["mode"] == ExecutionMode.DRY_RUN.value:
+            self.dry_run(task["id"])
+        elif start_daemon and task["status"] == TaskStatus.QUEUED.value:
             self.ensure_daemon()
         return task["id"]
+
+    def dry_run(self, task_id: str) -> dict[str, Any]:
+        """Simulate a queued dry-run task in this process: nothing runs, nothing is written."""
+        from agent_agency_cli.engine.dryrun import simulate
+        from agent_agency_cli.engine.process import engine_identity
+
+        return simulate(self.store, self.resolve(task_id), engine_identity())
+
+    def impact_report(self, task_id: str) -> dict[str, Any]:
+        """The dry-run impact report of any task (from its stored plan)."""
+        from agent_agency_cli.engine.dryrun import impact_report
+
+        tid = self.resolve(task_id)
+        return impact_report(self.store.get_task(tid), self.store.get_steps(tid))
 
     # -- daemon ---------------------------------------------------------------
 
@@ -291,6 +363,24 @@ class TaskOrchestrator:
         task = store.get_task(tid)
         steps = store.get_steps(tid)
         data = build_status(task, steps, self.paths)
+        gates_by_step: dict[str, list[dict[str, Any]]] = {}
+        for g in store.gate_results(tid):
+            gates_by_step.setdefault(g["step"], []).append(
+                {k: g[k] for k in ("gate", "name", "required", "status", "score", "violations", "attempt")})
+        approval = None
+        if data["status"] in ("awaiting_approval", "paused"):
+            waiting = [s for s in data["steps"] if s["status"] == "awaiting_approval"]
+            if waiting:
+                row = store.conn.execute(
+                    "SELECT payload FROM events WHERE task_id = ? AND step = ? AND kind = "
+                    "'approval_requested' ORDER BY id DESC LIMIT 1", (tid, waiting[0]["name"])).fetchone()
+                approval = json.loads(row["payload"]) if row else {"step": waiting[0]["name"]}
+        data["approval"] = approval
+        for s in data["steps"]:
+            s["gates"] = gates_by_step.get(s["name"], [])
+        data["risk"] = json.loads(task["risk"]) if task["risk"] else None
+        data["review_mode"] = task["review_mode"]
+        data["completion"] = json.loads(task["completion"]) if task["completion"] else None
         if interventions:
             data["interventions"] = [
                 {
@@ -373,39 +463,87 @@ class TaskOrchestrator:
         return self.get_status(tid)
 
     def result(self, task_id: str) -> dict[str, Any]:
-        """The TaskResult: final status, per-step outcomes, duration, outputs."""
+        """The TaskResult: status, outputs (sizes, hashes), gate results, council reviews,
+        final scores, metrics and duration."""
+        store = self.store
         status = self.get_status(task_id)
+        tid = status["id"]
+        task = store.get_task(tid)
         results = {
             r["step"]: json.loads(r["payload"]).get("result")
-            for r in self.store.conn.execute(
+            for r in store.conn.execute(
                 "SELECT step, payload FROM events WHERE task_id = ? AND kind = 'step_completed' "
-                "ORDER BY id", (status["id"],))
+                "ORDER BY id", (tid,))
         }
+        completion = json.loads(task["completion"]) if task["completion"] else {}
+        gates = store.gate_results(tid)
+        step_rows = {r["name"]: r for r in store.get_steps(tid)}
+        steps_out = []
         for s in status["steps"]:
             s["result"] = results.get(s["name"]) if s["status"] == "completed" else None
+            steps_out.append({k: s[k] for k in ("name", "status", "attempt", "duration", "exit_code",
+                                                "reason", "result")}
+                             | {"metrics": s.get("metrics")})
         return {
-            "task_id": status["id"],
+            "task_id": tid,
             "status": status["status"],
             "finished": status["finished"],
             "exit_code": status["exit_code"],
             "reason": status["reason"],
             "failed_step": status["failed_step"],
+            "recoverable": completion.get("recoverable"),
+            "gaps": completion.get("gaps", []),
             "completion_time": status["finished_at"],
             "duration": status["elapsed"],
             "workspace": status["workspace"],
-            "steps": [
-                {k: s[k] for k in ("name", "status", "attempt", "duration", "exit_code",
-                                   "reason", "result")}
-                for s in status["steps"]
-            ],
-            "metrics": {
-                "duration": status["elapsed"],
-                "steps_total": status["progress"]["total"],
-                "steps_completed": status["progress"]["done"],
-                "error_count": sum(1 for s in status["steps"] if s["status"] == "failed"),
-                "retry_count": sum(max(0, (s["attempt"] or 0) - 1) for s in status["steps"]),
-            },
+            "archive": task["archive_path"],
+            "outputs": self._outputs(tid, step_rows),
+            "steps": steps_out,
+            "gates": gates,
+            "validation": json.loads(task["validation"]) if task["validation"] else None,
+            "risk": json.loads(task["risk"]) if task["risk"] else None,
+            "reviews": store.reviews(tid),
+            "scores": {k: completion.get(k) for k in ("compliance_score", "quality_score",
+                                                      "requires_followup")},
+            "dry_run_report": completion.get("report"),
+            "metrics": self._task_metrics(status, gates),
         }
+
+    def _outputs(self, tid: str, step_rows: dict[str, sqlite3.Row]) -> list[dict[str, Any]]:
+        """Declared output files of every step, with size and sha256 (missing ones flagged)."""
+        import hashlib
+
+        task = self.store.get_task(tid)
+        base = Path(task["workdir"]) if task["workdir"] else self.paths.workspace(tid)
+        out = []
+        for name, row in step_rows.items():
+            spec = json.loads(row["spec"])
+            cwd = base / spec["workdir"] if spec.get("workdir") else base
+            for rel in spec.get("outputs", []):
+                path = cwd / rel
+                entry: dict[str, Any] = {"step": name, "path": str(path), "exists": path.is_file()}
+                if path.is_file():
+                    h = hashlib.sha256()
+                    with open(path, "rb") as fh:
+                        for chunk in iter(lambda: fh.read(1 << 20), b""):
+                            h.update(chunk)
+                    entry.update(size=path.stat().st_size, sha256=h.hexdigest())
+                out.append(entry)
+        return out
+
+    def _task_metrics(self, status: dict[str, Any], gates: list[dict[str, Any]]) -> dict[str, Any]:
+        """The seed's TaskMetrics, aggregated from the steps' metric summaries."""
+        from agent_agency_cli.engine.metrics import aggregate
+
+        scores = [g["score"] for g in gates if g.get("score") is not None]
+        summaries = [dict(s["metrics"], duration=s["duration"]) for s in status["steps"] if s.get("metrics")]
+        return aggregate(
+            summaries,
+            duration=status["elapsed"] or 0.0,
+            retries=sum(max(0, (s["attempt"] or 0) - 1) for s in status["steps"]),
+            errors=sum(1 for s in status["steps"] if s["status"] == "failed"),
+            quality_score=sum(scores) / len(scores) if scores else None,
+        ) | {"steps_total": status["progress"]["total"], "steps_completed": status["progress"]["done"]}
 
     def log_lines(
         self, task_id: str, step: str | None = None
@@ -842,6 +980,9 @@ def build_status(task: sqlite3.Row, steps: list[sqlite3.Row], paths: HomePaths) 
             "progress_message": s["progress_message"],
             "pid": s["pid"] if st.is_active else None,
             "overridden": bool(s["overridden"]),
+            "worker": s["worker"],
+            "next_retry_at": iso(s["next_retry_at"]),
+            "metrics": json.loads(s["metrics"]) if s["metrics"] else None,
             "result": None,
         })
     eta = None if status.is_terminal else _remaining(steps, now)

@@ -187,7 +187,7 @@ _OPTS = r"(?:\s+-\S+)*"
 # Secret values of a generic assignment: quoted (6+ characters) or unquoted (6+ with a
 # non-letter, or 12+ letters); never a reference or a run of one character.
 _VALUE = (
-    r"(?P<q>[\"'])?(?![$<%{*])(?!(?P<rep>[^\s\"'])(?P=rep)+(?:[\"'\s,;]|$))"
+    r"(?P<q>[\"'])?(?![$<%{*])(?![^\s\"']*\*\*\*\*)(?!(?P<rep>[^\s\"'])(?P=rep)+(?:[\"'\s,;]|$))"
     r"(?P<s>(?(q)[^\"'\n]{6,}(?=[\"'])|(?:(?=[^\s\"'<>;&|,]*[^A-Za-z\s\"'<>;&|,])[^\s\"'<>;&|,]{6,}"
     r"|[A-Za-z]{12,}(?![^\s\"'<>;&|,]))))"
 )
@@ -211,7 +211,7 @@ RULES: tuple[Rule, ...] = (
        "recursive delete of a path built from a variable that may be empty (rm -rf $DIR/); use ${DIR:?}/"),
     _r("find-root-delete", _D, _CRIT, _NOT_PART + r"find\s+(?:/|~|\$\{?HOME\}?)\s[^;&|\n]*?(?:-delete|-exec\s+rm)\b",
        "deleting everything found under the root or home directory (find / -delete)"),
-    _r("mkfs", _D, _CRIT, _NOT_PART + r"(?:mkfs(?:\.\w+)?|mke2fs|mkswap)" + _END,
+    _r("mkfs", _D, _CRIT, _NOT_PART + r"(?:mkfs(?:\.\w+)?|mke2fs|mkswap)" + _END + r"[^;&|\n]*",
        "formatting a filesystem (mkfs)"),
     _r("dd-disk", _D, _CRIT, _NOT_PART + rf"dd\s[^;&|\n]*?\bof=/dev/{_DISK}\S*",
        "raw write to a disk device (dd of=/dev/sdX)"),
@@ -243,14 +243,14 @@ RULES: tuple[Rule, ...] = (
     _r("tee-system-path", _W, _HIGH, _NOT_PART + r"tee(?:\s+-\S+)*(?:\s+[^\s;&|]+)*?\s+" + _SYS_PATH,
        "writing to a system path with tee (tee /etc/…)"),
     _r("copy-into-system-path", _W, _HIGH,
-       _NOT_PART + r"(?:cp|mv|install|ln|rsync)\s+(?:[^;&|\n]*?\s(?:-t\s*|--target-directory=)" + _SYS_PATH
+       _NOT_PART + r"(?:cp|mv|install|ln|rsync)(?=\s)(?:[^;&|\n]*?\s(?:-t\s*|--target-directory=)" + _SYS_PATH
        + r"|[^;&|\n]*?\s" + _SYS_PATH + r"(?=\s*(?:\d?>>?\s*\S+\s*)*(?:[;&|)`]|$)))",
        "copying or moving files into a system directory (cp x /usr/bin/)"),
     _r("chmod-system-path", _W, _HIGH,
        _NOT_PART + r"(?:chmod|chown|chgrp|chattr|setfacl)\s[^;&|\n]*?(?<=\s)" + _SYS_PATH,
        "changing permissions or owner of a system path (chmod/chown /etc/…)"),
     _r("sed-system-path", _W, _HIGH,
-       _NOT_PART + r"sed\s[^;&|\n]*?(?:\s-[a-z]*i\S*|\s--in-place\S*)[^;&|\n]*?\s" + _SYS_PATH,
+       _NOT_PART + r"sed(?=\s)[^;&|\n]*?(?:\s-[a-z]*i\S*|\s--in-place\S*)[^;&|\n]*?\s" + _SYS_PATH,
        "editing a system file in place (sed -i /etc/…)"),
     # -- privilege ------------------------------------------------------------------
     _r("chmod-777-root", _P, _CRIT,
@@ -361,10 +361,12 @@ class _Hit:
 
 
 def _drop_covered(hits: list[_Hit]) -> list[Finding]:
-    """Drop a hit whose span lies inside another hit's span in the same text with at least its severity.
+    """Drop a hit whose span lies inside another hit's span in the same text that is more severe,
+    or as severe and of the same category (on equal spans the earlier rule wins).
 
-    `curl … | sudo bash` reports the download-to-shell once, not also the sudo;
-    `sudo rm -rf /` keeps both (the rm is more severe than the sudo around it).
+    `chmod -R 777 /` is reported as critical only, not also as "world-writable";
+    `GITHUB_TOKEN=ghp_…` as a GitHub token, not also as a generic assignment;
+    `sudo rm -rf /` keeps both (the rm is not inside a more severe hit).
     """
     kept: list[_Hit] = []
     for h in hits:
@@ -373,10 +375,13 @@ def _drop_covered(hits: list[_Hit]) -> list[Finding]:
             if o is h or o.source != h.source:
                 continue
             inside = o.span[0] <= h.span[0] and h.span[1] <= o.span[1]
-            if not inside or o.finding.severity.rank < h.finding.severity.rank:
+            if not inside:
                 continue
-            same = o.span == h.span and o.finding.severity is h.finding.severity
-            if not same or o.order < h.order:
+            if o.finding.severity.rank > h.finding.severity.rank:
+                covered = True
+                break
+            same_kind = o.finding.severity is h.finding.severity and o.finding.category is h.finding.category
+            if same_kind and (o.span != h.span or o.order < h.order):
                 covered = True
                 break
         if not covered:
@@ -403,7 +408,7 @@ def scan_text(text: str, where: str) -> list[Finding]:
             hits.append(_Hit(finding, ("raw", 0), span, len(hits)))
     # Command rules see the text as the shell would, with every secret already masked,
     # so their excerpts cannot leak one.
-    for lineno, line in enumerate(mask_secrets(normalize_command(text)).splitlines()):
+    for lineno, line in enumerate(mask_secrets(normalize_command(mask_secrets(text))).splitlines()):
         for rule in _COMMAND_RULES:
             for m in rule.pattern.finditer(line):
                 finding = Finding(rule.id, rule.category, rule.severity, where, rule.message, _excerpt(m.group()))

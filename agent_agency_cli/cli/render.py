@@ -199,3 +199,27 @@ def follow_view(s: dict[str, Any], recent: list[str]) -> Group:
 
 def is_color() -> bool:
     return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def render_impact(r: dict[str, Any]) -> None:
+    """The dry-run impact report for people."""
+    out = console()
+    out.print(Text(f"dry run of {r['task_id']}: {r['description']} — nothing was run", style="bold"))
+    risk = r.get("risk") or {}
+    if risk:
+        out.print(f"risk: {risk.get('level')}  " + "; ".join(risk.get("reasons", [])[:3]))
+    out.print(f"estimated duration {format_duration(r['estimated_duration'])}, "
+              f"critical path {' -> '.join(r['critical_path'])}")
+    t = Table(box=None, pad_edge=False, header_style="bold dim")
+    for col in ("#", "group", "step", "command", "workdir", "gates", "paths"):
+        t.add_column(col, overflow="fold")
+    for s in r["steps"]:
+        cmd = s["command"] if isinstance(s["command"], str) else " ".join(s["command"] or [])
+        t.add_row(str(s["order"]), str(s["group"]), s["name"], cmd.strip()[:80], str(s["workdir"]),
+                  ", ".join(s["gates"]) or "-", ", ".join([*s["touches"], *s["outputs"]]) or "-")
+    out.print(t)
+    out.print(f"strict mode would ask {len(r['approvals_in_strict_mode'])} approval(s): "
+              + ", ".join(r["approvals_in_strict_mode"]))
+    validation = r.get("validation") or {}
+    for f in validation.get("findings", [])[:10]:
+        out.print(f"finding [{f.get('severity')}] {f.get('where')}: {f.get('message')}")

@@ -83,8 +83,22 @@ def create(
     )
     orch = orchestrator()
     tid = orch.submit_task(request, start_daemon=not (foreground or no_start))
+    status = orch.get_status(tid)
+    if status["mode"] == "dry-run":
+        report = orch.impact_report(tid)
+        if as_json:
+            print_json(report)
+        else:
+            print(tid, flush=True)
+            from agent_agency_cli.cli.render import render_impact
+
+            render_impact(report)
+        return
+    if status["status"] == "awaiting_review":
+        print(f"task {tid} awaits a council review (risk {status.get('risk', {}).get('level')}): "
+              f"agent-agency-cli task review {tid} --approve|--reject --reason ...", file=sys.stderr)
     if as_json:
-        print_json({"id": tid, **{k: v for k, v in orch.get_status(tid).items() if k != "steps"}}
+        print_json({"id": tid, **{k: v for k, v in status.items() if k != "steps"}}
                    if not (wait or foreground) else {"id": tid})
     else:
         print(tid, flush=True)

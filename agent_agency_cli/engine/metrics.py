@@ -31,9 +31,10 @@ class Sample:
 
     cpu_percent: CPU used since the previous sample, in % of one core (a tree using two
     cores fully reads 200); None for a sample with no baseline before it.
-    read_bytes / write_bytes: cumulative storage I/O of the tree's processes since each
-    started (processes that exited keep their last seen count); None where the
-    platform or permissions give no I/O counters.
+    read_bytes / write_bytes: cumulative storage I/O of the tree since its processes
+    started (Linux adds a reaped child's counts to its parent's, so a child that has
+    exited still counts; the figure never decreases); None where the platform or
+    permissions give no I/O counters.
     gpu_*: None where NVML is unavailable or the machine has no GPU.
     """
 
@@ -165,18 +166,18 @@ class TreeSampler:
     The baseline for CPU is taken at construction when the process exists (so the
     first `sample()` already has a cpu_percent), else by the first `sample()`.
     CPU is the change of the tree's total CPU time — each live process's own time
-    plus the time of its children it has reaped — over the wall time between
+    plus the time of the children it has reaped — over the wall time between
     samples; a child that runs and exits between two samples is counted once its
-    parent reaps it. Not thread-safe; one sampler per step attempt.
+    parent reaps it (a drop, when a process leaves the tree unreaped, reads 0).
+    Descendants are found through /proc/PID/task/*/children on Linux (O(tree size)),
+    else psutil's children(recursive=True). Not thread-safe; one sampler per step attempt.
     """
 
     def __init__(self, pid: int, *, gpu: bool = True):
         self.pid = pid
         self._gpu = gpu
         self._gpu_seen: dict[int, int] = {}
-        self._io_last: dict[tuple[int, float], tuple[int, int]] = {}
-        self._io_gone = [0, 0]  # last counts of processes that exited
-        self._io_known = False
+        self._io: tuple[int, int] | None = None  # highest (read, write) seen so far
         self._prev: tuple[float, float] | None = None  # (monotonic, tree cpu seconds)
         self._cache: dict[int, psutil.Process] = {}  # descendants seen last time, by pid
         try:
@@ -228,18 +229,20 @@ class TreeSampler:
             return None
         now_mono, now = time.monotonic(), time.time()
         cpu_total, rss, threads, count = 0.0, 0, 0, 0
-        io_now: dict[tuple[int, float], tuple[int, int]] = {}
+        io_read = io_write = 0
+        io_seen = False
         for p in procs:
             try:
                 with p.oneshot():
                     t = p.cpu_times()
-                    key = (p.pid, p.create_time())
                     proc_cpu = t.user + t.system + t.children_user + t.children_system
                     proc_rss = p.memory_info().rss
                     proc_threads = p.num_threads()
                     try:
                         io = p.io_counters()
-                        io_now[key] = (int(io.read_bytes), int(io.write_bytes))
+                        io_read += io.read_bytes
+                        io_write += io.write_bytes
+                        io_seen = True
                     except (psutil.AccessDenied, NotImplementedError, AttributeError):
                         pass  # no I/O counters here (macOS, or not permitted)
             except psutil.NoSuchProcess:  # vanished mid-sample (ZombieProcess included)
@@ -261,18 +264,12 @@ class TreeSampler:
                 cpu_percent = max(0.0, (cpu_total - self._prev[1]) / dt * 100.0)
         self._prev = (now_mono, cpu_total)
 
-        # I/O: counters are per live process; keep the last count of those that exited.
-        for key, (r, w) in self._io_last.items():
-            if key not in io_now:
-                self._io_gone[0] += r
-                self._io_gone[1] += w
-        self._io_last = io_now
-        read_bytes: int | None = None
-        write_bytes: int | None = None
-        if io_now or self._io_known:
-            self._io_known = True
-            read_bytes = self._io_gone[0] + sum(r for r, _ in io_now.values())
-            write_bytes = self._io_gone[1] + sum(w for _, w in io_now.values())
+        # I/O: a live process's counters include the children it reaped; a child that
+        # exits unreaped (or is orphaned) drops out, so keep the highest total seen.
+        if io_seen:
+            prev = self._io or (0, 0)
+            self._io = (max(prev[0], io_read), max(prev[1], io_write))
+        read_bytes, write_bytes = self._io if self._io is not None else (None, None)
 
         gpu_mem: int | None = None
         gpu_util: float | None = None

@@ -93,6 +93,15 @@ def _bandit(
     return issues, unscanned, report, None
 
 
+def _line_of(where: str, lines: list[str], excerpt: str) -> str:
+    """`path:line` when the excerpt appears verbatim on one line (the scanner reports no lines)."""
+    if excerpt:
+        for n, line in enumerate(lines, start=1):
+            if excerpt in line:
+                return f"{where}:{n}"
+    return where
+
+
 def _scripts(ctx: GateContext, scripts: list[Path]) -> tuple[list[Issue], str | None]:
     """The project's scanner (agent_agency_cli.validation.scan_text) over shell scripts."""
     try:
@@ -108,14 +117,16 @@ def _scripts(ctx: GateContext, scripts: list[Path]) -> tuple[list[Issue], str | 
         except OSError as exc:
             issues.append(Issue(where, "unreadable", "low", f"cannot read: {exc.strerror}", "scanner"))
             continue
+        lines = text.splitlines()
         for f in scan_text(text, where):
             sev = getattr(f.severity, "value", f.severity)
+            excerpt = str(getattr(f, "excerpt", "") or "")
             issues.append(
                 Issue(
-                    where=str(getattr(f, "where", None) or where),
+                    where=_line_of(where, lines, excerpt),
                     rule=str(f.rule_id),
                     severity=str(sev).lower(),
-                    message=str(f.message).strip(),
+                    message=str(f.message).strip() + (f": `{excerpt}`" if excerpt else ""),
                     source="scanner",
                 )
             )

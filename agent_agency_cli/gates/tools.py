@@ -27,6 +27,11 @@ PYTHON_SUFFIXES = (".py", ".pyi")
 SHELL_SUFFIXES = (".sh", ".bash")
 _SHEBANG_SH = re.compile(rb"^#!\s*(?:\S*/)?(?:env\s+(?:-\S+\s+)*)?(?:ba|da|k|z|a)?sh\b")
 _PLAIN_COMMAND = re.compile(r"^[\w \t./,:=@%+\-'\"]+$")
+# Words only a shell understands: a command starting with one always goes through /bin/sh.
+_SHELL_WORDS = frozenset(
+    "exit cd set export unset source . eval exec alias read trap ulimit umask wait shift return "
+    "if for while until case function time local declare let command test [".split()
+)
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _READ_LIMIT = 8 << 20  # bytes of a command's output kept for parsing
 
@@ -195,7 +200,7 @@ def command_argv(command: str | Sequence[str]) -> list[str]:
             argv = shlex.split(text)
         except ValueError:
             argv = []
-        if argv and "=" not in argv[0]:
+        if argv and "=" not in argv[0] and argv[0] not in _SHELL_WORDS:
             return argv
     return ["/bin/sh", "-c", command]
 

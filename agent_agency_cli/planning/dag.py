@@ -19,6 +19,7 @@ class ExecutionPlan:
     critical_path: list[str]
     estimated_duration: float
     order: list[int] = field(repr=False, default_factory=list)
+    estimates: list[float | None] = field(repr=False, default_factory=list)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -123,4 +124,5 @@ def analyze(
         critical_path=[names[i] for i in path],
         estimated_duration=total,
         order=order,
+        estimates=list(estimates),
     )

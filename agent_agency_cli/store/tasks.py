@@ -77,7 +77,8 @@ class Store:
             )
             conn.executemany(
                 "INSERT INTO steps (task_id, name, idx, status, kind, spec, needs, estimate, "
-                "timeout, idempotent, max_attempts) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
+                "timeout, idempotent, max_attempts, signature) "
+                "VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         task["id"],
@@ -90,6 +91,7 @@ class Store:
                         s.get("timeout"),
                         int(bool(s.get("idempotent"))),
                         s.get("max_attempts", 1),
+                        s.get("signature"),
                     )
                     for i, s in enumerate(steps)
                 ],
@@ -217,7 +219,7 @@ class Store:
         now = time.time()
         with self.tx() as conn:
             row = conn.execute(
-                "SELECT id, started_at FROM tasks WHERE status = 'queued' "
+                "SELECT id, started_at FROM tasks WHERE status = 'queued' AND mode != 'dry-run' "
                 "ORDER BY priority_rank DESC, created_at ASC, rowid ASC LIMIT 1"
             ).fetchone()
             if row is None:

@@ -14,7 +14,8 @@ from agent_agency_cli.engine.checkpoint import CheckpointInfo, discard, restore,
 
 def tree(root: Path) -> dict[str, tuple]:
     """Everything restore promises to bring back: type, content, mode, mtime, link target."""
-    out: dict[str, tuple] = {}
+    rst = root.stat()
+    out: dict[str, tuple] = {".": ("dir", stat.S_IMODE(rst.st_mode), rst.st_mtime_ns)}
     for dirpath, dirnames, filenames in os.walk(root):
         for name in dirnames + filenames:
             p = Path(dirpath) / name
@@ -73,10 +74,10 @@ def test_snapshot_copies_the_tree(ws: Path, ckpt: Path) -> None:
 def test_created_file_is_removed(ws: Path, ckpt: Path) -> None:
     snapshot(ws, ckpt)
     before = tree(ws)
-    (ws / "new.txt").write_text("junk")
+    (ws / "zz-new.txt").write_text("junk")
     (ws / "src" / "generated.o").write_bytes(b"\0\1")
     report = restore(ckpt, ws)
-    assert report.removed == ["new.txt", "src/generated.o"]
+    assert report.removed == ["src/generated.o", "zz-new.txt"]
     assert report.restored == []
     assert tree(ws) == before
 
@@ -101,6 +102,14 @@ def test_same_size_same_mtime_edit_is_still_caught(ws: Path, ckpt: Path) -> None
     os.utime(ws / "README.md", ns=(st.st_atime_ns, st.st_mtime_ns))  # and the old mtime
     assert restore(ckpt, ws).restored == ["README.md"]
     assert (ws / "README.md").read_text() == "hello\n"
+
+
+def test_touched_file_gets_its_mtime_back(ws: Path, ckpt: Path) -> None:
+    snapshot(ws, ckpt)
+    before = tree(ws)
+    os.utime(ws / "README.md")  # same content, new mtime (as `touch` or a rebuild would)
+    assert restore(ckpt, ws).restored == ["README.md"]
+    assert tree(ws) == before
 
 
 def test_deleted_file_and_dir_are_restored(ws: Path, ckpt: Path) -> None:

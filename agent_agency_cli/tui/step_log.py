@@ -1,0 +1,143 @@
+"""StepLogView: the selected step's log, tailed live.
+
+It follows new output (stays at the end) until the user scrolls up — mouse
+wheel, ↑, PgUp or Home — and then holds still (no more reading, so nothing
+shifts under the reader); `l` (or End) follows again, jumping to the tail.
+A log growing faster than a screen can show is read in bounded chunks: when
+it is far behind, it jumps to the end and says how much it skipped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.highlighter import Highlighter
+from rich.text import Text
+from textual.message import Message
+from textual.widgets import Log
+
+from agent_agency_cli.tui.feed import LogTail
+from agent_agency_cli.tui.format import Palette, local_hms, size_text
+
+MARKS = {"err": "! ", "sys": "# ", "log": "» "}
+
+
+class _LineStyle(Highlighter):
+    """Dim timestamps; error lines in the theme's error colour; engine lines dim."""
+
+    def __init__(self, view: StepLogView):
+        self.view = view
+
+    def highlight(self, text: Text) -> None:
+        plain = text.plain
+        text.stylize("dim", 0, 8)
+        mark = plain[9:11]
+        if mark == "! ":
+            text.stylize(self.view.palette.error, 9)
+        elif mark == "# ":
+            text.stylize("dim italic", 9)
+        elif mark == "» ":
+            text.stylize(self.view.palette.secondary, 9, 11)
+        elif plain.startswith("…"):
+            text.stylize("dim italic")
+
+
+class StepLogView(Log):
+    """A Log that tails one step's log file. The screen calls `poll()` ~10 times a second."""
+
+    class FollowChanged(Message):
+        def __init__(self, following: bool):
+            super().__init__()
+            self.following = following
+
+    def __init__(self, max_lines: int = 4000, **kwargs: Any):
+        super().__init__(max_lines=max_lines, highlight=True, auto_scroll=True, **kwargs)
+        self.highlighter = _LineStyle(self)
+        self.palette = Palette()
+        self.following = True
+        self.tail: LogTail | None = None
+        self.step: str | None = None
+        self.placeholder = True
+        self.lines_seen = 0
+
+    def on_mount(self) -> None:
+        self.palette = Palette.of(self.app)
+
+    def restyle(self) -> None:
+        self.palette = Palette.of(self.app)
+        self._render_line_cache.clear()
+        self.refresh()
+
+    # -- which step ---------------------------------------------------------
+
+    def show(self, step: str | None, path: Path | None) -> None:
+        if step == self.step and self.tail is not None:
+            return
+        self.step = step
+        self.tail = LogTail(path) if path is not None else None
+        self.lines_seen = 0
+        self.clear()
+        self.placeholder = True
+        self.write_line("… no output yet" if step else "… no step selected", scroll_end=True)
+        self.poll()
+
+    # -- following ----------------------------------------------------------
+
+    def set_following(self, on: bool) -> None:
+        if on == self.following:
+            return
+        self.following = on
+        if on:
+            self.poll()
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self.post_message(self.FollowChanged(on))
+
+    def toggle_follow(self) -> bool:
+        self.set_following(not self.following)
+        return self.following
+
+    def _on_mouse_scroll_up(self, event: Any) -> None:
+        self.set_following(False)
+        super()._on_mouse_scroll_up(event)
+
+    def action_scroll_up(self) -> None:
+        self.set_following(False)
+        super().action_scroll_up()
+
+    def action_page_up(self) -> None:
+        self.set_following(False)
+        super().action_page_up()
+
+    def action_scroll_home(self) -> None:
+        self.set_following(False)
+        super().action_scroll_home()
+
+    def action_scroll_end(self) -> None:
+        super().action_scroll_end()
+        self.set_following(True)
+
+    # -- reading ------------------------------------------------------------
+
+    def poll(self) -> int:
+        """Read what was appended (only while following); returns the number of lines added."""
+        if self.tail is None or not self.following:
+            return 0
+        chunk = self.tail.read()
+        if chunk is None:
+            return 0
+        out: list[str] = []
+        if chunk.reset:
+            out.append("… the log was truncated; reading from the start")
+        if chunk.skipped and (self.lines_seen or chunk.skipped > 0):
+            out.append(f"… {size_text(chunk.skipped)} skipped (task logs --step {self.step} shows all)")
+        for ts, stream, text in chunk.lines:
+            out.append(f"{local_hms(ts)} {MARKS.get(stream, '')}{text}")
+        if not out:
+            return 0
+        if self.placeholder:
+            self.clear()
+            self.placeholder = False
+        self.lines_seen += len(chunk.lines)
+        self.write_lines(out, scroll_end=True)
+        return len(chunk.lines)
