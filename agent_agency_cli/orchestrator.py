@@ -638,6 +638,28 @@ class TaskOrchestrator:
                                 "--mode, --max-cpu or --max-memory")
         return self._intervene(task_id, "modify", {"changes": changes})
 
+    def archive(self, task_id: str) -> dict[str, Any]:
+        """Pack a finished task's workspace and logs into archive/<id>.tar.gz."""
+        from agent_agency_cli.engine.archival import archive_task
+
+        tid = self.resolve(task_id)
+        return archive_task(self.store, self.paths, tid, self.get_status(tid, interventions=True))
+
+    def restore(self, task_id: str) -> dict[str, Any]:
+        """Unpack an archived task back into its task directory."""
+        from agent_agency_cli.engine.archival import restore_task
+
+        return restore_task(self.store, self.paths, self.resolve(task_id))
+
+    def purge(self, older_than: str | float) -> tuple[list[str], list[str]]:
+        """Archive every finished task older than the given age ("30d"): (archived, errors)."""
+        from agent_agency_cli.engine.archival import purge
+
+        age = parse_duration(older_than, "--older-than")
+        if age <= 0:
+            raise BadInputError("--older-than must be more than 0")
+        return purge(self.store, self.paths, age)
+
     def approve(self, task_id: str, step: str | None = None, all_remaining: bool = False) -> str:
         """Approve the step awaiting approval (strict mode, a gate decision or a manual review)."""
         tid = self.resolve(task_id)

@@ -31,6 +31,7 @@ __all__ = [
     "Severity",
     "Status",
     "TaskValidation",
+    "human_duration",
     "mask_secrets",
     "normalize_command",
     "scan_plan_steps",
@@ -525,9 +526,9 @@ _RESOURCE_UNITS = {"cpu_cores": "CPU cores", "memory_mb": "MB of memory", "stora
                    "gpu_memory_mb": "MB of GPU memory"}
 
 
-def _human(seconds: float) -> str:
-    """45s, 5m, 1h 30m, 2d 3h."""
-    s = int(round(abs(seconds)))
+def human_duration(seconds: float) -> str:
+    """45s, 5m, 1h 30m, 2d 3h (the sign is dropped)."""
+    s = round(abs(seconds))
     if s < 60:
         return f"{s}s"
     parts = []
@@ -571,7 +572,8 @@ def _check_requirements(requirements: Sequence[str], max_count: int) -> CheckRes
             c.add(Status.FAILED, f"requirement {i} is empty")
             continue
         if len(text) > MAX_REQUIREMENT_LENGTH:
-            c.add(Status.FAILED, f"requirement {i} is too long: {len(text)} characters, at most {MAX_REQUIREMENT_LENGTH}")
+            c.add(Status.FAILED,
+                  f"requirement {i} is too long: {len(text)} characters, at most {MAX_REQUIREMENT_LENGTH}")
         if _CONTROL_RE.search(text):
             c.add(Status.FAILED, f"requirement {i} contains control characters")
         key = " ".join(text.lower().split())
@@ -596,10 +598,10 @@ def _check_feasibility(estimated: float | None, deadline: float | None, now: flo
         return c.result()
     remaining = deadline - now
     if remaining <= 0:
-        c.add(Status.FAILED, f"the deadline is in the past ({_human(remaining)} ago)")
+        c.add(Status.FAILED, f"the deadline is in the past ({human_duration(remaining)} ago)")
     elif estimated is not None and estimated > remaining:
-        c.add(Status.WARNING, f"the deadline leaves {_human(remaining)} but the plan is estimated to take "
-                              f"{_human(estimated)}")
+        c.add(Status.WARNING, f"the deadline leaves {human_duration(remaining)} but the plan is estimated to take "
+                              f"{human_duration(estimated)}")
     return c.result()
 
 

@@ -447,3 +447,42 @@ def review(
     if reject_ and not reason:
         raise BadInputError("--reject needs --reason")
     _done(orchestrator().review(task_id, approve=approve_, reason=reason or "approved"))
+
+
+@app.command()
+@handle_errors
+def archive(task_id: IdArg, as_json: JsonOpt = False) -> None:
+    """Pack a finished task's workspace and logs into the archive (metadata stays queryable)."""
+    info = orchestrator().archive(task_id)
+    if as_json:
+        print_json(info)
+    else:
+        _done(f"archived to {info['path']} ({info['files']} files, {info['size']} bytes)")
+
+
+@app.command()
+@handle_errors
+def restore(task_id: IdArg, as_json: JsonOpt = False) -> None:
+    """Unpack an archived task's workspace and logs (the archive is kept)."""
+    info = orchestrator().restore(task_id)
+    if as_json:
+        print_json(info)
+    else:
+        _done(f"restored {info['files']} files into {info['task_dir']}")
+
+
+@app.command()
+@handle_errors
+def purge(
+    older_than: Annotated[str, typer.Option("--older-than", help="Archive finished tasks older "
+                                            "than this (30d, 12h).")] = "30d",
+    as_json: JsonOpt = False,
+) -> None:
+    """Archive every finished task older than --older-than."""
+    done, errors = orchestrator().purge(older_than)
+    if as_json:
+        print_json({"archived": done, "errors": errors})
+    else:
+        _done(f"archived {len(done)} task(s)" + (f"; {len(errors)} refused:" if errors else ""))
+        for e in errors:
+            _done(f"  {e}")

