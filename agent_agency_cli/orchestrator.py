@@ -638,6 +638,73 @@ class TaskOrchestrator:
                                 "--mode, --max-cpu or --max-memory")
         return self._intervene(task_id, "modify", {"changes": changes})
 
+    # -- workers, breakers, metrics --------------------------------------------
+
+    def workers(self) -> list[dict[str, Any]]:
+        """Configured (or detected) workers with their usage by the steps running now."""
+        from agent_agency_cli.planning.plan_file import StepResources
+        from agent_agency_cli.workers import WorkerPool, needs_for, workers_from_config
+
+        pool = WorkerPool(workers_from_config(self.settings.workers))
+        rows = self.store.conn.execute(
+            "SELECT s.task_id, s.name, s.spec, s.worker, t.complexity FROM steps s JOIN tasks t "
+            "ON t.id = s.task_id WHERE s.status IN ('running', 'paused') AND s.worker IS NOT NULL"
+        ).fetchall()
+        by_id = {w.id: w for w in pool.workers}
+        for r in rows:
+            w = by_id.get(r["worker"])
+            if w is None:
+                continue
+            spec = json.loads(r["spec"])
+            default = self.settings.resource_allocation.get(r["complexity"]) if r["complexity"] else None
+            needs = needs_for(spec.get("requires", []), StepResources.model_validate(spec.get("resources", {})),
+                              default)
+            cpu, mem, gpus, gmem = needs.for_worker(w)
+            w.used_cpu += cpu
+            w.used_memory_mb += mem
+            w.used_gpus += gpus
+            w.used_gpu_memory_mb += gmem
+            w.running.add(f"{r['task_id']}/{r['name']}")
+        return pool.snapshot()
+
+    def breakers(self) -> list[dict[str, Any]]:
+        from agent_agency_cli.store.breakers import BreakerStore
+
+        return BreakerStore(self.store.conn).list(self.settings.recovery.breakers)
+
+    def reset_breaker(self, name: str) -> str:
+        from agent_agency_cli.store.breakers import BreakerStore
+
+        if not BreakerStore(self.store.conn).reset(name):
+            names = [b["name"] for b in self.breakers()]
+            raise NotFoundError(f"no circuit breaker named {name!r}"
+                                + (f" (known: {', '.join(names[:10])})" if names else " (none yet)"))
+        return f"circuit {name} reset (closed)"
+
+    def step_metrics(self, task_id: str, step: str | None = None) -> dict[str, Any]:
+        """Per step: the metric summary and the sampled series (ts, cpu, rss, io, threads, gpu)."""
+        store = self.store
+        tid = store.resolve_id(task_id)
+        if step is not None:
+            store.get_step(tid, step)
+        samples: dict[str, list[dict[str, Any]]] = {}
+        for r in store.metric_samples(tid, step):
+            samples.setdefault(r["step"], []).append(
+                {k: r[k] for k in ("attempt", "ts", "cpu_percent", "rss_bytes", "read_bytes",
+                                   "write_bytes", "threads", "gpu_memory_bytes", "gpu_util_percent")})
+        status = self.get_status(tid)
+        steps = [s for s in status["steps"] if step is None or s["name"] == step]
+        out = {
+            "task_id": tid,
+            "steps": [{"name": s["name"], "status": s["status"], "duration": s["duration"],
+                       "attempt": s["attempt"], "worker": s["worker"], "summary": s["metrics"],
+                       "samples": samples.get(s["name"], [])} for s in steps],
+            "task": self._task_metrics(status, store.gate_results(tid)),
+        }
+        if step is not None:
+            out.update(samples=out["steps"][0]["samples"], summary=out["steps"][0]["summary"])
+        return out
+
     def archive(self, task_id: str) -> dict[str, Any]:
         """Pack a finished task's workspace and logs into archive/<id>.tar.gz."""
         from agent_agency_cli.engine.archival import archive_task

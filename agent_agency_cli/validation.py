@@ -221,7 +221,7 @@ RULES: tuple[Rule, ...] = (
     _r("disk-wipe", _D, _CRIT, _NOT_PART + rf"(?:shred|wipefs|blkdiscard)\s[^;&|\n]*?/dev/{_DISK}\S*",
        "wiping a disk device (shred / wipefs)"),
     _r("fork-bomb", _D, _CRIT,
-       r"(?:function\s+)?(?P<f>[\w:.]+)\s*(?:\(\s*\))?\s*\{\s*(?P=f)\s*\|\s*(?P=f)\s*&\s*;?\s*\}",
+       r"(?:function\s+)?(?<![\w:.])(?P<f>[\w:.]+)\s*(?:\(\s*\))?\s*\{\s*(?P=f)\s*\|\s*(?P=f)\s*&\s*;?\s*\}",
        "fork bomb (:(){ :|:& };:)"),
     _r("fork-loop", _D, _CRIT, r"\bfork\s+while\s+fork\b|\bwhile\s+(?:true|1)\s*:\s*os\.fork\(\)",
        "fork bomb loop (fork while fork)"),

@@ -76,8 +76,7 @@ def detect_gpus() -> list[GpuInfo]:
         return []
     try:
         nvml.nvmlInit()
-    except Exception:  # NVMLError_LibraryNotFound, _DriverNotLoaded, ...
-        return []
+    finally: pass
     try:
         gpus: list[GpuInfo] = []
         for i in range(int(nvml.nvmlDeviceGetCount())):

@@ -486,3 +486,41 @@ def purge(
         _done(f"archived {len(done)} task(s)" + (f"; {len(errors)} refused:" if errors else ""))
         for e in errors:
             _done(f"  {e}")
+
+
+@app.command()
+@handle_errors
+def metrics(
+    task_id: IdArg,
+    step: Annotated[str | None, typer.Option("--step", "-s", help="Only this step (with its samples).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Per-step CPU, memory, I/O and GPU figures, and the task's aggregate metrics."""
+    data = orchestrator().step_metrics(task_id, step)
+    if as_json:
+        print_json(data)
+        return
+    from rich.table import Table
+
+    from agent_agency_cli.cli.render import console
+    from agent_agency_cli.timeutil import format_duration
+
+    t = Table(box=None, pad_edge=False, header_style="bold dim")
+    for col in ("step", "status", "time", "cpu mean/max %", "peak rss", "read/write", "threads", "samples"):
+        t.add_column(col, justify="left" if col in ("step", "status") else "right")
+    for s in data["steps"]:
+        m = s["summary"] or {}
+
+        def mib(v: object) -> str:
+            return f"{v / 1048576:.1f} MiB" if isinstance(v, int | float) else "-"
+
+        t.add_row(s["name"], s["status"], format_duration(s["duration"]),
+                  f"{m.get('cpu_percent_mean') or 0:.0f}/{m.get('cpu_percent_max') or 0:.0f}" if m else "-",
+                  mib(m.get("rss_peak_bytes")), f"{mib(m.get('read_bytes'))}/{mib(m.get('write_bytes'))}",
+                  str(m.get("threads_max", "-")), str(m.get("samples", len(s["samples"]))))
+    out = console()
+    out.print(t)
+    task = data["task"]
+    out.print(f"task: {format_duration(task.get('duration'))}, cpu {task.get('cpu_usage_percent') or 0:.0f}%, "
+              f"peak memory {task.get('memory_usage_mb') or 0:.0f} MiB, retries {task.get('retry_count')}, "
+              f"errors {task.get('error_count')}")

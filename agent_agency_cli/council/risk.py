@@ -99,7 +99,7 @@ COMMAND_RISKS: tuple[RiskRule, ...] = (
 
 # Words in the description or a requirement.
 KEYWORD_RISKS: tuple[RiskRule, ...] = (
-    _rule(r"(?=[\s\S]*\bdeploy\w*)(?=[\s\S]*\bprod(?:uction)?\b)", _H, "deploys to production"),
+    _rule(r"\A(?=[\s\S]*\bdeploy\w*)(?=[\s\S]*\bprod(?:uction)?\b)", _H, "deploys to production"),
     _rule(r"\bprod(?:uction)?\b", _M, "mentions production"),
     _rule(r"\b(?:deploy\w*|release|rollout|go[- ]live)\b", _M, "deploys or releases something"),
     _rule(r"\bmigrat\w*\b[\s\S]*\b(?:database|db|schema)\b|\b(?:database|db|schema)\b[\s\S]*\bmigrat\w*", _M,

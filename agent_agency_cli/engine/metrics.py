@@ -268,7 +268,7 @@ class TreeSampler:
         # exits unreaped (or is orphaned) drops out, so keep the highest total seen.
         if io_seen:
             prev = self._io or (0, 0)
-            self._io = (io_read, io_write)
+            self._io = (max(prev[0], io_read), max(prev[1], io_write))
         read_bytes, write_bytes = self._io if self._io is not None else (None, None)
 
         gpu_mem: int | None = None

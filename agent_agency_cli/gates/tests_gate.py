@@ -107,6 +107,8 @@ def _command_text(command: str | list[str] | None, argv: list[str]) -> str:
 def run_test_command(spec: GateSpec, ctx: GateContext, argv: list[str]) -> GateResult:
     """Run argv in the step's directory and judge it by its JUnit report, else its exit status."""
     env = gate_env(ctx)
+    # functional_test -> junit.xml, integration_test -> integration-junit.xml (one step may have both)
+    report_name = "junit.xml" if spec.type == "functional_test" else "integration-junit.xml"
     pytest_argv = as_pytest(argv)
     if pytest_argv is not None:
         argv = pytest_argv
@@ -116,7 +118,7 @@ def run_test_command(spec: GateSpec, ctx: GateContext, argv: list[str]) -> GateR
         junit = ctx.workdir / spec.junit
         before = junit.stat().st_mtime_ns if junit.exists() else None
     elif pytest_argv is not None and not any(a.startswith(("--junitxml", "--junit-xml")) for a in argv):
-        junit = evidence_path(spec, ctx, "junit.xml")
+        junit = evidence_path(spec, ctx, report_name)
         junit.unlink(missing_ok=True)
         argv = [*argv, f"--junitxml={junit}"]
     log = evidence_path(spec, ctx, f"{spec.type}.log")
@@ -137,7 +139,7 @@ def run_test_command(spec: GateSpec, ctx: GateContext, argv: list[str]) -> GateR
             violations.append(str(exc))
         report = junit
         if spec.junit:  # keep a copy with the other reports: the workspace may be cleaned up
-            report = evidence_path(spec, ctx, "junit.xml")
+            report = evidence_path(spec, ctx, report_name)
             shutil.copyfile(junit, report)
         evidence.append(report)
         details["junit"] = str(report)

@@ -200,6 +200,7 @@ def test_integration_fails_when_its_command_fails(ctx: GateContext) -> None:
     assert r.status == "failed"
     assert [v.split(":")[0] for v in r.violations] == ["FAILED it/test_it.py"]
     assert r.details["tests"]["failed"] == 1 and r.details["depends"] == ["build"]
+    assert r.evidence == [str(ctx.evidence_dir / n) for n in ("integration_test.log", "integration-junit.xml")]
 
 
 # ---- performance_test --------------------------------------------------------------------

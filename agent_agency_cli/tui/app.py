@@ -1,0 +1,141 @@
+"""The Textual app: `create_app()` builds it (tests use it), `run_tui()` runs it (the CLI).
+
+Screens: OverviewScreen (all tasks) is always at the bottom of the stack; a
+TaskScreen for one task goes on top (Escape returns to the list). Every action
+calls the same TaskOrchestrator methods as the CLI, in a worker thread with
+its own connection (a cancel may wait for processes to end), and reports the
+result — or the error the state causes — as a notification. Quitting only
+closes the view: the task keeps running.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import Any
+
+from textual.app import App, SystemCommand
+from textual.screen import Screen
+
+from agent_agency_cli.orchestrator import TaskOrchestrator
+from agent_agency_cli.tui import overview_screen, task_screen
+from agent_agency_cli.tui.overview_screen import OverviewScreen
+from agent_agency_cli.tui.task_screen import TaskScreen
+
+
+class AgencyApp(App[None]):
+    TITLE = "agent-agency-cli"
+    CSS_PATH = ["app.tcss", "modals.tcss"]
+    # calm: no animations, no blinking
+    ANIMATION_LEVEL = "none"
+
+    def __init__(
+        self, orch: TaskOrchestrator, task_id: str | None = None, *,
+        poll_interval: float = 0.05, clock: Callable[[], float] = time.time,
+        theme: str | None = None,
+    ):
+        super().__init__()
+        self.orch = orch
+        self.initial_task = task_id
+        self.poll_interval = poll_interval
+        self.clock = clock
+        if theme:
+            self.theme = theme
+        self.results: list[tuple[str, bool, str]] = []  # (method, ok, message): the tests read it
+        self.last_update_event: int | None = None
+        self.update_hook: Callable[[Any], None] | None = None
+
+    def on_mount(self) -> None:
+        self.push_screen(OverviewScreen())
+        if self.initial_task:
+            self.push_screen(TaskScreen(self.initial_task))
+
+    # -- navigation -----------------------------------------------------------
+
+    def open_task(self, task_id: str) -> None:
+        self.push_screen(TaskScreen(task_id))
+
+    def show_overview(self) -> None:
+        while len(self.screen_stack) > 1 and not isinstance(self.screen, OverviewScreen):
+            self.pop_screen()
+
+    def note_update(self, update: Any) -> None:
+        if self.update_hook is not None:
+            self.update_hook(update)
+
+    # -- orchestrator calls ---------------------------------------------------
+
+    def new_orch(self) -> TaskOrchestrator:
+        return TaskOrchestrator(home=self.orch.home, config=self.orch.config_path,
+                                settings=self.orch.settings)
+
+    def call_orch(self, method: str, *args: Any, **kwargs: Any) -> None:
+        """Run `TaskOrchestrator.<method>(*args, **kwargs)` off the UI thread; notify the outcome."""
+
+        def work() -> None:
+            from agent_agency_cli.errors import AgencyError
+
+            ok, message = False, ""
+            orch = self.new_orch()
+            try:
+                fn = getattr(orch, method, None)
+                if fn is None:
+                    message = f"{method} is not available in this version of agent-agency-cli"
+                else:
+                    message, ok = str(fn(*args, **kwargs)), True
+            except AgencyError as exc:
+                message = str(exc)
+            except Exception as exc:  # never let an action crash the view
+                message = f"{method} failed: {exc}"
+            finally:
+                orch.close()
+            try:
+                self.call_from_thread(self._action_done, method, ok, message)
+            except RuntimeError:
+                pass  # the app has closed meanwhile
+
+        self.run_worker(work, thread=True, group="orch", name=method, exit_on_error=False)
+
+    def _action_done(self, method: str, ok: bool, message: str) -> None:
+        self.results.append((method, ok, message))
+        if ok:
+            self.notify(message, title=method, timeout=4)
+        else:
+            self.notify(message, title=f"{method} refused" if "is " in message else method,
+                        severity="error", timeout=6)
+
+    # -- command palette ------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        helps = (task_screen.ACTION_HELP if isinstance(screen, TaskScreen)
+                 else overview_screen.ACTION_HELP if isinstance(screen, OverviewScreen) else {})
+        keys = {b.action: b.key_display or b.key for b in getattr(screen, "BINDINGS", [])
+                if hasattr(b, "action")}
+        for action, help_text in helps.items():
+            key = keys.get(action, "")
+            title = help_text.split(" (")[0]
+            yield SystemCommand(title, f"{help_text} — key {key}" if key else help_text,
+                                partial(self._screen_action, screen, action))
+
+    def _screen_action(self, screen: Screen, action: str) -> None:
+        self.call_later(screen.run_action, action)
+
+
+def create_app(
+    orch: TaskOrchestrator | None = None, task_id: str | None = None, *,
+    home: str | None = None, poll_interval: float = 0.05,
+    clock: Callable[[], float] = time.time, theme: str | None = None,
+) -> AgencyApp:
+    """The app for one task (task_id) or the overview (None). Tests pass a frozen `clock`."""
+    if orch is None:
+        orch = TaskOrchestrator(home=home)
+    if task_id is not None:
+        task_id = orch.resolve(task_id)  # NotFoundError before any screen opens
+    return AgencyApp(orch, task_id, poll_interval=poll_interval, clock=clock, theme=theme)
+
+
+def run_tui(orch: TaskOrchestrator, task_id: str | None = None) -> None:
+    """Run the TUI in this terminal until the user quits (the tasks keep running)."""
+    create_app(orch, task_id).run()
