@@ -76,7 +76,8 @@ def detect_gpus() -> list[GpuInfo]:
         return []
     try:
         nvml.nvmlInit()
-    finally: pass
+    except Exception:  # NVMLError_LibraryNotFound, _DriverNotLoaded, ...
+        return []
     try:
         gpus: list[GpuInfo] = []
         for i in range(int(nvml.nvmlDeviceGetCount())):

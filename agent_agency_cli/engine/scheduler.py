@@ -90,14 +90,20 @@ class Engine:
         return self.breakers.check(name, self.settings.recovery.breakers, time.time())
 
     def breaker_record(self, spec: dict[str, Any], kind: str, outcome: Any, trial: bool) -> None:
-        if self.breakers is None or outcome.extra.get("stopped") in ("cancel", "suspend", "abort"):
+        if self.breakers is None:
             return
         from agent_agency_cli.store.breakers import breaker_name
 
         name = breaker_name("python" if spec.get("python") else "shell",
                             spec.get("python") or spec.get("run"))
+        if outcome.extra.get("stopped") in ("cancel", "suspend", "abort"):
+            # A stopped call says nothing about the target; free the trial slot.
+            if trial:
+                self.breakers.release_trial(name, time.time())
+            return
         before = (self.breakers.get(name) or {}).get("state", "closed")
-        after = self.breakers.record(name, self.settings.recovery.breakers, outcome.ok, time.time())
+        after = self.breakers.record(name, self.settings.recovery.breakers, outcome.ok, time.time(),
+                                     trial=trial)
         if after != before:
             log.info("circuit %s: %s -> %s", name, before, after)
 

@@ -27,8 +27,6 @@ from agent_agency_cli.tui.task_screen import TaskScreen
 class AgencyApp(App[None]):
     TITLE = "agent-agency-cli"
     CSS_PATH = ["app.tcss", "modals.tcss"]
-    # calm: no animations, no blinking
-    ANIMATION_LEVEL = "none"
 
     def __init__(
         self, orch: TaskOrchestrator, task_id: str | None = None, *,
@@ -36,6 +34,7 @@ class AgencyApp(App[None]):
         theme: str | None = None,
     ):
         super().__init__()
+        self.animation_level = "none"  # calm: nothing slides, fades or blinks
         self.orch = orch
         self.initial_task = task_id
         self.poll_interval = poll_interval
