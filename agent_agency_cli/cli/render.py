@@ -158,6 +158,11 @@ def event_line(ev: dict[str, Any]) -> str | None:
         return (f"{t}  {step}  awaits approval {what}: {p.get('command')}  "
                 f"(agent-agency-cli task approve {ev['task_id']} | task reject "
                 f"{ev['task_id']} --reason ...)")
+    if kind == "gate_started":
+        return f"{t}  {step}  gate {p.get('gate')} running"
+    if kind == "review_recorded":
+        who = f" by {p['reviewer']}" if p.get("reviewer") else ""
+        return f"{t}  {p.get('phase')} {p.get('kind')} review: {p.get('verdict')}{who}"
     if kind == "gate_result":
         return (f"{t}  {step}  gate {p.get('gate')} {p.get('status')}"
                 + (f" (score {p['score']:.2f})" if p.get("score") is not None else "")

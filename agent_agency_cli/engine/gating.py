@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,7 @@ async def run_step_gates(runner: TaskRunner, st: StepState) -> tuple[bool | None
 
     cwd = step_cwd(runner, st.spec)
     ctx = GateContext(
+        cancel=threading.Event(),
         workspace=runner.workspace,
         workdir=cwd,
         outputs=_outputs(runner, st.spec),
@@ -70,7 +72,9 @@ async def run_step_gates(runner: TaskRunner, st: StepState) -> tuple[bool | None
             )
         else:
             runner.store.add_event(runner.task_id, "gate_started", {"gate": spec.label}, step=st.name)
-            result = await anyio.to_thread.run_sync(run_gate, spec, ctx, abandon_on_cancel=True)
+            result = await _run_in_thread(runner, st, run_gate, spec, ctx)
+            if result is None:
+                return None, None
         runner.store.add_gate_result(runner.task_id, st.name, st.attempt, result.to_json(),
                                      started, time.time())
         results.append(result)
@@ -88,3 +92,25 @@ async def run_step_gates(runner: TaskRunner, st: StepState) -> tuple[bool | None
     if passed:
         return True, None
     return False, "; ".join(reasons) or "a required gate failed"
+
+
+async def _run_in_thread(runner: TaskRunner, st: StepState, run_gate: Any, spec: Any, ctx: Any) -> Any:
+    """Run one gate in a worker thread; a cancel or engine stop kills its processes."""
+    box: list[Any] = []
+
+    async def run() -> None:
+        box.append(await anyio.to_thread.run_sync(run_gate, spec, ctx, abandon_on_cancel=True))
+        st.poke()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run)
+        while not box:
+            if runner._stop_kind() is not None:
+                ctx.cancel.set()
+                with anyio.move_on_after(5):
+                    while not box:
+                        await st.changed.wait()
+                tg.cancel_scope.cancel()
+                return None
+            await st.changed.wait()
+    return box[0]

@@ -144,6 +144,30 @@ def test_io_of_a_child_that_exited_still_counts(spawn, tmp_path: Path):
     assert s.write_bytes >= 4 * MiB, s.write_bytes
 
 
+def test_io_stays_counted_when_a_process_leaves_the_tree(spawn, tmp_path: Path):
+    """Root -> child -> grandchild writes 4 MiB; the child exits, so the grandchild is orphaned."""
+    g = f"import time\nwith open({str(tmp_path / 'g.bin')!r}, 'wb') as f:\n    f.write(b'x' * 4 * 1024 * 1024)\n"
+    g += "print('written', flush=True)\ntime.sleep(30)"
+    c = f"import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', {g!r}])\nsys.stdin.readline()"
+    root = f"import subprocess, sys, time\nsubprocess.Popen([sys.executable, '-c', {c!r}]).wait()\n"
+    root += "print('reaped', flush=True)\ntime.sleep(30)"
+    p = spawn([PY, "-c", root], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert p.stdin is not None and p.stdout is not None
+    sampler = TreeSampler(p.pid)
+    assert p.stdout.readline().strip() == "written"
+    before = sampler.sample()
+    assert before is not None and before.procs == 3
+    if before.write_bytes is None:
+        pytest.skip("no per-process I/O counters on this platform")
+    assert before.write_bytes >= 4 * MiB
+    p.stdin.write("go\n")
+    p.stdin.flush()
+    assert p.stdout.readline().strip() == "reaped"
+    after = sampler.sample()
+    assert after is not None and after.procs == 1  # the grandchild now belongs to init
+    assert after.write_bytes is not None and after.write_bytes >= before.write_bytes  # never decreases
+
+
 def test_a_process_that_exits_gives_none(spawn):
     p = spawn([PY, "-c", "import time; time.sleep(0.3)"])
     sampler = TreeSampler(p.pid)
