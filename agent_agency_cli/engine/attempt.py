@@ -53,8 +53,29 @@ def make_handle(runner: TaskRunner, st: StepState, spec: dict[str, Any], log: St
         search = [p for p in (runner.plan_dir, runner.workdir, cwd) if p is not None]
         return PythonHandle(spec["python"], ctx, search, log)
     argv = command_argv(spec["run"])
-    return ShellHandle(with_limits(argv, runner.limits), cwd=str(cwd), env=env, log=log,
-                       on_spawn=on_spawn, shown=argv)
+    return ShellHandle(with_limits(argv, step_limits(runner.limits, st.spec)), cwd=str(cwd), env=env,
+                       log=log, on_spawn=on_spawn, shown=argv)
+
+
+def step_limits(task_limits: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """The limits one step runs under: the task's (task modify) and the step's own
+    `resources:`, the stricter of the two where both are set."""
+    import math
+
+    from agent_agency_cli.workers import parse_memory_mb
+
+    res = spec.get("resources") or {}
+    own: dict[str, Any] = {
+        "max_cpu": math.ceil(res["cpu"]) if res.get("cpu") else None,
+        "max_memory_mb": parse_memory_mb(res.get("memory")) if res.get("memory") else None,
+        "cpu_time": res.get("cpu_time"),
+        "open_files": res.get("open_files"),
+    }
+    merged = dict(task_limits or {})
+    for key, value in own.items():
+        if value:
+            merged[key] = min(value, merged[key]) if merged.get(key) else value
+    return merged
 
 
 async def supervise(runner: TaskRunner, st: StepState, handle: StepHandle,

@@ -322,8 +322,11 @@ class SeriesBuffer:
             self._tail = s
         self._seen += 1
         while len(self) > self.max_samples:
+            newest = self._tail or self._kept[-1]
             self._kept = self._kept[::2]
             self._stride *= 2
+            if self._tail is None and self._kept[-1] is not newest:  # it fell between the new strides
+                self._tail = newest
         self._summarise(s)
 
     def _summarise(self, s: Sample) -> None:

@@ -61,6 +61,13 @@ mem = limits.get("max_memory_mb")
 if mem:
     n = int(mem) * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (n, n))
+cpu_time = limits.get("cpu_time")
+if cpu_time:
+    s = max(1, int(cpu_time))
+    resource.setrlimit(resource.RLIMIT_CPU, (s, s + 5))
+files = limits.get("open_files")
+if files:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (int(files), int(files)))
 cpus = limits.get("max_cpu")
 if cpus and hasattr(os, "sched_setaffinity"):
     cores = sorted(os.sched_getaffinity(0))
@@ -71,11 +78,30 @@ except FileNotFoundError:
     sys.stderr.write("command not found: %s\\n" % sys.argv[2])
     sys.exit(127)
 """
+LIMIT_KEYS = ("max_cpu", "max_memory_mb", "cpu_time", "open_files")
 
 
 def with_limits(argv: list[str], limits: dict[str, Any]) -> list[str]:
-    """The argv that runs `argv` under a task's resource limits (max_cpu, max_memory_mb)."""
-    wanted = {k: v for k, v in (limits or {}).items() if k in ("max_cpu", "max_memory_mb") and v}
+    """The argv that runs `argv` under resource limits: max_cpu (cores), max_memory_mb
+    (RLIMIT_AS), cpu_time (seconds, RLIMIT_CPU), open_files (RLIMIT_NOFILE)."""
+    wanted = {k: v for k, v in (limits or {}).items() if k in LIMIT_KEYS and v}
     if not wanted:
         return argv
     return [sys.executable, "-S", "-c", _LAUNCHER, json.dumps(wanted), *argv]
+
+
+_OOM_MARKERS = ("MemoryError", "Cannot allocate memory", "std::bad_alloc", "out of memory",
+                "failed to allocate", "memory exhausted")
+
+
+def explain_limit_failure(limits: dict[str, Any], exit_code: int | None, log_tail: str) -> str | None:
+    """Why a limited step failed, when a limit is the likely cause (None otherwise)."""
+    if exit_code is not None and exit_code in (-24, 128 + 24) and limits.get("cpu_time"):
+        return f"CPU time limit {limits['cpu_time']:g}s exceeded"
+    mem = limits.get("max_memory_mb")
+    if mem and any(m in log_tail for m in _OOM_MARKERS):
+        return f"memory limit {int(mem)}MiB exceeded"
+    files = limits.get("open_files")
+    if files and "Too many open files" in log_tail:
+        return f"open files limit {int(files)} exceeded"
+    return None

@@ -31,6 +31,16 @@ if TYPE_CHECKING:
 
 S = StepStatus
 T = TaskStatus
+
+
+def _tail(path: Path, size: int = 8192) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, 2)
+            fh.seek(max(0, fh.tell() - size))
+            return fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
 PROGRESS_MIN_INTERVAL = 0.1
 
 
@@ -407,6 +417,15 @@ class TaskRunner:
         summary = recorder.summary() if recorder is not None else None
         if summary:
             outcome.extra["metrics"] = summary
+        if not outcome.ok and not outcome.extra.get("stopped") and not spec.get("python"):
+            from agent_agency_cli.engine.attempt import step_limits
+            from agent_agency_cli.engine.process import explain_limit_failure
+
+            limits = step_limits(self.limits, spec)
+            if limits:
+                why = explain_limit_failure(limits, outcome.exit_code, _tail(log.path))
+                if why:
+                    outcome.reason = why
         return outcome
 
     def _attempt_fields(self, st: StepState, outcome: StepOutcome) -> dict[str, Any]:

@@ -56,10 +56,12 @@ class StepResources(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    cpu: float | None = Field(None, gt=0)  # cores
-    memory: str | int | None = None  # "512M", "2G" or MiB
+    cpu: float | None = Field(None, gt=0)  # cores (the step is pinned to that many)
+    memory: str | int | None = None  # "512M", "2G" or MiB (enforced: RLIMIT_AS)
     gpu: int | None = Field(None, ge=0)  # GPUs
     gpu_memory: str | int | None = None
+    cpu_time: Duration | None = None  # CPU seconds (enforced: RLIMIT_CPU)
+    open_files: int | None = Field(None, ge=16)  # enforced: RLIMIT_NOFILE
 
 
 class FallbackStep(BaseModel):
