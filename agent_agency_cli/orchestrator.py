@@ -1109,7 +1109,9 @@ def build_status(task: sqlite3.Row, steps: list[sqlite3.Row], paths: HomePaths) 
             "critical_path": plan.get("critical_path", []),
             "estimated_duration": plan.get("estimated_duration"),
             "concurrency": task["concurrency"],
+            "learned": plan.get("learned", {}),
         },
+        "complexity": task["complexity"],
         "steps": step_list,
     }
 

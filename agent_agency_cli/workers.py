@@ -366,8 +366,8 @@ class WorkerPool:
             raise ValueError("a WorkerPool needs at least one worker")
         self._held: dict[str, tuple[Worker, tuple[float, int, int, int]]] = {}
 
-    def _names(self, workers: list[Worker] | None = None) -> str:
-        return ", ".join(w.id for w in (self.workers if workers is None else workers))
+    def _names(self) -> str:
+        return ", ".join(w.id for w in self.workers)
 
     def can_ever_run(self, needs: StepNeeds) -> str | None:
         """None if some worker, idle, could run the step; else a one-line reason why none can."""

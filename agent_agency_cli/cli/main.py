@@ -54,6 +54,28 @@ def _global(
     state.config = config
 
 
+@app.command()
+def dashboard() -> None:
+    """All tasks, live, in a terminal UI: Enter opens a task, / filters, q quits.
+
+    The same as `task watch` without an id. Quitting never affects a task.
+    """
+    import sys
+
+    from agent_agency_cli.cli.common import fail, handle_errors, is_tty, orchestrator
+
+    @handle_errors
+    def run() -> None:
+        if not (is_tty() and sys.stdin.isatty()):
+            raise fail("dashboard needs a terminal (for scripts: agent-agency-cli task list "
+                       "--json)", 2)
+        from agent_agency_cli.tui.app import run_tui
+
+        run_tui(orchestrator())
+
+    run()
+
+
 def main() -> None:
     app()
 

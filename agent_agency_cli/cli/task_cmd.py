@@ -308,12 +308,28 @@ def events(
 @app.command()
 @handle_errors
 def watch(
-    task_id: IdArg,
+    task_id: Annotated[str | None, typer.Argument(help="Task id or an unambiguous prefix of it; "
+                                                  "without one, the list of all tasks.")] = None,
     plain: Annotated[bool, typer.Option("--plain", help="Print one line per event (for logs "
                                         "and pipes) instead of the live view.")] = False,
 ) -> None:
-    """Follow a task live until it finishes; exits with the task's exit code."""
+    """Watch and steer a task live in a terminal UI; without an id, all tasks.
+
+    Keys: p pause, r resume, c cancel, a approve, x reject, m modify, l log follow,
+    / filter, q quit (quitting never affects the task). With --plain, or when
+    stdout is not a terminal, print one line per event until the task finishes
+    and exit with the task's exit code.
+    """
     orch = orchestrator()
+    if not plain and is_tty() and sys.stdin.isatty():
+        tid = orch.resolve(task_id) if task_id else None
+        from agent_agency_cli.tui.app import run_tui
+
+        run_tui(orch, tid)
+        return
+    if task_id is None:
+        raise fail("task watch without an id opens the task list, which needs a terminal; "
+                   "give a task id (e.g. --plain ID) for one line per event", 2)
     tid = orch.resolve(task_id)
     from agent_agency_cli.cli.follow import follow
 

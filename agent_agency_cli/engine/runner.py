@@ -319,6 +319,7 @@ class TaskRunner:
                 self.engine.breaker_record(spec, st.kind, outcome, trial=bool(
                     breaker is not None and breaker.trial))
             st.ended_at = time.time()
+            self.engine.release_worker(self.task_id, st.name)
             stop = outcome.extra.get("stopped")
             if stop in ("cancel", "suspend", "abort"):
                 return self._stopped_attempt(st, outcome, stop)

@@ -64,6 +64,10 @@ class OverviewScreen(Screen):
         self.query_one("#tasks", TasksTable).focus()
         self._timer = self.set_interval(max(self.agency.poll_interval, 0.1), self._tick)
 
+    def on_resize(self) -> None:
+        # ^p stays bound; its footer hint only shows where all the keys still fit
+        self.query_one(Footer).show_command_palette = self.size.width >= 100
+
     def on_screen_suspend(self) -> None:
         if self._timer is not None and not isinstance(self.app.screen, ModalScreen):
             self._timer.pause()

@@ -28,8 +28,8 @@ from agent_agency_cli.tui.format import (
 SHORT_WORDS = {"awaiting_approval": "approve?", "waiting_resources": "waiting",
                "interrupted": "interrupt", "cancelled": "cancelled"}
 # extra columns, in the order they are added while the terminal is wide enough
-OPTIONAL = [("try", "try", 3), ("exit", "exit", 4), ("gate", "gate", 4), ("worker", "worker", 7),
-            ("grp", "grp", 3)]
+OPTIONAL = [("try", "try", 4), ("exit", "exit", 5), ("gate", " gate", 5), ("worker", " worker", 8),
+            ("grp", "grp", 4)]
 
 
 def dag_layout(status: dict[str, Any]) -> list[tuple[str, str, int]]:
@@ -71,7 +71,7 @@ class StepsTable(DataTable):
     """The steps of one task. Call `load()` with a status dict, then `update_rows()`."""
 
     def __init__(self, clock: Callable[[], float], **kwargs: Any):
-        super().__init__(cursor_type="row", zebra_stripes=False, cell_padding=1, **kwargs)
+        super().__init__(cursor_type="row", zebra_stripes=False, cell_padding=0, **kwargs)
         self.clock = clock
         self.status: dict[str, Any] = {}
         self.steps: dict[str, dict[str, Any]] = {}
@@ -127,24 +127,30 @@ class StepsTable(DataTable):
     # -- rendering ----------------------------------------------------------
 
     def _columns(self) -> list[tuple[str, str, int]]:
-        """The columns that fit: name first, then progress, time and ★; extras while room."""
-        width = (self.size.width or 80) - 3  # scrollbar and margin
-        cols: dict[str, tuple[str, int]] = {"prog": ("progress", 9), "time": ("time", 6),
-                                            "crit": ("★", 1)}
-        used = sum(w + 2 for _, w in cols.values())
-        longest = max((len(n) for n, _, _ in self.layout_rows), default=8) + 4
+        """The columns that fit: name first, then progress, time and ★; extras while room.
+
+        Cells have no padding; every column after the first starts with its own space.
+        """
+        width = (self.size.width or 80) - 2  # scrollbar and margin
+        cols: dict[str, tuple[str, int]] = {"prog": (" progress", 10), "time": ("time", 6),
+                                            "crit": (" ★", 2)}
+        used = sum(w for _, w in cols.values())
+        longest = max((len(n) for n, _, _ in self.layout_rows), default=8) + 5
         want_name = max(18, min(longest, 30))
-        if width - used - 6 >= want_name + 2:
-            cols["prog"] = ("progress", 15)
+        if width - used - 6 >= want_name:
+            cols["prog"] = (" progress", 16)
             used += 6
+        has_gates = any(st.get("gates") for st in self.steps.values())
         for key, label, w in OPTIONAL:
-            if width - used - (w + 2) >= want_name + 2:
+            if key == "gate" and not has_gates:
+                continue
+            if width - used - w >= want_name:
                 cols[key] = (label, w)
-                used += w + 2
-        self.wide = cols["prog"][1] >= 15
-        self.name_width = max(10, min(max(longest, 12), width - used - 2, 40))
+                used += w
+        self.wide = cols["prog"][1] >= 16
+        self.name_width = max(10, min(max(longest, 12), width - used, 40))
         order = ["prog", "try", "time", "exit", "gate", "worker", "grp", "crit"]
-        return [("step", "step", self.name_width),
+        return [("step", " step", self.name_width),
                 *((k, cols[k][0], cols[k][1]) for k in order if k in cols)]
 
     def rebuild(self) -> None:
@@ -153,7 +159,8 @@ class StepsTable(DataTable):
         self._keys.clear()
         self._current_columns = self._columns()
         for key, label, width in self._current_columns:
-            self.add_column(Text(label, style="bold"), key=key, width=width)
+            justify = "right" if key in ("try", "time", "exit", "grp") else "left"
+            self.add_column(Text(label, style="bold", justify=justify), key=key, width=width)
         shown = [(n, br, g) for n, br, g in self.layout_rows if self._matches(n)]
         self._shown = [n for n, _, _ in shown]
         rows = []
@@ -201,7 +208,7 @@ class StepsTable(DataTable):
         status = st.get("status", "pending")
         pal = Palette.of(self.app) if self.is_attached else Palette()
         wide = bool(self.wide)
-        prog_w = 15 if wide else 9
+        prog_w = 15 if wide else 9  # without the leading space
         progress = st.get("progress")
         dur = self._live_duration(st)
         est = st.get("estimate")
@@ -220,20 +227,20 @@ class StepsTable(DataTable):
         color = pal.status(status)
         cells: dict[str, Text] = {}
         # step: icon, bracket, name
-        cell = Text(no_wrap=True, overflow="ellipsis")
+        cell = Text(" ", no_wrap=True, overflow="ellipsis")
         cell.append(icon(status), style=color)
         cell.append(f" {bracket} ", style="dim")
         name_style = "bold" if status in ACTIVE or status == "awaiting_approval" else ""
         if status in ("skipped", "cancelled"):
             name_style = "dim"
-        cell.append(short(name, self.name_width - 4), style=name_style)
+        cell.append(short(name, self.name_width - 5), style=name_style)
         cells["step"] = cell
         # progress: a bar for running/paused/completed steps, a word otherwise
         if status in ACTIVE or status == "completed":
             frac = 1.0 if status == "completed" else (progress or 0.0)
-            b = bar(frac, prog_w - 5)
-            n = b.count("▓")
-            cell = Text(no_wrap=True)
+            b = bar(frac, prog_w - 5, "━", "─")
+            n = b.count("━")
+            cell = Text(" ", no_wrap=True)
             cell.append(b[:n], style=color if status != "completed" else f"dim {color}")
             cell.append(b[n:], style="dim")
             if status == "completed":
@@ -247,7 +254,7 @@ class StepsTable(DataTable):
             cell = Text("")
         else:
             word = status_label(status) if wide else SHORT_WORDS.get(status, status_label(status))
-            cell = Text(short(word, prog_w), style=f"bold {color}" if status == "awaiting_approval"
+            cell = Text(" " + short(word, prog_w), style=f"bold {color}" if status == "awaiting_approval"
                         else color)
         cells["prog"] = cell
         tries = f"{attempt}/{max_a}" if attempt and max_a > 1 else (str(attempt) if attempt else "")
@@ -256,8 +263,8 @@ class StepsTable(DataTable):
         code = st.get("exit_code")
         cells["exit"] = Text("" if code is None else str(code), justify="right",
                              style=pal.error if code not in (None, 0) else "dim")
-        cells["gate"] = Text(gate, style=pal.success if gate == "✓" else pal.error if gate == "✗" else "")
-        cells["worker"] = Text(short(worker, 7), style="dim")
+        cells["gate"] = Text(f" {gate}", style=pal.success if gate == "✓" else pal.error if gate == "✗" else "")
+        cells["worker"] = Text(" " + short(worker, 7), style="dim")
         cells["grp"] = Text(str(group) if group else "", style="dim", justify="right")
-        cells["crit"] = Text("★" if name in self.critical else "", style=pal.accent)
+        cells["crit"] = Text(" ★" if name in self.critical else "", style=pal.accent)
         return cells, sig

@@ -114,6 +114,10 @@ class TaskScreen(Screen):
         self._timer = self.set_interval(self.agency.poll_interval, self._tick)
         self.agency.theme_changed_signal.subscribe(self, self._restyle)
 
+    def on_resize(self) -> None:
+        # ^p stays bound; its footer hint only shows where all the keys still fit
+        self.query_one(Footer).show_command_palette = self.size.width >= 100
+
     def on_screen_suspend(self) -> None:
         # Dialogs on top keep the updates going (an approval given elsewhere closes its
         # modal); another full screen (the task list) stops them.
