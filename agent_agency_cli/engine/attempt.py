@@ -146,9 +146,8 @@ class MetricsRecorder:
         interval = mon.metrics_interval
         while self.pid is None:
             await anyio.sleep(0.01)
-        sampler = TreeSampler(self.pid)
+        sampler = TreeSampler(self.pid)  # takes the CPU baseline
         self.buffer = SeriesBuffer(mon.metrics_max_samples)
-        sampler.sample()  # establishes the CPU baseline
         while True:
             await anyio.sleep(interval)
             sample = sampler.sample()
