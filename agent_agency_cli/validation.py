@@ -166,7 +166,7 @@ _M = re.MULTILINE
 # then an optional directory (`/usr/bin/sudo`).
 _CMD = (
     r"(?:^|(?<=[;&|({`])|(?<=\$\()|(?<=\bthen\s)|(?<=\bdo\s)|(?<=\belse\s)|(?<=\bexec\s)"
-    r"|(?<=\bxargs\s)|(?<=\bnohup\s)|(?<=\benv\s)|(?<=\btime\s))\s*(?:[A-Za-z_]\w*=\S*\s+)*(?:[^\s;&|]*/)?"
+    r"|(?<=\bxargs\s)|(?<=\bnohup\s)|(?<=\benv\s)|(?<=\btime\s))\s*(?:[A-Za-z_]\w*=[^\s;&|(){}`]*\s+)*(?:[^\s;&|(){}`]*/)?"
 )
 _NOT_PART = r"(?<![\w.-])"  # the command word is not part of a longer word (`sudo-utils`, `x.rm`)
 _END = r"(?=[\s;&|)`]|$)"  # end of a shell word
@@ -177,9 +177,12 @@ _TOP = (
     r"|System|Library|Users|Applications)"
 )
 _DISK = r"(?:sd[a-z]|hd[a-z]|vd[a-z]|xvd[a-z]|nvme\d|mmcblk\d|r?disk\d|md\d|dm-\d|mapper/|mem\b|kmem\b|port\b)"
+# The arguments of one simple command, searched at most 400 characters ahead: keeps
+# every rule linear on long lines (a flag further away than that is not seen).
+_ARGS = r"[^;&|\n]{0,400}?"
 # rm with a recursive flag somewhere in the same simple command, then any arguments.
 _RM_RECURSIVE = (
-    _NOT_PART + r"rm(?=[^;&|\n]*?\s(?:-[a-z]*r[a-z]*|--recursive)" + _END + r")\s+(?:[^\s;&|]+\s+)*?"
+    _NOT_PART + r"rm(?=" + _ARGS + r"\s(?:-[a-z]*r[a-z]*|--recursive)" + _END + r")\s+(?:[^\s;&|]+\s+){0,40}?"
 )
 _REDIRECT = r"(?<![<>=-])(?:\d|&)?>{1,2}\|?\s*"
 _SHELL = r"(?:[^\s;&|]*/)?(?:ba|z|k|da|fi|a)?sh"
@@ -188,7 +191,7 @@ _OPTS = r"(?:\s+-\S+)*"
 # Secret values of a generic assignment: quoted (6+ characters) or unquoted (6+ with a
 # non-letter, or 12+ letters); never a reference or a run of one character.
 _VALUE = (
-    r"(?P<q>[\"'])?(?![$<%{*])(?![^\s\"']*\*\*\*\*)(?!(?P<rep>[^\s\"'])(?P=rep)+(?:[\"'\s,;]|$))"
+    r"(?P<q>[\"'])?(?![$<%{*])(?![^\s\"']{0,200}\*\*\*\*)(?!(?P<rep>[^\s\"'])(?P=rep)+(?:[\"'\s,;]|$))"
     r"(?P<s>(?(q)[^\"'\n]{6,}(?=[\"'])|(?:(?=[^\s\"'<>;&|,]*[^A-Za-z\s\"'<>;&|,])[^\s\"'<>;&|,]{6,}"
     r"|[A-Za-z]{12,}(?![^\s\"'<>;&|,]))))"
 )
@@ -210,15 +213,16 @@ RULES: tuple[Rule, ...] = (
        "recursive delete of a top-level system directory (rm -rf /etc)"),
     _r("rm-unset-variable", _D, _MED, _RM_RECURSIVE + r"\$\{?\w+\}?/\*?" + _END,
        "recursive delete of a path built from a variable that may be empty (rm -rf $DIR/); use ${DIR:?}/"),
-    _r("find-root-delete", _D, _CRIT, _NOT_PART + r"find\s+(?:/|~|\$\{?HOME\}?)\s[^;&|\n]*?(?:-delete|-exec\s+rm)\b",
+    _r("find-root-delete", _D, _CRIT,
+       _NOT_PART + r"find\s+(?:/|~|\$\{?HOME\}?)\s" + _ARGS + r"(?:-delete|-exec\s+rm)\b",
        "deleting everything found under the root or home directory (find / -delete)"),
     _r("mkfs", _D, _CRIT, _NOT_PART + r"(?:mkfs(?:\.\w+)?|mke2fs|mkswap)" + _END + r"[^;&|\n]*",
        "formatting a filesystem (mkfs)"),
-    _r("dd-disk", _D, _CRIT, _NOT_PART + rf"dd\s[^;&|\n]*?\bof=/dev/{_DISK}\S*",
+    _r("dd-disk", _D, _CRIT, _NOT_PART + r"dd\s" + _ARGS + rf"\bof=/dev/{_DISK}\S*",
        "raw write to a disk device (dd of=/dev/sdX)"),
     _r("disk-redirect", _D, _CRIT, _REDIRECT + rf"/dev/{_DISK}\S*",
        "overwriting a disk device through a redirect (> /dev/sda)"),
-    _r("disk-wipe", _D, _CRIT, _NOT_PART + rf"(?:shred|wipefs|blkdiscard)\s[^;&|\n]*?/dev/{_DISK}\S*",
+    _r("disk-wipe", _D, _CRIT, _NOT_PART + r"(?:shred|wipefs|blkdiscard)\s" + _ARGS + rf"/dev/{_DISK}\S*",
        "wiping a disk device (shred / wipefs)"),
     _r("fork-bomb", _D, _CRIT,
        r"(?:function\s+)?(?<![\w:.])(?P<f>[\w:.]+)\s*(?:\(\s*\))?\s*\{\s*(?P=f)\s*\|\s*(?P=f)\s*&\s*;?\s*\}",
@@ -227,31 +231,31 @@ RULES: tuple[Rule, ...] = (
        "fork bomb loop (fork while fork)"),
     # -- remote code execution -------------------------------------------------------
     _r("pipe-to-shell", _R, _HIGH,
-       _NOT_PART + r"(?:curl|wget|fetch|aria2c)\b[^\n;&]*?\|\s*(?:(?:sudo|doas|env|command|exec)" + _OPTS
-       + r"\s+)*(?:[A-Za-z_]\w*=\S*\s+)*" + _SHELL + _END,
+       _NOT_PART + r"(?:curl|wget|fetch|aria2c)\b[^\n;&]{0,400}?\|\s*(?:(?:sudo|doas|env|command|exec)" + _OPTS
+       + r"\s+)*(?:[A-Za-z_]\w*=[^\s;&|]*\s+)*" + _SHELL + _END,
        "piping a download into a shell (curl … | sh)"),
     _r("shell-substitution-download", _R, _HIGH,
        _NOT_PART + r"(?:(?:ba|z|k|da|a)?sh|source|eval|\.|python[\d.]*|perl|ruby|node)(?:\s+-\S+)*\s+"
-       r"(?:<\(|\$\()\s*(?:curl|wget|fetch)\b[^\n]*",
+       r"(?:<\(|\$\()\s*(?:curl|wget|fetch)\b[^\n;&]*",
        "running a download through process substitution (bash <(curl …))"),
     _r("powershell-download-exec", _R, _HIGH,
-       r"\b(?:iwr|irm|invoke-webrequest|invoke-restmethod|curl|wget)\b[^\n;&]*\|\s*(?:iex|invoke-expression)\b"
-       r"|\b(?:iex|invoke-expression)\b[^\n]*\b(?:downloadstring|iwr|irm|invoke-webrequest|invoke-restmethod)\b",
+       r"\b(?:iwr|irm|invoke-webrequest|invoke-restmethod|curl|wget)\b[^\n;&]{0,400}?\|\s*(?:iex|invoke-expression)\b"
+       r"|\b(?:iex|invoke-expression)\b[^\n]{0,400}?\b(?:downloadstring|iwr|irm|invoke-webrequest|invoke-restmethod)\b",
        "running a download with PowerShell (irm … | iex)"),
     # -- writes to system paths -------------------------------------------------------
     _r("redirect-system-path", _W, _HIGH, _REDIRECT + _SYS_PATH,
        "writing to a system path through a redirect (> /etc/passwd)"),
-    _r("tee-system-path", _W, _HIGH, _NOT_PART + r"tee(?:\s+-\S+)*(?:\s+[^\s;&|]+)*?\s+" + _SYS_PATH,
+    _r("tee-system-path", _W, _HIGH, _NOT_PART + r"tee(?:\s+-\S+)*(?:\s+[^\s;&|]+){0,40}?\s+" + _SYS_PATH,
        "writing to a system path with tee (tee /etc/…)"),
     _r("copy-into-system-path", _W, _HIGH,
-       _NOT_PART + r"(?:cp|mv|install|ln|rsync)(?=\s)(?:[^;&|\n]*?\s(?:-t\s*|--target-directory=)" + _SYS_PATH
-       + r"|[^;&|\n]*?\s" + _SYS_PATH + r"(?=\s*(?:\d?>>?\s*\S+\s*)*(?:[;&|)`]|$)))",
+       _NOT_PART + r"(?:cp|mv|install|ln|rsync)(?=\s)(?:" + _ARGS + r"\s(?:-t\s*|--target-directory=)" + _SYS_PATH
+       + r"|" + _ARGS + r"\s" + _SYS_PATH + r"(?=(?:\s+\d?>>?\s*[^\s;&|>]+)*\s*(?:[;&|)`]|$)))",
        "copying or moving files into a system directory (cp x /usr/bin/)"),
     _r("chmod-system-path", _W, _HIGH,
-       _NOT_PART + r"(?:chmod|chown|chgrp|chattr|setfacl)\s[^;&|\n]*?(?<=\s)" + _SYS_PATH,
+       _NOT_PART + r"(?:chmod|chown|chgrp|chattr|setfacl)\s" + _ARGS + r"(?<=\s)" + _SYS_PATH,
        "changing permissions or owner of a system path (chmod/chown /etc/…)"),
     _r("sed-system-path", _W, _HIGH,
-       _NOT_PART + r"sed(?=\s)[^;&|\n]*?(?:\s-[a-z]*i\S*|\s--in-place\S*)[^;&|\n]*?\s" + _SYS_PATH,
+       _NOT_PART + r"sed(?=" + _ARGS + r"\s(?:-[a-z]*i|--in-place))" + _ARGS + r"\s" + _SYS_PATH,
        "editing a system file in place (sed -i /etc/…)"),
     # -- privilege ------------------------------------------------------------------
     _r("chmod-777-root", _P, _CRIT,
@@ -272,24 +276,25 @@ RULES: tuple[Rule, ...] = (
     _r("aws-secret-key", _S, _HIGH,
        r"(?i:aws_?secret_?(?:access_?)?key)[\"']?\s*[:=]\s*[\"']?(?P<s>[A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])",
        "AWS secret access key", _M),
-    _r("github-token", _S, _HIGH, r"\b(?P<s>gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})",
-       "GitHub token", _M),
-    _r("openai-key", _S, _HIGH, r"\b(?P<s>sk-(?=[A-Za-z0-9_-]*\d)[A-Za-z0-9_-]{20,})", "OpenAI-style API key (sk-…)",
-       _M),
-    _r("slack-token", _S, _HIGH, r"\b(?P<s>xox[baprse]-[A-Za-z0-9-]{10,})", "Slack token", _M),
+    _r("github-token", _S, _HIGH,
+       r"(?<![A-Za-z0-9_])(?P<s>gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})", "GitHub token", _M),
+    _r("openai-key", _S, _HIGH, r"(?<![A-Za-z0-9_-])(?P<s>sk-(?=[A-Za-z0-9_-]*\d)[A-Za-z0-9_-]{20,})",
+       "OpenAI-style API key (sk-…)", _M),
+    _r("slack-token", _S, _HIGH, r"(?<![A-Za-z0-9_-])(?P<s>xox[baprse]-[A-Za-z0-9-]{10,})", "Slack token", _M),
     _r("private-key", _S, _HIGH,
        r"(?P<s>-----BEGIN[ A-Z0-9]*PRIVATE KEY-----(?:[\s\S]*?-----END[ A-Z0-9]*PRIVATE KEY-----|[\s\S]*))",
        "private key block", _M),
-    _r("jwt", _S, _HIGH, r"\b(?P<s>eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})",
+    _r("jwt", _S, _HIGH, r"(?<![A-Za-z0-9_-])(?P<s>eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})",
        "JSON web token", _M),
     _r("bearer-token", _S, _HIGH, r"(?i:\bbearer)\s+(?P<s>[A-Za-z0-9._~+/=-]{20,})", "bearer token", _M),
     _r("url-credentials", _S, _HIGH,
-       r"(?i:\b[a-z][a-z0-9+.-]*://)[^\s:/@\"']+:(?P<s>(?![$<{*])[^\s@/\"']{3,})@", "password in a URL", _M),
+       r"(?i:(?<![a-z0-9+.-])[a-z][a-z0-9+.-]{0,30}://)[^\s:/@\"']+:(?P<s>(?![$<{*])[^\s@/\"']{3,})@",
+       "password in a URL", _M),
     _r("secret-flag", _S, _HIGH,
        r"(?i:--(?:password|passwd|token|api-key|secret))\s+(?P<s>(?![$<%{*\"'-])[^\s;&|]{4,})",
        "secret passed as a command-line flag", _M),
     _r("secret-assignment", _S, _HIGH,
-       r"(?i:\b(?:[a-z0-9]+[_-])*(?:password|passwd|passphrase|secret|api[_-]?key|apikey|access[_-]?token"
+       r"(?i:(?<![a-z0-9])(?:password|passwd|passphrase|secret|api[_-]?key|apikey|access[_-]?token"
        r"|auth[_-]?token|token|client[_-]?secret|secret[_-]?key|private[_-]?key))[\"']?\s*[:=]\s*" + _VALUE,
        "secret assigned in plain text (password=…)", _M),
 )

@@ -62,16 +62,17 @@ def _rule(pattern: str, level: RiskLevel, reason: str) -> RiskRule:
 
 _L, _M, _H = RiskLevel.LOW, RiskLevel.MEDIUM, RiskLevel.HIGH
 _W = r"(?<![\w.-])"  # start of a command word
+_SEG = r"[^;&|\n]{0,400}?"  # the rest of one simple command, bounded so long lines stay linear
 
 # Commands the scanner allows (they are normal work) but that reach outside the
 # machine or change shared state. Every matching row is a reason; a command that
 # matches a specific row (git push --force) also matches the general one (git push).
 COMMAND_RISKS: tuple[RiskRule, ...] = (
-    _rule(_W + r"git\s+push\b[^;&|\n]*(?:\s--force\b|\s-f\b|\s--force-with-lease\b|\s\+\S)", _H,
+    _rule(_W + r"git\s+push\b" + _SEG + r"(?:\s--force\b|\s-f\b|\s--force-with-lease\b|\s\+\S)", _H,
           "force-pushes to a git remote, which can overwrite shared history"),
     _rule(_W + r"git\s+push\b", _M, "pushes commits to a git remote"),
     _rule(_W + r"git\s+(?:reset\s+--hard|clean\s+-\w*f)", _M, "discards local changes (git reset --hard / git clean)"),
-    _rule(_W + r"(?:docker|podman)\s+(?:run|create)\b[^;&|\n]*--privileged", _H, "runs a privileged container"),
+    _rule(_W + r"(?:docker|podman)\s+(?:run|create)\b" + _SEG + r"--privileged", _H, "runs a privileged container"),
     _rule(_W + r"(?:docker|podman)\s+push\b", _M, "pushes a container image to a registry"),
     _rule(_W + r"(?:docker|podman)(?:\s+compose|-compose)?\s+(?:run|up|down|rm|rmi|kill|stop|exec|build|start"
           r"|system\s+prune|volume\s+rm|network\s+rm)\b", _M, "runs or changes containers (docker)"),
@@ -79,21 +80,22 @@ COMMAND_RISKS: tuple[RiskRule, ...] = (
     _rule(_W + r"kubectl\s+(?:apply|create|replace|patch|scale|rollout|set|edit|label|annotate)\b", _M,
           "changes a Kubernetes cluster (kubectl apply)"),
     _rule(_W + r"helm\s+(?:install|upgrade|uninstall|delete|rollback)\b", _M, "changes a Helm release"),
-    _rule(_W + r"(?:terraform|tofu)\s+(?:destroy\b|apply\b[^;&|\n]*\s-destroy\b)", _H,
+    _rule(_W + r"(?:terraform|tofu)\s+(?:destroy\b|apply\b" + _SEG + r"\s-destroy\b)", _H,
           "destroys infrastructure (terraform destroy)"),
     _rule(_W + r"(?:terraform|tofu)\s+apply\b|pulumi\s+(?:up|destroy)\b", _H,
           "changes real infrastructure (terraform apply)"),
     _rule(_W + r"(?:(?:npm|yarn|pnpm)\s+publish|twine\s+upload|cargo\s+publish|gem\s+push|(?:poetry|uv|flit|hatch)"
           r"\s+publish)\b", _M, "publishes a package to a registry (npm publish)"),
-    _rule(_W + r"(?:ssh|scp|sftp)\s|" + _W + r"rsync\s[^;&|\n]*\s(?:[\w.-]+@)?[\w.-]+:(?!//)", _M,
+    _rule(_W + r"(?:ssh|scp|sftp)\s|" + _W + r"rsync\s" + _SEG + r"\s(?:[\w.-]+@)?[\w.-]+:(?!//)", _M,
           "connects to a remote host (ssh / scp / rsync)"),
     _rule(_W + r"(?:aws|gcloud|az|doctl)\s+[a-z]", _M, "calls a cloud provider's CLI"),
     _rule(_W + r"(?:systemctl|service)\s+(?:\S+\s+)?(?:start|stop|restart|reload|enable|disable|mask)\b", _M,
           "starts, stops or reconfigures system services"),
     _rule(r"\b(?:drop\s+(?:table|database|schema)|truncate\s+table)\b", _H,
           "drops or truncates database objects"),
-    _rule(r"\bdelete\s+from\s+\w+(?![^;\n]*\bwhere\b)", _H, "deletes every row of a table (DELETE without WHERE)"),
-    _rule(_W + r"curl\s[^;&|\n]*(?:-X\s*(?:POST|PUT|PATCH|DELETE)\b|\s(?:-d|--data\S*|-F|--form)\s)", _M,
+    _rule(r"\bdelete\s+from\s+\w+(?![^;\n]{0,1000}?\bwhere\b)", _H,
+          "deletes every row of a table (DELETE without WHERE)"),
+    _rule(_W + r"curl\s" + _SEG + r"(?:-X\s*(?:POST|PUT|PATCH|DELETE)\b|\s(?:-d|--data\S*|-F|--form)\s)", _M,
           "sends data to a remote service (curl -X POST)"),
 )
 
@@ -102,7 +104,7 @@ KEYWORD_RISKS: tuple[RiskRule, ...] = (
     _rule(r"\A(?=[\s\S]*\bdeploy\w*)(?=[\s\S]*\bprod(?:uction)?\b)", _H, "deploys to production"),
     _rule(r"\bprod(?:uction)?\b", _M, "mentions production"),
     _rule(r"\b(?:deploy\w*|release|rollout|go[- ]live)\b", _M, "deploys or releases something"),
-    _rule(r"\bmigrat\w*\b[\s\S]*\b(?:database|db|schema)\b|\b(?:database|db|schema)\b[\s\S]*\bmigrat\w*", _M,
+    _rule(r"\A(?=[\s\S]*\bmigrat)(?=[\s\S]*\b(?:database|db|schema)\b)", _M,
           "migrates a database"),
     _rule(r"\b(?:customer|personal|user)\s+data\b|\bpii\b|\bgdpr\b|\bpayments?\b|\bbilling\b", _M,
           "touches personal or payment data"),
@@ -169,10 +171,11 @@ def assess_risk(
         found.append((_FROM_SEVERITY[f.severity], f"{f.where}: {f.message} ({f.severity} finding)."))
 
     side: list[tuple[RiskLevel, str]] = []
+    normalized = [normalize_command(c or "") for c in commands]
     for rule in COMMAND_RISKS:
         hits = []
-        for command in commands:
-            m = rule.pattern.search(normalize_command(command or ""))
+        for command in normalized:
+            m = rule.pattern.search(command)
             if m:
                 hits.append(_short(m.group().strip()))
         if hits:

@@ -35,7 +35,9 @@ class AgencyApp(App[None]):
     ):
         super().__init__()
         self.animation_level = "none"  # calm: nothing slides, fades or blinks
-        self.orch = orch
+        # Our own connection: `data_version` only moves for commits made by *other*
+        # connections, so reads must never share one with a writer (e.g. the caller's).
+        self.orch = TaskOrchestrator(home=orch.home, config=orch.config_path, settings=orch.settings)
         self.initial_task = task_id
         self.poll_interval = poll_interval
         self.clock = clock
@@ -44,6 +46,9 @@ class AgencyApp(App[None]):
         self.results: list[tuple[str, bool, str]] = []  # (method, ok, message): the tests read it
         self.last_update_event: int | None = None
         self.update_hook: Callable[[Any], None] | None = None
+
+    def on_unmount(self) -> None:
+        self.orch.close()
 
     def on_mount(self) -> None:
         self.push_screen(OverviewScreen())

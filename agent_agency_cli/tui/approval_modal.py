@@ -52,7 +52,9 @@ class ApprovalModal(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="dialog approval"):
-            yield Label(f"? step {self.step_name} of task {self.task_id} awaits approval",
+            what = {"start": "to run", "gate_violation": "despite gate violations",
+                    "manual_review": "(manual review)"}.get(str(self.approval.get("kind")), "")
+            yield Label(f"? step {self.step_name} of task {self.task_id} awaits approval {what}".rstrip(),
                         id="dialog-title")
             with VerticalScroll(id="approval-body"):
                 yield Static(self._summary(), id="approval-summary")
@@ -85,7 +87,7 @@ class ApprovalModal(ModalScreen[str | None]):
         t.append(_fmt(a.get("resources")) + "\n")
         risk = a.get("risk")
         t.append("risk      ", style="dim")
-        risk_s = _fmt(risk if not isinstance(risk, dict) else risk.get("level", risk))
+        risk_s = _fmt(risk if not isinstance(risk, dict) else risk.get("level") or risk.get("risk") or risk)
         t.append(risk_s + "\n", style=pal.error if str(risk_s).lower() in ("high", "critical")
                  else pal.warning if str(risk_s).lower() == "medium" else "")
         gates = a.get("gates") or []
@@ -100,6 +102,14 @@ class ApprovalModal(ModalScreen[str | None]):
             else:
                 names.append(str(g))
         t.append(", ".join(names))
+        if self.approval.get("gates_failed"):
+            t.append("\nfailed    ", style="dim")
+            t.append(str(self.approval["gates_failed"]), style=pal.error)
+        for v in (self.approval.get("violations") or [])[:5]:
+            t.append(f"\n  · {v}", style=pal.error)
+        if self.approval.get("criteria"):
+            t.append("\ncriteria  ", style="dim")
+            t.append(_fmt(self.approval["criteria"]))
         return t
 
     def _details(self) -> Text:
@@ -123,7 +133,8 @@ class ApprovalModal(ModalScreen[str | None]):
             t.append("step      ", style="dim")
             t.append(" · ".join(facts) + "\n")
         extra = {k: v for k, v in self.approval.items()
-                 if k not in ("step", "command", "workdir", "resources", "risk", "gates")}
+                 if k not in ("step", "command", "workdir", "resources", "risk", "gates", "violations",
+                              "gates_failed", "criteria")}
         for k, v in extra.items():
             t.append(f"{k:<10}", style="dim")
             t.append(_fmt(v) + "\n")

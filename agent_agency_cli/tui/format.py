@@ -162,6 +162,44 @@ def event_text(ev: Mapping[str, Any], palette: Palette,
         elif what != "requested" and p.get("message"):
             t.append(f": {p['message']}", style="dim")
         return t
+    if kind == "approval_requested":
+        what = {"start": "to run", "gate_violation": "to accept gate violations",
+                "manual_review": "for a manual review"}.get(str(p.get("kind")), "")
+        t.append("? ", style=f"bold {palette.warning}")
+        t.append(str(step), style="bold")
+        t.append(f" awaits approval {what}".rstrip())
+        return t
+    if kind in ("step_approved", "step_rejected"):
+        ok = kind == "step_approved"
+        t.append("✓ " if ok else "✗ ", style=palette.success if ok else palette.error)
+        t.append(str(step), style="bold")
+        t.append(f" {'approved' if ok else 'rejected'}{_who(p)}")
+        if p.get("all_remaining"):
+            t.append(" (and all remaining steps)", style="dim")
+        if p.get("reason"):
+            t.append(f": {p['reason']}", style="italic")
+        return t
+    if kind == "gate_started":
+        t.append("◇ ", style="dim")
+        t.append(f"{step} gate {p.get('gate')} running")
+        return t
+    if kind == "gate_result":
+        gst = str(p.get("status"))
+        ok = gst == "passed"
+        t.append("◆ ", style=palette.success if ok else palette.error if gst in ("failed", "error")
+                 else palette.warning)
+        t.append(f"{step} gate {p.get('gate') or p.get('name')} {gst}")
+        if isinstance(p.get("score"), int | float):
+            t.append(f" {p['score']:.2f}", style="dim")
+        if not p.get("required", True):
+            t.append(" (advisory)", style="dim")
+        return t
+    if kind == "review_recorded":
+        t.append("◇ ", style="dim")
+        t.append(f"{p.get('phase', '')} {p.get('kind', '')} review: {p.get('verdict', '?')}".strip())
+        if p.get("reviewer"):
+            t.append(f" by {p['reviewer']}", style="dim")
+        return t
     if step and kind.startswith("step_"):
         st = status or kind.removeprefix("step_")
         t.append(f"{icon(st)} ", style=palette.status(st))

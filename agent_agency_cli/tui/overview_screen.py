@@ -100,12 +100,20 @@ class OverviewScreen(Screen):
         counts: dict[str, int] = {}
         for t in tasks:
             counts[t["status"]] = counts.get(t["status"], 0) + 1
-        line = Text.assemble(("agent-agency-cli", "dim"), "  ", (f"{len(tasks)} tasks", "bold"))
-        for st in ("running", "awaiting_approval", "paused", "queued", "failed", "completed",
-                   "cancelled"):
-            if counts.get(st):
-                line.append("  ")
-                line.append(f"{icon(st)} {counts[st]} {st.replace('_', ' ')}", style=pal.status(st))
+        order = ("running", "awaiting_approval", "awaiting_review", "paused", "escalated", "queued",
+                 "failed", "partially_completed", "completed", "cancelled")
+        width = max(20, self.size.width - 2)
+        for words in (True, False):
+            line = Text.assemble(("agent-agency-cli", "dim"), "  ", (f"{len(tasks)} tasks", "bold"))
+            for st in order:
+                if counts.get(st):
+                    line.append("  ")
+                    label = f" {st.replace('_', ' ')}" if words else ""
+                    line.append(f"{icon(st)} {counts[st]}{label}", style=pal.status(st))
+            if line.cell_len <= width:
+                break
+        line.no_wrap = True
+        line.overflow = "ellipsis"
         table = self.query_one("#tasks", TasksTable)
         if table.filter_text:
             line.append(f"  · filter: {table.filter_text}", style="italic")
@@ -165,7 +173,7 @@ class OverviewScreen(Screen):
     def action_filter(self) -> None:
         self.query_one("#filter", FilterBar).open()
 
-    def on_filter_bar_changed(self, event: FilterBar.Changed) -> None:
+    def on_filter_bar_filter_changed(self, event: FilterBar.FilterChanged) -> None:
         table = self.query_one("#tasks", TasksTable)
         table.set_filter(event.text)
         self._header()

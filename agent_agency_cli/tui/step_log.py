@@ -139,5 +139,7 @@ class StepLogView(Log):
             self.clear()
             self.placeholder = False
         self.lines_seen += len(chunk.lines)
-        self.write_lines(out, scroll_end=True)
+        self.write_lines(out, scroll_end=False)
+        # Log only scrolls if it already was at the end; following means: go there
+        self.scroll_end(animate=False, immediate=True, x_axis=False)
         return len(chunk.lines)

@@ -375,7 +375,7 @@ class TaskScreen(Screen):
     def action_back(self) -> None:
         self.agency.show_overview()
 
-    def on_filter_bar_changed(self, event: FilterBar.Changed) -> None:
+    def on_filter_bar_filter_changed(self, event: FilterBar.FilterChanged) -> None:
         table = self.query_one("#steps", StepsTable)
         table.set_filter(event.text)
         self.query_one("#steps-pane").border_title = (

@@ -10,6 +10,8 @@ from textual.widgets import DataTable
 
 from agent_agency_cli.tui.format import Palette, bar, countdown, icon, parse_iso, short, status_label
 
+SHORT = {"awaiting_approval": "approval?", "awaiting_review": "review?",
+         "partially_completed": "partial"}
 ACTIVE_TASK = frozenset({"running", "paused", "awaiting_approval", "awaiting_review", "escalated"})
 
 
@@ -35,11 +37,14 @@ class TasksTable(DataTable):
         self._sig: dict[str, tuple[Any, ...]] = {}
         self._order: list[str] = []
         self._cols: list[tuple[str, str, int]] = []
+        self.narrow = True
 
     def _columns(self) -> list[tuple[str, str, int]]:
         width = (self.size.width or 80) - 3
-        cols = [("id", "id", 6), ("status", "status", 19), ("prio", "priority", 8),
-                ("progress", "progress", 16), ("age", "age", 6)]
+        self.narrow = width < 100
+        cols = [("id", "id", 6), ("status", "status", 12 if self.narrow else 19),
+                ("prio", "priority", 8), ("progress", "progress", 13 if self.narrow else 16),
+                ("age", "age", 5)]
         used = sum(w + 2 for _, _, w in cols)
         return [*cols, ("desc", "description", max(10, width - used - 2))]
 
@@ -93,13 +98,14 @@ class TasksTable(DataTable):
         age = countdown(max(0.0, now - created))
         p = t["progress"]
         frac = p["done"] / p["total"] if p["total"] else 0.0
-        b = bar(frac, 8)
-        n = b.count("▓")
+        b = bar(frac, 5 if self.narrow else 8, "━", "─")
+        n = b.count("━")
         prog = Text(no_wrap=True)
         prog.append(b[:n], style=pal.status(t["status"]) or pal.primary)
         prog.append(b[n:], style="dim")
         prog.append(f" {p['done']}/{p['total']}")
-        st = Text(f"{icon(t['status'])} {status_label(t['status'])}", style=pal.status(t["status"]))
+        word = SHORT.get(t["status"], status_label(t["status"])) if self.narrow else status_label(t["status"])
+        st = Text(f"{icon(t['status'])} {word}", style=pal.status(t["status"]))
         prio = Text(t["priority"], style=f"bold {pal.warning}" if t["priority"] in ("high", "urgent")
                     else "dim" if t["priority"] == "low" else "")
         desc_w = self._cols[-1][2] if self._cols else 30
@@ -107,5 +113,5 @@ class TasksTable(DataTable):
         if t.get("deadline_passed"):
             desc = Text.assemble(("! ", pal.error), desc)
         sig = (t["status"], t["priority"], p["done"], p["total"], age, t["description"],
-               t.get("deadline_passed"), desc_w, pal.primary)
+               t.get("deadline_passed"), desc_w, self.narrow, pal.primary)
         return [Text(t["id"], style="bold"), st, prio, prog, Text(age, justify="right"), desc], sig

@@ -197,10 +197,14 @@ steps:
     assert cli("task", "override", tid, "--step", "flaky", "--action", "explode",
                "--reason", "x").returncode == 2
     assert cli("task", "retry", tid).returncode == 0
-    wait_for(lambda: cli.json("task", "status", tid)["status"] == "completed", timeout=20)
+    # a skipped step is a gap: the task ends partially completed, saying which
+    wait_for(lambda: cli.json("task", "status", tid)["status"] == "partially_completed", timeout=20)
     steps = {s["name"]: s for s in cli.json("task", "status", tid)["steps"]}
     assert steps["flaky"]["status"] == "skipped" and steps["flaky"]["overridden"]
     assert steps["after"]["status"] == "completed"
+    res = cli("task", "result", tid, "--json")
+    assert res.returncode == 1  # the exit code of a partially completed task
+    assert any("flaky" in gap for gap in json.loads(res.stdout)["gaps"])
 
 
 def test_retry_reruns_only_failed_steps(cli, write_plan, tmp_path):

@@ -1,0 +1,107 @@
+"""Helpers for the TUI tests: a real orchestrator in the test's data home, waits that
+poll the running app, and a way to create tasks with frozen ids and times so the
+snapshots are the same on every machine."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent_agency_cli.orchestrator import TaskOrchestrator
+
+FROZEN = 1_790_000_000.0  # 2026-09-21T14:13:20Z
+
+
+@pytest.fixture
+def orch(home: Path) -> Iterator[TaskOrchestrator]:
+    o = TaskOrchestrator(home=home)
+    yield o
+    o.close()
+    _stop_daemon_quickly(home)
+
+
+def _stop_daemon_quickly(home: Path, timeout: float = 10.0) -> None:
+    """SIGTERM the test's daemon and wait until it has released its tasks (it removes
+    daemon.json); then SIGKILL what is left of the process. (The daemon lingers ~30 s
+    after it says "stopped", which would cost every test the 10 s the shared teardown
+    waits.)"""
+    info_path = home / "daemon.json"
+    try:
+        pid = json.loads(info_path.read_text())["pid"]
+    except (OSError, ValueError, KeyError):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while info_path.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+async def wait_until(pilot: Any, predicate: Callable[[], object], timeout: float = 15.0,
+                     what: str = "condition") -> Any:
+    """Let the app run until predicate() is truthy (checked every 50 ms)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        await pilot.pause(0.05)
+    raise AssertionError(f"{what} not met within {timeout}s")
+
+
+def step_cell(app: Any, step: str, column: str = "step") -> str:
+    table = app.screen.query_one("#steps")
+    return table.get_cell(step, column).plain
+
+
+@pytest.fixture
+def frozen(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
+    """frozen(fn, *args, id=...) runs fn with time.time() fixed, the given task id and
+    `ana@box` as the user — for deterministic snapshots. Also pins TZ to UTC."""
+    from agent_agency_cli import orchestrator as orch_mod
+    from agent_agency_cli.tui import format as fmt
+
+    old_tz = os.environ.get("TZ")
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    fmt._HMS_CACHE.clear()
+    monkeypatch.setattr(orch_mod, "_who", lambda: "ana@box")
+
+    def run(fn: Callable[..., Any], *args: Any, id: str | None = None, at: float = FROZEN,
+            **kwargs: Any) -> Any:
+        with contextlib.ExitStack() as stack:
+            mp = stack.enter_context(monkeypatch.context())
+            mp.setattr(time, "time", lambda: at)
+            if id is not None:
+                mp.setattr(orch_mod.secrets, "token_hex", lambda n=3: id)
+            return fn(*args, **kwargs)
+
+    yield run
+    if old_tz is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = old_tz
+    time.tzset()
+    fmt._HMS_CACHE.clear()
+
+
+def shell_plan(*steps: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"plan": {"steps": list(steps)}, **extra}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """The async tests run on asyncio (Textual's loop) through anyio's pytest plugin."""
+    return "asyncio"

@@ -1,0 +1,92 @@
+"""Strict mode in the TUI: the approval modal opens for each waiting step, approving lets
+the task go on, an approval from another terminal closes the modal, reject asks why."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from agent_agency_cli.orchestrator import TaskOrchestrator
+from agent_agency_cli.tui.app import create_app
+from agent_agency_cli.tui.approval_modal import ApprovalModal
+from agent_agency_cli.tui.reason_modal import ReasonModal
+from agent_agency_cli.tui.task_screen import TaskScreen
+from tests.tui.conftest import shell_plan, wait_until
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.skipif(not hasattr(TaskOrchestrator, "approve"),
+                       reason="approvals (strict mode) are not in this engine yet"),
+]
+
+PLAN = shell_plan(
+    {"name": "build", "run": "echo building", "description": "compile it"},
+    {"name": "ship", "needs": ["build"], "run": "echo shipping"},
+    {"name": "tell", "needs": ["ship"], "run": "echo telling"},
+    mode="strict", description="strict task")
+
+
+def _modal_for(app, step: str):
+    screen = app.screen
+    return isinstance(screen, ApprovalModal) and screen.step_name == step and screen
+
+
+async def test_modal_opens_and_approving_lets_the_task_go_on(orch, home):
+    tid = orch.submit_task(PLAN, start_daemon=True)
+    app = create_app(orch, tid)
+    async with app.run_test(size=(100, 30)) as pilot:
+        modal = await wait_until(pilot, lambda: _modal_for(app, "build"), what="modal for build")
+        summary = modal.query_one("#approval-summary").render()
+        text = str(summary)
+        assert "echo building" in text and "workdir" in text and "gates" in text
+        await pilot.press("d")  # details toggle
+        assert modal.query_one("#approval-details").display
+        await pilot.press("a")
+        await wait_until(pilot, lambda: _modal_for(app, "ship"), what="modal for ship")
+        assert orch.get_status(tid)["steps"][0]["status"] == "completed"
+
+        # an approval from another terminal closes the modal by itself
+        def approve_elsewhere() -> str:
+            with TaskOrchestrator(home=home) as other:
+                return other.approve(tid)
+
+        await asyncio.to_thread(approve_elsewhere)
+        await wait_until(pilot, lambda: not _modal_for(app, "ship"), what="ship's modal closed")
+        # the last step: approve all remaining via the button
+        modal = await wait_until(pilot, lambda: _modal_for(app, "tell"), what="modal for tell")
+        await pilot.pause(0.2)  # laid out before it is clicked
+        await pilot.click("#all")
+        await wait_until(pilot, lambda: orch.get_status(tid)["status"] == "completed",
+                         what="task completed")
+        assert isinstance(app.screen, TaskScreen)
+
+
+async def test_reject_asks_for_a_reason_and_fails_the_step(orch):
+    tid = orch.submit_task(PLAN, start_daemon=True)
+    app = create_app(orch, tid)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: _modal_for(app, "build"), what="modal for build")
+        await pilot.press("x")
+        await wait_until(pilot, lambda: isinstance(app.screen, ReasonModal), what="reason modal")
+        await pilot.press(*"not today", "enter")
+        await wait_until(pilot, lambda: orch.get_status(tid)["finished"], what="task finished")
+        status = orch.get_status(tid)
+        assert status["status"] == "failed"
+        assert "not today" in (status["steps"][0]["reason"] or status["reason"] or "")
+        assert not isinstance(app.screen, ApprovalModal)
+
+
+async def test_escape_defers_and_a_approves_from_the_main_screen(orch):
+    tid = orch.submit_task(PLAN, start_daemon=True)
+    app = create_app(orch, tid)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: _modal_for(app, "build"), what="modal for build")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, TaskScreen))
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, TaskScreen)  # not re-opened for the same step
+        assert "approve?" in app.screen.query_one("#steps").get_cell("build", "prog").plain
+        await pilot.press("a")
+        await wait_until(pilot, lambda: _modal_for(app, "ship"), what="modal for the next step")
+    orch.cancel(tid, "test over")

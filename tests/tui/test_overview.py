@@ -1,0 +1,89 @@
+"""The overview screen: every task with status, priority, progress and age; filter by
+status; Enter opens a task, Escape comes back; actions on the selected task."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent_agency_cli.tui.app import create_app
+from agent_agency_cli.tui.overview_screen import OverviewScreen
+from agent_agency_cli.tui.reason_modal import ReasonModal
+from agent_agency_cli.tui.task_screen import TaskScreen
+from tests.tui.conftest import shell_plan, wait_until
+
+pytestmark = pytest.mark.anyio
+
+
+def _three(orch):
+    queued = orch.submit_task(shell_plan({"name": "a", "run": "true"}, description="queued one"),
+                              start_daemon=False)
+    paused = orch.submit_task(shell_plan({"name": "a", "run": "true"}, description="paused one",
+                                         priority="high"), start_daemon=False)
+    orch.pause(paused)
+    cancelled = orch.submit_task(shell_plan({"name": "a", "run": "true"},
+                                            description="cancelled one"), start_daemon=False)
+    orch.cancel(cancelled, "not needed")
+    return queued, paused, cancelled
+
+
+async def test_lists_filters_and_opens_tasks(orch):
+    queued, paused, cancelled = _three(orch)
+    app = create_app(orch)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert isinstance(app.screen, OverviewScreen)
+        table = app.screen.query_one("#tasks")
+        assert table.row_count == 3
+        row = [c.plain for c in table.get_row(paused)]
+        assert row[0] == paused and "paused" in row[1] and row[2] == "high" and "0/1" in row[3]
+        # filter by status
+        await pilot.press("slash", *"paused")
+        await wait_until(pilot, lambda: table.row_count == 1)
+        await pilot.press("enter")  # keeps the filter, back to the table
+        assert table.has_focus
+        assert "filter: paused" in str(app.screen.query_one("#overview-header").render())
+        await pilot.press("enter")  # opens the task
+        await wait_until(pilot, lambda: isinstance(app.screen, TaskScreen), what="task screen")
+        assert app.screen.task_id == paused
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, OverviewScreen))
+        await pilot.press("slash", "escape")
+        await wait_until(pilot, lambda: table.row_count == 3)
+
+
+async def test_new_tasks_and_changes_appear_live(orch):
+    queued, _, _ = _three(orch)
+    app = create_app(orch)
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = app.screen.query_one("#tasks")
+        assert table.row_count == 3
+        new = orch.submit_task(shell_plan({"name": "a", "run": "true"}, description="late"),
+                               start_daemon=False)
+        await wait_until(pilot, lambda: table.row_count == 4, what="new task listed")
+        orch.pause(new)
+        await wait_until(pilot, lambda: "paused" in table.get_row(new)[1].plain, what="paused shown")
+
+
+async def test_actions_on_the_selected_task(orch):
+    queued, paused, cancelled = _three(orch)
+    app = create_app(orch)
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.screen.query_one("#tasks")
+        table.move_cursor(row=table.get_row_index(queued))
+        await pilot.press("c")
+        await wait_until(pilot, lambda: isinstance(app.screen, ReasonModal))
+        await pilot.press(*"dup", "enter")
+        await wait_until(pilot, lambda: app.results, what="cancel answered")
+        assert app.results[-1][:2] == ("cancel", True)
+        assert orch.get_status(queued)["status"] == "cancelled"
+        assert orch.get_status(queued)["reason"] == "dup"
+        table.move_cursor(row=table.get_row_index(cancelled))
+        await pilot.press("p")  # a cancelled task cannot be paused: an error, nothing else
+        await wait_until(pilot, lambda: len(app.results) == 2)
+        assert app.results[-1][:2] == ("pause", False)
+        assert any(n.severity == "error" for n in app._notifications)
+        table.move_cursor(row=table.get_row_index(paused))
+        await pilot.press("r")  # resumes (and starts the daemon, which runs it)
+        await wait_until(pilot, lambda: len(app.results) == 3, what="resume answered")
+        assert app.results[-1][:2] == ("resume", True)
+        await wait_until(pilot, lambda: "completed" in table.get_row(paused)[1].plain,
+                         what="resumed task shown completed")

@@ -1,0 +1,82 @@
+"""Snapshots of the main screens (pytest-textual-snapshot). Tasks are queued or finished
+and created with a frozen id, clock and user, so the pictures are the same everywhere.
+
+Update after an intended change: `pytest tests/tui/test_snapshots.py --snapshot-update`,
+then look at the SVGs under tests/tui/__snapshots__/.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from agent_agency_cli.tui.app import create_app
+from tests.tui.conftest import FROZEN
+
+STEPS = [
+    {"name": "checkout", "run": "git clone --depth 1 repo src", "estimate": "0.5s"},
+    {"name": "lint", "needs": ["checkout"], "run": "ruff check src", "estimate": "3s"},
+    {"name": "compile-sources", "needs": ["checkout"], "run": "make -j2 all", "estimate": "1m"},
+    {"name": "docs", "needs": ["checkout"], "run": "make docs", "estimate": "20s"},
+    {"name": "test", "needs": ["lint", "compile-sources"], "run": "make test", "estimate": "30s"},
+    {"name": "package", "needs": ["test", "docs"], "run": "make dist", "estimate": "5s"},
+]
+
+
+def _task(orch, frozen, tid="7f3a2c", **extra):
+    request = {"plan": {"steps": STEPS}, "description": "Build and test the service",
+               "priority": "high", "deadline": "2h", **extra}
+    return frozen(orch.submit_task, request, start_daemon=False, id=tid)
+
+
+def _app(orch, tid=None, theme=None):
+    return create_app(orch, tid, clock=lambda: FROZEN + 42.0, theme=theme)
+
+
+def test_task_screen_queued_80x24(orch, frozen, snap_compare, monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    tid = _task(orch, frozen)
+    assert snap_compare(_app(orch, tid), terminal_size=(80, 24))
+
+
+def test_task_screen_cancelled_120x36_light(orch, frozen, snap_compare, monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    tid = _task(orch, frozen)
+    frozen(orch.cancel, tid, "wrong branch", at=FROZEN + 30)
+    assert snap_compare(_app(orch, tid, theme="textual-light"), terminal_size=(120, 36))
+
+
+def test_task_screen_no_color_100x30(orch, frozen, snap_compare):
+    """NO_COLOR (set for every test): status stays readable by icon and word."""
+    tid = _task(orch, frozen)
+    frozen(orch.pause, tid, at=FROZEN + 10)
+    assert snap_compare(_app(orch, tid), terminal_size=(100, 30))
+
+
+def test_cancel_modal_80x24(orch, frozen, snap_compare, monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    tid = _task(orch, frozen)
+    assert snap_compare(_app(orch, tid), terminal_size=(80, 24), press=["c"])
+
+
+def test_overview_80x24(orch, frozen, snap_compare, monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    _task(orch, frozen, "7f3a2c")
+    other = frozen(orch.submit_task, {"plan": {"steps": STEPS[:2]}, "description": "Nightly lint",
+                                      "priority": "low"}, start_daemon=False, id="a1b2c3",
+                   at=FROZEN - 3600)
+    frozen(orch.cancel, other, "superseded", at=FROZEN - 3000)
+    third = frozen(orch.submit_task, {"plan": {"steps": STEPS[:1]}, "description": "Fetch only",
+                                      "priority": "urgent"}, start_daemon=False, id="c0ffee",
+                   at=FROZEN - 60)
+    frozen(orch.pause, third, at=FROZEN - 50)
+    assert snap_compare(_app(orch), terminal_size=(80, 24))
+
+
+@pytest.mark.parametrize("size", [(100, 30)])
+def test_overview_filtered(orch, frozen, snap_compare, monkeypatch, size):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    _task(orch, frozen, "7f3a2c")
+    third = frozen(orch.submit_task, {"plan": {"steps": STEPS[:1]}, "description": "Fetch only"},
+                   start_daemon=False, id="c0ffee", at=FROZEN - 60)
+    frozen(orch.pause, third, at=FROZEN - 50)
+    assert snap_compare(_app(orch), terminal_size=size, press=["slash", *"paused", "enter"])
