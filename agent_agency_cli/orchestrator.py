@@ -16,11 +16,8 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
-from agent_agency_cli.config import Settings, load_settings
 from agent_agency_cli.errors import (
     BadInputError,
     ConflictError,
@@ -39,32 +36,34 @@ from agent_agency_cli.paths import HomePaths, data_home
 from agent_agency_cli.store import Store, connect
 from agent_agency_cli.timeutil import iso, parse_deadline, parse_duration
 
+if TYPE_CHECKING:
+    from agent_agency_cli.config import Settings
+    from agent_agency_cli.request import TaskRequest
+
+
+def __getattr__(name: str) -> Any:
+    # TaskRequest (pydantic) loads on demand so read-only commands skip pydantic.
+    if name == "TaskRequest":
+        from agent_agency_cli.request import TaskRequest
+
+        return TaskRequest
+    raise AttributeError(name)
+
 MAX_DESCRIPTION = 2000
 MAX_REQUIREMENT = 200
 INTERVENTION_TIMEOUT = 15.0
 
 
-class TaskRequest(BaseModel):
-    """What a caller submits: the seed's TaskRequest plus the plan to run."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    description: str | None = None
-    plan: str | Path | dict[str, Any] | list[Any] | None = None
-    mode: ExecutionMode | None = None
-    priority: Priority = Priority.NORMAL
-    requirements: list[str] = Field(default_factory=list)
-    deadline: str | float | datetime | None = None
-    workdir: str | Path | None = None
-    concurrency: int | None = Field(None, ge=1)
-    complexity: Literal["simple", "moderate", "complex", "enterprise"] | None = None
-
-    @field_validator("requirements", mode="before")
-    @classmethod
-    def _split(cls, v: Any) -> Any:
-        if isinstance(v, str):
-            return [r.strip() for r in v.split(",")]
-        return v
+def command_text(step: Any) -> str:
+    """Everything a step (and its fallback) would execute, as text for the scanner."""
+    parts = []
+    for run, py in ((step.run, step.python),
+                    (step.fallback.run, step.fallback.python) if step.fallback else (None, None)):
+        if run is not None:
+            parts.append(run if isinstance(run, str) else " ".join(run))
+        if py is not None:
+            parts.append(py)
+    return "\n".join(parts)
 
 
 def step_signature(step: Any) -> str:
@@ -111,8 +110,17 @@ class TaskOrchestrator:
         self.home = data_home(home)
         self.paths = HomePaths(self.home)
         self.config_path = str(config) if config is not None else None
-        self.settings = settings or load_settings(config, home=self.home)
+        self._settings = settings
         self._conn: sqlite3.Connection | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """The validated config, loaded on first use (read-only commands never need it)."""
+        if self._settings is None:
+            from agent_agency_cli.config import load_settings
+
+            self._settings = load_settings(self.config_path, home=self.home)
+        return self._settings
 
     @property
     def store(self) -> Store:
@@ -137,8 +145,11 @@ class TaskOrchestrator:
         """Validate a request fully and build the rows to store. Writes nothing."""
         from agent_agency_cli.executors.python import check_python_ref
         from agent_agency_cli.planning.plan_file import Plan, load_plan, parse_plan
+        from agent_agency_cli.request import TaskRequest
 
         if isinstance(request, dict):
+            from pydantic import ValidationError
+
             try:
                 request = TaskRequest.model_validate(request)
             except ValidationError as exc:
@@ -196,13 +207,19 @@ class TaskOrchestrator:
         self._check_workers(plan.steps, request.complexity)
         execution, learned = self._learned_plan(plan)
         now = time.time()
+        review = self._phase_one(plan, execution, description, requirements, deadline, mode, request,
+                                 now)
         task = {
             "id": "",
             "description": description,
             "mode": mode.value,
             "priority": request.priority.value,
             "priority_rank": request.priority.rank,
-            "status": TaskStatus.QUEUED.value,
+            "status": review["status"],
+            "validation": review["validation"],
+            "risk": review["risk"],
+            "review_mode": review["review_mode"],
+            "initial_review": review["council"],
             "requirements": requirements,
             "deadline": deadline,
             "workdir": workdir,
@@ -235,6 +252,57 @@ class TaskOrchestrator:
             for s in plan.steps
         ]
         return task, steps
+
+    def _phase_one(self, plan: Any, execution: Any, description: str, requirements: list[str],
+                   deadline: float | None, mode: ExecutionMode, request: Any, now: float) -> dict[str, Any]:
+        """Input validation, the security scan, risk and the council's initial review.
+
+        A failed validation is bad input (exit 2, nothing stored). High and critical
+        risk (per council.review_policy), or findings that require review, make the
+        task wait in awaiting_review for `task review`.
+        """
+        from agent_agency_cli.council import assess_risk, initial_review, review_mode
+        from agent_agency_cli.engine.gating import gate_types_of
+        from agent_agency_cli.validation import Status, validate_task
+        from agent_agency_cli.workers import parse_memory_mb
+
+        commands = [(s.name, command_text(s)) for s in plan.steps]
+        cpu = max((s.resources.cpu or 0.0 for s in plan.steps), default=0.0)
+        memory = max((parse_memory_mb(s.resources.memory) or 0 for s in plan.steps), default=0)
+        resources = {"cpu_cores": cpu, "memory_mb": float(memory), "storage_gb": 0.0}
+        lim = self.settings.task_execution.resource_limits
+        limits = {"cpu_cores": float(lim.max_cpu_cores), "memory_mb": float(lim.max_memory_mb),
+                  "storage_gb": float(lim.max_storage_gb)}
+        vs = self.settings.validation
+        validation = validate_task(
+            description, requirements, commands, estimated_duration=execution.estimated_duration or None,
+            deadline=deadline, now=now, resources=resources, limits=limits,
+            max_description_length=vs.max_description_length,
+            min_description_length=vs.min_description_length, max_requirements=vs.max_requirements,
+        )
+        if validation.overall is Status.FAILED:
+            errors = validation.errors()
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            raise BadInputError(f"validation failed: {errors[0]}{more}")
+        risk = assess_risk(validation, commands=[c for _, c in commands], mode=mode.value,
+                           requirements=requirements, resources=resources, priority=request.priority.value,
+                           description=description)
+        gates_by_step = {s.name: gate_types_of(s.gates) + gate_types_of(
+            self.settings.gates.defaults.get(mode, [])) for s in plan.steps}  # type: ignore[call-overload]
+        council = initial_review(validation, risk, resources=resources, limits=limits,
+                                 estimated_duration=execution.estimated_duration or None, deadline=deadline,
+                                 now=now, requirements=requirements, gates_by_step=gates_by_step)
+        how = review_mode(risk.level, dict(self.settings.council.review_policy))
+        if validation.overall is Status.REQUIRES_REVIEW:
+            how = "blocking"
+        blocking = how == "blocking" and mode is not ExecutionMode.DRY_RUN
+        return {
+            "status": (TaskStatus.AWAITING_REVIEW if blocking else TaskStatus.QUEUED).value,
+            "validation": json.dumps(validation.to_json()),
+            "risk": json.dumps(risk.to_json()),
+            "review_mode": how,
+            "council": council.to_json(),
+        }
 
     def _check_workers(self, steps: list[Any], complexity: str | None) -> None:
         """A step no configured worker could ever run is bad input (exit 2)."""
@@ -279,21 +347,41 @@ class TaskOrchestrator:
     ) -> str:
         """Validate and store a task as queued; start the daemon unless told not to."""
         task, steps = self.prepare(request)
+        council = task.pop("initial_review")
+        from agent_agency_cli.validation import mask_secrets
+
+        # A description or requirement is never executed: keep no secret in it.
+        shown = task["description"] = mask_secrets(task["description"])
+        task["requirements"] = [mask_secrets(r) for r in task["requirements"]]
         store = self.store
         for _ in range(20):
             task["id"] = secrets.token_hex(3)
             try:
-                store.insert_task(task, steps)
+                store.insert_task(task, steps, review=council, shown_description=shown)
                 break
             except sqlite3.IntegrityError:
                 continue  # id collision: draw another
         else:  # pragma: no cover - 16M ids
             raise ConflictError("could not allocate a task id")
+        if task["status"] == TaskStatus.AWAITING_REVIEW.value:
+            self._notify("awaiting_review", task["id"])
         if task["mode"] == ExecutionMode.DRY_RUN.value:
             self.dry_run(task["id"])
         elif start_daemon and task["status"] == TaskStatus.QUEUED.value:
             self.ensure_daemon()
         return task["id"]
+
+    def _notify(self, kind: str, task_id: str) -> None:
+        hooks = self.settings.notifications.hooks
+        if not hooks:
+            return
+        from agent_agency_cli.notify import deliver
+
+        status = self.get_status(task_id)
+        payload = {k: status[k] for k in ("id", "description", "status", "priority", "mode", "reason",
+                                          "risk", "requirements")}
+        # The CLI process exits soon: deliver now (bounded by the hooks' timeouts).
+        deliver(list(hooks), kind, payload, log=lambda msg: None)
 
     def dry_run(self, task_id: str) -> dict[str, Any]:
         """Simulate a queued dry-run task in this process: nothing runs, nothing is written."""
@@ -615,6 +703,8 @@ class TaskOrchestrator:
         if deadline is not None:
             changes["deadline"] = parse_deadline(deadline)
         if requirements is not None:
+            from agent_agency_cli.request import TaskRequest
+
             req = TaskRequest(requirements=requirements).requirements  # type: ignore[arg-type]
             if any(not r for r in req):
                 raise BadInputError("requirements: empty item")

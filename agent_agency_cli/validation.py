@@ -187,6 +187,16 @@ _RM_RECURSIVE = (
 _REDIRECT = r"(?<![<>=-])(?:\d|&)?>{1,2}\|?\s*"
 _SHELL = r"(?:[^\s;&|]*/)?(?:ba|z|k|da|fi|a)?sh"
 _OPTS = r"(?:\s+-\S+)*"
+# After `| `: optional sudo/env wrappers and VAR=value words, then a shell.
+_INTO_SHELL = r"\s*(?:(?:sudo|doas|env|command|exec)" + _OPTS + r"\s+)*(?:[A-Za-z_]\w*=[^\s;&|]*\s+)*" + _SHELL + _END
+
+
+def _pipeline_into(target: str) -> str:
+    """The rest of a pipeline up to a `|` followed by `target` (at most 20 stages).
+
+    Possessive segments keep it linear on long lines; URLs of any length fit.
+    """
+    return r"[^\n;&|]*+(?:\|(?!" + target + r")[^\n;&|]*+){0,20}\|" + target
 
 # Secret values of a generic assignment: quoted (6+ characters) or unquoted (6+ with a
 # non-letter, or 12+ letters); never a reference or a run of one character.
@@ -230,17 +240,17 @@ RULES: tuple[Rule, ...] = (
     _r("fork-loop", _D, _CRIT, r"\bfork\s+while\s+fork\b|\bwhile\s+(?:true|1)\s*:\s*os\.fork\(\)",
        "fork bomb loop (fork while fork)"),
     # -- remote code execution -------------------------------------------------------
-    _r("pipe-to-shell", _R, _HIGH,
-       _NOT_PART + r"(?:curl|wget|fetch|aria2c)\b[^\n;&]{0,400}?\|\s*(?:(?:sudo|doas|env|command|exec)" + _OPTS
-       + r"\s+)*(?:[A-Za-z_]\w*=[^\s;&|]*\s+)*" + _SHELL + _END,
+    _r("pipe-to-shell", _R, _HIGH, _NOT_PART + r"(?:curl|wget|fetch|aria2c)\b" + _pipeline_into(_INTO_SHELL),
        "piping a download into a shell (curl … | sh)"),
     _r("shell-substitution-download", _R, _HIGH,
        _NOT_PART + r"(?:(?:ba|z|k|da|a)?sh|source|eval|\.|python[\d.]*|perl|ruby|node)(?:\s+-\S+)*\s+"
        r"(?:<\(|\$\()\s*(?:curl|wget|fetch)\b[^\n;&]*",
        "running a download through process substitution (bash <(curl …))"),
     _r("powershell-download-exec", _R, _HIGH,
-       r"\b(?:iwr|irm|invoke-webrequest|invoke-restmethod|curl|wget)\b[^\n;&]{0,400}?\|\s*(?:iex|invoke-expression)\b"
-       r"|\b(?:iex|invoke-expression)\b[^\n]{0,400}?\b(?:downloadstring|iwr|irm|invoke-webrequest|invoke-restmethod)\b",
+       r"\b(?:iwr|irm|invoke-webrequest|invoke-restmethod|curl|wget)\b"
+       + _pipeline_into(r"\s*(?:iex|invoke-expression)\b")
+       + r"|\b(?:iex|invoke-expression)\b[^\n]{0,400}?"
+       r"\b(?:downloadstring|iwr|irm|invoke-webrequest|invoke-restmethod)\b",
        "running a download with PowerShell (irm … | iex)"),
     # -- writes to system paths -------------------------------------------------------
     _r("redirect-system-path", _W, _HIGH, _REDIRECT + _SYS_PATH,
@@ -295,7 +305,8 @@ RULES: tuple[Rule, ...] = (
        "secret passed as a command-line flag", _M),
     _r("secret-assignment", _S, _HIGH,
        r"(?i:(?<![a-z0-9])(?:password|passwd|passphrase|secret|api[_-]?key|apikey|access[_-]?token"
-       r"|auth[_-]?token|token|client[_-]?secret|secret[_-]?key|private[_-]?key))[\"']?\s*[:=]\s*" + _VALUE,
+       r"|auth[_-]?token|access[_-]?key|token|client[_-]?secret|secret[_-]?key|private[_-]?key))"
+       r"[\"']?\s*[:=]\s*" + _VALUE,
        "secret assigned in plain text (password=…)", _M),
 )
 

@@ -22,6 +22,7 @@ def start(
 ) -> None:
     """Start the daemon (detached) if it is not running."""
     orch = orchestrator()
+    orch.settings  # a bad config is bad input here, not a daemon that dies at start  # noqa: B018
     if foreground:
         from agent_agency_cli.engine import daemon
 

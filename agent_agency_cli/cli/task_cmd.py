@@ -64,7 +64,7 @@ def create(
     """
     from agent_agency_cli.errors import BadInputError
     from agent_agency_cli.models import ExecutionMode, Priority
-    from agent_agency_cli.orchestrator import TaskRequest
+    from agent_agency_cli.request import TaskRequest
 
     try:
         prio = Priority(priority)

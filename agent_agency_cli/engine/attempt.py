@@ -37,7 +37,7 @@ def make_handle(runner: TaskRunner, st: StepState, spec: dict[str, Any], log: St
                 on_spawn: Callable[[int], None]) -> StepHandle:
     """The executor handle for this attempt (shell process or Python callable)."""
     cwd = step_cwd(runner, spec)
-    env = {**os.environ, **st.spec.get("env", {}), **spec.get("env", {})}
+    env = {**runner.env, **st.spec.get("env", {}), **spec.get("env", {})}
     env.update(
         AGENT_AGENCY_TASK_ID=runner.task_id,
         AGENT_AGENCY_STEP=st.name,
@@ -51,7 +51,16 @@ def make_handle(runner: TaskRunner, st: StepState, spec: dict[str, Any], log: St
             attempt=st.attempt, env=env, log=log, report_progress=report,
         )
         search = [p for p in (runner.plan_dir, runner.workdir, cwd) if p is not None]
-        return PythonHandle(spec["python"], ctx, search, log)
+        fn = runner.callables.get(spec["python"])
+        if fn is None:
+            from agent_agency_cli.errors import PlanError
+            from agent_agency_cli.executors.python import resolve_callable
+
+            try:
+                fn = runner.callables[spec["python"]] = resolve_callable(spec["python"], search)
+            except PlanError:
+                fn = None  # the handle reports it in the step log
+        return PythonHandle(spec["python"], ctx, search, log, fn=fn)
     argv = command_argv(spec["run"])
     return ShellHandle(with_limits(argv, step_limits(runner.limits, st.spec)), cwd=str(cwd), env=env,
                        log=log, on_spawn=on_spawn, shown=argv)
@@ -80,44 +89,28 @@ def step_limits(task_limits: dict[str, Any], spec: dict[str, Any]) -> dict[str, 
 
 async def supervise(runner: TaskRunner, st: StepState, handle: StepHandle,
                     timeout: float) -> StepOutcome:
-    """Run the handle, enforcing a pause-aware timeout and honouring stop requests."""
-    result: list[StepOutcome] = []
-    grace = runner.settings.task_execution.cancel_grace_period
-    async with anyio.create_task_group() as tg:
+    """Run the handle under a pause-aware timeout and honour stop requests.
 
-        async def run() -> None:
-            result.append(await handle.run())
-            st.poke()
-
-        tg.start_soon(run)
-        while not result:
-            remaining = float("inf")
-            if st.stop_reason is None:
-                remaining = timeout - st.active_elapsed(time.time())
-                if remaining <= 0 and st.status is not S.PAUSED:
-                    st.stop_reason = "timeout"
-            if st.stop_reason is not None:
-                await handle.stop(grace)
-                if isinstance(handle, PythonHandle) and not result:
-                    # A thread cannot be killed: give it the grace period to
-                    # notice the flag, then stop waiting for it.
-                    with anyio.move_on_after(grace):
-                        while not result:
-                            await st.changed.wait()
-                    tg.cancel_scope.cancel()
-                    break
-                while not result:
-                    await st.changed.wait()
-                break
-            wait_for = float("inf") if st.status is S.PAUSED else max(remaining, 0.001)
-            with anyio.move_on_after(wait_for):
-                await st.changed.wait()
+    No task per step: the runner's single watchdog fires timeouts (see
+    TaskRunner._watchdog), and stop requests call TaskRunner.stop_step, which
+    signals the handle and, for a Python thread that ignores the flag, cancels
+    this scope after the grace period.
+    """
+    runner.arm_deadline(st, time.time() + timeout)
+    with anyio.CancelScope() as scope:
+        st.scope = scope
+        if st.stop_reason is not None:
+            runner.stop_step(st)
+        outcome = await handle.run()
+    st.scope = None
+    st.deadline = None
+    if scope.cancelled_caught:
+        outcome = StepOutcome(ok=False)
     if st.stop_reason is not None:
         reason = f"timeout after {timeout:g}s" if st.stop_reason == "timeout" else st.stop_reason
-        base = result[0] if result else StepOutcome(ok=False)
-        return StepOutcome(ok=False, exit_code=base.exit_code, reason=reason,
+        return StepOutcome(ok=False, exit_code=outcome.exit_code, reason=reason,
                            extra={"stopped": st.stop_reason})
-    return result[0]
+    return outcome
 
 
 class MetricsRecorder:

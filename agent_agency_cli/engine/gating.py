@@ -14,6 +14,19 @@ if TYPE_CHECKING:
     from agent_agency_cli.engine.runner import StepState, TaskRunner
 
 
+def gate_types_of(gates: Any) -> list[str]:
+    """The gate types of a list of GateSpecs or of plan/config gate declarations."""
+    out = []
+    for g in gates or []:
+        if isinstance(g, str):
+            out.append(g)
+        elif isinstance(g, dict):
+            out.append(str(g.get("type")))
+        else:
+            out.append(g.type)
+    return out
+
+
 def step_gate_specs(runner: TaskRunner, st: StepState) -> list[Any]:
     """The step's own gates plus the config's defaults for the task's mode."""
     from agent_agency_cli.gates.spec import parse_gates

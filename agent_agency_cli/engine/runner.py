@@ -7,6 +7,7 @@ change itself is committed before anything acts on it.
 
 from __future__ import annotations
 
+import heapq
 import json
 import os
 import sqlite3
@@ -19,11 +20,9 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.abc import TaskGroup
 
-from agent_agency_cli.engine.process import with_limits
 from agent_agency_cli.errors import ConflictError, NotFoundError
 from agent_agency_cli.executors.base import StepHandle, StepLog, StepOutcome
-from agent_agency_cli.executors.python import PythonHandle, StepContext, thread_safe_reporter
-from agent_agency_cli.executors.shell import ShellHandle, command_argv
+from agent_agency_cli.executors.python import PythonHandle
 from agent_agency_cli.models import StepStatus, TaskStatus
 
 if TYPE_CHECKING:
@@ -69,6 +68,8 @@ class StepState:
     stop_reason: str | None = None
     last_progress: float = 0.0
     decision: tuple[bool, str] | None = None
+    deadline: float | None = None
+    scope: Any = None
     worker: str | None = None
     signature: str | None = None
     ended_at: float | None = None
@@ -125,6 +126,10 @@ class TaskRunner:
         self.done = anyio.Event()
         self.lock = anyio.Lock()
         self._tg: TaskGroup | None = None
+        self._deadlines: list[tuple[float, int, str]] = []
+        self._watch_wake = anyio.Event()
+        self.env = dict(os.environ)  # copied once: every step's environment starts from it
+        self.callables: dict[str, Any] = {}
         self._load_steps()
 
     # -- loading --------------------------------------------------------------
@@ -240,6 +245,7 @@ class TaskRunner:
                 self._tg = tg
                 if self.deadline:
                     tg.start_soon(self._deadline_watch)
+                tg.start_soon(self._watchdog)
                 await self._schedule_loop(tg)
                 tg.cancel_scope.cancel()
             self._finish()
@@ -271,6 +277,52 @@ class TaskRunner:
                                    reason=reason)
             await self.wake.wait()
             self.wake = anyio.Event()
+
+    # -- timeouts and stopping running steps ------------------------------------
+
+    def arm_deadline(self, st: StepState, deadline: float) -> None:
+        """Register when a running step times out (pause time is added on resume)."""
+        st.deadline = deadline
+        heapq.heappush(self._deadlines, (deadline, id(st), st.name))
+        if self._deadlines[0][0] == deadline:
+            self._watch_wake.set()
+
+    async def _watchdog(self) -> None:
+        """One task for the whole task: fires the earliest step timeout."""
+        while True:
+            now = time.time()
+            while self._deadlines and self._deadlines[0][0] <= now:
+                deadline, _, name = heapq.heappop(self._deadlines)
+                st = self.steps[name]
+                if st.deadline != deadline or st.handle is None or st.stop_reason is not None:
+                    continue  # stale entry: finished, re-armed or already stopping
+                if st.status is S.PAUSED:
+                    continue  # resume re-arms it with the paused time added
+                st.stop_reason = "timeout"
+                self.stop_step(st)
+            delay = self._deadlines[0][0] - now if self._deadlines else float("inf")
+            with anyio.move_on_after(delay):
+                await self._watch_wake.wait()
+            self._watch_wake = anyio.Event()
+
+    def stop_step(self, st: StepState) -> None:
+        """Stop a running attempt (its stop_reason is set): SIGTERM, then SIGKILL after the
+        grace period; a Python thread that ignores the flag is abandoned after it."""
+        if st.handle is not None and self._tg is not None:
+            self._tg.start_soon(self._stop_handle, st, st.handle)
+
+    async def _stop_handle(self, st: StepState, handle: StepHandle) -> None:
+        grace = self.settings.task_execution.cancel_grace_period
+        await handle.stop(grace)
+        if isinstance(handle, PythonHandle) and st.handle is handle:
+            await anyio.sleep(grace)
+            if st.handle is handle and st.scope is not None:
+                st.scope.cancel()
+
+    def _request_stop(self, st: StepState, reason: str) -> None:
+        st.stop_reason = reason
+        st.poke()
+        self.stop_step(st)
 
     # -- one step, from start to its end state --------------------------------
 
@@ -400,20 +452,23 @@ class TaskRunner:
             if st.status is S.PAUSED and st.handle is not None:  # paused while spawning
                 st.handle.pause()
 
+        outcome: StepOutcome | None = None
         try:
             handle = make_handle(self, st, spec, log, on_spawn)
             st.handle = handle
             timeout = spec.get("timeout") or st.timeout or self.settings.task_execution.default_timeout
-            async with anyio.create_task_group() as tg:
-                if recorder is not None:
+            if recorder is not None:
+                async with anyio.create_task_group() as tg:
                     tg.start_soon(recorder.run)
+                    outcome = await supervise(self, st, handle, timeout)
+                    tg.cancel_scope.cancel()
+            else:
                 outcome = await supervise(self, st, handle, timeout)
-                tg.cancel_scope.cancel()
         except Exception as exc:
             outcome = StepOutcome(ok=False, reason=f"engine error: {type(exc).__name__}: {exc}")
             log.line("sys", outcome.reason or "")
         finally:
-            log.close()
+            log.close(keep=outcome is None or not outcome.ok)
             st.handle = None
         summary = recorder.summary() if recorder is not None else None
         if summary:
@@ -430,14 +485,15 @@ class TaskRunner:
         return outcome
 
     def _attempt_fields(self, st: StepState, outcome: StepOutcome) -> dict[str, Any]:
+        """Row fields for the end of an attempt, plus its history row (`also`)."""
         now = time.time()
         ended = st.ended_at or now  # gates and decisions after the process are not its time
         fields: dict[str, Any] = dict(finished_at=now, duration=st.active_elapsed(ended),
                                       exit_code=outcome.exit_code, paused_at=None)
         if outcome.extra.get("metrics"):
             fields["metrics"] = json.dumps(outcome.extra["metrics"])
-        self.store.record_attempt(self.task_id, st.name, st.attempt, outcome, st.started_at,
-                                  now, fields["duration"], getattr(st, "worker", None))
+        fields["also"] = [self.store.attempt_row(self.task_id, st.name, st.attempt, outcome, st.started_at,
+                                                 now, fields["duration"], st.worker)]
         return fields
 
     def _complete_step(self, st: StepState, outcome: StepOutcome) -> None:
@@ -445,8 +501,9 @@ class TaskRunner:
         payload: dict[str, Any] = {"duration": fields["duration"], "exit_code": outcome.exit_code}
         if outcome.result is not None:
             payload["result"] = outcome.result
+        if st.signature:
+            fields["also"].append(self.store.duration_row(st.signature, fields["duration"]))
         self._move(st, S.COMPLETED, "step_completed", payload, reason=None, progress=1.0, **fields)
-        self.store.record_duration(st.signature, fields["duration"])
         for dep in st.dependents:
             d = self.steps[dep]
             d.waiting -= 1
@@ -481,8 +538,7 @@ class TaskRunner:
             for name in list(self.running):
                 other = self.steps[name]
                 if other is not st and other.status.is_active:
-                    other.stop_reason = "abort"
-                    other.poke()
+                    self._request_stop(other, "abort")
 
     def _stopped_attempt(self, st: StepState, outcome: StepOutcome, stop: str | None) -> None:
         fields = self._attempt_fields(st, outcome)
@@ -521,7 +577,7 @@ class TaskRunner:
             with anyio.move_on_after(left):
                 await st.changed.wait()
 
-    async def _acquire_worker(self, st: StepState) -> str | None | bool:
+    async def _acquire_worker(self, st: StepState) -> str | bool | None:
         """A worker with the step's capabilities and free resources (None: no pool in use).
 
         Waits in `waiting_resources` while none is free; False if stopped meanwhile.
@@ -770,6 +826,8 @@ class TaskRunner:
                 pause_len = now - (st.paused_at or now)
                 st.paused_total += pause_len
                 st.paused_at = None
+                if st.deadline is not None:
+                    self.arm_deadline(st, st.deadline + pause_len)
                 self._move(st, S.RUNNING, "step_resumed", {"paused_for": pause_len},
                            paused_at=None, paused_total=st.paused_total)
                 if st.handle is not None:
@@ -791,9 +849,7 @@ class TaskRunner:
             raise ConflictError(f"task {self.task_id} is {self.status}; nothing to cancel")
         self.cancel_reason = reason or "cancelled"
         for name in list(self.running):
-            st = self.steps[name]
-            st.stop_reason = "cancel"
-            st.poke()
+            self._request_stop(self.steps[name], "cancel")
         if self.status is T.AWAITING_APPROVAL:
             self.awaiting = None
         self.notify()
@@ -874,9 +930,7 @@ class TaskRunner:
             await self.done.wait()
             return
         for name in list(self.running):
-            st = self.steps[name]
-            st.stop_reason = "suspend"
-            st.poke()
+            self._request_stop(self.steps[name], "suspend")
         await self.done.wait()
 
     def wake_steps(self) -> None:

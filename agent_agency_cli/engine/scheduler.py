@@ -44,6 +44,9 @@ class Engine:
         self._kick = anyio.Event()
         self._dirty = True
         self._resources = anyio.Event()
+        self._breaker_names: dict[str, str] = {}
+        self._clean_breakers: set[str] = set()
+        self._clean_version = -1
         self.pool = self._make_pool()
         self.breakers = self._make_breakers()
 
@@ -80,22 +83,40 @@ class Engine:
     async def resources_changed(self) -> None:
         await self._resources.wait()
 
+    def _breaker_name(self, spec: dict[str, Any]) -> str:
+        from agent_agency_cli.store.breakers import breaker_name
+
+        target = spec.get("python") or spec.get("run")
+        key = target if isinstance(target, str) else json.dumps(target)
+        name = self._breaker_names.get(key)
+        if name is None:
+            name = self._breaker_names[key] = breaker_name("python" if spec.get("python") else "shell", target)
+        return name
+
+    def _breaker_known_clean(self, name: str) -> bool:
+        """Closed with no failures, and nobody else has written to the database since we
+        last looked: the breaker needs no round trip (the common case, many times a second)."""
+        version = self.store.data_version()
+        if version != self._clean_version:
+            self._clean_breakers.clear()
+            self._clean_version = version
+        return name in self._clean_breakers
+
     def breaker_check(self, spec: dict[str, Any], kind: str) -> Any:
         if self.breakers is None:
             return None
-        from agent_agency_cli.store.breakers import breaker_name
-
-        name = breaker_name("python" if spec.get("python") else "shell",
-                            spec.get("python") or spec.get("run"))
+        name = self._breaker_name(spec)
+        if self._breaker_known_clean(name):
+            return None
         return self.breakers.check(name, self.settings.recovery.breakers, time.time())
 
     def breaker_record(self, spec: dict[str, Any], kind: str, outcome: Any, trial: bool) -> None:
         if self.breakers is None:
             return
-        from agent_agency_cli.store.breakers import breaker_name
-
-        name = breaker_name("python" if spec.get("python") else "shell",
-                            spec.get("python") or spec.get("run"))
+        name = self._breaker_name(spec)
+        if outcome.ok and not trial and self._breaker_known_clean(name):
+            return  # a success on a clean breaker changes nothing
+        self._clean_breakers.discard(name)
         if outcome.extra.get("stopped") in ("cancel", "suspend", "abort"):
             # A stopped call says nothing about the target; free the trial slot.
             if trial:
@@ -106,6 +127,11 @@ class Engine:
                                      trial=trial)
         if after != before:
             log.info("circuit %s: %s -> %s", name, before, after)
+        if outcome.ok and after == "closed":
+            current = self.breakers.get(name)
+            if current is None or not current.get("failures"):
+                self._breaker_known_clean(name)  # refresh the version first
+                self._clean_breakers.add(name)
 
     def notify_hooks(self, kind: str, task_id: str) -> None:
         hooks = self.settings.notifications.hooks

@@ -43,19 +43,39 @@ class StepLog:
     """A step's log file: one line per output line, `<UTC time> <stream>| <text>`.
 
     Streams: out (stdout), err (stderr), log (the step context logger), sys
-    (the engine: start, exit, signals). Both pipes go to one file so the order
-    a reader sees is the order lines arrived.
+    (the engine: command, exit, signals). Both pipes go to one file so the order
+    a reader sees is the order lines arrived. The file is created lazily: the
+    engine's own `sys` lines wait in memory until the step prints something or
+    is closed with `keep=True` (it failed), so a silent successful step costs no
+    file at all — its start, end and exit code are in the events anyway.
     """
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._fh = open(path, "a", encoding="utf-8", errors="replace")
+        self._fh: Any = None
+        self._pending: list[str] = []
         self._partial: dict[str, str] = {}
 
+    def _open(self) -> Any:
+        if self._fh is None:
+            try:
+                self._fh = open(self.path, "a", encoding="utf-8", errors="replace")
+            except FileNotFoundError:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._fh = open(self.path, "a", encoding="utf-8", errors="replace")
+            if self._pending:
+                self._fh.write("".join(self._pending))
+                self._pending.clear()
+        return self._fh
+
     def line(self, stream: str, text: str) -> None:
-        self._fh.write(f"{log_timestamp()} {stream}| {text}\n")
-        self._fh.flush()
+        entry = f"{log_timestamp()} {stream}| {text}\n"
+        if stream == "sys" and self._fh is None:
+            self._pending.append(entry)
+            return
+        fh = self._open()
+        fh.write(entry)
+        fh.flush()
 
     def feed(self, stream: str, chunk: str) -> None:
         """Append raw text; complete lines are written, a trailing fragment waits."""
@@ -63,16 +83,23 @@ class StepLog:
         *lines, rest = data.split("\n")
         if lines:
             ts = log_timestamp()
-            self._fh.write("".join(f"{ts} {stream}| {ln.rstrip(chr(13))}\n" for ln in lines))
-            self._fh.flush()
+            fh = self._open()
+            fh.write("".join(f"{ts} {stream}| {ln.rstrip(chr(13))}\n" for ln in lines))
+            fh.flush()
         if rest:
             self._partial[stream] = rest
 
-    def close(self) -> None:
+    def close(self, keep: bool = True) -> None:
+        """Flush fragments; with keep=False a step that printed nothing leaves no file."""
         for stream, rest in list(self._partial.items()):
-            self.line(stream, rest)
+            self.line(stream, rest.rstrip("\r"))
         self._partial.clear()
-        self._fh.close()
+        if self._fh is None and keep and self._pending:
+            self._open()
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        self._pending.clear()
 
 
 def parse_log_line(line: str) -> tuple[str, str, str]:

@@ -72,11 +72,19 @@ class StepContext:
         self._running = threading.Event()
         self._running.set()
         self._cancelled = threading.Event()
-        logger = logging.getLogger(f"agent_agency_cli.step.{task_id}.{step}.{id(self)}")
-        logger.propagate = False
-        logger.setLevel(logging.DEBUG)
-        logger.handlers = [_StepLogHandler(log)]
-        self.log = logger
+        self._steplog = log
+        self._logger: logging.Logger | None = None
+
+    @property
+    def log(self) -> logging.Logger:
+        """A logger writing to the step log (built on first use; not registered
+        globally, so a long-lived engine does not accumulate one per step)."""
+        if self._logger is None:
+            logger = logging.Logger(f"agent_agency_cli.step.{self.task_id}.{self.step}", logging.DEBUG)
+            logger.propagate = False
+            logger.addHandler(_StepLogHandler(self._steplog))
+            self._logger = logger
+        return self._logger
 
     def progress(self, fraction: float, message: str | None = None) -> None:
         """Report progress in [0, 1] (shown by status and watch)."""
@@ -138,7 +146,10 @@ def _load_module(module: str, search: Sequence[Path]) -> ModuleType:
 
 
 def resolve_callable(ref: str, search: Sequence[Path]) -> Callable[..., Any]:
-    """Import `module:function`; PlanError with a clear line if it is not there."""
+    """Import `module:function`; PlanError with a clear line if it is not there.
+
+    A module loaded from a file is reloaded when the file changes (see _load_module).
+    """
     module, _, func = ref.partition(":")
     try:
         mod = _load_module(module, search)
@@ -184,19 +195,23 @@ class PythonHandle:
 
     pid: int | None = None
 
-    def __init__(self, ref: str, ctx: StepContext, search: Sequence[Path], log: StepLog):
+    def __init__(self, ref: str, ctx: StepContext, search: Sequence[Path], log: StepLog,
+                 fn: Callable[..., Any] | None = None):
         self.ref = ref
         self.ctx = ctx
         self.search = list(search)
         self.log = log
+        self.fn = fn
 
     async def run(self) -> StepOutcome:
         self.log.line("sys", f"python {self.ref}")
-        try:
-            fn = resolve_callable(self.ref, self.search)
-        except PlanError as exc:
-            self.log.line("sys", str(exc))
-            return StepOutcome(ok=False, reason=str(exc))
+        fn = self.fn
+        if fn is None:
+            try:
+                fn = resolve_callable(self.ref, self.search)
+            except PlanError as exc:
+                self.log.line("sys", str(exc))
+                return StepOutcome(ok=False, reason=str(exc))
         try:
             if inspect.iscoroutinefunction(fn):
                 result = await fn(self.ctx)

@@ -120,6 +120,8 @@ class ShellHandle:
         for i, text in enumerate(shown.rstrip("\n").split("\n")):
             self.log.line("sys", f"{'$' if i == 0 else '>'} {text}")
         self.log.line("sys", f"cwd {self.cwd}")
+        if self._stopping:
+            return StepOutcome(ok=False, reason="stopped before it started")
         try:
             proc = await anyio.open_process(
                 self.argv,
@@ -143,16 +145,22 @@ class ShellHandle:
         self.proc = proc
         self.pid = proc.pid
         self.on_spawn(proc.pid)
+        if self._stopping:  # stopped while it was being started
+            signal_group(proc.pid, signal.SIGKILL)
+        pumps_left = [2]
         pumps_done = anyio.Event()
+
+        async def pump(stream: ByteReceiveStream | None, name: str) -> None:
+            try:
+                await self._pump(stream, name)
+            finally:
+                pumps_left[0] -= 1
+                if not pumps_left[0]:
+                    pumps_done.set()
+
         async with anyio.create_task_group() as tg:
-
-            async def pumps() -> None:
-                async with anyio.create_task_group() as inner:
-                    inner.start_soon(self._pump, proc.stdout, "out")
-                    inner.start_soon(self._pump, proc.stderr, "err")
-                pumps_done.set()
-
-            tg.start_soon(pumps)
+            tg.start_soon(pump, proc.stdout, "out")
+            tg.start_soon(pump, proc.stderr, "err")
             rc = await proc.wait()
             # The leader is gone; kill what is left of its group so that no
             # child outlives the step or holds our pipes open.
@@ -162,8 +170,9 @@ class ShellHandle:
                 with anyio.move_on_after(2.0):
                     while group_alive(proc.pid):
                         await anyio.sleep(0.005)
-            with anyio.move_on_after(2.0):
-                await pumps_done.wait()
+            if not pumps_done.is_set():
+                with anyio.move_on_after(2.0):
+                    await pumps_done.wait()
             tg.cancel_scope.cancel()
         if rc < 0:
             reason = f"killed by {signal.Signals(-rc).name}"
@@ -184,9 +193,9 @@ class ShellHandle:
 
     async def stop(self, grace: float) -> None:
         """SIGTERM the group (woken first if stopped), then SIGKILL after `grace` seconds."""
-        if self.pid is None or self.proc is None:
-            return
         self._stopping = True
+        if self.pid is None or self.proc is None:
+            return  # run() sees the flag and does not start (or kills at once)
         pgid = self.pid
         signal_group(pgid, signal.SIGTERM)
         signal_group(pgid, signal.SIGCONT)

@@ -85,18 +85,18 @@ class PlanStep(BaseModel):
     description: str | None = None
     run: str | list[str] | None = None
     python: str | None = None
-    needs: Annotated[list[str], BeforeValidator(_str_list)] = []
+    needs: Annotated[list[str], BeforeValidator(_str_list)] = Field(default_factory=list)
     timeout: Duration | None = None
-    env: dict[str, str] = {}
+    env: dict[str, str] = Field(default_factory=dict)
     workdir: str | None = None
     estimate: Duration | None = None
     idempotent: bool = False
     retries: Annotated[RetrySpec, BeforeValidator(_retries)] = RetrySpec()
     type: str | None = None  # task type for model selection: code, testing, review, ...
-    gates: GateList = []
-    outputs: Annotated[list[str], BeforeValidator(_str_list)] = []  # files the step produces
-    touches: Annotated[list[str], BeforeValidator(_str_list)] = []  # paths it changes
-    requires: Annotated[list[str], BeforeValidator(_str_list)] = []  # worker capabilities
+    gates: GateList = Field(default_factory=list)
+    outputs: Annotated[list[str], BeforeValidator(_str_list)] = Field(default_factory=list)  # files it produces
+    touches: Annotated[list[str], BeforeValidator(_str_list)] = Field(default_factory=list)  # paths it changes
+    requires: Annotated[list[str], BeforeValidator(_str_list)] = Field(default_factory=list)  # capabilities
     resources: StepResources = StepResources()
     fallback: FallbackStep | None = None
     checkpoint: bool = False  # snapshot the workspace before it runs
@@ -179,7 +179,23 @@ def _validate_step(raw: Any, i: int) -> PlanStep:
 
 
 def parse_plan(data: Any, source: str | None = None, base_dir: str | None = None) -> Plan:
-    """Validate a plan already loaded from YAML (or built in code) and analyse its DAG."""
+    """Validate a plan already loaded from YAML (or built in code) and analyse its DAG.
+
+    The garbage collector is paused meanwhile: validation allocates many small,
+    long-lived objects, and full collections would make it grow faster than linearly.
+    """
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _parse_plan(data, source, base_dir)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _parse_plan(data: Any, source: str | None, base_dir: str | None) -> Plan:
     if isinstance(data, list):
         data = {"steps": data}
     if not isinstance(data, dict):

@@ -6,6 +6,9 @@ import sqlite3
 from pathlib import Path
 
 BUSY_TIMEOUT_MS = 30_000
+# The number of migrations in store/migrations.py (a test keeps the two in step).
+# Checked before importing the migrations, so read-only commands skip sqlite-utils.
+SCHEMA_VERSION = 3
 
 
 def connect(path: Path | str, *, migrate: bool = True) -> sqlite3.Connection:
@@ -25,7 +28,7 @@ def connect(path: Path | str, *, migrate: bool = True) -> sqlite3.Connection:
     # the last commits); that is the durability this tool promises.
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
-    if migrate:
+    if migrate and conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
         from agent_agency_cli.store.migrations import ensure_schema
 
         ensure_schema(conn)

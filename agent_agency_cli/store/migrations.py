@@ -11,6 +11,8 @@ import sqlite3
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from agent_agency_cli.store import db
+
 migrations = Migrations("agent_agency_cli")
 
 
@@ -224,6 +226,7 @@ def m003_resources(db: Database) -> None:
 
 
 SCHEMA_VERSION = len(migrations._migrations)
+assert SCHEMA_VERSION == db.SCHEMA_VERSION, "update store/db.py SCHEMA_VERSION with the migrations"
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:

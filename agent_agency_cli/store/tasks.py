@@ -66,8 +66,10 @@ class Store:
 
     # -- tasks ----------------------------------------------------------------
 
-    def insert_task(self, task: dict[str, Any], steps: Sequence[dict[str, Any]]) -> None:
-        """Store a new task with its steps and its creation events, atomically."""
+    def insert_task(self, task: dict[str, Any], steps: Sequence[dict[str, Any]],
+                    review: dict[str, Any] | None = None, shown_description: str | None = None) -> None:
+        """Store a new task with its steps, its initial council review and its creation
+        event, atomically. `shown_description` is what the event says (secrets masked)."""
         now = task["created_at"]
         with self.tx() as conn:
             cols = ", ".join(task)
@@ -96,12 +98,18 @@ class Store:
                     for i, s in enumerate(steps)
                 ],
             )
+            if review is not None:
+                conn.execute(
+                    "INSERT INTO reviews (task_id, phase, kind, verdict, data, created_at) "
+                    "VALUES (?, 'initial', 'council', ?, ?, ?)",
+                    (task["id"], str(review.get("overall_verdict")), _dumps(review), now),
+                )
             self._event(
                 task["id"],
                 None,
                 "task_created",
                 {
-                    "description": task["description"],
+                    "description": shown_description or task["description"],
                     "mode": task["mode"],
                     "priority": task["priority"],
                     "steps": len(steps),
@@ -281,9 +289,14 @@ class Store:
         *,
         event: str,
         payload: dict[str, Any] | None = None,
+        also: Sequence[tuple[str, Sequence[Any]]] = (),
         **fields: Any,
     ) -> float:
-        """Move a step old -> new (checked against the table and the row), with one event."""
+        """Move a step old -> new (checked against the table and the row), with one event.
+
+        `also`: further (sql, params) statements committed in the same transaction
+        (the attempt's history row, its learned duration).
+        """
         check_step_transition(task_id, step, old, new)
         now = time.time()
         sets = "".join(f", {k} = ?" for k in fields)
@@ -302,6 +315,8 @@ class Store:
                 "INSERT INTO events (task_id, step, kind, payload, ts) VALUES (?, ?, ?, ?, ?)",
                 (task_id, step, event, _dumps({"status": new.value, **(payload or {})}), now),
             )
+            for sql, params in also:
+                conn.execute(sql, params)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -429,18 +444,24 @@ class Store:
 
     # -- attempts, metrics, learned durations ----------------------------------
 
-    def record_attempt(self, task_id: str, step: str, attempt: int, outcome: Any,
-                       started_at: float | None, finished_at: float, duration: float | None,
-                       worker: str | None) -> None:
-        """One row per attempt, with its error: the retry history `task status` shows."""
+    @staticmethod
+    def attempt_row(task_id: str, step: str, attempt: int, outcome: Any, started_at: float | None,
+                    finished_at: float, duration: float | None, worker: str | None
+                    ) -> tuple[str, tuple[Any, ...]]:
+        """The statement recording one attempt, with its error (for set_step_status's `also`)."""
         status = "completed" if outcome.ok else (outcome.extra.get("stopped") or "failed")
-        with self.tx() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO step_attempts (task_id, step, attempt, status, worker, "
-                "started_at, finished_at, duration, exit_code, reason) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (task_id, step, attempt, status, worker, started_at, finished_at, duration,
-                 outcome.exit_code, outcome.reason),
-            )
+        return (
+            "INSERT OR REPLACE INTO step_attempts (task_id, step, attempt, status, worker, "
+            "started_at, finished_at, duration, exit_code, reason) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (task_id, step, attempt, status, worker, started_at, finished_at, duration,
+             outcome.exit_code, outcome.reason),
+        )
+
+    @staticmethod
+    def duration_row(signature: str, duration: float) -> tuple[str, tuple[Any, ...]]:
+        """The statement remembering a finished step's duration for later estimates."""
+        return ("INSERT INTO durations (signature, duration, finished_at) VALUES (?, ?, ?)",
+                (signature, duration, time.time()))
 
     def attempts(self, task_id: str) -> list[sqlite3.Row]:
         return self.conn.execute(
@@ -467,13 +488,6 @@ class Store:
             "SELECT * FROM step_metrics WHERE task_id = ? AND step = ? ORDER BY attempt, ts",
             (task_id, step),
         ).fetchall()
-
-    def record_duration(self, signature: str | None, duration: float) -> None:
-        if not signature:
-            return
-        with self.tx() as conn:
-            conn.execute("INSERT INTO durations (signature, duration, finished_at) VALUES (?, ?, ?)",
-                         (signature, duration, time.time()))
 
     def learned_durations(self, signatures: Sequence[str], last: int = 10) -> dict[str, tuple[float, int]]:
         """{signature: (mean of the last `last` durations, how many runs)}."""

@@ -1,7 +1,7 @@
 """EventsPanel: the task's audit trail — state changes and interventions (who, why).
 
 Progress ticks are left out; everything else in the `events` table is one line,
-newest at the bottom.
+newest at the bottom. It stays at the bottom unless the user scrolls up.
 """
 
 from __future__ import annotations
@@ -9,24 +9,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from textual.widgets import RichLog
-
 from agent_agency_cli.tui.format import Palette, event_text
+from agent_agency_cli.tui.lines import LineView
 
 
-class EventsPanel(RichLog):
+class EventsPanel(LineView):
     def __init__(self, max_lines: int = 1000, **kwargs: Any):
-        super().__init__(max_lines=max_lines, wrap=False, markup=False, highlight=False,
-                         auto_scroll=True, **kwargs)
+        super().__init__(max_lines=max_lines, **kwargs)
         self.count = 0
         self.last_text = ""
 
     def add_events(self, events: Iterable[dict[str, Any]], *, tail: int = 300) -> int:
         pal = Palette.of(self.app)
         texts = [t for t in (event_text(e, pal) for e in events) if t is not None]
-        for t in texts[-tail:]:
-            self.write(t, scroll_end=True)
-        if texts:
-            self.count += len(texts)
-            self.last_text = texts[-1].plain
+        if not texts:
+            return 0
+        at_end = self.is_vertical_scroll_end or not self.line_count
+        self.append(texts[-tail:], scroll_end=at_end)
+        self.count += len(texts)
+        self.last_text = texts[-1].plain
         return len(texts)

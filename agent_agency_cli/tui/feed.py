@@ -80,13 +80,15 @@ class TaskFeed:
 
     def __init__(
         self, orch: TaskOrchestrator, task_id: str, *, min_full: float = 0.1,
-        max_full: float = 1.0, clock: Callable[[], float] = time.monotonic,
+        max_full: float = 2.0, stale_after: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.orch = orch
         self.tid = orch.resolve(task_id)
         self.after = 0
         self.min_full = min_full
         self.max_full = max_full
+        self.stale_after = stale_after
         self.clock = clock
         self.status: dict[str, Any] = {}
         self.steps: dict[str, dict[str, Any]] = {}
@@ -110,8 +112,11 @@ class TaskFeed:
 
     @property
     def full_interval(self) -> float:
-        """Re-read the full status at most this often (≈10% of a core at worst)."""
-        return max(self.min_full, min(self.max_full, self._cost * 8))
+        """Re-read the full status at most this often (≈5% of a core at worst).
+
+        Events are folded into the cached status at once, so this only bounds how
+        stale the fields without events (pid, ETA, gates) may get."""
+        return max(self.min_full, min(self.max_full, self._cost * 20))
 
     def load(self, history: int = 300) -> list[dict[str, Any]]:
         """First read: the status and the last `history` non-progress events."""
@@ -153,7 +158,7 @@ class TaskFeed:
             if update.events:
                 self._dirty = True
         since = self.clock() - self._last_full
-        if (self._dirty and since >= self.full_interval) or (self._stale and since >= self.max_full):
+        if (self._dirty and since >= self.full_interval) or (self._stale and since >= self.stale_after):
             self._read_status()
             update.refreshed = True
         if update.events or update.refreshed:

@@ -22,6 +22,7 @@ class StepDetails(Static):
         self.step: dict[str, Any] | None = None
         self.expanded = False
         self._sig: Any = None
+        self._lines = 0
 
     def toggle(self) -> bool:
         self.expanded = not self.expanded
@@ -36,7 +37,11 @@ class StepDetails(Static):
             return
         self._sig = sig
         self.step = step
-        self.update(self._render_step(step, live_duration))
+        text = self._render_step(step, live_duration)
+        lines = text.plain.count("\n") + 1
+        # a new layout only when the height changes: layouts redraw the whole screen
+        self.update(text, layout=lines != self._lines)
+        self._lines = lines
 
     def _render_step(self, st: dict[str, Any] | None, live: float | None) -> Text:
         if st is None:

@@ -12,38 +12,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rich.highlighter import Highlighter
 from rich.text import Text
 from textual.message import Message
-from textual.widgets import Log
 
 from agent_agency_cli.tui.feed import LogTail
 from agent_agency_cli.tui.format import Palette, local_hms, size_text
+from agent_agency_cli.tui.lines import LineView
 
 MARKS = {"err": "! ", "sys": "# ", "log": "» "}
 
 
-class _LineStyle(Highlighter):
-    """Dim timestamps; error lines in the theme's error colour; engine lines dim."""
-
-    def __init__(self, view: StepLogView):
-        self.view = view
-
-    def highlight(self, text: Text) -> None:
-        plain = text.plain
-        text.stylize("dim", 0, 8)
-        mark = plain[9:11]
-        if mark == "! ":
-            text.stylize(self.view.palette.error, 9)
-        elif mark == "# ":
-            text.stylize("dim italic", 9)
-        elif mark == "» ":
-            text.stylize(self.view.palette.secondary, 9, 11)
-        elif plain.startswith("…"):
-            text.stylize("dim italic")
-
-
-class StepLogView(Log):
+class StepLogView(LineView):
     """A Log that tails one step's log file. The screen calls `poll()` ~10 times a second."""
 
     class FollowChanged(Message):
@@ -51,9 +30,8 @@ class StepLogView(Log):
             super().__init__()
             self.following = following
 
-    def __init__(self, max_lines: int = 4000, **kwargs: Any):
-        super().__init__(max_lines=max_lines, highlight=True, auto_scroll=True, **kwargs)
-        self.highlighter = _LineStyle(self)
+    def __init__(self, max_lines: int = 2000, **kwargs: Any):
+        super().__init__(max_lines=max_lines, **kwargs)
         self.palette = Palette()
         self.following = True
         self.tail: LogTail | None = None
@@ -66,8 +44,24 @@ class StepLogView(Log):
 
     def restyle(self) -> None:
         self.palette = Palette.of(self.app)
-        self._render_line_cache.clear()
-        self.refresh()
+        super().restyle()
+
+    def to_text(self, line: str | Text) -> Text:
+        """Dim timestamps; error lines in the theme's error colour; engine lines dim."""
+        if isinstance(line, Text):
+            return line
+        text = Text(line)
+        text.stylize("dim", 0, 8)
+        mark = line[9:11]
+        if mark == "! ":
+            text.stylize(self.palette.error, 9)
+        elif mark == "# ":
+            text.stylize("dim italic", 9)
+        elif mark == "» ":
+            text.stylize(self.palette.secondary, 9, 11)
+        elif line.startswith("…"):
+            text.stylize("dim italic")
+        return text
 
     # -- which step ---------------------------------------------------------
 
@@ -79,7 +73,7 @@ class StepLogView(Log):
         self.lines_seen = 0
         self.clear()
         self.placeholder = True
-        self.write_line("… no output yet" if step else "… no step selected", scroll_end=True)
+        self.append(["… no output yet" if step else "… no step selected"])
         self.poll()
 
     # -- following ----------------------------------------------------------
@@ -139,7 +133,5 @@ class StepLogView(Log):
             self.clear()
             self.placeholder = False
         self.lines_seen += len(chunk.lines)
-        self.write_lines(out, scroll_end=False)
-        # Log only scrolls if it already was at the end; following means: go there
-        self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self.append(out, scroll_end=True)
         return len(chunk.lines)

@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer
+from textual.widgets import Footer
 
 from agent_agency_cli.tui.approval_modal import ApprovalModal
 from agent_agency_cli.tui.events_panel import EventsPanel
@@ -73,11 +73,11 @@ class TaskScreen(Screen):
         self._ticks = 0
         self._selected: str | None = None
         self._auto_select = True
-        self._programmatic: str | None = None
         self._approval_modal: ApprovalModal | None = None
         self._declined_step: str | None = None
         self._answered_step: str | None = None
         self._timer: Any = None
+        self._metrics_key: Any = None
 
     @property
     def agency(self) -> AgencyApp:
@@ -153,6 +153,9 @@ class TaskScreen(Screen):
         log_every = max(1, round(0.1 / self.agency.poll_interval))
         if self._ticks % log_every == 0:
             self.query_one("#log", StepLogView).poll()
+        table_every = max(1, round(0.2 / self.agency.poll_interval))
+        if self._ticks % table_every == 0:
+            self.query_one("#steps", StepsTable).flush()
         second = max(1, round(1.0 / self.agency.poll_interval))
         if self._ticks % second == 0:
             self._each_second()
@@ -165,17 +168,28 @@ class TaskScreen(Screen):
         self._check_approval()
         name = self._selected
         if name:
-            st = self.feed.steps.get(name) or {}
-            metrics_row = self.query_one("#metrics", MetricsRow)
-            if st.get("status") in ("running", "paused") or st.get("metrics"):
+            self._show_metrics(name)
+
+    def _show_metrics(self, name: str, force: bool = False) -> None:
+        """Samples of the selected step: every 2 s while it runs, once when it is done."""
+        assert self.feed is not None
+        st = self.feed.steps.get(name) or {}
+        metrics_row = self.query_one("#metrics", MetricsRow)
+        active = st.get("status") in ("running", "paused")
+        key = (name, st.get("status"), st.get("attempt"))
+        due = force or (active and self._ticks % (2 * max(1, round(1.0 / self.agency.poll_interval))) == 0)
+        if key != self._metrics_key or due:
+            self._metrics_key = key
+            if active or st.get("metrics"):
                 metrics_row.show(self.feed.metrics(name), st.get("metrics"))
-            elif metrics_row.display and not st.get("metrics"):
-                metrics_row.display = False
+            else:
+                metrics_row.show(None)
 
     def _apply_full(self) -> None:
         assert self.feed is not None
         table = self.query_one("#steps", StepsTable)
         table.load(self.feed.status, self.feed.steps, self.feed.fetched_at)
+        table.flush()
         self.query_one("#header", TaskHeader).show(self.feed.status, self.feed.fetched_at)
         self._auto_pick()
         self._show_selected()
@@ -209,22 +223,16 @@ class TaskScreen(Screen):
             target = target or next((n for n, s in reversed(steps.items())
                                      if s.get("status") in ("running", "paused")), None)
             target = target or current
-        if target != current and target in table._shown:
-            self._programmatic = target
+        if target != current:
             table.select(target)
         if target != self._selected:
             self._select(target)
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.data_table.id != "steps":
-            return
-        name = event.row_key.value
-        if self._programmatic is not None and name == self._programmatic:
-            self._programmatic = None
-        elif name != self._selected:
+    def on_steps_table_step_highlighted(self, event: StepsTable.StepHighlighted) -> None:
+        if event.by_user:
             self._auto_select = False
-        if name and name != self._selected:
-            self._select(name)
+        if event.step != self._selected:
+            self._select(event.step)
 
     def _select(self, name: str | None) -> None:
         assert self.feed is not None
@@ -235,6 +243,8 @@ class TaskScreen(Screen):
         log.show(name, self.agency.orch.paths.step_log(self.feed.tid, name) if name else None)
         self._follow_subtitle(log.following)
         self._show_selected()
+        if name:
+            self._show_metrics(name, force=True)
 
     def _show_selected(self) -> None:
         assert self.feed is not None
@@ -255,7 +265,7 @@ class TaskScreen(Screen):
         self._follow_subtitle(event.following)
 
     def _restyle(self, _theme: Any = None) -> None:
-        self.query_one("#steps", StepsTable).rebuild()
+        self.query_one("#steps", StepsTable).restyle()
         self.query_one("#header", TaskHeader).refresh()
         self.query_one("#log", StepLogView).restyle()
         self.query_one("#details", StepDetails)._sig = None

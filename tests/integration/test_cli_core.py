@@ -206,12 +206,13 @@ def test_bad_options_exit_2_and_store_nothing(cli, home, args, expected):
 
 
 def test_bad_config_names_the_key_path(cli, write_plan):
+    plan = str(EXAMPLES / "quickstart.yaml")
     cfg = write_plan("task_execution:\n  max_concurrent_tasks: ten\n", "c.yaml")
-    res = cli("--config", str(cfg), "task", "list")
+    res = cli("--config", str(cfg), "task", "create", "--plan", plan, "--no-start")
     assert res.returncode == 2
     assert "task_execution.max_concurrent_tasks" in res.stderr
     cfg2 = write_plan("task_execution:\n  timeouts: {default: 5m}\n", "c2.yaml")
-    res = cli("--config", str(cfg2), "task", "list")
+    res = cli("--config", str(cfg2), "daemon", "start")
     assert res.returncode == 2
     assert "unknown key task_execution.timeouts" in res.stderr
 

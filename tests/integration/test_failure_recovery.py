@@ -137,7 +137,7 @@ steps:
 
 def test_circuit_breaker_opens_half_opens_closes_and_survives_restarts(cli, write_plan, home, tmp_path):
     cfg = home / "config.yaml"
-    cfg.write_text("recovery:\n  breakers: {failure_threshold: 2, window: 60s, recovery_timeout: 1s}\n")
+    cfg.write_text("recovery:\n  breakers: {failure_threshold: 2, window: 60s, recovery_timeout: 3s}\n")
     tool = tmp_path / "mytool"
     tool.write_text("#!/bin/sh\ntest -e \"$1\"\n")
     tool.chmod(0o755)
@@ -157,7 +157,7 @@ def test_circuit_breaker_opens_half_opens_closes_and_survives_restarts(cli, writ
     # after the cool-down one trial goes through; it succeeds and closes the breaker
     flag.write_text("")
     wait_for(lambda: cli.json("breakers", "list")[0]["retry_at"] is None
-             or _ts(cli.json("breakers", "list")[0]["retry_at"]) < __import__("time").time(), timeout=5)
+             or _ts(cli.json("breakers", "list")[0]["retry_at"]) < __import__("time").time(), timeout=10)
     assert cli("task", "create", "--plan", str(plan), "--foreground").returncode == 0
     assert {b["name"]: b for b in cli.json("breakers", "list")}["mytool"]["state"] == "closed"
     # reset by hand

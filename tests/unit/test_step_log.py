@@ -22,7 +22,7 @@ def log(tmp_path: Path) -> Iterator[StepLog]:
 
 def entries(path: Path) -> list[tuple[str, str]]:
     """(stream, text) of every line in the file, checking each line's shape."""
-    raw = path.read_text(encoding="utf-8")
+    raw = path.read_text(encoding="utf-8") if path.exists() else ""
     assert raw == "" or raw.endswith("\n"), "only complete lines are written"
     out = []
     for line in raw.splitlines(keepends=True):
@@ -32,21 +32,47 @@ def entries(path: Path) -> list[tuple[str, str]]:
     return out
 
 
-def test_creates_parent_directories(tmp_path: Path) -> None:
+def test_creates_parent_directories_on_first_output(tmp_path: Path) -> None:
     path = tmp_path / "a" / "b" / "s.log"
     lg = StepLog(path)
+    lg.feed("out", "x\n")
     lg.close()
     assert path.is_file()
 
 
+def test_silent_step_closed_without_keep_leaves_no_file(tmp_path: Path) -> None:
+    path = tmp_path / "s.log"
+    lg = StepLog(path)
+    lg.line("sys", "$ true")
+    lg.close(keep=False)
+    assert not path.exists()
+
+
+def test_sys_lines_wait_and_are_written_before_the_first_output(tmp_path: Path) -> None:
+    path = tmp_path / "s.log"
+    lg = StepLog(path)
+    lg.line("sys", "$ make")
+    assert not path.exists()
+    lg.feed("out", "building\n")
+    assert entries(path) == [("sys", "$ make"), ("out", "building")]
+    lg.close(keep=False)
+    assert entries(path) == [("sys", "$ make"), ("out", "building")]
+
+
 def test_line_is_written_at_once(log: StepLog) -> None:
-    log.line("sys", "$ echo hi")
-    assert entries(log.path) == [("sys", "$ echo hi")]
+    log.line("out", "hi")
+    assert entries(log.path) == [("out", "hi")]
+
+
+def test_failed_step_keeps_its_sys_lines(log: StepLog) -> None:
+    log.line("sys", "$ false")
+    log.close(keep=True)
+    assert entries(log.path) == [("sys", "$ false")]
 
 
 def test_partial_chunks_are_joined_into_complete_lines(log: StepLog) -> None:
     log.feed("out", "hel")
-    assert log.path.read_text() == ""  # nothing until the line is complete
+    assert not log.path.exists() or log.path.read_text() == ""  # nothing until the line is complete
     log.feed("out", "lo\nwor")
     assert entries(log.path) == [("out", "hello")]
     log.feed("out", "ld")
