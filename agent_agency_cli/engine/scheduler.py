@@ -47,6 +47,7 @@ class Engine:
         self._breaker_names: dict[str, str] = {}
         self._clean_breakers: set[str] = set()
         self._clean_version = -1
+        self._clean_checked = 0.0
         self.pool = self._make_pool()
         self.breakers = self._make_breakers()
 
@@ -96,6 +97,10 @@ class Engine:
     def _breaker_known_clean(self, name: str) -> bool:
         """Closed with no failures, and nobody else has written to the database since we
         last looked: the breaker needs no round trip (the common case, many times a second)."""
+        now = time.monotonic()
+        if now - self._clean_checked < 0.05:
+            return name in self._clean_breakers  # looked less than 50 ms ago
+        self._clean_checked = now
         version = self.store.data_version()
         if version != self._clean_version:
             self._clean_breakers.clear()
@@ -130,6 +135,7 @@ class Engine:
         if outcome.ok and after == "closed":
             current = self.breakers.get(name)
             if current is None or not current.get("failures"):
+                self._clean_checked = 0.0
                 self._breaker_known_clean(name)  # refresh the version first
                 self._clean_breakers.add(name)
 

@@ -53,7 +53,7 @@ class StepLog:
     def __init__(self, path: Path):
         self.path = path
         self._fh: Any = None
-        self._pending: list[str] = []
+        self._pending: list[tuple[float, str]] = []
         self._partial: dict[str, str] = {}
 
     def _open(self) -> Any:
@@ -64,17 +64,16 @@ class StepLog:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._fh = open(self.path, "a", encoding="utf-8", errors="replace")
             if self._pending:
-                self._fh.write("".join(self._pending))
+                self._fh.write("".join(f"{log_timestamp(ts)} sys| {text}\n" for ts, text in self._pending))
                 self._pending.clear()
         return self._fh
 
     def line(self, stream: str, text: str) -> None:
-        entry = f"{log_timestamp()} {stream}| {text}\n"
         if stream == "sys" and self._fh is None:
-            self._pending.append(entry)
+            self._pending.append((time.time(), text))  # formatted only if ever written
             return
         fh = self._open()
-        fh.write(entry)
+        fh.write(f"{log_timestamp()} {stream}| {text}\n")
         fh.flush()
 
     def feed(self, stream: str, chunk: str) -> None:

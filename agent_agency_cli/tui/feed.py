@@ -112,11 +112,11 @@ class TaskFeed:
 
     @property
     def full_interval(self) -> float:
-        """Re-read the full status at most this often (≈5% of a core at worst).
+        """Re-read the full status at most this often (≈2.5% of a core at worst).
 
         Events are folded into the cached status at once, so this only bounds how
         stale the fields without events (pid, ETA, gates) may get."""
-        return max(self.min_full, min(self.max_full, self._cost * 20))
+        return max(self.min_full, min(self.max_full, self._cost * 40))
 
     def load(self, history: int = 300) -> list[dict[str, Any]]:
         """First read: the status and the last `history` non-progress events."""

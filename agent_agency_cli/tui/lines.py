@@ -69,7 +69,7 @@ class LineView(ScrollView, can_focus=True):
                 self._cache = {k: v for k, v in self._cache.items() if k >= self._base}
         self._resize_content()
         if scroll_end:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
         self.refresh()
 
     def _resize_content(self) -> None:

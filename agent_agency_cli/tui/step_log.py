@@ -84,7 +84,7 @@ class StepLogView(LineView):
         self.following = on
         if on:
             self.poll()
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
         self.post_message(self.FollowChanged(on))
 
     def toggle_follow(self) -> bool:

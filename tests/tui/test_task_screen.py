@@ -176,7 +176,6 @@ async def test_log_follows_until_scrolled_up_and_l_toggles(orch):
         # l follows again: it catches up and stays at the end
         await pilot.press("l")
         await wait_until(pilot, lambda: log.line_count > held + 5, what="log catching up")
-        print("DEBUG", log.scroll_y, log.max_scroll_y, log.virtual_size, log.size, log.scrollable_content_region)
         assert log.following and log.is_vertical_scroll_end
         # scrolling up (keyboard, no mouse needed) stops following
         log.focus()
