@@ -95,8 +95,12 @@ def create(
             render_impact(report)
         return
     if status["status"] == "awaiting_review":
-        print(f"task {tid} awaits a council review (risk {status.get('risk', {}).get('level')}): "
+        print(f"task {tid} awaits a council review (risk {(status.get('risk') or {}).get('level')}): "
               f"agent-agency-cli task review {tid} --approve|--reject --reason ...", file=sys.stderr)
+        if foreground:
+            print(tid, flush=True)
+            raise fail(f"task {tid} cannot run in the foreground before its review; after "
+                       "`task review --approve` the daemon runs it", 5)
     if as_json:
         print_json({"id": tid, **{k: v for k, v in status.items() if k != "steps"}}
                    if not (wait or foreground) else {"id": tid})

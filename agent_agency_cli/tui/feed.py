@@ -226,7 +226,9 @@ class LogTail:
         self.offset: int | None = None
         self._partial = b""
 
-    def read(self) -> LogChunk | None:
+    def read(self, max_bytes: int | None = None) -> LogChunk | None:
+        """New complete lines; at most `max_bytes` (default `max_chunk`) of the newest."""
+        limit = max_bytes or self.max_chunk
         try:
             size = os.stat(self.path).st_size
         except FileNotFoundError:
@@ -240,9 +242,9 @@ class LogTail:
             skip_to_line = False
             if size < self.offset:
                 self.offset, self._partial, chunk.reset = 0, b"", True
-            if size - self.offset > self.max_chunk:
-                chunk.skipped = size - self.max_chunk - self.offset
-                self.offset = size - self.max_chunk
+            if size - self.offset > limit:
+                chunk.skipped = size - limit - self.offset
+                self.offset = size - limit
                 self._partial = b""
                 skip_to_line = True
         if size == self.offset:

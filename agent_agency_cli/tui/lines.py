@@ -31,6 +31,14 @@ class LineView(ScrollView, can_focus=True):
         self._base = 0  # lines dropped from the top so far: cache keys stay valid
         self._width = 0
         self._cache: dict[int, Strip] = {}
+        self._style: Any = None
+
+    @property
+    def base_style(self) -> Any:
+        """`rich_style` walks the ancestors; computed once until the styles change."""
+        if self._style is None:
+            self._style = self.rich_style
+        return self._style
 
     # -- content ------------------------------------------------------------
 
@@ -92,6 +100,7 @@ class LineView(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._cache.clear()
+        self._style = None
 
     def restyle(self) -> None:
         self._cache.clear()
@@ -101,7 +110,7 @@ class LineView(ScrollView, can_focus=True):
         scroll_x, scroll_y = self.scroll_offset
         width = self.scrollable_content_region.width
         index = scroll_y + y
-        style = self.rich_style
+        style = self.base_style
         if index >= len(self._lines):
             return Strip.blank(width, style)
         key = self._base + index

@@ -83,7 +83,7 @@ class StepLogView(LineView):
             return
         self.following = on
         if on:
-            self.poll()
+            self.poll(max_bytes=32 * 1024)  # catch up with the tail, not all that was missed
             self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
         self.post_message(self.FollowChanged(on))
 
@@ -113,11 +113,11 @@ class StepLogView(LineView):
 
     # -- reading ------------------------------------------------------------
 
-    def poll(self) -> int:
+    def poll(self, max_bytes: int | None = None) -> int:
         """Read what was appended (only while following); returns the number of lines added."""
         if self.tail is None or not self.following:
             return 0
-        chunk = self.tail.read()
+        chunk = self.tail.read(max_bytes)
         if chunk is None:
             return 0
         out: list[str] = []

@@ -123,6 +123,7 @@ class StepsTable(ScrollView, can_focus=True):
         self._pending_all = False
         self._strips: dict[str, tuple[Any, Strip]] = {}
         self._header: tuple[Any, Strip] | None = None
+        self._style: Style | None = None
 
     # -- data ---------------------------------------------------------------
 
@@ -304,9 +305,17 @@ class StepsTable(ScrollView, can_focus=True):
 
     # -- rendering ----------------------------------------------------------
 
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._style = None
+        self._strips.clear()
+        self._header = None
+
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
-        base = self.rich_style
+        if self._style is None:  # rich_style walks the ancestors: once per style change
+            self._style = self.rich_style
+        base = self._style
         if y == 0:
             key = (width, base, tuple(self._current_columns))
             if self._header is None or self._header[0] != key:
