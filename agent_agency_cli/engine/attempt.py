@@ -63,7 +63,18 @@ def make_handle(runner: TaskRunner, st: StepState, spec: dict[str, Any], log: St
         return PythonHandle(spec["python"], ctx, search, log, fn=fn)
     argv = command_argv(spec["run"])
     return ShellHandle(with_limits(argv, step_limits(runner.limits, st.spec)), cwd=str(cwd), env=env,
-                       log=log, on_spawn=on_spawn, shown=argv)
+                       log=log, on_spawn=on_spawn, shown=argv, display=masked_command(runner, spec["run"]))
+
+
+def masked_command(runner: TaskRunner, run: str | list[str]) -> str:
+    """The command as logs and events show it: secrets masked (cached per command)."""
+    text = run if isinstance(run, str) else " ".join(run)
+    shown = runner.masked.get(text)
+    if shown is None:
+        from agent_agency_cli.validation import mask_secrets
+
+        shown = runner.masked[text] = mask_secrets(text)
+    return shown
 
 
 def step_limits(task_limits: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:

@@ -130,6 +130,13 @@ class TaskRunner:
         self._watch_wake = anyio.Event()
         self.env = dict(os.environ)  # copied once: every step's environment starts from it
         self.callables: dict[str, Any] = {}
+        self.masked: dict[str, str] = {}
+        validation = json.loads(task["validation"]) if task["validation"] else {}
+        self.secret_mask = None
+        if any(f.get("category") == "secret" for f in validation.get("findings", [])):
+            from agent_agency_cli.validation import mask_secrets
+
+            self.secret_mask = mask_secrets  # this task's text held a secret: mask its logs too
         self._load_steps()
 
     # -- loading --------------------------------------------------------------
@@ -440,7 +447,7 @@ class TaskRunner:
     async def _run_attempt(self, st: StepState, spec: dict[str, Any]) -> StepOutcome:
         from agent_agency_cli.engine.attempt import MetricsRecorder, make_handle, supervise
 
-        log = StepLog(self.paths.step_log(self.task_id, st.name))
+        log = StepLog(self.paths.step_log(self.task_id, st.name), mask=self.secret_mask)
         if st.attempt > 1:
             log.line("sys", f"attempt {st.attempt} of {st.max_attempts}")
         recorder = MetricsRecorder(self, st) if not spec.get("python") else None
@@ -622,13 +629,13 @@ class TaskRunner:
 
     def approval_details(self, st: StepState, kind: str, extra: dict[str, Any] | None = None
                          ) -> dict[str, Any]:
-        from agent_agency_cli.engine.attempt import step_cwd
+        from agent_agency_cli.engine.attempt import masked_command, step_cwd
 
         spec = st.spec
         return {
             "kind": kind,
             "step": st.name,
-            "command": spec.get("run") if spec.get("run") is not None else spec.get("python"),
+            "command": masked_command(self, spec["run"]) if spec.get("run") is not None else spec.get("python"),
             "workdir": str(step_cwd(self, spec)),
             "resources": spec.get("resources") or {},
             "limits": self.limits,

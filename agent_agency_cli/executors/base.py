@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Protocol
 
 
@@ -50,8 +51,9 @@ class StepLog:
     file at all — its start, end and exit code are in the events anyway.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, mask: Callable[[str], str] | None = None):
         self.path = path
+        self.mask = mask  # applied to every output line (tasks whose text held a secret)
         self._fh: Any = None
         self._pending: list[tuple[float, str]] = []
         self._partial: dict[str, str] = {}
@@ -72,6 +74,8 @@ class StepLog:
         if stream == "sys" and self._fh is None:
             self._pending.append((time.time(), text))  # formatted only if ever written
             return
+        if self.mask is not None:
+            text = self.mask(text)
         fh = self._open()
         fh.write(f"{log_timestamp()} {stream}| {text}\n")
         fh.flush()
@@ -82,6 +86,8 @@ class StepLog:
         *lines, rest = data.split("\n")
         if lines:
             ts = log_timestamp()
+            if self.mask is not None:
+                lines = [self.mask(ln) for ln in lines]
             fh = self._open()
             fh.write("".join(f"{ts} {stream}| {ln.rstrip(chr(13))}\n" for ln in lines))
             fh.flush()

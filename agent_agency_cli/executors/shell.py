@@ -93,9 +93,11 @@ class ShellHandle:
         log: StepLog,
         on_spawn: Callable[[int], None],
         shown: list[str] | None = None,
+        display: str | None = None,
     ):
         self.argv = argv
         self.shown = shown or argv
+        self.display = display
         self.cwd = cwd
         self.env = dict(env)
         self.log = log
@@ -116,7 +118,7 @@ class ShellHandle:
 
     async def run(self) -> StepOutcome:
         argv = self.shown
-        shown = argv[2] if argv[:2] == ["/bin/sh", "-c"] else shlex.join(argv)
+        shown = self.display or (argv[2] if argv[:2] == ["/bin/sh", "-c"] else shlex.join(argv))
         for i, text in enumerate(shown.rstrip("\n").split("\n")):
             self.log.line("sys", f"{'$' if i == 0 else '>'} {text}")
         self.log.line("sys", f"cwd {self.cwd}")

@@ -15,8 +15,10 @@ Step logs are tailed straight from the files the facade names
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -81,7 +83,7 @@ class TaskFeed:
     def __init__(
         self, orch: TaskOrchestrator, task_id: str, *, min_full: float = 0.1,
         max_full: float = 2.0, stale_after: float = 5.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.monotonic, background: bool = True,
     ):
         self.orch = orch
         self.tid = orch.resolve(task_id)
@@ -93,22 +95,85 @@ class TaskFeed:
         self.status: dict[str, Any] = {}
         self.steps: dict[str, dict[str, Any]] = {}
         self.fetched_at = 0.0  # wall clock of the last full read (to extrapolate durations)
+        self._thread_orchs: list[TaskOrchestrator] = []
         self._version: int | None = None
         self._last_full = -1e9
         self._cost = 0.0
         self._dirty = False  # our events arrived since the last full read
         self._stale = False  # someone committed something since the last full read
+        # Full reads (tens of ms for 1,000 steps) run on a helper thread with its own
+        # connection, so the UI thread only ever does the cheap checks.
+        self.background = background
+        self._pool: ThreadPoolExecutor | None = None
+        self._local = threading.local()
+        self._pending: Future[tuple[dict[str, Any], float, float]] | None = None
+        self._since_request: list[dict[str, Any]] = []
+        self.metrics_cache: dict[str, Any] = {}
+        self._metrics_pending: Future[tuple[str, dict[str, Any] | None]] | None = None
 
     # -- reading ------------------------------------------------------------
 
-    def _read_status(self) -> None:
+    def _thread_orch(self) -> TaskOrchestrator:
+        orch = getattr(self._local, "orch", None)
+        if orch is None:
+            from agent_agency_cli.orchestrator import TaskOrchestrator
+
+            orch = TaskOrchestrator(home=self.orch.home, config=self.orch.config_path,
+                                    settings=self.orch.settings)
+            self._local.orch = orch
+            self._thread_orchs.append(orch)
+        return orch
+
+    def _fetch(self) -> tuple[dict[str, Any], float, float]:
         t0 = time.perf_counter()
-        self.status = self.orch.get_status(self.tid, interventions=False)
-        self.steps = {s["name"]: s for s in self.status["steps"]}
-        self.fetched_at = time.time()
-        self._cost = time.perf_counter() - t0
+        status = self._thread_orch().get_status(self.tid, interventions=False)
+        return status, time.time(), time.perf_counter() - t0
+
+    def _use(self, status: dict[str, Any], fetched_at: float, cost: float) -> None:
+        self.status = status
+        self.steps = {s["name"]: s for s in status["steps"]}
+        self.fetched_at = fetched_at
+        self._cost = cost
+
+    def _read_status(self) -> None:
+        """A full read now, on this thread (the first one, and `refresh_now`)."""
+        t0 = time.perf_counter()
+        self._use(self.orch.get_status(self.tid, interventions=False), time.time(),
+                  time.perf_counter() - t0)
         self._last_full = self.clock()
         self._dirty = self._stale = False
+
+    def _request_status(self) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="tui-read")
+        self._since_request = []
+        self._last_full = self.clock()
+        self._dirty = self._stale = False
+        self._pending = self._pool.submit(self._fetch)
+
+    def _collect_status(self) -> bool:
+        """Take a finished background read; events newer than it are folded in again."""
+        fut = self._pending
+        if fut is None or not fut.done():
+            return False
+        self._pending = None
+        try:
+            status, fetched_at, cost = fut.result()
+        except Exception:
+            self._dirty = True  # try again later
+            return False
+        self._use(status, fetched_at, cost)
+        for ev in self._since_request:
+            apply_event(self.status, self.steps, ev)
+        self._since_request = []
+        return True
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        for orch in self._thread_orchs:
+            orch.close()
 
     @property
     def full_interval(self) -> float:
@@ -157,10 +222,18 @@ class TaskFeed:
                     update.changed_steps.add(touched)
             if update.events:
                 self._dirty = True
-        since = self.clock() - self._last_full
-        if (self._dirty and since >= self.full_interval) or (self._stale and since >= self.stale_after):
-            self._read_status()
+                if self._pending is not None:
+                    self._since_request.extend(update.events)
+        if self._collect_status():
             update.refreshed = True
+        since = self.clock() - self._last_full
+        due = (self._dirty and since >= self.full_interval) or (self._stale and since >= self.stale_after)
+        if due and self._pending is None:
+            if self.background:
+                self._request_status()
+            else:
+                self._read_status()
+                update.refreshed = True
         if update.events or update.refreshed:
             return update
         return None
@@ -171,15 +244,36 @@ class TaskFeed:
     def interventions(self) -> list[dict[str, Any]]:
         return self.orch.get_status(self.tid, interventions=True).get("interventions", [])
 
-    def metrics(self, step: str) -> dict[str, Any] | None:
-        """Samples of a step's CPU/memory, if this version of the engine records them."""
-        fn = getattr(self.orch, "step_metrics", None)
-        if fn is None:
+    def metrics(self, step: str, request: bool = True) -> dict[str, Any] | None:
+        """Samples of a step's CPU/memory, if this version of the engine records them.
+
+        Returns what is known now and asks for fresh samples in the background (the
+        facade's `step_metrics` reads the whole status); None until there are some."""
+        if getattr(self.orch, "step_metrics", None) is None:
             return None
+        fut = self._metrics_pending
+        if fut is not None and fut.done():
+            self._metrics_pending = None
+            try:
+                name, got = fut.result()
+                self.metrics_cache[name] = got
+            except Exception:
+                pass
+        if request and self._metrics_pending is None:
+            if not self.background:
+                self.metrics_cache[step] = self._read_metrics(step)[1]
+            else:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(1, thread_name_prefix="tui-read")
+                self._metrics_pending = self._pool.submit(self._read_metrics, step)
+        return self.metrics_cache.get(step)
+
+    def _read_metrics(self, step: str) -> tuple[str, dict[str, Any] | None]:
+        orch = self._thread_orch() if self.background else self.orch
         try:
-            return fn(self.tid, step)
+            return step, orch.step_metrics(self.tid, step)  # type: ignore[attr-defined]
         except Exception:
-            return None
+            return step, None
 
 
 class TasksFeed:

@@ -119,6 +119,10 @@ class TaskScreen(Screen):
         # ^p stays bound; its footer hint only shows where all the keys still fit
         self.query_one(Footer).show_command_palette = self.size.width >= 100
 
+    def on_unmount(self) -> None:
+        if self.feed is not None:
+            self.feed.close()
+
     def on_screen_suspend(self) -> None:
         # Dialogs on top keep the updates going (an approval given elsewhere closes its
         # modal); another full screen (the task list) stops them.
@@ -174,19 +178,20 @@ class TaskScreen(Screen):
             self._show_metrics(name)
 
     def _show_metrics(self, name: str, force: bool = False) -> None:
-        """Samples of the selected step: every 2 s while it runs, once when it is done."""
+        """Samples of the selected step: asked for every 2 s while it runs (in the background),
+        shown every second."""
         assert self.feed is not None
         st = self.feed.steps.get(name) or {}
         metrics_row = self.query_one("#metrics", MetricsRow)
         active = st.get("status") in ("running", "paused")
         key = (name, st.get("status"), st.get("attempt"))
-        due = force or (active and self._ticks % (2 * max(1, round(1.0 / self.agency.poll_interval))) == 0)
-        if key != self._metrics_key or due:
-            self._metrics_key = key
-            if active or st.get("metrics"):
-                metrics_row.show(self.feed.metrics(name), st.get("metrics"))
-            else:
-                metrics_row.show(None)
+        every_2s = self._ticks % (2 * max(1, round(1.0 / self.agency.poll_interval))) == 0
+        request = force or key != self._metrics_key or (active and every_2s)
+        self._metrics_key = key
+        if active or st.get("metrics"):
+            metrics_row.show(self.feed.metrics(name, request=request), st.get("metrics"))
+        elif metrics_row.display:
+            metrics_row.show(None)
 
     def _apply_full(self) -> None:
         assert self.feed is not None
