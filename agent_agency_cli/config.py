@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from agent_agency_cli.errors import BadInputError, ConfigError
 from agent_agency_cli.models import ExecutionMode
@@ -121,6 +121,15 @@ class CouncilSettings(_Strict):
     }
     # Who may approve a blocking review (user@host or user); empty = anyone.
     reviewers: list[str] = []
+
+    @field_validator("review_policy", mode="before")
+    @classmethod
+    def _keep_defaults(cls, value: Any) -> Any:
+        # A policy naming only some levels keeps the defaults for the others.
+        if isinstance(value, dict):
+            return {"critical": "blocking", "high": "blocking", "medium": "async", "low": "advisory",
+                    **value}
+        return value
 
 
 class ValidationSettings(_Strict):

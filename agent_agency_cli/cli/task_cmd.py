@@ -49,6 +49,10 @@ def create(
                                                 "(else the task's own workspace).")] = None,
     concurrency: Annotated[int | None, typer.Option(help="Max steps running at once "
                                                     "(default: plan, then config).")] = None,
+    complexity: Annotated[str | None, typer.Option(help="simple, moderate, complex or enterprise: "
+                                                   "the default resources and timeout of steps "
+                                                   "that declare none (config resource_allocation).")
+                          ] = None,
     wait: Annotated[bool, typer.Option("--wait", "-w", help="Follow the task and exit with "
                                        "its exit code.")] = False,
     foreground: Annotated[bool, typer.Option("--foreground", help="Run the task in this "
@@ -76,10 +80,12 @@ def create(
         raise BadInputError(f"unknown mode {mode!r} (auto, strict, dry-run)") from None
     if concurrency is not None and concurrency < 1:
         raise BadInputError("--concurrency must be at least 1")
+    if complexity is not None and complexity not in ("simple", "moderate", "complex", "enterprise"):
+        raise BadInputError(f"unknown complexity {complexity!r} (simple, moderate, complex, enterprise)")
     request = TaskRequest(
         description=description, plan=plan, mode=mode_v, priority=prio,
         requirements=requirements.split(",") if requirements else [],
-        deadline=deadline, workdir=workdir, concurrency=concurrency,
+        deadline=deadline, workdir=workdir, concurrency=concurrency, complexity=complexity,
     )
     orch = orchestrator()
     tid = orch.submit_task(request, start_daemon=not (foreground or no_start))
