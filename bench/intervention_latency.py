@@ -164,6 +164,7 @@ def main() -> int:
         env = {**os.environ, "AGENT_AGENCY_HOME": str(home)}
         env.pop("AGENT_AGENCY_CONFIG", None)
         orch = TaskOrchestrator(home=home)
+        orch.list_tasks()  # creates the database
         db = sqlite3.connect(home / "agency.db", isolation_level=None)
         try:
             with running_daemon(home, env):

@@ -80,7 +80,7 @@ def ask_approval(orch: TaskOrchestrator, tid: str, ev: dict) -> None:
             "manual_review": "pass the manual review of"}.get(p.get("kind"), "run")
     out.print(f"[bold]approve?[/bold] {what} step [bold]{p['step']}[/bold]: {p.get('command')}")
     while True:
-        choice = Prompt.ask("  [a]pprove, [r]eject, [d]etails, approve [A]ll remaining",
+        choice = Prompt.ask("  \\[a]pprove, \\[r]eject, \\[d]etails, approve \\[A]ll remaining",
                             choices=["a", "r", "d", "A"], default="a", console=out)
         try:
             if choice == "d":

@@ -10,6 +10,7 @@ closes the view: the task keeps running.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -54,6 +55,9 @@ class AgencyApp(App[None]):
         self.push_screen(OverviewScreen())
         if self.initial_task:
             self.push_screen(TaskScreen(self.initial_task))
+        # What exists now (Textual, the modules, the first read) lives as long as the app:
+        # keep it out of the cyclic collector's full passes, which would stall keys.
+        self.call_after_refresh(gc.freeze)
 
     # -- navigation -----------------------------------------------------------
 

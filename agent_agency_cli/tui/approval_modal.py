@@ -70,7 +70,8 @@ class ApprovalModal(ModalScreen[str | None]):
                         classes="dialog-hint")
 
     def on_mount(self) -> None:
-        self.query_one("#approve", Button).focus()
+        for button in self.query("#approve"):  # (it may already be closing)
+            button.focus()
 
     def _summary(self) -> Text:
         a = self.approval
@@ -160,4 +161,13 @@ class ApprovalModal(ModalScreen[str | None]):
     def close_from_outside(self) -> None:
         """The approval was given elsewhere: go away without deciding anything."""
         self.closed_from_outside = True
-        self.dismiss(None)
+        if self.is_attached and self.app.screen is self:
+            self.dismiss(None)
+        elif self in self.app.screen_stack:  # under the palette, say: once it is on top
+            self.app.call_later(self._dismiss_when_on_top)
+
+    def _dismiss_when_on_top(self) -> None:
+        if self.app.screen is self:
+            self.dismiss(None)
+        elif self in self.app.screen_stack:
+            self.set_timer(0.2, self._dismiss_when_on_top)

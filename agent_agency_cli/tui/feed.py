@@ -40,6 +40,18 @@ class TaskUpdate:
     changed_steps: set[str] = field(default_factory=set)
 
 
+def recount(status: dict[str, Any], steps: dict[str, dict[str, Any]]) -> None:
+    """The progress counts from the (event-updated) steps, as get_status computes them."""
+    by: dict[str, int] = {}
+    for st in steps.values():
+        by[st["status"]] = by.get(st["status"], 0) + 1
+    total = len(steps)
+    done = by.get("completed", 0)
+    status["progress"] = {"done": done, "total": total,
+                          "percent": round(100.0 * done / total, 1) if total else 0.0,
+                          "by_status": by}
+
+
 def apply_event(status: dict[str, Any], steps: dict[str, dict[str, Any]], ev: dict[str, Any]) -> str | None:
     """Fold one event into a cached status; returns the step it touched (if any)."""
     p = ev.get("payload") or {}
@@ -165,6 +177,8 @@ class TaskFeed:
         self._use(status, fetched_at, cost)
         for ev in self._since_request:
             apply_event(self.status, self.steps, ev)
+        if self._since_request:
+            recount(self.status, self.steps)
         self._since_request = []
         return True
 
@@ -216,12 +230,17 @@ class TaskFeed:
                     break
             if len(update.events) >= max_events:
                 self._version = None  # more to read: look again next poll
+            final_before = self.status.get("finished")
             for ev in update.events:
                 touched = apply_event(self.status, self.steps, ev)
                 if touched:
                     update.changed_steps.add(touched)
+            if update.changed_steps:
+                recount(self.status, self.steps)
             if update.events:
                 self._dirty = True
+                if self.status.get("finished") and not final_before:
+                    self._last_full = -1e9  # it just ended: the final numbers now
                 if self._pending is not None:
                     self._since_request.extend(update.events)
         if self._collect_status():

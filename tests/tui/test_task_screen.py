@@ -60,7 +60,7 @@ async def test_steps_appear_and_change_status_live(orch):
                          what="all steps completed")
         await wait_until(pilot, lambda: screen.feed.status["status"] == "completed")
         header = screen.query_one("#header").render().plain
-        assert "completed" in header and "4/4" in header
+        assert "completed" in header and "4/4" in header, header
         events = screen.query_one("#events")
         assert "task completed" in events.last_text or events.count >= 8
         # the selected step's log is shown
