@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import shlex
 import shutil
 import signal
 import subprocess
@@ -26,12 +25,6 @@ SKIP_DIRS = frozenset({"__pycache__", "node_modules", "venv", "site-packages", "
 PYTHON_SUFFIXES = (".py", ".pyi")
 SHELL_SUFFIXES = (".sh", ".bash")
 _SHEBANG_SH = re.compile(rb"^#!\s*(?:\S*/)?(?:env\s+(?:-\S+\s+)*)?(?:ba|da|k|z|a)?sh\b")
-_PLAIN_COMMAND = re.compile(r"^[\w \t./,:=@%+\-'\"]+$")
-# Words only a shell understands: a command starting with one always goes through /bin/sh.
-_SHELL_WORDS = frozenset(
-    "exit cd set export unset source . eval exec alias read trap ulimit umask wait shift return "
-    "if for while until case function time local declare let command test [".split()
-)
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _READ_LIMIT = 8 << 20  # bytes of a command's output kept for parsing
 
@@ -191,18 +184,10 @@ def run_process(
 
 
 def command_argv(command: str | Sequence[str]) -> list[str]:
-    """A gate's `command:`: a list is an argv; a plain string is split; anything else goes to /bin/sh."""
-    if not isinstance(command, str):
-        return list(command)
-    text = command.strip()
-    if _PLAIN_COMMAND.match(text):
-        try:
-            argv = shlex.split(text)
-        except ValueError:
-            argv = []
-        if argv and "=" not in argv[0] and argv[0] not in _SHELL_WORDS:
-            return argv
-    return ["/bin/sh", "-c", command]
+    """A gate's `command:`, split exactly like a step's `run:` (see executors.shell)."""
+    from agent_agency_cli.executors.shell import command_argv as step_argv
+
+    return step_argv(command)
 
 
 def pytest_args(argv: Sequence[str]) -> list[str] | None:

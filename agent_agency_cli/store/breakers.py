@@ -24,12 +24,13 @@ import os
 import shlex
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 from agent_agency_cli.config import BreakerSettings
+from agent_agency_cli.store.db import write_tx
 from agent_agency_cli.timeutil import iso
 
 CLOSED = "closed"
@@ -117,16 +118,8 @@ class BreakerStore:
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return write_tx(self.conn)
 
     # -- the two calls the engine makes around every step ------------------------
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 BUSY_TIMEOUT_MS = 30_000
@@ -33,3 +35,16 @@ def connect(path: Path | str, *, migrate: bool = True) -> sqlite3.Connection:
 
         ensure_schema(conn)
     return conn
+
+
+@contextmanager
+def write_tx(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A write transaction, taken eagerly (BEGIN IMMEDIATE) so concurrent writers queue on
+    busy_timeout instead of failing when a read would have to become a write."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from agent_agency_cli.errors import ConflictError, InvalidTransition, NotFoundError
@@ -17,6 +17,7 @@ from agent_agency_cli.models import (
     check_step_transition,
     check_task_transition,
 )
+from agent_agency_cli.store.db import write_tx
 
 _TASK_COLUMNS = "*"
 
@@ -33,17 +34,9 @@ class Store:
 
     # -- transactions ---------------------------------------------------------
 
-    @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction, taken eagerly so concurrent writers queue on busy_timeout."""
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+    def tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        """A write transaction (see db.write_tx)."""
+        return write_tx(self.conn)
 
     def data_version(self) -> int:
         """Changes whenever another connection commits: a near-free "anything new?" check."""

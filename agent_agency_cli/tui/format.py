@@ -84,7 +84,7 @@ def status_text(status: str, palette: Palette, *, word: bool = True) -> Text:
 
 def bar(fraction: float | None, width: int, full: str = "▓", empty: str = "░") -> str:
     f = 0.0 if fraction is None else max(0.0, min(1.0, fraction))
-    filled = int(round(width * f))
+    filled = round(width * f)
     return full * filled + empty * (width - filled)
 
 

@@ -27,7 +27,7 @@ def _three(orch):
 
 
 async def test_lists_filters_and_opens_tasks(orch):
-    queued, paused, cancelled = _three(orch)
+    _, paused, _ = _three(orch)
     app = create_app(orch)
     async with app.run_test(size=(80, 24)) as pilot:
         assert isinstance(app.screen, OverviewScreen)
@@ -51,7 +51,7 @@ async def test_lists_filters_and_opens_tasks(orch):
 
 
 async def test_new_tasks_and_changes_appear_live(orch):
-    queued, _, _ = _three(orch)
+    _three(orch)
     app = create_app(orch)
     async with app.run_test(size=(100, 30)) as pilot:
         table = app.screen.query_one("#tasks")
