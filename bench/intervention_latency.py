@@ -138,6 +138,12 @@ def running_daemon(home: Path, env: dict[str, str]) -> Iterator[int]:
                 kill_orphan_group(pgid, started)
 
 
+def with_children(pid: int) -> list[int] | None:
+    """[pid, its descendants...] once it has at least one child, else None."""
+    kids = [q.pid for q in psutil.Process(pid).children(recursive=True)]
+    return [pid, *kids] if kids else None
+
+
 def summary(name: str, values: list[float]) -> str:
     return f"{name:<34} median {statistics.median(values):7.1f} ms  p95 {pct(values, 0.95):7.1f} ms"
 
@@ -145,8 +151,11 @@ def summary(name: str, values: list[float]) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=50, help="pauses and cancels (default 50 each)")
+    ap.add_argument("--budget", type=float, default=100.0,
+                    help="seconds; on a loaded machine, stop taking samples after this long (default 100)")
     args = ap.parse_args()
     runs = args.runs
+    began = time.time()
 
     from agent_agency_cli.orchestrator import TaskOrchestrator
 
@@ -169,7 +178,7 @@ def main() -> int:
         try:
             with running_daemon(home, env):
 
-                def step_row(tid: str) -> sqlite3.Row | None:
+                def step_row(tid: str) -> tuple | None:
                     return db.execute("SELECT status, pid, pgid, attempt FROM steps WHERE task_id = ?",
                                       (tid,)).fetchone()
 
@@ -186,8 +195,11 @@ def main() -> int:
                 pid = row[1]
                 wait_for(lambda: proc_state(pid) in ("S", "R"), 5, "the step's process")
                 for i in range(runs):
-                    version_ms.append(1000 * (lambda t: t[1] - t[0])(cli(env, "--version")))
-                    if i % 2 == 0:
+                    if time.time() - began > 0.55 * args.budget:
+                        break
+                    if i % 5 == 0:
+                        t0, t1, _ = cli(env, "--version")
+                        version_ms.append(1000 * (t1 - t0))
                         t0, t1, res = cli(env, "task", "status", tid, "--json")
                         check(res)
                         status_ms.append(1000 * (t1 - t0))
@@ -224,6 +236,8 @@ def main() -> int:
                 tids = [orch.submit_task({"plan": plan, "description": f"cancel benchmark {i}"},
                                          start_daemon=False) for i in range(runs)]
                 for i, tid in enumerate(tids):
+                    if time.time() - began > args.budget:
+                        break
                     want = min(CONCURRENT, runs - i)
                     wait_for(lambda want=want: db.execute(
                         "SELECT count(*) FROM steps WHERE status = 'running' AND pid IS NOT NULL"
@@ -231,9 +245,7 @@ def main() -> int:
                     row = wait_for(lambda tid=tid: (r := step_row(tid)) and r[0] == "running" and r, 30,
                                    f"cancel task {i}")
                     leader, pgid = row[1], row[2]
-                    procs = wait_for(lambda leader=leader: (lambda ch: ch and [leader, *ch])(
-                        [q.pid for q in psutil.Process(leader).children(recursive=True)]),
-                        5, "the step's child process")
+                    procs = wait_for(lambda leader=leader: with_children(leader), 5, "the step's child process")
                     time.sleep(0.02)
                     w = Watch(lambda procs=procs: all(gone(q) for q in procs))
                     t0, t1, res = cli(env, "task", "cancel", tid, "--reason", "benchmark")
@@ -256,16 +268,19 @@ def main() -> int:
             db.close()
             orch.close()
 
-    print(f"live control latency: {runs} pauses (+ resumes) of one `sleep 600` step; "
-          f"{runs} cancels of `sleep 60 & sleep 60` steps ({CONCURRENT} tasks running)")
+    n_p, n_c = len(p["cmd"]), len(c["cmd"])
+    print(f"live control latency: {n_p} pauses (+ resumes) of one `sleep 600` step; "
+          f"{n_c} cancels of `sleep 60 & sleep 60` steps ({CONCURRENT} tasks running)")
+    if n_p < runs or n_c < runs:
+        print(f"(stopped early: the --budget of {args.budget:g} s ran out; the machine is loaded)")
     print(f"machine: {machine()}")
-    print("baselines (interleaved with the pauses):")
+    print("baselines (interleaved with the pauses, every 5th run):")
     print(summary("  agent-agency-cli --version", version_ms))
     print(summary("  task status ID --json", status_ms))
     print("PAUSE")
     print(summary("  command (spawn -> exit)", p["cmd"]))
     print(summary("  command return -> state T", p["ret_eff"])
-          + f"  (T already reached at return: {p_early}/{runs})")
+          + f"  (T already reached at return: {p_early}/{n_p})")
     print(summary("  command start -> state T", p["start_eff"]))
     print(summary("    spawn -> intervention row", p["cli"]))
     print(summary("    row -> state T (engine)", p["row_eff"]))
@@ -277,7 +292,7 @@ def main() -> int:
     print("CANCEL")
     print(summary("  command (spawn -> exit)", c["cmd"]))
     print(summary("  command return -> group gone", c["ret_eff"])
-          + f"  (gone already at return: {c_early}/{runs}; processes left after: {leaks})")
+          + f"  (gone already at return: {c_early}/{n_c}; processes left after: {leaks})")
     print(summary("  command start -> group gone", c["start_eff"]))
     print(summary("    spawn -> intervention row", c["cli"]))
     print(summary("    row -> group gone (engine)", c["row_eff"]))

@@ -21,6 +21,7 @@ own follow() loop printing one line per event) on the same events: its latency a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import os
 import re
@@ -81,7 +82,8 @@ class Terminal:
         master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
-                                     start_new_session=True, close_fds=True)
+                                     start_new_session=True, close_fds=True,
+                                     preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
         os.close(slave)
         self.fd = master
         self.seen: dict[str, float] = {}
@@ -133,15 +135,17 @@ class Terminal:
 
     def close(self) -> None:
         if self.proc.poll() is None:
-            with_timeout_kill(self.proc)
-        os.close(self.fd)
+            with_timeout_kill(self.proc, 0.5)
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
 
 
 def with_timeout_kill(proc: subprocess.Popen, timeout: float = 5.0) -> None:
     try:
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
 
 
@@ -180,6 +184,60 @@ def pct(values: list[float], q: float) -> float:
     return values[k]
 
 
+def _measure(orch, tid, tui, plain, chain, log_path, presses):  # type: ignore[no-untyped-def]
+    """Drive the run; the figures, or None if the TUI never showed the task."""
+    from agent_agency_cli.tui.format import parse_iso
+
+    names = [f"mk{i:03d}" for i in range(chain)]
+    tui.expect(*(f"{n} started" for n in names), tid)
+    if tui.wait_for(tid, 20) is None:
+        print("the TUI did not draw the task within 20 s", file=sys.stderr)
+        return None
+    time.sleep(1.0)  # let both settle before anything happens
+    orch.ensure_daemon()
+
+    # busy window: from the first chain step to the last one
+    if tui.wait_for(f"{names[0]} started", 30) is None:
+        print("the first event never reached the screen", file=sys.stderr)
+    cpu0, plain_cpu0, t0 = cpu_seconds(tui.proc.pid), cpu_seconds(plain.proc.pid), time.time()
+    size0 = log_path.stat().st_size if log_path.exists() else 0
+    tui.wait_for(f"{names[-1]} started", chain * 2 + 30)
+    time.sleep(0.5)
+    cpu1, plain_cpu1, t1 = cpu_seconds(tui.proc.pid), cpu_seconds(plain.proc.pid), time.time()
+    size1 = log_path.stat().st_size if log_path.exists() else 0
+    rss = psutil.Process(tui.proc.pid).memory_info().rss
+
+    # key -> screen while the log is still growing
+    key_ms: list[float] = []
+    for i in range(presses):
+        marker = "held · l follows" if i % 2 == 0 else "following · l holds"
+        tui.expect(marker)
+        sent = tui.send("l")
+        seen = tui.wait_for(marker, 5)
+        if seen is not None:
+            key_ms.append((seen - sent) * 1000)
+        time.sleep(0.15)
+    log_still = (log_path.stat().st_size - size1) if log_path.exists() else 0
+
+    events = orch.events(tid, 0, 100_000)
+    started = {e["step"]: parse_iso(e["ts"]) for e in events
+               if e["kind"] == "step_started" and e["step"] in names}
+    lat = [(tui.seen[f"{n} started"] - started[n]) * 1000 for n in names
+           if n in started and f"{n} started" in tui.seen]
+    base = []
+    for n in names:
+        seen = plain.first(f"{n}  started")
+        if seen is not None and n in started:
+            base.append((seen - started[n]) * 1000)
+
+    tui.send("q")
+    with_timeout_kill(tui.proc, 10)
+    quit_ok = tui.proc.returncode == 0
+    still = orch.get_status(tid)["status"]
+    return (t0, t1, cpu0, cpu1, plain_cpu0, plain_cpu1, size0, size1, rss, key_ms, log_still,
+            lat, base, quit_ok, still)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", default="120x40", help="terminal size COLSxROWS (default 120x40)")
@@ -191,7 +249,6 @@ def main() -> int:
     seconds = chain * 0.45 + 15  # the log keeps growing through the chain and the key presses
 
     from agent_agency_cli.orchestrator import TaskOrchestrator
-    from agent_agency_cli.tui.format import parse_iso
 
     with temp_home() as home:
         env = {**os.environ, "AGENT_AGENCY_HOME": str(home), "TERM": "xterm-256color",
@@ -203,59 +260,21 @@ def main() -> int:
 
         tui = Terminal([CLI, "task", "watch", tid], cols, rows, env)
         plain = LineReader([CLI, "task", "watch", tid, "--plain"], env)
-        names = [f"mk{i:03d}" for i in range(chain)]
-        tui.expect(*(f"{n} started" for n in names), tid)
-        if tui.wait_for(tid, 20) is None:
-            print("the TUI did not draw the task within 20 s", file=sys.stderr)
+        try:
+            got = _measure(orch, tid, tui, plain, chain, log_path, args.presses)
+        finally:  # whatever happened: no TUI, follower, task or daemon is left behind
             tui.close()
+            with_timeout_kill(plain.proc, 0.5)
+            with contextlib.suppress(Exception):
+                if not orch.get_status(tid)["finished"]:
+                    orch.cancel(tid, "benchmark over")
+            with contextlib.suppress(Exception):
+                orch.stop_daemon(timeout=60)
+            orch.close()
+        if got is None:
             return 1
-        time.sleep(1.0)  # let both settle before anything happens
-        orch.ensure_daemon()
-
-        # busy window: from the first chain step to the last one
-        if tui.wait_for(f"{names[0]} started", 30) is None:
-            print("the first event never reached the screen", file=sys.stderr)
-        cpu0, plain_cpu0, t0 = cpu_seconds(tui.proc.pid), cpu_seconds(plain.proc.pid), time.time()
-        size0 = log_path.stat().st_size if log_path.exists() else 0
-        tui.wait_for(f"{names[-1]} started", chain * 2 + 30)
-        time.sleep(0.5)
-        cpu1, plain_cpu1, t1 = cpu_seconds(tui.proc.pid), cpu_seconds(plain.proc.pid), time.time()
-        size1 = log_path.stat().st_size if log_path.exists() else 0
-        rss = psutil.Process(tui.proc.pid).memory_info().rss
-
-        # key -> screen while the log is still growing
-        key_ms: list[float] = []
-        for i in range(args.presses):
-            marker = "held · l follows" if i % 2 == 0 else "following · l holds"
-            tui.expect(marker)
-            sent = tui.send("l")
-            seen = tui.wait_for(marker, 5)
-            if seen is not None:
-                key_ms.append((seen - sent) * 1000)
-            time.sleep(0.15)
-        log_still = (log_path.stat().st_size - size1) if log_path.exists() else 0
-
-        events = orch.events(tid, 0, 100_000)
-        started = {e["step"]: parse_iso(e["ts"]) for e in events
-                   if e["kind"] == "step_started" and e["step"] in names}
-        lat = [(tui.seen[f"{n} started"] - started[n]) * 1000 for n in names
-               if n in started and f"{n} started" in tui.seen]
-        base = []
-        for n in names:
-            seen = plain.first(f"{n}  started")
-            if seen is not None and n in started:
-                base.append((seen - started[n]) * 1000)
-
-        tui.send("q")
-        with_timeout_kill(tui.proc, 10)
-        tui.close()
-        quit_ok = tui.proc.returncode == 0
-        still = orch.get_status(tid)["status"]
-        if not orch.get_status(tid)["finished"]:
-            orch.cancel(tid, "benchmark over")
-        with_timeout_kill(plain.proc, 10)
-        orch.stop_daemon(timeout=60)
-        orch.close()
+        t0, t1, cpu0, cpu1, plain_cpu0, plain_cpu1, size0, size1, rss, key_ms, log_still, \
+            lat, base, quit_ok, still = got
 
     window = t1 - t0
     tui_cpu = 100 * (cpu1 - cpu0) / window if window > 0 else float("nan")
@@ -266,13 +285,14 @@ def main() -> int:
     kmed, kp95 = statistics.median(key_ms) if key_ms else float("nan"), pct(key_ms, 0.95)
 
     print(f"TUI under load: {STEPS} steps, log growing {rate:.2f} MB/s, terminal {cols}x{rows}")
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}")
     print(f"event -> screen  median {med:6.1f} ms  p95 {p95:6.1f} ms  (n={len(lat)})  "
           f"target p95 < 250 ms: {met(p95 < 250)}")
     print(f"  baseline: task watch --plain (follow() loop) median {bmed:6.1f} ms  p95 {bp95:6.1f} ms"
           f"  (n={len(base)});  TUI/baseline median {med / bmed:.2f}x")
     print(f"key -> screen    median {kmed:6.1f} ms  p95 {kp95:6.1f} ms  (n={len(key_ms)})  "
           f"target p95 < 100 ms: {met(kp95 < 100)}")
+    print(f"  key samples (ms): {' '.join(str(round(k)) for k in key_ms)}")
     print(f"CPU of the TUI   {tui_cpu:5.1f}% of one core over {window:.1f} s  "
           f"target < 25%: {met(tui_cpu < 25)}")
     print(f"  baseline: task watch --plain {plain_cpu:5.1f}% of one core;  "
