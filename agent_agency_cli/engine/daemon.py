@@ -125,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         anyio.run(engine.serve)
     finally:
+        from agent_agency_cli.notify import wait_pending
+
+        wait_pending(5.0)  # let notifications already on their way finish
         try:
             if json.loads(paths.daemon_info.read_text()).get("pid") == os.getpid():
                 paths.daemon_info.unlink()
@@ -135,4 +138,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Exit now: idle worker threads (abandoned Python steps, anyio's thread pool)
+    # would otherwise keep the process alive for tens of seconds after its work is done.
+    os._exit(code)

@@ -45,10 +45,9 @@ class AgencyApp(App[None]):
         if theme:
             self.theme = theme
         self.results: list[tuple[str, bool, str]] = []  # (method, ok, message): the tests read it
-        self.last_update_event: int | None = None
-        self.update_hook: Callable[[Any], None] | None = None
 
     def on_unmount(self) -> None:
+        gc.unfreeze()
         self.orch.close()
 
     def on_mount(self) -> None:
@@ -67,10 +66,6 @@ class AgencyApp(App[None]):
     def show_overview(self) -> None:
         while len(self.screen_stack) > 1 and not isinstance(self.screen, OverviewScreen):
             self.pop_screen()
-
-    def note_update(self, update: Any) -> None:
-        if self.update_hook is not None:
-            self.update_hook(update)
 
     # -- orchestrator calls ---------------------------------------------------
 

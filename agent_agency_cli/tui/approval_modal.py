@@ -134,7 +134,7 @@ class ApprovalModal(ModalScreen[str | None]):
             t.append("step      ", style="dim")
             t.append(" · ".join(facts) + "\n")
         extra = {k: v for k, v in self.approval.items()
-                 if k not in ("step", "command", "workdir", "resources", "risk", "gates", "violations",
+                 if k not in ("step", "status", "command", "workdir", "resources", "risk", "gates", "violations",
                               "gates_failed", "criteria")}
         for k, v in extra.items():
             t.append(f"{k:<10}", style="dim")

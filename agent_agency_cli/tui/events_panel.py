@@ -24,8 +24,7 @@ class EventsPanel(LineView):
         texts = [t for t in (event_text(e, pal) for e in events) if t is not None]
         if not texts:
             return 0
-        at_end = self.is_vertical_scroll_end or not self.line_count
-        self.append(texts[-tail:], scroll_end=at_end)
+        self.append(texts[-tail:], scroll_end=self.following)
         self.count += len(texts)
         self.last_text = texts[-1].plain
         return len(texts)

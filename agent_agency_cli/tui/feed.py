@@ -57,6 +57,13 @@ def apply_event(status: dict[str, Any], steps: dict[str, dict[str, Any]], ev: di
     p = ev.get("payload") or {}
     kind = ev["kind"]
     name = ev.get("step")
+    if kind == "approval_requested":  # its payload is what get_status()["approval"] shows
+        status["approval"] = {"step": name, **p}
+    elif kind in ("step_approved", "step_rejected"):
+        status["approval"] = None
+    if kind == "approval_requested" and name in steps:
+        steps[name]["status"] = p.get("status") or "awaiting_approval"
+        return name
     if name and name in steps and kind.startswith("step_"):
         st = steps[name]
         if kind == "step_progress":

@@ -77,10 +77,11 @@ class TaskHeader(Widget):
                 due = ((f"due {countdown(left)}", "") if left >= 0
                        else (f"! overdue {countdown(left)}", f"bold {pal.error}"))
         reason = s.get("reason") if s.get("finished") or st in ("escalated", "paused") else None
+        pct = int(p["percent"])  # 999/1000 is 99%, not 100%
         variants = [
-            (f"{p['done']}/{p['total']} steps {p['percent']:.0f}%", "elapsed ", "ETA "),
-            (f"{p['done']}/{p['total']} {p['percent']:.0f}%", "", "ETA "),
-            (f"{p['percent']:.0f}%", "", "~"),
+            (f"{p['done']}/{p['total']} steps {pct}%", "elapsed ", "ETA "),
+            (f"{p['done']}/{p['total']} {pct}%", "", "ETA "),
+            (f"{pct}%", "", "~"),
         ]
         for count, el_word, eta_word in variants:
             tail = Text()

@@ -16,16 +16,28 @@ from typing import Any
 from rich.cells import cell_len
 from rich.text import Text
 from textual.geometry import Size
+from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
 
 
 class LineView(ScrollView, can_focus=True):
-    """Lines (str or Text) in a scrollable pane; subclasses style them in `to_text`."""
+    """Lines (str or Text) in a scrollable pane; subclasses style them in `to_text`.
+
+    It follows (stays at the newest line) until the user scrolls up — wheel, ↑, PgUp,
+    Home — and follows again at End or when scrolled back down to the bottom.
+    """
+
+    class FollowChanged(Message):
+        def __init__(self, view: LineView, following: bool):
+            super().__init__()
+            self.view = view
+            self.following = following
 
     def __init__(self, max_lines: int = 1000, **kwargs: Any):
         super().__init__(**kwargs)
+        self.following = True
         self.max_lines = max_lines
         self._lines: list[str | Text] = []
         self._base = 0  # lines dropped from the top so far: cache keys stay valid
@@ -94,6 +106,64 @@ class LineView(ScrollView, can_focus=True):
             return
         if (self.show_vertical_scrollbar, self.show_horizontal_scrollbar) != before:
             self.refresh(layout=True)
+
+    # -- following ----------------------------------------------------------
+
+    def on_resize(self) -> None:
+        if self.following:  # a new size moves the bottom: stay on the newest line
+            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
+
+    def set_following(self, on: bool) -> None:
+        if on == self.following:
+            return
+        self.following = on
+        if on:
+            self.catch_up()
+            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
+        self.post_message(self.FollowChanged(self, on))
+
+    def catch_up(self) -> None:
+        """Called when following starts again (before jumping to the end)."""
+
+    def toggle_follow(self) -> bool:
+        self.set_following(not self.following)
+        return self.following
+
+    def _on_mouse_scroll_up(self, event: Any) -> None:
+        self.set_following(False)
+        super()._on_mouse_scroll_up(event)
+
+    def _on_mouse_scroll_down(self, event: Any) -> None:
+        super()._on_mouse_scroll_down(event)
+        self._follow_if_at_end()
+
+    def action_scroll_up(self) -> None:
+        self.set_following(False)
+        super().action_scroll_up()
+
+    def action_page_up(self) -> None:
+        self.set_following(False)
+        super().action_page_up()
+
+    def action_scroll_home(self) -> None:
+        self.set_following(False)
+        super().action_scroll_home()
+
+    def action_scroll_down(self) -> None:
+        super().action_scroll_down()
+        self._follow_if_at_end()
+
+    def action_page_down(self) -> None:
+        super().action_page_down()
+        self._follow_if_at_end()
+
+    def action_scroll_end(self) -> None:
+        super().action_scroll_end()
+        self.set_following(True)
+
+    def _follow_if_at_end(self) -> None:
+        if not self.following and self.scroll_target_y >= self.max_scroll_y:
+            self.set_following(True)
 
     # -- rendering ----------------------------------------------------------
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual.message import Message
 
 from agent_agency_cli.tui.feed import LogTail
 from agent_agency_cli.tui.format import Palette, local_hms, size_text
@@ -25,15 +24,9 @@ MARKS = {"err": "! ", "sys": "# ", "log": "» "}
 class StepLogView(LineView):
     """A Log that tails one step's log file. The screen calls `poll()` ~10 times a second."""
 
-    class FollowChanged(Message):
-        def __init__(self, following: bool):
-            super().__init__()
-            self.following = following
-
     def __init__(self, max_lines: int = 2000, **kwargs: Any):
         super().__init__(max_lines=max_lines, **kwargs)
         self.palette = Palette()
-        self.following = True
         self.tail: LogTail | None = None
         self.step: str | None = None
         self.placeholder = True
@@ -74,42 +67,15 @@ class StepLogView(LineView):
         self.clear()
         self.placeholder = True
         self.append(["… no output yet" if step else "… no step selected"])
+        if not self.following:  # another step: follow its log
+            self.following = True
+            self.post_message(self.FollowChanged(self, True))
         self.poll()
 
     # -- following ----------------------------------------------------------
 
-    def set_following(self, on: bool) -> None:
-        if on == self.following:
-            return
-        self.following = on
-        if on:
-            self.poll(max_bytes=32 * 1024)  # catch up with the tail, not all that was missed
-            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
-        self.post_message(self.FollowChanged(on))
-
-    def toggle_follow(self) -> bool:
-        self.set_following(not self.following)
-        return self.following
-
-    def _on_mouse_scroll_up(self, event: Any) -> None:
-        self.set_following(False)
-        super()._on_mouse_scroll_up(event)
-
-    def action_scroll_up(self) -> None:
-        self.set_following(False)
-        super().action_scroll_up()
-
-    def action_page_up(self) -> None:
-        self.set_following(False)
-        super().action_page_up()
-
-    def action_scroll_home(self) -> None:
-        self.set_following(False)
-        super().action_scroll_home()
-
-    def action_scroll_end(self) -> None:
-        super().action_scroll_end()
-        self.set_following(True)
+    def catch_up(self) -> None:
+        self.poll(max_bytes=32 * 1024)  # catch up with the tail, not all that was missed
 
     # -- reading ------------------------------------------------------------
 

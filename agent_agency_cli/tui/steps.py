@@ -217,7 +217,7 @@ class StepsTable(ScrollView, can_focus=True):
         self._shown = [n for n, _, _ in self.layout_rows if self._matches(n)]
         self._index = {n: i for i, n in enumerate(self._shown)}
         self._keys = {n: self._sig(n) for n in self._shown}
-        self.virtual_size = Size(self.size.width, len(self._shown) + 1)
+        self.virtual_size = Size(1, len(self._shown) + 1)  # never wider than the pane
         if keep in self._index:
             self.cursor = self._index[keep]
         else:

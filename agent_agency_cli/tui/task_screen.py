@@ -153,16 +153,13 @@ class TaskScreen(Screen):
             else:
                 self.query_one("#steps", StepsTable).update_rows(update.changed_steps)
                 self._apply_light(update.changed_steps)
-            self.agency.last_update_event = update.events[-1]["id"] if update.events else None
-            self.agency.note_update(update)
         # the log: 10 times a second, 4 when it floods (nobody reads 10k lines/s)
         log = self.query_one("#log", StepLogView)
         log_every = max(1, round((0.25 if self._log_flooding else 0.1) / self.agency.poll_interval))
         if self._ticks % log_every == 0:
             self._log_flooding = log.poll() > max(50, log.size.height * 2)
-        table_every = max(1, round(0.2 / self.agency.poll_interval))
-        if self._ticks % table_every == 0:
-            self.query_one("#steps", StepsTable).flush()
+        # changed rows only: each redraws one line, so no need to batch
+        self.query_one("#steps", StepsTable).flush()
         second = max(1, round(1.0 / self.agency.poll_interval))
         if self._ticks % second == 0:
             self._each_second()
@@ -210,8 +207,7 @@ class TaskScreen(Screen):
             self._auto_pick()
         if self._selected in changed:
             self._show_selected()
-        if self.feed.status.get("status") != "awaiting_approval":
-            self._check_approval()
+        self._check_approval()
 
     def _auto_pick(self) -> None:
         """Until the user moves the cursor, keep it on the step where things happen."""
@@ -269,8 +265,9 @@ class TaskScreen(Screen):
         self.query_one("#side-pane").border_subtitle = (
             "following · l holds" if following else "held · l follows")
 
-    def on_step_log_view_follow_changed(self, event: StepLogView.FollowChanged) -> None:
-        self._follow_subtitle(event.following)
+    def on_line_view_follow_changed(self, event: StepLogView.FollowChanged) -> None:
+        if isinstance(event.view, StepLogView):
+            self._follow_subtitle(event.following)
 
     def _restyle(self, _theme: Any = None) -> None:
         self.query_one("#steps", StepsTable).restyle()

@@ -44,7 +44,7 @@ class TasksTable(DataTable):
         self.narrow = width < 100
         cols = [("id", "id", 6), ("status", "status", 12 if self.narrow else 19),
                 ("prio", "priority", 8), ("progress", "progress", 13 if self.narrow else 16),
-                ("age", "age", 5)]
+                ("age", "age", 7)]
         used = sum(w + 2 for _, _, w in cols)
         return [*cols, ("desc", "description", max(10, width - used - 2))]
 

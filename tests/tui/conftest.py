@@ -17,7 +17,7 @@ import pytest
 
 from agent_agency_cli.orchestrator import TaskOrchestrator
 
-FROZEN = 1_790_000_000.0  # 2026-09-21T14:13:20Z
+FROZEN = 1_700_000_000.0  # 2023-11-14T22:13:20Z: in the past on any machine
 
 
 @pytest.fixture

@@ -4,10 +4,12 @@ clear error (and `--plain` is unchanged)."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -19,14 +21,34 @@ from tests.conftest import cli_path
 ANSI = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()=>][0-9A-Za-z]?")
 
 
+def _controlling_tty() -> None:
+    """In the child: the pty becomes its terminal, so closing it hangs the TUI up (SIGHUP)."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
 def _in_pty(args: list[str], home, cols: int = 80, rows: int = 24):
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     env = {**os.environ, "AGENT_AGENCY_HOME": str(home), "TERM": "xterm-256color"}
     proc = subprocess.Popen([*cli_path(), *args], stdin=slave, stdout=slave, stderr=slave,
-                            env=env, start_new_session=True, close_fds=True)
+                            env=env, start_new_session=True, close_fds=True,
+                            preexec_fn=_controlling_tty)
     os.close(slave)
     return proc, master
+
+
+@contextlib.contextmanager
+def in_pty(args: list[str], home, cols: int = 80, rows: int = 24):
+    proc, fd = _in_pty(args, home, cols, rows)
+    try:
+        yield proc, fd
+    finally:
+        if proc.poll() is None:  # a failed test must not leave a TUI behind
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 def _read_until(fd: int, proc, text: str, timeout: float = 20.0) -> str:
@@ -58,17 +80,16 @@ def _quit(fd: int, proc) -> int:
             os.read(fd, 65536)
         except OSError:
             pass
-    os.close(fd)
     return proc.wait(timeout=5)
 
 
 def test_task_watch_opens_the_tui_on_a_terminal_and_q_quits(cli, home, write_plan):
     tid = cli("task", "create", "--no-start", "--plan",
               str(write_plan("steps:\n  - name: hello\n    run: echo hi\n"))).stdout.strip()
-    proc, fd = _in_pty(["task", "watch", tid[:4]], home)
-    screen = _read_until(fd, proc, f"{tid}  plan")  # the header: id and description
-    assert "Steps" in screen and "hello" in screen and "following" in screen
-    assert _quit(fd, proc) == 0
+    with in_pty(["task", "watch", tid[:4]], home) as (proc, fd):
+        screen = _read_until(fd, proc, f"{tid}  plan")  # the header: id and description
+        assert "Steps" in screen and "hello" in screen and "following" in screen
+        assert _quit(fd, proc) == 0
     assert cli.json("task", "status", tid)["status"] == "queued"  # quitting changed nothing
 
 
@@ -76,10 +97,21 @@ def test_dashboard_and_watch_without_id_open_the_overview(cli, home, write_plan)
     tid = cli("task", "create", "--no-start", "--plan",
               str(write_plan("steps:\n  - name: hello\n    run: echo hi\n"))).stdout.strip()
     for args in (["dashboard"], ["task", "watch"]):
-        proc, fd = _in_pty(args, home)
-        screen = _read_until(fd, proc, "1 tasks")
-        assert tid in screen
-        assert _quit(fd, proc) == 0
+        with in_pty(args, home) as (proc, fd):
+            screen = _read_until(fd, proc, "1 tasks")
+            assert tid in screen
+            assert _quit(fd, proc) == 0
+
+
+def test_a_closed_terminal_ends_the_tui(cli, home, write_plan):
+    """Like an SSH connection that drops: the TUI goes, the task stays."""
+    tid = cli("task", "create", "--no-start", "--plan",
+              str(write_plan("steps:\n  - name: hello\n    run: echo hi\n"))).stdout.strip()
+    with in_pty(["task", "watch", tid], home) as (proc, fd):
+        _read_until(fd, proc, "following")
+        os.close(fd)
+        proc.wait(timeout=10)
+    assert cli.json("task", "status", tid)["status"] == "queued"
 
 
 def test_without_a_terminal(cli, write_plan):

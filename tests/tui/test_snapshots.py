@@ -7,8 +7,6 @@ then look at the SVGs under tests/tui/__snapshots__/.
 
 from __future__ import annotations
 
-import pytest
-
 from agent_agency_cli.tui.app import create_app
 from tests.tui.conftest import FROZEN
 
@@ -72,11 +70,10 @@ def test_overview_80x24(orch, frozen, snap_compare, monkeypatch):
     assert snap_compare(_app(orch), terminal_size=(80, 24))
 
 
-@pytest.mark.parametrize("size", [(100, 30)])
-def test_overview_filtered(orch, frozen, snap_compare, monkeypatch, size):
+def test_overview_filtered_100x30(orch, frozen, snap_compare, monkeypatch):
     monkeypatch.delenv("NO_COLOR", raising=False)
     _task(orch, frozen, "7f3a2c")
     third = frozen(orch.submit_task, {"plan": {"steps": STEPS[:1]}, "description": "Fetch only"},
                    start_daemon=False, id="c0ffee", at=FROZEN - 60)
     frozen(orch.pause, third, at=FROZEN - 50)
-    assert snap_compare(_app(orch), terminal_size=size, press=["slash", *"paused", "enter"])
+    assert snap_compare(_app(orch), terminal_size=(100, 30), press=["slash", *"paused", "enter"])
