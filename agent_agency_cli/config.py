@@ -51,9 +51,10 @@ class ResourceLimits(_Strict):
 
 
 class AlertThresholds(_Strict):
-    duration_warning: Duration = 3600.0
-    memory_warning: Percent = 80.0
-    error_rate_warning: Percent = 5.0
+    duration_warning: Duration = 3600.0  # a task running longer (0 = off)
+    memory_warning: Percent = 80.0  # a step's peak memory, of its memory limit
+    cpu_warning: Percent = 95.0  # a step's mean CPU, of the cores it asked for
+    error_rate_warning: Percent = 5.0  # failed attempts, of all attempts in the task
 
 
 class Monitoring(_Strict):

@@ -81,6 +81,8 @@ def steps_table(s: dict[str, Any], critical: set[str] | None = None) -> Table:
         name = st["name"] + (" ★" if st["name"] in critical else "")
         active = st["status"] in ("running", "paused")
         detail = st["reason"] or (st["progress_message"] if active else "") or ""
+        if st["status"] == "pending" and st.get("next_retry_at"):
+            detail = f"retry at {_local_time(st['next_retry_at'])}: {detail}"
         if active and st["progress"] is not None:
             detail = f"{st['progress'] * 100:.0f}% {detail}".strip()
         t.add_row(
@@ -104,8 +106,23 @@ def render_status(s: dict[str, Any], verbose: bool) -> None:
         out.print(Text("plan", style="bold"))
         for i, group in enumerate(s["plan"]["parallel_groups"]):
             out.print(f"  group {i + 1}: {', '.join(group)}")
+        learned = s["plan"].get("learned") or {}
+        source = (f", estimated from up to {max(learned.values())} previous run(s) of "
+                  f"{len(learned)} step(s)" if learned else "")
         out.print(f"  critical path: {' -> '.join(s['plan']['critical_path'])}"
-                  f"  (estimated {format_duration(s['plan']['estimated_duration'])})")
+                  f"  (estimated {format_duration(s['plan']['estimated_duration'])}{source})")
+        metered = [st for st in s["steps"] if st.get("metrics")]
+        if metered:
+            out.print(Text("metrics", style="bold"))
+            for st in metered:
+                m = st["metrics"]
+                peak = (m.get("rss_peak_bytes") or 0) / 1048576
+                out.print(f"  {st['name']}: cpu {m.get('cpu_percent_mean') or 0:.0f}% mean, "
+                          f"{m.get('cpu_percent_max') or 0:.0f}% max; peak memory {peak:.1f} MiB; "
+                          f"{m.get('samples')} samples" + (f"; worker {st['worker']}" if st.get("worker") else ""))
+        if s.get("risk"):
+            out.print(f"risk: {s['risk']['level']} ({s.get('review_mode')} review) — "
+                      + "; ".join(s["risk"].get("reasons", [])[:3]))
         out.print(f"requirements: {', '.join(s['requirements']) or '-'}")
         for key in ("created_at", "started_at", "finished_at", "deadline"):
             out.print(f"{key.replace('_', ' ')}: {s[key] or '-'}")
@@ -191,6 +208,8 @@ def event_line(ev: dict[str, Any]) -> str | None:
             f": {p.get('message')}" if p.get("message") else "")
     if kind == "deadline_passed":
         return f"{t}  deadline passed"
+    if kind == "alert":
+        return f"{t}  ALERT ({p.get('cause')}): {p.get('message')}"
     return f"{t}  {kind}"
 
 

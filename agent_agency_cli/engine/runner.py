@@ -131,6 +131,8 @@ class TaskRunner:
         self.env = dict(os.environ)  # copied once: every step's environment starts from it
         self.callables: dict[str, Any] = {}
         self.masked: dict[str, str] = {}
+        self.alerted: set[str] = set()
+        self.failed_attempts = 0
         validation = json.loads(task["validation"]) if task["validation"] else {}
         self.secret_mask = None
         if any(f.get("category") == "secret" for f in validation.get("findings", [])):
@@ -252,6 +254,10 @@ class TaskRunner:
                 self._tg = tg
                 if self.deadline:
                     tg.start_soon(self._deadline_watch)
+                from agent_agency_cli.engine.alerts import watch_duration
+
+                started = self.store.get_task(self.task_id)["started_at"] or time.time()
+                tg.start_soon(watch_duration, self, started)
                 tg.start_soon(self._watchdog)
                 await self._schedule_loop(tg)
                 tg.cancel_scope.cancel()
@@ -480,6 +486,15 @@ class TaskRunner:
         summary = recorder.summary() if recorder is not None else None
         if summary:
             outcome.extra["metrics"] = summary
+            from agent_agency_cli.engine.alerts import check_step
+            from agent_agency_cli.engine.attempt import step_limits
+
+            limits = step_limits(self.limits, spec)
+            check_step(self, st, summary, limits.get("max_memory_mb"), limits.get("max_cpu"))
+        if not outcome.ok and not outcome.extra.get("stopped"):
+            from agent_agency_cli.engine.alerts import check_error_rate
+
+            check_error_rate(self)
         if not outcome.ok and not outcome.extra.get("stopped") and not spec.get("python"):
             from agent_agency_cli.engine.attempt import step_limits
             from agent_agency_cli.engine.process import explain_limit_failure

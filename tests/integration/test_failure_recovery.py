@@ -277,3 +277,39 @@ def test_learned_durations_feed_the_next_estimate(cli, write_plan):
     assert 0.35 < status["plan"]["estimated_duration"] < 1.5
     assert status["plan"]["learned"] == {"nap": 1}
     assert Path(status["workspace"]).parent.name == second
+
+
+def test_alert_thresholds_raise_events_and_notifications(cli, write_plan, home, tmp_path):
+    hook_out = tmp_path / "alerts.jsonl"
+    (home / "config.yaml").write_text(
+        "task_execution:\n"
+        "  monitoring:\n"
+        "    metrics_interval: 0.1s\n"
+        "    alert_thresholds: {duration_warning: 0.5s, memory_warning: 50%, error_rate_warning: 10%}\n"
+        f"notifications:\n  hooks:\n    - events: [alert]\n      command: cat >> {hook_out}\n"
+    )
+    plan = write_plan("""
+steps:
+  - name: big
+    run: |
+      python3 -c "
+      import time
+      x = bytearray(120 * 1024 * 1024)
+      for i in range(0, len(x), 4096): x[i] = 1
+      time.sleep(0.8)
+      "
+    resources: {memory: 200M}
+  - {name: flaky, run: "exit 1", retries: {attempts: 1, initial: 0.1s, jitter: 0}}
+""")
+    res = cli("task", "create", "--plan", str(plan), "--wait")
+    assert res.returncode == 1
+    tid = res.stdout.strip()
+    alerts = [json.loads(x) for x in cli("task", "events", tid, "--json").stdout.splitlines()
+              if json.loads(x)["kind"] == "alert"]
+    causes = {a["payload"]["cause"] for a in alerts}
+    assert {"duration", "memory", "error_rate"} <= causes, alerts
+    memory = next(a for a in alerts if a["payload"]["cause"] == "memory")
+    assert memory["step"] == "big" and memory["payload"]["percent"] >= 50
+    assert "ALERT" in res.stderr
+    wait_for(lambda: hook_out.exists() and hook_out.read_text().count('"event": "alert"') >= 3
+             or hook_out.exists() and hook_out.read_text().count('"event":"alert"') >= 3, timeout=10)
