@@ -311,5 +311,5 @@ steps:
     memory = next(a for a in alerts if a["payload"]["cause"] == "memory")
     assert memory["step"] == "big" and memory["payload"]["percent"] >= 50
     assert "ALERT" in res.stderr
-    wait_for(lambda: hook_out.exists() and hook_out.read_text().count('"event": "alert"') >= 3
-             or hook_out.exists() and hook_out.read_text().count('"event":"alert"') >= 3, timeout=10)
+    wait_for(lambda: (hook_out.exists() and hook_out.read_text().count('"event": "alert"') >= 3)
+             or (hook_out.exists() and hook_out.read_text().count('"event":"alert"') >= 3), timeout=10)

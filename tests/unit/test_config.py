@@ -131,8 +131,8 @@ def test_unknown_top_level_key(write_file: WriteFile) -> None:
 
 
 def test_unknown_deeply_nested_key(write_file: WriteFile) -> None:
-    path = write_file("c.yaml", "task_execution:\n  monitoring:\n    alert_thresholds:\n      cpu_warning: 1\n")
-    assert "unknown key task_execution.monitoring.alert_thresholds.cpu_warning" in _error(path)
+    path = write_file("c.yaml", "task_execution:\n  monitoring:\n    alert_thresholds:\n      disk_warning: 1\n")
+    assert "unknown key task_execution.monitoring.alert_thresholds.disk_warning" in _error(path)
 
 
 def test_unknown_key_in_a_worker_names_its_index(write_file: WriteFile) -> None:
