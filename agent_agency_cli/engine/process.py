@@ -29,6 +29,38 @@ def identity_alive(identity: str | None) -> bool:
         return False
 
 
+def kill_step_processes(task_id: str, step: str, pgid: int | None, started_at: float | None) -> int:
+    """SIGKILL every process left by a step of a dead engine; returns how many.
+
+    Two nets: the step's stored process group, and — for a crash between the
+    spawn and the commit of its pid, or a child that left the group — every
+    process whose environment carries the step's AGENT_AGENCY_TASK_ID and
+    AGENT_AGENCY_STEP markers (set for every step process and inherited).
+    """
+    killed = kill_orphan_group(pgid, started_at)
+    markers = (f"AGENT_AGENCY_TASK_ID={task_id}".encode(), f"AGENT_AGENCY_STEP={step}".encode())
+    me = os.getpid()
+    try:
+        pids = [int(e) for e in os.listdir("/proc") if e.isdigit()]
+    except OSError:
+        return killed
+    for pid in pids:
+        if pid == me:
+            continue
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as fh:
+                env = fh.read().split(b"\0")
+        except OSError:
+            continue
+        if all(m in env for m in markers):
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except (ProcessLookupError, PermissionError):
+                pass
+    return killed
+
+
 def kill_orphan_group(pgid: int | None, started_at: float | None) -> int:
     """SIGKILL the members of process group `pgid` that started no earlier than the step.
 

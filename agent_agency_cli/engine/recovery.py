@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 
-from agent_agency_cli.engine.process import identity_alive, kill_orphan_group
+from agent_agency_cli.engine.process import identity_alive, kill_step_processes
 from agent_agency_cli.models import ACTIVE_TASK_STATUSES, StepStatus, TaskStatus
 from agent_agency_cli.store import Store
 
@@ -30,7 +30,7 @@ def recover_orphans(store: Store, identity: str) -> list[str]:
             status = StepStatus(step["status"])
             if not status.is_active:
                 continue
-            killed += kill_orphan_group(step["pgid"], step["started_at"])
+            killed += kill_step_processes(tid, step["name"], step["pgid"], step["started_at"])
             store.set_step_status(
                 tid, step["name"], status, StepStatus.INTERRUPTED, event="step_interrupted",
                 payload={"reason": "its engine died"}, reason="interrupted: engine died",

@@ -59,7 +59,7 @@ def test_sigkill_at_twelve_points_every_step_runs_exactly_once(cli, home, write_
     # line: the test fails unless recovery kills them.
     steps = "\n".join(
         f"  - name: s{i:02d}\n"
-        f"    run: sleep 1 && echo s{i:02d} >> {ledger}\n"
+        f"    run: sleep 2 && echo s{i:02d} >> {ledger}\n"
         f"    idempotent: true\n" + (f"    needs: [s{i - 1:02d}]\n" if i else "")
         for i in range(STEPS)
     )
@@ -69,7 +69,7 @@ def test_sigkill_at_twelve_points_every_step_runs_exactly_once(cli, home, write_
         name = f"s{i:02d}"
         wait_for(lambda name=name: _step_status(home, tid, name) == "running", timeout=20,
                  interval=0.005)
-        time.sleep(0.1)  # well inside the step's 1 s of work
+        time.sleep(0.1)  # well inside the step's 2 s of work
         _kill_daemon_hard(home)
         assert _step_status(home, tid, name) == "running"  # nobody has noticed yet
         _restart_daemon(home)
@@ -81,7 +81,7 @@ def test_sigkill_at_twelve_points_every_step_runs_exactly_once(cli, home, write_
     events = [json.loads(x) for x in cli("task", "events", tid, "--json").stdout.splitlines()]
     assert sum(1 for e in events if e["kind"] == "task_recovered") == STEPS
     # no sleeping orphan is left behind
-    time.sleep(1.2)
+    time.sleep(2.2)
     assert ledger.read_text().split() == lines
 
 
@@ -91,7 +91,7 @@ def test_finished_steps_are_never_rerun_after_a_crash(cli, home, write_plan, tmp
 steps:
   - {{name: a, run: "echo a >> {ledger}"}}
   - {{name: b, run: "echo b >> {ledger}"}}
-  - {{name: slow, needs: [a, b], run: "sleep 1 && echo slow >> {ledger}", idempotent: true}}
+  - {{name: slow, needs: [a, b], run: "sleep 3 && echo slow >> {ledger}", idempotent: true}}
 """)
     tid = cli("task", "create", "--plan", str(plan)).stdout.strip()
     wait_for(lambda: _step_status(home, tid, "slow") == "running", timeout=20, interval=0.005)
@@ -105,7 +105,7 @@ def test_non_idempotent_interrupted_step_waits_for_a_person(cli, home, write_pla
     ledger = tmp_path / "ledger.txt"
     plan = write_plan(f"""
 steps:
-  - {{name: deploy, run: "sleep 1 && echo deploy >> {ledger}"}}
+  - {{name: deploy, run: "sleep 3 && echo deploy >> {ledger}"}}
   - {{name: notify, needs: [deploy], run: "echo notify >> {ledger}"}}
 """)
     tid = cli("task", "create", "--plan", str(plan)).stdout.strip()
@@ -116,7 +116,7 @@ steps:
     status = cli.json("task", "status", tid)
     assert "deploy" in status["reason"] and "not idempotent" in status["reason"]
     assert _steps(cli, tid)["deploy"]["status"] == "interrupted"
-    time.sleep(1.2)
+    time.sleep(3.2)
     assert not ledger.exists(), "the orphaned step process was not killed"
     res = cli("task", "override", tid, "--step", "deploy", "--action", "retry",
               "--reason", "checked: nothing was deployed")
@@ -138,3 +138,26 @@ steps:
     status = cli.json("task", "status", tid)
     assert status["status"] == "cancelled"
     assert cli.json("daemon", "status")["running"] is True
+
+
+def test_orphans_are_found_by_their_environment_even_without_a_stored_pid(cli, home, write_plan, tmp_path):
+    """A crash between the spawn and the commit of the pid leaves no pgid: the step's
+    environment markers still identify its processes, even one that left the group."""
+    ledger = tmp_path / "ledger.txt"
+    plan = write_plan(f"""
+steps:
+  - {{name: slow, run: "setsid sh -c 'sleep 2 && echo escaped >> {ledger}' & sleep 2 && echo slow >> {ledger}",
+     idempotent: true}}
+""")
+    tid = cli("task", "create", "--plan", str(plan)).stdout.strip()
+    wait_for(lambda: _step_status(home, tid, "slow") == "running", timeout=20, interval=0.005)
+    time.sleep(0.2)
+    _kill_daemon_hard(home)
+    conn = sqlite3.connect(home / "agency.db")
+    conn.execute("UPDATE steps SET pid = NULL, pgid = NULL WHERE task_id = ?", (tid,))
+    conn.commit()
+    conn.close()
+    _restart_daemon(home)
+    wait_for(lambda: cli.json("task", "status", tid)["status"] == "completed", timeout=30)
+    time.sleep(0.5)
+    assert sorted(ledger.read_text().split()) == ["escaped", "slow"], "an orphan survived the recovery"
