@@ -470,6 +470,12 @@ class TaskOrchestrator:
         data["review_mode"] = task["review_mode"]
         data["completion"] = json.loads(task["completion"]) if task["completion"] else None
         if interventions:
+            data["attempts"] = [
+                {"step": r["step"], "attempt": r["attempt"], "status": r["status"], "worker": r["worker"],
+                 "started_at": iso(r["started_at"]), "finished_at": iso(r["finished_at"]),
+                 "duration": r["duration"], "exit_code": r["exit_code"], "reason": r["reason"]}
+                for r in store.attempts(tid)
+            ]
             data["interventions"] = [
                 {
                     "id": r["id"], "kind": r["kind"], "args": json.loads(r["args"]),

@@ -36,12 +36,12 @@ def _version(value: bool) -> None:
 def _global(
     home: Annotated[
         str | None,
-        typer.Option("--home", envvar="AGENT_AGENCY_HOME", help="Data home (database, logs, "
+        typer.Option("--home", envvar="AGENT_AGENCY_HOME", metavar="DIR", help="Data home (database, logs, "
                      "workspaces). Default: $AGENT_AGENCY_HOME or the platform data dir."),
     ] = None,
     config: Annotated[
         str | None,
-        typer.Option("--config", "-c", envvar="AGENT_AGENCY_CONFIG",
+        typer.Option("--config", "-c", envvar="AGENT_AGENCY_CONFIG", metavar="FILE",
                      help="Config YAML. Default: $AGENT_AGENCY_CONFIG or config.yaml in the "
                      "data home."),
     ] = None,

@@ -131,6 +131,13 @@ def render_status(s: dict[str, Any], verbose: bool) -> None:
             out.print(f"workdir: {s['workdir']}")
         if s["plan_path"]:
             out.print(f"plan file: {s['plan_path']}")
+        retried = [a for a in s.get("attempts", []) if a["status"] != "completed"]
+        if retried:
+            out.print()
+            out.print(Text("failed attempts", style="bold"))
+            for a in retried:
+                out.print(f"  {a['step']} attempt {a['attempt']}: {a['status']} — {a['reason']}"
+                          f" ({format_duration(a['duration'])})")
         if s.get("interventions"):
             out.print()
             out.print(Text("audit trail", style="bold"))

@@ -265,3 +265,18 @@ def test_daemon_stop_hands_running_tasks_to_the_next_daemon(cli, write_plan, tmp
     cli("--config", str(cfg), "daemon", "start")
     wait_for(lambda: cli.json("task", "status", tid)["status"] == "completed", timeout=20)
     assert _step(cli, tid, "long")["attempt"] == 2
+
+
+def test_modify_mode_to_strict_asks_before_the_next_step(cli, write_plan):
+    plan = write_plan("""
+steps:
+  - {name: first, run: sleep 1}
+  - {name: second, needs: [first], run: echo second}
+""")
+    tid = cli("task", "create", "--plan", str(plan)).stdout.strip()
+    _running_pid(cli, tid, "first")
+    assert cli("task", "modify", tid, "--mode", "strict").returncode == 0
+    wait_for(lambda: (cli.json("task", "status", tid)["approval"] or {}).get("step") == "second", timeout=20)
+    assert _step(cli, tid, "first")["status"] == "completed"
+    assert cli("task", "approve", tid).returncode == 0
+    wait_for(lambda: cli.json("task", "status", tid)["status"] == "completed", timeout=20)

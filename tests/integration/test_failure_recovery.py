@@ -313,3 +313,12 @@ steps:
     assert "ALERT" in res.stderr
     wait_for(lambda: (hook_out.exists() and hook_out.read_text().count('"event": "alert"') >= 3)
              or (hook_out.exists() and hook_out.read_text().count('"event":"alert"') >= 3), timeout=10)
+
+
+def test_status_lists_every_attempt_with_its_error(cli, write_plan):
+    plan = write_plan("steps: [{name: f, run: 'exit 3', retries: {attempts: 2, initial: 0.05s, jitter: 0}}]")
+    tid = cli("task", "create", "--plan", str(plan), "--foreground").stdout.strip()
+    attempts = cli.json("task", "status", tid)["attempts"]
+    assert [(a["attempt"], a["status"], a["exit_code"]) for a in attempts] == [(1, "failed", 3), (2, "failed", 3),
+                                                                               (3, "failed", 3)]
+    assert "failed attempts" in cli("task", "status", tid, "--verbose").stdout
