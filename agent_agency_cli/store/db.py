@@ -14,7 +14,19 @@ SCHEMA_VERSION = 3
 
 
 def connect(path: Path | str, *, migrate: bool = True) -> sqlite3.Connection:
-    """Open the database in autocommit mode (we issue BEGIN IMMEDIATE ourselves)."""
+    """Open the database in autocommit mode (we issue BEGIN IMMEDIATE ourselves).
+
+    A file that is not a usable SQLite database is an AgencyError with one clear line.
+    """
+    try:
+        return _connect(path, migrate)
+    except sqlite3.DatabaseError as exc:
+        from agent_agency_cli.errors import AgencyError
+
+        raise AgencyError(f"cannot use the database {path}: {exc} (move it away to start afresh)") from None
+
+
+def _connect(path: Path | str, migrate: bool) -> sqlite3.Connection:
     conn = sqlite3.connect(
         str(path),
         isolation_level=None,
