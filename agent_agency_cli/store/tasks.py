@@ -283,38 +283,82 @@ class Store:
         event: str,
         payload: dict[str, Any] | None = None,
         also: Sequence[tuple[str, Sequence[Any]]] = (),
+        batch: bool = False,
         **fields: Any,
     ) -> float:
         """Move a step old -> new (checked against the table and the row), with one event.
 
         `also`: further (sql, params) statements committed in the same transaction
         (the attempt's history row, its learned duration).
+
+        `batch`: group commit. The change joins the batch transaction left open on this
+        connection (opened if none) and is NOT committed on return: the caller must not
+        act on it before commit_batch() (or any other write on this connection, which
+        commits the batch first). A savepoint keeps the change all-or-nothing within
+        the batch, so a failed transition leaves the others in it intact.
         """
         check_step_transition(task_id, step, old, new)
         now = time.time()
         sets = "".join(f", {k} = ?" for k in fields)
         conn = self.conn
+        if batch:
+            if not conn.in_transaction:
+                conn.execute("BEGIN IMMEDIATE")
+            conn.execute("SAVEPOINT step_tx")
+            try:
+                self._step_statements(conn, task_id, step, old, new, sets, fields, event,
+                                      payload, also, now)
+            except BaseException:
+                conn.execute("ROLLBACK TO step_tx")
+                conn.execute("RELEASE step_tx")
+                raise
+            conn.execute("RELEASE step_tx")
+            return now
+        if conn.in_transaction:
+            conn.execute("COMMIT")  # an open batch goes first
         conn.execute("BEGIN IMMEDIATE")
         try:
-            cur = conn.execute(
-                f"UPDATE steps SET status = ?{sets} WHERE task_id = ? AND name = ? AND status = ?",
-                (new.value, *fields.values(), task_id, step, old.value),
-            )
-            if cur.rowcount != 1:
-                raise InvalidTransition(
-                    f"step {step!r} of task {task_id} is not {old}; it cannot become {new}"
-                )
-            conn.execute(
-                "INSERT INTO events (task_id, step, kind, payload, ts) VALUES (?, ?, ?, ?, ?)",
-                (task_id, step, event, _dumps({"status": new.value, **(payload or {})}), now),
-            )
-            for sql, params in also:
-                conn.execute(sql, params)
+            self._step_statements(conn, task_id, step, old, new, sets, fields, event, payload,
+                                  also, now)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
         return now
+
+    @property
+    def batch_open(self) -> bool:
+        """A group-commit batch holds uncommitted changes on this connection."""
+        return self.conn.in_transaction
+
+    def commit_batch(self) -> None:
+        """Commit the open group-commit batch, if any."""
+        if self.conn.in_transaction:
+            try:
+                self.conn.execute("COMMIT")
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+
+    def _step_statements(self, conn: sqlite3.Connection, task_id: str, step: str,
+                         old: StepStatus, new: StepStatus, sets: str, fields: dict[str, Any],
+                         event: str, payload: dict[str, Any] | None,
+                         also: Sequence[tuple[str, Sequence[Any]]], now: float) -> None:
+        cur = conn.execute(
+            f"UPDATE steps SET status = ?{sets} WHERE task_id = ? AND name = ? AND status = ?",
+            (new.value, *fields.values(), task_id, step, old.value),
+        )
+        if cur.rowcount != 1:
+            raise InvalidTransition(
+                f"step {step!r} of task {task_id} is not {old}; it cannot become {new}"
+            )
+        conn.execute(
+            "INSERT INTO events (task_id, step, kind, payload, ts) VALUES (?, ?, ?, ?, ?)",
+            (task_id, step, event, _dumps({"status": new.value, **(payload or {})}), now),
+        )
+        for sql, params in also:
+            conn.execute(sql, params)
 
     def set_steps_status(
         self,
