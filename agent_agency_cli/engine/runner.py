@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from agent_agency_cli.engine.scheduler import Engine
 
 S = StepStatus
+FLUSH_TURNS = 2  # loop turns a batch stays open for more changes to join it
 PID_WRITE_DELAY = 0.02  # seconds before a running shell step's pid is written on its own
 T = TaskStatus
 
@@ -262,8 +263,8 @@ class TaskRunner:
             await self._flush_wanted.wait()
             # Let the steps woken in this turn (and the lifecycles they start) add their
             # changes to the same transaction.
-            await anyio.sleep(0)
-            await anyio.sleep(0)
+            for _ in range(FLUSH_TURNS):
+                await anyio.sleep(0)
             self._flush_wanted = anyio.Event()
             done, self._flushed = self._flushed, anyio.Event()
             # A failure here ends the runner like a crash would (recovery takes over).

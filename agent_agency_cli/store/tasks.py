@@ -22,6 +22,10 @@ from agent_agency_cli.store.db import write_tx
 _TASK_COLUMNS = "*"
 
 
+class BatchLostError(RuntimeError):
+    """A group-commit batch could not be committed (see Store.commit_batch)."""
+
+
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), default=str)
 
@@ -31,11 +35,14 @@ class Store:
 
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
+        self._batch_lost: BaseException | None = None  # see commit_batch
 
     # -- transactions ---------------------------------------------------------
 
     def tx(self) -> AbstractContextManager[sqlite3.Connection]:
-        """A write transaction (see db.write_tx)."""
+        """A write transaction (see db.write_tx); an open group-commit batch commits first."""
+        if self.conn.in_transaction:
+            self.commit_batch()
         return write_tx(self.conn)
 
     def data_version(self) -> int:
@@ -302,20 +309,25 @@ class Store:
         sets = "".join(f", {k} = ?" for k in fields)
         conn = self.conn
         if batch:
+            if self._batch_lost is not None:
+                raise BatchLostError(f"a group-commit batch was lost: {self._batch_lost}")
             if not conn.in_transaction:
                 conn.execute("BEGIN IMMEDIATE")
             conn.execute("SAVEPOINT step_tx")
             try:
                 self._step_statements(conn, task_id, step, old, new, sets, fields, event,
                                       payload, also, now)
-            except BaseException:
-                conn.execute("ROLLBACK TO step_tx")
-                conn.execute("RELEASE step_tx")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK TO step_tx")
+                    conn.execute("RELEASE step_tx")
+                else:  # SQLite rolled back the whole batch (I/O error, disk full)
+                    self._batch_lost = self._batch_lost or exc
                 raise
             conn.execute("RELEASE step_tx")
             return now
         if conn.in_transaction:
-            conn.execute("COMMIT")  # an open batch goes first
+            self.commit_batch()  # an open batch goes first
         conn.execute("BEGIN IMMEDIATE")
         try:
             self._step_statements(conn, task_id, step, old, new, sets, fields, event, payload,
@@ -332,13 +344,22 @@ class Store:
         return self.conn.in_transaction
 
     def commit_batch(self) -> None:
-        """Commit the open group-commit batch, if any."""
+        """Commit the open group-commit batch, if any.
+
+        Raises (now and on every later call) once a batch was lost, rolled back by a
+        failed COMMIT or by SQLite itself: changes the engine already made in memory are
+        not in the database, so nothing may act on them; the runner stops as if it had
+        crashed and recovery takes over.
+        """
+        if self._batch_lost is not None:
+            raise BatchLostError(f"a group-commit batch was lost: {self._batch_lost}")
         if self.conn.in_transaction:
             try:
                 self.conn.execute("COMMIT")
-            except BaseException:
+            except BaseException as exc:
                 if self.conn.in_transaction:
                     self.conn.execute("ROLLBACK")
+                self._batch_lost = exc
                 raise
 
     def _step_statements(self, conn: sqlite3.Connection, task_id: str, step: str,
