@@ -77,6 +77,7 @@ class StepState:
     signature: str | None = None
     ended_at: float | None = None
     pending_pid: int | None = None  # spawned, pid not yet written (see TaskRunner._run_attempt)
+    starting: bool = False  # begun, not yet at its first attempt (see TaskRunner._durable)
 
     @property
     def satisfied(self) -> bool:
@@ -134,6 +135,8 @@ class TaskRunner:
         self._watch_wake = anyio.Event()
         self._flush_wanted = anyio.Event()
         self._flushed = anyio.Event()
+        self._starting = 0  # lifecycles begun that have not yet reached their first attempt
+        self._logs_dir: Path | None = None
         self.env = dict(os.environ)  # copied once: every step's environment starts from it
         self.callables: dict[str, Any] = {}
         self.masked: dict[str, str] = {}
@@ -252,11 +255,25 @@ class TaskRunner:
     # batch first (write_tx), so order is kept and nothing is ever committed out of turn.
 
     async def _durable(self) -> None:
-        """Return once every batched change made so far is committed."""
+        """Return once every batched change made so far is committed.
+
+        When no other begun step is still on its way to its first attempt, nothing more
+        is coming to join the batch this turn: commit it now instead of waiting for the
+        flusher (a chain's COMPLETED and its dependent's RUNNING then share one commit)."""
         if not self.store.batch_open:
+            return
+        if self._starting == 0:
+            done, self._flushed = self._flushed, anyio.Event()
+            self.store.commit_batch()
+            done.set()
             return
         self._flush_wanted.set()
         await self._flushed.wait()
+
+    def _reached_attempt(self, st: StepState) -> None:
+        if st.starting:
+            st.starting = False
+            self._starting -= 1
 
     async def _flusher(self) -> None:
         while True:
@@ -384,6 +401,8 @@ class TaskRunner:
 
     def _begin(self, st: StepState, tg: TaskGroup) -> None:
         self.running.add(st.name)
+        st.starting = True
+        self._starting += 1
         tg.start_soon(self._lifecycle, st)
 
     async def _lifecycle(self, st: StepState) -> None:
@@ -397,6 +416,7 @@ class TaskRunner:
             if not st.status.is_finished:
                 self._fail_step(st, StepOutcome(ok=False, reason=reason))
         finally:
+            self._reached_attempt(st)
             self.engine.release_worker(self.task_id, st.name)
             self.running.discard(st.name)
             self.notify()
@@ -420,6 +440,7 @@ class TaskRunner:
             breaker = self.engine.breaker_check(spec, st.kind)
             checkpoint = self._checkpoint(st) if st.spec.get("checkpoint") else None
             self._start_attempt(st, worker, fallback_used)
+            self._reached_attempt(st)
             await self._durable()  # its RUNNING row is committed before anything runs
             if breaker is not None and not breaker.allowed:
                 outcome = StepOutcome(ok=False, reason=breaker.reason or "circuit open")
@@ -498,7 +519,9 @@ class TaskRunner:
     async def _run_attempt(self, st: StepState, spec: dict[str, Any]) -> StepOutcome:
         from agent_agency_cli.engine.attempt import MetricsRecorder, make_handle, supervise
 
-        log = StepLog(self.paths.step_log(self.task_id, st.name), mask=self.secret_mask)
+        if self._logs_dir is None:  # paths.step_log(task, step), its directory built once
+            self._logs_dir = self.paths.step_log(self.task_id, st.name).parent
+        log = StepLog(self._logs_dir / f"{st.name}.log", mask=self.secret_mask)
         if st.attempt > 1:
             log.line("sys", f"attempt {st.attempt} of {st.max_attempts}")
         recorder = MetricsRecorder(self, st) if not spec.get("python") else None

@@ -313,6 +313,13 @@ class Store:
                 raise BatchLostError(f"a group-commit batch was lost: {self._batch_lost}")
             if not conn.in_transaction:
                 conn.execute("BEGIN IMMEDIATE")
+            if not also:
+                # UPDATE (nothing changes when the transition check fails) then one plain
+                # INSERT: no savepoint. Should the INSERT fail after the UPDATE, the whole
+                # batch is rolled back and marked lost (see commit_batch): fail-stop.
+                self._step_statements(conn, task_id, step, old, new, sets, fields, event,
+                                      payload, also, now, on_partial=self._lose_batch)
+                return now
             conn.execute("SAVEPOINT step_tx")
             try:
                 self._step_statements(conn, task_id, step, old, new, sets, fields, event,
@@ -362,10 +369,17 @@ class Store:
                 self._batch_lost = exc
                 raise
 
+    def _lose_batch(self, exc: BaseException) -> None:
+        self._batch_lost = self._batch_lost or exc
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
     def _step_statements(self, conn: sqlite3.Connection, task_id: str, step: str,
                          old: StepStatus, new: StepStatus, sets: str, fields: dict[str, Any],
                          event: str, payload: dict[str, Any] | None,
-                         also: Sequence[tuple[str, Sequence[Any]]], now: float) -> None:
+                         also: Sequence[tuple[str, Sequence[Any]]], now: float,
+                         on_partial: Any = None) -> None:
+        event_json = _dumps({"status": new.value, **(payload or {})})
         cur = conn.execute(
             f"UPDATE steps SET status = ?{sets} WHERE task_id = ? AND name = ? AND status = ?",
             (new.value, *fields.values(), task_id, step, old.value),
@@ -374,12 +388,17 @@ class Store:
             raise InvalidTransition(
                 f"step {step!r} of task {task_id} is not {old}; it cannot become {new}"
             )
-        conn.execute(
-            "INSERT INTO events (task_id, step, kind, payload, ts) VALUES (?, ?, ?, ?, ?)",
-            (task_id, step, event, _dumps({"status": new.value, **(payload or {})}), now),
-        )
-        for sql, params in also:
-            conn.execute(sql, params)
+        try:
+            conn.execute(
+                "INSERT INTO events (task_id, step, kind, payload, ts) VALUES (?, ?, ?, ?, ?)",
+                (task_id, step, event, event_json, now),
+            )
+            for sql, params in also:
+                conn.execute(sql, params)
+        except BaseException as exc:
+            if on_partial is not None:
+                on_partial(exc)
+            raise
 
     def set_steps_status(
         self,

@@ -81,3 +81,17 @@ def test_a_lost_batch_stops_further_batches(store: Store) -> None:
         store.commit_batch()
     with pytest.raises(BatchLostError):
         store.set_step_status("t1", "b", S.PENDING, S.RUNNING, event="step_started", batch=True)
+
+
+def test_a_change_that_fails_halfway_without_savepoint_loses_the_batch(
+    store: Store, tmp_path: Path
+) -> None:
+    store.set_step_status("t1", "a", S.PENDING, S.RUNNING, event="step_started", batch=True)
+    store.conn.execute("CREATE TEMP TRIGGER no_b BEFORE INSERT ON events WHEN NEW.step = 'b' "
+                       "BEGIN SELECT RAISE(ABORT, 'no'); END")
+    with pytest.raises(sqlite3.IntegrityError):
+        store.set_step_status("t1", "b", S.PENDING, S.RUNNING, event="step_started", batch=True)
+    assert not store.batch_open  # rolled back: never half a change
+    assert _status(_other(tmp_path)) == {"a": "pending", "b": "pending", "c": "pending"}
+    with pytest.raises(BatchLostError):
+        store.commit_batch()
