@@ -7,6 +7,7 @@ change itself is committed before anything acts on it.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import json
 import os
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from agent_agency_cli.engine.scheduler import Engine
 
 S = StepStatus
+FLUSH_TURNS = 2  # loop turns a batch stays open for more changes to join it
+PID_WRITE_DELAY = 0.02  # seconds before a running shell step's pid is written on its own
 T = TaskStatus
 
 
@@ -73,6 +76,8 @@ class StepState:
     worker: str | None = None
     signature: str | None = None
     ended_at: float | None = None
+    pending_pid: int | None = None  # spawned, pid not yet written (see TaskRunner._run_attempt)
+    starting: bool = False  # begun, not yet at its first attempt (see TaskRunner._durable)
 
     @property
     def satisfied(self) -> bool:
@@ -128,6 +133,10 @@ class TaskRunner:
         self._tg: TaskGroup | None = None
         self._deadlines: list[tuple[float, int, str]] = []
         self._watch_wake = anyio.Event()
+        self._flush_wanted = anyio.Event()
+        self._flushed = anyio.Event()
+        self._starting = 0  # lifecycles begun that have not yet reached their first attempt
+        self._logs_dir: Path | None = None
         self.env = dict(os.environ)  # copied once: every step's environment starts from it
         self.callables: dict[str, Any] = {}
         self.masked: dict[str, str] = {}
@@ -224,13 +233,60 @@ class TaskRunner:
 
     def _move(
         self, st: StepState, new: StepStatus, event: str, payload: dict[str, Any] | None = None,
-        **fields: Any,
+        *, batch: bool = False, **fields: Any,
     ) -> float:
+        """Move a step and commit it. With batch=True the change joins the open group-commit
+        batch instead (committed by the flusher within a couple of loop turns): the caller
+        must `await self._durable()` before anything acts on it."""
         now = self.store.set_step_status(
-            self.task_id, st.name, st.status, new, event=event, payload=payload, **fields
+            self.task_id, st.name, st.status, new, event=event, payload=payload, batch=batch,
+            **fields
         )
         st.status = new
+        if batch:
+            self._flush_wanted.set()
         return now
+
+    # -- group commit ---------------------------------------------------------
+    # Step transitions that happen in the same few event-loop turns share one
+    # transaction (Store.set_step_status(batch=True)). The flusher commits the batch a
+    # couple of turns after the first change in it; whoever must not act before a change
+    # is committed awaits _durable(). Any other write on the connection commits the
+    # batch first (write_tx), so order is kept and nothing is ever committed out of turn.
+
+    async def _durable(self) -> None:
+        """Return once every batched change made so far is committed.
+
+        When no other begun step is still on its way to its first attempt, nothing more
+        is coming to join the batch this turn: commit it now instead of waiting for the
+        flusher (a chain's COMPLETED and its dependent's RUNNING then share one commit)."""
+        if not self.store.batch_open:
+            return
+        if self._starting == 0:
+            done, self._flushed = self._flushed, anyio.Event()
+            self.store.commit_batch()
+            done.set()
+            return
+        self._flush_wanted.set()
+        await self._flushed.wait()
+
+    def _reached_attempt(self, st: StepState) -> None:
+        if st.starting:
+            st.starting = False
+            self._starting -= 1
+
+    async def _flusher(self) -> None:
+        while True:
+            await self._flush_wanted.wait()
+            # Let the steps woken in this turn (and the lifecycles they start) add their
+            # changes to the same transaction.
+            for _ in range(FLUSH_TURNS):
+                await anyio.sleep(0)
+            self._flush_wanted = anyio.Event()
+            done, self._flushed = self._flushed, anyio.Event()
+            # A failure here ends the runner like a crash would (recovery takes over).
+            self.store.commit_batch()
+            done.set()
 
     def notify(self) -> None:
         self.wake.set()
@@ -259,11 +315,15 @@ class TaskRunner:
                 started = self.store.get_task(self.task_id)["started_at"] or time.time()
                 tg.start_soon(watch_duration, self, started)
                 tg.start_soon(self._watchdog)
+                tg.start_soon(self._flusher)
                 await self._schedule_loop(tg)
                 tg.cancel_scope.cancel()
             self._finish()
         finally:
-            self.done.set()
+            try:
+                self.store.commit_batch()  # never leave a batch (and the write lock) open
+            finally:
+                self.done.set()
 
     async def _schedule_loop(self, tg: TaskGroup) -> None:
         while True:
@@ -341,6 +401,8 @@ class TaskRunner:
 
     def _begin(self, st: StepState, tg: TaskGroup) -> None:
         self.running.add(st.name)
+        st.starting = True
+        self._starting += 1
         tg.start_soon(self._lifecycle, st)
 
     async def _lifecycle(self, st: StepState) -> None:
@@ -354,6 +416,7 @@ class TaskRunner:
             if not st.status.is_finished:
                 self._fail_step(st, StepOutcome(ok=False, reason=reason))
         finally:
+            self._reached_attempt(st)
             self.engine.release_worker(self.task_id, st.name)
             self.running.discard(st.name)
             self.notify()
@@ -377,6 +440,8 @@ class TaskRunner:
             breaker = self.engine.breaker_check(spec, st.kind)
             checkpoint = self._checkpoint(st) if st.spec.get("checkpoint") else None
             self._start_attempt(st, worker, fallback_used)
+            self._reached_attempt(st)
+            await self._durable()  # its RUNNING row is committed before anything runs
             if breaker is not None and not breaker.allowed:
                 outcome = StepOutcome(ok=False, reason=breaker.reason or "circuit open")
             else:
@@ -440,8 +505,9 @@ class TaskRunner:
              "fallback": fallback},
             attempt=attempt, started_at=time.time(), finished_at=None, exit_code=None,
             reason=None, pid=None, pgid=None, paused_at=None, paused_total=0.0, duration=None,
-            progress=None, progress_message=None, worker=worker, next_retry_at=None,
+            progress=None, progress_message=None, worker=worker, next_retry_at=None, batch=True,
         )
+        st.pending_pid = None
         st.attempt = attempt
         st.started_at = now
         st.paused_at = None
@@ -453,13 +519,20 @@ class TaskRunner:
     async def _run_attempt(self, st: StepState, spec: dict[str, Any]) -> StepOutcome:
         from agent_agency_cli.engine.attempt import MetricsRecorder, make_handle, supervise
 
-        log = StepLog(self.paths.step_log(self.task_id, st.name), mask=self.secret_mask)
+        if self._logs_dir is None:  # paths.step_log(task, step), its directory built once
+            self._logs_dir = self.paths.step_log(self.task_id, st.name).parent
+        log = StepLog(self._logs_dir / f"{st.name}.log", mask=self.secret_mask)
         if st.attempt > 1:
             log.line("sys", f"attempt {st.attempt} of {st.max_attempts}")
         recorder = MetricsRecorder(self, st) if not spec.get("python") else None
 
         def on_spawn(pid: int) -> None:
-            self.store.update_step_fields(self.task_id, st.name, pid=pid, pgid=pid)
+            # The pid is written lazily: with the attempt's end if it ends within
+            # PID_WRITE_DELAY, else then. Recovery does not need it (it finds a dead
+            # engine's step processes by their environment markers); status shows it.
+            st.pending_pid = pid
+            asyncio.get_running_loop().call_later(PID_WRITE_DELAY, self._write_pid, st,
+                                                  st.attempt, pid)
             if recorder is not None:
                 recorder.started(pid)
             if st.status is S.PAUSED and st.handle is not None:  # paused while spawning
@@ -506,12 +579,26 @@ class TaskRunner:
                     outcome.reason = why
         return outcome
 
+    def _write_pid(self, st: StepState, attempt: int, pid: int) -> None:
+        if st.pending_pid != pid or st.attempt != attempt:
+            return  # already written with the attempt's end (or a newer attempt runs)
+        st.pending_pid = None
+        try:
+            self.store.update_step_fields(self.task_id, st.name, pid=pid, pgid=pid)
+        except Exception:  # shown by status only; never fatal
+            import logging
+
+            logging.getLogger(__name__).exception("task %s step %s: pid", self.task_id, st.name)
+
     def _attempt_fields(self, st: StepState, outcome: StepOutcome) -> dict[str, Any]:
         """Row fields for the end of an attempt, plus its history row (`also`)."""
         now = time.time()
         ended = st.ended_at or now  # gates and decisions after the process are not its time
         fields: dict[str, Any] = dict(finished_at=now, duration=st.active_elapsed(ended),
                                       exit_code=outcome.exit_code, paused_at=None)
+        if st.pending_pid is not None:  # ended before its pid was written (see on_spawn)
+            fields["pid"] = fields["pgid"] = st.pending_pid
+            st.pending_pid = None
         if outcome.extra.get("metrics"):
             fields["metrics"] = json.dumps(outcome.extra["metrics"])
         fields["also"] = [self.store.attempt_row(self.task_id, st.name, st.attempt, outcome, st.started_at,
@@ -525,7 +612,12 @@ class TaskRunner:
             payload["result"] = outcome.result
         if st.signature:
             fields["also"].append(self.store.duration_row(st.signature, fields["duration"]))
-        self._move(st, S.COMPLETED, "step_completed", payload, reason=None, progress=1.0, **fields)
+        # Group commit: nothing acts on this change before it is committed. Dependents
+        # start only after their own batched RUNNING change is durable, which commits this
+        # one first (same transaction or an earlier one); task-level writes (_set_task,
+        # _finish) commit the batch first (write_tx).
+        self._move(st, S.COMPLETED, "step_completed", payload, reason=None, progress=1.0,
+                   batch=True, **fields)
         for dep in st.dependents:
             d = self.steps[dep]
             d.waiting -= 1
@@ -730,6 +822,7 @@ class TaskRunner:
 
     def _finish(self) -> None:
         """Commit the task's end state (or hand it back to the queue when suspended)."""
+        self.store.commit_batch()  # the steps' batched changes are durable before any check
         pending = [s for s in self.steps.values() if not s.status.is_finished
                    and s.status is not S.INTERRUPTED and not s.status.is_active]
         now = time.time()

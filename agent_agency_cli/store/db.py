@@ -52,7 +52,12 @@ def _connect(path: Path | str, migrate: bool) -> sqlite3.Connection:
 @contextmanager
 def write_tx(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """A write transaction, taken eagerly (BEGIN IMMEDIATE) so concurrent writers queue on
-    busy_timeout instead of failing when a read would have to become a write."""
+    busy_timeout instead of failing when a read would have to become a write.
+
+    A group-commit batch left open on this connection (Store.set_step_status with
+    batch=True) is committed first, so statements stay in order."""
+    if conn.in_transaction:
+        conn.execute("COMMIT")
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn

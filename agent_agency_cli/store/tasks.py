@@ -22,6 +22,10 @@ from agent_agency_cli.store.db import write_tx
 _TASK_COLUMNS = "*"
 
 
+class BatchLostError(RuntimeError):
+    """A group-commit batch could not be committed (see Store.commit_batch)."""
+
+
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), default=str)
 
@@ -31,11 +35,14 @@ class Store:
 
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
+        self._batch_lost: BaseException | None = None  # see commit_batch
 
     # -- transactions ---------------------------------------------------------
 
     def tx(self) -> AbstractContextManager[sqlite3.Connection]:
-        """A write transaction (see db.write_tx)."""
+        """A write transaction (see db.write_tx); an open group-commit batch commits first."""
+        if self.conn.in_transaction:
+            self.commit_batch()
         return write_tx(self.conn)
 
     def data_version(self) -> int:
@@ -283,38 +290,115 @@ class Store:
         event: str,
         payload: dict[str, Any] | None = None,
         also: Sequence[tuple[str, Sequence[Any]]] = (),
+        batch: bool = False,
         **fields: Any,
     ) -> float:
         """Move a step old -> new (checked against the table and the row), with one event.
 
         `also`: further (sql, params) statements committed in the same transaction
         (the attempt's history row, its learned duration).
+
+        `batch`: group commit. The change joins the batch transaction left open on this
+        connection (opened if none) and is NOT committed on return: the caller must not
+        act on it before commit_batch() (or any other write on this connection, which
+        commits the batch first). A savepoint keeps the change all-or-nothing within
+        the batch, so a failed transition leaves the others in it intact.
         """
         check_step_transition(task_id, step, old, new)
         now = time.time()
         sets = "".join(f", {k} = ?" for k in fields)
         conn = self.conn
+        if batch:
+            if self._batch_lost is not None:
+                raise BatchLostError(f"a group-commit batch was lost: {self._batch_lost}")
+            if not conn.in_transaction:
+                conn.execute("BEGIN IMMEDIATE")
+            if not also:
+                # UPDATE (nothing changes when the transition check fails) then one plain
+                # INSERT: no savepoint. Should the INSERT fail after the UPDATE, the whole
+                # batch is rolled back and marked lost (see commit_batch): fail-stop.
+                self._step_statements(conn, task_id, step, old, new, sets, fields, event,
+                                      payload, also, now, on_partial=self._lose_batch)
+                return now
+            conn.execute("SAVEPOINT step_tx")
+            try:
+                self._step_statements(conn, task_id, step, old, new, sets, fields, event,
+                                      payload, also, now)
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK TO step_tx")
+                    conn.execute("RELEASE step_tx")
+                else:  # SQLite rolled back the whole batch (I/O error, disk full)
+                    self._batch_lost = self._batch_lost or exc
+                raise
+            conn.execute("RELEASE step_tx")
+            return now
+        if conn.in_transaction:
+            self.commit_batch()  # an open batch goes first
         conn.execute("BEGIN IMMEDIATE")
         try:
-            cur = conn.execute(
-                f"UPDATE steps SET status = ?{sets} WHERE task_id = ? AND name = ? AND status = ?",
-                (new.value, *fields.values(), task_id, step, old.value),
-            )
-            if cur.rowcount != 1:
-                raise InvalidTransition(
-                    f"step {step!r} of task {task_id} is not {old}; it cannot become {new}"
-                )
-            conn.execute(
-                "INSERT INTO events (task_id, step, kind, payload, ts) VALUES (?, ?, ?, ?, ?)",
-                (task_id, step, event, _dumps({"status": new.value, **(payload or {})}), now),
-            )
-            for sql, params in also:
-                conn.execute(sql, params)
+            self._step_statements(conn, task_id, step, old, new, sets, fields, event, payload,
+                                  also, now)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
         return now
+
+    @property
+    def batch_open(self) -> bool:
+        """A group-commit batch holds uncommitted changes on this connection."""
+        return self.conn.in_transaction
+
+    def commit_batch(self) -> None:
+        """Commit the open group-commit batch, if any.
+
+        Raises (now and on every later call) once a batch was lost, rolled back by a
+        failed COMMIT or by SQLite itself: changes the engine already made in memory are
+        not in the database, so nothing may act on them; the runner stops as if it had
+        crashed and recovery takes over.
+        """
+        if self._batch_lost is not None:
+            raise BatchLostError(f"a group-commit batch was lost: {self._batch_lost}")
+        if self.conn.in_transaction:
+            try:
+                self.conn.execute("COMMIT")
+            except BaseException as exc:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                self._batch_lost = exc
+                raise
+
+    def _lose_batch(self, exc: BaseException) -> None:
+        self._batch_lost = self._batch_lost or exc
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+    def _step_statements(self, conn: sqlite3.Connection, task_id: str, step: str,
+                         old: StepStatus, new: StepStatus, sets: str, fields: dict[str, Any],
+                         event: str, payload: dict[str, Any] | None,
+                         also: Sequence[tuple[str, Sequence[Any]]], now: float,
+                         on_partial: Any = None) -> None:
+        event_json = _dumps({"status": new.value, **(payload or {})})
+        cur = conn.execute(
+            f"UPDATE steps SET status = ?{sets} WHERE task_id = ? AND name = ? AND status = ?",
+            (new.value, *fields.values(), task_id, step, old.value),
+        )
+        if cur.rowcount != 1:
+            raise InvalidTransition(
+                f"step {step!r} of task {task_id} is not {old}; it cannot become {new}"
+            )
+        try:
+            conn.execute(
+                "INSERT INTO events (task_id, step, kind, payload, ts) VALUES (?, ?, ?, ?, ?)",
+                (task_id, step, event, event_json, now),
+            )
+            for sql, params in also:
+                conn.execute(sql, params)
+        except BaseException as exc:
+            if on_partial is not None:
+                on_partial(exc)
+            raise
 
     def set_steps_status(
         self,
