@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from agent_agency_cli.errors import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, InvalidTransition
+from agent_agency_cli.errors import (
+    EXIT_CANCELLED,
+    EXIT_FAILED,
+    EXIT_OK,
+    BadInputError,
+    ConflictError,
+    InvalidTransition,
+)
 
 
 class Priority(StrEnum):
@@ -178,3 +185,23 @@ def check_step_transition(task_id: str, step: str, old: StepStatus, new: StepSta
     """Raise InvalidTransition unless old -> new is in STEP_TRANSITIONS."""
     if new not in STEP_TRANSITIONS[old]:
         raise InvalidTransition(f"step {step!r} of task {task_id} is {old}; it cannot become {new}")
+
+
+def override_target(status: StepStatus, action: str, step: str) -> StepStatus:
+    """The status a person's override (skip, succeed, retry) moves a step to;
+    ConflictError if the step's state forbids it."""
+    if action == "retry":
+        if status not in (StepStatus.FAILED, StepStatus.INTERRUPTED, StepStatus.CANCELLED,
+                          StepStatus.SKIPPED):
+            raise ConflictError(f"step {step} is {status}; only failed, interrupted, cancelled "
+                                "or skipped steps can be retried")
+        return StepStatus.PENDING
+    if action in ("skip", "succeed"):
+        new = StepStatus.SKIPPED if action == "skip" else StepStatus.COMPLETED
+        if status is new:
+            raise ConflictError(f"step {step} is already {new}")
+        if status.is_active or status is StepStatus.COMPLETED:
+            raise ConflictError(f"step {step} is {status}; it cannot be overridden to {action} "
+                                "(pause or cancel it first)")
+        return new
+    raise BadInputError(f"unknown override action {action!r} (use skip, succeed or retry)")

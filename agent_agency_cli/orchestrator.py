@@ -31,6 +31,7 @@ from agent_agency_cli.models import (
     Priority,
     StepStatus,
     TaskStatus,
+    override_target,
 )
 from agent_agency_cli.paths import HomePaths, data_home
 from agent_agency_cli.store import Store, connect
@@ -80,22 +81,6 @@ def _who() -> str:
     except Exception:
         user = str(os.getuid())
     return f"{user}@{socket.gethostname()}"
-
-
-def _override_change(status: StepStatus, action: str, step: str) -> StepStatus:
-    """The step status an override leads to, or ConflictError if the state forbids it."""
-    if action == "retry":
-        if status not in (StepStatus.FAILED, StepStatus.INTERRUPTED, StepStatus.CANCELLED,
-                          StepStatus.SKIPPED):
-            raise ConflictError(f"step {step} is {status}; only failed, interrupted, cancelled "
-                                "or skipped steps can be retried")
-        return StepStatus.PENDING
-    if action in ("skip", "succeed"):
-        new = StepStatus.SKIPPED if action == "skip" else StepStatus.COMPLETED
-        if status.is_active or status is StepStatus.COMPLETED or status is new:
-            raise ConflictError(f"step {step} is {status}; it cannot be overridden to {action}")
-        return new
-    raise BadInputError(f"unknown override action {action!r} (use skip, succeed or retry)")
 
 
 class TaskOrchestrator:
@@ -1006,7 +991,7 @@ class TaskOrchestrator:
             step = store.get_step(tid, args["step"])
             old_s = StepStatus(step["status"])
             try:
-                new_s = _override_change(old_s, args["action"], args["step"])
+                new_s = override_target(old_s, args["action"], args["step"])
             except ConflictError as exc:
                 raise self._reject(iid, tid, str(exc)) from None
             fields: dict[str, Any] = {"overridden": int(new_s is not StepStatus.PENDING),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
-from agent_agency_cli.validation import Severity, TaskValidation, mask_secrets, normalize_command
+from agent_agency_cli.validation import TaskValidation, mask_secrets, normalize_command
 
 __all__ = [
     "COMMAND_RISKS",
@@ -41,12 +41,6 @@ class RiskLevel(StrEnum):
 
 
 _RANK = {RiskLevel.LOW: 0, RiskLevel.MEDIUM: 1, RiskLevel.HIGH: 2, RiskLevel.CRITICAL: 3}
-_FROM_SEVERITY = {
-    Severity.LOW: RiskLevel.LOW,
-    Severity.MEDIUM: RiskLevel.MEDIUM,
-    Severity.HIGH: RiskLevel.HIGH,
-    Severity.CRITICAL: RiskLevel.CRITICAL,
-}
 
 
 @dataclass(frozen=True)
@@ -168,7 +162,7 @@ def assess_risk(
     del priority  # accepted so callers can pass the whole request; see the docstring
     found: list[tuple[RiskLevel, str]] = []
     for f in validation.findings:
-        found.append((_FROM_SEVERITY[f.severity], f"{f.where}: {f.message} ({f.severity} finding)."))
+        found.append((RiskLevel(f.severity.value), f"{f.where}: {f.message} ({f.severity} finding)."))
 
     side: list[tuple[RiskLevel, str]] = []
     normalized = [normalize_command(c or "") for c in commands]

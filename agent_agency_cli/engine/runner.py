@@ -24,7 +24,7 @@ from anyio.abc import TaskGroup
 from agent_agency_cli.errors import ConflictError, NotFoundError
 from agent_agency_cli.executors.base import StepHandle, StepLog, StepOutcome
 from agent_agency_cli.executors.python import PythonHandle
-from agent_agency_cli.models import StepStatus, TaskStatus
+from agent_agency_cli.models import StepStatus, TaskStatus, override_target
 
 if TYPE_CHECKING:
     from agent_agency_cli.engine.scheduler import Engine
@@ -1003,26 +1003,16 @@ class TaskRunner:
     async def override(self, step: str, action: str, reason: str) -> str:
         st = self._step(step)
         payload = {"action": action, "reason": reason}
-        if action == "retry":
-            if st.status not in (S.FAILED, S.INTERRUPTED, S.CANCELLED, S.SKIPPED):
-                raise ConflictError(f"step {step} is {st.status}; only failed, interrupted, "
-                                    "cancelled or skipped steps can be retried")
+        new = override_target(st.status, action, step)
+        if new is S.PENDING:
             st.max_attempts = max(st.max_attempts, st.attempt + 1)
             self._move(st, S.PENDING, "step_overridden", payload,
                        max_attempts=st.max_attempts, overridden=0)
             st.overridden = False
-        elif action in ("skip", "succeed"):
-            if st.status.is_active or st.status is S.COMPLETED:
-                raise ConflictError(f"step {step} is {st.status}; it cannot be overridden to "
-                                    f"{action} (pause or cancel it first)")
-            new = S.SKIPPED if action == "skip" else S.COMPLETED
-            if st.status is new:
-                raise ConflictError(f"step {step} is already {new}")
+        else:
             self._move(st, new, "step_overridden", payload, overridden=1,
                        reason=f"override: {reason}", finished_at=time.time())
             st.overridden = True
-        else:
-            raise ConflictError(f"unknown override action {action!r}")
         if self.failed_step == step:
             self.failed_step = None
         self._rebuild_ready()
