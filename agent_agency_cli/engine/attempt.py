@@ -3,7 +3,6 @@ timeout, honour stop requests, and sample its process tree for metrics."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -169,7 +168,3 @@ class MetricsRecorder:
         if self.buffer is None or not len(self.buffer):
             return None
         return self.buffer.summary()
-
-
-def summary_json(summary: dict[str, Any] | None) -> str | None:
-    return json.dumps(summary) if summary else None

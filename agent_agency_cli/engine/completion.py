@@ -3,7 +3,6 @@ final review decide between completed and partially_completed (with the gaps).""
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from agent_agency_cli.models import TaskStatus
@@ -36,7 +35,3 @@ def complete_task(runner: TaskRunner) -> tuple[TaskStatus, dict[str, Any]]:
                     "compliance_score": data.get("compliance_score"),
                     "quality_score": data.get("quality_score"),
                     "requires_followup": data.get("requires_followup")}
-
-
-def loads(text: str | None) -> Any:
-    return json.loads(text) if text else None

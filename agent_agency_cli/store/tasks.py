@@ -118,9 +118,6 @@ class Store:
                 now,
             )
 
-    def task_id_exists(self, task_id: str) -> bool:
-        return self.conn.execute("SELECT 1 FROM tasks WHERE id = ?", (task_id,)).fetchone() is not None
-
     def resolve_id(self, prefix: str) -> str:
         """The full id for an unambiguous prefix; NotFoundError lists candidates otherwise."""
         prefix = prefix.strip().lower()
@@ -261,9 +258,6 @@ class Store:
             "AND (owner IS NULL OR owner != ?)",
             (*statuses, not_owner),
         ).fetchall()
-
-    def queued_count(self) -> int:
-        return self.conn.execute("SELECT COUNT(*) FROM tasks WHERE status = 'queued'").fetchone()[0]
 
     # -- steps ----------------------------------------------------------------
 
