@@ -25,6 +25,7 @@ from agent_agency_cli.errors import (
     InvalidTransition,
     NotFoundError,
 )
+from agent_agency_cli.executors.registry import step_command
 from agent_agency_cli.models import (
     ACTIVE_TASK_STATUSES,
     ExecutionMode,
@@ -1134,7 +1135,7 @@ def build_status(task: sqlite3.Row, steps: list[sqlite3.Row], paths: HomePaths) 
             "name": s["name"],
             "status": s["status"],
             "kind": s["kind"],
-            "command": spec.get("run") if s["kind"] == "shell" else spec.get("python"),
+            "command": step_command(s["kind"], spec),
             "description": spec.get("description"),
             "needs": json.loads(s["needs"]),
             "attempt": s["attempt"],

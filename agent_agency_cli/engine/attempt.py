@@ -13,8 +13,8 @@ import anyio
 
 from agent_agency_cli.engine.process import with_limits
 from agent_agency_cli.executors.base import StepHandle, StepLog, StepOutcome
-from agent_agency_cli.executors.python import PythonHandle, StepContext, thread_safe_reporter
-from agent_agency_cli.executors.shell import ShellHandle, command_argv
+from agent_agency_cli.executors.python import thread_safe_reporter
+from agent_agency_cli.executors.registry import AttemptContext, executor_for
 from agent_agency_cli.models import StepStatus
 
 if TYPE_CHECKING:
@@ -34,7 +34,8 @@ def step_cwd(runner: TaskRunner, spec: dict[str, Any]) -> Path:
 
 def make_handle(runner: TaskRunner, st: StepState, spec: dict[str, Any], log: StepLog,
                 on_spawn: Callable[[int], None]) -> StepHandle:
-    """The executor handle for this attempt (shell process or Python callable)."""
+    """The executor handle for this attempt, from the registry by the step's kind."""
+    ex = executor_for(spec)
     cwd = step_cwd(runner, spec)
     env = {**runner.env, **st.spec.get("env", {}), **spec.get("env", {})}
     env.update(
@@ -43,31 +44,22 @@ def make_handle(runner: TaskRunner, st: StepState, spec: dict[str, Any], log: St
         AGENT_AGENCY_WORKSPACE=str(runner.workspace),
         AGENT_AGENCY_ATTEMPT=str(st.attempt),
     )
-    if spec.get("python"):
-        report = thread_safe_reporter(lambda f, m: runner._progress(st, f, m))
-        ctx = StepContext(
-            task_id=runner.task_id, step=st.name, workspace=runner.workspace, workdir=cwd,
-            attempt=st.attempt, env=env, log=log, report_progress=report,
-        )
-        search = [p for p in (runner.plan_dir, runner.workdir, cwd) if p is not None]
-        fn = runner.callables.get(spec["python"])
-        if fn is None:
-            from agent_agency_cli.errors import PlanError
-            from agent_agency_cli.executors.python import resolve_callable
-
-            try:
-                fn = runner.callables[spec["python"]] = resolve_callable(spec["python"], search)
-            except PlanError:
-                fn = None  # the handle reports it in the step log
-        return PythonHandle(spec["python"], ctx, search, log, fn=fn)
-    argv = command_argv(spec["run"])
-    return ShellHandle(with_limits(argv, step_limits(runner.limits, st.spec)), cwd=str(cwd), env=env,
-                       log=log, on_spawn=on_spawn, shown=argv, display=masked_command(runner, spec["run"]))
+    limits = step_limits(runner.limits, st.spec)
+    ctx = AttemptContext(
+        task_id=runner.task_id, step=st.name, attempt=st.attempt, spec=spec, cwd=cwd, env=env, log=log,
+        workspace=runner.workspace, workdir=runner.workdir, settings=runner.settings, limits=limits,
+        search=[p for p in (runner.plan_dir, runner.workdir, cwd) if p is not None],
+        display=masked_text(runner, ex.describe(spec)),
+        wrap_argv=lambda argv: with_limits(argv, limits),
+        on_spawn=on_spawn,
+        report_progress=thread_safe_reporter(lambda f, m: runner._progress(st, f, m)),
+        cache=runner.executor_cache, services=runner.services,
+    )
+    return ex.make_handle(ctx)
 
 
-def masked_command(runner: TaskRunner, run: str | list[str]) -> str:
-    """The command as logs and events show it: secrets masked (cached per command)."""
-    text = run if isinstance(run, str) else " ".join(run)
+def masked_text(runner: TaskRunner, text: str) -> str:
+    """Text as logs and events show it: secrets masked (cached per text)."""
     shown = runner.masked.get(text)
     if shown is None:
         from agent_agency_cli.validation import mask_secrets

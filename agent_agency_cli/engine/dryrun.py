@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agent_agency_cli.executors.registry import step_command
 from agent_agency_cli.models import StepStatus, TaskStatus
 from agent_agency_cli.store import Store
 
@@ -32,7 +33,7 @@ def impact_report(task: Any, steps: list[Any]) -> dict[str, Any]:
             "name": name,
             "group": group_of.get(name),
             "kind": row["kind"],
-            "command": spec.get("run") if row["kind"] == "shell" else spec.get("python"),
+            "command": step_command(row["kind"], spec),
             "workdir": workdir,
             "needs": json.loads(row["needs"]),
             "estimate": row["estimate"],

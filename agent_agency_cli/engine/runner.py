@@ -23,7 +23,7 @@ from anyio.abc import TaskGroup
 
 from agent_agency_cli.errors import ConflictError, NotFoundError
 from agent_agency_cli.executors.base import StepHandle, StepLog, StepOutcome
-from agent_agency_cli.executors.python import PythonHandle
+from agent_agency_cli.executors.registry import close_services, executor_for
 from agent_agency_cli.models import StepStatus, TaskStatus, override_target
 
 if TYPE_CHECKING:
@@ -138,7 +138,8 @@ class TaskRunner:
         self._starting = 0  # lifecycles begun that have not yet reached their first attempt
         self._logs_dir: Path | None = None
         self.env = dict(os.environ)  # copied once: every step's environment starts from it
-        self.callables: dict[str, Any] = {}
+        self.executor_cache: dict[str, Any] = {}  # executors' per-task cache (resolved callables, ...)
+        self.services: dict[str, Any] = {}  # executors' per-task sessions; closed when the runner ends
         self.masked: dict[str, str] = {}
         self.alerted: set[str] = set()
         self.failed_attempts = 0
@@ -323,6 +324,7 @@ class TaskRunner:
             try:
                 self.store.commit_batch()  # never leave a batch (and the write lock) open
             finally:
+                await close_services(self.services)
                 self.done.set()
 
     async def _schedule_loop(self, tg: TaskGroup) -> None:
@@ -387,7 +389,7 @@ class TaskRunner:
     async def _stop_handle(self, st: StepState, handle: StepHandle) -> None:
         grace = self.settings.task_execution.cancel_grace_period
         await handle.stop(grace)
-        if isinstance(handle, PythonHandle) and st.handle is handle:
+        if st.handle is handle:  # e.g. a Python thread or an SDK call that ignores the stop
             await anyio.sleep(grace)
             if st.handle is handle and st.scope is not None:
                 st.scope.cancel()
@@ -524,7 +526,8 @@ class TaskRunner:
         log = StepLog(self._logs_dir / f"{st.name}.log", mask=self.secret_mask)
         if st.attempt > 1:
             log.line("sys", f"attempt {st.attempt} of {st.max_attempts}")
-        recorder = MetricsRecorder(self, st) if not spec.get("python") else None
+        samples = executor_for(spec).samples_processes
+        recorder = MetricsRecorder(self, st) if samples else None
 
         def on_spawn(pid: int) -> None:
             # The pid is written lazily: with the attempt's end if it ends within
@@ -568,7 +571,7 @@ class TaskRunner:
             from agent_agency_cli.engine.alerts import check_error_rate
 
             check_error_rate(self)
-        if not outcome.ok and not outcome.extra.get("stopped") and not spec.get("python"):
+        if not outcome.ok and not outcome.extra.get("stopped") and samples:
             from agent_agency_cli.engine.attempt import step_limits
             from agent_agency_cli.engine.process import explain_limit_failure
 
@@ -736,13 +739,13 @@ class TaskRunner:
 
     def approval_details(self, st: StepState, kind: str, extra: dict[str, Any] | None = None
                          ) -> dict[str, Any]:
-        from agent_agency_cli.engine.attempt import masked_command, step_cwd
+        from agent_agency_cli.engine.attempt import masked_text, step_cwd
 
         spec = st.spec
         return {
             "kind": kind,
             "step": st.name,
-            "command": masked_command(self, spec["run"]) if spec.get("run") is not None else spec.get("python"),
+            "command": masked_text(self, executor_for(spec).describe(spec)),
             "workdir": str(step_cwd(self, spec)),
             "resources": spec.get("resources") or {},
             "limits": self.limits,

@@ -85,13 +85,14 @@ class Engine:
         await self._resources.wait()
 
     def _breaker_name(self, spec: dict[str, Any]) -> str:
+        from agent_agency_cli.executors.registry import executor_for
         from agent_agency_cli.store.breakers import breaker_name
 
-        target = spec.get("python") or spec.get("run")
-        key = target if isinstance(target, str) else json.dumps(target)
+        kind, target = executor_for(spec).breaker_target(spec)
+        key = kind + "\0" + (target if isinstance(target, str) else json.dumps(target))
         name = self._breaker_names.get(key)
         if name is None:
-            name = self._breaker_names[key] = breaker_name("python" if spec.get("python") else "shell", target)
+            name = self._breaker_names[key] = breaker_name(kind, target)
         return name
 
     def _breaker_known_clean(self, name: str) -> bool:

@@ -19,7 +19,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.from_thread
@@ -27,6 +27,9 @@ import anyio.to_thread
 
 from agent_agency_cli.errors import PlanError
 from agent_agency_cli.executors.base import StepLog, StepOutcome
+
+if TYPE_CHECKING:
+    from agent_agency_cli.executors.registry import AttemptContext
 
 _loaded: dict[str, tuple[float, ModuleType]] = {}
 _load_lock = threading.Lock()
@@ -250,3 +253,35 @@ def thread_safe_reporter(callback: Callable[[float, str | None], None]) -> Calla
             callback(fraction, message)
 
     return report
+
+
+class PythonExecutor:
+    """`python:` steps: a `module:function` called with a StepContext."""
+
+    kind = "python"
+    plan_key = "python"
+    samples_processes = False
+
+    def make_handle(self, ctx: AttemptContext) -> PythonHandle:
+        ref = ctx.spec["python"]
+        step_ctx = StepContext(
+            task_id=ctx.task_id, step=ctx.step, workspace=ctx.workspace, workdir=ctx.cwd,
+            attempt=ctx.attempt, env=ctx.env, log=ctx.log, report_progress=ctx.report_progress,
+        )
+        callables = ctx.cache.setdefault("python.callables", {})
+        fn = callables.get(ref)
+        if fn is None:
+            try:
+                fn = callables[ref] = resolve_callable(ref, ctx.search)
+            except PlanError:
+                fn = None  # the handle reports it in the step log
+        return PythonHandle(ref, step_ctx, ctx.search, ctx.log, fn=fn)
+
+    def breaker_target(self, spec: dict[str, Any]) -> tuple[str, Any]:
+        return "python", spec["python"]
+
+    def describe(self, spec: dict[str, Any]) -> str:
+        return str(spec["python"])
+
+
+EXECUTOR = PythonExecutor()

@@ -14,11 +14,15 @@ import shlex
 import signal
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.abc import ByteReceiveStream, Process
 
 from agent_agency_cli.executors.base import StepLog, StepOutcome
+
+if TYPE_CHECKING:
+    from agent_agency_cli.executors.registry import AttemptContext
 
 # A command made only of these characters means the same with or without a
 # shell, so we exec it directly and save a /bin/sh per step.
@@ -206,3 +210,26 @@ class ShellHandle:
             return
         self.log.line("sys", f"still running {grace:g}s after SIGTERM; sending SIGKILL")
         signal_group(pgid, signal.SIGKILL)
+
+
+class ShellExecutor:
+    """`run:` steps: a command in its own process group, under the step's limits."""
+
+    kind = "shell"
+    plan_key = "run"
+    samples_processes = True
+
+    def make_handle(self, ctx: AttemptContext) -> ShellHandle:
+        argv = command_argv(ctx.spec["run"])
+        return ShellHandle(ctx.wrap_argv(argv), cwd=str(ctx.cwd), env=ctx.env, log=ctx.log,
+                           on_spawn=ctx.on_spawn, shown=argv, display=ctx.display)
+
+    def breaker_target(self, spec: dict[str, Any]) -> tuple[str, Any]:
+        return "shell", spec["run"]
+
+    def describe(self, spec: dict[str, Any]) -> str:
+        run = spec["run"]
+        return run if isinstance(run, str) else " ".join(run)
+
+
+EXECUTOR = ShellExecutor()

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from agent_agency_cli.errors import BadInputError, PlanError
+from agent_agency_cli.executors.registry import kind_of, plan_keys
 from agent_agency_cli.gates.spec import GateList
 from agent_agency_cli.planning.dag import ExecutionPlan, analyze
 from agent_agency_cli.timeutil import parse_duration
@@ -101,10 +102,26 @@ class PlanStep(BaseModel):
     fallback: FallbackStep | None = None
     checkpoint: bool = False  # snapshot the workspace before it runs
     on_failure: Literal["fail", "abort", "rollback", "human"] = "fail"
+    # model steps (executors/model.py): `model: NAME|auto` with a prompt template
+    model: str | None = None
+    prompt: str | None = None
+    system: str | None = None
+    max_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+    output: str | None = None  # a file in the workspace that receives the answer
+    response_format: Literal["text", "json"] | None = None
+    json_schema: dict[str, Any] | None = None  # with response_format: json
+    tools: Annotated[list[str], BeforeValidator(_str_list)] = Field(default_factory=list)  # agent loop
+    max_turns: int | None = Field(None, ge=1)
+    token_budget: int | None = Field(None, ge=1)
+    # tool steps (executors/tool.py): one MCP tool call, `tool: SERVER/TOOL`
+    tool: str | None = None
+    arguments: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def kind(self) -> str:
-        return "python" if self.python else "shell"
+        """The executor kind (see executors/registry.py): shell, python, model, tool."""
+        return kind_of(self.model_dump(include=set(plan_keys())))
 
 
 STEP_KEYS = tuple(PlanStep.model_fields)
@@ -157,8 +174,10 @@ def _validate_step(raw: Any, i: int) -> PlanStep:
             f"{label}: bad name (use letters, digits, '.', '_' and '-', starting with a "
             "letter or digit, at most 100 characters)"
         )
-    if (step.run is None) == (step.python is None):
-        raise PlanError(f"{label}: give exactly one of 'run' (a shell command) or 'python'")
+    given = [key for key in plan_keys() if getattr(step, key, None) is not None]
+    if len(given) != 1:
+        keys = " or ".join(repr(k) for k in plan_keys())
+        raise PlanError(f"{label}: give exactly one of {keys}" + (f" (got {', '.join(given)})" if given else ""))
     if isinstance(step.run, list) and (not step.run or not all(step.run)):
         raise PlanError(f"{label}: 'run' as a list must be a non-empty argv with no empty items")
     if isinstance(step.run, str) and not step.run.strip():

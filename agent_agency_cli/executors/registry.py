@@ -1,0 +1,129 @@
+"""Step kind -> executor: the one place that knows which executor runs which kind of step.
+
+The engine never branches on a step's kind. Each kind registers an `Executor`
+(the plan key that selects it, how to build a handle for one attempt, what its
+circuit breaker guards, how a person sees what it will do). Executors are named
+by import path and loaded on first use, so an SDK (openai, mcp, ray) is imported
+only when a step of that kind runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from agent_agency_cli.executors.base import StepHandle, StepLog
+
+
+@dataclass
+class AttemptContext:
+    """Everything an executor may use to build the handle of one attempt."""
+
+    task_id: str
+    step: str
+    attempt: int
+    spec: dict[str, Any]  # the step's stored spec (or its fallback's), plain JSON
+    cwd: Path
+    env: dict[str, str]
+    log: StepLog
+    workspace: Path
+    workdir: Path | None
+    settings: Any  # config.Settings
+    limits: dict[str, Any] = field(default_factory=dict)  # enforced limits (see attempt.step_limits)
+    search: list[Path] = field(default_factory=list)  # where `module:function` refs are looked up
+    display: str | None = None  # what the step does, secrets masked
+    wrap_argv: Callable[[list[str]], list[str]] = lambda argv: argv  # applies the limits before exec
+    on_spawn: Callable[[int], None] = lambda pid: None  # called with a spawned process's pid
+    report_progress: Callable[[float, str | None], None] = lambda f, m: None  # thread-safe
+    cache: dict[str, Any] = field(default_factory=dict)  # per task, shared by its attempts
+    services: dict[str, Any] = field(default_factory=dict)  # per task: sessions, clients (closed at task end)
+
+
+class Executor(Protocol):
+    """One kind of step."""
+
+    kind: str  # stored in steps.kind: shell, python, model, tool, ...
+    plan_key: str  # the plan key that selects it: run, python, model, tool
+    samples_processes: bool  # the attempt has a process tree worth sampling for metrics
+
+    def make_handle(self, ctx: AttemptContext) -> StepHandle: ...
+
+    def breaker_target(self, spec: dict[str, Any]) -> tuple[str, Any]:
+        """(breaker kind, target) the step's calls count against."""
+        ...
+
+    def describe(self, spec: dict[str, Any]) -> str:
+        """What the step does, in one line (for status, approvals and dry-run)."""
+        ...
+
+
+# kind -> "module:attribute" of an Executor instance; loaded lazily.
+_PATHS: dict[str, str] = {
+    "shell": "agent_agency_cli.executors.shell:EXECUTOR",
+    "python": "agent_agency_cli.executors.python:EXECUTOR",
+}
+# plan key -> kind, in the order plan validation names them.
+_PLAN_KEYS: dict[str, str] = {"run": "shell", "python": "python"}
+_loaded: dict[str, Executor] = {}
+
+
+def register(kind: str, plan_key: str, path: str) -> None:
+    """Add a kind of step: `path` is "module:attribute" of its Executor."""
+    _PATHS[kind] = path
+    _PLAN_KEYS[plan_key] = kind
+    _loaded.pop(kind, None)
+
+
+def plan_keys() -> dict[str, str]:
+    """The plan keys that select an executor, each with its kind."""
+    return dict(_PLAN_KEYS)
+
+
+def kind_of(spec: dict[str, Any]) -> str:
+    """The kind of a stored or planned step: the one executor plan key it has."""
+    for key, kind in _PLAN_KEYS.items():
+        if spec.get(key) is not None:
+            return kind
+    raise ValueError(f"step has none of {', '.join(_PLAN_KEYS)}")
+
+
+def executor(kind: str) -> Executor:
+    """The executor of a kind (imported on first use)."""
+    ex = _loaded.get(kind)
+    if ex is None:
+        try:
+            module, _, attr = _PATHS[kind].partition(":")
+        except KeyError:
+            raise ValueError(f"unknown step kind {kind!r}") from None
+        ex = _loaded[kind] = getattr(importlib.import_module(module), attr)
+    return ex
+
+
+def step_command(kind: str, spec: dict[str, Any]) -> Any:
+    """What a stored step runs, as status and dry-run show it (a shell step's `run` as given)."""
+    if kind == "shell":
+        return spec.get("run")
+    return executor(kind).describe(spec)
+
+
+def executor_for(spec: dict[str, Any]) -> Executor:
+    """The executor that runs this step spec."""
+    return executor(kind_of(spec))
+
+
+async def close_services(services: dict[str, Any]) -> None:
+    """Close a task's executor sessions (MCP sessions, clients): `aclose()` or `close()`."""
+    while services:
+        _, service = services.popitem()
+        try:
+            if hasattr(service, "aclose"):
+                await service.aclose()
+            elif hasattr(service, "close"):
+                service.close()
+        except Exception:  # a session that fails to close must not fail the task
+            import logging
+
+            logging.getLogger(__name__).exception("closing a step service")
