@@ -18,7 +18,8 @@ from agent_agency_cli.executors.registry import AttemptContext, executor_for
 from agent_agency_cli.models import StepStatus
 
 if TYPE_CHECKING:
-    from agent_agency_cli.engine.runner import StepState, TaskRunner
+    from agent_agency_cli.engine.runner import TaskRunner
+    from agent_agency_cli.engine.step_state import StepState
 
 S = StepStatus
 
@@ -52,7 +53,7 @@ def make_handle(runner: TaskRunner, st: StepState, spec: dict[str, Any], log: St
         display=masked_text(runner, ex.describe(spec)),
         wrap_argv=lambda argv: with_limits(argv, limits),
         on_spawn=on_spawn,
-        report_progress=thread_safe_reporter(lambda f, m: runner._progress(st, f, m)),
+        report_progress=thread_safe_reporter(lambda f, m: runner.report_progress(st, f, m)),
         cache=runner.executor_cache, services=runner.services,
     )
     return ex.make_handle(ctx)

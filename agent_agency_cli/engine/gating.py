@@ -11,7 +11,8 @@ import anyio
 import anyio.to_thread
 
 if TYPE_CHECKING:
-    from agent_agency_cli.engine.runner import StepState, TaskRunner
+    from agent_agency_cli.engine.runner import TaskRunner
+    from agent_agency_cli.engine.step_state import StepState
 
 
 def gate_types_of(gates: Any) -> list[str]:
@@ -72,7 +73,7 @@ async def run_step_gates(runner: TaskRunner, st: StepState) -> tuple[bool | None
     for spec in specs:
         started = time.time()
         if spec.type == "manual_review":
-            decision = await runner._ask(st, "manual_review", {
+            decision = await runner.ask(st, "manual_review", {
                 "gate": spec.label, "criteria": spec.criteria, "reviewer": spec.reviewer})
             if decision is None:
                 return None, None
@@ -95,7 +96,7 @@ async def run_step_gates(runner: TaskRunner, st: StepState) -> tuple[bool | None
     violated = [r for r in results if r.status in ("failed", "error")]
     if runner.mode == "strict" and violated:
         labels = ", ".join(f"{r.name} ({'required' if r.required else 'advisory'})" for r in violated)
-        decision = await runner._ask(st, "gate_violation", {
+        decision = await runner.ask(st, "gate_violation", {
             "violations": [v for r in violated for v in r.violations][:50],
             "gates_failed": labels})
         if decision is None:
@@ -118,7 +119,7 @@ async def _run_in_thread(runner: TaskRunner, st: StepState, run_gate: Any, spec:
     async with anyio.create_task_group() as tg:
         tg.start_soon(run)
         while not box:
-            if runner._stop_kind() is not None:
+            if runner.stop_kind() is not None:
                 ctx.cancel.set()
                 with anyio.move_on_after(5):
                     while not box:

@@ -15,10 +15,11 @@ import anyio
 from anyio.abc import TaskGroup
 
 from agent_agency_cli.config import Settings
+from agent_agency_cli.engine import control
 from agent_agency_cli.engine.process import engine_identity
 from agent_agency_cli.engine.recovery import recover_orphans
 from agent_agency_cli.engine.runner import TaskRunner
-from agent_agency_cli.errors import AgencyError, ConflictError
+from agent_agency_cli.errors import AgencyError
 from agent_agency_cli.models import TaskStatus
 from agent_agency_cli.paths import HomePaths
 from agent_agency_cli.store import Store, connect
@@ -152,9 +153,6 @@ class Engine:
         payload["requirements"] = json.loads(task["requirements"] or "[]")
         deliver_async(list(hooks), kind, payload, log=lambda msg: log.warning("%s", msg))
 
-    def task_finished(self, task_id: str, kind: str) -> None:
-        self.notify_hooks(kind, task_id)
-
     def kick(self) -> None:
         self._dirty = True
         self._kick.set()
@@ -191,7 +189,8 @@ class Engine:
                     self.interrupted = True
                     reason = f"interrupted ({signal.Signals(signum).name})"
                     async with runner.lock:
-                        await runner.cancel(reason)
+                        control.apply(runner, control.Request("cancel", reason=reason, who="signal"))
+                        await runner.done.wait()
 
     # -- loop -----------------------------------------------------------------
 
@@ -315,30 +314,12 @@ class Engine:
                 )
 
     async def _apply(self, iv: sqlite3.Row, runner: TaskRunner) -> None:
-        args: dict[str, Any] = json.loads(iv["args"])
-        reason = iv["reason"] or ""
+        req = control.Request(iv["kind"], json.loads(iv["args"]), iv["reason"] or "", iv["who"])
         try:
             async with runner.lock:
-                kind = iv["kind"]
-                if kind == "pause":
-                    message = await runner.pause()
-                elif kind == "resume":
-                    message = await runner.resume()
-                elif kind == "cancel":
-                    message = await runner.cancel(reason)
-                elif kind == "escalate":
-                    message = await runner.escalate(reason)
-                elif kind == "modify":
-                    message = await runner.modify(args["changes"])
-                elif kind == "approve":
-                    message = await runner.approve(args.get("step"), bool(args.get("all_remaining")),
-                                                   iv["who"])
-                elif kind == "reject":
-                    message = await runner.reject(args.get("step"), reason, iv["who"])
-                elif kind == "override":
-                    message = await runner.override(args["step"], args["action"], reason)
-                else:
-                    raise ConflictError(f"unknown intervention {kind!r}")
+                message = control.apply(runner, req)
+                if req.kind == "cancel":
+                    await runner.done.wait()  # answered once its steps have stopped
             outcome = "applied"
         except AgencyError as exc:
             outcome, message = "rejected", str(exc)
