@@ -16,6 +16,8 @@ from agent_agency_cli.executors.base import StepHandle, StepLog, StepOutcome
 from agent_agency_cli.executors.python import thread_safe_reporter
 from agent_agency_cli.executors.registry import AttemptContext, executor_for
 from agent_agency_cli.models import StepStatus
+from agent_agency_cli.validation import mask_secrets
+from agent_agency_cli.workers import parse_memory_mb
 
 if TYPE_CHECKING:
     from agent_agency_cli.engine.runner import TaskRunner
@@ -63,8 +65,6 @@ def masked_text(runner: TaskRunner, text: str) -> str:
     """Text as logs and events show it: secrets masked (cached per text)."""
     shown = runner.masked.get(text)
     if shown is None:
-        from agent_agency_cli.validation import mask_secrets
-
         shown = runner.masked[text] = mask_secrets(text)
     return shown
 
@@ -74,7 +74,6 @@ def step_limits(task_limits: dict[str, Any], spec: dict[str, Any]) -> dict[str, 
     `resources:`, the stricter of the two where both are set."""
     import math
 
-    from agent_agency_cli.workers import parse_memory_mb
 
     res = spec.get("resources") or {}
     own: dict[str, Any] = {
@@ -135,6 +134,7 @@ class MetricsRecorder:
 
     async def run(self) -> None:
         try:
+            # psutil's sampler: only steps that sample processes load it.
             from agent_agency_cli.engine.metrics import SeriesBuffer, TreeSampler
         except ImportError:  # pragma: no cover - shipped with the package
             return

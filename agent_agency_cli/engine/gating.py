@@ -10,6 +10,10 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
+from agent_agency_cli.engine.attempt import step_cwd
+from agent_agency_cli.gates.runner import GateContext, GateResult, evaluate, run_gate
+from agent_agency_cli.gates.spec import parse_gates
+
 if TYPE_CHECKING:
     from agent_agency_cli.engine.runner import TaskRunner
     from agent_agency_cli.engine.step_state import StepState
@@ -30,16 +34,12 @@ def gate_types_of(gates: Any) -> list[str]:
 
 def step_gate_specs(runner: TaskRunner, st: StepState) -> list[Any]:
     """The step's own gates plus the config's defaults for the task's mode."""
-    from agent_agency_cli.gates.spec import parse_gates
-
     own = parse_gates(st.spec.get("gates", []))
     defaults = parse_gates(runner.settings.gates.defaults.get(runner.mode, []))  # type: ignore[call-overload]
     return own + [d for d in defaults if d.label not in {g.label for g in own}]
 
 
 def _outputs(runner: TaskRunner, spec: dict[str, Any]) -> list[Path]:
-    from agent_agency_cli.engine.attempt import step_cwd
-
     cwd = step_cwd(runner, spec)
     return [(cwd / p) for p in spec.get("outputs", [])]
 
@@ -55,8 +55,6 @@ async def run_step_gates(runner: TaskRunner, st: StepState) -> tuple[bool | None
     specs = step_gate_specs(runner, st)
     if not specs:
         return True, None
-    from agent_agency_cli.engine.attempt import step_cwd
-    from agent_agency_cli.gates.runner import GateContext, GateResult, evaluate, run_gate
 
     cwd = step_cwd(runner, st.spec)
     ctx = GateContext(

@@ -33,9 +33,10 @@ from agent_agency_cli.executors.base import StepHandle
 from agent_agency_cli.executors.registry import close_services
 from agent_agency_cli.models import StepStatus, TaskStatus
 from agent_agency_cli.store.group_commit import GroupCommit
+from agent_agency_cli.validation import mask_secrets
 
 if TYPE_CHECKING:
-    from agent_agency_cli.engine.scheduler import Engine
+    from agent_agency_cli.engine.engine import Engine
 
 S = StepStatus
 T = TaskStatus
@@ -47,7 +48,6 @@ __all__ = ["StepState", "TaskRunner"]
 class TaskRunner(StepLifecycle, Approvals, LiveControl):
     """Runs one claimed task to an end state (or until suspended)."""
     """Runs one claimed task to an end state (or until suspended)."""
-
     def __init__(self, engine: Engine, task: sqlite3.Row):
         self.engine = engine
         self.store = engine.store
@@ -94,8 +94,6 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
         validation = json.loads(task["validation"]) if task["validation"] else {}
         self.secret_mask = None
         if any(f.get("category") == "secret" for f in validation.get("findings", [])):
-            from agent_agency_cli.validation import mask_secrets
-
             self.secret_mask = mask_secrets  # this task's text held a secret: mask its logs too
         self._load_steps()
 

@@ -19,10 +19,16 @@ from agent_agency_cli.engine import control
 from agent_agency_cli.engine.process import engine_identity
 from agent_agency_cli.engine.recovery import recover_orphans
 from agent_agency_cli.engine.runner import TaskRunner
+from agent_agency_cli.engine.task_archive import purge
 from agent_agency_cli.errors import AgencyError
+from agent_agency_cli.executors.registry import executor_for
 from agent_agency_cli.models import TaskStatus
+from agent_agency_cli.notify import deliver_async, task_payload
 from agent_agency_cli.paths import HomePaths
+from agent_agency_cli.planning.plan_file import StepResources
 from agent_agency_cli.store import Store, connect
+from agent_agency_cli.store.breakers import BreakerStore, breaker_name
+from agent_agency_cli.workers import WorkerPool, needs_for, workers_from_config
 
 log = logging.getLogger(__name__)
 ORPHAN_SCAN_INTERVAL = 5.0
@@ -55,21 +61,15 @@ class Engine:
     # -- workers, breakers, notifications (used by the runners) ----------------
 
     def _make_pool(self) -> Any:
-        from agent_agency_cli.workers import WorkerPool, workers_from_config
-
         return WorkerPool(workers_from_config(self.settings.workers))
 
     def _make_breakers(self) -> Any:
         if not self.settings.recovery.breakers.enabled:
             return None
-        from agent_agency_cli.store.breakers import BreakerStore
 
         return BreakerStore(self.conn)
 
     def step_needs(self, runner: TaskRunner, st: Any) -> Any:
-        from agent_agency_cli.planning.plan_file import StepResources
-        from agent_agency_cli.workers import needs_for
-
         default = None
         if runner.complexity:
             default = self.settings.resource_allocation.get(runner.complexity)  # type: ignore[call-overload]
@@ -86,9 +86,6 @@ class Engine:
         await self._resources.wait()
 
     def _breaker_name(self, spec: dict[str, Any]) -> str:
-        from agent_agency_cli.executors.registry import executor_for
-        from agent_agency_cli.store.breakers import breaker_name
-
         kind, target = executor_for(spec).breaker_target(spec)
         key = kind + "\0" + (target if isinstance(target, str) else json.dumps(target))
         name = self._breaker_names.get(key)
@@ -145,12 +142,8 @@ class Engine:
         hooks = self.settings.notifications.hooks
         if not hooks:
             return
-        from agent_agency_cli.notify import deliver_async
 
-        task = self.store.get_task(task_id)
-        payload = {k: task[k] for k in ("id", "description", "status", "priority", "mode", "reason",
-                                        "failed_step", "exit_code")}
-        payload["requirements"] = json.loads(task["requirements"] or "[]")
+        payload = task_payload(self.store.get_task(task_id))
         deliver_async(list(hooks), kind, payload, log=lambda msg: log.warning("%s", msg))
 
     def kick(self) -> None:
@@ -241,7 +234,6 @@ class Engine:
         retention = self.settings.archive.retention
         if retention <= 0:
             return
-        from agent_agency_cli.engine.archival import purge
 
         try:
             done, _ = purge(self.store, self.paths, retention)
