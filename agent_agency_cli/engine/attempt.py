@@ -16,7 +16,6 @@ from agent_agency_cli.executors.base import StepHandle, StepLog, StepOutcome
 from agent_agency_cli.executors.python import thread_safe_reporter
 from agent_agency_cli.executors.registry import AttemptContext, executor_for
 from agent_agency_cli.models import StepStatus
-from agent_agency_cli.validation import mask_secrets
 from agent_agency_cli.workers import parse_memory_mb
 
 if TYPE_CHECKING:
@@ -65,6 +64,10 @@ def masked_text(runner: TaskRunner, text: str) -> str:
     """Text as logs and events show it: secrets masked (cached per text)."""
     shown = runner.masked.get(text)
     if shown is None:
+        from agent_agency_cli.validation import (
+            mask_secrets,  # first use only: keeps the daemon's start (and crash recovery) fast
+        )
+
         shown = runner.masked[text] = mask_secrets(text)
     return shown
 
@@ -73,7 +76,6 @@ def step_limits(task_limits: dict[str, Any], spec: dict[str, Any]) -> dict[str, 
     """The limits one step runs under: the task's (task modify) and the step's own
     `resources:`, the stricter of the two where both are set."""
     import math
-
 
     res = spec.get("resources") or {}
     own: dict[str, Any] = {

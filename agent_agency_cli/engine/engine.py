@@ -19,13 +19,10 @@ from agent_agency_cli.engine import control
 from agent_agency_cli.engine.process import engine_identity
 from agent_agency_cli.engine.recovery import recover_orphans
 from agent_agency_cli.engine.runner import TaskRunner
-from agent_agency_cli.engine.task_archive import purge
 from agent_agency_cli.errors import AgencyError
 from agent_agency_cli.executors.registry import executor_for
 from agent_agency_cli.models import TaskStatus
-from agent_agency_cli.notify import deliver_async, task_payload
 from agent_agency_cli.paths import HomePaths
-from agent_agency_cli.planning.plan_file import StepResources
 from agent_agency_cli.store import Store, connect
 from agent_agency_cli.store.breakers import BreakerStore, breaker_name
 from agent_agency_cli.workers import WorkerPool, needs_for, workers_from_config
@@ -70,6 +67,10 @@ class Engine:
         return BreakerStore(self.conn)
 
     def step_needs(self, runner: TaskRunner, st: Any) -> Any:
+        from agent_agency_cli.planning.plan_file import (
+            StepResources,  # first use only: keeps the daemon's start (and crash recovery) fast
+        )
+
         default = None
         if runner.complexity:
             default = self.settings.resource_allocation.get(runner.complexity)  # type: ignore[call-overload]
@@ -143,6 +144,11 @@ class Engine:
         if not hooks:
             return
 
+        from agent_agency_cli.notify import (  # first use only: keeps the daemon's start (and crash recovery) fast
+            deliver_async,
+            task_payload,
+        )
+
         payload = task_payload(self.store.get_task(task_id))
         deliver_async(list(hooks), kind, payload, log=lambda msg: log.warning("%s", msg))
 
@@ -182,7 +188,10 @@ class Engine:
                     self.interrupted = True
                     reason = f"interrupted ({signal.Signals(signum).name})"
                     async with runner.lock:
-                        control.apply(runner, control.Request("cancel", reason=reason, who="signal"))
+                        try:
+                            control.apply(runner, control.Request("cancel", reason=reason, who="signal"))
+                        except AgencyError:
+                            continue  # it finished meanwhile
                         await runner.done.wait()
 
     # -- loop -----------------------------------------------------------------
@@ -234,6 +243,10 @@ class Engine:
         retention = self.settings.archive.retention
         if retention <= 0:
             return
+
+        from agent_agency_cli.engine.task_archive import (
+            purge,  # first use only: keeps the daemon's start (and crash recovery) fast
+        )
 
         try:
             done, _ = purge(self.store, self.paths, retention)

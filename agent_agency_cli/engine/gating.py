@@ -11,8 +11,6 @@ import anyio
 import anyio.to_thread
 
 from agent_agency_cli.engine.attempt import step_cwd
-from agent_agency_cli.gates.runner import GateContext, GateResult, evaluate, run_gate
-from agent_agency_cli.gates.spec import parse_gates
 
 if TYPE_CHECKING:
     from agent_agency_cli.engine.runner import TaskRunner
@@ -34,6 +32,9 @@ def gate_types_of(gates: Any) -> list[str]:
 
 def step_gate_specs(runner: TaskRunner, st: StepState) -> list[Any]:
     """The step's own gates plus the config's defaults for the task's mode."""
+    # gates: loaded on first use: keeps the daemon's start (and so crash recovery) fast
+    from agent_agency_cli.gates.spec import parse_gates
+
     own = parse_gates(st.spec.get("gates", []))
     defaults = parse_gates(runner.settings.gates.defaults.get(runner.mode, []))  # type: ignore[call-overload]
     return own + [d for d in defaults if d.label not in {g.label for g in own}]
@@ -52,6 +53,9 @@ async def run_step_gates(runner: TaskRunner, st: StepState) -> tuple[bool | None
     gates are only recorded — except in strict mode, where any violation waits
     for a person's decision (approve accepts the step, reject fails it).
     """
+    # gates: loaded on first use: keeps the daemon's start (and so crash recovery) fast
+    from agent_agency_cli.gates.runner import GateContext, GateResult, evaluate, run_gate
+
     specs = step_gate_specs(runner, st)
     if not specs:
         return True, None

@@ -33,7 +33,6 @@ from agent_agency_cli.executors.base import StepHandle
 from agent_agency_cli.executors.registry import close_services
 from agent_agency_cli.models import StepStatus, TaskStatus
 from agent_agency_cli.store.group_commit import GroupCommit
-from agent_agency_cli.validation import mask_secrets
 
 if TYPE_CHECKING:
     from agent_agency_cli.engine.engine import Engine
@@ -94,6 +93,10 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
         validation = json.loads(task["validation"]) if task["validation"] else {}
         self.secret_mask = None
         if any(f.get("category") == "secret" for f in validation.get("findings", [])):
+            from agent_agency_cli.validation import (
+                mask_secrets,  # first use only: keeps the daemon's start (and crash recovery) fast
+            )
+
             self.secret_mask = mask_secrets  # this task's text held a secret: mask its logs too
         self._load_steps()
 

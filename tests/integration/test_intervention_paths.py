@@ -187,6 +187,10 @@ def test_escalate_override_approve_reject(setup):
             "override", "applied", "step flaky: skip (known flake); task resumed")
     assert rows[0] == rows[1] == {"status": "skipped", "overridden": True, "reason": "override: known flake",
                                   "finished_at_set": True}
-    # Both continue: the released one through the queue and a daemon the override started.
-    for tid in (one, two):
-        wait_for(lambda t=tid: orch.get_status(t)["status"] == "completed", timeout=30)
+    # Both continue (the released one through the queue and the daemon the override
+    # started) and end alike: done, with the skipped step as a gap.
+    ends = [wait_for(lambda t=tid: orch.get_status(t)["finished"] and _outcome(orch, t), timeout=30)
+            for tid in (one, two)]
+    assert ends[0] == ends[1]
+    assert ends[0]["status"] == "partially_completed"
+    assert ends[0]["steps"] == {"flaky": "skipped", "after": "completed"}
