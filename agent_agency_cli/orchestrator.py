@@ -128,21 +128,21 @@ class TaskOrchestrator:
         hooks = self.settings.notifications.hooks
         if not hooks:
             return
-        from agent_agency_cli.notify import deliver, task_payload
+        from agent_agency_cli.notify import deliver, task_payload  # lazy: keeps CLI startup light
 
         # The CLI process exits soon: deliver now (bounded by the hooks' timeouts).
         deliver(list(hooks), kind, task_payload(self.store.get_task(task_id)), log=lambda msg: None)
 
     def dry_run(self, task_id: str) -> dict[str, Any]:
         """Simulate a queued dry-run task in this process: nothing runs, nothing is written."""
-        from agent_agency_cli.engine.dryrun import simulate
-        from agent_agency_cli.engine.process import engine_identity
+        from agent_agency_cli.engine.dryrun import simulate  # lazy: keeps CLI startup light
+        from agent_agency_cli.engine.process import engine_identity  # lazy: keeps CLI startup light
 
         return simulate(self.store, self.resolve(task_id), engine_identity())
 
     def impact_report(self, task_id: str) -> dict[str, Any]:
         """The dry-run impact report of any task (from its stored plan)."""
-        from agent_agency_cli.engine.dryrun import impact_report
+        from agent_agency_cli.engine.dryrun import impact_report  # lazy: keeps CLI startup light
 
         tid = self.resolve(task_id)
         return impact_report(self.store.get_task(tid), self.store.get_steps(tid))
@@ -151,7 +151,7 @@ class TaskOrchestrator:
 
     def daemon_status(self) -> dict[str, Any] | None:
         """Info about the running daemon (pid, uptime, running tasks), or None."""
-        from agent_agency_cli.engine import daemon
+        from agent_agency_cli.engine import daemon  # lazy: keeps CLI startup light
 
         info = daemon.read_info(self.paths)
         if info is None:
@@ -164,20 +164,20 @@ class TaskOrchestrator:
         }
 
     def ensure_daemon(self) -> dict[str, Any]:
-        from agent_agency_cli.engine import daemon
+        from agent_agency_cli.engine import daemon  # lazy: keeps CLI startup light
 
         return daemon.spawn(self.paths, self.config_path)
 
     def stop_daemon(self, timeout: float | None = None) -> dict[str, Any] | None:
-        from agent_agency_cli.engine import daemon
+        from agent_agency_cli.engine import daemon  # lazy: keeps CLI startup light
 
         return daemon.stop(self.paths, timeout or self.settings.daemon.stop_timeout + 30)
 
     def run_foreground(self, task_id: str) -> TaskStatus:
         """Run a queued task in this process (no daemon); returns its final status."""
-        import anyio
+        import anyio  # lazy: keeps CLI startup light
 
-        from agent_agency_cli.engine.engine import Engine
+        from agent_agency_cli.engine.engine import Engine  # lazy: keeps CLI startup light
 
         tid = self.resolve(task_id)
         engine = Engine(self.home, self.settings)
@@ -284,12 +284,12 @@ class TaskOrchestrator:
         return views.workers(self.store, self.settings)
 
     def breakers(self) -> list[dict[str, Any]]:
-        from agent_agency_cli.store.breakers import BreakerStore
+        from agent_agency_cli.store.breakers import BreakerStore  # lazy: keeps CLI startup light
 
         return BreakerStore(self.store.conn).list(self.settings.recovery.breakers)
 
     def reset_breaker(self, name: str) -> str:
-        from agent_agency_cli.store.breakers import BreakerStore
+        from agent_agency_cli.store.breakers import BreakerStore  # lazy: keeps CLI startup light
 
         if not BreakerStore(self.store.conn).reset(name):
             names = [b["name"] for b in self.breakers()]
@@ -300,20 +300,20 @@ class TaskOrchestrator:
 
     def archive(self, task_id: str) -> dict[str, Any]:
         """Pack a finished task's workspace and logs into archive/<id>.tar.gz."""
-        from agent_agency_cli.engine.task_archive import archive_task
+        from agent_agency_cli.engine.task_archive import archive_task  # lazy: keeps CLI startup light
 
         tid = self.resolve(task_id)
         return archive_task(self.store, self.paths, tid, self.get_status(tid, interventions=True))
 
     def restore(self, task_id: str) -> dict[str, Any]:
         """Unpack an archived task back into its task directory."""
-        from agent_agency_cli.engine.task_archive import restore_task
+        from agent_agency_cli.engine.task_archive import restore_task  # lazy: keeps CLI startup light
 
         return restore_task(self.store, self.paths, self.resolve(task_id))
 
     def purge(self, older_than: str | float) -> tuple[list[str], list[str]]:
         """Archive every finished task older than the given age ("30d"): (archived, errors)."""
-        from agent_agency_cli.engine.task_archive import purge
+        from agent_agency_cli.engine.task_archive import purge  # lazy: keeps CLI startup light
 
         age = parse_duration(older_than, "--older-than")
         if age <= 0:
