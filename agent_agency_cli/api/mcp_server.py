@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from agent_agency_cli.api.schemas import ApproveBody, TaskCreate
-from agent_agency_cli.errors import BadInputError
+from agent_agency_cli.errors import AgencyError, BadInputError
 
 INSTRUCTIONS = ("Drive agent-agency-cli tasks: create_task queues a plan (JSON, the plan-file schema) to run; "
                 "task_status/list_tasks/task_logs read; pause/resume/cancel/approve/reject steer. Strict tasks "
@@ -27,8 +27,10 @@ def build_server(home: str | None = None, config: str | None = None,
                  orch_factory: Callable[[], Any] | None = None) -> Any:
     try:
         from mcp.server.mcpserver import MCPServer as Server
+        from mcp.server.mcpserver.exceptions import ToolError
     except ImportError:  # mcp 1.x
         from mcp.server.fastmcp import FastMCP as Server
+        from mcp.server.fastmcp.exceptions import ToolError
     from mcp.types import ToolAnnotations
 
     from agent_agency_cli.orchestrator import TaskOrchestrator, acting_as
@@ -47,6 +49,9 @@ def build_server(home: str | None = None, config: str | None = None,
         try:
             with acting_as(who):
                 return fn(orch)
+        except AgencyError as exc:
+            # A deliberate tool error: the client sees the same one line the CLI prints.
+            raise ToolError(str(exc)) from None
         finally:
             orch.close()
 
@@ -59,10 +64,9 @@ def build_server(home: str | None = None, config: str | None = None,
     def create_task(task: TaskCreate) -> dict[str, Any]:
         """Validate and queue a task: description, priority, execution_mode, requirements, deadline and the plan
         inline ({"steps": [{"name": ..., "run": ...}]}). Returns the task's status (its id is `id`)."""
-        if task.plan is None:
-            raise BadInputError("no plan given (the planner arrives with model steps): pass plan={'steps': [...]}")
-
         def submit(orch: Any) -> dict[str, Any]:
+            if task.plan is None:
+                raise BadInputError("no plan given (the planner arrives with model steps): pass plan={'steps': [...]}")
             return orch.get_status(orch.submit_task(task.request()))
 
         return call(submit)
