@@ -2,14 +2,17 @@
 
 Every request but the static monitor files and the OpenAPI document needs a bearer token
 from the data home's `api-tokens`; interventions are audited as `api:<token name>@<client>`.
-Each facade call runs in a worker thread with its own orchestrator (own SQLite connection).
+Each facade call runs in a worker thread with an orchestrator of its own for the call (own
+SQLite connection), borrowed from a small pool; the config is read when an orchestrator is first
+made, so restart `serve` after editing it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -107,6 +110,7 @@ def create_app(
 
     data_home = orch_factory().home
     hub = EventHub(orch_factory, **({"poll": hub_poll} if hub_poll else {}))
+    pool = OrchestratorPool(orch_factory)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -115,6 +119,7 @@ def create_app(
             yield
         finally:
             hub.stop()
+            pool.close()
 
     app = FastAPI(
         title="agent-agency-cli API", version=__version__, lifespan=lifespan,
@@ -123,7 +128,7 @@ def create_app(
                     "`Authorization: Bearer TOKEN`. Errors are RFC 7807 problem details whose "
                     "`exit_code` is what the CLI would exit with.",
     )
-    app.state.open_orchestrator = orch_factory
+    app.state.pool = pool
     app.state.hub = hub
     app.state.start_engine = start_engine
     token_cache: dict[str, Any] = {"mtime": None, "map": {}}
@@ -176,19 +181,48 @@ def actor(request: Request) -> str:
     return f"api:{getattr(request.state, 'token_name', '?')}@{client}"
 
 
+class OrchestratorPool:
+    """Idle orchestrators kept for the next request: opening a connection and loading the
+    config per request cost ten times the work of a typical call. One user at a time each."""
+
+    def __init__(self, factory: Callable[[], Any], keep: int = 16):
+        self._factory = factory
+        self._idle: list[Any] = []
+        self._lock = threading.Lock()
+        self._keep = keep
+
+    @contextmanager
+    def borrow(self) -> Iterator[Any]:
+        with self._lock:
+            orch = self._idle.pop() if self._idle else None
+        if orch is None:
+            orch = self._factory()
+        try:
+            yield orch
+        finally:
+            with self._lock:
+                keep = len(self._idle) < self._keep
+                if keep:
+                    self._idle.append(orch)
+            if not keep:
+                orch.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for orch in idle:
+            orch.close()
+
+
 async def facade(request: Request, fn: Callable[[Any], Any]) -> Any:
     """Run fn(orchestrator) in a worker thread, acting as this request's caller."""
     from agent_agency_cli.orchestrator import acting_as
 
     who = actor(request)
-    open_orch = request.app.state.open_orchestrator
+    pool: OrchestratorPool = request.app.state.pool
 
     def run() -> Any:
-        orch = open_orch()
-        try:
-            with acting_as(who):
-                return fn(orch)
-        finally:
-            orch.close()
+        with pool.borrow() as orch, acting_as(who):
+            return fn(orch)
 
     return await run_in_threadpool(run)

@@ -53,6 +53,10 @@ class EventHub:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_id = 0
+        # Which tasks' progress any stream wants (None in it: every task's). Rebuilt on the
+        # loop at (un)subscribe and read by the poller thread: progress costs a status read,
+        # so it is computed only for tasks someone watches.
+        self._wanted: frozenset[str | None] = frozenset()
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -70,10 +74,12 @@ class EventHub:
     def subscribe(self, task_id: str | None) -> Subscriber:
         sub = Subscriber(task_id)
         self._subs.add(sub)
+        self._wanted = frozenset(s.task_id for s in self._subs)
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
         self._subs.discard(sub)
+        self._wanted = frozenset(s.task_id for s in self._subs)
 
     @property
     def subscribers(self) -> int:
@@ -104,7 +110,10 @@ class EventHub:
             events = [event_json(r) for r in rows]
             self.last_id = events[-1]["id"]
             progress: dict[str, dict[str, Any]] = {}
+            wanted = self._wanted
             for tid in dict.fromkeys(e["task_id"] for e in events):
+                if None not in wanted and tid not in wanted:
+                    continue
                 try:
                     progress[tid] = progress_data(orch.get_status(tid)).model_dump(mode="json")
                 except NotFoundError:  # purged meanwhile
