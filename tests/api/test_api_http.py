@@ -28,7 +28,11 @@ def _wait_status(client, tid: str, *statuses: str) -> dict:
         body = client.get(f"/api/v1/tasks/{tid}").json()
         return body if body["status"] in statuses else None
 
-    return wait_for(ready, timeout=30)  # type: ignore[return-value]
+    try:
+        return wait_for(ready, timeout=30)  # type: ignore[return-value]
+    except AssertionError:
+        now = client.get(f"/api/v1/tasks/{tid}").text
+        raise AssertionError(f"task {tid} never reached {statuses}: {now}") from None
 
 
 def test_submitted_task_runs_and_reads_match_the_cli_json(api):
@@ -249,3 +253,23 @@ def test_no_secret_in_responses(api_queue_only):
         assert r.status_code in (201, 422), r.text
         assert secret not in r.text
         assert secret not in c.get("/api/v1/tasks").text
+
+
+def test_the_readme_curl_example_request_runs(api):
+    from tests.conftest import EXAMPLES
+
+    body = json.loads((EXAMPLES / "api-request.json").read_text())
+    with api.client() as c:
+        r = c.post("/api/v1/tasks", json=body)
+        assert r.status_code == 201, r.text
+        tid = r.json()["id"]
+        assert r.json()["mode"] == "strict" and r.json()["priority"] == "high"
+        _wait_status(c, tid, "awaiting_approval")
+        r = c.post(f"/api/v1/tasks/{tid}/approve", json={"all_remaining": True})
+        assert r.status_code == 200, r.text
+        done = _wait_status(c, tid, "completed", "partially_completed", "failed")
+        result = c.get(f"/api/v1/tasks/{tid}/result").json()
+    assert [(s["name"], s["status"]) for s in done["steps"]] == [
+        ("design", "completed"), ("implement", "completed"), ("test", "completed")]
+    # Echo steps prove none of "secure, scalable, tested": the final review says so.
+    assert done["status"] == "partially_completed" and result["gaps"]
