@@ -10,12 +10,15 @@ database instead of growing an unbounded queue.
 from __future__ import annotations
 
 import asyncio
+import logging
+import sqlite3
 import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+log = logging.getLogger(__name__)
 POLL_SECONDS = 0.02
 BATCH = 1000
 MAX_PENDING = 5000
@@ -90,11 +93,15 @@ class EventHub:
         version = -1
         try:
             while not self._stop.wait(self._poll):
-                v = store.data_version()
-                if v == version:
-                    continue
-                version = v
-                self._read_new(orch)
+                try:
+                    v = store.data_version()
+                    if v == version:
+                        continue
+                    self._read_new(orch)
+                    version = v
+                except sqlite3.Error as exc:
+                    # A busy or briefly unreadable database: keep the streams, try again next poll.
+                    log.warning("event hub: %s (retrying)", exc)
         finally:
             orch.close()
 

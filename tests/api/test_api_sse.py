@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import httpx
+
 from tests.api.conftest import sse_events
+from tests.conftest import wait_for
 
 
 def _many_steps(n: int) -> dict:
@@ -31,6 +34,8 @@ def test_reconnecting_with_last_event_id_misses_nothing_and_repeats_nothing(api)
                     ended = ev["data"]
         stored = [e["id"] for e in c.get(f"/api/v1/tasks/{tid}/events", params={"limit": 10000}).json()]
     assert ended == {"task_id": tid, "status": "completed", "exit_code": 0}
+    # Both streams are gone from the hub once their connections closed.
+    wait_for(lambda: httpx.get(f"{api.url}/api/v1/health").json()["streams"] == 0)
     assert len(stored) > 300
     assert got == stored  # every stored event once, in order, across the two connections
 
