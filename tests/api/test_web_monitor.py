@@ -99,3 +99,27 @@ def test_reject_from_the_browser_and_a_wrong_token_asks_again(api, browser):
     expect(page.locator("#t-status")).to_contain_text("failed", timeout=30_000)
     with api.client() as c:
         assert c.get(f"/api/v1/tasks/{tid}").json()["status"] == "failed"
+
+
+def test_the_seeds_task_monitor_reports_progress_until_the_task_ends(api, browser):
+    plan = {"steps": [{"name": f"s{i}", "run": f"echo {i}", "needs": [f"s{i - 1}"] if i else []} for i in range(4)]}
+    with api.client() as c:
+        tid = c.post("/api/v1/tasks", json={"description": "monitored from a page", "plan": plan}).json()["id"]
+    page = browser.new_page()
+    page.goto(f"{api.url}/")
+    # The seed's example: taskMonitor.onProgress((progress) => ... progress.overall_progress * 100 ...)
+    got = page.evaluate("""([tid, token]) => new Promise((resolve) => {
+        const seen = [];
+        const events = [];
+        new TaskMonitor(tid, { token })
+          .onProgress((p) => seen.push([p.task_id, p.overall_progress * 100, p.status]))
+          .onEvent((ev) => events.push(ev.id))
+          .onEnd((end) => resolve({ seen, events, end }));
+    })""", [tid, api.token])
+    assert got["end"] == {"task_id": tid, "status": "completed", "exit_code": 0}
+    percents = [p[1] for p in got["seen"]]
+    assert percents == sorted(percents) and percents[-1] == 100.0
+    assert {p[0] for p in got["seen"]} == {tid} and got["seen"][-1][2] == "completed"
+    with api.client() as c:
+        stored = [e["id"] for e in c.get(f"/api/v1/tasks/{tid}/events").json()]
+    assert got["events"] == stored

@@ -32,57 +32,13 @@ async function api(path, opts = {}) {
   return data;
 }
 
-// -- server-sent events over fetch (so the token travels in a header, not in the URL) ----------
-
-function openStream(path, onEvent) {
-  const ctl = { aborted: false, controller: null, lastId: null };
-  const run = async () => {
-    while (!ctl.aborted) {
-      ctl.controller = new AbortController();
-      const headers = { Authorization: `Bearer ${token}`, Accept: "text/event-stream" };
-      if (ctl.lastId !== null) headers["Last-Event-ID"] = String(ctl.lastId);
-      let ended = false;
-      try {
-        const res = await fetch(API + path, { headers, signal: ctl.controller.signal });
-        if (res.status === 401) { signOut("That token was refused; paste the current one."); return; }
-        if (!res.ok) throw new Error(`HTTP ${res.status}`);
-        setConn("live");
-        const reader = res.body.getReader();
-        const dec = new TextDecoder();
-        let buf = "";
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          buf += dec.decode(value, { stream: true });
-          let cut;
-          while ((cut = buf.indexOf("\n\n")) >= 0) {
-            const block = buf.slice(0, cut);
-            buf = buf.slice(cut + 2);
-            const ev = { event: "message", data: "", id: null };
-            for (const line of block.split("\n")) {
-              if (line.startsWith(":")) continue;
-              const i = line.indexOf(":");
-              const key = i < 0 ? line : line.slice(0, i);
-              const val = i < 0 ? "" : line.slice(i + 1).replace(/^ /, "");
-              if (key === "event") ev.event = val;
-              else if (key === "data") ev.data += (ev.data ? "\n" : "") + val;
-              else if (key === "id") ev.id = val;
-            }
-            if (ev.id !== null) ctl.lastId = Number(ev.id);
-            if (ev.event === "end") ended = true;
-            if (ev.data) onEvent(ev.event, JSON.parse(ev.data));
-          }
-        }
-      } catch (e) {
-        if (ctl.aborted) return;
-      }
-      if (ended || ctl.aborted) { setConn("idle"); return; }
-      setConn("reconnecting");
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  };
-  run();
-  return { close() { ctl.aborted = true; if (ctl.controller) ctl.controller.abort(); } };
+function openStream(taskId, onEvent) {
+  // The seed's TaskMonitor (monitor.js): progress, stored events and the end, resumable.
+  return new TaskMonitor(taskId, { token, onStatus: setConn,
+    onUnauthorized: () => signOut("That token was refused; paste the current one.") })
+    .onProgress((p) => onEvent("progress", p))
+    .onEvent((ev) => onEvent(ev.kind, ev))
+    .onEnd((end) => onEvent("end", end));
 }
 
 function setConn(text) { $("conn").textContent = text; }
@@ -126,7 +82,7 @@ async function showList() {
   for (const t of page.tasks) body.append(taskRow(t));
   $("no-tasks").hidden = page.tasks.length > 0;
   if (stream) stream.close();
-  stream = openStream("/progress", (kind, data) => {
+  stream = openStream(null, (kind, data) => {
     if (kind === "task_created") { showList(); return; }
     if (kind !== "progress") return;
     const row = document.querySelector(`tr[data-id="${data.task_id}"]`);
@@ -173,7 +129,7 @@ async function showTask(id) {
   $("t-message").textContent = "";
   await refreshTask();
   if (stream) stream.close();
-  stream = openStream(`/tasks/${encodeURIComponent(current)}/progress`, (kind, data) => {
+  stream = openStream(current, (kind, data) => {
     if (kind === "progress") { renderProgress(data); refreshTask(); }
     else if (kind === "end") { refreshTask(); }
     else addEvent(data);
@@ -190,38 +146,50 @@ function renderProgress(p) {
   $("t-eta").textContent = p.finished ? "" : `ETA ${fmtSeconds(p.eta)}`;
 }
 
+// One refresh at a time; a request that arrives meanwhile runs once more after it, so the
+// last state the stream announced is always the one shown.
 let refreshing = null;
+let refreshAgain = false;
 async function refreshTask() {
-  if (refreshing) return refreshing;
+  if (refreshing) { refreshAgain = true; return refreshing; }
   refreshing = (async () => {
     try {
-      const t = await api(`/tasks/${encodeURIComponent(current)}`);
-      current = t.id;
-      document.title = `${t.id} ${t.status} · agent-agency-cli`;
-      $("t-id").textContent = t.id;
-      $("t-desc").textContent = t.description;
-      $("t-mode").textContent = `${t.mode} · ${t.priority}`;
-      renderProgress({ status: t.status, percent: t.progress.percent, steps_done: t.progress.done,
-        steps_total: t.progress.total, elapsed: t.elapsed, eta: t.eta, finished: t.finished });
-      renderSteps(t);
-      const ap = t.status === "awaiting_approval" && t.steps.find((s) => s.status === "awaiting_approval");
-      const wasHidden = $("approval").hidden;
-      $("approval").hidden = !ap;
-      if (ap) {
-        $("ap-step").textContent = ap.name;
-        $("ap-command").textContent = typeof ap.command === "string" ? ap.command : JSON.stringify(ap.command);
-        if (wasHidden && !document.activeElement.matches("input")) $("btn-approve").focus();
-      }
-      $("btn-pause").disabled = t.finished || t.status === "paused";
-      $("btn-resume").disabled = !["paused", "escalated"].includes(t.status);
-      $("btn-cancel").disabled = t.finished;
-    } catch (e) {
-      $("t-message").textContent = e.message;
+      do {
+        refreshAgain = false;
+        await loadTask();
+      } while (refreshAgain);
     } finally {
       refreshing = null;
     }
   })();
   return refreshing;
+}
+
+async function loadTask() {
+  try {
+    const t = await api(`/tasks/${encodeURIComponent(current)}`);
+    current = t.id;
+    document.title = `${t.id} ${t.status} · agent-agency-cli`;
+    $("t-id").textContent = t.id;
+    $("t-desc").textContent = t.description;
+    $("t-mode").textContent = `${t.mode} · ${t.priority}`;
+    renderProgress({ status: t.status, percent: t.progress.percent, steps_done: t.progress.done,
+      steps_total: t.progress.total, elapsed: t.elapsed, eta: t.eta, finished: t.finished });
+    renderSteps(t);
+    const ap = t.status === "awaiting_approval" && t.steps.find((s) => s.status === "awaiting_approval");
+    const wasHidden = $("approval").hidden;
+    $("approval").hidden = !ap;
+    if (ap) {
+      $("ap-step").textContent = ap.name;
+      $("ap-command").textContent = typeof ap.command === "string" ? ap.command : JSON.stringify(ap.command);
+      if (wasHidden && !document.activeElement.matches("input")) $("btn-approve").focus();
+    }
+    $("btn-pause").disabled = t.finished || t.status === "paused";
+    $("btn-resume").disabled = !["paused", "escalated"].includes(t.status);
+    $("btn-cancel").disabled = t.finished;
+  } catch (e) {
+    $("t-message").textContent = e.message;
+  }
 }
 
 function renderSteps(t) {
