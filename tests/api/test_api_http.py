@@ -7,6 +7,9 @@ import os
 import stat
 
 import pytest
+
+pytest.importorskip("fastapi", reason="the API tests need the 'api' extra: pip install -e '.[dev,api]'")
+
 from typer.testing import CliRunner
 
 from agent_agency_cli.cli.main import app as cli_app

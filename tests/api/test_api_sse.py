@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("fastapi", reason="the API tests need the 'api' extra: pip install -e '.[dev,api]'")
+
 import httpx
 
 from tests.api.conftest import sse_events

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+pytest.importorskip("fastapi", reason="the API tests need the 'api' extra: pip install -e '.[dev,api]'")
 schemathesis = pytest.importorskip("schemathesis", reason="the OpenAPI check needs schemathesis (dev extra)")
 
 # Streams never end on their own; they have their own tests (test_api_sse.py).

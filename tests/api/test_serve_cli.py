@@ -9,7 +9,7 @@ import stat
 import subprocess
 import sys
 
-import httpx
+import pytest
 
 from tests.conftest import cli_path
 
@@ -37,6 +37,9 @@ def test_a_missing_extra_is_named(tmp_path):
 
 
 def test_serve_writes_the_token_prints_it_and_answers_with_it(home):
+    pytest.importorskip("fastapi", reason="serve needs the 'api' extra: pip install -e '.[dev,api]'")
+    import httpx
+
     proc = subprocess.Popen([*cli_path(), "serve", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env={**os.environ, "AGENT_AGENCY_HOME": str(home)})
     try:
