@@ -125,8 +125,11 @@ class EventHub:
                     progress[tid] = progress_data(orch.get_status(tid)).model_dump(mode="json")
                 except NotFoundError:  # purged meanwhile
                     continue
-            if self._loop is not None and not self._loop.is_closed():
-                self._loop.call_soon_threadsafe(self._dispatch, events, progress)
+            try:
+                if self._loop is not None:
+                    self._loop.call_soon_threadsafe(self._dispatch, events, progress)
+            except RuntimeError:  # the loop closed while the server shuts down
+                return
             if len(rows) < BATCH:
                 return
 
