@@ -32,6 +32,21 @@ def check_bind(host: str, allow_remote: bool) -> None:
                             "commands, so add --allow-remote to mean it (and keep the token secret)")
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """A listening-ready socket on host:port (0: any free port); a clear error when it is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        raise BadInputError(f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+                            "(another server there? pick one with --port N)") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 @dataclass
 class RunningServer:
     """A uvicorn server on a background thread (tests and benchmarks)."""

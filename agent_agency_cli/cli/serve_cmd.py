@@ -38,10 +38,13 @@ def serve(
     except ImportError as exc:
         raise missing_extra("api", "serve", exc) from None
     from agent_agency_cli.api.app import create_app
+    from agent_agency_cli.api.server import bind
     from agent_agency_cli.api.tokens import ensure_token, token_path
     from agent_agency_cli.cli.common import orchestrator
 
     home = orchestrator().home
+    sock = bind(host, port)  # before printing: a port in use is one error line, and --port 0 shows the real one
+    port = sock.getsockname()[1]
     name, token, created = ensure_token(home)
     shown_host = f"[{host}]" if ":" in host else host
     print(f"{'new' if created else 'using'} API token {name!r} from {token_path(home)} (mode 0600)",
@@ -50,7 +53,8 @@ def serve(
     print(f"web monitor: http://{shown_host}:{port}/#token={token}", file=sys.stderr)
     print(f"API: http://{shown_host}:{port}/api/v1  (OpenAPI: /api/v1/openapi.json)", file=sys.stderr, flush=True)
     app = create_app(home=home, config=state.config, cors_origins=cors_origin or ())
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=3))
+    server.run(sockets=[sock])
 
 
 @handle_errors

@@ -23,6 +23,20 @@ def test_help_imports_no_web_framework_nor_mcp():
     assert out.stdout.strip() == "[]", out.stdout
 
 
+def test_a_port_in_use_is_one_line(home):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        res = subprocess.run([*cli_path(), "serve", "--port", str(port)], capture_output=True, text=True,
+                             timeout=60, env={**os.environ, "AGENT_AGENCY_HOME": str(home)})
+    assert res.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in res.stderr and "Traceback" not in res.stderr
+    assert not (home / "api-tokens").exists()  # nothing written
+
+
 def test_a_missing_extra_is_named(tmp_path):
     # Hide fastapi from a child interpreter: serve must say which extra to install.
     shim = tmp_path / "shim"
@@ -49,17 +63,18 @@ def test_serve_writes_the_token_prints_it_and_answers_with_it(home):
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
         token = lines[1].split("token: ", 1)[1].strip()
         assert token_file.read_text() == f"default {token}\n"
-        assert re.search(r"web monitor: http://127\.0\.0\.1:\d+/#token=" + re.escape(token), lines[2])
-        # --port 0: find the bound port from the process's listening socket.
-        import psutil
-
-        def port() -> int | None:
-            conns = [c for c in psutil.Process(proc.pid).net_connections("tcp") if c.status == "LISTEN"]
-            return conns[0].laddr.port if conns else None
-
+        bound = int(re.search(r"web monitor: http://127\.0\.0\.1:(\d+)/#token=" + re.escape(token),
+                              lines[2]).group(1))
+        assert bound != 0 and lines[3].startswith(f"API: http://127.0.0.1:{bound}/api/v1")
         from tests.conftest import wait_for
 
-        bound = wait_for(port, timeout=30)
+        def answers() -> httpx.Response | None:
+            try:
+                return httpx.get(f"http://127.0.0.1:{bound}/api/v1/health")
+            except httpx.TransportError:
+                return None
+
+        wait_for(answers, timeout=30)
         r = httpx.get(f"http://127.0.0.1:{bound}/api/v1/tasks", headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 200 and r.json()["tasks"] == []
     finally:
