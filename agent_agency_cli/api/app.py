@@ -33,11 +33,14 @@ SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
-    (b"content-security-policy",
-     b"default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-     b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
-     b"frame-ancestors 'none'"),
 ]
+# The monitor runs only its own files; the interactive docs page needs Swagger UI's inline
+# script and its CDN (the one page that gets the looser policy).
+CSP_STRICT = (b"content-security-policy", b"default-src 'self'; frame-ancestors 'none'; base-uri 'none'")
+CSP_DOCS = (b"content-security-policy",
+            b"default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+            b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: "
+            b"https://fastapi.tiangolo.com; frame-ancestors 'none'")
 
 
 class Guard:
@@ -53,13 +56,15 @@ class Guard:
             await self.app(scope, receive, send)
             return
 
+        path = scope["path"]
+        extra = [*SECURITY_HEADERS, CSP_DOCS if path == "/api/v1/docs" else CSP_STRICT]
+
         async def send_with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
+                message["headers"] = list(message.get("headers", [])) + extra
             await send(message)
 
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        path = scope["path"]
         if scope["method"] in ("POST", "PUT", "PATCH"):
             length = headers.get("content-length")
             if length is None and "chunked" in headers.get("transfer-encoding", ""):

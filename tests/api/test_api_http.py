@@ -276,3 +276,15 @@ def test_the_readme_curl_example_request_runs(api):
         ("design", "completed"), ("implement", "completed"), ("test", "completed")]
     # Echo steps prove none of "secure, scalable, tested": the final review says so.
     assert done["status"] == "partially_completed" and result["gaps"]
+
+
+def test_the_monitor_is_served_with_a_strict_content_policy(api_queue_only):
+    import httpx
+
+    r = httpx.get(f"{api_queue_only.url}/")
+    assert r.status_code == 200 and "<title>agent-agency-cli · monitor</title>" in r.text
+    assert r.headers["content-security-policy"].startswith("default-src 'self'")
+    assert "unsafe-inline" not in r.headers["content-security-policy"]
+    assert r.headers["x-frame-options"] == "DENY" and r.headers["x-content-type-options"] == "nosniff"
+    for name in ("app.js", "monitor.js", "app.css"):
+        assert httpx.get(f"{api_queue_only.url}/static/{name}").status_code == 200
