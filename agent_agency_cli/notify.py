@@ -35,10 +35,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from agent_agency_cli import __version__
+from agent_agency_cli.backoff import retry_delay
 from agent_agency_cli.config import NotificationHook
 from agent_agency_cli.timeutil import iso
 
@@ -66,9 +67,6 @@ class DeliveryResult:
     code: int | None = None  # HTTP status (webhook) or exit code (command; -N = killed by signal N)
     error: str | None = None
     duration: float = 0.0  # seconds, all attempts and backoff included
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def hook_wants(hook: NotificationHook, event_kind: str) -> bool:
@@ -337,7 +335,7 @@ def _post(index: int, url: str, body: bytes, timeout: float, retries: int, event
             error = f"bad webhook URL: {exc}"
         if not retryable or attempt == max_attempts:
             break
-        sleep(min(backoff_base * 2 ** (attempt - 1), backoff_cap))
+        sleep(retry_delay(attempt, backoff="exponential", initial=backoff_base, max=backoff_cap, jitter=0.0))
     return DeliveryResult(index, "webhook", False, attempt, code, error, time.monotonic() - start)
 
 

@@ -454,11 +454,6 @@ class WorkerPool:
         w.used_gpu_memory_mb = max(0, w.used_gpu_memory_mb - gmem)
         w.running.discard(key)
 
-    def holder(self, key: str) -> Worker | None:
-        """The worker `key` holds, if any."""
-        held = self._held.get(key)
-        return held[0] if held else None
-
     def snapshot(self) -> list[dict[str, Any]]:
         """The workers as JSON-able dicts (the shape of `workers list --json`)."""
         return [

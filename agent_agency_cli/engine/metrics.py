@@ -356,9 +356,6 @@ class SeriesBuffer:
         """The kept samples, oldest first (at most max_samples; first and newest always in)."""
         return [*self._kept, self._tail] if self._tail is not None else list(self._kept)
 
-    def to_list(self) -> list[dict[str, Any]]:
-        return [s.to_dict() for s in self.samples()]
-
     def summary(self) -> dict[str, Any]:
         """JSON-able summary over every sample added.
 

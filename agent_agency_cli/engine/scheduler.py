@@ -39,7 +39,6 @@ class Engine:
         self.identity = engine_identity()
         self.runners: dict[str, TaskRunner] = {}
         self.stopping = False
-        self.interrupted = False
         self._in_flight: set[int] = set()
         self._kick = anyio.Event()
         self._dirty = True
@@ -188,7 +187,6 @@ class Engine:
             async for signum in sigs:
                 runner = self.runners.get(task_id)
                 if runner is not None and runner.cancel_reason is None:
-                    self.interrupted = True
                     reason = f"interrupted ({signal.Signals(signum).name})"
                     async with runner.lock:
                         await runner.cancel(reason)

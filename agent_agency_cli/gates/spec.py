@@ -17,7 +17,6 @@ GateType = Literal[
     "integration_test",
     "manual_review",
 ]
-GATE_TYPES: tuple[str, ...] = GateType.__args__  # type: ignore[attr-defined]
 
 
 def _duration(value: Any) -> float:
