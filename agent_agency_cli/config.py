@@ -12,17 +12,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from agent_agency_cli.errors import BadInputError, ConfigError
+from agent_agency_cli.errors import ConfigError
 from agent_agency_cli.models import ExecutionMode
 from agent_agency_cli.paths import CONFIG_ENV
-from agent_agency_cli.timeutil import parse_duration
-
-
-def _duration(value: Any) -> float:
-    try:
-        return parse_duration(value)
-    except BadInputError as exc:
-        raise ValueError(str(exc)) from None
+from agent_agency_cli.units import Duration
 
 
 def _percent(value: Any) -> float:
@@ -36,7 +29,6 @@ def _percent(value: Any) -> float:
     raise ValueError(f"bad percentage {value!r} (use e.g. 80%)")
 
 
-Duration = Annotated[float, BeforeValidator(_duration)]
 Percent = Annotated[float, BeforeValidator(_percent)]
 
 

@@ -21,10 +21,8 @@ simply has zero GPUs: nothing here raises because of it.
 
 from __future__ import annotations
 
-import math
 import os
 import platform
-import re
 import shutil
 import sys
 from collections.abc import Iterable, Mapping
@@ -32,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from agent_agency_cli.errors import BadInputError
+from agent_agency_cli.units import format_size_mb, parse_size_mb
 
 if TYPE_CHECKING:
     from agent_agency_cli.config import Allocation, WorkerConfig
@@ -100,47 +99,6 @@ def detect_gpus() -> list[GpuInfo]:
             nvml.nvmlShutdown()
         except Exception:
             pass
-
-
-# -- memory sizes -------------------------------------------------------------
-
-_MEM_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgtp]?)(i?)(b?)\s*$", re.IGNORECASE)
-_MEM_FACTOR_MB = {"k": 1 / 1024, "m": 1.0, "g": 1024.0, "t": 1024.0**2, "p": 1024.0**3}
-_MEM_HINT = "use e.g. 512M, 2G, 1.5GiB or a number of MiB"
-
-
-def parse_memory_mb(value: str | int | float | None) -> int | None:
-    """A memory size in MiB: "512M", "2G", "1.5GiB", "100k", "1T", or a bare number of MiB.
-
-    Units are binary whatever the spelling (M = MB = MiB = 2**20 bytes); a bare "B"
-    means bytes ("1048576B" = 1). Fractions round up to whole MiB. None -> None.
-    Anything else (negative, empty, unknown unit, bool) raises BadInputError.
-    """
-    if value is None:
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if not math.isfinite(value) or value < 0:
-            raise BadInputError(f"bad memory size {value!r} (must be a non-negative number of MiB)")
-        return math.ceil(value)
-    m = _MEM_RE.match(value) if isinstance(value, str) else None
-    if m is None:
-        raise BadInputError(f"bad memory size {value!r} ({_MEM_HINT})")
-    number, prefix, binary, unit_b = float(m.group(1)), m.group(2).lower(), m.group(3), m.group(4)
-    if prefix:
-        return math.ceil(number * _MEM_FACTOR_MB[prefix] - 1e-9)
-    if binary:  # "5i" / "5iB"
-        raise BadInputError(f"bad memory size {value!r} ({_MEM_HINT})")
-    if unit_b:  # plain bytes
-        return math.ceil(number / 2**20)
-    return math.ceil(number)
-
-
-def format_mb(mb: float) -> str:
-    """1536 -> "1.5 GiB", 512 -> "512 MiB"."""
-    if mb >= 1024:
-        gib = mb / 1024
-        return f"{gib:.1f}".removesuffix(".0") + " GiB"
-    return f"{mb:g} MiB"
 
 
 # -- workers ------------------------------------------------------------------
@@ -294,11 +252,11 @@ class StepNeeds:
         if self.cpu:
             parts.append(f"{self.cpu:g} cpu")
         if self.memory_mb:
-            parts.append(f"{format_mb(self.memory_mb)} memory")
+            parts.append(f"{format_size_mb(self.memory_mb)} memory")
         if self.gpus:
             parts.append(f"{self.gpus} GPU{'s' if self.gpus > 1 else ''}")
         if self.gpu_memory_mb:
-            parts.append(f"{format_mb(self.gpu_memory_mb)} GPU memory")
+            parts.append(f"{format_size_mb(self.gpu_memory_mb)} GPU memory")
         return ", ".join(parts) or "nothing"
 
 
@@ -321,9 +279,9 @@ def needs_for(requires: Iterable[str], resources: _ResourcesLike | None,
     """
     caps = frozenset(c.strip().lower() for c in requires if c.strip())
     cpu_decl = getattr(resources, "cpu", None)
-    mem_decl = parse_memory_mb(getattr(resources, "memory", None))
+    mem_decl = parse_size_mb(getattr(resources, "memory", None), "memory size")
     gpu_decl = getattr(resources, "gpu", None)
-    gmem_decl = parse_memory_mb(getattr(resources, "gpu_memory", None))
+    gmem_decl = parse_size_mb(getattr(resources, "gpu_memory", None), "GPU memory size")
     soft: set[str] = set()
 
     cpu, mem = 0.0, 0
@@ -388,10 +346,10 @@ class WorkerPool:
 
         checks = (  # (key, need, worker attribute, need text, have text)
             ("cpu", needs.cpu, "cpu_cores", lambda v: f"{v:g} cpu", lambda v: f"{v:g} cpu"),
-            ("memory_mb", needs.memory_mb, "memory_mb", lambda v: f"{format_mb(v)} memory", format_mb),
+            ("memory_mb", needs.memory_mb, "memory_mb", lambda v: f"{format_size_mb(v)} memory", format_size_mb),
             ("gpus", needs.gpus, "gpus", gpus_txt, lambda v: gpus_txt(v) if v else "no GPUs"),
-            ("gpu_memory_mb", needs.gpu_memory_mb, "gpu_memory_mb", lambda v: f"{format_mb(v)} GPU memory",
-             lambda v: format_mb(v) if v else "no GPU memory"),
+            ("gpu_memory_mb", needs.gpu_memory_mb, "gpu_memory_mb", lambda v: f"{format_size_mb(v)} GPU memory",
+             lambda v: format_size_mb(v) if v else "no GPU memory"),
         )
         for key, need, attr, need_txt, have_txt in checks:
             if key in needs.soft:
@@ -401,7 +359,7 @@ class WorkerPool:
             if need > have + _EPS:
                 return f"needs {need_txt(need)}; the largest worker{of} ({big.id}) has {have_txt(have)}"
         if not any(self._fits_total(w, needs) for w in capable):
-            sizes = "; ".join(f"{w.id}: {w.cpu_cores} cpu, {format_mb(w.memory_mb)}, {w.gpus} GPU"
+            sizes = "; ".join(f"{w.id}: {w.cpu_cores} cpu, {format_size_mb(w.memory_mb)}, {w.gpus} GPU"
                               for w in capable)
             return f"needs {needs.describe()}; no single worker{of} has all of it ({sizes})"
         return None

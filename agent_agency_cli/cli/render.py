@@ -10,7 +10,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from agent_agency_cli.timeutil import format_duration
+from agent_agency_cli.units import format_duration
 
 ICONS = {
     "pending": "◌", "waiting_resources": "◌", "awaiting_approval": "?", "running": "●",

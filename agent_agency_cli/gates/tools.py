@@ -19,6 +19,7 @@ from typing import IO
 
 from agent_agency_cli.gates.result import GateContext
 from agent_agency_cli.gates.spec import GateSpec
+from agent_agency_cli.units import describe_duration
 
 # Directories never searched for files to check (besides any starting with '.').
 SKIP_DIRS = frozenset({"__pycache__", "node_modules", "venv", "site-packages", "build", "dist"})
@@ -54,11 +55,6 @@ def gate_env(ctx: GateContext) -> dict[str, str]:
 
 def gate_timeout(spec: GateSpec, ctx: GateContext) -> float:
     return spec.timeout if spec.timeout is not None else ctx.timeout
-
-
-def seconds(value: float) -> str:
-    """30 -> '30s', 1.5 -> '1.5s'."""
-    return f"{value:.3g}s" if value < 100 else f"{value:.0f}s"
 
 
 def evidence_path(spec: GateSpec, ctx: GateContext, filename: str) -> Path:
@@ -170,7 +166,7 @@ def run_process(
         _kill_group(proc.pid)  # whatever it left running in the background
         result = ProcResult(proc.returncode, duration, _read(out), _read(err) if err else "")
         if timed_out:
-            result.timed_out, result.error = True, f"timed out after {seconds(timeout)}"
+            result.timed_out, result.error = True, f"timed out after {describe_duration(timeout)}"
         elif cancelled:
             result.cancelled, result.error = True, "cancelled"
         return result
