@@ -29,7 +29,7 @@ def _size(value: str | int | None) -> str | int | None:
     try:
         parse_size_mb(value)
     except BadInputError as exc:
-        raise ValueError(str(exc)) from None
+        raise ValueError(str(exc).removeprefix("bad size ")) from None  # the caller names the key
     return value
 
 
