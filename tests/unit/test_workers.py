@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from agent_agency_cli import workers as W
 from agent_agency_cli.config import Allocation, Settings, WorkerConfig, WorkerResources
 from agent_agency_cli.errors import BadInputError
 from agent_agency_cli.planning.plan_file import StepResources
@@ -23,6 +22,7 @@ from agent_agency_cli.workers import (
     needs_for,
     workers_from_config,
 )
+from agent_agency_cli.workers import detection as W
 
 
 def needs(caps: tuple[str, ...] = (), cpu: float = 0, mem: int = 0, gpus: int = 0, gmem: int = 0) -> StepNeeds:
