@@ -50,11 +50,12 @@ class AlertThresholds(_Strict):
 
 
 class Monitoring(_Strict):
-    progress_interval: Duration = 10.0
     # How often a running step's process tree is sampled (CPU, memory, I/O, GPU).
     metrics_interval: Duration = 1.0
     # At most this many samples are kept per step attempt (older ones are thinned).
     metrics_max_samples: int = Field(600, ge=10)
+    # Archived tasks drop their metric samples and events this long after they
+    # finished (the daemon's archive sweep; 0 = keep them forever).
     metrics_retention: Duration = 30 * 86400.0
     alert_thresholds: AlertThresholds = AlertThresholds()
 
@@ -159,22 +160,15 @@ class Allocation(_Strict):
     cpu_cores: int = Field(ge=0)
     memory_mb: int = Field(ge=0)
     gpu_memory_mb: int | None = None
-    network_bandwidth_mbps: int = 10
-    storage_gb: int = 10
     execution_timeout: Duration = 3600.0
 
 
 def _default_allocations() -> dict[str, Allocation]:
     return {
         "simple": Allocation(cpu_cores=1, memory_mb=1024, execution_timeout=3600),
-        "moderate": Allocation(cpu_cores=2, memory_mb=4096, network_bandwidth_mbps=50,
-                               storage_gb=20, execution_timeout=4 * 3600),
-        "complex": Allocation(cpu_cores=8, memory_mb=32768, gpu_memory_mb=16384,
-                              network_bandwidth_mbps=100, storage_gb=100,
-                              execution_timeout=8 * 3600),
-        "enterprise": Allocation(cpu_cores=16, memory_mb=65536, gpu_memory_mb=32768,
-                                 network_bandwidth_mbps=1000, storage_gb=500,
-                                 execution_timeout=24 * 3600),
+        "moderate": Allocation(cpu_cores=2, memory_mb=4096, execution_timeout=4 * 3600),
+        "complex": Allocation(cpu_cores=8, memory_mb=32768, gpu_memory_mb=16384, execution_timeout=8 * 3600),
+        "enterprise": Allocation(cpu_cores=16, memory_mb=65536, gpu_memory_mb=32768, execution_timeout=24 * 3600),
     }
 
 
@@ -188,7 +182,6 @@ class WorkerResources(_Strict):
     cpu_cores: int = Field(1, ge=0)
     memory_mb: int = Field(1024, ge=0)
     gpu_memory_mb: int | None = None
-    storage_gb: int | None = None
 
 
 class WorkerConfig(_Strict):
