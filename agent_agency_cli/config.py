@@ -15,7 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from agent_agency_cli.errors import ConfigError
 from agent_agency_cli.models import ExecutionMode
 from agent_agency_cli.paths import CONFIG_ENV
-from agent_agency_cli.units import Duration
+from agent_agency_cli.units import MAX_CPU_CORES, MAX_SIZE_MB, Duration
 
 
 def _percent(value: Any) -> float:
@@ -37,9 +37,9 @@ class _Strict(BaseModel):
 
 
 class ResourceLimits(_Strict):
-    max_cpu_cores: int = Field(16, ge=1)
-    max_memory_mb: int = Field(65536, ge=1)
-    max_storage_gb: int = Field(500, ge=1)
+    max_cpu_cores: int = Field(16, ge=1, le=MAX_CPU_CORES)
+    max_memory_mb: int = Field(65536, ge=1, le=MAX_SIZE_MB)
+    max_storage_gb: int = Field(500, ge=1, le=MAX_SIZE_MB)
 
 
 class AlertThresholds(_Strict):
@@ -157,9 +157,9 @@ class NotificationSettings(_Strict):
 
 
 class Allocation(_Strict):
-    cpu_cores: int = Field(ge=0)
-    memory_mb: int = Field(ge=0)
-    gpu_memory_mb: int | None = None
+    cpu_cores: int = Field(ge=0, le=MAX_CPU_CORES)
+    memory_mb: int = Field(ge=0, le=MAX_SIZE_MB)
+    gpu_memory_mb: int | None = Field(None, ge=0, le=MAX_SIZE_MB)
     execution_timeout: Duration = 3600.0
 
 
@@ -179,9 +179,9 @@ class DaemonSettings(_Strict):
 
 
 class WorkerResources(_Strict):
-    cpu_cores: int = Field(1, ge=0)
-    memory_mb: int = Field(1024, ge=0)
-    gpu_memory_mb: int | None = None
+    cpu_cores: int = Field(1, ge=0, le=MAX_CPU_CORES)
+    memory_mb: int = Field(1024, ge=0, le=MAX_SIZE_MB)
+    gpu_memory_mb: int | None = Field(None, ge=0, le=MAX_SIZE_MB)
 
 
 class WorkerConfig(_Strict):

@@ -24,6 +24,15 @@ from pydantic import BeforeValidator
 
 from agent_agency_cli.errors import BadInputError
 
+# -- counts -------------------------------------------------------------------
+
+# Upper bounds for counts read from plans and the config: far above any machine,
+# low enough that every sum and float() of them stays exact and finite.
+MAX_CPU_CORES = 65536
+MAX_GPUS = 1024
+MAX_OPEN_FILES = 2**31 - 1
+
+
 # -- sizes --------------------------------------------------------------------
 
 MAX_SIZE_MB = 2**30  # 1 PiB: far above any machine, far below float trouble

@@ -14,7 +14,7 @@ from agent_agency_cli.errors import BadInputError, PlanError
 from agent_agency_cli.executors.registry import kind_of, plan_keys
 from agent_agency_cli.gates.spec import GateList
 from agent_agency_cli.planning.dag import ExecutionPlan, analyze
-from agent_agency_cli.units import Duration, parse_size_mb
+from agent_agency_cli.units import MAX_CPU_CORES, MAX_GPUS, MAX_OPEN_FILES, Duration, parse_size_mb
 
 STEP_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 PYTHON_REF_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -59,12 +59,12 @@ class StepResources(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    cpu: float | None = Field(None, gt=0)  # cores (the step is pinned to that many)
+    cpu: float | None = Field(None, gt=0, le=MAX_CPU_CORES, allow_inf_nan=False)  # cores (pinned to that many)
     memory: Size = None  # "512M", "2G" or MiB (enforced: RLIMIT_AS)
-    gpu: int | None = Field(None, ge=0)  # GPUs
+    gpu: int | None = Field(None, ge=0, le=MAX_GPUS)  # GPUs
     gpu_memory: Size = None
     cpu_time: Duration | None = None  # CPU seconds (enforced: RLIMIT_CPU)
-    open_files: int | None = Field(None, ge=16)  # enforced: RLIMIT_NOFILE
+    open_files: int | None = Field(None, ge=16, le=MAX_OPEN_FILES)  # enforced: RLIMIT_NOFILE
 
 
 class FallbackStep(BaseModel):

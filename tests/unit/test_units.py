@@ -277,3 +277,25 @@ def test_a_good_size_in_a_plan_is_kept_as_written() -> None:
                                           (1024**2, "1 TiB"), (1024**3, "1 PiB"), (0.5, "0.5 MiB")])
 def test_format_size_mb(mb: float, text: str) -> None:
     assert format_size_mb(mb) == text
+
+
+# -- counts in plans and the config are bounded too -------------------------------------
+
+
+@pytest.mark.parametrize(("key", "value"), [("cpu", math.inf), ("cpu", math.nan), ("cpu", 10**400), ("gpu", 10**400),
+                                            ("open_files", 10**400)])
+def test_absurd_step_resources_are_one_plan_error(key: str, value: Any) -> None:
+    with pytest.raises(PlanError) as info:
+        parse_plan({"steps": [{"name": "a", "run": "true", "resources": {key: value}}]})
+    assert str(info.value).startswith(f"step 'a': bad 'resources.{key}': ")
+
+
+@pytest.mark.parametrize("section", [
+    {"task_execution": {"resource_limits": {"max_memory_mb": 10**400}}},
+    {"task_execution": {"resource_limits": {"max_cpu_cores": 10**400}}},
+    {"workers": [{"id": "w", "resources": {"memory_mb": 10**400}}]},
+    {"resource_allocation": {"simple": {"cpu_cores": 1, "memory_mb": 10**400}}},
+])
+def test_absurd_config_numbers_are_refused(section: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        Settings.model_validate(section)
