@@ -2,17 +2,14 @@
 
 from agent_agency_cli.workers.detection import GpuInfo, detect_gpus, local_worker, workers_from_config
 from agent_agency_cli.workers.pool import (
-    COMPLEXITIES,
     GPU_CAPABILITIES,
-    Complexity,
     StepNeeds,
     Worker,
     WorkerPool,
-    complexity_for,
     needs_for,
 )
 
 __all__ = [
-    "COMPLEXITIES", "GPU_CAPABILITIES", "Complexity", "GpuInfo", "StepNeeds", "Worker", "WorkerPool",
-    "complexity_for", "detect_gpus", "local_worker", "needs_for", "workers_from_config",
+    "GPU_CAPABILITIES", "GpuInfo", "StepNeeds", "Worker", "WorkerPool",
+    "detect_gpus", "local_worker", "needs_for", "workers_from_config",
 ]

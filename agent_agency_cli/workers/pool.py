@@ -17,9 +17,9 @@ and the step waits for a `release`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agent_agency_cli.units import format_size_mb, parse_size_mb
 
@@ -27,8 +27,6 @@ if TYPE_CHECKING:
     from agent_agency_cli.config import Allocation
     from agent_agency_cli.workers.detection import GpuInfo
 
-Complexity = Literal["simple", "moderate", "complex", "enterprise"]
-COMPLEXITIES: tuple[Complexity, ...] = ("simple", "moderate", "complex", "enterprise")
 GPU_CAPABILITIES = frozenset({"gpu", "cuda"})
 _EPS = 1e-9
 
@@ -288,47 +286,3 @@ class WorkerPool:
             }
             for w in self.workers
         ]
-
-
-# -- complexity ---------------------------------------------------------------
-
-# Step-count ceilings per class: up to 3 steps is simple, up to 15 moderate, up to 50 complex.
-_STEP_CEILINGS: tuple[tuple[Complexity, int], ...] = (("simple", 3), ("moderate", 15), ("complex", 50))
-
-
-def complexity_for(steps_count: int, max_cpu: float | None, max_memory_mb: int | None, has_gpu: bool,
-                   allocations: Mapping[str, Allocation] | None = None) -> Complexity:
-    """Classify a task when the user gives no `complexity`.
-
-    The result is the largest of three classes:
-    - by size: <= 3 steps simple, <= 15 moderate, <= 50 complex, more enterprise;
-    - by the biggest step: the smallest class whose allocation (`allocations`, default
-      the seed's table: simple 1 cpu / 1 GiB, moderate 2 / 4 GiB, complex 8 / 32 GiB,
-      enterprise 16 / 64 GiB) covers the largest declared cpu and memory of any step;
-      bigger than every class -> enterprise;
-    - GPU: a task with a GPU step is at least the smallest class whose allocation has
-      GPU memory (complex in the default table).
-    """
-    if allocations is None:
-        from agent_agency_cli.config import Settings
-
-        allocations = Settings().resource_allocation
-    rank = {c: i for i, c in enumerate(COMPLEXITIES)}
-    by_size: Complexity = "enterprise"
-    for cls, ceiling in _STEP_CEILINGS:
-        if steps_count <= ceiling:
-            by_size = cls
-            break
-    by_need: Complexity = "enterprise"
-    for cls in COMPLEXITIES:
-        alloc = allocations.get(cls)
-        if alloc is None:
-            continue
-        if (max_cpu or 0) <= alloc.cpu_cores + _EPS and (max_memory_mb or 0) <= alloc.memory_mb:
-            by_need = cls
-            break
-    by_gpu: Complexity = "simple"
-    if has_gpu:
-        by_gpu = next((c for c in COMPLEXITIES if (a := allocations.get(c)) is not None and a.gpu_memory_mb),
-                      "enterprise")
-    return max((by_size, by_need, by_gpu), key=rank.__getitem__)

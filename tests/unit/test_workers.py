@@ -16,7 +16,6 @@ from agent_agency_cli.workers import (
     StepNeeds,
     Worker,
     WorkerPool,
-    complexity_for,
     detect_gpus,
     local_worker,
     needs_for,
@@ -316,34 +315,3 @@ def test_snapshot_is_json_shaped():
         "used": {"cpu_cores": 1.0, "memory_mb": 1024, "gpus": 0, "gpu_memory_mb": 0},
         "load": 0.25, "running": ["t/a"], "gpu_devices": [],
     }
-
-
-# -- complexity -----------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("steps", "cpu", "mem", "gpu", "expected"),
-    [
-        (1, None, None, False, "simple"),
-        (3, 1, 1024, False, "simple"),
-        (4, None, None, False, "moderate"),
-        (3, 2, None, False, "moderate"),
-        (3, None, 1025, False, "moderate"),
-        (16, None, None, False, "complex"),
-        (2, 4, None, False, "complex"),
-        (2, None, None, True, "complex"),
-        (51, None, None, False, "enterprise"),
-        (2, 12, None, False, "enterprise"),
-        (2, 64, 10**6, False, "enterprise"),  # beyond every class
-    ],
-)
-def test_complexity_rule(steps: int, cpu: float | None, mem: int | None, gpu: bool, expected: str):
-    assert complexity_for(steps, cpu, mem, gpu) == expected
-
-
-def test_complexity_follows_the_configured_allocations():
-    allocs = {"simple": Allocation(cpu_cores=4, memory_mb=8192), "moderate": Allocation(cpu_cores=8, memory_mb=16384),
-              "complex": Allocation(cpu_cores=16, memory_mb=65536),
-              "enterprise": Allocation(cpu_cores=64, memory_mb=262144, gpu_memory_mb=1)}
-    assert complexity_for(2, 4, 8000, False, allocs) == "simple"
-    assert complexity_for(2, None, None, True, allocs) == "enterprise"  # only enterprise has GPU memory
