@@ -8,28 +8,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agent_agency_cli.errors import ConfigError
 from agent_agency_cli.models import ExecutionMode
 from agent_agency_cli.paths import CONFIG_ENV
-from agent_agency_cli.units import MAX_CPU_CORES, MAX_SIZE_MB, Duration
-
-
-def _percent(value: Any) -> float:
-    if isinstance(value, str) and value.strip().endswith("%"):
-        try:
-            return float(value.strip()[:-1])
-        except ValueError:
-            raise ValueError(f"bad percentage {value!r} (use e.g. 80%)") from None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    raise ValueError(f"bad percentage {value!r} (use e.g. 80%)")
-
-
-Percent = Annotated[float, BeforeValidator(_percent)]
+from agent_agency_cli.units import MAX_CPU_CORES, MAX_SIZE_MB, Duration, Percent
 
 
 class _Strict(BaseModel):

@@ -1,4 +1,4 @@
-"""Units at the edge: sizes and durations, each parsed one way and formatted one way.
+"""Units at the edge: sizes, durations and percentages, each parsed one way and formatted one way.
 
 Sizes (`parse_size_mb`) are whole MiB. Units are binary whatever the spelling:
 K = KB = KiB = 2**10 bytes, M = MB = MiB = 2**20, then G, T, P; a bare "B" means
@@ -9,9 +9,11 @@ and the shell both pass it as text, and a typo is likelier than intent).
 Durations (`parse_duration`, the pydantic type `Duration`) are seconds (float):
 a number, or "90", "1.5s", "500ms", "5m", "2h", "1d", "1w", "1h30m".
 
-Both refuse booleans, negative numbers, `inf`, `NaN` and absurd magnitudes (a
-400-digit number) with one line naming the value, so nothing downstream ever
-sees a value it cannot compute with.
+Percentages (`parse_percent`, the pydantic type `Percent`) are "80%" or a number.
+
+All of them refuse booleans, negative numbers, `inf`, `NaN` and absurd
+magnitudes (a 400-digit number) with one line naming the value, so nothing
+downstream ever sees a value it cannot compute with.
 """
 
 from __future__ import annotations
@@ -201,3 +203,38 @@ def describe_duration(seconds: float) -> str:
         if n:
             parts.append(f"{n}{unit}")
     return " ".join(parts[:2])
+
+
+# -- percentages ----------------------------------------------------------------
+
+
+def parse_percent(value: object) -> float:
+    """A percentage from "80%" or a number (80 -> 80.0); finite and not negative."""
+    number: float | None = None
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            number = float(value.strip()[:-1])
+        except ValueError:
+            number = None
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:
+            raise BadInputError(f"bad percentage {_short_repr(value)}: too large") from None
+    if number is None or math.isnan(number):
+        raise BadInputError(f"bad percentage {_short_repr(value)} (use e.g. 80%)")
+    if number < 0 or math.isinf(number):
+        raise BadInputError(f"bad percentage {_short_repr(value)} (use a finite share, e.g. 80%)")
+    return number
+
+
+def _percent_field(value: Any) -> float:
+    try:
+        return parse_percent(value)
+    except BadInputError as exc:
+        raise ValueError(str(exc)) from None
+
+
+# The pydantic field type of the config's thresholds ("80%" or 80).
+Percent = Annotated[float, BeforeValidator(_percent_field)]
+

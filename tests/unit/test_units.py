@@ -18,6 +18,7 @@ from agent_agency_cli.units import (
     format_duration,
     format_size_mb,
     parse_duration,
+    parse_percent,
     parse_size_mb,
 )
 
@@ -299,3 +300,18 @@ def test_absurd_step_resources_are_one_plan_error(key: str, value: Any) -> None:
 def test_absurd_config_numbers_are_refused(section: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         Settings.model_validate(section)
+
+
+# -- percentages -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "pct"), [("80%", 80.0), (" 2.5% ", 2.5), (95, 95.0), (0, 0.0), ("150%", 150.0)])
+def test_parse_percent(value: Any, pct: float) -> None:
+    assert parse_percent(value) == pct
+
+
+@pytest.mark.parametrize("value", ["80", "lots%", "%", True, None, "-5%", -1, math.inf, math.nan, "inf%", 10**400,
+                                   HUGE + "%"])
+def test_parse_percent_rejects(value: Any) -> None:
+    with pytest.raises(BadInputError, match="bad percentage"):
+        parse_percent(value)
