@@ -133,7 +133,7 @@ def test_orphan_group_is_killed_but_not_an_older_process(procs, tmp_path: Path):
     # A step "started" after these processes cannot own them (a recycled group id).
     assert kill_orphan_group(proc.pid, time.time() + 60) == 0
     assert group_alive(proc.pid)
-    assert kill_orphan_group(proc.pid, time.time() - 60) == 2  # the shell and its sleep
+    assert kill_orphan_group(proc.pid, time.time() - 60) >= 2  # the shell and its sleep (and a subshell)
     assert wait_group_gone(proc.pid, 10.0) and not alive(child)
     assert kill_orphan_group(None, None) == 0
 
@@ -148,6 +148,6 @@ def test_marked_processes_are_found_by_their_environment(procs, tmp_path: Path, 
     (tmp_path / "b").mkdir()
     marked, _ = start(procs, tmp_path / "a", POLITE, env={**os.environ, **marker})
     unmarked, _ = start(procs, tmp_path / "b", POLITE, env={**os.environ, **other})
-    assert kill_marked(marker) == 2  # the shell and its sleep: the environment is inherited
+    assert kill_marked(marker) >= 2  # the shell and its sleep: the environment is inherited
     assert wait_group_gone(marked.pid, 10.0)
     assert group_alive(unmarked.pid)
