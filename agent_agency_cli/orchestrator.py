@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING, Any
 from agent_agency_cli.errors import BadInputError, NotFoundError
 from agent_agency_cli.models import ExecutionMode, TaskStatus
 from agent_agency_cli.orchestration import views
+from agent_agency_cli.orchestration.actor import acting_as
 from agent_agency_cli.orchestration.views import build_status, event_json, summary
 from agent_agency_cli.paths import HomePaths, data_home
 from agent_agency_cli.store import Store, connect
-from agent_agency_cli.timeutil import iso, parse_duration
+from agent_agency_cli.timeutil import iso
+from agent_agency_cli.units import parse_duration, parse_size_mb
 
 if TYPE_CHECKING:
     from agent_agency_cli.config import Settings
@@ -33,15 +35,11 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    # Names that load pydantic or psutil resolve on demand, so read-only commands skip them.
+    # Names that load pydantic resolve on demand, so read-only commands skip them.
     if name == "TaskRequest":
         from agent_agency_cli.request import TaskRequest
 
         return TaskRequest
-    if name == "parse_size_mb":
-        from agent_agency_cli.orchestration.control import parse_size_mb
-
-        return parse_size_mb
     if name in ("command_text", "step_signature"):
         from agent_agency_cli.orchestration import intake
 
@@ -195,6 +193,10 @@ class TaskOrchestrator:
     def data_version(self) -> int:
         """Changes whenever another process commits: a near-free "anything new?" check."""
         return self.store.data_version()
+
+    def last_event_id(self) -> int:
+        """The id of the newest event of any task (0 when there is none): where a stream starts."""
+        return self.store.last_event_id()
 
     def step_log_path(self, task_id: str, step: str) -> Path:
         """The log file of a step (it may not exist yet); NotFoundError for an unknown step."""
@@ -395,4 +397,5 @@ class TaskOrchestrator:
         return f"task {tid} queued again ({reset} step(s) will run)"
 
 
-__all__ = ["TaskOrchestrator", "TaskRequest", "build_status", "event_json", "parse_duration", "summary"]
+__all__ = ["TaskOrchestrator", "TaskRequest", "acting_as", "build_status", "event_json", "parse_duration",
+           "parse_size_mb", "summary"]

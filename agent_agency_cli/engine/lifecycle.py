@@ -15,9 +15,9 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
+from agent_agency_cli.backoff import retry_delay
 from agent_agency_cli.engine import alerts, gating
 from agent_agency_cli.engine.attempt import MetricsRecorder, make_handle, step_limits, supervise
-from agent_agency_cli.engine.backoff import retry_delay
 from agent_agency_cli.engine.checkpoint import restore, snapshot
 from agent_agency_cli.engine.process import explain_limit_failure
 from agent_agency_cli.engine.step_state import StepState

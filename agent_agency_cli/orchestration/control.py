@@ -7,10 +7,8 @@ whoever applies it. An intervention is always recorded as a row with its outcome
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
-import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,20 +23,12 @@ from agent_agency_cli.errors import (
     InvalidTransition,
 )
 from agent_agency_cli.models import ACTIVE_TASK_STATUSES, ExecutionMode, Priority, TaskStatus
+from agent_agency_cli.orchestration import actor
 from agent_agency_cli.store import Store
 from agent_agency_cli.timeutil import parse_deadline
 
 INTERVENTION_TIMEOUT = 15.0
 RETRYABLE = frozenset({TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.PARTIALLY_COMPLETED})
-
-
-def who() -> str:
-    """user@host of the person at this terminal (recorded with every intervention)."""
-    try:
-        user = getpass.getuser()
-    except Exception:
-        user = str(os.getuid())
-    return f"{user}@{socket.gethostname()}"
 
 
 class Control:
@@ -85,7 +75,7 @@ class Control:
     def _send(self, tid: str, kind: str, args: dict[str, Any], reason: str | None) -> str:
         """Write the request for the engine and wait for its answer."""
         store = self.store
-        iid = store.add_intervention(tid, kind, args, reason, who(), os.getpid())
+        iid = store.add_intervention(tid, kind, args, reason, actor.who(), os.getpid())
         deadline = time.monotonic() + INTERVENTION_TIMEOUT
         while time.monotonic() < deadline:
             row = store.get_intervention(iid)
@@ -103,7 +93,7 @@ class Control:
         """The same handler the engine uses, on a task no engine holds (its rows only)."""
         store = self.store
         tid = task["id"]
-        req = control.Request(kind, args, reason, who())
+        req = control.Request(kind, args, reason, actor.who())
         iid = store.add_intervention(tid, kind, args, reason, req.who, os.getpid())
         target = control.StoredTask(store, task, self.notify)
         before = target.status
@@ -131,7 +121,7 @@ class Control:
                     if approve else self.intervene(tid, "reject", {"step": None}, reason=reason))
         if status is not TaskStatus.AWAITING_REVIEW:
             raise ConflictError(f"task {tid} is {status}; nothing awaits review")
-        person = who()
+        person = actor.who()
         if reviewers and person not in reviewers and person.split("@")[0] not in reviewers:
             raise ConflictError(f"{person} is not a reviewer (council.reviewers: {', '.join(reviewers)})")
         store.add_review(tid, phase="initial", kind="human", verdict="approve" if approve else "reject",
@@ -157,7 +147,7 @@ class Control:
         if status not in RETRYABLE:
             raise ConflictError(f"task {tid} is {status}; only failed or cancelled tasks "
                                 "can be retried")
-        return tid, store.requeue_task(tid, status, who())
+        return tid, store.requeue_task(tid, status, actor.who())
 
 
 def modify_changes(*, priority: str | None, deadline: str | None, requirements: list[str] | str | None,
@@ -191,32 +181,12 @@ def modify_changes(*, priority: str | None, deadline: str | None, requirements: 
             raise BadInputError("--max-cpu must be at least 1")
         limits["max_cpu"] = max_cpu
     if max_memory is not None:
-        limits["max_memory_mb"] = parse_size_mb(max_memory)
+        from agent_agency_cli.units import parse_size_mb  # pydantic: only when memory changes
+
+        limits["max_memory_mb"] = parse_size_mb(max_memory, minimum=1)
     if limits:
         changes["limits"] = limits
     if not changes:
         raise BadInputError("nothing to modify: give --priority, --deadline, --requirements, "
                             "--mode, --max-cpu or --max-memory")
     return changes
-
-
-def parse_size_mb(value: str | int) -> int:
-    """Megabytes from "512", "512M", "2G", "1.5GiB"."""
-    if isinstance(value, bool):
-        raise BadInputError(f"bad size {value!r} (use e.g. 512M or 2G)")
-    if isinstance(value, int):
-        if value < 1:
-            raise BadInputError(f"size {value!r} is below 1 MiB")
-        return value
-    text = value.strip().upper().removesuffix("IB").removesuffix("B")
-    mult = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}
-    try:
-        if text and text[-1] in mult:
-            mb = float(text[:-1]) * mult[text[-1]]
-        else:
-            mb = float(text)
-    except ValueError:
-        raise BadInputError(f"bad size {value!r} (use e.g. 512M or 2G)") from None
-    if mb < 1:
-        raise BadInputError(f"size {value!r} is below 1 MiB")
-    return int(mb)

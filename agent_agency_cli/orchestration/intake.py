@@ -30,8 +30,9 @@ from agent_agency_cli.planning.plan_file import Plan, load_plan, parse_plan
 from agent_agency_cli.request import TaskRequest
 from agent_agency_cli.store import Store
 from agent_agency_cli.timeutil import iso, parse_deadline
+from agent_agency_cli.units import parse_size_mb
 from agent_agency_cli.validation import Status, mask_secrets, validate_task
-from agent_agency_cli.workers import WorkerPool, needs_for, parse_memory_mb, workers_from_config
+from agent_agency_cli.workers import WorkerPool, needs_for, workers_from_config
 
 MAX_DESCRIPTION = 2000
 MAX_REQUIREMENT = 200
@@ -177,7 +178,7 @@ class Intake:
         """
         commands = [(s.name, command_text(s)) for s in plan.steps]
         cpu = max((s.resources.cpu or 0.0 for s in plan.steps), default=0.0)
-        memory = max((parse_memory_mb(s.resources.memory) or 0 for s in plan.steps), default=0)
+        memory = max((parse_size_mb(s.resources.memory, "memory size") or 0 for s in plan.steps), default=0)
         resources = {"cpu_cores": cpu, "memory_mb": float(memory), "storage_gb": 0.0}
         lim = self.settings.task_execution.resource_limits
         limits = {"cpu_cores": float(lim.max_cpu_cores), "memory_mb": float(lim.max_memory_mb),

@@ -1,4 +1,4 @@
-"""SQLite persistence: connection set-up, schema migrations and every SQL statement."""
+"""SQLite persistence: connection set-up, schema migrations, the Store and retention."""
 
 from agent_agency_cli.store.access import Store
 from agent_agency_cli.store.base import BatchLostError

@@ -40,6 +40,10 @@ class EventQueries:
             (task_id, after_id, limit),
         ).fetchall()
 
+    def last_event_id(self) -> int:
+        """The id of the newest event (0 when there is none)."""
+        return int(self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
+
     def last_event_payload(self, task_id: str, step: str, kind: str) -> dict[str, Any] | None:
         """The payload of the newest `kind` event of a step, if any."""
         row = self.conn.execute(

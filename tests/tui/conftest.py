@@ -30,9 +30,9 @@ def orch(home: Path) -> Iterator[TaskOrchestrator]:
 
 def _stop_daemon_quickly(home: Path, timeout: float = 10.0) -> None:
     """SIGTERM the test's daemon and wait until it has released its tasks (it removes
-    daemon.json); then SIGKILL what is left of the process. (The daemon lingers ~30 s
-    after it says "stopped", which would cost every test the 10 s the shared teardown
-    waits.)"""
+    daemon.json, then exits at once with os._exit). The SIGKILL is only a backstop for
+    a daemon that hangs, so that one broken daemon costs this test `timeout` seconds
+    and not the shared teardown's wait on top."""
     info_path = home / "daemon.json"
     try:
         pid = json.loads(info_path.read_text())["pid"]
@@ -70,7 +70,7 @@ def step_cell(app: Any, step: str, column: str = "step") -> str:
 def frozen(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
     """frozen(fn, *args, id=...) runs fn with time.time() fixed, the given task id and
     `ana@box` as the user — for deterministic snapshots. Also pins TZ to UTC."""
-    from agent_agency_cli.orchestration import control as control_mod
+    from agent_agency_cli.orchestration import actor as actor_mod
     from agent_agency_cli.orchestration import intake as intake_mod
     from agent_agency_cli.tui import format as fmt
 
@@ -78,7 +78,7 @@ def frozen(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
     fmt._HMS_CACHE.clear()
-    monkeypatch.setattr(control_mod, "who", lambda: "ana@box")
+    monkeypatch.setattr(actor_mod, "who", lambda: "ana@box")
 
     def run(fn: Callable[..., Any], *args: Any, id: str | None = None, at: float = FROZEN,
             **kwargs: Any) -> Any:
