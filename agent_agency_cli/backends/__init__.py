@@ -42,7 +42,7 @@ def worker_pool(settings: Any, *, start: bool = False) -> Any:
         from agent_agency_cli.backends import ray_cluster
 
         ray_cluster.connect(settings.execution, start=start)
-        return WorkerPool(ray_cluster.node_workers())
+        return ray_cluster.node_pool()
     return WorkerPool(workers_from_config(settings.workers))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from agent_agency_cli.errors import BadInputError, NotFoundError
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 _BUILTIN = frozenset({"CPU", "GPU", "memory", "object_store_memory"})
 _BASE_CAPABILITIES = ("cpu", "shell", "python")
 AGENT_PREFIX = "agent-agency-node-"
+REFRESH_INTERVAL = 2.0  # seconds between two looks at the cluster's nodes (node_pool)
 
 _lock = threading.Lock()
 _address: str | None = None
@@ -116,6 +118,41 @@ def node_workers() -> list[Any]:
     return workers
 
 
+def node_pool() -> Any:
+    """A WorkerPool over the cluster's nodes that follows the cluster: nodes that joined are
+    added and dead ones dropped (at most every REFRESH_INTERVAL seconds, when a step asks)."""
+    from agent_agency_cli.workers import WorkerPool
+
+    class NodePool(WorkerPool):
+        def __init__(self) -> None:
+            super().__init__(node_workers())
+            self._refreshed = time.monotonic()
+
+        def refresh(self) -> None:
+            self._refreshed = time.monotonic()
+            try:
+                current = {w.id: w for w in node_workers()}
+            except Exception as exc:  # no alive node, or the GCS does not answer: keep what we have
+                log.warning("reading the Ray nodes: %s", exc)
+                return
+            known = {w.id for w in self.workers}
+            kept = [w for w in self.workers if w.id in current]
+            gone = [w.id for w in self.workers if w.id not in current]
+            new = [w for wid, w in current.items() if wid not in known]
+            if gone or new:
+                log.info("Ray nodes: %s joined, %s gone", [w.id for w in new] or "none", gone or "none")
+                # A gone node's running steps fail on their own (their agent died); what
+                # they hold is released as they end.
+                self.workers = kept + new
+
+        def acquire(self, key: str, needs: Any) -> Any:
+            if time.monotonic() - self._refreshed > REFRESH_INTERVAL:
+                self.refresh()
+            return super().acquire(key, needs)
+
+    return NodePool()
+
+
 def cluster_info() -> dict[str, Any]:
     """{backend: ray, address, nodes, cpus, gpus} of the connected cluster."""
     nodes = _alive_nodes()
@@ -184,8 +221,9 @@ def kill_step_everywhere(task_id: str, step: str) -> int:
     refs = []
     for n in _alive_nodes():
         try:
-            agent = agent_sync(n["NodeID"], create=False)
-        except Exception:
+            agent = agent_sync(n["NodeID"])  # a node without an agent yet gets one: it scans for markers
+        except Exception as exc:
+            log.warning("no agent on Ray node %s: %s", n["NodeID"][:8], exc)
             agent = None
         if agent is not None:
             refs.append(agent.kill_step.remote(task_id, step))

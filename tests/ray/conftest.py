@@ -37,15 +37,16 @@ def ray_cluster() -> Iterator[Any]:
 
 @pytest.fixture
 def ray_home(home: Path, ray_cluster: Any) -> Path:
-    """The test's data home, configured for the ray backend on the session's cluster."""
-    (home / "config.yaml").write_text(
-        "execution:\n"
-        "  backend: ray\n"
-        f"  ray_address: {ray_cluster.address}\n"
-        "task_execution:\n"
-        "  cancel_grace_period: 2s\n"
-        "  monitoring: {metrics_interval: 200ms}\n"
-    )
+    """The test's data home, configured as examples/ray-config.yaml says, with the session
+    cluster's address (never "auto": the daemon must reach exactly this cluster)."""
+    import yaml
+
+    from tests.conftest import EXAMPLES
+
+    config = yaml.safe_load((EXAMPLES / "ray-config.yaml").read_text())
+    config["execution"]["ray_address"] = ray_cluster.address
+    config["task_execution"] = {"cancel_grace_period": "2s", "monitoring": {"metrics_interval": "200ms"}}
+    (home / "config.yaml").write_text(yaml.safe_dump(config))
     return home
 
 

@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from tests.conftest import EXAMPLES, wait_for
-from tests.ray.conftest import node_of, ray
+from tests.ray.conftest import OBJECT_STORE, node_of, ray
 
 pytestmark = pytest.mark.ray
 
@@ -114,6 +114,36 @@ steps:
     res = cli("task", "create", "--plan", str(bad))
     assert res.returncode == 2
     assert "tpu" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_the_placement_example_runs_each_step_on_its_node(cli, ray_home: Path):
+    res = cli("task", "create", "--plan", str(EXAMPLES / "ray-placement.yaml"), "--wait", timeout=120)
+    assert res.returncode == 0, res.stderr
+    tid = res.stdout.strip().splitlines()[0]
+    workers = {w["node_id"]: w["id"] for w in cli.json("workers", "list")}
+    steps = {s["name"]: s for s in cli.json("task", "status", tid)["steps"]}
+    assert steps["on-fpga"]["worker"] == workers[node_of("fpga")]
+    assert steps["on-ssd"]["worker"] == workers[node_of("ssd")]
+    assert "on the fpga node" in cli("task", "logs", tid, "--step", "on-fpga").stdout
+
+
+def test_a_node_that_dies_fails_the_attempt(cli, ray_home: Path, ray_cluster, write_plan, tmp_path: Path):
+    node = ray_cluster.add_node(num_cpus=1, resources={"doomed": 1}, object_store_memory=OBJECT_STORE)
+    ray_cluster.wait_for_nodes()
+    pid_file = tmp_path / "pid"
+    plan = write_plan(f"steps:\n  - name: there\n    requires: [doomed]\n"
+                      f"    run: echo $$ > {pid_file}; exec sleep 60\n")
+    res = cli("task", "create", "--plan", str(plan))
+    assert res.returncode == 0, res.stderr
+    tid = res.stdout.strip()
+    wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), timeout=60)
+    ray_cluster.remove_node(node)
+    wait_for(lambda: cli.json("task", "status", tid)["finished"], timeout=90)
+    status = cli.json("task", "status", tid)
+    assert status["status"] == "failed"
+    assert "died" in status["steps"][0]["reason"], status["steps"][0]
+    wait_for(lambda: _gone(int(pid_file.read_text())), timeout=30)  # nothing of it is left
+    wait_for(lambda: len(cli.json("workers", "list")) == 2, timeout=30)  # the dead node is no worker
 
 
 def test_pause_resume_cancel_signal_the_process_on_its_node(cli, ray_home: Path, write_plan, tmp_path: Path):
