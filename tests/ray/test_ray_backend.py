@@ -232,3 +232,40 @@ def test_daemon_killed_mid_task_on_ray_recovers_without_duplicate_attempts(
     assert [s["attempt"] for s in status["steps"]] == [2, 2]
     events = [json.loads(x) for x in cli("task", "events", tid, "--json").stdout.splitlines()]
     assert sum(1 for e in events if e["kind"] == "task_recovered") == 2
+
+
+def test_timeouts_and_limits_apply_on_the_node(cli, ray_home: Path, write_plan, tmp_path: Path):
+    pid_file = tmp_path / "pid"
+    plan = write_plan(f"""
+steps:
+  - name: slow
+    timeout: 1s
+    run: echo $$ > {pid_file}; exec sleep 60
+  - name: greedy
+    resources: {{memory: 64M}}
+    run: python3 -c "x = bytearray(400 * 1024 * 1024)"
+""")
+    res = cli("task", "create", "--plan", str(plan), "--wait", timeout=120)
+    assert res.returncode == 1, res.stderr
+    tid = res.stdout.strip().splitlines()[0]
+    steps = {s["name"]: s for s in cli.json("task", "status", tid)["steps"]}
+    assert steps["slow"]["reason"] == "timeout after 1s"
+    assert _gone(int(pid_file.read_text()))
+    assert steps["greedy"]["reason"] == "memory limit 64MiB exceeded"
+
+
+def test_recovery_finds_a_steps_processes_on_the_nodes_by_their_markers(ray_cluster, tmp_path: Path):
+    from agent_agency_cli.backends import ray_cluster as rc
+
+    env = {"PATH": os.environ["PATH"], "AGENT_AGENCY_TASK_ID": "t0dead", "AGENT_AGENCY_STEP": "orphan"}
+    proc = subprocess.Popen(["sleep", "60"], env=env, start_new_session=True)
+    other = subprocess.Popen(["sleep", "60"], env={**env, "AGENT_AGENCY_STEP": "another"},
+                             start_new_session=True)
+    try:
+        assert rc.kill_step_everywhere("t0dead", "orphan") >= 1
+        assert proc.wait(timeout=10) == -signal.SIGKILL
+        assert other.poll() is None  # another step's process is left alone
+    finally:
+        for p in (proc, other):
+            p.kill()
+            p.wait()
