@@ -700,7 +700,7 @@ class TaskRunner:
         Waits in `waiting_resources` while none is free; False if stopped meanwhile.
         """
         pool = self.engine.pool
-        if pool is None:
+        if pool is None or not self.engine.placed_on_pool(st.spec):
             return None
         needs = self.engine.step_needs(self, st)
         worker = pool.acquire(f"{self.task_id}/{st.name}", needs)

@@ -67,6 +67,13 @@ class Engine:
 
         return BreakerStore(self.conn)
 
+    def placed_on_pool(self, spec: dict[str, Any]) -> bool:
+        """Whether a step takes a worker from the pool: always, except a step that stays on
+        the head while the pool is a Ray cluster's nodes (a Python step)."""
+        from agent_agency_cli.backends import runs_remotely
+
+        return self.settings.execution.backend == "local" or runs_remotely(self.settings, spec)
+
     def step_needs(self, runner: TaskRunner, st: Any) -> Any:
         from agent_agency_cli.planning.plan_file import StepResources
         from agent_agency_cli.workers import needs_for

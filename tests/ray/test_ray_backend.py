@@ -56,6 +56,8 @@ def test_quickstart_runs_on_ray(cli, ray_home: Path):
     shell = [s for s in status["steps"] if s["kind"] == "shell"]
     assert len(shell) == 4
     assert {s["worker"] for s in shell} <= nodes, ([s["worker"] for s in shell], nodes)
+    report = next(s for s in status["steps"] if s["name"] == "report")
+    assert report["kind"] == "python" and report["worker"] is None  # it ran on the head
     assert (Path(status["workspace"]) / "sum.txt").read_text().strip()  # the steps' files are there
     report = next(s for s in cli.json("task", "result", tid)["steps"] if s["name"] == "report")
     assert report["result"] == {"words": 3, "chars": 28}  # the Python step read the Ray steps' files
