@@ -292,6 +292,9 @@ class TaskOrchestrator:
 
     def _check_workers(self, steps: list[Any], complexity: str | None) -> None:
         """A step no configured worker could ever run is bad input (exit 2)."""
+        from agent_agency_cli.backends import check_available
+
+        check_available(self.settings)  # the ray backend without the ray extra: exit 2, nothing stored
         if not any(s.requires or s.resources.model_fields_set for s in steps) and not complexity:
             return
         from agent_agency_cli.backends import worker_pool

@@ -23,6 +23,23 @@ def backend_name(settings: Any) -> str:
     return settings.execution.backend
 
 
+def check_available(settings: Any) -> None:
+    """Raise BadInputError (one line naming the extra) when the configured backend's
+    library is not installed; cheap: nothing is imported."""
+    if settings.execution.backend != "ray":
+        return
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec("ray") is not None
+    except (ImportError, ValueError):  # a broken install, or `ray` blocked in sys.modules
+        found = False
+    if not found:
+        from agent_agency_cli.errors import BadInputError
+
+        raise BadInputError("the ray backend needs the 'ray' extra: pip install 'agent-agency-cli[ray]'")
+
+
 def runs_remotely(settings: Any, spec: dict[str, Any]) -> bool:
     """Whether this step spec's attempts run on the Ray cluster."""
     if settings.execution.backend != "ray":

@@ -100,7 +100,7 @@ class NodeAgent:
             self.pending_stop.discard(key)
             att.stopping = True
             _signal_group(proc.pid, signal.SIGKILL)
-        if self.pending_pause.pop(key, False) or spec.get("paused"):
+        if self.pending_pause.pop(key, spec.get("paused")):  # a later pause/resume wins over the spec
             att.paused = _signal_group(proc.pid, signal.SIGSTOP)
         helpers = [asyncio.create_task(self._pump(proc.stdout, "out", att)),
                    asyncio.create_task(self._pump(proc.stderr, "err", att))]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -71,3 +72,19 @@ def test_status_and_help_never_import_ray(tmp_path):
     env = {"AGENT_AGENCY_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert "RAY False" in res.stdout, res.stdout + res.stderr
+
+
+def test_task_create_with_the_ray_backend_but_no_ray_is_bad_input(isolated_home, write_file, monkeypatch):
+    from typer.testing import CliRunner
+
+    from agent_agency_cli.cli.main import app
+
+    config = write_file("c.yaml", "execution: {backend: ray}\n")
+    plan = write_file("p.yaml", "steps:\n  - name: a\n    run: 'true'\n")
+    monkeypatch.setitem(sys.modules, "ray", None)
+    res = CliRunner().invoke(app, ["--config", str(config), "task", "create", "--plan", str(plan), "--no-start"])
+    assert res.exit_code == 2, res.output
+    assert "pip install 'agent-agency-cli[ray]'" in res.output
+    assert "Traceback" not in res.output
+    listed = CliRunner().invoke(app, ["task", "list", "--json"])
+    assert listed.exit_code == 0 and json.loads(listed.stdout) == []  # nothing was stored
