@@ -125,7 +125,7 @@ class RayStepHandle:
         try:
             with anyio.move_on_after(30):
                 await anyio.to_thread.run_sync(ray_cluster.kill_step_everywhere, self.ctx.task_id,
-                                               self.ctx.step)
+                                               self.ctx.step, self.ctx.attempt)
         except Exception:  # a node that died took its processes with it
             pass
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 READ_CHUNK = 65536
+FENCE_MAX = 100_000  # steps whose attempt fence an agent remembers
 
 
 def _signal_group(pgid: int, sig: int) -> bool:
@@ -53,6 +54,10 @@ class NodeAgent:
         self.attempts: dict[str, _Attempt] = {}
         self.pending_pause: dict[str, bool] = {}  # signalled before its process existed
         self.pending_stop: set[str] = set()
+        # (task, step) -> the highest attempt that must never run (again) here: set by
+        # kill_step (recovery) and by each newer attempt, so that a call of a dead engine
+        # that arrives late cannot start a second live attempt of the step.
+        self.fence: dict[tuple[str, str], int] = {}
         self.host = socket.gethostname()
 
     async def ping(self) -> dict[str, Any]:
@@ -65,8 +70,12 @@ class NodeAgent:
     async def run(self, spec: dict[str, Any]):  # an async generator: num_returns="streaming"
         """Run one attempt; yields lists of (kind, ...) items: ("started", pid, host),
         ("out"|"err", text), ("sample", Sample), finally ("exit", rc, summary, reason)."""
-        key, task_id, step = spec["key"], spec["task_id"], spec["step"]
-        if spec["attempt"] > 1:
+        key, task_id, step, attempt = spec["key"], spec["task_id"], spec["step"], spec["attempt"]
+        if attempt <= self.fence.get((task_id, step), 0):
+            yield [("exit", None, None, "superseded: a newer attempt of the step was started")]
+            return
+        self._fence(task_id, step, attempt - 1)
+        if attempt > 1:
             # Whatever an earlier attempt left (its agent died, its engine crashed) goes first:
             # never two live attempts of one step.
             await asyncio.to_thread(self._kill_marked, task_id, step)
@@ -94,9 +103,10 @@ class NodeAgent:
         except OSError as exc:
             yield [("exit", 127, None, f"cannot start {spec['shown0']}: {exc.strerror or exc}")]
             return
-        att = _Attempt(task_id, step, spec["attempt"], proc)
+        att = _Attempt(task_id, step, attempt, proc)
         self.attempts[key] = att
-        if key in self.pending_stop:  # stopped while it was being spawned
+        if key in self.pending_stop or attempt <= self.fence.get((task_id, step), 0):
+            # stopped, or fenced off by recovery, while it was being spawned
             self.pending_stop.discard(key)
             att.stopping = True
             _signal_group(proc.pid, signal.SIGKILL)
@@ -130,6 +140,12 @@ class NodeAgent:
             for t in (*helpers, sampler, waiter):
                 t.cancel()
             self.attempts.pop(key, None)
+
+    def _fence(self, task_id: str, step: str, attempt: int) -> None:
+        key = (task_id, step)
+        self.fence[key] = max(self.fence.get(key, 0), attempt)
+        while len(self.fence) > FENCE_MAX:  # bounded: the oldest steps' fences go first
+            del self.fence[next(iter(self.fence))]
 
     async def _pump(self, stream: Any, name: str, att: _Attempt) -> None:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -199,8 +215,10 @@ class NodeAgent:
             await asyncio.sleep(0.005)
         return True
 
-    async def kill_step(self, task_id: str, step: str) -> int:
-        """Kill every process of this step on this node; returns how many."""
+    async def kill_step(self, task_id: str, step: str, attempt: int = 0) -> int:
+        """Kill every process of this step on this node and fence its attempts up to
+        `attempt` off; returns how many processes were killed."""
+        self._fence(task_id, step, attempt)
         killed = 0
         for att in list(self.attempts.values()):
             if att.task_id == task_id and att.step == step and _signal_group(att.proc.pid, signal.SIGKILL):

@@ -214,9 +214,11 @@ def head_node_id() -> str:
     return import_ray().get_runtime_context().get_node_id()
 
 
-def kill_step_everywhere(task_id: str, step: str) -> int:
+def kill_step_everywhere(task_id: str, step: str, attempt: int = 0) -> int:
     """Kill every process of a step on every alive node (by the agents' records and the
-    AGENT_AGENCY_TASK_ID / AGENT_AGENCY_STEP markers); returns how many were killed."""
+    AGENT_AGENCY_TASK_ID / AGENT_AGENCY_STEP markers), and fence its attempts up to
+    `attempt` off (a call of a dead engine still on its way cannot start them later);
+    returns how many processes were killed."""
     ray = import_ray()
     refs = []
     for n in _alive_nodes():
@@ -226,7 +228,7 @@ def kill_step_everywhere(task_id: str, step: str) -> int:
             log.warning("no agent on Ray node %s: %s", n["NodeID"][:8], exc)
             agent = None
         if agent is not None:
-            refs.append(agent.kill_step.remote(task_id, step))
+            refs.append(agent.kill_step.remote(task_id, step, attempt))
     killed = 0
     for ref in refs:
         try:

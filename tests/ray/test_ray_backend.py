@@ -209,11 +209,12 @@ steps:
 def test_daemon_killed_mid_task_on_ray_recovers_without_duplicate_attempts(
         cli, ray_home: Path, write_plan, tmp_path: Path):
     ledger = tmp_path / "ledger"
-    # Work first, record at the end: an orphan of the dead daemon that survived recovery
-    # would add a second line.
+    # Each step waits for its go-file, then records itself. The test creates the file only
+    # once the next daemon has recovered the task and runs the step's second attempt: an
+    # attempt of the dead daemon that survived recovery would then record itself too.
     steps = "\n".join(
-        f"  - name: s{i}\n    run: sh -c 'sleep 1.5 && echo s{i} >> {ledger}'\n    idempotent: true\n"
-        + (f"    needs: [s{i - 1}]\n" if i else "")
+        f"  - name: s{i}\n    run: while [ ! -f {tmp_path}/go{i} ]; do sleep 0.02; done; echo s{i} >> {ledger}\n"
+        f"    idempotent: true\n" + (f"    needs: [s{i - 1}]\n" if i else "")
         for i in range(2)
     )
     plan = write_plan("steps:\n" + steps)
@@ -227,6 +228,9 @@ def test_daemon_killed_mid_task_on_ray_recovers_without_duplicate_attempts(
         with open(home / "daemon.log", "ab") as log:
             subprocess.Popen([sys.executable, "-m", "agent_agency_cli.engine.daemon", "--home", str(home)],
                              stdout=log, stderr=log, start_new_session=True)
+        wait_for(lambda i=i: (row := _step_row(home, tid, f"s{i}"))["status"] == "running"
+                 and row["attempt"] == 2, timeout=60, interval=0.01)
+        (tmp_path / f"go{i}").touch()
     wait_for(lambda: cli.json("task", "status", tid)["finished"], timeout=90)
     status = cli.json("task", "status", tid)
     assert status["status"] == "completed", status
