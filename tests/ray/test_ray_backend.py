@@ -14,7 +14,10 @@ import psutil
 import pytest
 
 from tests.conftest import EXAMPLES, wait_for
-from tests.ray.conftest import OBJECT_STORE, node_of, ray
+
+ray = pytest.importorskip("ray", exc_type=ImportError)  # the `ray` extra
+
+from tests.ray.conftest import OBJECT_STORE, node_of  # noqa: E402
 
 pytestmark = pytest.mark.ray
 
