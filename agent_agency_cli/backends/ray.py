@@ -67,6 +67,8 @@ class RayStepHandle:
             reason = f"no Ray node agent on {where}: {_first_line(exc)}"
             self.log.line("sys", reason)
             return StepOutcome(ok=False, reason=reason)
+        if self._stopping:  # stopped while the agent was being reached
+            return StepOutcome(ok=False, reason="stopped before it started")
         self.gen = self.agent.run.options(num_returns="streaming").remote(self._spec())
         rc: int | None = None
         reason: str | None = None
