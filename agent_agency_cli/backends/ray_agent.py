@@ -28,11 +28,9 @@ FENCE_MAX = 100_000  # steps whose attempt fence an agent remembers
 
 
 def _signal_group(pgid: int, sig: int) -> bool:
-    try:
-        os.killpg(pgid, sig)
-        return True
-    except (ProcessLookupError, PermissionError):
-        return False
+    from agent_agency_cli.procgroup import signal_group
+
+    return signal_group(pgid, sig)
 
 
 @dataclass
@@ -227,12 +225,12 @@ class NodeAgent:
 
     @staticmethod
     def _kill_marked(task_id: str, step: str) -> int:
-        from agent_agency_cli.engine.process import kill_step_processes
+        from agent_agency_cli.procgroup import kill_marked
 
-        return kill_step_processes(task_id, step, None, None)
+        return kill_marked({"AGENT_AGENCY_TASK_ID": task_id, "AGENT_AGENCY_STEP": step})
 
 
 def _group_alive(pgid: int) -> bool:
-    from agent_agency_cli.executors.shell import group_alive
+    from agent_agency_cli.procgroup import group_alive
 
     return group_alive(pgid)
