@@ -100,8 +100,9 @@ def annotate(settings: Any, pool: Any, snapshot: list[dict[str, Any]]) -> list[d
 
 
 def describe(info: dict[str, Any]) -> str:
-    """One line for people: "ray at HOST:PORT: 2 nodes, 3 CPUs, 0 GPUs"."""
+    """One line for people: "ray at HOST:PORT: 2 nodes, 3 CPUs, 0 GPUs" (local: "1 worker")."""
     where = f" at {info['address']}" if info.get("address") else ""
     nodes = info.get("nodes", 0)
-    return (f"{info.get('backend', 'local')}{where}: {nodes} node{'s' if nodes != 1 else ''}, "
+    noun = "node" if info.get("backend") == "ray" else "worker"
+    return (f"{info.get('backend', 'local')}{where}: {nodes} {noun}{'s' if nodes != 1 else ''}, "
             f"{info.get('cpus', 0):g} CPUs, {info.get('gpus', 0):g} GPUs")

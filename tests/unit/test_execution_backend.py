@@ -56,6 +56,7 @@ def test_local_backend_info_and_its_line():
     assert info["backend"] == "local" and info["nodes"] == 1 and info["cpus"] >= 1
     assert describe({"backend": "ray", "address": "h:1", "nodes": 2, "cpus": 3, "gpus": 0}) == \
         "ray at h:1: 2 nodes, 3 CPUs, 0 GPUs"
+    assert describe(info).startswith("local: 1 worker, ")
 
 
 def test_status_and_help_never_import_ray(tmp_path):
