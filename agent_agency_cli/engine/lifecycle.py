@@ -17,7 +17,7 @@ from anyio.abc import TaskGroup
 
 from agent_agency_cli.backoff import retry_delay
 from agent_agency_cli.engine import alerts, gating
-from agent_agency_cli.engine.attempt import MetricsRecorder, make_handle, step_limits, supervise
+from agent_agency_cli.engine.attempt import MetricsRecorder, make_handle, samples_here, step_limits, supervise
 from agent_agency_cli.engine.checkpoint import restore, snapshot
 from agent_agency_cli.engine.process import explain_limit_failure
 from agent_agency_cli.engine.step_state import StepState
@@ -171,7 +171,7 @@ class StepLifecycle:
         if st.attempt > 1:
             log.line("sys", f"attempt {st.attempt} of {st.max_attempts}")
         samples = executor_for(spec).samples_processes
-        recorder = MetricsRecorder(self, st) if samples else None
+        recorder = MetricsRecorder(self, st) if samples and samples_here(self, spec) else None
 
         def on_spawn(pid: int) -> None:
             # The pid is written lazily: with the attempt's end if it ends within
@@ -203,7 +203,7 @@ class StepLifecycle:
         finally:
             log.close(keep=outcome is None or not outcome.ok)
             st.handle = None
-        summary = recorder.summary() if recorder is not None else None
+        summary = recorder.summary() if recorder is not None else outcome.extra.get("metrics")
         if summary:
             outcome.extra["metrics"] = summary
             limits = step_limits(self.limits, spec)
@@ -332,7 +332,7 @@ class StepLifecycle:
         Waits in `waiting_resources` while none is free; False if stopped meanwhile.
         """
         pool = self.engine.pool
-        if pool is None:
+        if pool is None or not self.engine.placed_on_pool(st.spec):
             return None
         needs = self.engine.step_needs(self, st)
         worker = pool.acquire(f"{self.task_id}/{st.name}", needs)

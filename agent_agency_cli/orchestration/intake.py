@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from agent_agency_cli.backends import check_available, worker_pool
 from agent_agency_cli.config import Settings
 from agent_agency_cli.council import assess_risk, initial_review, review_mode
 from agent_agency_cli.engine.gating import gate_types_of
@@ -32,7 +33,7 @@ from agent_agency_cli.store import Store
 from agent_agency_cli.timeutil import iso, parse_deadline
 from agent_agency_cli.units import parse_size_mb
 from agent_agency_cli.validation import Status, mask_secrets, validate_task
-from agent_agency_cli.workers import WorkerPool, needs_for, workers_from_config
+from agent_agency_cli.workers import needs_for
 
 MAX_DESCRIPTION = 2000
 MAX_REQUIREMENT = 200
@@ -216,10 +217,10 @@ class Intake:
 
     def check_workers(self, steps: list[Any], complexity: str | None) -> None:
         """A step no configured worker could ever run is bad input (exit 2)."""
+        check_available(self.settings)  # the ray backend without the ray extra: exit 2, nothing stored
         if not any(s.requires or s.resources.model_fields_set for s in steps) and not complexity:
             return
-
-        pool = WorkerPool(workers_from_config(self.settings.workers))
+        pool = worker_pool(self.settings)  # the configured workers, or the Ray cluster's nodes
         default = self.settings.resource_allocation[complexity] if complexity else None  # type: ignore[index]
         for s in steps:
             try:

@@ -357,10 +357,11 @@ def log_lines(store: Store, paths: HomePaths, task_id: str, step: str | None = N
 def workers(store: Store, settings: Any) -> list[dict[str, Any]]:
     """Configured (or detected) workers with their usage by the steps running now."""
     # pydantic (plan_file) and the worker detection load only for `resources`.
+    from agent_agency_cli.backends import annotate, worker_pool
     from agent_agency_cli.planning.plan_file import StepResources
-    from agent_agency_cli.workers import WorkerPool, needs_for, workers_from_config
+    from agent_agency_cli.workers import needs_for
 
-    pool = WorkerPool(workers_from_config(settings.workers))
+    pool = worker_pool(settings)  # the configured workers, or the Ray cluster's nodes
     by_id = {w.id: w for w in pool.workers}
     for r in store.active_steps_with_workers():
         w = by_id.get(r["worker"])
@@ -376,4 +377,4 @@ def workers(store: Store, settings: Any) -> list[dict[str, Any]]:
         w.used_gpus += gpus
         w.used_gpu_memory_mb += gmem
         w.running.add(f"{r['task_id']}/{r['name']}")
-    return pool.snapshot()
+    return annotate(settings, pool, pool.snapshot())
