@@ -229,7 +229,7 @@ RULES: tuple[Rule, ...] = (
     _r("exfiltrate-keys", _X, _HIGH,
        r"^(?=[^\n]*?(?<![\w.-])(?:curl|wget|nc|ncat|netcat|scp|rsync|sftp|ftp|socat|telnet)\b)[^\n]*?"
        r"(?:\.ssh/(?:id_[a-z0-9]+(?!\.pub)|identity)|\.aws/credentials|\.netrc|\.git-credentials|\.kube/config"
-       r"|\.docker/config\.json|\.gnupg/|/etc/shadow|\.pgpass|\.pypirc)\b",
+       r"|\.docker/config\.json|\.gnupg\b|/etc/shadow|\.pgpass|\.pypirc)(?![\w-])",
        "sending keys or credentials off the machine (curl -d @~/.ssh/id_rsa)"),
     _r("exfiltrate-env", _X, _HIGH,
        _NOT_PART + r"(?:env|printenv|set|export\s+-p|declare\s+-x)\s*" + _pipeline_into(

@@ -131,7 +131,9 @@ def _download_outputs(prog: str, args: list[str], redirects: list[str]) -> list[
         elif a.startswith("-o") and len(a) > 2:
             files.append(a[2:])
     urls = [a for a in args if "://" in a]
-    if urls and (name == "wget" or "-O" in args or "--remote-name" in args):
+    remote_name = any(a == "--remote-name" or (a.startswith("-") and not a.startswith("--") and "O" in a)
+                      for a in args)
+    if urls and (name == "wget" or remote_name):
         files.extend(_base(u.split("?", 1)[0]) for u in urls)  # saved under the URL's last part
     return [f for f in files if f and f != "-"]
 
@@ -157,7 +159,7 @@ def read_shell(text: str) -> ShellReading:
     if tokens is None:
         return reading
     downloaded: list[str] = []
-    cloned = False
+    cloned: list[str] = []  # directories a `git clone` just wrote
     for cmd in _commands(tokens):
         words = cmd.words
         if words and all(_ASSIGN.match(w) for w in words):  # S=sh on its own: a shell variable
@@ -187,7 +189,10 @@ def read_shell(text: str) -> ShellReading:
             downloaded.extend(_download_outputs(prog, args, cmd.outputs))
             continue
         if name == "git" and args[:1] == ["clone"] and any("://" in a or "@" in a for a in args):
-            cloned = True
+            plain = [a for a in args[1:] if not a.startswith("-")]
+            url = next((a for a in plain if "://" in a or "@" in a), "")
+            rest = plain[plain.index(url) + 1 :] if url in plain else []
+            cloned.append(rest[0] if rest else _base(url).removesuffix(".git"))
             continue
         target = _runs_file(prog, args)
         if target is None:
@@ -195,7 +200,8 @@ def read_shell(text: str) -> ShellReading:
         excerpt = " ".join(words)[:120]
         if any(_same_file(target, f) for f in downloaded):
             reading.findings.append(("download-then-run", excerpt))
-        elif cloned and not target.startswith("/"):  # running what was just cloned
+        elif cloned and (not target.startswith("/") or any(target.startswith(d.rstrip("/") + "/") for d in cloned)):
+            # running what was just cloned
             reading.findings.append(("clone-then-run", excerpt))
     return reading
 
