@@ -208,8 +208,8 @@ RULES: tuple[Rule, ...] = (
        r"|environ[^)\n]{0,20}?HOME|getenv\(\s*HOME))",
        "deleting the root, home or a system directory from Python (shutil.rmtree('/'))"),
     _r("xargs-rm-root", _D, _CRIT,
-       _NOT_PART + r"(?:echo|printf|ls|find|cat)\s" + _ARGS + r"(?<=\s)(?:/|~/?|\$\{?HOME\}?/?|/" + _TOP + r"/?)\*?"
-       + r"(?=[\s|])" + _pipeline_into(r"\s*xargs\b" + _ARGS + r"\brm\s+" + _ARGS + r"-\w*r"),
+       _NOT_PART + r"(?:echo|printf|ls|find|cat)\s(?=[^\n;&|]{0,400}?(?<=\s)(?:/|~/?|\$\{?HOME\}?/?|/" + _TOP
+       + r"/?)\*?(?=[\s|]))[^\n;&|]{0,400}+\|\s*xargs\b" + _ARGS + r"\brm\s+" + _ARGS + r"-\w*r",
        "feeding the root, home or a system directory to xargs rm -r"),
     _r("shred-home", _D, _HIGH,
        _NOT_PART + r"(?:shred|srm|wipe)\s" + _ARGS + r"(?<=\s)(?:~|\$\{?HOME\}?|/home/|/root\b|/Users/|"

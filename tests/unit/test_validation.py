@@ -397,7 +397,8 @@ def test_each_occurrence_is_a_finding() -> None:
 @pytest.mark.parametrize(
     "text",
     ["a-" * 25_000, "a(){" * 12_000, "sk-" * 16_000, "curl | " * 7_000, "password=a" * 5_000 + "****",
-     "rm " * 16_000, "dd " * 16_000, "find / " * 7_000],
+     "rm " * 16_000, "dd " * 16_000, "find / " * 7_000, "echo / " * 7_000, "env | " * 7_000, "printf | " * 7_000,
+     "S=sh; " * 7_000 + "curl x | $S", "git clone https://x " * 3_000, "sh -c 'sh -c \"" * 3_000],
 )
 def test_long_pathological_lines_do_not_hang(text: str) -> None:
     # A quadratic rule took minutes on these; each now scans in well under a second.
