@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_agency_cli.errors import DaemonError
-from agent_agency_cli.paths import HomePaths
+from agent_agency_cli.paths import HomePaths, data_home, open_private, write_private
 
 
 def read_info(paths: HomePaths) -> dict[str, Any] | None:
@@ -38,7 +38,12 @@ def spawn(paths: HomePaths, config: str | None = None, wait: float = 10.0) -> di
     cmd = [sys.executable, "-m", "agent_agency_cli.engine.daemon", "--home", str(paths.home)]
     if config:
         cmd += ["--config", str(Path(config).resolve())]
-    with open(paths.daemon_log, "ab") as logf:
+    try:
+        logf = open_private(paths.daemon_log, "ab")
+    except OSError as exc:  # ELOOP: a symlink planted in its place
+        raise DaemonError(f"cannot open the daemon log {paths.daemon_log}: {exc.strerror} "
+                          "(remove it; the log is never written through a symbolic link)") from None
+    with logf:
         proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
             start_new_session=True, close_fds=True,
@@ -86,13 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", required=True)
     parser.add_argument("--config")
     args = parser.parse_args(argv)
-    paths = HomePaths(Path(args.home))
+    paths = HomePaths(data_home(args.home))
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     log = logging.getLogger("agent_agency_cli.daemon")
-    lock = open(paths.daemon_lock, "a+")
+    lock = open_private(paths.daemon_lock, "a+")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -118,9 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         "log": str(paths.daemon_log),
         "config": args.config,
     }
-    tmp = paths.daemon_info.with_suffix(".tmp")
-    tmp.write_text(json.dumps(info))
-    tmp.replace(paths.daemon_info)
+    write_private(paths.daemon_info, json.dumps(info))
     log.info("daemon %s started for %s", info["pid"], paths.home)
     try:
         anyio.run(engine.serve)

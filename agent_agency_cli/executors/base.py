@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from agent_agency_cli.paths import open_private
+
 
 @dataclass
 class StepOutcome:
@@ -61,10 +63,10 @@ class StepLog:
     def _open(self) -> Any:
         if self._fh is None:
             try:
-                self._fh = open(self.path, "a", encoding="utf-8", errors="replace")
+                self._fh = open_private(self.path, "a")  # 0600, never through a symlink
             except FileNotFoundError:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._fh = open(self.path, "a", encoding="utf-8", errors="replace")
+                self._fh = open_private(self.path, "a")
             if self._pending:
                 self._fh.write("".join(f"{log_timestamp(ts)} sys| {text}\n" for ts, text in self._pending))
                 self._pending.clear()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,7 +28,31 @@ def connect(path: Path | str, *, migrate: bool = True) -> sqlite3.Connection:
         raise AgencyError(f"cannot use the database {path}: {exc} (move it away to start afresh)") from None
 
 
+def _make_private(path: Path | str) -> None:
+    """Create the database 0600 (SQLite gives its -wal and -shm files the same mode), never
+    through a symlink; tighten a database and journals an older version left readable."""
+    if str(path) == ":memory:" or str(path).startswith("file:"):
+        return
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise sqlite3.DatabaseError("it is a symbolic link") from None
+        return  # unreadable or read-only: sqlite3 says why
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+            for suffix in ("-wal", "-shm"):
+                try:
+                    os.chmod(f"{path}{suffix}", 0o600, follow_symlinks=False)
+                except (FileNotFoundError, NotImplementedError, PermissionError):
+                    pass
+    finally:
+        os.close(fd)
+
+
 def _connect(path: Path | str, migrate: bool) -> sqlite3.Connection:
+    _make_private(path)
     conn = sqlite3.connect(
         str(path),
         isolation_level=None,
