@@ -85,6 +85,22 @@ def stop(paths: HomePaths, timeout: float = 60.0) -> dict[str, Any] | None:
     raise DaemonError(f"daemon {info['pid']} did not stop within {timeout:g}s")
 
 
+class _MaskSecrets(logging.Filter):
+    """Masks every record with the secrets of the tasks the engine has seen."""
+
+    def __init__(self, vault: Any):
+        super().__init__()
+        self.vault = vault
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.vault.redact_any(record.getMessage())
+        record.args = None
+        if record.exc_info:
+            record.exc_text = self.vault.redact_any(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
 def main(argv: list[str] | None = None) -> int:
     """Daemon process entry point."""
     parser = argparse.ArgumentParser(prog="agent-agency-cli-daemon")
@@ -115,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", exc)
         return 2
     engine = Engine(paths.home, settings)
+    for handler in logging.getLogger().handlers:  # daemon.log holds no secret either
+        handler.addFilter(_MaskSecrets(engine.store.vault))
     info = {
         "pid": os.getpid(),
         "identity": engine_identity(),

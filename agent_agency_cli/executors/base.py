@@ -55,7 +55,10 @@ class StepLog:
 
     def __init__(self, path: Path, mask: Callable[[str], str] | None = None):
         self.path = path
-        self.mask = mask  # applied to every output line (tasks whose text held a secret)
+        # Applied to every output line: the task's masking (security.vault), as a per-stream
+        # line masker where it has one (a private key printed over several lines).
+        self.mask = mask
+        self._masks: dict[str, Callable[[str], str]] = {}
         self._fh: Any = None
         self._pending: list[tuple[float, str]] = []
         self._partial: dict[str, str] = {}
@@ -73,14 +76,21 @@ class StepLog:
         return self._fh
 
     def line(self, stream: str, text: str) -> None:
+        if self.mask is not None:
+            text = self._mask_for(stream)(text)
         if stream == "sys" and self._fh is None:
             self._pending.append((time.time(), text))  # formatted only if ever written
             return
-        if self.mask is not None:
-            text = self.mask(text)
         fh = self._open()
         fh.write(f"{log_timestamp()} {stream}| {text}\n")
         fh.flush()
+
+    def _mask_for(self, stream: str) -> Callable[[str], str]:
+        mask = self._masks.get(stream)
+        if mask is None:
+            stream_mask = getattr(self.mask, "stream", None)
+            mask = self._masks[stream] = stream_mask() if stream_mask is not None else self.mask  # type: ignore[assignment]
+        return mask
 
     def feed(self, stream: str, chunk: str) -> None:
         """Append raw text; complete lines are written, a trailing fragment waits."""
@@ -89,7 +99,8 @@ class StepLog:
         if lines:
             ts = log_timestamp()
             if self.mask is not None:
-                lines = [self.mask(ln) for ln in lines]
+                mask = self._mask_for(stream)
+                lines = [mask(ln) for ln in lines]
             fh = self._open()
             fh.write("".join(f"{ts} {stream}| {ln.rstrip(chr(13))}\n" for ln in lines))
             fh.flush()

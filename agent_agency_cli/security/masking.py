@@ -10,7 +10,7 @@ is masked too, and so is a bare 40-character AWS secret key whose name is not be
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from agent_agency_cli.security.rules import SECRET_RULES
@@ -20,6 +20,8 @@ __all__ = ["Masker", "mask_one", "mask_secrets", "mask_value", "secret_spans", "
 # An env name that says its value is a secret (DB_PASSWORD, GITHUB_TOKEN, AWS_SECRET_ACCESS_KEY…).
 SECRET_NAME = re.compile(r"(?i)pass(?:word|wd|phrase)?|secret|token|api_?key|private_?key|credential|auth|"
                          r"access_?key|session_?key|signing_?key|\bdsn\b|_dsn$|_pat$|cookie")
+_KEY_BEGIN = re.compile(r"-----BEGIN[ A-Z0-9]*PRIVATE KEY-----")
+_KEY_END = re.compile(r"-----END[ A-Z0-9]*PRIVATE KEY-----")
 _MIN_LITERAL = 6  # shorter values (DEBUG=1) are not masked as literals: they would mask ordinary text
 # A bare AWS secret access key: 40 characters of base64 with a digit, an upper and a lower
 # letter and a / or + — distinct enough from hashes (hex) and words.
@@ -98,6 +100,26 @@ class Masker:
 
     def mask_value(self, value: Any) -> Any:
         return mask_value(value, self)
+
+    def stream(self) -> Callable[[str], str]:
+        """A line masker for one output stream: after a private key's BEGIN line every
+        line is masked until its END line (a key printed line by line)."""
+        inside = False
+
+        def mask_line(line: str) -> str:
+            nonlocal inside
+            if inside:
+                end = _KEY_END.search(line)
+                if end is None:
+                    return "****"
+                inside = False
+                return "****" + self(line[end.start():])
+            begin = _KEY_BEGIN.search(line)
+            if begin is not None and not _KEY_END.search(line, begin.end()):
+                inside = True
+            return self(line)
+
+        return mask_line
 
 
 def _literals(value: str) -> set[str]:

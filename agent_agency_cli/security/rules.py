@@ -133,7 +133,7 @@ def _pipeline_into(target: str) -> str:
 # Secret values of a generic assignment: quoted (6+ characters) or unquoted (6+ with a
 # non-letter, or 12+ letters); never a reference or a run of one character.
 _VALUE = (
-    r"(?P<q>[\"'])?(?![$<%{*])(?![^\s\"']{0,200}\*\*\*\*)(?!(?P<rep>[^\s\"'])(?P=rep)+(?:[\"'\s,;]|$))"
+    r"(?P<q>[\"'])?(?![$<%{*⟦])(?![^\s\"']{0,200}\*\*\*\*)(?!(?P<rep>[^\s\"'])(?P=rep)+(?:[\"'\s,;]|$))"
     r"(?P<s>(?(q)[^\"'\n]{6,}(?=[\"'])|(?:(?=[^\s\"'<>;&|,]*[^A-Za-z\s\"'<>;&|,])[^\s\"'<>;&|,]{6,}"
     r"|[A-Za-z]{12,}(?![^\s\"'<>;&|,]))))"
 )
@@ -281,10 +281,10 @@ RULES: tuple[Rule, ...] = (
        "JSON web token", _M),
     _r("bearer-token", _S, _HIGH, r"(?i:\bbearer)\s+(?P<s>[A-Za-z0-9._~+/=-]{20,})", "bearer token", _M),
     _r("url-credentials", _S, _HIGH,
-       r"(?i:(?<![a-z0-9+.-])[a-z][a-z0-9+.-]{0,30}://)[^\s:/@\"']+:(?P<s>(?![$<{*])[^\s@/\"']{3,})@",
+       r"(?i:(?<![a-z0-9+.-])[a-z][a-z0-9+.-]{0,30}://)[^\s:/@\"']+:(?P<s>(?![$<{*⟦])[^\s@/\"']{3,})@",
        "password in a URL", _M),
     _r("secret-flag", _S, _HIGH,
-       r"(?i:--(?:password|passwd|token|api-key|secret))\s+(?P<s>(?![$<%{*\"'-])[^\s;&|]{4,})",
+       r"(?i:--(?:password|passwd|token|api-key|secret))\s+(?P<s>(?![$<%{*\"'⟦-])[^\s;&|]{4,})",
        "secret passed as a command-line flag", _M),
     _r("secret-assignment", _S, _HIGH,
        r"(?i:(?<![a-z0-9])(?:password|passwd|passphrase|secret|api[_-]?key|apikey|access[_-]?token"
