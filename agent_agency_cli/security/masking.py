@@ -9,6 +9,7 @@ is masked too, and so is a bare 40-character AWS secret key whose name is not be
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -58,6 +59,20 @@ def mask_secrets(text: str) -> str:
     """Replace every secret the rule table knows by its first (at most 4) characters and `****`."""
     if not text:
         return text
+    if len(text) <= _CACHED_LEN:
+        return _mask_short(text)
+    return _mask(text)
+
+
+_CACHED_LEN = 256  # short texts repeat (statuses, reasons, worker names): their masks are cached
+
+
+@functools.lru_cache(maxsize=8192)
+def _mask_short(text: str) -> str:
+    return _mask(text)
+
+
+def _mask(text: str) -> str:
     out = text
     for start, end in reversed(secret_spans(text)):
         out = out[:start] + mask_one(out[start:end]) + out[end:]
@@ -90,13 +105,23 @@ class Masker:
                 literals.update(secret_values(value))
         self.literals = sorted((s for s in literals if len(s) >= _MIN_LITERAL), key=len, reverse=True)
         self._re = re.compile("|".join(re.escape(s) for s in self.literals)) if self.literals else None
+        self._seen: dict[str, str] = {}  # short texts already masked (they repeat on the hot path)
 
     def __call__(self, text: str) -> str:
         if not text:
             return text
-        if self._re is not None:
-            text = self._re.sub(lambda m: mask_one(m.group()), text)
-        return mask_secrets(text)
+        short = len(text) <= _CACHED_LEN
+        if short:
+            hit = self._seen.get(text)
+            if hit is not None:
+                return hit
+        out = self._re.sub(lambda m: mask_one(m.group()), text) if self._re is not None else text
+        out = mask_secrets(out)
+        if short:
+            if len(self._seen) >= 8192:
+                self._seen.clear()
+            self._seen[text] = out
+        return out
 
     def mask_value(self, value: Any) -> Any:
         return mask_value(value, self)

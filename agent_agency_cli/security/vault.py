@@ -145,6 +145,11 @@ class Vault:
         return self._load(task_id)[1]
 
     def _load(self, task_id: str) -> tuple[float, list[str], Masker]:
+        # The file is written once, before the task's first row, and only ever removed
+        # (discard): what was read once stays right, and the hot path makes no syscall.
+        hit = self._cache.get(task_id)
+        if hit is not None:
+            return hit
         path = self._file(task_id)
         try:
             mtime = path.stat().st_mtime
