@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agent_agency_cli import procgroup
 from agent_agency_cli.errors import DaemonError
 from agent_agency_cli.paths import HomePaths, data_home, open_private, write_private
 
@@ -44,10 +45,8 @@ def spawn(paths: HomePaths, config: str | None = None, wait: float = 10.0) -> di
         raise DaemonError(f"cannot open the daemon log {paths.daemon_log}: {exc.strerror} "
                           "(remove it; the log is never written through a symbolic link)") from None
     with logf:
-        proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-            start_new_session=True, close_fds=True,
-        )
+        # Its own session: a Ctrl-C or hang-up of the terminal that started it does not reach it.
+        proc = procgroup.spawn(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         info = read_info(paths)
