@@ -111,3 +111,30 @@ def test_a_symlinked_database_is_refused(tmp_path: Path, home: Path) -> None:
     assert res.exit_code != 0
     assert "symbolic link" in res.output
     assert not target.exists()
+
+
+def test_opening_another_connection_keeps_the_first_ones_locks(home: Path) -> None:
+    """Making the database private must not open and close the file: that drops the POSIX
+    locks of this process's SQLite connections, so another process that closes its own
+    connection believes it was the last, checkpoints and removes the WAL under ours, and
+    what we commit afterwards is lost to every other reader."""
+    import subprocess
+    import sys
+
+    from agent_agency_cli.store.db import connect
+
+    db = home / "agency.db"
+    count = ("import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+             "print(c.execute('SELECT count(*) FROM probe').fetchone()[0]); c.close()")
+    first = connect(db)
+    try:
+        first.execute("CREATE TABLE IF NOT EXISTS probe (x)")
+        first.execute("INSERT INTO probe VALUES (1)")
+        connect(db).close()  # another connection of this process
+        seen = subprocess.run([sys.executable, "-c", count, str(db)], capture_output=True, text=True, timeout=30)
+        assert seen.stdout.strip() == "1", seen.stderr
+        first.execute("INSERT INTO probe VALUES (2)")
+        seen = subprocess.run([sys.executable, "-c", count, str(db)], capture_output=True, text=True, timeout=30)
+        assert seen.stdout.strip() == "2", "a commit was lost: the WAL was removed under an open connection"
+    finally:
+        first.close()
