@@ -207,7 +207,7 @@ def read_shell(text: str) -> ShellReading:
 
 
 def _substitute(text: str, variables: dict[str, str]) -> str:
-    if "$" not in text or not variables:
+    if "$" not in text:
         return text
 
     def repl(m: re.Match[str]) -> str:
@@ -223,7 +223,5 @@ def _substitute(text: str, variables: dict[str, str]) -> str:
 
 def expand_command(text: str, variables: dict[str, str] | None = None) -> str:
     """`normalize_command` with known variables substituted and one-character globs resolved."""
-    out = normalize_command(text)
-    if variables:
-        out = _substitute(out, variables)
+    out = _substitute(normalize_command(text), variables or {})
     return _GLOB_ONE.sub(r"\1", out)
