@@ -157,3 +157,17 @@ def test_stored_steps_hold_placeholders_and_the_step_sees_the_values(cli, tmp_pa
     assert spec["env"] == {"API_TOKEN": "⟦secret:0⟧", "EXPECTED": "⟦secret:0⟧"}
     # completed: nothing will run again, so the vault is gone
     assert not (Path(os.environ["AGENT_AGENCY_HOME"]) / "tasks" / tid / SECRETS_FILE).exists()
+
+
+def test_a_gate_gets_the_secrets_and_its_evidence_holds_none(cli, home: Path, tmp_path: Path) -> None:
+    gate = {"type": "functional_test",
+            "command": ["sh", "-c", f'echo "gate sees $DB_PASSWORD"; test "${{#DB_PASSWORD}}" -eq {len(PASSWORD)}']}
+    plan = tmp_path / "g.json"
+    plan.write_text(json.dumps({"steps": [{"name": "g", "run": "true", "gates": [gate],
+                                           "env": {"DB_PASSWORD": PASSWORD}}]}))
+    res = cli("task", "create", "--plan", str(plan), "--foreground", "--description", "gate check")
+    assert res.returncode == 0, res.stdout + res.stderr  # the gate saw the real value
+    evidence = [p for p in (home / "tasks").rglob("gates/**/*") if p.is_file()]
+    assert any(b"gate sees" in p.read_bytes() for p in evidence)
+    assert _holding(_home_texts(home)) == {}
+
