@@ -15,7 +15,7 @@ from typing import Any, Literal
 from agent_agency_cli.models import Level
 from agent_agency_cli.security.masking import mask_secrets
 from agent_agency_cli.security.rules import CONSEQUENTIAL_RULES, Rule
-from agent_agency_cli.security.scanner import consequential_matches
+from agent_agency_cli.security.scanner import consequential_matches, shell_views
 from agent_agency_cli.validation import TaskValidation
 
 __all__ = [
@@ -125,8 +125,9 @@ def assess_risk(
         found.append((RiskLevel(f.severity.value), f"{f.where}: {f.message} ({f.severity} finding)."))
 
     side: list[tuple[RiskLevel, str]] = []
+    views = shell_views(commands)
     for rule in COMMAND_RISKS:
-        hits = [_short(text) for text in consequential_matches(rule, commands)]
+        hits = [_short(text) for text in consequential_matches(rule, views)]
         if hits:
             side.append((rule.level, f"A command {rule.reason}: `{hits[0]}`" + (
                 f" (and {len(hits) - 1} more)." if len(hits) > 1 else ".")))

@@ -18,7 +18,7 @@ from agent_agency_cli.security.masking import mask_one, mask_secrets
 from agent_agency_cli.security.rules import COMMAND_RULES, SECRET_RULES, Category, Rule
 from agent_agency_cli.security.shell import expand_command, read_shell
 
-__all__ = ["Finding", "consequential_matches", "scan_plan_steps", "scan_text"]
+__all__ = ["Finding", "consequential_matches", "scan_plan_steps", "scan_text", "shell_views"]
 
 _EXCERPT_MAX = 120
 _NESTED_DEPTH = 3
@@ -166,11 +166,16 @@ def scan_plan_steps(steps: Iterable[tuple[str, str]]) -> list[Finding]:
     return findings
 
 
-def consequential_matches(rule: Rule, commands: Iterable[str]) -> list[str]:
-    """The text of `rule`'s first match in each command (shell view) that matches it."""
+def shell_views(commands: Iterable[str]) -> list[str]:
+    """Each command as the shell would run it (read once, matched by many rules)."""
+    return [expand_command(c or "", read_shell(c or "").variables) for c in commands]
+
+
+def consequential_matches(rule: Rule, views: Iterable[str]) -> list[str]:
+    """The text of `rule`'s first match in each command view (`shell_views`) that matches it."""
     hits = []
-    for command in commands:
-        m = rule.pattern.search(expand_command(command or "", read_shell(command or "").variables))
+    for view in views:
+        m = rule.pattern.search(view)
         if m:
             hits.append(m.group().strip())
     return hits

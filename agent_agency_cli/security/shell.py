@@ -17,6 +17,7 @@ cannot tokenise (an unclosed quote) falls back to the regex view alone.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shlex
@@ -152,8 +153,20 @@ def _runs_file(prog: str, args: list[str]) -> str | None:
     return None
 
 
+# Only text with one of these can hold a variable, a nested program, a download or a clone:
+# anything else skips the tokeniser.
+_WORTH_READING = re.compile(r"=|curl|wget|fetch|aria2c|https?\b|git|eval|sh\b|\bsu\b|busybox")
+
+
 def read_shell(text: str) -> ShellReading:
     """Tokenise `text` and collect variables, nested programs and structural findings."""
+    if not _WORTH_READING.search(text):
+        return ShellReading()
+    return _read_shell(text)
+
+
+@functools.lru_cache(maxsize=16384)  # the scanner and the council read the same commands
+def _read_shell(text: str) -> ShellReading:
     reading = ShellReading()
     tokens = _tokens(text)
     if tokens is None:
