@@ -135,48 +135,34 @@ class Vault:
 
     def __init__(self, paths: HomePaths):
         self.paths = paths
-        self._cache: dict[str, tuple[float, list[str], Masker]] = {}
+        self._cache: dict[str, tuple[list[str], Masker]] = {}
         self._lock = threading.Lock()
 
     def _file(self, task_id: str) -> Path:
         return self.paths.task_dir(task_id) / SECRETS_FILE
 
     def secrets(self, task_id: str) -> list[str]:
-        return self._load(task_id)[1]
+        return self._load(task_id)[0]
 
-    def _load(self, task_id: str) -> tuple[float, list[str], Masker]:
+    def _load(self, task_id: str) -> tuple[list[str], Masker]:
         # The file is written once, before the task's first row, and only ever removed
-        # (discard): what was read once stays right, and the hot path makes no syscall.
+        # (discard, which keeps the entry): what was read once stays right, and the hot
+        # path makes no system call.
         hit = self._cache.get(task_id)
         if hit is not None:
             return hit
-        path = self._file(task_id)
-        try:
-            mtime = path.stat().st_mtime
-        except (FileNotFoundError, NotADirectoryError):
-            mtime = -1.0
-        with self._lock:
-            hit = self._cache.get(task_id)
-            if hit is not None and hit[0] == mtime:
-                return hit
         secrets: list[str] = []
-        if mtime >= 0:
-            try:
-                with open(path, encoding="utf-8") as fh:
-                    secrets = [str(s) for s in json.load(fh).get("secrets", [])]
-            except (OSError, ValueError):
-                secrets = []
-        # A task whose secrets were discarded keeps masking what it had (kept in memory).
-        if not secrets and hit is not None:
-            secrets = hit[1]
-        entry = (mtime, secrets, Masker(secrets))
+        try:
+            with open(self._file(task_id), encoding="utf-8") as fh:
+                secrets = [str(s) for s in json.load(fh).get("secrets", [])]
+        except (OSError, ValueError):
+            pass  # no secrets (none declared, or discarded)
         with self._lock:
-            self._cache[task_id] = entry
-        return entry
+            return self._cache.setdefault(task_id, (secrets, Masker(secrets)))
 
     def masker(self, task_id: str) -> Masker:
         """The task's masking function (shapes, its secrets, key blocks)."""
-        return self._load(task_id)[2]
+        return self._load(task_id)[1]
 
     def redact(self, task_id: str | None, value: Any) -> Any:
         """`value` (a string, or dicts and lists of them) with every secret of the task masked."""
@@ -195,7 +181,7 @@ class Vault:
         """`text` masked with the secrets of every task this vault has seen (for the daemon's log)."""
         text = mask_value(text)
         with self._lock:
-            maskers = [entry[2] for entry in self._cache.values()]
+            maskers = [entry[1] for entry in self._cache.values()]
         for masker in maskers:
             text = masker(text)
         return text
