@@ -169,5 +169,6 @@ def test_a_gate_gets_the_secrets_and_its_evidence_holds_none(cli, home: Path, tm
     assert res.returncode == 0, res.stdout + res.stderr  # the gate saw the real value
     evidence = [p for p in (home / "tasks").rglob("gates/**/*") if p.is_file()]
     assert any(b"gate sees" in p.read_bytes() for p in evidence)
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in evidence if p.suffix == ".log")
     assert _holding(_home_texts(home)) == {}
 
