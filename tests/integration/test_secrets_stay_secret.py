@@ -172,3 +172,20 @@ def test_a_gate_gets_the_secrets_and_its_evidence_holds_none(cli, home: Path, tm
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in evidence if p.suffix == ".log")
     assert _holding(_home_texts(home)) == {}
 
+
+
+def test_a_failed_task_keeps_its_secrets_for_retry(cli, home: Path, tmp_path: Path) -> None:
+    mark = tmp_path / "ready"
+    plan = tmp_path / "r.json"
+    plan.write_text(json.dumps({"steps": [{"name": "r", "env": {"API_TOKEN": PASSWORD, "MARK": str(mark)},
+                                           "run": 'test -f "$MARK" && test "${#API_TOKEN}" -eq '
+                                                  + str(len(PASSWORD))}]}))
+    res = cli("task", "create", "--plan", str(plan), "--foreground", "--description", "retry check")
+    assert res.returncode == 1  # not ready yet
+    tid = res.stdout.split()[0]
+    assert (home / "tasks" / tid / SECRETS_FILE).exists()
+    mark.write_text("")
+    assert cli("task", "retry", tid).returncode == 0
+    watch = cli("task", "watch", tid, "--plain")
+    assert watch.returncode == 0, watch.stdout + watch.stderr  # the retry saw the real value
+    assert not (home / "tasks" / tid / SECRETS_FILE).exists()  # completed: the secrets went
