@@ -129,7 +129,15 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         log.error("%s", exc)
         return 2
-    engine = Engine(paths.home, settings)
+    from agent_agency_cli.backends import backend_info
+    from agent_agency_cli.errors import AgencyError
+
+    try:
+        engine = Engine(paths.home, settings)  # with the ray backend: connects to the cluster
+        execution = backend_info(settings, start=True)
+    except AgencyError as exc:
+        log.error("%s", exc)
+        return exc.exit_code
     for handler in logging.getLogger().handlers:  # daemon.log holds no secret either
         handler.addFilter(_MaskSecrets(engine.store.vault))
     info = {
@@ -139,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         "home": str(paths.home),
         "log": str(paths.daemon_log),
         "config": args.config,
+        "execution": execution,  # which backend runs and the cluster's size at start
     }
     write_private(paths.daemon_info, json.dumps(info))
     log.info("daemon %s started for %s", info["pid"], paths.home)
