@@ -143,8 +143,6 @@ class TaskRunner:
         self.masked: dict[str, str] = {}
         self.alerted: set[str] = set()
         self.failed_attempts = 0
-        validation = json.loads(task["validation"]) if task["validation"] else {}
-        del validation
         # Every log line passes the task's masking: known shapes and the task's own secrets.
         vault = self.store.vault
         self.secret_mask = vault.masker(self.task_id) if vault is not None else None
