@@ -61,6 +61,7 @@ class TaskOrchestrator:
         self.config_path = str(config) if config is not None else None
         self._settings = settings
         self._conn: sqlite3.Connection | None = None
+        self._vault: Any = None  # security.vault.Vault, made with the first store
 
     @property
     def settings(self) -> Settings:
@@ -75,7 +76,11 @@ class TaskOrchestrator:
     def store(self) -> Store:
         if self._conn is None:
             self._conn = connect(self.paths.db)
-        return Store(self._conn)
+        if self._vault is None:
+            from agent_agency_cli.security.vault import Vault  # lazy: keeps CLI startup light
+
+            self._vault = Vault(self.paths)
+        return Store(self._conn, vault=self._vault)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -112,7 +117,7 @@ class TaskOrchestrator:
 
         intake = Intake(self.settings, self.store if self.paths.db.exists() else None)
         task, steps = intake.prepare(request)
-        tid = intake.store_task(self.store, task, steps)
+        tid = intake.store_task(self.store, self.paths, task, steps)
         if task["status"] == TaskStatus.AWAITING_REVIEW.value:
             self._notify("awaiting_review", tid)
         if task["mode"] == ExecutionMode.DRY_RUN.value:
@@ -129,7 +134,8 @@ class TaskOrchestrator:
         from agent_agency_cli.notify import deliver, task_payload  # lazy: keeps CLI startup light
 
         # The CLI process exits soon: deliver now (bounded by the hooks' timeouts).
-        deliver(list(hooks), kind, task_payload(self.store.get_task(task_id)), log=lambda msg: None)
+        payload = self.store.redact(task_id, task_payload(self.store.get_task(task_id)))  # no secret
+        deliver(list(hooks), kind, payload, log=lambda msg: None)
 
     def dry_run(self, task_id: str) -> dict[str, Any]:
         """Simulate a queued dry-run task in this process: nothing runs, nothing is written."""

@@ -24,6 +24,7 @@ from agent_agency_cli.errors import AgencyError
 from agent_agency_cli.executors.registry import executor_for
 from agent_agency_cli.models import TaskStatus
 from agent_agency_cli.paths import HomePaths
+from agent_agency_cli.security.vault import Vault
 from agent_agency_cli.store import Store, connect
 from agent_agency_cli.store.breakers import BreakerStore, breaker_name
 from agent_agency_cli.workers import needs_for
@@ -40,7 +41,7 @@ class Engine:
         self.paths = HomePaths(home)
         self.settings = settings
         self.conn = connect(self.paths.db)
-        self.store = Store(self.conn)
+        self.store = Store(self.conn, vault=Vault(self.paths))
         self.identity = engine_identity()
         self.runners: dict[str, TaskRunner] = {}
         self.stopping = False
@@ -155,8 +156,15 @@ class Engine:
             task_payload,
         )
 
-        payload = task_payload(self.store.get_task(task_id))
+        # hooks get what the database holds: no secret
+        payload = self.store.redact(task_id, task_payload(self.store.get_task(task_id)))
         deliver_async(list(hooks), kind, payload, log=lambda msg: log.warning("%s", msg))
+
+    def task_finished(self, task_id: str, kind: str) -> None:
+        """A runner ended its task (completed, partially_completed or failed): hooks fire."""
+        if kind == "task_completed":
+            self.store.vault.discard(task_id)  # nothing will run again: its secrets go
+        self.notify_hooks(kind, task_id)
 
     def kick(self) -> None:
         self._dirty = True

@@ -90,14 +90,9 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
         self.masked: dict[str, str] = {}
         self.alerted: set[str] = set()
         self.failed_attempts = 0
-        validation = json.loads(task["validation"]) if task["validation"] else {}
-        self.secret_mask = None
-        if any(f.get("category") == "secret" for f in validation.get("findings", [])):
-            from agent_agency_cli.validation import (
-                mask_secrets,  # first use only: keeps the daemon's start (and crash recovery) fast
-            )
-
-            self.secret_mask = mask_secrets  # this task's text held a secret: mask its logs too
+        # Every log line passes the task's masking: known shapes and the task's own secrets.
+        vault = self.store.vault
+        self.secret_mask = vault.masker(self.task_id) if vault is not None else None
         self._load_steps()
 
     # -- loading --------------------------------------------------------------
@@ -329,7 +324,7 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
                            finished_at=now, reason=reason, failed_step=self.failed_step,
                            exit_code=T.FAILED.exit_code, owner=None,
                            completion=json.dumps(completion))
-            self.notify_hooks("task_failed")
+            self.engine.task_finished(self.task_id, "task_failed")
             return
         if self.status is T.RUNNING:
             status, completion = complete_task(self)
@@ -337,7 +332,7 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
                           {"gaps": completion.get("gaps", [])} if completion.get("gaps") else {},
                           finished_at=now, exit_code=status.exit_code, owner=None, reason=None,
                           completion=json.dumps(completion))
-            self.notify_hooks("task_completed")
+            self.engine.task_finished(self.task_id, "task_completed")
 
     def _skip_after_failure(self, pending: list[StepState]) -> None:
         failed = {s.name for s in self.steps.values() if s.status is S.FAILED}

@@ -26,13 +26,15 @@ from agent_agency_cli.engine.gating import gate_types_of
 from agent_agency_cli.errors import BadInputError, ConflictError
 from agent_agency_cli.executors.python import check_python_ref
 from agent_agency_cli.models import ExecutionMode, TaskStatus
+from agent_agency_cli.paths import HomePaths
 from agent_agency_cli.planning.dag import analyze
 from agent_agency_cli.planning.plan_file import Plan, load_plan, parse_plan
 from agent_agency_cli.request import TaskRequest
+from agent_agency_cli.security.vault import seal_task
 from agent_agency_cli.store import Store
 from agent_agency_cli.timeutil import iso, parse_deadline
 from agent_agency_cli.units import parse_size_mb
-from agent_agency_cli.validation import Status, mask_secrets, validate_task
+from agent_agency_cli.validation import Status, validate_task
 from agent_agency_cli.workers import needs_for
 
 MAX_DESCRIPTION = 2000
@@ -251,14 +253,15 @@ class Intake:
         return analyze([s.name for s in plan.steps], [s.needs for s in plan.steps], estimates), runs
 
 
-    def store_task(self, store: Store, task: dict[str, Any], steps: list[dict[str, Any]]) -> str:
-        """Store a prepared task (secrets masked from its text) under a fresh id; returns the id."""
+    def store_task(self, store: Store, paths: HomePaths, task: dict[str, Any], steps: list[dict[str, Any]]) -> str:
+        """Store a prepared task under a fresh id; returns the id. Its secrets go to the
+        task's vault file; the rows hold placeholders or masks."""
         council = task.pop("initial_review")
-        # A description or requirement is never executed: keep no secret in it.
-        shown = task["description"] = mask_secrets(task["description"])
-        task["requirements"] = [mask_secrets(r) for r in task["requirements"]]
+        _, write_secrets = seal_task(task, steps)
+        shown = task["description"]
         for _ in range(20):
             task["id"] = secrets.token_hex(3)
+            write_secrets(paths.task_dir(task["id"]))
             try:
                 store.insert_task(task, steps, review=council, shown_description=shown)
                 return task["id"]

@@ -18,7 +18,7 @@ class EventQueries:
     ) -> None:
         self.conn.execute(
             "INSERT INTO events (task_id, step, kind, payload, ts) VALUES (?, ?, ?, ?, ?)",
-            (task_id, step, kind, dumps(payload or {}), ts),
+            (task_id, step, kind, dumps(self.redact(task_id, payload or {})), ts),
         )
 
     def add_event(

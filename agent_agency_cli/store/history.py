@@ -76,6 +76,7 @@ class HistoryQueries:
 
     def add_gate_result(self, task_id: str, step: str, attempt: int, result: dict[str, Any],
                         started_at: float, finished_at: float) -> None:
+        result = self.redact(task_id, result)
         with self.tx() as conn:
             conn.execute(
                 "INSERT INTO gate_results (task_id, step, attempt, gate, required, status, score, "
@@ -118,7 +119,8 @@ class HistoryQueries:
             conn.execute(
                 "INSERT INTO reviews (task_id, phase, kind, verdict, data, reviewer, reason, created_at) "
                 "VALUES (?,?,?,?,?,?,?,?)",
-                (task_id, phase, kind, verdict, dumps(data), reviewer, reason, now),
+                (task_id, phase, kind, verdict, dumps(self.redact(task_id, data)), reviewer,
+                 self.redact(task_id, reason), now),
             )
             self._event(task_id, None, "review_recorded",
                         {"phase": phase, "kind": kind, "verdict": verdict, "reviewer": reviewer,

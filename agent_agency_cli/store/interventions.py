@@ -27,7 +27,7 @@ class InterventionQueries:
             cur = conn.execute(
                 "INSERT INTO interventions (task_id, kind, args, reason, who, pid, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (task_id, kind, dumps(args), reason, who, pid, now),
+                (task_id, kind, dumps(self.redact(task_id, args)), self.redact(task_id, reason), who, pid, now),
             )
             self._event(
                 task_id,
@@ -48,7 +48,7 @@ class InterventionQueries:
         with self.tx() as conn:
             conn.execute(
                 "UPDATE interventions SET applied_at = ?, outcome = ?, message = ? WHERE id = ?",
-                (now, outcome, message, iid),
+                (now, outcome, self.redact(task_id, message), iid),
             )
             row = conn.execute("SELECT kind, who, reason FROM interventions WHERE id = ?", (iid,)).fetchone()
             self._event(

@@ -128,7 +128,8 @@ class StepQueries:
                          event: str, payload: dict[str, Any] | None,
                          also: Sequence[tuple[str, Sequence[Any]]], now: float,
                          on_partial: Any = None) -> None:
-        event_json = dumps({"status": new.value, **(payload or {})})
+        event_json = dumps(self.redact(task_id, {"status": new.value, **(payload or {})}))
+        fields = self._fields(task_id, fields)
         cur = conn.execute(
             f"UPDATE steps SET status = ?{sets} WHERE task_id = ? AND name = ? AND status = ?",
             (new.value, *fields.values(), task_id, step, old.value),
@@ -143,7 +144,7 @@ class StepQueries:
                 (task_id, step, event, event_json, now),
             )
             for sql, params in also:
-                conn.execute(sql, params)
+                conn.execute(sql, [self.redact(task_id, p) if isinstance(p, str) else p for p in params])
         except BaseException as exc:
             if on_partial is not None:
                 on_partial(exc)
@@ -168,7 +169,7 @@ class StepQueries:
                 conn.execute(
                     "UPDATE steps SET status = ?, finished_at = COALESCE(finished_at, ?), "
                     "reason = COALESCE(?, reason) WHERE task_id = ? AND name = ? AND status = ?",
-                    (new.value, now, (payload or {}).get("reason"), task_id, n,
+                    (new.value, now, self.redact(task_id, (payload or {}).get("reason")), task_id, n,
                      old_by_name[n].value),
                 )
                 self._event(task_id, n, event, {"status": new.value, **(payload or {})}, now)
@@ -190,7 +191,7 @@ class StepQueries:
         with self.tx() as conn:
             conn.execute(
                 "UPDATE steps SET progress = ?, progress_message = ? WHERE task_id = ? AND name = ?",
-                (fraction, message, task_id, step),
+                (fraction, self.redact(task_id, message), task_id, step),
             )
             self._event(task_id, step, "step_progress", {"progress": fraction, "message": message}, now)
 

@@ -20,6 +20,7 @@ class TaskQueries:
         """Store a new task with its steps, its initial council review and its creation
         event, atomically. `shown_description` is what the event says (secrets masked)."""
         now = task["created_at"]
+        task = self._fields(task["id"], task)
         with self.tx() as conn:
             cols = ", ".join(task)
             conn.execute(
@@ -36,7 +37,7 @@ class TaskQueries:
                         s["name"],
                         i,
                         s["kind"],
-                        dumps(s["spec"]),
+                        dumps(self.redact(task["id"], s["spec"])),
                         dumps(s["needs"]),
                         s.get("estimate"),
                         s.get("timeout"),
@@ -51,7 +52,7 @@ class TaskQueries:
                 conn.execute(
                     "INSERT INTO reviews (task_id, phase, kind, verdict, data, created_at) "
                     "VALUES (?, 'initial', 'council', ?, ?, ?)",
-                    (task["id"], str(review.get("overall_verdict")), dumps(review), now),
+                    (task["id"], str(review.get("overall_verdict")), dumps(self.redact(task["id"], review)), now),
                 )
             self._event(
                 task["id"],
@@ -123,6 +124,7 @@ class TaskQueries:
         """Move a task old -> new (checked against the table and the row), with one event."""
         check_task_transition(task_id, old, new)
         now = time.time()
+        fields = self._fields(task_id, fields)
         fields["updated_at"] = now
         sets = "".join(f", {k} = ?" for k in fields)
         with self.tx() as conn:
@@ -144,6 +146,7 @@ class TaskQueries:
     ) -> None:
         """Change non-status fields of a task (e.g. a modification), with one event."""
         now = time.time()
+        fields = self._fields(task_id, fields)
         fields["updated_at"] = now
         with self.tx() as conn:
             conn.execute(
