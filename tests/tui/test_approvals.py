@@ -7,18 +7,13 @@ import asyncio
 
 import pytest
 
-from agent_agency_cli.orchestrator import TaskOrchestrator
 from agent_agency_cli.tui.app import create_app
 from agent_agency_cli.tui.approval_modal import ApprovalModal
 from agent_agency_cli.tui.reason_modal import ReasonModal
 from agent_agency_cli.tui.task_screen import TaskScreen
 from tests.tui.conftest import shell_plan, wait_until
 
-pytestmark = [
-    pytest.mark.anyio,
-    pytest.mark.skipif(not hasattr(TaskOrchestrator, "approve"),
-                       reason="approvals (strict mode) are not in this engine yet"),
-]
+pytestmark = pytest.mark.anyio
 
 PLAN = shell_plan(
     {"name": "build", "run": "echo building", "description": "compile it"},
