@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 
+from agent_agency_cli.orchestrator import TaskOrchestrator
 from agent_agency_cli.tui.app import create_app
 from agent_agency_cli.tui.approval_modal import ApprovalModal
 from agent_agency_cli.tui.reason_modal import ReasonModal
