@@ -60,7 +60,8 @@ def test_pause_stops_processes_and_resume_continues(cli, write_plan):
     status = cli.json("task", "status", tid)
     assert status["status"] == "paused"
     assert _step(cli, tid, "work")["status"] == "paused"
-    # paused time is not counted as step time
+    # paused time is not counted as step time (the sleep is the paused time under test,
+    # not a wait for something to happen)
     d1 = _step(cli, tid, "work")["duration"]
     time.sleep(0.6)
     d2 = _step(cli, tid, "work")["duration"]
