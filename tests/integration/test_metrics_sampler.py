@@ -73,8 +73,8 @@ def test_a_cpu_burning_child_reads_about_one_core(spawn):
     assert abs(mean - actual) <= 15, (mean, actual)
     if actual >= 80:  # the child had a core to itself (other work on this machine can starve it)
         assert 70 <= mean <= 130, mean
-    else:
-        assert mean >= 20, (mean, actual)
+    else:  # a starved child: the kernel's figure above is the reference, and it ran at all
+        assert mean > 0, (mean, actual)
 
 
 def test_cpu_of_a_child_that_ran_and_exited_between_samples_is_counted(spawn):
