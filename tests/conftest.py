@@ -41,11 +41,19 @@ def cli_path() -> list[str]:
     return [sys.executable, "-m", "agent_agency_cli.cli.main"]
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist with `--dist loadgroup`, the Ray tests all go to one worker, so
+    one Ray cluster serves them all (tests/ray/conftest.py starts one per session)."""
+    for item in items:
+        if item.get_closest_marker("ray"):
+            item.add_marker(pytest.mark.xdist_group("ray"))
+
+
 @pytest.fixture(autouse=True)
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An isolated data home ($AGENT_AGENCY_HOME) for every test."""
     h = tmp_path / "home"
-    h.mkdir()
+    h.mkdir(mode=0o700)  # a data home must be private (paths.ensure_private_home)
     monkeypatch.setenv("AGENT_AGENCY_HOME", str(h))
     monkeypatch.delenv("AGENT_AGENCY_CONFIG", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
