@@ -41,6 +41,7 @@ def cli_path() -> list[str]:
     return [sys.executable, "-m", "agent_agency_cli.cli.main"]
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist with `--dist loadgroup`, the Ray tests all go to one worker, so
     one Ray cluster serves them all (tests/ray/conftest.py starts one per session)."""
