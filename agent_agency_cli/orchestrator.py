@@ -142,12 +142,18 @@ class TaskOrchestrator:
                 err = exc.errors()[0]
                 key = ".".join(str(p) for p in err["loc"])
                 raise BadInputError(f"bad task request: {key}: {err['msg']}") from None
-        if request.plan is None:
-            raise BadInputError(
-                "a plan file is needed: pass --plan FILE (see examples/quickstart.yaml)"
-            )
         plan: Plan
-        if isinstance(request.plan, str | Path):
+        planned = None
+        if request.plan is None:  # the planner writes one (planning/planner.py)
+            from agent_agency_cli.planning.planner import plan_task
+
+            wd = Path(request.workdir).expanduser() if request.workdir is not None else None
+            if wd is not None and not wd.is_dir():
+                raise BadInputError(f"workdir {wd} does not exist or is not a directory")
+            planned = plan_task(request.description or "", [r.strip() for r in request.requirements],
+                                wd.resolve() if wd else None, self.settings)
+            plan = parse_plan(planned.data, source=None, base_dir=os.getcwd())
+        elif isinstance(request.plan, str | Path):
             plan = load_plan(request.plan)
         else:
             plan = parse_plan(request.plan, source=None, base_dir=os.getcwd())
@@ -237,6 +243,13 @@ class TaskOrchestrator:
             }
             for s in plan.steps
         ]
+        from agent_agency_cli.planning.selection import selections_for
+
+        chosen = selections_for(plan.steps, requirements, self.settings.models)
+        for row in steps:  # each model step's model chain and why (shown in status, hot-swappable)
+            if row["name"] in chosen:
+                row["spec"]["selection"] = chosen[row["name"]]
+        task["planned"] = planned
         return task, steps
 
     def _phase_one(self, plan: Any, execution: Any, description: str, requirements: list[str],
@@ -334,6 +347,7 @@ class TaskOrchestrator:
         """Validate and store a task as queued; start the daemon unless told not to."""
         task, steps = self.prepare(request)
         council = task.pop("initial_review")
+        planned = task.pop("planned", None)
         from agent_agency_cli.validation import mask_secrets
 
         # A description or requirement is never executed: keep no secret in it.
@@ -349,6 +363,9 @@ class TaskOrchestrator:
                 continue  # id collision: draw another
         else:  # pragma: no cover - 16M ids
             raise ConflictError("could not allocate a task id")
+        from agent_agency_cli.planning.task_record import record_plan
+
+        record_plan(store, task["id"], planned, steps)
         if task["status"] == TaskStatus.AWAITING_REVIEW.value:
             self._notify("awaiting_review", task["id"])
         if task["mode"] == ExecutionMode.DRY_RUN.value:
@@ -452,6 +469,9 @@ class TaskOrchestrator:
         data["approval"] = approval
         for s in data["steps"]:
             s["gates"] = gates_by_step.get(s["name"], [])
+        from agent_agency_cli.planning.model_status import add_model_info
+
+        add_model_info(data, store, tid, steps)
         data["risk"] = json.loads(task["risk"]) if task["risk"] else None
         data["review_mode"] = task["review_mode"]
         data["completion"] = json.loads(task["completion"]) if task["completion"] else None
@@ -563,7 +583,7 @@ class TaskOrchestrator:
             s["result"] = results.get(s["name"]) if s["status"] == "completed" else None
             steps_out.append({k: s[k] for k in ("name", "status", "attempt", "duration", "exit_code",
                                                 "reason", "result")}
-                             | {"metrics": s.get("metrics")})
+                             | {"metrics": s.get("metrics"), "model": s.get("model")})
         return {
             "task_id": tid,
             "status": status["status"],
@@ -586,7 +606,9 @@ class TaskOrchestrator:
             "scores": {k: completion.get(k) for k in ("compliance_score", "quality_score",
                                                       "requires_followup")},
             "dry_run_report": completion.get("report"),
-            "metrics": self._task_metrics(status, gates),
+            "metrics": self._task_metrics(status, gates) | {"model_calls": status["model_calls"]["calls"]},
+            "model_calls": {k: v for k, v in status["model_calls"].items() if k != "calls_list"},
+            "plan": {k: status["plan"][k] for k in ("source", "planner_model", "not_planned")},
         }
 
     def _outputs(self, tid: str, step_rows: dict[str, sqlite3.Row]) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from agent_agency_cli.engine.process import with_limits
+from agent_agency_cli.engine.step_io import context_fields
 from agent_agency_cli.executors.base import StepHandle, StepLog, StepOutcome
 from agent_agency_cli.executors.python import thread_safe_reporter
 from agent_agency_cli.executors.registry import AttemptContext, executor_for
@@ -54,6 +55,7 @@ def make_handle(runner: TaskRunner, st: StepState, spec: dict[str, Any], log: St
         on_spawn=on_spawn,
         report_progress=thread_safe_reporter(lambda f, m: runner._progress(st, f, m)),
         cache=runner.executor_cache, services=runner.services,
+        **context_fields(runner, st),
     )
     return ex.make_handle(ctx)
 

@@ -1,0 +1,25 @@
+"""What is stored with a new task about its plan: how it was made (file, built-in planner,
+planner model) and what could not be planned, the planner's model calls, and each model
+step's selection as a `model_selected` event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent_agency_cli.store import Store
+
+
+def record_plan(store: Store, task_id: str, planned: Any, steps: list[dict[str, Any]]) -> None:
+    from agent_agency_cli.store.model_calls import add_model_call, save_plan
+
+    if planned is not None:
+        save_plan(store, task_id, planned.source, planned.yaml(), planned.notes, planned.model)
+        store.add_event(task_id, "task_planned", {"source": planned.source, "model": planned.model,
+                                                  "steps": len(steps), "not_planned": planned.notes})
+        for call in planned.calls:
+            add_model_call(store, task_id, None, None, call)
+    for row in steps:
+        sel = row["spec"].get("selection")
+        if sel:
+            store.add_event(task_id, "model_selected", {"model": sel["primary"], "fallbacks": sel["fallbacks"],
+                                                        "reasoning": sel["reasoning"]}, step=row["name"])
