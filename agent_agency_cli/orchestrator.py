@@ -249,6 +249,9 @@ class TaskOrchestrator:
         for row in steps:  # each model step's model chain and why (shown in status, hot-swappable)
             if row["name"] in chosen:
                 row["spec"]["selection"] = chosen[row["name"]]
+        if planned is not None and mode is ExecutionMode.STRICT:
+            # Strict mode approves a planner's plan as a whole before the first step (`task plan ID`).
+            task["status"], task["review_mode"] = TaskStatus.AWAITING_REVIEW.value, "blocking"
         task["planned"] = planned
         return task, steps
 
@@ -606,7 +609,7 @@ class TaskOrchestrator:
             "scores": {k: completion.get(k) for k in ("compliance_score", "quality_score",
                                                       "requires_followup")},
             "dry_run_report": completion.get("report"),
-            "metrics": self._task_metrics(status, gates) | {"model_calls": status["model_calls"]["calls"]},
+            "metrics": self._task_metrics(status, gates),
             "model_calls": {k: v for k, v in status["model_calls"].items() if k != "calls_list"},
             "plan": {k: status["plan"][k] for k in ("source", "planner_model", "not_planned")},
         }
@@ -645,7 +648,9 @@ class TaskOrchestrator:
             retries=sum(max(0, (s["attempt"] or 0) - 1) for s in status["steps"]),
             errors=sum(1 for s in status["steps"] if s["status"] == "failed"),
             quality_score=sum(scores) / len(scores) if scores else None,
-        ) | {"steps_total": status["progress"]["total"], "steps_completed": status["progress"]["done"]}
+        ) | {"steps_total": status["progress"]["total"], "steps_completed": status["progress"]["done"],
+             "model_calls": (status.get("model_calls") or {}).get("calls", 0),
+             "model_cost": (status.get("model_calls") or {}).get("cost", 0.0)}
 
     def log_lines(
         self, task_id: str, step: str | None = None
@@ -704,9 +709,17 @@ class TaskOrchestrator:
         mode: str | None = None,
         max_cpu: int | None = None,
         max_memory: str | int | None = None,
+        models: list[str] | None = None,
     ) -> str:
-        """Change priority, deadline, requirements, mode or resource limits."""
+        """Change priority, deadline, requirements, mode, resource limits or the model of
+        model steps not yet started (`models`: NAME for all of them, or STEP=NAME)."""
         changes: dict[str, Any] = {}
+        if models:
+            from agent_agency_cli.engine.hot_swap import parse_model_changes
+
+            changes["models"] = {"steps": parse_model_changes(self.store, self.resolve(task_id), models,
+                                                              self.settings),
+                                 "who": _who()}
         if priority is not None:
             try:
                 p = Priority(priority)
@@ -739,7 +752,7 @@ class TaskOrchestrator:
             changes["limits"] = limits
         if not changes:
             raise BadInputError("nothing to modify: give --priority, --deadline, --requirements, "
-                                "--mode, --max-cpu or --max-memory")
+                                "--mode, --max-cpu, --max-memory or --model")
         return self._intervene(task_id, "modify", {"changes": changes})
 
     # -- workers, breakers, metrics --------------------------------------------
@@ -802,7 +815,7 @@ class TaskOrchestrator:
             "task_id": tid,
             "steps": [{"name": s["name"], "status": s["status"], "duration": s["duration"],
                        "attempt": s["attempt"], "worker": s["worker"], "summary": s["metrics"],
-                       "samples": samples.get(s["name"], [])} for s in steps],
+                       "samples": samples.get(s["name"], []), "model": s.get("model")} for s in steps],
             "task": self._task_metrics(status, store.gate_results(tid)),
         }
         if step is not None:
@@ -1003,13 +1016,22 @@ class TaskOrchestrator:
                                   finished_at=time.time(), exit_code=T.CANCELLED.exit_code)
             msg = f"cancelled task {tid}"
         elif kind == "modify":
-            changes = args["changes"]
+            changes = dict(args["changes"])
+            swapped = None
+            if "models" in changes:  # hot-swap (engine/hot_swap.py); task columns below
+                from agent_agency_cli.engine.hot_swap import swap_models
+
+                try:
+                    swapped = swap_models(store, tid, changes.pop("models"), self.settings)
+                except ConflictError as exc:
+                    raise self._reject(iid, tid, str(exc)) from None
             if "limits" in changes:
                 changes["limits"] = {**json.loads(task["limits"] or "{}"), **changes["limits"]}
             old = {k: task[k] for k in changes if k in task.keys()}
-            store.update_task_fields(tid, event="task_modified",
-                                     payload={"old": old, "new": changes}, **changes)
-            msg = f"modified task {tid}: " + ", ".join(sorted(changes))
+            if changes:
+                store.update_task_fields(tid, event="task_modified",
+                                         payload={"old": old, "new": changes}, **changes)
+            msg = f"modified task {tid}: " + ", ".join([*sorted(changes), *([swapped] if swapped else [])])
         elif kind == "override":
             step = store.get_step(tid, args["step"])
             old_s = StepStatus(step["status"])

@@ -985,6 +985,14 @@ class TaskRunner:
         return f"escalated task {self.task_id}: waiting for a person (resume or cancel)"
 
     async def modify(self, changes: dict[str, Any]) -> str:
+        if "models" in changes:  # hot-swap of not-yet-started model steps (engine/hot_swap.py)
+            from agent_agency_cli.engine.hot_swap import swap_models
+
+            changes = dict(changes)
+            swapped = swap_models(self.store, self.task_id, changes.pop("models"), self.settings,
+                                  self.steps, self.running)
+            if not changes:
+                return f"modified task {self.task_id}: {swapped}"
         task = self.store.get_task(self.task_id)
         old = {k: task[k] for k in changes if k in task.keys()}
         if "limits" in changes:
