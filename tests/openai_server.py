@@ -49,6 +49,7 @@ class Request:
     path: str
     body: dict[str, Any]
     headers: dict[str, str]
+    received_at: float = field(default_factory=time.monotonic)
 
     @property
     def model(self) -> str | None:
@@ -270,3 +271,23 @@ class OpenAIServer:
                 self.wfile.flush()
 
         return Handler
+
+
+def write_config(path: Any, srv: OpenAIServer, *, models: tuple[str, ...] = ("m1", "m2"),
+                 default: str | None = "m1", fallbacks: tuple[str, ...] = ("m2",), planner: str | None = None,
+                 api_key_env: str | None = None, retries: int = 1, timeout: float = 10.0,
+                 extra: str = "") -> Any:
+    """A config whose `models:` section points at this server (prices: 1 and 2 per million tokens)."""
+    key = f", api_key_env: {api_key_env}" if api_key_env else ""
+    lines = ["models:", "  providers:",
+             f"    local: {{base_url: \"{srv.base_url}\", retries: {retries}, backoff_initial: 0.01, "
+             f"timeout: {timeout}{key}}}",
+             "  models:"]
+    lines += [f"    {m}: {{provider: local, price_in: 1, price_out: 2, context: 8192}}" for m in models]
+    lines.append("  selection:")
+    if default:
+        lines.append(f"    default: {{primary: {default}, fallbacks: [{', '.join(fallbacks)}]}}")
+    if planner:
+        lines.append(f"    planner: {planner}")
+    path.write_text("\n".join(lines) + "\n" + extra)
+    return path

@@ -104,7 +104,7 @@ def render_status(s: dict[str, Any], verbose: bool) -> None:
     from agent_agency_cli.cli.model_render import model_lines
 
     for line in model_lines(s):
-        out.print(line, highlight=False, markup=False)
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
     if verbose:
         out.print()
         out.print(Text("plan", style="bold"))

@@ -214,7 +214,7 @@ def result(task_id: IdArg, as_json: JsonOpt = False) -> None:
         from agent_agency_cli.cli.model_render import model_lines
 
         for line in model_lines(res):
-            out.print(line, highlight=False, markup=False)
+            out.print(line, highlight=False, markup=False, soft_wrap=True)
         out.print(f"workspace: {res['workspace']}")
     if not res["finished"]:
         raise fail(f"task {res['task_id']} has not finished (it is {res['status']})", 5)

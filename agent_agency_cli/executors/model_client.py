@@ -171,7 +171,9 @@ async def call_once(ep: Endpoint, client: Any, messages: list[dict[str, Any]], *
             calls: dict[int, dict[str, Any]] = {}
             resp = await client.chat.completions.create(stream=True, stream_options={"include_usage": True},
                                                         **kwargs)
+            seen = 0
             async for chunk in resp:
+                seen += 1
                 if chunk.usage is not None:
                     res.tokens_in, res.tokens_out = chunk.usage.prompt_tokens, chunk.usage.completion_tokens
                 for choice in chunk.choices or []:
@@ -192,6 +194,8 @@ async def call_once(ep: Endpoint, client: Any, messages: list[dict[str, Any]], *
                         res.finish_reason = choice.finish_reason
                 if wait_running is not None:
                     await wait_running()
+            if not seen or (res.finish_reason is None and not parts and not calls):
+                raise ValueError("the stream held no completion (not an OpenAI-compatible answer)")
             res.text = "".join(parts)
             res.tool_calls = [calls[i] for i in sorted(calls)]
         else:
