@@ -37,11 +37,13 @@ class Reply:
     delay: float = 0.0  # seconds before the answer starts
     chunk_delay: float = 0.0  # seconds between streamed chunks
     chunks: int | None = None  # how many pieces a streamed answer is cut into (default: per word)
+    pieces: list[str] | None = None  # the exact streamed pieces (content is their join)
     finish_reason: str = "stop"
     tool_calls: list[dict[str, Any]] | None = None  # [{"name": ..., "arguments": {...}, "id": ...}]
     usage: dict[str, int] | None = None  # default: counted from the words
     raw: str | None = None  # send this body as is (malformed JSON)
     wait: threading.Event | None = None  # block until set before answering (hot-swap tests)
+    stamps: list[float] | None = None  # time.time() of each streamed content chunk, appended as sent
 
 
 @dataclass
@@ -138,6 +140,13 @@ class OpenAIServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                # Small SSE writes must not wait for delayed ACKs (Nagle): stream as a real server does.
+                import socket
+
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def log_message(self, format: str, *args: Any) -> None:  # quiet
                 pass
@@ -243,8 +252,12 @@ class OpenAIServer:
                 self.end_headers()
                 self._event(self._chunk(req, {"role": "assistant", "content": ""}, None))
                 text = reply.content or ""
+                if reply.pieces is not None:
+                    text = "".join(reply.pieces)
                 if text:
-                    if reply.chunks:
+                    if reply.pieces is not None:
+                        pieces = list(reply.pieces)
+                    elif reply.chunks:
                         size = max(1, -(-len(text) // reply.chunks))
                         pieces = [text[i:i + size] for i in range(0, len(text), size)]
                     else:
@@ -253,6 +266,8 @@ class OpenAIServer:
                     for piece in pieces:
                         if reply.chunk_delay:
                             time.sleep(reply.chunk_delay)
+                        if reply.stamps is not None:
+                            reply.stamps.append(time.time())
                         self._event(self._chunk(req, {"content": piece}, None))
                 finish = reply.finish_reason
                 if reply.tool_calls:
