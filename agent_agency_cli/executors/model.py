@@ -16,13 +16,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import anyio
-
 from agent_agency_cli.errors import AgencyError
 from agent_agency_cli.executors.base import StepOutcome
 from agent_agency_cli.executors.templates import TemplateError, render
 
 if TYPE_CHECKING:
+    import anyio
+
     from agent_agency_cli.executors.model_client import Endpoint
     from agent_agency_cli.executors.registry import AttemptContext
 
@@ -63,6 +63,8 @@ class ModelHandle:
     pid: int | None = None
 
     def __init__(self, ctx: AttemptContext):
+        import anyio  # here, not at import: `task status` describes model steps without it
+
         self.ctx = ctx
         self.spec = ctx.spec
         self._running = anyio.Event()
@@ -93,6 +95,8 @@ class ModelHandle:
     # -- the attempt --------------------------------------------------------------
 
     async def run(self) -> StepOutcome:
+        import anyio
+
         with anyio.CancelScope() as scope:
             self._scope = scope
             try:
@@ -249,6 +253,8 @@ class ModelHandle:
         return StepOutcome(ok=True, exit_code=0, result=result)
 
     async def _sleep(self, delay: float) -> None:
+        import anyio
+
         await anyio.sleep(delay)
         await self._wait_running()
 
@@ -258,6 +264,8 @@ class ModelHandle:
 
     def pause(self) -> None:
         # An HTTP stream cannot be stopped; the step stops reading (and retrying) until resumed.
+        import anyio
+
         if self._running.is_set():
             self._running = anyio.Event()
 

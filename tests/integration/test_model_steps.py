@@ -232,3 +232,57 @@ def test_hot_swap_rejects_unknown_models_and_steps(cli, config, write_plan):
     assert ok.returncode == 0, ok.stderr
     spec = cli.json("task", "status", tid)["steps"][1]["model"]
     assert spec["selected"] == "m2" and spec["fallbacks"] == ["m1"]
+
+
+def test_the_model_steps_example_runs_against_the_test_server(cli, tmp_path, srv):
+    from tests.conftest import EXAMPLES
+
+    def answer(req):
+        if "as JSON" in req.last_user:
+            return Reply(content='{"checks": ["limits bursts", "is thread safe"]}')
+        return Reply(content=f"answer to: {req.last_user[:40]}")
+
+    srv.default = answer
+    config = write_config(tmp_path / "c.yaml", srv, extra="")
+    res = cli("--config", str(config), "task", "create", "--plan", str(EXAMPLES / "model-steps.yaml"),
+              "--description", "a rate limiter", "--requirements", "code", "--foreground", timeout=120)
+    assert res.returncode == 0, res.stderr
+    status = cli.json("task", "status", res.stdout.split()[0])
+    ws = Path(status["workspace"])
+    assert json.loads((ws / "checklist.json").read_text())["checks"] == ["limits bursts", "is thread safe"]
+    implement = srv.requests[-1]
+    assert '"checks": ["limits bursts"' in implement.last_user and "answer to: Design a rate limiter" in (
+        implement.last_user)
+    assert srv.requests[0].messages[0] == {"role": "system", "content": "You are a senior engineer. Be brief."}
+    assert srv.requests[0].body["max_tokens"] == 400 and srv.requests[0].body["temperature"] == 0.2
+
+
+@pytest.mark.parametrize("name", ["models-ollama.yaml", "models-llamacpp.yaml"])
+def test_example_model_configs_load(name):
+    from agent_agency_cli.config import load_settings
+    from tests.conftest import EXAMPLES
+
+    s = load_settings(EXAMPLES / name)
+    assert s.models.selection.planner in s.models.models
+    assert all(p.base_url.startswith("http://localhost:") for p in s.models.providers.values())
+
+
+def test_status_of_a_model_task_does_not_import_the_sdk(cli, config, write_plan):
+    import sys
+
+    tid = cli("--config", str(config), "task", "create", "--no-start", "--plan",
+              str(write_plan(PLAN))).stdout.strip()
+    code = (
+        "import sys\n"
+        "from agent_agency_cli.cli.main import app\n"
+        f"for argv in (['task', 'status', '{tid}', '--json'], ['task', 'status', '{tid}']):\n"
+        "    try:\n"
+        "        app(argv, prog_name='agent-agency-cli')\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print('BAD', [m for m in ('openai', 'jsonschema', 'textual', 'anyio') if m in sys.modules])\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=cli.env(AGENT_AGENCY_CONFIG=str(config)))
+    assert "BAD []" in res.stdout, res.stdout + res.stderr
+    assert '"selected": "m1"' in res.stdout
