@@ -286,3 +286,26 @@ def test_status_of_a_model_task_does_not_import_the_sdk(cli, config, write_plan)
                          env=cli.env(AGENT_AGENCY_CONFIG=str(config)))
     assert "BAD []" in res.stdout, res.stdout + res.stderr
     assert '"selected": "m1"' in res.stdout
+
+
+def test_each_endpoint_has_its_own_breaker(cli, tmp_path, write_plan):
+    with OpenAIServer(default=lambda req: Reply(status=502)) as down, OpenAIServer() as up:
+        config = tmp_path / "c.yaml"
+        config.write_text(
+            "recovery: {breakers: {failure_threshold: 1, recovery_timeout: 1h}}\n"
+            "models:\n  providers:\n"
+            f"    down: {{base_url: \"{down.base_url}\", retries: 0}}\n"
+            f"    up: {{base_url: \"{up.base_url}\", retries: 0}}\n"
+            "  models:\n    m1: {provider: down}\n    m2: {provider: up}\n"
+            "  selection:\n    default: {primary: m1, fallbacks: [m2]}\n")
+        plan = write_plan("steps:\n  - {name: a, model: auto, prompt: one}\n"
+                          "  - {name: b, model: auto, prompt: two, needs: [a]}\n")
+        res, tid = create(cli, config, plan)
+        assert res.returncode == 0, res.stderr
+        assert len(down.requests) == 1, "the open breaker kept step b away from the failing endpoint"
+        assert [r.last_user for r in up.requests] == ["one", "two"]
+        reasons = {e["step"]: e["payload"]["reason"] for e in events(cli, tid, "model_fallback")}
+        assert "HTTP 502" in reasons["a"] and "circuit open" in reasons["b"]
+        breakers = {b["name"]: b for b in cli.json("--config", str(config), "breakers", "list")}
+        assert breakers[f"model endpoint {down.base_url}"]["state"] == "open"
+        assert breakers.get(f"model endpoint {up.base_url}", {"state": "closed"})["state"] == "closed"
