@@ -21,6 +21,24 @@ def _print_plan(data: dict[str, Any], as_json: bool) -> None:
         print(f"not planned: {note}", file=sys.stderr)
 
 
+def announce_plan(status: dict[str, Any]) -> bool:
+    """On stderr, before the task runs: the planner's steps and what it could not plan.
+    True when the plan awaits approval as a whole (strict mode)."""
+    plan = status["plan"]
+    by = f" ({plan['planner_model']})" if plan.get("planner_model") else ""
+    steps = ", ".join(f"{s['name']}" + (f" [{s['model']['selected']}]" if s.get("model") else "")
+                      for s in status["steps"])
+    print(f"planned by the {plan['source']} planner{by}: {steps}", file=sys.stderr)
+    for note in plan.get("not_planned") or []:
+        print(f"not planned: {note}", file=sys.stderr)
+    if status["status"] == "awaiting_review" and status["mode"] == "strict":
+        tid = status["id"]
+        print(f"the plan awaits approval: agent-agency-cli task plan {tid} (show) | --approve | --edit | "
+              "--reject --reason ...", file=sys.stderr)
+        return True
+    return False
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors

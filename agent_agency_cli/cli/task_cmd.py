@@ -100,9 +100,15 @@ def create(
 
             render_impact(report)
         return
+    plan_waits = False  # a planner's plan awaiting approval as a whole (strict mode)
+    if status["plan"].get("source") not in (None, "file") and not as_json:
+        from agent_agency_cli.cli.plan_cmd import announce_plan
+
+        plan_waits = announce_plan(status)
     if status["status"] == "awaiting_review":
-        print(f"task {tid} awaits a council review (risk {(status.get('risk') or {}).get('level')}): "
-              f"agent-agency-cli task review {tid} --approve|--reject --reason ...", file=sys.stderr)
+        if not plan_waits:
+            print(f"task {tid} awaits a council review (risk {(status.get('risk') or {}).get('level')}): "
+                  f"agent-agency-cli task review {tid} --approve|--reject --reason ...", file=sys.stderr)
         if foreground:
             print(tid, flush=True)
             raise fail(f"task {tid} cannot run in the foreground before its review; after "

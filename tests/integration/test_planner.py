@@ -124,6 +124,10 @@ def test_strict_mode_approves_the_plan_as_a_whole_and_can_edit_it(cli, tmp_path)
     res = cli("task", "create", "-d", "Write the changelog", "--mode", "strict", "--no-start")
     assert res.returncode == 0, res.stderr
     tid = res.stdout.strip()
+    # the plan is shown before anything runs, with how to approve it
+    assert "planned by the builtin planner: brief" in res.stderr
+    assert f"the plan awaits approval: agent-agency-cli task plan {tid}" in res.stderr
+    assert "council review" not in res.stderr
     assert cli.json("task", "status", tid)["status"] == "awaiting_review"
     shown = cli("task", "plan", tid)
     assert "name: brief" in shown.stdout
