@@ -202,9 +202,15 @@ class ModelHandle:
             wait_running=self._wait_running,
         )
         self._sys(f"model {ep.name} ({ep.model_id} at {ep.base_url})")
-        res = await call_with_retries(ep, client, messages, **kwargs)
-        if breakers is not None and not res.bad_request:
-            breakers.record(ep.breaker, bset, res.ok, time.time(), trial=trial)
+        try:
+            res = await call_with_retries(ep, client, messages, **kwargs)
+        except BaseException:  # cancelled (task cancel, timeout): says nothing about the endpoint
+            if breakers is not None and trial:
+                breakers.release_trial(ep.breaker, time.time())
+            raise
+        if breakers is not None:
+            # A bad request (400/422) is the step's fault: the endpoint answered, so it counts as alive.
+            breakers.record(ep.breaker, bset, res.ok or res.bad_request, time.time(), trial=trial)
         if not res.ok:
             if res.bad_request:
                 return self._fail(f"{ep.name} rejected the request: {res.error}", target_ok=True), ""

@@ -309,3 +309,23 @@ def test_each_endpoint_has_its_own_breaker(cli, tmp_path, write_plan):
         breakers = {b["name"]: b for b in cli.json("--config", str(config), "breakers", "list")}
         assert breakers[f"model endpoint {down.base_url}"]["state"] == "open"
         assert breakers.get(f"model endpoint {up.base_url}", {"state": "closed"})["state"] == "closed"
+
+
+def test_cancel_stops_a_model_step_waiting_on_its_endpoint(cli, config, srv, write_plan):
+    gate = threading.Event()
+    srv.script(Reply(content="never read", wait=gate), model="m1")
+    proc = cli.popen("--config", str(config), "task", "create", "--plan",
+                     str(write_plan("steps:\n  - {name: slow, model: m1, prompt: think}\n")), "--foreground",
+                     TEST_MODEL_KEY=SECRET)
+    try:
+        wait_for(lambda: srv.requests, timeout=30)
+        tid = cli.json("task", "list")[0]["id"]
+        res = cli("task", "cancel", tid, "--reason", "took too long")
+        assert res.returncode == 0, res.stderr
+        assert proc.wait(timeout=30) == 4
+    finally:
+        gate.set()
+        if proc.poll() is None:
+            proc.kill()
+    status = cli.json("task", "status", tid)
+    assert status["status"] == "cancelled" and status["steps"][0]["status"] == "cancelled"
