@@ -605,7 +605,8 @@ class TaskRunner:
         if outcome.extra.get("metrics"):
             fields["metrics"] = json.dumps(outcome.extra["metrics"])
         fields["also"] = [self.store.attempt_row(self.task_id, st.name, st.attempt, outcome, st.started_at,
-                                                 now, fields["duration"], st.worker)]
+                                                 now, fields["duration"], st.worker),
+                          *outcome.extra.get("also", ())]  # an executor's rows (e.g. model calls)
         return fields
 
     def _complete_step(self, st: StepState, outcome: StepOutcome) -> None:

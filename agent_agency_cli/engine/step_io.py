@@ -37,6 +37,8 @@ def step_output(runner: TaskRunner, name: str) -> str | None:
     result = json.loads(row["payload"]).get("result")
     if result is None:
         return ""
+    if isinstance(result, dict) and result.get("model") and isinstance(result.get("output"), str):
+        return result["output"]  # a model step's answer (whole: a longer one has its file above)
     return result if isinstance(result, str) else json.dumps(result)
 
 

@@ -57,6 +57,34 @@ def response_format_of(spec: dict[str, Any]) -> dict[str, Any] | None:
     return {"type": "json_object"}
 
 
+class AnswerLog:
+    """Streams an answer into the step log as it arrives: each complete line at once, and a
+    long line without a newline in pieces of about WRAP characters (cut at a space), so
+    `task logs --follow` shows a one-paragraph answer being written."""
+
+    WRAP = 100
+
+    def __init__(self, log: Any):
+        self.log = log
+        self.buf = ""
+
+    def feed(self, piece: str) -> None:
+        self.buf += piece
+        *lines, self.buf = self.buf.split("\n")
+        for line in lines:
+            self.log.line("out", line.rstrip("\r"))
+        while len(self.buf) > self.WRAP:
+            cut = self.buf.rfind(" ", 0, self.WRAP + 1)
+            cut = cut + 1 if cut > 0 else self.WRAP
+            self.log.line("out", self.buf[:cut].rstrip())
+            self.buf = self.buf[cut:]
+
+    def end(self) -> None:
+        if self.buf:
+            self.log.line("out", self.buf)
+            self.buf = ""
+
+
 class ModelHandle:
     """One attempt of a model step."""
 
@@ -70,6 +98,7 @@ class ModelHandle:
         self._running = anyio.Event()
         self._running.set()
         self._secrets: list[str] = []
+        self._rows: list[tuple[str, tuple[Any, ...]]] = []  # successful calls' model_calls rows
         self._scope: anyio.CancelScope | None = None
 
     # -- masking ------------------------------------------------------------------
@@ -169,7 +198,10 @@ class ModelHandle:
     def _fail(self, reason: str, *, target_ok: bool = False) -> StepOutcome:
         reason = self._mask(reason)
         self._sys(reason)
-        return StepOutcome(ok=False, reason=reason, extra={"target_ok": True} if target_ok else {})
+        extra: dict[str, Any] = {"also": self._rows}
+        if target_ok:
+            extra["target_ok"] = True
+        return StepOutcome(ok=False, reason=reason, extra=extra)
 
     async def _try_model(self, ep: Endpoint, messages: list[dict[str, Any]]) -> tuple[StepOutcome | None, str]:
         """(outcome, "") when this model settled the step; (None, why) to move on."""
@@ -188,22 +220,31 @@ class ModelHandle:
         log = self.ctx.log
 
         def on_call(res: Any) -> None:
-            self.ctx.record_call(json.loads(self._mask(json.dumps(res.record(ep)))))
+            call = json.loads(self._mask(json.dumps(res.record(ep))))
+            if res.ok:  # written with the step's completion, in its transaction (no commit of its own)
+                from agent_agency_cli.store.model_calls import call_row
+
+                self._rows.append(call_row(self.ctx.task_id, self.ctx.step, self.ctx.attempt, call))
+            else:  # a failure is recorded at once: it matters even if the step never completes
+                self.ctx.record_call(call)
 
         def on_retry(reason: str, delay: float, retry: int) -> None:
+            answer.end()  # a partial answer of the failed try keeps its own lines
             msg = f"{ep.name}: {reason}; retry {retry} of {ep.retries} in {delay:.2f}s"
             self._sys(msg)
             self._emit("model_retry", {"model": ep.name, "reason": reason, "delay": delay, "retry": retry})
 
+        answer = AnswerLog(log)
         kwargs: dict[str, Any] = dict(
             on_call=on_call, on_retry=on_retry, sleep=self._sleep, stream=True,
-            on_text=lambda piece: log.feed("out", piece), response_format=response_format_of(spec),
+            on_text=answer.feed, response_format=response_format_of(spec),
             max_tokens=spec.get("max_tokens"), temperature=spec.get("temperature"),
             wait_running=self._wait_running,
         )
         self._sys(f"model {ep.name} ({ep.model_id} at {ep.base_url})")
         try:
             res = await call_with_retries(ep, client, messages, **kwargs)
+            answer.end()
         except BaseException:  # cancelled (task cancel, timeout): says nothing about the endpoint
             if breakers is not None and trial:
                 breakers.release_trial(ep.breaker, time.time())
@@ -223,8 +264,8 @@ class ModelHandle:
                 repair = [*messages, {"role": "assistant", "content": res.text},
                           {"role": "user", "content": "Your answer is not valid: " + "; ".join(problems)
                            + ". Answer again with only the corrected JSON."}]
-                log.feed("out", "\n")
                 res2 = await call_with_retries(ep, client, repair, **kwargs)
+                answer.end()
                 if not res2.ok:
                     return (self._fail(f"{ep.name} rejected the repair: {res2.error}", target_ok=True), "") \
                         if res2.bad_request else (None, res2.error or "error")
@@ -237,9 +278,12 @@ class ModelHandle:
 
     def _succeed(self, ep: Endpoint, res: Any) -> StepOutcome:
         text = res.text
-        out_dir = outputs_dir(self.ctx.workspace)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / f"{self.ctx.step}.txt").write_text(text, encoding="utf-8")
+        if len(text) > PREVIEW:  # a short answer is whole in the step's result; a long one gets a file
+            out_dir = outputs_dir(self.ctx.workspace)
+            if not self.ctx.cache.get("model.outputs_dir"):
+                out_dir.mkdir(parents=True, exist_ok=True)
+                self.ctx.cache["model.outputs_dir"] = True
+            (out_dir / f"{self.ctx.step}.txt").write_text(text, encoding="utf-8")
         result: dict[str, Any] = {
             "model": ep.name, "output": text if len(text) <= PREVIEW else text[:PREVIEW] + "…",
             "finish_reason": res.finish_reason, "tokens_in": res.tokens_in, "tokens_out": res.tokens_out,
@@ -252,11 +296,9 @@ class ModelHandle:
             result["output_file"] = str(path)
         if self.spec.get("response_format") == "json":
             result["json"] = json.loads(text)
-        if text and not text.endswith("\n"):
-            self.ctx.log.feed("out", "\n")  # the answer's last line goes out before the summary
         self._sys(f"answered by {ep.name}: {res.tokens_in} tokens in, {res.tokens_out} out, "
                   f"finish {res.finish_reason}")
-        return StepOutcome(ok=True, exit_code=0, result=result)
+        return StepOutcome(ok=True, exit_code=0, result=result, extra={"also": self._rows})
 
     async def _sleep(self, delay: float) -> None:
         import anyio

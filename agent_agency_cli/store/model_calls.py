@@ -12,18 +12,25 @@ CALL_FIELDS = ("model", "provider", "endpoint", "purpose", "status", "http_statu
                "latency", "ttft", "cost", "finish_reason", "error", "started_at")
 
 
-def add_model_call(store: Store, task_id: str | None, step: str | None, attempt: int | None,
-                   call: dict[str, Any]) -> None:
-    """Record one call (its own transaction; any open step batch commits first)."""
+_INSERT = (f"INSERT INTO model_calls (task_id, step, attempt, {', '.join(CALL_FIELDS)}) "
+           f"VALUES (?, ?, ?, {', '.join('?' for _ in CALL_FIELDS)})")
+
+
+def call_row(task_id: str | None, step: str | None, attempt: int | None,
+             call: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
+    """The statement recording one call (for a step transition's `also`: same transaction)."""
     row = {k: call.get(k) for k in CALL_FIELDS}
     row["purpose"] = row["purpose"] or "step"
     row["started_at"] = row["started_at"] or time.time()
+    return _INSERT, (task_id, step, attempt, *(row[k] for k in CALL_FIELDS))
+
+
+def add_model_call(store: Store, task_id: str | None, step: str | None, attempt: int | None,
+                   call: dict[str, Any]) -> None:
+    """Record one call now (its own transaction; any open step batch commits first)."""
+    sql, params = call_row(task_id, step, attempt, call)
     with store.tx() as conn:
-        conn.execute(
-            f"INSERT INTO model_calls (task_id, step, attempt, {', '.join(CALL_FIELDS)}) "
-            f"VALUES (?, ?, ?, {', '.join('?' for _ in CALL_FIELDS)})",
-            (task_id, step, attempt, *(row[k] for k in CALL_FIELDS)),
-        )
+        conn.execute(sql, params)
 
 
 def model_calls(store: Store, task_id: str) -> list[dict[str, Any]]:

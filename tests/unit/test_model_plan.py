@@ -168,3 +168,31 @@ def test_task_plan_usage_errors_are_one_line() -> None:
     res = runner.invoke(app, ["task", "plan", "-d", "x", "--workdir", "/nonexistent/dir"])
     assert res.exit_code == 2 and "does not exist" in res.output
     assert "Traceback" not in res.output
+
+
+# -- the streamed answer in the step log -------------------------------------------------------
+
+
+def test_answer_lines_reach_the_log_as_they_arrive_and_long_lines_are_cut(tmp_path: Path) -> None:
+    from agent_agency_cli.executors.base import StepLog, parse_log_line
+    from agent_agency_cli.executors.model import AnswerLog
+
+    path = tmp_path / "s.log"
+    log = StepLog(path)
+    answer = AnswerLog(log)
+
+    def texts() -> list[str]:
+        return [parse_log_line(ln)[2] for ln in path.read_text().splitlines()] if path.exists() else []
+
+    answer.feed("first li")
+    assert texts() == []
+    answer.feed("ne\nsec")
+    assert texts() == ["first line"]
+    words = " ".join(f"word{i}" for i in range(40))  # one long paragraph, no newline
+    for w in words.split(" "):
+        answer.feed(w + " ")
+    assert len(texts()) >= 3, "a long paragraph shows while it is being written"
+    assert all(len(t) <= AnswerLog.WRAP for t in texts())
+    answer.end()
+    log.close()
+    assert " ".join(texts()[1:]).replace("  ", " ").strip() == ("sec" + words).strip()
