@@ -329,3 +329,15 @@ def test_cancel_stops_a_model_step_waiting_on_its_endpoint(cli, config, srv, wri
             proc.kill()
     status = cli.json("task", "status", tid)
     assert status["status"] == "cancelled" and status["steps"][0]["status"] == "cancelled"
+
+
+def test_a_long_answer_reaches_later_steps_whole(cli, config, srv, write_plan):
+    long = " ".join(f"w{i}" for i in range(1500))  # longer than the result's preview
+    srv.script(Reply(content=long), model="m1")
+    plan = write_plan("steps:\n  - {name: a, model: m1, prompt: write}\n"
+                      "  - {name: b, model: m1, prompt: 'got {{ steps.a.output }}', needs: [a]}\n")
+    res, tid = create(cli, config, plan)
+    assert res.returncode == 0, res.stderr
+    assert srv.requests[-1].last_user == f"got {long}"
+    preview = cli.json("task", "result", tid)["steps"][0]["result"]["output"]
+    assert preview.endswith("…") and len(preview) < len(long)
