@@ -129,3 +129,14 @@ def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: f
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+@pytest.fixture
+def openai_server() -> Iterator[object]:
+    """A local OpenAI-compatible server on 127.0.0.1 (tests/openai_server.py): script answers
+    with `.script(Reply(...), model=...)`, read `.requests`; `write_config(path, server)` writes
+    a config whose `models:` section points at it."""
+    from tests.openai_server import OpenAIServer
+
+    with OpenAIServer() as server:
+        yield server

@@ -43,9 +43,8 @@ def step_output(runner: TaskRunner, name: str) -> str | None:
 
 
 def context_fields(runner: TaskRunner, st: StepState) -> dict[str, Any]:
-    """The AttemptContext fields for model (and later tool) steps."""
-    if st.kind != "model":
-        return {}
+    """The AttemptContext fields for what a step reads and records (every kind gets them:
+    the engine does not branch on the kind; only model and tool steps use them so far)."""
     from agent_agency_cli.store.model_calls import add_model_call
 
     attempt = st.attempt

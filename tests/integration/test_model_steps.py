@@ -31,9 +31,8 @@ steps:
 
 
 @pytest.fixture
-def srv():
-    with OpenAIServer() as server:
-        yield server
+def srv(openai_server):
+    return openai_server
 
 
 @pytest.fixture
