@@ -222,7 +222,7 @@ class ModelEntry(_Strict):
 
     provider: str
     id: str | None = None  # the provider's model id (default: the entry's name)
-    context: int | None = Field(None, ge=1)  # context window, tokens
+    context: int | None = Field(None, ge=1)  # context window, tokens (a prompt that does not fit skips it)
     price_in: float = Field(0.0, ge=0)  # per million input tokens
     price_out: float = Field(0.0, ge=0)  # per million output tokens
 

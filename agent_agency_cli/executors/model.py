@@ -205,7 +205,12 @@ class ModelHandle:
 
     async def _try_model(self, ep: Endpoint, messages: list[dict[str, Any]]) -> tuple[StepOutcome | None, str]:
         """(outcome, "") when this model settled the step; (None, why) to move on."""
-        from agent_agency_cli.executors.model_client import call_with_retries, client_for
+        from agent_agency_cli.executors.model_client import call_with_retries, client_for, rough_tokens
+
+        if ep.context is not None:
+            need = rough_tokens(messages) + (self.spec.get("max_tokens") or 0)
+            if need > ep.context:
+                return None, f"the prompt (~{need} tokens with max_tokens) does not fit its context of {ep.context}"
 
         breakers = self.ctx.breakers
         bset = self.ctx.settings.recovery.breakers

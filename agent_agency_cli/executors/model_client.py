@@ -46,6 +46,7 @@ class Endpoint:
     backoff_max: float
     price_in: float
     price_out: float
+    context: int | None = None  # tokens
 
     @property
     def breaker(self) -> str:
@@ -65,7 +66,13 @@ def resolve(name: str, models_cfg: Any, env: dict[str, str] | None = None) -> En
             raise BadInputError(f"provider {entry.provider!r} needs its API key in ${prov.api_key_env} "
                                 "(set that environment variable)")
     return Endpoint(name, entry.id or name, entry.provider, prov.base_url.rstrip("/"), key, prov.timeout,
-                    prov.retries, prov.backoff_initial, prov.backoff_max, entry.price_in, entry.price_out)
+                    prov.retries, prov.backoff_initial, prov.backoff_max, entry.price_in, entry.price_out,
+                    entry.context)
+
+
+def rough_tokens(messages: list[dict[str, Any]]) -> int:
+    """A cheap upper-side estimate of a prompt's tokens (about 4 characters each)."""
+    return sum(len(str(m.get("content") or "")) for m in messages) // 4 + 4 * len(messages)
 
 
 class ClientService:

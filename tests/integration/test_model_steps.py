@@ -340,3 +340,18 @@ def test_a_long_answer_reaches_later_steps_whole(cli, config, srv, write_plan):
     assert srv.requests[-1].last_user == f"got {long}"
     preview = cli.json("task", "result", tid)["steps"][0]["result"]["output"]
     assert preview.endswith("…") and len(preview) < len(long)
+
+
+def test_a_prompt_too_long_for_a_models_context_goes_to_the_next_model(cli, tmp_path, srv, write_plan):
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "models:\n  providers:\n"
+        f"    local: {{base_url: \"{srv.base_url}\"}}\n"
+        "  models:\n    small: {provider: local, context: 50}\n    large: {provider: local, context: 100000}\n"
+        "  selection:\n    default: {primary: small, fallbacks: [large]}\n")
+    prompt = "word " * 100  # ~125 tokens
+    res, tid = create(cli, config, write_plan(f"steps:\n  - {{name: a, model: auto, prompt: '{prompt}'}}\n"))
+    assert res.returncode == 0, res.stderr
+    assert [r.model for r in srv.requests] == ["large"]
+    (move,) = events(cli, tid, "model_fallback")
+    assert "does not fit its context of 50" in move["payload"]["reason"]
