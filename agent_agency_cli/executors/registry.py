@@ -46,6 +46,8 @@ class AttemptContext:
     emit: Callable[[str, dict[str, Any]], None] = lambda kind, payload: None  # an event of this step
     record_call: Callable[[dict[str, Any]], None] = lambda call: None  # one model call (model_calls table)
     breakers: Any = None  # the engine's BreakerStore (per-endpoint breakers), None when disabled
+    worker: str | None = None  # the worker (a Ray node with the ray backend) the pool placed it on
+    record_sample: Callable[[Any], None] = lambda sample: None  # a metrics Sample taken elsewhere (a Ray node)
 
 
 class Executor(Protocol):
