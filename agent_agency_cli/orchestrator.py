@@ -119,6 +119,7 @@ class TaskOrchestrator:
         self.config_path = str(config) if config is not None else None
         self._settings = settings
         self._conn: sqlite3.Connection | None = None
+        self._vault: Any = None  # security.vault.Vault, made with the first store
 
     @property
     def settings(self) -> Settings:
@@ -133,7 +134,11 @@ class TaskOrchestrator:
     def store(self) -> Store:
         if self._conn is None:
             self._conn = connect(self.paths.db)
-        return Store(self._conn)
+        if self._vault is None:
+            from agent_agency_cli.security.vault import Vault
+
+            self._vault = Vault(self.paths)
+        return Store(self._conn, vault=self._vault)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -375,14 +380,15 @@ class TaskOrchestrator:
         task, steps = self.prepare(request)
         council = task.pop("initial_review")
         planned = task.pop("planned", None)
-        from agent_agency_cli.validation import mask_secrets
+        from agent_agency_cli.security.vault import seal_task
 
-        # A description or requirement is never executed: keep no secret in it.
-        shown = task["description"] = mask_secrets(task["description"])
-        task["requirements"] = [mask_secrets(r) for r in task["requirements"]]
+        # Secrets go to the task's vault file; the rows hold placeholders or masks.
+        sealed, write_secrets = seal_task(task, steps)
+        shown = task["description"]
         store = self.store
         for _ in range(20):
             task["id"] = secrets.token_hex(3)
+            write_secrets(self.paths.task_dir(task["id"]))
             try:
                 store.insert_task(task, steps, review=council, shown_description=shown)
                 break
@@ -392,7 +398,7 @@ class TaskOrchestrator:
             raise ConflictError("could not allocate a task id")
         from agent_agency_cli.planning.task_record import record_plan
 
-        record_plan(store, task["id"], planned, steps)
+        record_plan(store, task["id"], planned, steps, sealed)
         if task["status"] == TaskStatus.AWAITING_REVIEW.value:
             self._notify("awaiting_review", task["id"])
         if task["mode"] == ExecutionMode.DRY_RUN.value:

@@ -137,6 +137,10 @@ def edit_plan(orch: Any, task_id: str) -> str:
                               workdir=task["workdir"], concurrency=task["concurrency"],
                               complexity=task["complexity"])
         new_task, steps = orch.prepare(request)
+    from agent_agency_cli.security.vault import seal_task
+
+    _, write_secrets = seal_task(dict(new_task), steps)  # the edited steps' secrets go to the vault too
+    write_secrets(orch.paths.task_dir(tid))
     replace_steps(store, tid, new_task["plan"], steps)
     from agent_agency_cli.store.model_calls import save_plan
 
