@@ -7,6 +7,7 @@ import logging
 import time
 
 from agent_agency_cli.engine.process import identity_alive, kill_step_processes
+from agent_agency_cli.engine.queued import apply_pending, pending_ids
 from agent_agency_cli.models import ACTIVE_TASK_STATUSES, StepStatus, TaskStatus
 from agent_agency_cli.store import Store
 
@@ -25,6 +26,8 @@ def recover_orphans(store: Store, identity: str) -> list[str]:
         if identity_alive(task["owner"]):
             continue
         tid = task["id"]
+        # Sent to the engine that died (an ownerless task takes the direct path instead).
+        queued = pending_ids(store, tid)
         killed = 0
         for step in store.get_steps(tid):
             status = StepStatus(step["status"])
@@ -48,5 +51,7 @@ def recover_orphans(store: Store, identity: str) -> list[str]:
             store.set_task_status(tid, old, new, event="task_recovered", payload=payload,
                                   owner=None)
         log.info("recovered task %s (was %s, owner %s, killed %d)", tid, old, task["owner"], killed)
+        if queued:
+            apply_pending(store, tid, queued)
         recovered.append(tid)
     return recovered
