@@ -24,6 +24,7 @@ from agent_agency_cli.errors import (
     DaemonError,
     InvalidTransition,
     NotFoundError,
+    StoredNotStartedError,
 )
 from agent_agency_cli.executors.registry import step_command
 from agent_agency_cli.models import (
@@ -349,12 +350,15 @@ class TaskOrchestrator:
                 continue  # id collision: draw another
         else:  # pragma: no cover - 16M ids
             raise ConflictError("could not allocate a task id")
-        if task["status"] == TaskStatus.AWAITING_REVIEW.value:
-            self._notify("awaiting_review", task["id"])
-        if task["mode"] == ExecutionMode.DRY_RUN.value:
-            self.dry_run(task["id"])
-        elif start_daemon and task["status"] == TaskStatus.QUEUED.value:
-            self.ensure_daemon()
+        try:  # the task exists from here on: whatever fails must still name its id
+            if task["status"] == TaskStatus.AWAITING_REVIEW.value:
+                self._notify("awaiting_review", task["id"])
+            if task["mode"] == ExecutionMode.DRY_RUN.value:
+                self.dry_run(task["id"])
+            elif start_daemon and task["status"] == TaskStatus.QUEUED.value:
+                self.ensure_daemon()
+        except Exception as exc:
+            raise StoredNotStartedError(task["id"], exc) from exc
         return task["id"]
 
     def _notify(self, kind: str, task_id: str) -> None:

@@ -66,7 +66,7 @@ def create(
     Prints the task id (or a JSON object with --json). Bad input exits 2 and
     stores nothing.
     """
-    from agent_agency_cli.errors import BadInputError
+    from agent_agency_cli.errors import BadInputError, StoredNotStartedError
     from agent_agency_cli.models import ExecutionMode, Priority
     from agent_agency_cli.request import TaskRequest
 
@@ -88,7 +88,15 @@ def create(
         deadline=deadline, workdir=workdir, concurrency=concurrency, complexity=complexity,
     )
     orch = orchestrator()
-    tid = orch.submit_task(request, start_daemon=not (foreground or no_start))
+    try:
+        tid = orch.submit_task(request, start_daemon=not (foreground or no_start))
+    except StoredNotStartedError as exc:
+        # Stored: the id goes to stdout as on success, so nobody submits it twice.
+        if as_json:
+            print_json({"id": exc.task_id, "started": False, "error": str(exc)})
+        else:
+            print(exc.task_id, flush=True)
+        raise fail(str(exc), exc.exit_code) from None
     status = orch.get_status(tid)
     if status["mode"] == "dry-run":
         report = orch.impact_report(tid)
