@@ -6,6 +6,8 @@ import os
 import sys
 from pathlib import Path
 
+from agent_agency_cli.errors import BadInputError
+
 APP_NAME = "agent-agency-cli"
 HOME_ENV = "AGENT_AGENCY_HOME"
 CONFIG_ENV = "AGENT_AGENCY_CONFIG"
@@ -23,7 +25,14 @@ def data_home(explicit: str | os.PathLike[str] | None = None) -> Path:
         base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
         home = Path(base) / APP_NAME
     home = home.expanduser().resolve()
-    home.mkdir(parents=True, exist_ok=True)
+    if home.exists() and not home.is_dir():
+        raise BadInputError(f"data home {home} is not a directory: pass --home DIR (or set "
+                            f"${HOME_ENV}) naming a directory")
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInputError(f"cannot create the data home {home}: {exc.strerror or exc}; "
+                            "pass --home DIR naming a directory you can write") from None
     return home
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -61,6 +62,11 @@ def handle_errors(fn: F) -> F:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             raise typer.Exit(0) from None
+        except (sqlite3.Error, OSError) as exc:
+            from agent_agency_cli.cli.faults import describe
+
+            message, code = describe(exc, _db_path())
+            raise fail(message, code) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -85,6 +91,16 @@ def dumps_json(data: Any) -> str:
         else:
             parts.append(f"  {enc(key)}: {enc(value)}")
     return "{\n" + ",\n".join(parts) + "\n}"
+
+
+def _db_path() -> Any:
+    """The database of the home in use, if the home can be named without side effects."""
+    from pathlib import Path
+
+    from agent_agency_cli.paths import HOME_ENV
+
+    home = state.home or os.environ.get(HOME_ENV)
+    return Path(home).expanduser() / "agency.db" if home else None
 
 
 def print_json(data: Any) -> None:

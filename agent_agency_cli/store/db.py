@@ -23,7 +23,7 @@ def connect(path: Path | str, *, migrate: bool = True) -> sqlite3.Connection:
     except sqlite3.DatabaseError as exc:
         from agent_agency_cli.errors import AgencyError
 
-        raise AgencyError(f"cannot use the database {path}: {exc} (move it away to start afresh)") from None
+        raise AgencyError(database_fault(exc, path)) from None
 
 
 def _connect(path: Path | str, migrate: bool) -> sqlite3.Connection:
@@ -65,3 +65,39 @@ def write_tx(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def database_fault(exc: sqlite3.Error, db: Path | str | None) -> str:
+    """One line for a database error: what happened (locked, read-only, full, corrupted:
+    checked with PRAGMA quick_check) and what to do."""
+    text = str(exc)
+    name = str(db) if db else "the database"
+    low = text.lower()
+    if "locked" in low or "busy" in low:
+        return (f"{name} is locked by another process ({text}); try again once it is done "
+                "(`fuser` shows who holds it)")
+    if "readonly" in low or "read-only" in low:
+        return f"{name} is read-only ({text}); make it and its folder writable by you"
+    if "full" in low:
+        return f"no space left for {name} ({text}); free some space on its file system and try again"
+    if "unable to open" in low:
+        return f"cannot open {name} ({text}); check that its folder exists and is writable"
+    problem = quick_check(db) if db else None
+    if problem:
+        return (f"{name} is corrupted ({problem}); stop the daemon, move it aside "
+                f"(mv {name} {name}.corrupt) and recover what you can with "
+                f"`sqlite3 {name}.corrupt .recover | sqlite3 {name}`")
+    return f"database error on {name}: {text}"
+
+
+def quick_check(db: Path) -> str | None:
+    """None if PRAGMA quick_check finds the database sound, else what it found."""
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=2)
+        try:
+            rows = [r[0] for r in conn.execute("PRAGMA quick_check").fetchmany(3)]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    return None if rows == ["ok"] else "; ".join(rows)
