@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from agent_agency_cli.engine.process import with_limits
+from agent_agency_cli.engine.process import home_marker, step_markers, with_limits
 from agent_agency_cli.executors.base import StepHandle, StepLog, StepOutcome
 from agent_agency_cli.executors.python import thread_safe_reporter
 from agent_agency_cli.executors.registry import AttemptContext, executor_for
@@ -39,8 +39,7 @@ def make_handle(runner: TaskRunner, st: StepState, spec: dict[str, Any], log: St
     cwd = step_cwd(runner, spec)
     env = {**runner.env, **st.spec.get("env", {}), **spec.get("env", {})}
     env.update(
-        AGENT_AGENCY_TASK_ID=runner.task_id,
-        AGENT_AGENCY_STEP=st.name,
+        step_markers(home_marker(runner.paths.home), runner.task_id, st.name),
         AGENT_AGENCY_WORKSPACE=str(runner.workspace),
         AGENT_AGENCY_ATTEMPT=str(st.attempt),
     )

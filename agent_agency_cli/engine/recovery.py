@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 
-from agent_agency_cli.engine.process import identity_alive, kill_step_processes
+from agent_agency_cli.engine.process import home_marker, identity_alive, kill_step_processes
 from agent_agency_cli.engine.queued import apply_pending, pending_ids
 from agent_agency_cli.models import ACTIVE_TASK_STATUSES, StepStatus, TaskStatus
 from agent_agency_cli.store import Store
@@ -22,6 +22,7 @@ def recover_orphans(store: Store, identity: str) -> list[str]:
     decides per step whether to re-run it (see Recovery.rerun_interrupted).
     """
     recovered = []
+    home_id = home_marker(store.home())
     for task in store.tasks_owned_elsewhere([s.value for s in ACTIVE_TASK_STATUSES], identity):
         if identity_alive(task["owner"]):
             continue
@@ -33,7 +34,7 @@ def recover_orphans(store: Store, identity: str) -> list[str]:
             status = StepStatus(step["status"])
             if not status.is_active:
                 continue
-            killed += kill_step_processes(tid, step["name"], step["pgid"], step["started_at"])
+            killed += kill_step_processes(tid, step["name"], step["pgid"], step["started_at"], home_id)
             store.set_step_status(
                 tid, step["name"], status, StepStatus.INTERRUPTED, event="step_interrupted",
                 payload={"reason": "its engine died"}, reason="interrupted: engine died",

@@ -9,6 +9,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 from agent_agency_cli.errors import ConflictError, InvalidTransition, NotFoundError
@@ -45,6 +46,11 @@ class Store:
         if self.conn.in_transaction:
             self.commit_batch()
         return write_tx(self.conn)
+
+    def home(self) -> Path:
+        """The data home this store's database lives in."""
+        row = self.conn.execute("PRAGMA database_list").fetchone()
+        return Path(row["file"]).parent
 
     def data_version(self) -> int:
         """Changes whenever another connection commits: a near-free "anything new?" check."""
