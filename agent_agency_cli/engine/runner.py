@@ -523,7 +523,8 @@ class TaskRunner:
 
         if self._logs_dir is None:  # paths.step_log(task, step), its directory built once
             self._logs_dir = self.paths.step_log(self.task_id, st.name).parent
-        log = StepLog(self._logs_dir / f"{st.name}.log", mask=self.secret_mask)
+        cap = self.settings.task_execution.monitoring.step_log_max * 1048576
+        log = StepLog(self._logs_dir / f"{st.name}.log", mask=self.secret_mask, max_bytes=cap)
         if st.attempt > 1:
             log.line("sys", f"attempt {st.attempt} of {st.max_attempts}")
         samples = executor_for(spec).samples_processes
