@@ -191,16 +191,26 @@ def kill_marked(markers: dict[str, str]) -> int:
     The net for a child that left its group, or a crash between a spawn and the
     commit of its pid. Returns how many processes were killed.
     """
+    return len(kill_marked_pids(markers))
+
+
+def kill_marked_pids(markers: dict[str, str]) -> list[int]:
+    """kill_marked, returning the pids it signalled."""
     wanted = [f"{k}={v}".encode() for k, v in markers.items()]
-    killed = 0
+    killed = []
     for pid, env in _environments():
         if all(m in env for m in wanted):
             try:
                 os.kill(pid, signal.SIGKILL)
-                killed += 1
+                killed.append(pid)
             except (ProcessLookupError, PermissionError):
                 pass
     return killed
+
+
+def has_markers(pid: int, markers: dict[str, str]) -> bool:
+    """Whether process `pid`'s environment holds all of `markers` (False if unreadable)."""
+    return _has_markers(pid, [f"{k}={v}".encode() for k, v in markers.items()])
 
 
 def _has_markers(pid: int, wanted: list[bytes]) -> bool:

@@ -109,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", exc)
         return 2
     engine = Engine(paths.home, settings)
+    from agent_agency_cli.engine.escapees import become_subreaper
+
+    # Processes that leave a step's group are re-parented here, so step ends find them.
+    become_subreaper()
     info = {
         "pid": os.getpid(),
         "identity": engine_identity(),

@@ -560,6 +560,10 @@ class TaskRunner:
         finally:
             log.close(keep=outcome is None or not outcome.ok)
             st.handle = None
+        if samples:  # it ran processes: end any that left the step's group
+            from agent_agency_cli.engine.escapees import end_escaped_async
+
+            await end_escaped_async(self, st)
         summary = recorder.summary() if recorder is not None else None
         if summary:
             outcome.extra["metrics"] = summary
