@@ -201,9 +201,9 @@ class TaskOrchestrator:
             deadline = parse_deadline(request.deadline)
         workdir = None
         if request.workdir is not None:
-            wd = Path(request.workdir).expanduser()
+            wd = Path(os.path.expanduser(request.workdir))  # '~nosuchuser' stays as typed
             if not wd.is_dir():
-                raise BadInputError(f"workdir {wd} does not exist or is not a directory")
+                raise BadInputError(f"workdir {str(wd)!r} does not exist or is not a directory")
             workdir = str(wd.resolve())
         search = [Path(p) for p in (plan.base_dir, workdir) if p]
         for s in plan.steps:

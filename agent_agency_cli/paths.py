@@ -24,7 +24,7 @@ def data_home(explicit: str | os.PathLike[str] | None = None) -> Path:
     else:
         base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
         home = Path(base) / APP_NAME
-    home = home.expanduser().resolve()
+    home = Path(os.path.expanduser(home)).resolve()  # '~nosuchuser' stays as typed
     if home.exists() and not home.is_dir():
         raise BadInputError(f"data home {home} is not a directory: pass --home DIR (or set "
                             f"${HOME_ENV}) naming a directory")

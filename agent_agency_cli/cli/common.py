@@ -100,7 +100,7 @@ def _db_path() -> Any:
     from agent_agency_cli.paths import HOME_ENV
 
     home = state.home or os.environ.get(HOME_ENV)
-    return Path(home).expanduser() / "agency.db" if home else None
+    return Path(os.path.expanduser(home)) / "agency.db" if home else None
 
 
 def print_json(data: Any) -> None:

@@ -43,6 +43,9 @@ def plan(write_plan) -> Path:
     (["--concurrency", "0"], "--concurrency"),
     (["--workdir", "/tmp/a\x00b"], "NUL"),
     (["--description", "x\x00y"], "NUL"),
+    # Found by the property test: an unknown user's home, a line separator in a path.
+    (["--workdir", "~0"], "workdir '~0' does not exist"),
+    (["--workdir", "\x1e"], "workdir '\\x1e' does not exist"),
 ])
 def test_bad_create_options_are_one_line_and_store_nothing(home: Path, plan: Path, args, says):
     res = CliRunner().invoke(app, ["task", "create", "--plan", str(plan), "--no-start", *args])
