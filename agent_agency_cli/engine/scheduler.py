@@ -34,7 +34,7 @@ class Engine:
     def __init__(self, home: Path, settings: Settings):
         self.paths = HomePaths(home)
         self.settings = settings
-        self.conn = connect(self.paths.db)
+        self.conn = connect(self.paths.db, patient=True)  # a locked database is waited out
         self.store = Store(self.conn)
         self.identity = engine_identity()
         self.runners: dict[str, TaskRunner] = {}

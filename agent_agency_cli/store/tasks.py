@@ -19,7 +19,7 @@ from agent_agency_cli.models import (
     check_step_transition,
     check_task_transition,
 )
-from agent_agency_cli.store.db import write_tx
+from agent_agency_cli.store.db import begin_immediate, write_tx
 
 _TASK_COLUMNS = "*"
 
@@ -313,7 +313,7 @@ class Store:
             if self._batch_lost is not None:
                 raise BatchLostError(f"a group-commit batch was lost: {self._batch_lost}")
             if not conn.in_transaction:
-                conn.execute("BEGIN IMMEDIATE")
+                begin_immediate(conn)
             if not also:
                 # UPDATE (nothing changes when the transition check fails) then one plain
                 # INSERT: no savepoint. Should the INSERT fail after the UPDATE, the whole
@@ -336,7 +336,7 @@ class Store:
             return now
         if conn.in_transaction:
             self.commit_batch()  # an open batch goes first
-        conn.execute("BEGIN IMMEDIATE")
+        begin_immediate(conn)
         try:
             self._step_statements(conn, task_id, step, old, new, sets, fields, event, payload,
                                   also, now)
