@@ -3,12 +3,15 @@ cap that keeps the head and the tail, and linear-time handling of output without
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from agent_agency_cli.paths import open_private
 
 # A line longer than this is written in pieces of this size: output without newlines
 # (100 MB of it) costs linear time and never more than one piece of memory.
@@ -38,7 +41,10 @@ class StepLog:
 
     def __init__(self, path: Path, mask: Callable[[str], str] | None = None, max_bytes: int | None = None):
         self.path = path
-        self.mask = mask  # applied to every output line (tasks whose text held a secret)
+        # Applied to every output line: the task's masking (security.vault), as a per-stream
+        # line masker where it has one (a private key printed over several lines).
+        self.mask = mask
+        self._masks: dict[str, Callable[[str], str]] = {}
         self.max_bytes = max_bytes or None
         self._fh: Any = None
         self._pending: list[tuple[float, str]] = []
@@ -53,11 +59,11 @@ class StepLog:
     def _open(self) -> Any:
         if self._fh is None:
             try:
-                self._fh = open(self.path, "a", encoding="utf-8", errors="replace")
+                self._fh = open_private(self.path, "a")  # 0600, never through a symlink
             except FileNotFoundError:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._fh = open(self.path, "a", encoding="utf-8", errors="replace")
-            self._written = self._fh.tell()
+                self._fh = open_private(self.path, "a")
+            self._written = os.fstat(self._fh.fileno()).st_size
             if self._pending:
                 pending, self._pending = self._pending, []
                 self._write([f"{log_timestamp(ts)} sys| {text}\n" for ts, text in pending])
@@ -95,13 +101,20 @@ class StepLog:
             self._dropped_chars += len(gone)
 
     def line(self, stream: str, text: str) -> None:
+        if self.mask is not None:
+            text = self._mask_for(stream)(text)
         if stream == "sys" and self._fh is None:
             self._pending.append((time.time(), text))  # formatted only if ever written
             return
-        if self.mask is not None:
-            text = self.mask(text)
         self._open()
         self._write([f"{log_timestamp()} {stream}| {text}\n"])
+
+    def _mask_for(self, stream: str) -> Callable[[str], str]:
+        mask = self._masks.get(stream)
+        if mask is None:
+            stream_mask = getattr(self.mask, "stream", None)
+            mask = self._masks[stream] = stream_mask() if stream_mask is not None else self.mask  # type: ignore[assignment]
+        return mask
 
     def feed(self, stream: str, chunk: str) -> None:
         """Append raw text; complete lines are written, a trailing fragment waits (up to
@@ -120,7 +133,8 @@ class StepLog:
         rest = pieces[-1]
         ts = log_timestamp()
         if self.mask is not None:
-            lines = [self.mask(ln) for ln in lines]
+            mask = self._mask_for(stream)
+            lines = [mask(ln) for ln in lines]
         self._open()
         self._write([f"{ts} {stream}| {ln.rstrip(chr(13))}\n" for ln in lines])
         self._partial_len[stream] = len(rest)
