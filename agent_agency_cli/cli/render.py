@@ -77,6 +77,7 @@ def _step_cells(st: dict[str, Any], critical: set[str]) -> tuple[str, str, str, 
         detail = f"retry at {_local_time(st['next_retry_at'])}: {detail}"
     if active and st["progress"] is not None:
         detail = f"{st['progress'] * 100:.0f}% {detail}".strip()
+    detail = strip_controls(detail)
     return (
         name, st["status"],
         f"{st['attempt']}/{st['max_attempts']}" if st["attempt"] else "-",
@@ -121,7 +122,10 @@ def steps_plain_lines(s: dict[str, Any], critical: set[str] | None = None) -> li
 
 
 def render_status(s: dict[str, Any], verbose: bool) -> None:
-    s = strip_value(s)  # step output in reasons and messages must not drive the terminal
+    # Step output in reasons and messages must not drive the terminal. The steps are
+    # stripped cell by cell as they are shown (walking 100,000 of them whole costs seconds).
+    steps = s["steps"]
+    s = {**strip_value({k: v for k, v in s.items() if k != "steps"}), "steps": steps}
     out = console()
     for line in header_lines(s):
         out.print(line)

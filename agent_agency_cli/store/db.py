@@ -154,6 +154,8 @@ def database_fault(exc: sqlite3.Error, db: Path | str | None) -> str:
         return f"{name} is read-only ({text}); make it and its folder writable by you"
     if "full" in low:
         return f"no space left for {name} ({text}); free some space on its file system and try again"
+    if "symbolic link" in low or (db is not None and os.path.islink(db)):
+        return f"cannot use the database {name}: {text} (replace it with the real file)"
     if "unable to open" in low:
         return f"cannot open {name} ({text}); check that its folder exists and is writable"
     problem = quick_check(db) if db else None
@@ -161,7 +163,7 @@ def database_fault(exc: sqlite3.Error, db: Path | str | None) -> str:
         return (f"{name} is corrupted ({problem}); stop the daemon, move it aside "
                 f"(mv {name} {name}.corrupt) and recover what you can with "
                 f"`sqlite3 {name}.corrupt .recover | sqlite3 {name}`")
-    return f"database error on {name}: {text}"
+    return f"cannot use the database {name}: {text}"
 
 
 def quick_check(db: Path) -> str | None:
