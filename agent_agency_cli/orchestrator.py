@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent_agency_cli.errors import BadInputError, NotFoundError
+from agent_agency_cli.errors import BadInputError, NotFoundError, StoredNotStartedError
 from agent_agency_cli.models import ExecutionMode, TaskStatus
 from agent_agency_cli.orchestration import views
 from agent_agency_cli.orchestration.actor import acting_as
@@ -98,7 +98,8 @@ class TaskOrchestrator:
         # engine.process (psutil) loads only for commands that steer a task.
         from agent_agency_cli.orchestration.control import Control
 
-        return Control(self.store, ensure_daemon=self.ensure_daemon, notify=self._notify)
+        return Control(self.store, ensure_daemon=self.ensure_daemon, notify=self._notify,
+                       settings=lambda: self.settings)
 
     # -- submission -----------------------------------------------------------
 
@@ -117,13 +118,20 @@ class TaskOrchestrator:
 
         intake = Intake(self.settings, self.store if self.paths.db.exists() else None)
         task, steps = intake.prepare(request)
-        tid = intake.store_task(self.store, self.paths, task, steps)
-        if task["status"] == TaskStatus.AWAITING_REVIEW.value:
-            self._notify("awaiting_review", tid)
-        if task["mode"] == ExecutionMode.DRY_RUN.value:
-            self.dry_run(tid)
-        elif start_daemon and task["status"] == TaskStatus.QUEUED.value:
-            self.ensure_daemon()
+        store = self.store
+        tid, planned, sealed = intake.store_task(store, self.paths, task, steps)
+        try:  # the task exists from here on: whatever fails must still name its id
+            from agent_agency_cli.planning.task_record import record_plan
+
+            record_plan(store, tid, planned, steps, sealed)
+            if task["status"] == TaskStatus.AWAITING_REVIEW.value:
+                self._notify("awaiting_review", tid)
+            if task["mode"] == ExecutionMode.DRY_RUN.value:
+                self.dry_run(tid)
+            elif start_daemon and task["status"] == TaskStatus.QUEUED.value:
+                self.ensure_daemon()
+        except Exception as exc:
+            raise StoredNotStartedError(tid, exc) from exc
         return tid
 
     def _notify(self, kind: str, task_id: str) -> None:
@@ -360,12 +368,21 @@ class TaskOrchestrator:
         mode: str | None = None,
         max_cpu: int | None = None,
         max_memory: str | int | None = None,
+        models: list[str] | None = None,
     ) -> str:
-        """Change priority, deadline, requirements, mode or resource limits."""
+        """Change priority, deadline, requirements, mode, resource limits or the model of
+        model steps not yet started (`models`: NAME for all of them, or STEP=NAME)."""
+        from agent_agency_cli.orchestration.actor import who
         from agent_agency_cli.orchestration.control import modify_changes
 
+        swap = None
+        if models:
+            from agent_agency_cli.engine.hot_swap import parse_model_changes  # lazy: CLI startup
+
+            swap = {"steps": parse_model_changes(self.store, self.resolve(task_id), models, self.settings),
+                    "who": who()}
         changes = modify_changes(priority=priority, deadline=deadline, requirements=requirements,
-                                 mode=mode, max_cpu=max_cpu, max_memory=max_memory)
+                                 mode=mode, max_cpu=max_cpu, max_memory=max_memory, models=swap)
         return self._control.intervene(task_id, "modify", {"changes": changes})
 
     def approve(self, task_id: str, step: str | None = None, all_remaining: bool = False) -> str:

@@ -64,6 +64,7 @@ class ControlTarget(Protocol):
     def continue_after(self) -> None: ...
     def stop_for_cancel(self, reason: str) -> None: ...
     def apply_changes(self, changes: dict[str, Any]) -> None: ...
+    def swap_models(self, change: dict[str, Any]) -> str: ...
     def step_info(self, name: str) -> StepInfo: ...
     def override_step(self, name: str, new: StepStatus, payload: dict[str, Any],
                       fields: dict[str, Any]) -> None: ...
@@ -143,6 +144,10 @@ def escalate(t: ControlTarget, req: Request) -> str:
 
 def modify(t: ControlTarget, req: Request) -> str:
     changes = dict(req.args["changes"])
+    # The model of model steps not yet started (engine/hot_swap.py); task columns below.
+    swapped = t.swap_models(changes.pop("models")) if "models" in changes else None
+    if not changes:
+        return f"modified task {t.task_id}: {swapped}"
     task = t.store.get_task(t.task_id)
     old = {k: task[k] for k in changes if k in task.keys()}
     if "limits" in changes:
@@ -152,7 +157,7 @@ def modify(t: ControlTarget, req: Request) -> str:
     t.store.update_task_fields(t.task_id, event="task_modified", payload={"old": old, "new": changes},
                                **changes)
     t.apply_changes(changes)
-    return f"modified task {t.task_id}: " + ", ".join(sorted(changes))
+    return f"modified task {t.task_id}: " + ", ".join([*sorted(changes), *([swapped] if swapped else [])])
 
 
 def override(t: ControlTarget, req: Request) -> str:
@@ -224,8 +229,10 @@ class StoredTask:
     live = False
     awaiting: str | None = None
 
-    def __init__(self, store: Store, row: Any, notify: Callable[[str, str], None]):
+    def __init__(self, store: Store, row: Any, notify: Callable[[str, str], None],
+                 settings: Callable[[], Any] = lambda: None):
         self.store = store
+        self._settings = settings  # loaded only by a model swap
         self.task_id: str = row["id"]
         self.status = TaskStatus(row["status"])
         self._notify = notify
@@ -262,6 +269,11 @@ class StoredTask:
 
     def apply_changes(self, changes: dict[str, Any]) -> None:
         return None  # the engine that claims it reads the row
+
+    def swap_models(self, change: dict[str, Any]) -> str:
+        from agent_agency_cli.engine.hot_swap import swap_models  # only model steps need it
+
+        return swap_models(self.store, self.task_id, change, self._settings())
 
     def step_info(self, name: str) -> StepInfo:
         row = self.store.get_step(self.task_id, name)

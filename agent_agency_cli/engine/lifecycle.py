@@ -16,9 +16,9 @@ import anyio
 from anyio.abc import TaskGroup
 
 from agent_agency_cli.backoff import retry_delay
-from agent_agency_cli.engine import alerts, gating
+from agent_agency_cli.engine import alerts, gating, rollback
 from agent_agency_cli.engine.attempt import MetricsRecorder, make_handle, samples_here, step_limits, supervise
-from agent_agency_cli.engine.checkpoint import restore, snapshot
+from agent_agency_cli.engine.escapees import end_escaped_async
 from agent_agency_cli.engine.process import explain_limit_failure
 from agent_agency_cli.engine.step_state import StepState
 from agent_agency_cli.executors.base import StepLog, StepOutcome
@@ -79,6 +79,7 @@ class StepLifecycle:
                                        rejected=True)
         spec = st.spec
         fallback_used = False
+        checkpoint: tuple[Path, float] | None = None  # taken once, before the first attempt
         while True:
             if not await self._wait_runnable(st):
                 return self._stopped_while_waiting(st)
@@ -86,7 +87,8 @@ class StepLifecycle:
             if worker is False:
                 return self._stopped_while_waiting(st)
             breaker = self.engine.breaker_check(spec, st.kind)
-            checkpoint = self._checkpoint(st) if st.spec.get("checkpoint") else None
+            if checkpoint is None and st.spec.get("checkpoint"):
+                checkpoint = rollback.take(self, st)
             self._start_attempt(st, worker, fallback_used)
             self._reached_attempt(st)
             await self.commits.durable()  # its RUNNING row is committed before anything runs
@@ -126,7 +128,7 @@ class StepLifecycle:
                            finished_at=time.time())
                 continue
             if checkpoint is not None and st.spec.get("on_failure") == "rollback":
-                self._rollback(st, checkpoint)
+                rollback.roll_back(self, st, *checkpoint)
             return self._fail_step(st, outcome)
 
     def stop_kind(self) -> str | None:
@@ -167,7 +169,8 @@ class StepLifecycle:
     async def _run_attempt(self, st: StepState, spec: dict[str, Any]) -> StepOutcome:
         if self._logs_dir is None:  # paths.step_log(task, step), its directory built once
             self._logs_dir = self.paths.step_log(self.task_id, st.name).parent
-        log = StepLog(self._logs_dir / f"{st.name}.log", mask=self.secret_mask)
+        cap = self.settings.task_execution.monitoring.step_log_max * 1048576
+        log = StepLog(self._logs_dir / f"{st.name}.log", mask=self.secret_mask, max_bytes=cap)
         if st.attempt > 1:
             log.line("sys", f"attempt {st.attempt} of {st.max_attempts}")
         samples = executor_for(spec).samples_processes
@@ -203,6 +206,8 @@ class StepLifecycle:
         finally:
             log.close(keep=outcome is None or not outcome.ok)
             st.handle = None
+        if samples:  # it ran processes: end any that left the step's group
+            await end_escaped_async(self, st)
         summary = recorder.summary() if recorder is not None else outcome.extra.get("metrics")
         if summary:
             outcome.extra["metrics"] = summary
@@ -239,7 +244,8 @@ class StepLifecycle:
         if outcome.extra.get("metrics"):
             fields["metrics"] = json.dumps(outcome.extra["metrics"])
         fields["also"] = [self.store.attempt_row(self.task_id, st.name, st.attempt, outcome, st.started_at,
-                                                 now, fields["duration"], st.worker)]
+                                                 now, fields["duration"], st.worker),
+                          *outcome.extra.get("also", ())]  # an executor's rows (e.g. model calls)
         return fields
 
     def _complete_step(self, st: StepState, outcome: StepOutcome) -> None:
@@ -348,18 +354,3 @@ class StepLifecycle:
             worker = pool.acquire(f"{self.task_id}/{st.name}", needs)
             if worker is not None:
                 return worker.id
-
-    def _checkpoint(self, st: StepState) -> Path | None:
-        dest = self.paths.task_dir(self.task_id) / "checkpoints" / f"{st.name}-{st.attempt + 1}"
-        info = snapshot(self.workdir or self.workspace, dest)
-        self.store.add_event(self.task_id, "step_checkpoint",
-                             {"path": str(info.path), "files": info.files, "bytes": info.bytes},
-                             step=st.name)
-        return Path(info.path)
-
-    def _rollback(self, st: StepState, checkpoint: Path) -> None:
-        report = restore(checkpoint, self.workdir or self.workspace)
-        self.store.add_event(self.task_id, "step_rolled_back",
-                             {"removed": report.removed[:100], "restored": report.restored[:100],
-                              "checkpoint": str(checkpoint)}, step=st.name)
-

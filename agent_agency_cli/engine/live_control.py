@@ -83,6 +83,11 @@ class LiveControl:
         if "mode" in changes:
             self.mode = changes["mode"]
 
+    def swap_models(self, change: dict[str, Any]) -> str:
+        from agent_agency_cli.engine.hot_swap import swap_models  # only model steps need it
+
+        return swap_models(self.store, self.task_id, change, self.settings, self.steps, self.running)
+
     def step_info(self, name: str) -> StepInfo:
         st = self.steps.get(name)
         if st is None:

@@ -215,6 +215,10 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
                 await self._schedule_loop(tg)
                 tg.cancel_scope.cancel()
             self._finish()
+            if self.status.is_terminal:
+                from agent_agency_cli.engine import rollback  # checkpoints: only tasks that took one
+
+                rollback.drop_all(self)
         finally:
             try:
                 self.commits.close()

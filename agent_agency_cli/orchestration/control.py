@@ -35,8 +35,9 @@ class Control:
     """Interventions on tasks in one data home."""
 
     def __init__(self, store: Store, *, ensure_daemon: Callable[[], Any],
-                 notify: Callable[[str, str], None]):
+                 notify: Callable[[str, str], None], settings: Callable[[], Any] = lambda: None):
         self.store = store
+        self.settings = settings  # the facade's settings, loaded on first use
         self.ensure_daemon = ensure_daemon
         self.notify = notify  # (hook event, task id): notification hooks, delivered now
 
@@ -95,7 +96,7 @@ class Control:
         tid = task["id"]
         req = control.Request(kind, args, reason, actor.who())
         iid = store.add_intervention(tid, kind, args, reason, req.who, os.getpid())
-        target = control.StoredTask(store, task, self.notify)
+        target = control.StoredTask(store, task, self.notify, self.settings)
         before = target.status
         try:
             message = control.apply(target, req)
@@ -151,9 +152,13 @@ class Control:
 
 
 def modify_changes(*, priority: str | None, deadline: str | None, requirements: list[str] | str | None,
-                   mode: str | None, max_cpu: int | None, max_memory: str | int | None) -> dict[str, Any]:
-    """The row changes of `task modify`, checked; BadInputError names the bad option."""
+                   mode: str | None, max_cpu: int | None, max_memory: str | int | None,
+                   models: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The row changes of `task modify`, checked; BadInputError names the bad option.
+    `models`: a model swap already parsed (engine/hot_swap.parse_model_changes)."""
     changes: dict[str, Any] = {}
+    if models:
+        changes["models"] = models
     if priority is not None:
         try:
             p = Priority(priority)
@@ -188,5 +193,5 @@ def modify_changes(*, priority: str | None, deadline: str | None, requirements: 
         changes["limits"] = limits
     if not changes:
         raise BadInputError("nothing to modify: give --priority, --deadline, --requirements, "
-                            "--mode, --max-cpu or --max-memory")
+                            "--mode, --max-cpu, --max-memory or --model")
     return changes

@@ -29,6 +29,7 @@ from agent_agency_cli.models import ExecutionMode, TaskStatus
 from agent_agency_cli.paths import HomePaths
 from agent_agency_cli.planning.dag import analyze
 from agent_agency_cli.planning.plan_file import Plan, load_plan, parse_plan
+from agent_agency_cli.planning.selection import selections_for
 from agent_agency_cli.request import TaskRequest
 from agent_agency_cli.security.vault import seal_task
 from agent_agency_cli.store import Store
@@ -75,12 +76,18 @@ class Intake:
                 err = exc.errors()[0]
                 key = ".".join(str(p) for p in err["loc"])
                 raise BadInputError(f"bad task request: {key}: {err['msg']}") from None
-        if request.plan is None:
-            raise BadInputError(
-                "a plan file is needed: pass --plan FILE (see examples/quickstart.yaml)"
-            )
         plan: Plan
-        if isinstance(request.plan, str | Path):
+        planned = None
+        if request.plan is None:  # the planner writes one (planning/planner.py)
+            from agent_agency_cli.planning.planner import plan_task  # only when there is no plan
+
+            wd = Path(request.workdir).expanduser() if request.workdir is not None else None
+            if wd is not None and not wd.is_dir():
+                raise BadInputError(f"workdir {wd} does not exist or is not a directory")
+            planned = plan_task(request.description or "", [r.strip() for r in request.requirements],
+                                wd.resolve() if wd else None, self.settings)
+            plan = parse_plan(planned.data, source=None, base_dir=os.getcwd())
+        elif isinstance(request.plan, str | Path):
             plan = load_plan(request.plan)
         else:
             plan = parse_plan(request.plan, source=None, base_dir=os.getcwd())
@@ -112,9 +119,9 @@ class Intake:
             deadline = parse_deadline(request.deadline)
         workdir = None
         if request.workdir is not None:
-            wd = Path(request.workdir).expanduser()
+            wd = Path(os.path.expanduser(request.workdir))  # '~nosuchuser' stays as typed
             if not wd.is_dir():
-                raise BadInputError(f"workdir {wd} does not exist or is not a directory")
+                raise BadInputError(f"workdir {str(wd)!r} does not exist or is not a directory")
             workdir = str(wd.resolve())
         search = [Path(p) for p in (plan.base_dir, workdir) if p]
         for s in plan.steps:
@@ -169,6 +176,14 @@ class Intake:
             }
             for s in plan.steps
         ]
+        chosen = selections_for(plan.steps, requirements, self.settings.models)
+        for row in steps:  # each model step's model chain and why (shown in status, hot-swappable)
+            if row["name"] in chosen:
+                row["spec"]["selection"] = chosen[row["name"]]
+        if planned is not None and mode is ExecutionMode.STRICT:
+            # Strict mode approves a planner's plan as a whole before the first step (`task plan ID`).
+            task["status"], task["review_mode"] = TaskStatus.AWAITING_REVIEW.value, "blocking"
+        task["planned"] = planned
         return task, steps
 
     def screen(self, plan: Any, execution: Any, description: str, requirements: list[str],
@@ -253,18 +268,20 @@ class Intake:
         return analyze([s.name for s in plan.steps], [s.needs for s in plan.steps], estimates), runs
 
 
-    def store_task(self, store: Store, paths: HomePaths, task: dict[str, Any], steps: list[dict[str, Any]]) -> str:
-        """Store a prepared task under a fresh id; returns the id. Its secrets go to the
-        task's vault file; the rows hold placeholders or masks."""
+    def store_task(self, store: Store, paths: HomePaths, task: dict[str, Any], steps: list[dict[str, Any]]
+                   ) -> tuple[str, Any, Any]:
+        """Store a prepared task under a fresh id: (id, the planner's plan or None, the sealed
+        secrets). Its secrets go to the task's vault file; the rows hold placeholders or masks."""
         council = task.pop("initial_review")
-        _, write_secrets = seal_task(task, steps)
+        planned = task.pop("planned", None)
+        sealed, write_secrets = seal_task(task, steps)
         shown = task["description"]
         for _ in range(20):
             task["id"] = secrets.token_hex(3)
             write_secrets(paths.task_dir(task["id"]))
             try:
                 store.insert_task(task, steps, review=council, shown_description=shown)
-                return task["id"]
+                return task["id"], planned, sealed
             except sqlite3.IntegrityError:
                 continue  # id collision: draw another
         raise ConflictError("could not allocate a task id")  # pragma: no cover - 16M ids

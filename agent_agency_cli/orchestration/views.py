@@ -103,24 +103,29 @@ def build_status(task: sqlite3.Row, steps: list[sqlite3.Row], paths: HomePaths) 
     status = TaskStatus(task["status"])
     plan = json.loads(task["plan"])
     step_list = []
+    # Linear and lean per row: this runs over every step (100,000 in a big plan).
+    active = {st.value for st in StepStatus if st.is_active}
+    loads = json.loads
     for s in steps:
-        spec = json.loads(s["spec"])
-        st = StepStatus(s["status"])
+        spec = loads(s["spec"])
+        is_active = s["status"] in active
         duration = s["duration"]
-        if duration is None and st.is_active and s["started_at"]:
+        if duration is None and is_active and s["started_at"]:
             duration = now - s["started_at"] - (s["paused_total"] or 0.0) - (
                 (now - s["paused_at"]) if s["paused_at"] else 0.0)
+        started, finished, retry_at = s["started_at"], s["finished_at"], s["next_retry_at"]
+        metrics = s["metrics"]
         step_list.append({
             "name": s["name"],
             "status": s["status"],
             "kind": s["kind"],
             "command": step_command(s["kind"], spec),
             "description": spec.get("description"),
-            "needs": json.loads(s["needs"]),
+            "needs": [] if s["needs"] == "[]" else loads(s["needs"]),
             "attempt": s["attempt"],
             "max_attempts": s["max_attempts"],
-            "started_at": iso(s["started_at"]),
-            "finished_at": iso(s["finished_at"]),
+            "started_at": None if started is None else iso(started),
+            "finished_at": None if finished is None else iso(finished),
             "duration": duration,
             "estimate": s["estimate"],
             "timeout": s["timeout"],
@@ -128,11 +133,11 @@ def build_status(task: sqlite3.Row, steps: list[sqlite3.Row], paths: HomePaths) 
             "reason": s["reason"],
             "progress": s["progress"],
             "progress_message": s["progress_message"],
-            "pid": s["pid"] if st.is_active else None,
+            "pid": s["pid"] if is_active else None,
             "overridden": bool(s["overridden"]),
             "worker": s["worker"],
-            "next_retry_at": iso(s["next_retry_at"]),
-            "metrics": json.loads(s["metrics"]) if s["metrics"] else None,
+            "next_retry_at": None if retry_at is None else iso(retry_at),
+            "metrics": loads(metrics) if metrics else None,
             "result": None,
         })
     eta = None if status.is_terminal else _remaining(steps, now)
@@ -177,7 +182,8 @@ def task_status(store: Store, paths: HomePaths, task_id: str, *, interventions: 
     """The task's full status (see README: status JSON)."""
     tid = store.resolve_id(task_id)
     task = store.get_task(tid)
-    data = build_status(task, store.get_steps(tid), paths)
+    steps = store.get_steps(tid)
+    data = build_status(task, steps, paths)
     gates_by_step: dict[str, list[dict[str, Any]]] = {}
     for g in store.gate_results(tid):
         gates_by_step.setdefault(g["step"], []).append(
@@ -191,6 +197,9 @@ def task_status(store: Store, paths: HomePaths, task_id: str, *, interventions: 
     data["approval"] = approval
     for s in data["steps"]:
         s["gates"] = gates_by_step.get(s["name"], [])
+    from agent_agency_cli.planning.model_status import add_model_info  # model steps' calls and costs
+
+    add_model_info(data, store, tid, steps)
     data["risk"] = json.loads(task["risk"]) if task["risk"] else None
     data["review_mode"] = task["review_mode"]
     data["completion"] = json.loads(task["completion"]) if task["completion"] else None
@@ -245,7 +254,7 @@ def task_result(store: Store, paths: HomePaths, task_id: str) -> dict[str, Any]:
         s["result"] = results.get(s["name"]) if s["status"] == "completed" else None
         steps_out.append({k: s[k] for k in ("name", "status", "attempt", "duration", "exit_code",
                                             "reason", "result")}
-                         | {"metrics": s.get("metrics")})
+                         | {"metrics": s.get("metrics"), "model": s.get("model")})
     return {
         "task_id": tid,
         "status": status["status"],
@@ -269,6 +278,8 @@ def task_result(store: Store, paths: HomePaths, task_id: str) -> dict[str, Any]:
                                                   "requires_followup")},
         "dry_run_report": completion.get("report"),
         "metrics": task_metrics(status, gates),
+        "model_calls": {k: v for k, v in status["model_calls"].items() if k != "calls_list"},
+        "plan": {k: status["plan"][k] for k in ("source", "planner_model", "not_planned")},
     }
 
 
@@ -305,7 +316,9 @@ def task_metrics(status: dict[str, Any], gates: list[dict[str, Any]]) -> dict[st
         retries=sum(max(0, (s["attempt"] or 0) - 1) for s in status["steps"]),
         errors=sum(1 for s in status["steps"] if s["status"] == "failed"),
         quality_score=sum(scores) / len(scores) if scores else None,
-    ) | {"steps_total": status["progress"]["total"], "steps_completed": status["progress"]["done"]}
+    ) | {"steps_total": status["progress"]["total"], "steps_completed": status["progress"]["done"],
+         "model_calls": (status.get("model_calls") or {}).get("calls", 0),
+         "model_cost": (status.get("model_calls") or {}).get("cost", 0.0)}
 
 
 def step_metrics(store: Store, paths: HomePaths, task_id: str, step: str | None = None) -> dict[str, Any]:
@@ -324,7 +337,7 @@ def step_metrics(store: Store, paths: HomePaths, task_id: str, step: str | None 
         "task_id": tid,
         "steps": [{"name": s["name"], "status": s["status"], "duration": s["duration"],
                    "attempt": s["attempt"], "worker": s["worker"], "summary": s["metrics"],
-                   "samples": samples.get(s["name"], [])} for s in steps],
+                   "samples": samples.get(s["name"], []), "model": s.get("model")} for s in steps],
         "task": task_metrics(status, store.gate_results(tid)),
     }
     if step is not None:

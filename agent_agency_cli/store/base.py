@@ -6,6 +6,7 @@ import json
 import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 from agent_agency_cli.store.db import write_tx
@@ -53,6 +54,11 @@ class StoreBase:
         if self.conn.in_transaction:
             self.commit_batch()
         return write_tx(self.conn)
+
+    def home(self) -> Path:
+        """The data home this store's database lives in."""
+        row = self.conn.execute("PRAGMA database_list").fetchone()
+        return Path(row["file"]).parent
 
     def data_version(self) -> int:
         """Changes whenever another connection commits: a near-free "anything new?" check."""

@@ -60,6 +60,11 @@ class InterventionQueries:
                 now,
             )
 
+    def pending_intervention_ids(self, task_id: str) -> list[int]:
+        """Ids of a task's interventions nobody has answered yet, oldest first."""
+        return [r["id"] for r in self.conn.execute(
+            "SELECT id FROM interventions WHERE task_id = ? AND applied_at IS NULL ORDER BY id", (task_id,))]
+
     def get_intervention(self, iid: int) -> sqlite3.Row:
         row = self.conn.execute("SELECT * FROM interventions WHERE id = ?", (iid,)).fetchone()
         if row is None:

@@ -11,6 +11,7 @@ from typing import Any
 from agent_agency_cli.errors import InvalidTransition, NotFoundError
 from agent_agency_cli.models import StepStatus, check_step_transition
 from agent_agency_cli.store.base import BatchLostError, dumps
+from agent_agency_cli.store.db import begin_immediate
 
 
 class StepQueries:
@@ -61,7 +62,7 @@ class StepQueries:
             if self._batch_lost is not None:
                 raise BatchLostError(f"a group-commit batch was lost: {self._batch_lost}")
             if not conn.in_transaction:
-                conn.execute("BEGIN IMMEDIATE")
+                begin_immediate(conn)
             if not also:
                 # UPDATE (nothing changes when the transition check fails) then one plain
                 # INSERT: no savepoint. Should the INSERT fail after the UPDATE, the whole
@@ -84,7 +85,7 @@ class StepQueries:
             return now
         if conn.in_transaction:
             self.commit_batch()  # an open batch goes first
-        conn.execute("BEGIN IMMEDIATE")
+        begin_immediate(conn)
         try:
             self._step_statements(conn, task_id, step, old, new, sets, fields, event, payload,
                                   also, now)
