@@ -65,6 +65,10 @@ def command_text(step: Any) -> str:
             parts.append(run if isinstance(run, str) else " ".join(run))
         if py is not None:
             parts.append(py)
+    if getattr(step, "tool", None):
+        from agent_agency_cli.executors.tool import tool_call_text
+
+        parts.append(tool_call_text(step.tool, step.arguments))
     return "\n".join(parts)
 
 
@@ -189,6 +193,10 @@ class TaskOrchestrator:
                 check_python_ref(s.python, search)
             if s.fallback is not None and s.fallback.python:
                 check_python_ref(s.fallback.python, search)
+            if s.tool:
+                from agent_agency_cli.executors.tool import check_server
+
+                check_server(s.name, s.tool, self.settings.mcp_servers)
         mode = request.mode or self.settings.task_execution.default_mode
         self._check_workers(plan.steps, request.complexity)
         execution, learned = self._learned_plan(plan)

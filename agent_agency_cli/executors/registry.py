@@ -40,6 +40,7 @@ class AttemptContext:
     report_progress: Callable[[float, str | None], None] = lambda f, m: None  # thread-safe
     cache: dict[str, Any] = field(default_factory=dict)  # per task, shared by its attempts
     services: dict[str, Any] = field(default_factory=dict)  # per task: sessions, clients (closed at task end)
+    variables: Callable[[], dict[str, Any]] = dict  # template variables (planning/templates.py), read on use
 
 
 class Executor(Protocol):
@@ -64,9 +65,10 @@ class Executor(Protocol):
 _PATHS: dict[str, str] = {
     "shell": "agent_agency_cli.executors.shell:EXECUTOR",
     "python": "agent_agency_cli.executors.python:EXECUTOR",
+    "tool": "agent_agency_cli.executors.tool:EXECUTOR",
 }
 # plan key -> kind, in the order plan validation names them.
-_PLAN_KEYS: dict[str, str] = {"run": "shell", "python": "python"}
+_PLAN_KEYS: dict[str, str] = {"run": "shell", "python": "python", "tool": "tool"}
 _loaded: dict[str, Executor] = {}
 
 
