@@ -24,6 +24,7 @@ from anyio.abc import TaskGroup
 from agent_agency_cli.errors import ConflictError, NotFoundError
 from agent_agency_cli.executors.base import StepHandle, StepLog, StepOutcome
 from agent_agency_cli.executors.registry import close_services, executor_for
+from agent_agency_cli.learning.records import finished_step_row
 from agent_agency_cli.models import StepStatus, TaskStatus, override_target
 
 if TYPE_CHECKING:
@@ -615,6 +616,8 @@ class TaskRunner:
             payload["result"] = outcome.result
         if st.signature:
             fields["also"].append(self.store.duration_row(st.signature, fields["duration"]))
+        fields["also"].append(finished_step_row(self.store.conn, self.task_id, st.name, st.attempt, st.kind,
+                                                st.spec, outcome, fields["duration"]))
         # Group commit: nothing acts on this change before it is committed. Dependents
         # start only after their own batched RUNNING change is durable, which commits this
         # one first (same transaction or an earlier one); task-level writes (_set_task,
@@ -632,6 +635,9 @@ class TaskRunner:
     def _fail_step(self, st: StepState, outcome: StepOutcome, *, rejected: bool = False) -> None:
         fields = self._attempt_fields(st, outcome) if st.status.is_active else {
             "finished_at": time.time()}
+        if "also" in fields:  # it ran: learning counts the failure
+            fields["also"].append(finished_step_row(self.store.conn, self.task_id, st.name, st.attempt,
+                                                    st.kind, st.spec, outcome, fields["duration"]))
         self._move(st, S.FAILED, "step_failed",
                    {"reason": outcome.reason, "exit_code": outcome.exit_code,
                     "duration": fields.get("duration"), "attempt": st.attempt,

@@ -243,3 +243,54 @@ class TaskTools:
         sessions, self.sessions = list(self.sessions.values()), {}
         for s in sessions:
             await s.aclose()
+
+
+def _tool_json(tool: Any) -> dict[str, Any]:
+    ann = tool.annotations.model_dump(mode="json", exclude_none=True) if tool.annotations else {}
+    return {
+        "name": tool.name,
+        "description": (tool.description or "").strip(),
+        "input_schema": tool.input_schema,
+        "annotations": ann,
+    }
+
+
+async def list_server_tools(servers: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each server's tools, asked in parallel: {server, ok, error, tools}. A server that
+    does not start or answer has ok False and a one-line error; it never raises."""
+    out: dict[str, dict[str, Any]] = {}
+
+    async def one(name: str, cfg: Any) -> None:
+        session = McpSession(name, cfg)
+        try:
+            tools = await session.list_tools()
+            out[name] = {"server": name, "ok": True, "error": None, "tools": [_tool_json(t) for t in tools]}
+        except ToolError as exc:
+            out[name] = {"server": name, "ok": False, "error": str(exc), "tools": []}
+        except Exception as exc:
+            out[name] = {"server": name, "ok": False, "error": f"MCP server {name!r}: {_why(exc)}", "tools": []}
+        finally:
+            await session.aclose()
+
+    async with anyio.create_task_group() as tg:
+        for name, cfg in servers.items():
+            tg.start_soon(one, name, cfg)
+    return [out[name] for name in servers]
+
+
+def catalog(servers: dict[str, Any], only: str | None = None) -> list[dict[str, Any]]:
+    """`tools list`: the tools of every configured server (or of `only`), from a fresh session each."""
+    from agent_agency_cli.errors import BadInputError, NotFoundError
+
+    if only is not None:
+        if only not in servers:
+            known = ", ".join(sorted(servers)) or "none configured"
+            raise NotFoundError(f"no MCP server named {only!r} (configured: {known})")
+        servers = {only: servers[only]}
+    if not servers:
+        return []
+    try:
+        require_mcp()
+    except ToolError as exc:
+        raise BadInputError(str(exc)) from None
+    return anyio.run(list_server_tools, servers)

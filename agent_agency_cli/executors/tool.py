@@ -33,7 +33,12 @@ def split_tool(ref: str) -> tuple[str, str]:
 def check_server(step: str, ref: str, servers: dict[str, Any]) -> None:
     """At create: the step's server is configured (else bad input, exit 2)."""
     from agent_agency_cli.errors import BadInputError
+    from agent_agency_cli.executors.mcp_session import ToolError, require_mcp
 
+    try:
+        require_mcp()
+    except ToolError as exc:
+        raise BadInputError(f"step {step!r}: {exc}") from None
     server = split_tool(ref)[0]
     if server not in servers:
         known = ", ".join(sorted(servers)) or "none configured"
