@@ -66,9 +66,9 @@ def command_text(step: Any) -> str:
         if py is not None:
             parts.append(py)
     if getattr(step, "tool", None):
-        from agent_agency_cli.executors.tool import tool_call_text
+        from agent_agency_cli.executors.tool import scan_text
 
-        parts.append(tool_call_text(step.tool, step.arguments))
+        parts.append(scan_text(step.tool, step.arguments))
     return "\n".join(parts)
 
 

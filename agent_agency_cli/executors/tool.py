@@ -51,6 +51,25 @@ def tool_call_text(ref: str, arguments: dict[str, Any]) -> str:
     return f"{ref} {json.dumps(arguments, ensure_ascii=False, sort_keys=True)}" if arguments else ref
 
 
+def scan_text(ref: str, arguments: dict[str, Any]) -> str:
+    """The call as the security scanner reads it: the tool, then one `key: value` line per
+    text value (a command hidden in an argument sits at a line start, as in a script)."""
+    lines = [ref]
+
+    def walk(key: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(str(k), v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(key, v)
+        elif value is not None:
+            lines.append(f"{key}: {value}")
+
+    walk("arguments", arguments)
+    return "\n".join(lines)
+
+
 def result_value(result: Any) -> Any:
     """The output of a CallToolResult: its structured content, else its text (parsed
     as JSON when it is JSON), else a list of the content blocks."""
@@ -153,7 +172,7 @@ class ToolExecutor:
         return ToolHandle(ctx)
 
     def breaker_target(self, spec: dict[str, Any]) -> tuple[str, Any]:
-        return "mcp", split_tool(spec["tool"])[0]
+        return "mcp", "mcp:" + split_tool(spec["tool"])[0]
 
     def describe(self, spec: dict[str, Any]) -> str:
         return tool_call_text(spec["tool"], spec.get("arguments") or {})
