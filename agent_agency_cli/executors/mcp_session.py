@@ -141,6 +141,8 @@ class McpSession:
                     await self._owner
                 raise ToolError(f"MCP server {self.name!r} did not start within {self.cfg.startup_timeout:g}s")
             if self._client is None:
+                if isinstance(self._error, ToolError):  # a configuration problem, already one line
+                    raise self._error
                 raise ToolError(f"MCP server {self.name!r} did not start: {_why(self._error)}")
             self.opened += 1
             return self._client

@@ -1,7 +1,10 @@
-"""An MCP server the tests define with the SDK's MCPServer (formerly FastMCP), served over
-streamable HTTP on 127.0.0.1. Run as a script: binds a free port, prints it on its
+"""An MCP server the tests define with the SDK's MCPServer (formerly FastMCP).
+
+`python server.py`: streamable HTTP on 127.0.0.1 — binds a free port, prints it on its
 first stdout line, serves until killed. With $MCP_TEST_TOKEN set, every request must
 carry `Authorization: Bearer <token>` (to test headers read from environment variables).
+`python server.py --stdio [--tag T]`: over stdio (the tag only marks the process, so a
+test can count the server processes a task left behind).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import sys
 import anyio
 import uvicorn
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 
 server = MCPServer("agency-test")
@@ -42,7 +46,7 @@ async def slow(seconds: float) -> str:
 @server.tool()
 def fail(message: str) -> str:
     """Always fails with the given message."""
-    raise ValueError(message)
+    raise ToolError(message)
 
 
 def _app():  # type: ignore[no-untyped-def]
@@ -64,6 +68,9 @@ def _app():  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
+    if "--stdio" in sys.argv:
+        server.run("stdio")
+        return
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
