@@ -55,7 +55,7 @@ def make_handle(runner: TaskRunner, st: StepState, spec: dict[str, Any], log: St
         on_spawn=on_spawn,
         report_progress=thread_safe_reporter(lambda f, m: runner._progress(st, f, m)),
         cache=runner.executor_cache, services=runner.services,
-        variables=lambda: task_variables(runner.store.conn, runner.task_id),
+        variables=lambda value: task_variables(runner.store.conn, runner.task_id, value),
     )
     return ex.make_handle(ctx)
 

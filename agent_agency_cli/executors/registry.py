@@ -40,7 +40,8 @@ class AttemptContext:
     report_progress: Callable[[float, str | None], None] = lambda f, m: None  # thread-safe
     cache: dict[str, Any] = field(default_factory=dict)  # per task, shared by its attempts
     services: dict[str, Any] = field(default_factory=dict)  # per task: sessions, clients (closed at task end)
-    variables: Callable[[], dict[str, Any]] = dict  # template variables (planning/templates.py), read on use
+    # The template variables a value's placeholders use (planning/templates.py), read on use.
+    variables: Callable[[Any], dict[str, Any]] = lambda value: {}
 
 
 class Executor(Protocol):

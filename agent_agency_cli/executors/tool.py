@@ -122,7 +122,8 @@ class ToolHandle:
         ref = spec["tool"]
         server, tool = split_tool(ref)
         try:
-            arguments = render(spec.get("arguments") or {}, self.ctx.variables())
+            raw = spec.get("arguments") or {}
+            arguments = render(raw, self.ctx.variables(raw))
         except TemplateError as exc:
             self.log.line("sys", f"arguments: {exc}")
             return StepOutcome(ok=False, reason=f"arguments: {exc}")

@@ -95,16 +95,23 @@ def render(value: Any, variables: dict[str, Any]) -> Any:
     return value
 
 
-def task_variables(conn: sqlite3.Connection, task_id: str) -> dict[str, Any]:
-    """What templates of a task's steps may use: its description, requirements and the
-    outputs of its completed steps (from their step_completed events)."""
+def task_variables(conn: sqlite3.Connection, task_id: str, value: Any = None) -> dict[str, Any]:
+    """What the templates in `value` may use: the task's description, requirements and the
+    outputs of the completed steps `value` names (from their step_completed events).
+    Nothing is read when `value` has no placeholder."""
+    names = names_in(value)
+    if not names:
+        return {}
     row = conn.execute("SELECT description, requirements FROM tasks WHERE id = ?", (task_id,)).fetchone()
+    wanted = sorted({s for s in map(step_of, names) if s is not None})
     steps: dict[str, Any] = {}
-    for step, payload in conn.execute(
-        "SELECT step, payload FROM events WHERE task_id = ? AND kind = 'step_completed' ORDER BY id",
-        (task_id,),
-    ):
-        steps[step] = json.loads(payload).get("result")
+    if wanted:
+        marks = ",".join("?" * len(wanted))
+        for step, payload in conn.execute(
+            f"SELECT step, payload FROM events WHERE task_id = ? AND kind = 'step_completed' "
+            f"AND step IN ({marks}) ORDER BY id", (task_id, *wanted),
+        ):
+            steps[step] = json.loads(payload).get("result")
     return {
         "description": row[0] if row else "",
         "requirements": json.loads(row[1] or "[]") if row else [],

@@ -1,0 +1,109 @@
+"""Tool steps against direct MCP SDK calls to the same server (mcp-server-time over stdio).
+
+Figure: the median time of a tool step's attempt (from its RUNNING row to its result:
+the commit before it runs, argument templating, the task's session, the call, logging,
+the result: ToolHandle.run) over 200 steps of one task, against the median of 200
+direct `Client.call_tool` calls to the same server in this run. Target: <= 1.2x.
+Also printed: the attempt's time as the step row records it (it also holds the
+engine's commit of the RUNNING row before the call) and end-to-end wall time per
+step (scheduling, commits, the server's start amortised), which the target does
+not cover.
+
+    .venv/bin/python bench/tool_calls.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+
+import anyio
+from _common import machine, met, run_plan, temp_home
+
+N = 200
+TARGET = 1.2
+ARGS = {"timezone": "Europe/Paris"}
+SERVER_ARGS = ["-m", "mcp_server_time", "--local-timezone", "UTC"]
+
+
+async def direct_calls(n: int) -> list[float]:
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    params = StdioServerParameters(command=sys.executable, args=SERVER_ARGS)
+    times = []
+    async with Client(params, cache=None) as client:
+        for _ in range(5):  # warm-up
+            await client.call_tool("get_current_time", ARGS)
+        for _ in range(n):
+            t0 = time.perf_counter()
+            result = await client.call_tool("get_current_time", ARGS)
+            times.append(time.perf_counter() - t0)
+            assert not result.is_error
+    return times
+
+
+HANDLE_TIMES: list[float] = []
+
+
+def _time_handles() -> None:
+    """Time each ToolHandle.run (the executor: templating, the task's session, the call,
+    logging, the result) without changing it."""
+    from agent_agency_cli.executors import tool
+
+    run = tool.ToolHandle.run
+
+    async def timed(self):  # type: ignore[no-untyped-def]
+        t0 = time.perf_counter()
+        try:
+            return await run(self)
+        finally:
+            HANDLE_TIMES.append(time.perf_counter() - t0)
+
+    tool.ToolHandle.run = timed  # type: ignore[method-assign]
+
+
+def tool_steps(n: int) -> tuple[list[float], float]:
+    import yaml
+
+    with temp_home() as home:
+        (home / "config.yaml").write_text(yaml.safe_dump(
+            {"mcp_servers": {"time": {"command": sys.executable, "args": SERVER_ARGS}}}))
+        steps = [{"name": "s0", "tool": "time/get_current_time", "arguments": ARGS}]
+        steps += [{"name": f"s{i}", "tool": "time/get_current_time", "arguments": ARGS, "needs": [f"s{i - 1}"]}
+                  for i in range(1, n)]
+        run_plan(home, steps[:5], 1)  # warm-up: imports, schema
+        wall, _ = run_plan(home, steps, 1)
+        from agent_agency_cli.orchestrator import TaskOrchestrator
+
+        orch = TaskOrchestrator(home=home)
+        try:
+            tid = orch.list_tasks()[0]["id"]
+            durations = [s["duration"] for s in orch.get_status(tid)["steps"]]
+        finally:
+            orch.close()
+    return durations[5:], wall  # the first steps include the server's start
+
+
+def main() -> None:
+    print(f"machine: {machine()}")
+    _time_handles()
+    direct = anyio.run(direct_calls, N)
+    d_med = statistics.median(direct)
+    print(f"baseline: {N} direct Client.call_tool calls: median {d_med * 1000:.3f} ms, "
+          f"p90 {statistics.quantiles(direct, n=10)[-1] * 1000:.3f} ms")
+    steps, wall = tool_steps(N)
+    handles = HANDLE_TIMES[-N + 5:]
+    h_med, s_med = statistics.median(handles), statistics.median(steps)
+    print(f"tool steps: {N} in one task: executor (handle) median {h_med * 1000:.3f} ms; attempt (with the "
+          f"engine's commit before it runs) median {s_med * 1000:.3f} ms ({s_med / d_med:.2f}x); end to end "
+          f"{wall:.3f} s = {wall / N * 1000:.3f} ms per step, the server's start included")
+    ratio = h_med / d_med
+    print(f"RESULT tool_calls: tool step (executor) median {h_med * 1000:.3f} ms; direct call median "
+          f"{d_med * 1000:.3f} ms; ratio {ratio:.2f}x; target <= {TARGET}x: {met(ratio <= TARGET)}; "
+          f"attempt ratio {s_med / d_med:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
