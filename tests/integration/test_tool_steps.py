@@ -273,3 +273,19 @@ def test_bad_tool_input_is_one_line_and_stores_nothing(home, write_plan):
     assert f"error: MCP server 'broken' did not start: command not found: {home / 'no-such-server'}" in res.output
     res = runner.invoke(app, ["tools", "list", "--server", "nope"])
     assert res.exit_code == 3 and "no MCP server named 'nope' (configured: broken, time)" in res.output
+
+
+# -- the shipped example ------------------------------------------------------------------------
+
+
+def test_tool_steps_example_runs(cli):
+    from tests.conftest import EXAMPLES
+
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"  # mcp-server-time
+    res = cli("--config", str(EXAMPLES / "mcp-servers.yaml"), "task", "create", "--plan",
+              str(EXAMPLES / "tool-steps.yaml"), "--wait", PATH=path, timeout=120)
+    assert res.returncode == 0, res.stderr
+    tid = cli.json("task", "list")[0]["id"]
+    steps = result(cli, tid)
+    assert steps["tokyo"]["result"]["source"]["timezone"] == "Europe/Paris"
+    assert steps["tokyo"]["result"]["target"]["datetime"].endswith("+09:00")
