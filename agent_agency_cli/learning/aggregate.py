@@ -200,3 +200,20 @@ def import_file(conn: sqlite3.Connection, path: Path) -> dict[str, int]:
                  json.dumps(e["stats"]), now))
     return {"aggregates": len(entries), "runs": sum(e["stats"]["count"] for e in entries),
             "origins": len({e["origin"] for e in entries})}
+
+
+def model_record(conn: sqlite3.Connection, step_type: str | None) -> list[dict[str, Any]]:
+    """For `model: auto`: per model that ran model steps of this type (local and imported),
+    runs, success rate, mean cost, tokens and duration — best success rate, then cheapest, first."""
+    per: dict[str, dict[str, Any]] = {}
+    for agg in all_stats(conn):
+        if agg["kind"] != "model" or agg["type"] != step_type or not agg["executor"]:
+            continue
+        cur = per.get(agg["executor"])
+        if cur is None:
+            per[agg["executor"]] = cur = _empty({"executor": agg["executor"]})
+        _add(cur, agg)
+    out = [{"model": m, **{k: v for k, v in summary(a).items()
+                           if k in ("runs", "success_rate", "cost_mean", "tokens_mean", "duration_mean")}}
+           for m, a in per.items()]
+    return sorted(out, key=lambda r: (-(r["success_rate"] or 0.0), r["cost_mean"] or 0.0, r["model"]))

@@ -141,3 +141,19 @@ def test_cli_import_bad_file_is_one_line_and_writes_nothing(isolated_home: Path,
     assert res.exit_code == code
     assert expected in res.output and "Traceback" not in res.output
     assert TaskOrchestrator(home=isolated_home).learning() == []
+
+
+def test_model_record_for_auto_selection(orch: TaskOrchestrator, tmp_path: Path) -> None:
+    from agent_agency_cli.learning.aggregate import model_record
+
+    code = {"model": "auto", "type": "code"}
+    for ok in (True, True, False):
+        record(orch, "model", code, ok=ok, model="cheap", cost=0.01, tokens=100)
+    record(orch, "model", {"model": "big", "type": "code"}, model="big", cost=0.2, tokens=900)
+    record(orch, "model", {"model": "auto", "type": "review"}, model="cheap", ok=False, cost=0.01)
+    rows = model_record(orch.store.conn, "code")
+    assert [r["model"] for r in rows] == ["big", "cheap"]  # 100% before 67%
+    assert rows[1] == {"model": "cheap", "runs": 3, "success_rate": pytest.approx(0.6667, abs=1e-4),
+                       "cost_mean": pytest.approx(0.01), "tokens_mean": 100, "duration_mean": 1.0}
+    assert [r["model"] for r in model_record(orch.store.conn, "review")] == ["cheap"]
+    assert model_record(orch.store.conn, "testing") == []
