@@ -617,7 +617,7 @@ class TaskRunner:
         if st.signature:
             fields["also"].append(self.store.duration_row(st.signature, fields["duration"]))
         fields["also"].append(finished_step_row(self.store.conn, self.task_id, st.name, st.attempt, st.kind,
-                                                st.spec, outcome, fields["duration"]))
+                                                st.spec, outcome, fields["duration"], self._gated(st)))
         # Group commit: nothing acts on this change before it is committed. Dependents
         # start only after their own batched RUNNING change is durable, which commits this
         # one first (same transaction or an earlier one); task-level writes (_set_task,
@@ -637,7 +637,7 @@ class TaskRunner:
             "finished_at": time.time()}
         if "also" in fields:  # it ran: learning counts the failure
             fields["also"].append(finished_step_row(self.store.conn, self.task_id, st.name, st.attempt,
-                                                    st.kind, st.spec, outcome, fields["duration"]))
+                                                    st.kind, st.spec, outcome, fields["duration"], self._gated(st)))
         self._move(st, S.FAILED, "step_failed",
                    {"reason": outcome.reason, "exit_code": outcome.exit_code,
                     "duration": fields.get("duration"), "attempt": st.attempt,
@@ -662,6 +662,10 @@ class TaskRunner:
                 other = self.steps[name]
                 if other is not st and other.status.is_active:
                     self._request_stop(other, "abort")
+
+    def _gated(self, st: StepState) -> bool:
+        """The step has gates (its own or the mode's defaults): learning records their score."""
+        return bool(st.spec.get("gates") or self.settings.gates.defaults.get(self.mode))  # type: ignore[call-overload]
 
     def _stopped_attempt(self, st: StepState, outcome: StepOutcome, stop: str | None) -> None:
         fields = self._attempt_fields(st, outcome)

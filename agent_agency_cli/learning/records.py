@@ -72,8 +72,11 @@ def learning_row(kind: str, spec: dict[str, Any], outcome: Any, duration: float 
 
 
 def finished_step_row(conn: Any, task_id: str, step: str, attempt: int, kind: str, spec: dict[str, Any],
-                      outcome: Any, duration: float | None) -> tuple[str, tuple[Any, ...]]:
-    """The learning record of a step that just finished, with its attempt's mean gate score."""
-    row = conn.execute("SELECT AVG(score) FROM gate_results WHERE task_id = ? AND step = ? AND attempt = ?",
-                       (task_id, step, attempt)).fetchone()
-    return learning_row(kind, spec, outcome, duration, row[0] if row else None)
+                      outcome: Any, duration: float | None, gated: bool) -> tuple[str, tuple[Any, ...]]:
+    """The learning record of a step that just finished, with its attempt's mean gate score
+    (looked up only when the step has gates)."""
+    score = None
+    if gated:
+        score = conn.execute("SELECT AVG(score) FROM gate_results WHERE task_id = ? AND step = ? AND attempt = ?",
+                             (task_id, step, attempt)).fetchone()[0]
+    return learning_row(kind, spec, outcome, duration, score)
