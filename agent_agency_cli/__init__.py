@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
 __all__ = ["TaskOrchestrator", "TaskRequest", "__version__"]
 
 if TYPE_CHECKING:
     from agent_agency_cli.orchestrator import TaskOrchestrator
     from agent_agency_cli.request import TaskRequest
+
+    __version__: str
 
 
 def __getattr__(name: str) -> Any:
@@ -22,4 +23,16 @@ def __getattr__(name: str) -> Any:
         from agent_agency_cli.request import TaskRequest
 
         return TaskRequest
+    if name == "__version__":
+        return _version()
     raise AttributeError(name)
+
+
+def _version() -> str:
+    """The one version source: the installed package's metadata (from pyproject.toml)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("agent-agency-cli")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "0+unknown"

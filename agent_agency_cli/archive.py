@@ -78,13 +78,6 @@ class ArchiveInfo:
     skipped: tuple[str, ...] = ()  # sockets / FIFOs / device files left out (no content to keep)
     leftover: Path | None = None  # set only if the moved-away task dir could not be fully deleted
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "path": str(self.path), "size": self.size, "sha256": self.sha256,
-            "files": list(self.files), "skipped": list(self.skipped),
-            "leftover": str(self.leftover) if self.leftover else None,
-        }
-
 
 def archive_path_for(archive_dir: Path, task_id: str) -> Path:
     """Where the archive of `task_id` lives in `archive_dir`."""

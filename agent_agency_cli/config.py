@@ -10,42 +10,12 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from agent_agency_cli.errors import BadInputError, ConfigError
+from agent_agency_cli.errors import ConfigError
 from agent_agency_cli.models import ExecutionMode
 from agent_agency_cli.paths import CONFIG_ENV
-from agent_agency_cli.timeutil import parse_duration
-
-
-def _duration(value: Any) -> float:
-    try:
-        return parse_duration(value)
-    except BadInputError as exc:
-        raise ValueError(str(exc)) from None
-
-
-def _percent(value: Any) -> float:
-    if isinstance(value, str) and value.strip().endswith("%"):
-        try:
-            return float(value.strip()[:-1])
-        except ValueError:
-            raise ValueError(f"bad percentage {value!r} (use e.g. 80%)") from None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    raise ValueError(f"bad percentage {value!r} (use e.g. 80%)")
-
-
-Duration = Annotated[float, BeforeValidator(_duration)]
-Percent = Annotated[float, BeforeValidator(_percent)]
+from agent_agency_cli.units import MAX_CPU_CORES, MAX_SIZE_MB, Duration, Percent
 
 
 class _Strict(BaseModel):
@@ -53,9 +23,9 @@ class _Strict(BaseModel):
 
 
 class ResourceLimits(_Strict):
-    max_cpu_cores: int = Field(16, ge=1)
-    max_memory_mb: int = Field(65536, ge=1)
-    max_storage_gb: int = Field(500, ge=1)
+    max_cpu_cores: int = Field(16, ge=1, le=MAX_CPU_CORES)
+    max_memory_mb: int = Field(65536, ge=1, le=MAX_SIZE_MB)
+    max_storage_gb: int = Field(500, ge=1, le=MAX_SIZE_MB)
 
 
 class AlertThresholds(_Strict):
@@ -66,11 +36,12 @@ class AlertThresholds(_Strict):
 
 
 class Monitoring(_Strict):
-    progress_interval: Duration = 10.0
     # How often a running step's process tree is sampled (CPU, memory, I/O, GPU).
     metrics_interval: Duration = 1.0
     # At most this many samples are kept per step attempt (older ones are thinned).
     metrics_max_samples: int = Field(600, ge=10)
+    # Archived tasks drop their metric samples and events this long after they
+    # finished (the daemon's archive sweep; 0 = keep them forever).
     metrics_retention: Duration = 30 * 86400.0
     alert_thresholds: AlertThresholds = AlertThresholds()
 
@@ -172,25 +143,18 @@ class NotificationSettings(_Strict):
 
 
 class Allocation(_Strict):
-    cpu_cores: int = Field(ge=0)
-    memory_mb: int = Field(ge=0)
-    gpu_memory_mb: int | None = None
-    network_bandwidth_mbps: int = 10
-    storage_gb: int = 10
+    cpu_cores: int = Field(ge=0, le=MAX_CPU_CORES)
+    memory_mb: int = Field(ge=0, le=MAX_SIZE_MB)
+    gpu_memory_mb: int | None = Field(None, ge=0, le=MAX_SIZE_MB)
     execution_timeout: Duration = 3600.0
 
 
 def _default_allocations() -> dict[str, Allocation]:
     return {
         "simple": Allocation(cpu_cores=1, memory_mb=1024, execution_timeout=3600),
-        "moderate": Allocation(cpu_cores=2, memory_mb=4096, network_bandwidth_mbps=50,
-                               storage_gb=20, execution_timeout=4 * 3600),
-        "complex": Allocation(cpu_cores=8, memory_mb=32768, gpu_memory_mb=16384,
-                              network_bandwidth_mbps=100, storage_gb=100,
-                              execution_timeout=8 * 3600),
-        "enterprise": Allocation(cpu_cores=16, memory_mb=65536, gpu_memory_mb=32768,
-                                 network_bandwidth_mbps=1000, storage_gb=500,
-                                 execution_timeout=24 * 3600),
+        "moderate": Allocation(cpu_cores=2, memory_mb=4096, execution_timeout=4 * 3600),
+        "complex": Allocation(cpu_cores=8, memory_mb=32768, gpu_memory_mb=16384, execution_timeout=8 * 3600),
+        "enterprise": Allocation(cpu_cores=16, memory_mb=65536, gpu_memory_mb=32768, execution_timeout=24 * 3600),
     }
 
 
@@ -201,10 +165,9 @@ class DaemonSettings(_Strict):
 
 
 class WorkerResources(_Strict):
-    cpu_cores: int = Field(1, ge=0)
-    memory_mb: int = Field(1024, ge=0)
-    gpu_memory_mb: int | None = None
-    storage_gb: int | None = None
+    cpu_cores: int = Field(1, ge=0, le=MAX_CPU_CORES)
+    memory_mb: int = Field(1024, ge=0, le=MAX_SIZE_MB)
+    gpu_memory_mb: int | None = Field(None, ge=0, le=MAX_SIZE_MB)
 
 
 class WorkerConfig(_Strict):

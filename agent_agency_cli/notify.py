@@ -27,7 +27,6 @@ import http.client
 import json
 import os
 import shlex
-import signal
 import subprocess
 import threading
 import time
@@ -35,11 +34,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from agent_agency_cli import __version__
+from agent_agency_cli.backoff import retry_delay
 from agent_agency_cli.config import NotificationHook
+from agent_agency_cli.procgroup import kill_group, spawn
 from agent_agency_cli.timeutil import iso
 
 EVENT_KINDS = (
@@ -66,9 +67,6 @@ class DeliveryResult:
     code: int | None = None  # HTTP status (webhook) or exit code (command; -N = killed by signal N)
     error: str | None = None
     duration: float = 0.0  # seconds, all attempts and backoff included
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def hook_wants(hook: NotificationHook, event_kind: str) -> bool:
@@ -205,10 +203,8 @@ def _run_command(index: int, command: str, body: bytes, timeout: float, event_ki
     if task_id is not None:
         env["AGENT_AGENCY_TASK_ID"] = str(task_id)
     try:
-        proc = subprocess.Popen(
-            ["/bin/sh", "-c", command], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, env=env, start_new_session=True, close_fds=True,
-        )
+        proc = spawn(["/bin/sh", "-c", command], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                     stderr=subprocess.PIPE, env=env)
     except OSError as exc:
         return DeliveryResult(index, "command", False, 1, None, f"cannot start /bin/sh: {exc}",
                               time.monotonic() - start)
@@ -229,8 +225,7 @@ def _run_command(index: int, command: str, body: bytes, timeout: float, event_ki
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     """SIGKILL the hook's whole process group, then reap it without waiting on stray pipe holders."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
+    kill_group(proc.pid)
     try:
         proc.communicate(timeout=1.0)
     except subprocess.TimeoutExpired:
@@ -337,7 +332,7 @@ def _post(index: int, url: str, body: bytes, timeout: float, retries: int, event
             error = f"bad webhook URL: {exc}"
         if not retryable or attempt == max_attempts:
             break
-        sleep(min(backoff_base * 2 ** (attempt - 1), backoff_cap))
+        sleep(retry_delay(attempt, backoff="exponential", initial=backoff_base, max=backoff_cap, jitter=0.0))
     return DeliveryResult(index, "webhook", False, attempt, code, error, time.monotonic() - start)
 
 

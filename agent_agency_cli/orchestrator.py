@@ -36,7 +36,8 @@ from agent_agency_cli.models import (
 )
 from agent_agency_cli.paths import HomePaths, data_home
 from agent_agency_cli.store import Store, connect
-from agent_agency_cli.timeutil import iso, parse_deadline, parse_duration
+from agent_agency_cli.timeutil import iso, parse_deadline
+from agent_agency_cli.units import parse_duration, parse_size_mb
 
 if TYPE_CHECKING:
     from agent_agency_cli.config import Settings
@@ -259,11 +260,10 @@ class TaskOrchestrator:
         from agent_agency_cli.council import assess_risk, initial_review, review_mode
         from agent_agency_cli.engine.gating import gate_types_of
         from agent_agency_cli.validation import Status, validate_task
-        from agent_agency_cli.workers import parse_memory_mb
 
         commands = [(s.name, command_text(s)) for s in plan.steps]
         cpu = max((s.resources.cpu or 0.0 for s in plan.steps), default=0.0)
-        memory = max((parse_memory_mb(s.resources.memory) or 0 for s in plan.steps), default=0)
+        memory = max((parse_size_mb(s.resources.memory, "memory size") or 0 for s in plan.steps), default=0)
         resources = {"cpu_cores": cpu, "memory_mb": float(memory), "storage_gb": 0.0}
         lim = self.settings.task_execution.resource_limits
         limits = {"cpu_cores": float(lim.max_cpu_cores), "memory_mb": float(lim.max_memory_mb),
@@ -713,7 +713,7 @@ class TaskOrchestrator:
                 raise BadInputError("--max-cpu must be at least 1")
             limits["max_cpu"] = max_cpu
         if max_memory is not None:
-            limits["max_memory_mb"] = parse_size_mb(max_memory)
+            limits["max_memory_mb"] = parse_size_mb(max_memory, minimum=1)
         if limits:
             changes["limits"] = limits
         if not changes:
@@ -1037,28 +1037,6 @@ class TaskOrchestrator:
     def _reject(self, iid: int, tid: str, message: str) -> ConflictError:
         self.store.finish_intervention(iid, tid, "rejected", message)
         return ConflictError(message)
-
-
-def parse_size_mb(value: str | int) -> int:
-    """Megabytes from "512", "512M", "2G", "1.5GiB"."""
-    if isinstance(value, bool):
-        raise BadInputError(f"bad size {value!r} (use e.g. 512M or 2G)")
-    if isinstance(value, int):
-        if value < 1:
-            raise BadInputError(f"size {value!r} is below 1 MiB")
-        return value
-    text = value.strip().upper().removesuffix("IB").removesuffix("B")
-    mult = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}
-    try:
-        if text and text[-1] in mult:
-            mb = float(text[:-1]) * mult[text[-1]]
-        else:
-            mb = float(text)
-    except ValueError:
-        raise BadInputError(f"bad size {value!r} (use e.g. 512M or 2G)") from None
-    if mb < 1:
-        raise BadInputError(f"size {value!r} is below 1 MiB")
-    return int(mb)
 
 
 # -- JSON views ---------------------------------------------------------------

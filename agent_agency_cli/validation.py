@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from agent_agency_cli.units import describe_duration as human_duration
+
 __all__ = [
     "MAX_REQUIREMENT_LENGTH",
     "RULES",
@@ -540,19 +542,6 @@ MAX_REQUIREMENT_LENGTH = 200
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _RESOURCE_UNITS = {"cpu_cores": "CPU cores", "memory_mb": "MB of memory", "storage_gb": "GB of storage",
                    "gpu_memory_mb": "MB of GPU memory"}
-
-
-def human_duration(seconds: float) -> str:
-    """45s, 5m, 1h 30m, 2d 3h (the sign is dropped)."""
-    s = round(abs(seconds))
-    if s < 60:
-        return f"{s}s"
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        n, s = divmod(s, size)
-        if n:
-            parts.append(f"{n}{unit}")
-    return " ".join(parts[:2])
 
 
 def _num(value: float) -> str:

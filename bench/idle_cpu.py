@@ -99,8 +99,8 @@ def main() -> int:
     args = ap.parse_args()
     window = args.window
 
-    from agent_agency_cli.engine.process import kill_orphan_group
     from agent_agency_cli.orchestrator import TaskOrchestrator
+    from agent_agency_cli.procgroup import kill_orphan_group
 
     with temp_home() as home:
         (home / "config.yaml").write_text(CONFIG)

@@ -118,7 +118,7 @@ def wait_for(cond: Callable[[], object], timeout: float, what: str) -> object:
 @contextlib.contextmanager
 def running_daemon(home: Path, env: dict[str, str]) -> Iterator[int]:
     """`daemon start`; always `daemon stop` (then SIGKILL and orphan clean-up) at the end."""
-    from agent_agency_cli.engine.process import kill_orphan_group
+    from agent_agency_cli.procgroup import kill_orphan_group
 
     check(cli(env, "daemon", "start")[2])
     pid = json.loads((home / "daemon.json").read_text())["pid"]

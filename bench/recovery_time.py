@@ -77,9 +77,9 @@ def main() -> int:
     n = args.tasks
 
     from agent_agency_cli.engine.daemon import read_info
-    from agent_agency_cli.engine.process import kill_orphan_group
     from agent_agency_cli.orchestrator import TaskOrchestrator
     from agent_agency_cli.paths import HomePaths
+    from agent_agency_cli.procgroup import kill_orphan_group
 
     base_s: list[float] = []
     rounds: list[dict[str, float]] = []

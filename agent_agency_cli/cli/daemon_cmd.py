@@ -61,7 +61,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Show whether the daemon runs: pid, uptime, running tasks. Exit 3 if not running."""
-    from agent_agency_cli.timeutil import format_duration
+    from agent_agency_cli.units import format_duration
 
     info = orchestrator().daemon_status()
     if as_json:

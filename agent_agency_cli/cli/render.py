@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +10,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from agent_agency_cli.timeutil import format_duration
+from agent_agency_cli.units import format_duration
 
 ICONS = {
     "pending": "◌", "waiting_resources": "◌", "awaiting_approval": "?", "running": "●",
@@ -229,10 +228,6 @@ def follow_view(s: dict[str, Any], recent: list[str]) -> Group:
         parts.append(Text(""))
         parts.extend(Text(r, style="dim") for r in recent[-6:])
     return Group(*parts)
-
-
-def is_color() -> bool:
-    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
 def render_impact(r: dict[str, Any]) -> None:

@@ -200,7 +200,7 @@ def result(task_id: IdArg, as_json: JsonOpt = False) -> None:
         print_json(res)
     else:
         from agent_agency_cli.cli.render import console, status_text
-        from agent_agency_cli.timeutil import format_duration
+        from agent_agency_cli.units import format_duration
 
         out = console()
         out.print(status_text(res["status"]), f" task {res['task_id']}",
@@ -529,7 +529,7 @@ def metrics(
     from rich.table import Table
 
     from agent_agency_cli.cli.render import console
-    from agent_agency_cli.timeutil import format_duration
+    from agent_agency_cli.units import format_duration
 
     t = Table(box=None, pad_edge=False, header_style="bold dim")
     for col in ("step", "status", "time", "cpu mean/max %", "peak rss", "read/write", "threads", "samples"):

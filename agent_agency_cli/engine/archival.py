@@ -78,3 +78,25 @@ def purge(store: Store, paths: HomePaths, older_than: float, now: float | None =
             log.warning("not archiving %s: %s", tid, exc)
             errors.append(f"{tid}: {exc}")
     return done, errors
+
+
+def sweep(store: Store, paths: HomePaths, archive_retention: float, metrics_retention: float,
+          now: float | None = None) -> dict[str, Any]:
+    """The daemon's periodic clean-up (0 turns either part off):
+
+    - archive finished tasks older than `archive_retention` seconds (see purge);
+    - drop the metric samples and events of archived tasks that finished more than
+      `metrics_retention` seconds ago (see store.retention).
+    """
+    from agent_agency_cli.store.retention import prune_archived_history
+
+    now = time.time() if now is None else now
+    archived: list[str] = []
+    errors: list[str] = []
+    if archive_retention > 0:
+        archived, errors = purge(store, paths, archive_retention, now)
+    pruned = prune_archived_history(store, now - metrics_retention) if metrics_retention > 0 else None
+    return {"archived": archived, "errors": errors,
+            "pruned_tasks": pruned.tasks if pruned else 0,
+            "pruned_metric_samples": pruned.metric_samples if pruned else 0,
+            "pruned_events": pruned.events if pruned else 0}

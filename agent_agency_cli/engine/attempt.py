@@ -75,12 +75,12 @@ def step_limits(task_limits: dict[str, Any], spec: dict[str, Any]) -> dict[str, 
     `resources:`, the stricter of the two where both are set."""
     import math
 
-    from agent_agency_cli.workers import parse_memory_mb
+    from agent_agency_cli.units import parse_size_mb
 
     res = spec.get("resources") or {}
     own: dict[str, Any] = {
         "max_cpu": math.ceil(res["cpu"]) if res.get("cpu") else None,
-        "max_memory_mb": parse_memory_mb(res.get("memory")) if res.get("memory") else None,
+        "max_memory_mb": parse_size_mb(res.get("memory")) if res.get("memory") else None,
         "cpu_time": res.get("cpu_time"),
         "open_files": res.get("open_files"),
     }

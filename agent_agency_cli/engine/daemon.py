@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agent_agency_cli import procgroup
 from agent_agency_cli.errors import DaemonError
 from agent_agency_cli.paths import HomePaths
 
@@ -39,10 +40,8 @@ def spawn(paths: HomePaths, config: str | None = None, wait: float = 10.0) -> di
     if config:
         cmd += ["--config", str(Path(config).resolve())]
     with open(paths.daemon_log, "ab") as logf:
-        proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-            start_new_session=True, close_fds=True,
-        )
+        # Its own session: a Ctrl-C or hang-up of the terminal that started it does not reach it.
+        proc = procgroup.spawn(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         info = read_info(paths)

@@ -48,9 +48,9 @@ def impact_report(task: Any, steps: list[Any]) -> dict[str, Any]:
             "on_failure": spec.get("on_failure", "fail"),
         })
         if res.get("memory"):
-            from agent_agency_cli.workers import parse_memory_mb
+            from agent_agency_cli.units import parse_size_mb
 
-            memory = max(memory, float(parse_memory_mb(res["memory"]) or 0))
+            memory = max(memory, float(parse_size_mb(res["memory"]) or 0))
     return {
         "task_id": task["id"],
         "description": task["description"],

@@ -73,7 +73,7 @@ class _Nvml:
         return self._nvml is not None
 
     def _open(self) -> None:
-        from agent_agency_cli.workers import _import_nvml
+        from agent_agency_cli.workers.detection import _import_nvml
 
         try:
             nvml = _import_nvml()
@@ -355,9 +355,6 @@ class SeriesBuffer:
     def samples(self) -> list[Sample]:
         """The kept samples, oldest first (at most max_samples; first and newest always in)."""
         return [*self._kept, self._tail] if self._tail is not None else list(self._kept)
-
-    def to_list(self) -> list[dict[str, Any]]:
-        return [s.to_dict() for s in self.samples()]
 
     def summary(self) -> dict[str, Any]:
         """JSON-able summary over every sample added.

@@ -1,14 +1,15 @@
-"""OS-level helpers: process identity (pid + start time), group clean-up, resource limits."""
+"""OS-level helpers: process identity (pid + start time), a dead engine's step clean-up, resource limits."""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 from typing import Any
 
 import psutil
+
+from agent_agency_cli.procgroup import kill_marked, kill_orphan_group
 
 
 def engine_identity(pid: int | None = None) -> str:
@@ -38,49 +39,7 @@ def kill_step_processes(task_id: str, step: str, pgid: int | None, started_at: f
     AGENT_AGENCY_STEP markers (set for every step process and inherited).
     """
     killed = kill_orphan_group(pgid, started_at)
-    markers = (f"AGENT_AGENCY_TASK_ID={task_id}".encode(), f"AGENT_AGENCY_STEP={step}".encode())
-    me = os.getpid()
-    try:
-        pids = [int(e) for e in os.listdir("/proc") if e.isdigit()]
-    except OSError:
-        return killed
-    for pid in pids:
-        if pid == me:
-            continue
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as fh:
-                env = fh.read().split(b"\0")
-        except OSError:
-            continue
-        if all(m in env for m in markers):
-            try:
-                os.kill(pid, signal.SIGKILL)
-                killed += 1
-            except (ProcessLookupError, PermissionError):
-                pass
-    return killed
-
-
-def kill_orphan_group(pgid: int | None, started_at: float | None) -> int:
-    """SIGKILL the members of process group `pgid` that started no earlier than the step.
-
-    The start-time check keeps a recycled group id from hitting an unrelated
-    process. Returns how many processes were killed.
-    """
-    if not pgid:
-        return 0
-    killed = 0
-    for proc in psutil.process_iter(["pid", "create_time"]):
-        try:
-            if os.getpgid(proc.pid) != pgid:
-                continue
-            if started_at is not None and proc.info["create_time"] < started_at - 1.0:
-                continue
-            os.kill(proc.pid, signal.SIGKILL)
-            killed += 1
-        except (ProcessLookupError, PermissionError, psutil.Error):
-            continue
-    return killed
+    return killed + kill_marked({"AGENT_AGENCY_TASK_ID": task_id, "AGENT_AGENCY_STEP": step})
 
 
 # Run before exec in the step's own process, so the limits hold from the first

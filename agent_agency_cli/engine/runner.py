@@ -686,7 +686,7 @@ class TaskRunner:
                        {"reason": self.cancel_reason or "engine stopping"})
 
     async def _retry_wait(self, st: StepState, outcome: StepOutcome) -> None:
-        from agent_agency_cli.engine.backoff import retry_delay
+        from agent_agency_cli.backoff import retry_delay
 
         retries = {**self.settings.recovery.retries.model_dump(), **st.spec.get("retries", {})}
         delay = retry_delay(st.attempt, backoff=retries["backoff"], initial=retries["initial"],

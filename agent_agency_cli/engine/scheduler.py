@@ -39,7 +39,6 @@ class Engine:
         self.identity = engine_identity()
         self.runners: dict[str, TaskRunner] = {}
         self.stopping = False
-        self.interrupted = False
         self._in_flight: set[int] = set()
         self._kick = anyio.Event()
         self._dirty = True
@@ -188,7 +187,6 @@ class Engine:
             async for signum in sigs:
                 runner = self.runners.get(task_id)
                 if runner is not None and runner.cancel_reason is None:
-                    self.interrupted = True
                     reason = f"interrupted ({signal.Signals(signum).name})"
                     async with runner.lock:
                         await runner.cancel(reason)
@@ -238,19 +236,21 @@ class Engine:
                 self._kick = anyio.Event()
 
     def _archive_sweep(self) -> None:
-        """Archive finished tasks past the configured retention (archive.retention)."""
-        retention = self.settings.archive.retention
-        if retention <= 0:
-            return
-        from agent_agency_cli.engine.archival import purge
+        """Archive finished tasks past archive.retention; drop the metric samples and events
+        of archived tasks past task_execution.monitoring.metrics_retention."""
+        from agent_agency_cli.engine.archival import sweep
 
         try:
-            done, _ = purge(self.store, self.paths, retention)
+            done = sweep(self.store, self.paths, self.settings.archive.retention,
+                         self.settings.task_execution.monitoring.metrics_retention)
         except Exception:
             log.exception("archive sweep failed")
             return
-        if done:
-            log.info("archived %d finished task(s) past retention", len(done))
+        if done["archived"]:
+            log.info("archived %d finished task(s) past retention", len(done["archived"]))
+        if done["pruned_tasks"]:
+            log.info("dropped %d metric sample(s) and %d event(s) of %d archived task(s) past metrics retention",
+                     done["pruned_metric_samples"], done["pruned_events"], done["pruned_tasks"])
 
     def _claim(self, tg: TaskGroup) -> None:
         limit = self.settings.task_execution.max_concurrent_tasks

@@ -8,7 +8,6 @@ killed so no step leaves processes behind.
 from __future__ import annotations
 
 import codecs
-import os
 import re
 import shlex
 import signal
@@ -20,6 +19,7 @@ import anyio
 from anyio.abc import ByteReceiveStream, Process
 
 from agent_agency_cli.executors.base import StepLog, StepOutcome
+from agent_agency_cli.procgroup import NEW_SESSION, signal_group, terminate_group, wait_group_gone_async
 
 if TYPE_CHECKING:
     from agent_agency_cli.executors.registry import AttemptContext
@@ -48,41 +48,6 @@ def command_argv(run: str | Sequence[str]) -> list[str]:
         if argv and "=" not in argv[0] and argv[0] not in _SHELL_WORDS:
             return argv
     return ["/bin/sh", "-c", run]
-
-
-def signal_group(pgid: int, sig: int) -> bool:
-    """Send sig to a process group; False if the group is gone."""
-    try:
-        os.killpg(pgid, sig)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return False
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether any live (non-zombie) process is left in the group."""
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return True
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                fields = fh.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        # fields[0] is the state, fields[2] the process group id
-        if int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
-            return True
-    return False
 
 
 class ShellHandle:
@@ -134,7 +99,7 @@ class ShellHandle:
                 cwd=self.cwd,
                 env=self.env,
                 stdin=subprocess.DEVNULL,
-                start_new_session=True,
+                **NEW_SESSION,
             )
         except FileNotFoundError:
             msg = f"command not found: {self.shown[0]}"
@@ -173,9 +138,7 @@ class ShellHandle:
             signal_group(proc.pid, signal.SIGKILL)
             if self._stopping:
                 # Cancel and timeout promise that nothing is left: wait for it.
-                with anyio.move_on_after(2.0):
-                    while group_alive(proc.pid):
-                        await anyio.sleep(0.005)
+                await wait_group_gone_async(proc.pid, 2.0)
             if not pumps_done.is_set():
                 with anyio.move_on_after(2.0):
                     await pumps_done.wait()
@@ -202,14 +165,8 @@ class ShellHandle:
         self._stopping = True
         if self.pid is None or self.proc is None:
             return  # run() sees the flag and does not start (or kills at once)
-        pgid = self.pid
-        signal_group(pgid, signal.SIGTERM)
-        signal_group(pgid, signal.SIGCONT)
-        with anyio.move_on_after(grace):
-            await self.proc.wait()
-            return
-        self.log.line("sys", f"still running {grace:g}s after SIGTERM; sending SIGKILL")
-        signal_group(pgid, signal.SIGKILL)
+        await terminate_group(self.pid, self.proc.wait, grace, on_kill=lambda: self.log.line(
+            "sys", f"still running {grace:g}s after SIGTERM; sending SIGKILL"))
 
 
 class ShellExecutor:

@@ -21,8 +21,8 @@ from agent_agency_cli.gates.tools import (
     gate_env,
     gate_timeout,
     run_process,
-    seconds,
 )
+from agent_agency_cli.units import describe_duration
 
 
 def performance_score(median: float, threshold: float, compare: str) -> float:
@@ -40,7 +40,7 @@ def _number(match: re.Match[str] | None) -> float | None:
 
 
 def _fmt(value: float, unit: str) -> str:
-    return seconds(value) if unit == "s" else f"{value:g}"
+    return describe_duration(value) if unit == "s" else f"{value:g}"
 
 
 def check_performance(spec: GateSpec, ctx: GateContext) -> GateResult:
@@ -72,12 +72,13 @@ def check_performance(spec: GateSpec, ctx: GateContext) -> GateResult:
         for run in range(1, spec.runs + 1):
             left = deadline - time.monotonic()
             if left <= 0:
-                return error_result(spec, f"timed out after {seconds(budget)} ({run - 1} of {spec.runs} runs done)",
+                done = f"({run - 1} of {spec.runs} runs done)"
+                return error_result(spec, f"timed out after {describe_duration(budget)} {done}",
                                     evidence=[log], details=details)
             proc = run_process(argv, cwd=ctx.workdir, env=env, timeout=left, cancel=ctx.cancel)
             out.write(f"--- run {run}: exit {proc.returncode}, {proc.duration:.4f}s\n{proc.stdout}{proc.stderr}")
             if proc.error:
-                what = f"timed out after {seconds(budget)}" if proc.timed_out else proc.error
+                what = f"timed out after {describe_duration(budget)}" if proc.timed_out else proc.error
                 return error_result(spec, f"run {run}: {what}", evidence=[log], details=details)
             if proc.returncode != 0:
                 details["output_tail"] = proc.tail(10)

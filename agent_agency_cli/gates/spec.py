@@ -6,8 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from agent_agency_cli.errors import BadInputError
-from agent_agency_cli.timeutil import parse_duration
+from agent_agency_cli.units import Duration
 
 GateType = Literal[
     "code_style",
@@ -17,14 +16,6 @@ GateType = Literal[
     "integration_test",
     "manual_review",
 ]
-GATE_TYPES: tuple[str, ...] = GateType.__args__  # type: ignore[attr-defined]
-
-
-def _duration(value: Any) -> float:
-    try:
-        return parse_duration(value)
-    except BadInputError as exc:
-        raise ValueError(str(exc)) from None
 
 
 def _gate_shorthand(value: Any) -> Any:
@@ -40,7 +31,7 @@ class GateSpec(BaseModel):
     type: GateType
     name: str | None = None
     required: bool = True  # a failing required gate fails the step; else it is recorded only
-    timeout: Annotated[float, BeforeValidator(_duration)] | None = None
+    timeout: Duration | None = None
     # code_style / security_scan: files or directories (default: the step's outputs,
     # else its working directory)
     paths: list[str] = []

@@ -6,7 +6,6 @@ import importlib.util
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,11 @@ from typing import IO
 
 from agent_agency_cli.gates.result import GateContext
 from agent_agency_cli.gates.spec import GateSpec
+from agent_agency_cli.procgroup import kill_group, spawn, stop_process
+from agent_agency_cli.units import describe_duration
+
+# A gate tool that outlives its deadline (or a cancel) gets this long to exit after SIGTERM.
+STOP_GRACE = 0.5
 
 # Directories never searched for files to check (besides any starting with '.').
 SKIP_DIRS = frozenset({"__pycache__", "node_modules", "venv", "site-packages", "build", "dist"})
@@ -54,11 +58,6 @@ def gate_env(ctx: GateContext) -> dict[str, str]:
 
 def gate_timeout(spec: GateSpec, ctx: GateContext) -> float:
     return spec.timeout if spec.timeout is not None else ctx.timeout
-
-
-def seconds(value: float) -> str:
-    """30 -> '30s', 1.5 -> '1.5s'."""
-    return f"{value:.3g}s" if value < 100 else f"{value:.0f}s"
 
 
 def evidence_path(spec: GateSpec, ctx: GateContext, filename: str) -> Path:
@@ -101,13 +100,6 @@ def _read(fh: IO[bytes]) -> str:
     return fh.read().decode("utf-8", errors="replace")
 
 
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
 def run_process(
     argv: Sequence[str],
     *,
@@ -117,7 +109,8 @@ def run_process(
     cancel: threading.Event | None = None,
     log: Path | None = None,
 ) -> ProcResult:
-    """Run argv in its own process group; kill the whole group at the deadline or on cancel.
+    """Run argv in its own process group; stop the whole group at the deadline or on cancel
+    (SIGTERM, then SIGKILL after STOP_GRACE seconds).
 
     Output goes to files, not pipes, so a grandchild holding them open cannot hang us.
     With `log`, stdout and stderr go there together (and come back as `stdout`).
@@ -133,14 +126,13 @@ def run_process(
         err = tempfile.TemporaryFile()
     try:
         try:
-            proc = subprocess.Popen(
-                list(argv),
+            proc = spawn(
+                argv,
                 cwd=cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err if err is not None else subprocess.STDOUT,
-                start_new_session=True,
             )
         except FileNotFoundError as exc:
             missing = exc.filename if exc.filename and exc.filename != str(cwd) else argv[0]
@@ -163,14 +155,13 @@ def run_process(
                 elif time.monotonic() >= deadline:
                     timed_out = True
                 if timed_out or cancelled:
-                    _kill_group(proc.pid)
-                    proc.wait()
+                    stop_process(proc, STOP_GRACE)
                     break
         duration = time.monotonic() - start
-        _kill_group(proc.pid)  # whatever it left running in the background
+        kill_group(proc.pid)  # whatever it left running in the background
         result = ProcResult(proc.returncode, duration, _read(out), _read(err) if err else "")
         if timed_out:
-            result.timed_out, result.error = True, f"timed out after {seconds(timeout)}"
+            result.timed_out, result.error = True, f"timed out after {describe_duration(timeout)}"
         elif cancelled:
             result.cancelled, result.error = True, "cancelled"
         return result

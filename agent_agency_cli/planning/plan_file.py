@@ -8,30 +8,32 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from agent_agency_cli.errors import BadInputError, PlanError
 from agent_agency_cli.executors.registry import kind_of, plan_keys
 from agent_agency_cli.gates.spec import GateList
 from agent_agency_cli.planning.dag import ExecutionPlan, analyze
-from agent_agency_cli.timeutil import parse_duration
+from agent_agency_cli.units import MAX_CPU_CORES, MAX_GPUS, MAX_OPEN_FILES, Duration, parse_size_mb
 
 STEP_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 PYTHON_REF_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-
-
-def _duration(value: Any) -> float:
-    try:
-        return parse_duration(value)
-    except BadInputError as exc:
-        raise ValueError(str(exc).removeprefix("bad duration: ")) from None
 
 
 def _str_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
-Duration = Annotated[float, BeforeValidator(_duration)]
+def _size(value: str | int | None) -> str | int | None:
+    # Checked here, kept as written (the plan shows "2G"); the engine parses it again.
+    try:
+        parse_size_mb(value)
+    except BadInputError as exc:
+        raise ValueError(str(exc).removeprefix("bad size ")) from None  # the caller names the key
+    return value
+
+
+Size = Annotated[str | int | None, AfterValidator(_size)]
 
 
 class RetrySpec(BaseModel):
@@ -57,12 +59,12 @@ class StepResources(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    cpu: float | None = Field(None, gt=0)  # cores (the step is pinned to that many)
-    memory: str | int | None = None  # "512M", "2G" or MiB (enforced: RLIMIT_AS)
-    gpu: int | None = Field(None, ge=0)  # GPUs
-    gpu_memory: str | int | None = None
+    cpu: float | None = Field(None, gt=0, le=MAX_CPU_CORES, allow_inf_nan=False)  # cores (pinned to that many)
+    memory: Size = None  # "512M", "2G" or MiB (enforced: RLIMIT_AS)
+    gpu: int | None = Field(None, ge=0, le=MAX_GPUS)  # GPUs
+    gpu_memory: Size = None
     cpu_time: Duration | None = None  # CPU seconds (enforced: RLIMIT_CPU)
-    open_files: int | None = Field(None, ge=16)  # enforced: RLIMIT_NOFILE
+    open_files: int | None = Field(None, ge=16, le=MAX_OPEN_FILES)  # enforced: RLIMIT_NOFILE
 
 
 class FallbackStep(BaseModel):
@@ -167,7 +169,7 @@ def _validate_step(raw: Any, i: int) -> PlanStep:
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
+        msg = err["msg"].removeprefix("Value error, ").removeprefix("bad duration: ")
         raise PlanError(f"{label}: bad {key!r}: {msg}") from None
     if not STEP_NAME_RE.match(step.name):
         raise PlanError(

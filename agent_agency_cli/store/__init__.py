@@ -1,4 +1,4 @@
-"""SQLite persistence: connection set-up, schema migrations and every SQL statement."""
+"""SQLite persistence: connection set-up, schema migrations, the Store and retention."""
 
 from agent_agency_cli.store.db import connect
 from agent_agency_cli.store.tasks import Store

@@ -32,6 +32,7 @@ from typing import Any
 from agent_agency_cli.config import BreakerSettings
 from agent_agency_cli.store.db import write_tx
 from agent_agency_cli.timeutil import iso
+from agent_agency_cli.units import describe_duration
 
 CLOSED = "closed"
 OPEN = "open"
@@ -94,15 +95,6 @@ class _Row:
         )
 
 
-def _short(seconds: float) -> str:
-    """60 -> 60s, 300 -> 5m, 7200 -> 2h, 1.5 -> 1.5s."""
-    if seconds >= 3600 and seconds % 3600 == 0:
-        return f"{int(seconds // 3600)}h"
-    if seconds > 60 and seconds % 60 == 0:
-        return f"{int(seconds // 60)}m"
-    return f"{seconds:g}s"
-
-
 def clock(ts: float) -> str:
     """Local wall-clock time of day, as shown in reasons: 12:01:30."""
     return time.strftime("%H:%M:%S", time.localtime(ts))
@@ -142,7 +134,7 @@ class BreakerStore:
                 if now < retry_at:
                     n = len(_in_window(row.failures or [], opened_at + 1e-9, settings.window))
                     if n >= settings.failure_threshold:
-                        why = f"after {n} failure{'s' if n != 1 else ''} in {_short(settings.window)}"
+                        why = f"after {n} failure{'s' if n != 1 else ''} in {describe_duration(settings.window)}"
                     else:  # re-opened by a failed half-open trial
                         why = f"after its trial call failed at {clock(opened_at)}"
                     reason = (

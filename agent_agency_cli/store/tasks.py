@@ -1,5 +1,6 @@
-"""Every SQL statement of the tool. Each state change is one transaction that
-updates its row and appends an event; nothing else writes these tables."""
+"""The Store: SQL for tasks, steps, events, interventions, attempts, metric samples,
+gate results and reviews. Each state change is one transaction that updates its
+row and appends an event. (Retention of archived history is in store/retention.py.)"""
 
 from __future__ import annotations
 

@@ -82,11 +82,7 @@ class AgencyApp(App[None]):
             ok, message = False, ""
             orch = self.new_orch()
             try:
-                fn = getattr(orch, method, None)
-                if fn is None:
-                    message = f"{method} is not available in this version of agent-agency-cli"
-                else:
-                    message, ok = str(fn(*args, **kwargs)), True
+                message, ok = str(getattr(orch, method)(*args, **kwargs)), True
             except AgencyError as exc:
                 message = str(exc)
             except Exception as exc:  # never let an action crash the view

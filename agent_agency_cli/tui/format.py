@@ -15,7 +15,7 @@ from typing import Any
 
 from rich.text import Text
 
-from agent_agency_cli.timeutil import format_duration
+from agent_agency_cli.units import format_duration
 
 ICONS: dict[str, str] = {
     "pending": "◌", "waiting_resources": "◌", "awaiting_approval": "?", "running": "●",
@@ -102,11 +102,8 @@ def duration(seconds: float | None) -> str:
 
 
 def countdown(seconds: float) -> str:
-    """Time left (or overdue) as 1:58, 12:03, 2:01:00 or 3d4h."""
-    s = abs(seconds)
-    if s >= 86400:
-        return f"{int(s // 86400)}d{int(s % 86400 // 3600)}h"
-    return format_duration(s) if s >= 60 else f"{s:.0f}s"
+    """Time left (or overdue), or an age: 41s, 1:58, 2:01:00 or 3d4h (ticks once a second)."""
+    return format_duration(seconds, tenths=False)
 
 
 def parse_iso(ts: str | None) -> float | None:

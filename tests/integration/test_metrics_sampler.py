@@ -257,7 +257,8 @@ def test_series_buffer_thinning_keeps_first_and_last_and_at_most_n(n: int):
     assert s["rss_peak_bytes"] == 999 and s["threads_max"] == 6
     assert s["read_bytes"] == 9990 and s["write_bytes"] == 9990
     assert json.loads(json.dumps(s)) == s
-    assert json.loads(json.dumps(buf.to_list())) == buf.to_list()
+    samples = [x.to_dict() for x in buf.samples()]
+    assert json.loads(json.dumps(samples)) == samples
 
 
 def test_series_buffer_small_and_unknown_values():

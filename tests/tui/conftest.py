@@ -30,9 +30,9 @@ def orch(home: Path) -> Iterator[TaskOrchestrator]:
 
 def _stop_daemon_quickly(home: Path, timeout: float = 10.0) -> None:
     """SIGTERM the test's daemon and wait until it has released its tasks (it removes
-    daemon.json); then SIGKILL what is left of the process. (The daemon lingers ~30 s
-    after it says "stopped", which would cost every test the 10 s the shared teardown
-    waits.)"""
+    daemon.json, then exits at once with os._exit). The SIGKILL is only a backstop for
+    a daemon that hangs, so that one broken daemon costs this test `timeout` seconds
+    and not the shared teardown's wait on top."""
     info_path = home / "daemon.json"
     try:
         pid = json.loads(info_path.read_text())["pid"]

@@ -6,9 +6,7 @@ import random
 
 import pytest
 
-from agent_agency_cli.config import RetryPolicy
-from agent_agency_cli.engine.backoff import retry_delay, retry_delay_for
-from agent_agency_cli.planning.plan_file import RetrySpec
+from agent_agency_cli.backoff import retry_delay
 
 
 def delays(backoff: str, n: int, initial: float = 1.0, max: float = 1000.0) -> list[float]:
@@ -94,10 +92,3 @@ def test_attempt_below_one_is_rejected(attempt: int) -> None:
 def test_unknown_backoff_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown backoff 'quadratic'"):
         retry_delay(1, backoff="quadratic", initial=1, max=10, jitter=0)
-
-
-def test_retry_delay_for_reads_policy_and_spec() -> None:
-    policy = RetryPolicy(backoff="linear", initial=2, max=5, jitter=0)
-    assert [retry_delay_for(policy, a) for a in (1, 2, 3)] == [2.0, 4.0, 5.0]
-    spec = RetrySpec(attempts=3, backoff="exponential", initial="1s", max="1m", jitter=0)
-    assert [retry_delay_for(spec, a) for a in (1, 2, 7, 8)] == [1.0, 2.0, 60.0, 60.0]

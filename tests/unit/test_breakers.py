@@ -101,7 +101,7 @@ def test_open_rejects_with_a_reason_until_the_cool_down(breakers: BreakerStore) 
     assert not d.allowed and d.state == "open" and not d.trial
     assert d.retry_at == T0 + 90
     assert d.reason == (
-        f"circuit 'make' is open after 5 failures in 60s; retry after {clock(T0 + 90)} "
+        f"circuit 'make' is open after 5 failures in 1m; retry after {clock(T0 + 90)} "
         "(or `agent-agency-cli breakers reset make`)"
     )
 

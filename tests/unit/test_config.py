@@ -65,7 +65,7 @@ def test_valid_file_is_loaded(write_file: WriteFile) -> None:
           resource_limits:
             max_memory_mb: 2048
           monitoring:
-            progress_interval: 2
+            metrics_retention: 2d
             alert_thresholds:
               memory_warning: 90%
               error_rate_warning: 2.5
@@ -89,7 +89,7 @@ def test_valid_file_is_loaded(write_file: WriteFile) -> None:
     assert te.cancel_grace_period == pytest.approx(0.25)
     assert te.resource_limits.max_memory_mb == 2048
     assert te.resource_limits.max_cpu_cores == 16  # untouched sibling keeps its default
-    assert te.monitoring.progress_interval == 2.0
+    assert te.monitoring.metrics_retention == 2 * 86400.0
     assert te.monitoring.alert_thresholds.memory_warning == 90.0
     assert te.monitoring.alert_thresholds.error_rate_warning == 2.5
     assert te.max_parallel_steps == 8
@@ -100,7 +100,20 @@ def test_valid_file_is_loaded(write_file: WriteFile) -> None:
     w = s.workers[0]
     assert (w.id, w.capabilities, w.models) == ("w1", ["gpu", "python"], ["m1"])
     assert w.resources.gpu_memory_mb == 16384
-    assert w.resources.storage_gb is None
+
+
+
+@pytest.mark.parametrize(("yaml_text", "key"), [
+    ("task_execution:\n  monitoring:\n    progress_interval: 10s\n", "progress_interval"),
+    ("resource_allocation:\n  simple: {cpu_cores: 1, memory_mb: 1024, storage_gb: 10}\n", "storage_gb"),
+    ("resource_allocation:\n  simple: {cpu_cores: 1, memory_mb: 1024, network_bandwidth_mbps: 10}\n",
+     "network_bandwidth_mbps"),
+    ("workers:\n  - id: w\n    resources: {storage_gb: 10}\n", "storage_gb"),
+])
+def test_keys_nothing_reads_are_not_accepted(write_file: WriteFile, yaml_text: str, key: str) -> None:
+    # A key the tool would silently ignore is an error naming it, not a false promise.
+    msg = _error(write_file("c.yaml", yaml_text))
+    assert key in msg
 
 
 def test_dry_run_mode_is_accepted(write_file: WriteFile) -> None:

@@ -1,4 +1,4 @@
-"""Pure parts of the orchestrator: parse_size_mb and TaskOrchestrator.prepare()."""
+"""Pure parts of the orchestrator: TaskOrchestrator.prepare() (sizes are in test_units.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from agent_agency_cli.errors import BadInputError, PlanError
-from agent_agency_cli.orchestrator import TaskOrchestrator, parse_size_mb
+from agent_agency_cli.orchestrator import TaskOrchestrator
 
 WriteFile = Callable[[str, str], Path]
 
@@ -52,49 +52,6 @@ def bad(o: TaskOrchestrator, request: dict[str, Any], exc: type[Exception] = Bad
         o.prepare(request)
     assert task_rows(o) == 0, "bad input must write nothing"
     return str(info.value)
-
-
-# -- parse_size_mb ---------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("value", "mb"),
-    [
-        ("512", 512),
-        ("512M", 512),
-        ("512m", 512),
-        ("512MB", 512),
-        ("512MiB", 512),
-        ("2G", 2048),
-        ("2g", 2048),
-        ("2GB", 2048),
-        ("1.5GiB", 1536),
-        ("1T", 1024 * 1024),
-        ("2048K", 2),
-        (" 64M ", 64),
-        (300, 300),
-    ],
-)
-def test_parse_size_mb(value: str | int, mb: int) -> None:
-    assert parse_size_mb(value) == mb
-
-
-@pytest.mark.parametrize("value", ["", "abc", "M", "12X", "1.2.3G", "G2", "-"])
-def test_parse_size_mb_rejects_garbage(value: str) -> None:
-    with pytest.raises(BadInputError, match="bad size"):
-        parse_size_mb(value)
-
-
-@pytest.mark.parametrize("value", ["0", "0.5M", "512K", "-5G"])
-def test_parse_size_mb_rejects_below_one_mib(value: str) -> None:
-    with pytest.raises(BadInputError, match="below 1 MiB"):
-        parse_size_mb(value)
-
-
-@pytest.mark.parametrize("value", [0, -5])
-def test_parse_size_mb_checks_ints_like_strings(value: int) -> None:
-    with pytest.raises(BadInputError, match="below 1 MiB"):
-        parse_size_mb(value)
 
 
 # -- prepare: the happy path --------------------------------------------------------------

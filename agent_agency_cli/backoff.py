@@ -1,9 +1,13 @@
-"""Retry delays: exponential, linear or fixed backoff, capped, with jitter."""
+"""Retry delays: exponential, linear or fixed backoff, capped, with jitter.
+
+The one backoff policy: step retries (the engine) and webhook retries (notify)
+both take their delays from `retry_delay`. Pure, no dependencies (layer 0).
+"""
 
 from __future__ import annotations
 
 import random
-from typing import Literal, Protocol
+from typing import Literal
 
 Backoff = Literal["exponential", "linear", "fixed"]
 BACKOFF_STRATEGIES: tuple[str, ...] = ("exponential", "linear", "fixed")
@@ -11,19 +15,6 @@ BACKOFF_STRATEGIES: tuple[str, ...] = ("exponential", "linear", "fixed")
 # 2**64 times any sane `initial` is far beyond any sane `max`; larger exponents
 # would only risk an OverflowError before the cap is applied.
 _MAX_EXPONENT = 64
-
-
-class RetryLike(Protocol):
-    """What retry_delay_for reads: config.RetryPolicy and plan_file.RetrySpec both fit."""
-
-    @property
-    def backoff(self) -> str: ...
-    @property
-    def initial(self) -> float: ...
-    @property
-    def max(self) -> float: ...
-    @property
-    def jitter(self) -> float: ...
 
 
 def retry_delay(
@@ -58,10 +49,3 @@ def retry_delay(
     if jitter:
         delay *= 1.0 + (rng or random).uniform(-jitter, jitter)
     return delay if delay > 0.0 else 0.0
-
-
-def retry_delay_for(policy: RetryLike, attempt: int, rng: random.Random | None = None) -> float:
-    """retry_delay() with the strategy taken from a RetryPolicy / RetrySpec."""
-    return retry_delay(
-        attempt, backoff=policy.backoff, initial=policy.initial, max=policy.max, jitter=policy.jitter, rng=rng
-    )

@@ -1,10 +1,10 @@
 """Workers, what a step needs from one, and the pool that assigns steps to them.
 
-Self-contained: no SQL, no engine loop. The engine builds a `WorkerPool` from the
-configured workers (or the machine itself, `local_worker()`), asks `can_ever_run`
-once per step when the task is planned (a step no worker could ever run is a plan
-error, not a forever-waiting step), then `acquire` before it starts a step and
-`release` when the step ends.
+Self-contained: no SQL, no engine loop, no detection (see workers.detection). The
+engine builds a `WorkerPool` from the detected or configured workers, asks
+`can_ever_run` once per step when the task is planned (a step no worker could
+ever run is a plan error, not a forever-waiting step), then `acquire` before it
+starts a step and `release` when the step ends.
 
 Assignment rule (`WorkerPool.acquire`): among the workers that have every capability
 the step requires and enough *free* cpu, memory, GPUs and GPU memory for it, pick
@@ -13,134 +13,22 @@ over the resources it has (cpu, memory, GPUs, GPU memory): a worker at 3/4 of it
 memory counts as 75% loaded even with idle cores. Ties go to the worker running the
 fewest steps, then to the first in configuration order. No fitting worker: `None`,
 and the step waits for a `release`.
-
-GPUs are found through NVML (the `pynvml` module of the `nvidia-ml-py` package),
-imported lazily. Without the package, without a driver or without a GPU the machine
-simply has zero GPUs: nothing here raises because of it.
 """
 
 from __future__ import annotations
 
-import math
-import os
-import platform
-import re
-import shutil
-import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from agent_agency_cli.errors import BadInputError
+from agent_agency_cli.units import format_size_mb, parse_size_mb
 
 if TYPE_CHECKING:
-    from agent_agency_cli.config import Allocation, WorkerConfig
+    from agent_agency_cli.config import Allocation
+    from agent_agency_cli.workers.detection import GpuInfo
 
-Complexity = Literal["simple", "moderate", "complex", "enterprise"]
-COMPLEXITIES: tuple[Complexity, ...] = ("simple", "moderate", "complex", "enterprise")
 GPU_CAPABILITIES = frozenset({"gpu", "cuda"})
 _EPS = 1e-9
-
-
-# -- GPUs ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class GpuInfo:
-    """One GPU as NVML reports it at the moment of detection."""
-
-    index: int
-    name: str
-    memory_total_mb: int
-    memory_used_mb: int
-    utilization_percent: int | None  # None where the device does not report it
-
-
-def _import_nvml() -> Any:
-    """The `pynvml` module (package nvidia-ml-py); ImportError when it is not installed."""
-    import pynvml
-
-    return pynvml
-
-
-def detect_gpus() -> list[GpuInfo]:
-    """The machine's GPUs via NVML; `[]` when NVML is missing, fails in any way, or finds none.
-
-    Never raises: no package, no shared library, no driver, a driver/library mismatch
-    or any other error all mean "no GPUs". NVML is shut down again on every path
-    after a successful init.
-    """
-    try:
-        nvml = _import_nvml()
-    except Exception:  # ImportError, or a broken install
-        return []
-    try:
-        nvml.nvmlInit()
-    except Exception:  # NVMLError_LibraryNotFound, _DriverNotLoaded, ...
-        return []
-    try:
-        gpus: list[GpuInfo] = []
-        for i in range(int(nvml.nvmlDeviceGetCount())):
-            handle = nvml.nvmlDeviceGetHandleByIndex(i)
-            name = nvml.nvmlDeviceGetName(handle)
-            if isinstance(name, bytes):
-                name = name.decode(errors="replace")
-            mem = nvml.nvmlDeviceGetMemoryInfo(handle)
-            try:
-                util: int | None = int(nvml.nvmlDeviceGetUtilizationRates(handle).gpu)
-            except Exception:  # NVMLError_NotSupported on some devices
-                util = None
-            gpus.append(GpuInfo(index=i, name=str(name), memory_total_mb=int(mem.total) // 2**20,
-                                memory_used_mb=int(mem.used) // 2**20, utilization_percent=util))
-        return gpus
-    except Exception:
-        return []
-    finally:
-        try:
-            nvml.nvmlShutdown()
-        except Exception:
-            pass
-
-
-# -- memory sizes -------------------------------------------------------------
-
-_MEM_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgtp]?)(i?)(b?)\s*$", re.IGNORECASE)
-_MEM_FACTOR_MB = {"k": 1 / 1024, "m": 1.0, "g": 1024.0, "t": 1024.0**2, "p": 1024.0**3}
-_MEM_HINT = "use e.g. 512M, 2G, 1.5GiB or a number of MiB"
-
-
-def parse_memory_mb(value: str | int | float | None) -> int | None:
-    """A memory size in MiB: "512M", "2G", "1.5GiB", "100k", "1T", or a bare number of MiB.
-
-    Units are binary whatever the spelling (M = MB = MiB = 2**20 bytes); a bare "B"
-    means bytes ("1048576B" = 1). Fractions round up to whole MiB. None -> None.
-    Anything else (negative, empty, unknown unit, bool) raises BadInputError.
-    """
-    if value is None:
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if not math.isfinite(value) or value < 0:
-            raise BadInputError(f"bad memory size {value!r} (must be a non-negative number of MiB)")
-        return math.ceil(value)
-    m = _MEM_RE.match(value) if isinstance(value, str) else None
-    if m is None:
-        raise BadInputError(f"bad memory size {value!r} ({_MEM_HINT})")
-    number, prefix, binary, unit_b = float(m.group(1)), m.group(2).lower(), m.group(3), m.group(4)
-    if prefix:
-        return math.ceil(number * _MEM_FACTOR_MB[prefix] - 1e-9)
-    if binary:  # "5i" / "5iB"
-        raise BadInputError(f"bad memory size {value!r} ({_MEM_HINT})")
-    if unit_b:  # plain bytes
-        return math.ceil(number / 2**20)
-    return math.ceil(number)
-
-
-def format_mb(mb: float) -> str:
-    """1536 -> "1.5 GiB", 512 -> "512 MiB"."""
-    if mb >= 1024:
-        gib = mb / 1024
-        return f"{gib:.1f}".removesuffix(".0") + " GiB"
-    return f"{mb:g} MiB"
 
 
 # -- workers ------------------------------------------------------------------
@@ -179,79 +67,6 @@ class Worker:
 
     def has_capabilities(self, capabilities: Iterable[str]) -> bool:
         return set(capabilities) <= self.capabilities
-
-
-def _cpu_count() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
-
-
-def _os_capability() -> str:
-    if sys.platform.startswith("linux"):
-        return "linux"
-    if sys.platform == "darwin":
-        return "darwin"
-    if sys.platform.startswith("win"):
-        return "windows"
-    return sys.platform
-
-
-def local_worker() -> Worker:
-    """The machine itself, as worker "local".
-
-    Capabilities: cpu, shell, python, the OS (linux / darwin / windows), the CPU
-    architecture (e.g. x86_64, arm64), docker when `docker` is on PATH, gpu and cuda
-    when NVML finds GPUs. Resources: the cores this process may run on, the total
-    memory, the GPUs and their memory summed.
-    """
-    import psutil
-
-    gpus = detect_gpus()
-    caps = {"cpu", "shell", "python", _os_capability()}
-    arch = platform.machine().lower()
-    if arch:
-        caps.add({"amd64": "x86_64", "aarch64": "arm64"}.get(arch, arch))
-    if shutil.which("docker"):
-        caps.add("docker")
-    if gpus:
-        caps |= GPU_CAPABILITIES
-    return Worker(
-        id="local",
-        capabilities=caps,
-        cpu_cores=_cpu_count(),
-        memory_mb=int(psutil.virtual_memory().total) // 2**20,
-        gpus=len(gpus),
-        gpu_memory_mb=sum(g.memory_total_mb for g in gpus),
-        gpu_devices=gpus,
-    )
-
-
-def workers_from_config(configs: Iterable[WorkerConfig]) -> list[Worker]:
-    """Workers from the config's `workers:` list; none configured -> `[local_worker()]`.
-
-    A configured worker has the capabilities it lists (nothing implied) and the
-    resources it declares. It has one GPU when it declares `gpu_memory_mb` or the
-    capability gpu/cuda (or `resources.gpus` GPUs, should the config grow that key).
-    """
-    workers: list[Worker] = []
-    for cfg in configs:
-        res = cfg.resources
-        caps = {c.strip().lower() for c in cfg.capabilities}
-        gpus = getattr(res, "gpus", None)
-        if gpus is None:
-            gpus = 1 if (res.gpu_memory_mb or caps & GPU_CAPABILITIES) else 0
-        workers.append(Worker(id=cfg.id, capabilities=caps, cpu_cores=res.cpu_cores, memory_mb=res.memory_mb,
-                              gpus=int(gpus), gpu_memory_mb=int(res.gpu_memory_mb or 0), models=list(cfg.models)))
-    if not workers:
-        return [local_worker()]
-    seen: set[str] = set()
-    for w in workers:
-        if w.id in seen:
-            raise BadInputError(f"two workers have the id {w.id!r}")
-        seen.add(w.id)
-    return workers
 
 
 # -- what a step needs --------------------------------------------------------
@@ -294,11 +109,11 @@ class StepNeeds:
         if self.cpu:
             parts.append(f"{self.cpu:g} cpu")
         if self.memory_mb:
-            parts.append(f"{format_mb(self.memory_mb)} memory")
+            parts.append(f"{format_size_mb(self.memory_mb)} memory")
         if self.gpus:
             parts.append(f"{self.gpus} GPU{'s' if self.gpus > 1 else ''}")
         if self.gpu_memory_mb:
-            parts.append(f"{format_mb(self.gpu_memory_mb)} GPU memory")
+            parts.append(f"{format_size_mb(self.gpu_memory_mb)} GPU memory")
         return ", ".join(parts) or "nothing"
 
 
@@ -321,9 +136,9 @@ def needs_for(requires: Iterable[str], resources: _ResourcesLike | None,
     """
     caps = frozenset(c.strip().lower() for c in requires if c.strip())
     cpu_decl = getattr(resources, "cpu", None)
-    mem_decl = parse_memory_mb(getattr(resources, "memory", None))
+    mem_decl = parse_size_mb(getattr(resources, "memory", None), "memory size")
     gpu_decl = getattr(resources, "gpu", None)
-    gmem_decl = parse_memory_mb(getattr(resources, "gpu_memory", None))
+    gmem_decl = parse_size_mb(getattr(resources, "gpu_memory", None), "GPU memory size")
     soft: set[str] = set()
 
     cpu, mem = 0.0, 0
@@ -388,10 +203,10 @@ class WorkerPool:
 
         checks = (  # (key, need, worker attribute, need text, have text)
             ("cpu", needs.cpu, "cpu_cores", lambda v: f"{v:g} cpu", lambda v: f"{v:g} cpu"),
-            ("memory_mb", needs.memory_mb, "memory_mb", lambda v: f"{format_mb(v)} memory", format_mb),
+            ("memory_mb", needs.memory_mb, "memory_mb", lambda v: f"{format_size_mb(v)} memory", format_size_mb),
             ("gpus", needs.gpus, "gpus", gpus_txt, lambda v: gpus_txt(v) if v else "no GPUs"),
-            ("gpu_memory_mb", needs.gpu_memory_mb, "gpu_memory_mb", lambda v: f"{format_mb(v)} GPU memory",
-             lambda v: format_mb(v) if v else "no GPU memory"),
+            ("gpu_memory_mb", needs.gpu_memory_mb, "gpu_memory_mb", lambda v: f"{format_size_mb(v)} GPU memory",
+             lambda v: format_size_mb(v) if v else "no GPU memory"),
         )
         for key, need, attr, need_txt, have_txt in checks:
             if key in needs.soft:
@@ -401,7 +216,7 @@ class WorkerPool:
             if need > have + _EPS:
                 return f"needs {need_txt(need)}; the largest worker{of} ({big.id}) has {have_txt(have)}"
         if not any(self._fits_total(w, needs) for w in capable):
-            sizes = "; ".join(f"{w.id}: {w.cpu_cores} cpu, {format_mb(w.memory_mb)}, {w.gpus} GPU"
+            sizes = "; ".join(f"{w.id}: {w.cpu_cores} cpu, {format_size_mb(w.memory_mb)}, {w.gpus} GPU"
                               for w in capable)
             return f"needs {needs.describe()}; no single worker{of} has all of it ({sizes})"
         return None
@@ -454,11 +269,6 @@ class WorkerPool:
         w.used_gpu_memory_mb = max(0, w.used_gpu_memory_mb - gmem)
         w.running.discard(key)
 
-    def holder(self, key: str) -> Worker | None:
-        """The worker `key` holds, if any."""
-        held = self._held.get(key)
-        return held[0] if held else None
-
     def snapshot(self) -> list[dict[str, Any]]:
         """The workers as JSON-able dicts (the shape of `workers list --json`)."""
         return [
@@ -476,47 +286,3 @@ class WorkerPool:
             }
             for w in self.workers
         ]
-
-
-# -- complexity ---------------------------------------------------------------
-
-# Step-count ceilings per class: up to 3 steps is simple, up to 15 moderate, up to 50 complex.
-_STEP_CEILINGS: tuple[tuple[Complexity, int], ...] = (("simple", 3), ("moderate", 15), ("complex", 50))
-
-
-def complexity_for(steps_count: int, max_cpu: float | None, max_memory_mb: int | None, has_gpu: bool,
-                   allocations: Mapping[str, Allocation] | None = None) -> Complexity:
-    """Classify a task when the user gives no `complexity`.
-
-    The result is the largest of three classes:
-    - by size: <= 3 steps simple, <= 15 moderate, <= 50 complex, more enterprise;
-    - by the biggest step: the smallest class whose allocation (`allocations`, default
-      the seed's table: simple 1 cpu / 1 GiB, moderate 2 / 4 GiB, complex 8 / 32 GiB,
-      enterprise 16 / 64 GiB) covers the largest declared cpu and memory of any step;
-      bigger than every class -> enterprise;
-    - GPU: a task with a GPU step is at least the smallest class whose allocation has
-      GPU memory (complex in the default table).
-    """
-    if allocations is None:
-        from agent_agency_cli.config import Settings
-
-        allocations = Settings().resource_allocation
-    rank = {c: i for i, c in enumerate(COMPLEXITIES)}
-    by_size: Complexity = "enterprise"
-    for cls, ceiling in _STEP_CEILINGS:
-        if steps_count <= ceiling:
-            by_size = cls
-            break
-    by_need: Complexity = "enterprise"
-    for cls in COMPLEXITIES:
-        alloc = allocations.get(cls)
-        if alloc is None:
-            continue
-        if (max_cpu or 0) <= alloc.cpu_cores + _EPS and (max_memory_mb or 0) <= alloc.memory_mb:
-            by_need = cls
-            break
-    by_gpu: Complexity = "simple"
-    if has_gpu:
-        by_gpu = next((c for c in COMPLEXITIES if (a := allocations.get(c)) is not None and a.gpu_memory_mb),
-                      "enterprise")
-    return max((by_size, by_need, by_gpu), key=rank.__getitem__)
