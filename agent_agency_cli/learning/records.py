@@ -57,17 +57,23 @@ def learning_row(kind: str, spec: dict[str, Any], outcome: Any, duration: float 
     """The statement recording one finished step (for the store's batched `also` rows)."""
     k, target, type_ = step_class(kind, spec)
     extra = outcome.extra or {}
+    # Model steps report the model that answered, tokens and cost in their result (or extra).
+    result = outcome.result if isinstance(outcome.result, dict) else {}
     metrics = extra.get("metrics") or {}
     usage = extra.get("usage") or {}
     tokens = extra.get("tokens") or usage.get("total_tokens")
+    if tokens is None and k == "model" and (result.get("tokens_in") or result.get("tokens_out")):
+        tokens = (result.get("tokens_in") or 0) + (result.get("tokens_out") or 0)
+    cost = extra.get("cost", result.get("cost") if k == "model" else None)
     rss = metrics.get("rss_peak_bytes")
-    executor = extra.get("model") or (target.split("/")[0] if k == "tool" else None)
+    executor = extra.get("model") or (result.get("model") if k == "model" else None) or (
+        target.split("/")[0] if k == "tool" else None)
     return (
         "INSERT INTO learning_records (signature, kind, target, type, executor, success, duration, "
         "cpu_percent, peak_rss_mb, tokens, cost, gate_score, finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (class_signature(k, target, type_), k, target, type_, executor, int(bool(outcome.ok)), duration,
          metrics.get("cpu_percent_mean"), rss / 2**20 if rss else None,
-         tokens, extra.get("cost"), gate_score, time.time()),
+         tokens, cost, gate_score, time.time()),
     )
 
 

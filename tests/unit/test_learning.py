@@ -157,3 +157,16 @@ def test_model_record_for_auto_selection(orch: TaskOrchestrator, tmp_path: Path)
                        "cost_mean": pytest.approx(0.01), "tokens_mean": 100, "duration_mean": 1.0}
     assert [r["model"] for r in model_record(orch.store.conn, "review")] == ["cheap"]
     assert model_record(orch.store.conn, "testing") == []
+
+
+def test_a_model_step_result_gives_model_tokens_and_cost(orch: TaskOrchestrator) -> None:
+    outcome = StepOutcome(ok=True, result={"model": "local-small", "tokens_in": 30, "tokens_out": 12,
+                                           "cost": 0.002, "output": "the answer"})
+    sql, params = learning_row("model", {"model": "auto", "type": "review", "prompt": "secret prompt"},
+                               outcome, 0.5, None)
+    with orch.store.conn as conn:
+        conn.execute(sql, params)
+    [row] = orch.learning()
+    assert (row["target"], row["executor"], row["tokens_mean"], row["cost_mean"]) == ("auto", "local-small", 42,
+                                                                                      0.002)
+    assert "secret prompt" not in json.dumps(row) and "the answer" not in json.dumps(row)
