@@ -14,6 +14,8 @@ import socket
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -81,7 +83,25 @@ def step_signature(step: Any) -> str:
     return hashlib.sha1(what.encode()).hexdigest()[:16]
 
 
+# Who acts, when a face knows better than the OS user (the API: its token's name and the
+# client's address). Set with `acting_as`; read by every audit record through _who().
+_ACTOR: ContextVar[str | None] = ContextVar("agent_agency_actor", default=None)
+
+
+@contextmanager
+def acting_as(who: str) -> Iterator[None]:
+    """Record interventions and reviews made inside this block as `who` (e.g. "api:ci@10.0.0.5")."""
+    token = _ACTOR.set(who)
+    try:
+        yield
+    finally:
+        _ACTOR.reset(token)
+
+
 def _who() -> str:
+    actor = _ACTOR.get()
+    if actor:
+        return actor
     try:
         user = getpass.getuser()
     except Exception:
@@ -1202,4 +1222,4 @@ def build_status(task: sqlite3.Row, steps: list[sqlite3.Row], paths: HomePaths) 
     }
 
 
-__all__ = ["TaskOrchestrator", "TaskRequest", "build_status", "parse_duration"]
+__all__ = ["TaskOrchestrator", "TaskRequest", "acting_as", "build_status", "parse_duration"]

@@ -1,5 +1,5 @@
 """Tool steps against real MCP servers: mcp-server-time and mcp-server-git from PyPI over
-stdio, and the tests' own MCPServer (tests/integration/mcp/server.py) over stdio and
+stdio, and the tests' own MCPServer (tests/integration/mcp_fixtures/server.py) over stdio and
 streamable HTTP on 127.0.0.1 — through the real CLI, daemon and SQLite."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from agent_agency_cli.cli.main import app
 from tests.conftest import wait_for
 
-SERVER = Path(__file__).resolve().parent / "mcp" / "server.py"
+SERVER = Path(__file__).resolve().parent / "mcp_fixtures" / "server.py"
 PY = sys.executable
 
 

@@ -1,0 +1,126 @@
+"""The orchestrator as an MCP server (stdio): the facade's calls as MCP tools.
+
+Input schemas come from the API's models (TaskCreate for create_task); read tools carry
+`readOnlyHint`. Interventions are audited as `mcp:<user>@<host>`. Works with the MCP SDK's
+MCPServer (mcp 2) and FastMCP (mcp 1).
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from agent_agency_cli.api.schemas import ApproveBody, TaskCreate
+from agent_agency_cli.errors import AgencyError, BadInputError
+
+INSTRUCTIONS = ("Drive agent-agency-cli tasks: create_task queues a plan (JSON, the plan-file schema) to run; "
+                "task_status/list_tasks/task_logs read; pause/resume/cancel/approve/reject steer. Strict tasks "
+                "wait in awaiting_approval until approve_task.")
+TaskIdArg = Annotated[str, Field(description="Task id or an unambiguous prefix of it.", min_length=1)]
+
+
+def build_server(home: str | None = None, config: str | None = None,
+                 orch_factory: Callable[[], Any] | None = None) -> Any:
+    try:
+        from mcp.server.mcpserver import MCPServer as Server
+        from mcp.server.mcpserver.exceptions import ToolError
+    except ImportError:  # mcp 1.x
+        from mcp.server.fastmcp import FastMCP as Server
+        from mcp.server.fastmcp.exceptions import ToolError
+    from mcp.types import ToolAnnotations
+
+    from agent_agency_cli.orchestrator import TaskOrchestrator, acting_as
+
+    if orch_factory is None:
+        def orch_factory() -> Any:
+            return TaskOrchestrator(home=home, config=config)
+
+    try:
+        who = f"mcp:{getpass.getuser()}@{socket.gethostname()}"
+    except Exception:
+        who = f"mcp:?@{socket.gethostname()}"
+
+    def call(fn: Callable[[Any], Any]) -> Any:
+        orch = orch_factory()
+        try:
+            with acting_as(who):
+                return fn(orch)
+        except AgencyError as exc:
+            # A deliberate tool error: the client sees the same one line the CLI prints.
+            raise ToolError(str(exc)) from None
+        finally:
+            orch.close()
+
+    server = Server("agent-agency-cli", instructions=INSTRUCTIONS)
+    read = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
+    write = ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False)
+    stop = ToolAnnotations(readOnlyHint=False, destructiveHint=True, openWorldHint=False)
+
+    @server.tool(annotations=write)
+    def create_task(task: TaskCreate) -> dict[str, Any]:
+        """Validate and queue a task: description, priority, execution_mode, requirements, deadline and the plan
+        inline ({"steps": [{"name": ..., "run": ...}]}). Returns the task's status (its id is `id`)."""
+        def submit(orch: Any) -> dict[str, Any]:
+            if task.plan is None:
+                raise BadInputError("no plan given (the planner arrives with model steps): pass plan={'steps': [...]}")
+            return orch.get_status(orch.submit_task(task.request()))
+
+        return call(submit)
+
+    @server.tool(annotations=read)
+    def task_status(task_id: TaskIdArg) -> dict[str, Any]:
+        """The task's status: progress, ETA, each step's status, the approval waiting (if any)."""
+        return call(lambda o: o.get_status(task_id))
+
+    @server.tool(annotations=read)
+    def list_tasks(
+        status: Annotated[list[str] | None, Field(description="Only these statuses (queued, running, ...).")] = None,
+        limit: Annotated[int, Field(ge=1, le=1000)] = 50,
+    ) -> dict[str, Any]:
+        """Tasks, newest first, with status and progress."""
+        return {"tasks": call(lambda o: o.list_tasks(status, limit))}
+
+    @server.tool(annotations=read)
+    def task_logs(
+        task_id: TaskIdArg,
+        step: Annotated[str | None, Field(description="Only this step's log.")] = None,
+        tail: Annotated[int, Field(ge=1, le=5000, description="The last N lines.")] = 200,
+    ) -> dict[str, Any]:
+        """The last lines of the task's step logs (merged by time)."""
+        from collections import deque
+
+        lines = call(lambda o: deque(o.log_lines(task_id, step), maxlen=tail))
+        return {"lines": [{"ts": ts, "step": s, "stream": st, "text": t} for ts, s, st, t in lines]}
+
+    @server.tool(annotations=write)
+    def pause_task(task_id: TaskIdArg) -> str:
+        """Pause the task: no new step starts, running steps are stopped until resume_task."""
+        return call(lambda o: o.pause(task_id))
+
+    @server.tool(annotations=write)
+    def resume_task(task_id: TaskIdArg) -> str:
+        """Resume a paused or escalated task."""
+        return call(lambda o: o.resume(task_id))
+
+    @server.tool(annotations=stop)
+    def cancel_task(task_id: TaskIdArg, reason: Annotated[str, Field(max_length=500)] = "cancelled via MCP") -> str:
+        """Cancel the task (its running steps are terminated)."""
+        return call(lambda o: o.cancel(task_id, reason))
+
+    @server.tool(annotations=write)
+    def approve_task(task_id: TaskIdArg, approval: ApproveBody | None = None) -> str:
+        """Approve the step awaiting approval (strict mode); all_remaining approves the later ones too."""
+        a = approval or ApproveBody()
+        return call(lambda o: o.approve(task_id, a.step, a.all_remaining))
+
+    @server.tool(annotations=stop)
+    def reject_task(task_id: TaskIdArg, reason: Annotated[str, Field(min_length=1, max_length=500)],
+                    step: str | None = None) -> str:
+        """Reject the step awaiting approval: it fails, and with it the task."""
+        return call(lambda o: o.reject(task_id, reason, step))
+
+    return server
