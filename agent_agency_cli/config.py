@@ -220,7 +220,19 @@ def _server_names(value: Any) -> Any:
     return value
 
 
+class ExecutionSettings(_Strict):
+    """Where step attempts run: this machine (local) or a Ray cluster (ray, the `ray` extra)."""
+
+    backend: Literal["local", "ray"] = "local"
+    # Ray's GCS address ("HOST:PORT", or "auto" for the cluster `ray start --head` started
+    # on this machine); None: the daemon starts a Ray instance of its own.
+    ray_address: str | None = None
+    # Ray namespace of the node agents (one detached actor per node).
+    ray_namespace: str = Field("agent_agency", min_length=1)
+
+
 class Settings(_Strict):
+    execution: ExecutionSettings = ExecutionSettings()
     task_execution: TaskExecution = TaskExecution()
     validation: ValidationSettings = ValidationSettings()
     council: CouncilSettings = CouncilSettings()

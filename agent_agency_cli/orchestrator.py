@@ -321,11 +321,15 @@ class TaskOrchestrator:
 
     def _check_workers(self, steps: list[Any], complexity: str | None) -> None:
         """A step no configured worker could ever run is bad input (exit 2)."""
+        from agent_agency_cli.backends import check_available
+
+        check_available(self.settings)  # the ray backend without the ray extra: exit 2, nothing stored
         if not any(s.requires or s.resources.model_fields_set for s in steps) and not complexity:
             return
-        from agent_agency_cli.workers import WorkerPool, needs_for, workers_from_config
+        from agent_agency_cli.backends import worker_pool
+        from agent_agency_cli.workers import needs_for
 
-        pool = WorkerPool(workers_from_config(self.settings.workers))
+        pool = worker_pool(self.settings)  # the configured workers, or the Ray cluster's nodes
         default = self.settings.resource_allocation[complexity] if complexity else None  # type: ignore[index]
         for s in steps:
             try:
@@ -745,10 +749,11 @@ class TaskOrchestrator:
 
     def workers(self) -> list[dict[str, Any]]:
         """Configured (or detected) workers with their usage by the steps running now."""
+        from agent_agency_cli.backends import annotate, worker_pool
         from agent_agency_cli.planning.plan_file import StepResources
-        from agent_agency_cli.workers import WorkerPool, needs_for, workers_from_config
+        from agent_agency_cli.workers import needs_for
 
-        pool = WorkerPool(workers_from_config(self.settings.workers))
+        pool = worker_pool(self.settings)  # the configured workers, or the Ray cluster's nodes
         rows = self.store.conn.execute(
             "SELECT s.task_id, s.name, s.spec, s.worker, t.complexity FROM steps s JOIN tasks t "
             "ON t.id = s.task_id WHERE s.status IN ('running', 'paused') AND s.worker IS NOT NULL"
@@ -768,7 +773,7 @@ class TaskOrchestrator:
             w.used_gpus += gpus
             w.used_gpu_memory_mb += gmem
             w.running.add(f"{r['task_id']}/{r['name']}")
-        return pool.snapshot()
+        return annotate(self.settings, pool, pool.snapshot())
 
     def breakers(self) -> list[dict[str, Any]]:
         from agent_agency_cli.store.breakers import BreakerStore

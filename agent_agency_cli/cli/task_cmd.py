@@ -532,15 +532,17 @@ def metrics(
     from agent_agency_cli.units import format_duration
 
     t = Table(box=None, pad_edge=False, header_style="bold dim")
-    for col in ("step", "status", "time", "cpu mean/max %", "peak rss", "read/write", "threads", "samples"):
-        t.add_column(col, justify="left" if col in ("step", "status") else "right")
+    for col in ("step", "status", "worker", "time", "cpu mean/max %", "peak rss", "read/write", "threads",
+                "samples"):
+        t.add_column(col, justify="left" if col in ("step", "status", "worker") else "right",
+                     overflow="fold" if col == "worker" else "ellipsis")
     for s in data["steps"]:
         m = s["summary"] or {}
 
         def mib(v: object) -> str:
             return f"{v / 1048576:.1f} MiB" if isinstance(v, int | float) else "-"
 
-        t.add_row(s["name"], s["status"], format_duration(s["duration"]),
+        t.add_row(s["name"], s["status"], s["worker"] or "-", format_duration(s["duration"]),
                   f"{m.get('cpu_percent_mean') or 0:.0f}/{m.get('cpu_percent_max') or 0:.0f}" if m else "-",
                   mib(m.get("rss_peak_bytes")), f"{mib(m.get('read_bytes'))}/{mib(m.get('write_bytes'))}",
                   str(m.get("threads_max", "-")), str(m.get("samples", len(s["samples"]))))

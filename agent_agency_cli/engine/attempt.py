@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from agent_agency_cli.backends import runs_remotely
 from agent_agency_cli.engine.process import with_limits
 from agent_agency_cli.executors.base import StepHandle, StepLog, StepOutcome
 from agent_agency_cli.executors.python import thread_safe_reporter
@@ -54,10 +55,22 @@ def make_handle(runner: TaskRunner, st: StepState, spec: dict[str, Any], log: St
         wrap_argv=lambda argv: with_limits(argv, limits),
         on_spawn=on_spawn,
         report_progress=thread_safe_reporter(lambda f, m: runner._progress(st, f, m)),
-        cache=runner.executor_cache, services=runner.services,
+        cache=runner.executor_cache, services=runner.services, worker=st.worker,
         variables=lambda value: task_variables(runner.store.conn, runner.task_id, value),
     )
+    if runs_remotely(runner.settings, spec):
+        from agent_agency_cli.backends.ray import make_handle as ray_handle
+
+        ctx.record_sample = lambda sample: runner.store.add_metric_sample(
+            runner.task_id, st.name, st.attempt, sample)
+        return ray_handle(ctx)
     return ex.make_handle(ctx)
+
+
+def samples_here(runner: TaskRunner, spec: dict[str, Any]) -> bool:
+    """Whether the engine samples this attempt's process tree itself (a local process);
+    a Ray node samples its own and sends the samples with the output."""
+    return executor_for(spec).samples_processes and not runs_remotely(runner.settings, spec)
 
 
 def masked_text(runner: TaskRunner, text: str) -> str:

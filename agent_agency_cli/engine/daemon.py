@@ -108,7 +108,15 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         log.error("%s", exc)
         return 2
-    engine = Engine(paths.home, settings)
+    from agent_agency_cli.backends import backend_info
+    from agent_agency_cli.errors import AgencyError
+
+    try:
+        engine = Engine(paths.home, settings)  # with the ray backend: connects to the cluster
+        execution = backend_info(settings, start=True)
+    except AgencyError as exc:
+        log.error("%s", exc)
+        return exc.exit_code
     info = {
         "pid": os.getpid(),
         "identity": engine_identity(),
@@ -116,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         "home": str(paths.home),
         "log": str(paths.daemon_log),
         "config": args.config,
+        "execution": execution,  # which backend runs and the cluster's size at start
     }
     tmp = paths.daemon_info.with_suffix(".tmp")
     tmp.write_text(json.dumps(info))

@@ -520,7 +520,7 @@ class TaskRunner:
         st.ended_at = None
 
     async def _run_attempt(self, st: StepState, spec: dict[str, Any]) -> StepOutcome:
-        from agent_agency_cli.engine.attempt import MetricsRecorder, make_handle, supervise
+        from agent_agency_cli.engine.attempt import MetricsRecorder, make_handle, samples_here, supervise
 
         if self._logs_dir is None:  # paths.step_log(task, step), its directory built once
             self._logs_dir = self.paths.step_log(self.task_id, st.name).parent
@@ -528,7 +528,7 @@ class TaskRunner:
         if st.attempt > 1:
             log.line("sys", f"attempt {st.attempt} of {st.max_attempts}")
         samples = executor_for(spec).samples_processes
-        recorder = MetricsRecorder(self, st) if samples else None
+        recorder = MetricsRecorder(self, st) if samples and samples_here(self, spec) else None
 
         def on_spawn(pid: int) -> None:
             # The pid is written lazily: with the attempt's end if it ends within
@@ -560,7 +560,7 @@ class TaskRunner:
         finally:
             log.close(keep=outcome is None or not outcome.ok)
             st.handle = None
-        summary = recorder.summary() if recorder is not None else None
+        summary = recorder.summary() if recorder is not None else outcome.extra.get("metrics")
         if summary:
             outcome.extra["metrics"] = summary
             from agent_agency_cli.engine.alerts import check_step
@@ -710,7 +710,7 @@ class TaskRunner:
         Waits in `waiting_resources` while none is free; False if stopped meanwhile.
         """
         pool = self.engine.pool
-        if pool is None:
+        if pool is None or not self.engine.placed_on_pool(st.spec):
             return None
         needs = self.engine.step_needs(self, st)
         worker = pool.acquire(f"{self.task_id}/{st.name}", needs)

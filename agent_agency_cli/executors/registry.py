@@ -42,6 +42,8 @@ class AttemptContext:
     services: dict[str, Any] = field(default_factory=dict)  # per task: sessions, clients (closed at task end)
     # The template variables a value's placeholders use (planning/templates.py), read on use.
     variables: Callable[[Any], dict[str, Any]] = lambda value: {}
+    worker: str | None = None  # the worker (a Ray node with the ray backend) the pool placed it on
+    record_sample: Callable[[Any], None] = lambda sample: None  # a metrics Sample taken elsewhere (a Ray node)
 
 
 class Executor(Protocol):
