@@ -123,6 +123,7 @@ class TaskOrchestrator:
         self.config_path = str(config) if config is not None else None
         self._settings = settings
         self._conn: sqlite3.Connection | None = None
+        self._vault: Any = None  # security.vault.Vault, made with the first store
 
     @property
     def settings(self) -> Settings:
@@ -137,7 +138,11 @@ class TaskOrchestrator:
     def store(self) -> Store:
         if self._conn is None:
             self._conn = connect(self.paths.db)
-        return Store(self._conn)
+        if self._vault is None:
+            from agent_agency_cli.security.vault import Vault
+
+            self._vault = Vault(self.paths)
+        return Store(self._conn, vault=self._vault)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -359,14 +364,15 @@ class TaskOrchestrator:
         """Validate and store a task as queued; start the daemon unless told not to."""
         task, steps = self.prepare(request)
         council = task.pop("initial_review")
-        from agent_agency_cli.validation import mask_secrets
+        from agent_agency_cli.security.vault import seal_task
 
-        # A description or requirement is never executed: keep no secret in it.
-        shown = task["description"] = mask_secrets(task["description"])
-        task["requirements"] = [mask_secrets(r) for r in task["requirements"]]
+        # Secrets go to the task's vault file; the rows hold placeholders or masks.
+        _, write_secrets = seal_task(task, steps)
+        shown = task["description"]
         store = self.store
         for _ in range(20):
             task["id"] = secrets.token_hex(3)
+            write_secrets(self.paths.task_dir(task["id"]))
             try:
                 store.insert_task(task, steps, review=council, shown_description=shown)
                 break

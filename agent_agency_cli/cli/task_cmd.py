@@ -205,6 +205,9 @@ def result(task_id: IdArg, as_json: JsonOpt = False) -> None:
         out = console()
         out.print(status_text(res["status"]), f" task {res['task_id']}",
                   f" in {format_duration(res['duration'])}" if res["duration"] else "")
+        from agent_agency_cli.security.terminal import strip_value
+
+        res = strip_value(res)
         if res["reason"]:
             out.print(f"reason: {res['reason']}")
         for s in res["steps"]:
@@ -226,9 +229,16 @@ def logs(
                                          "until the task finishes.")] = False,
     timestamps: Annotated[bool, typer.Option("--timestamps", "-t", help="Show each line's "
                                              "UTC time.")] = False,
+    raw: Annotated[bool, typer.Option("--raw", help="Print the output as the step wrote it, "
+                                      "terminal control sequences included.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Print step logs in the order lines were written (all steps merged by time)."""
+    """Print step logs in the order lines were written (all steps merged by time).
+
+    Terminal control sequences in the output (colours, screen clears, title or
+    clipboard writes) are removed unless --raw."""
+    from agent_agency_cli.security.terminal import strip_controls
+
     orch = orchestrator()
     tid = orch.resolve(task_id)
     multi = step is None
@@ -237,6 +247,8 @@ def logs(
         if as_json:
             print_json_line({"ts": ts, "step": name, "stream": stream, "text": text})
             return
+        if not raw:
+            text = strip_controls(text)
         prefix = f"{ts} " if timestamps else ""
         if multi:
             prefix += f"[{name}] "

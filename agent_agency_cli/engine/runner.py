@@ -144,12 +144,9 @@ class TaskRunner:
         self.masked: dict[str, str] = {}
         self.alerted: set[str] = set()
         self.failed_attempts = 0
-        validation = json.loads(task["validation"]) if task["validation"] else {}
-        self.secret_mask = None
-        if any(f.get("category") == "secret" for f in validation.get("findings", [])):
-            from agent_agency_cli.validation import mask_secrets
-
-            self.secret_mask = mask_secrets  # this task's text held a secret: mask its logs too
+        # Every log line passes the task's masking: known shapes and the task's own secrets.
+        vault = self.store.vault
+        self.secret_mask = vault.masker(self.task_id) if vault is not None else None
         self._load_steps()
 
     # -- loading --------------------------------------------------------------

@@ -22,6 +22,7 @@ from agent_agency_cli.engine.runner import TaskRunner
 from agent_agency_cli.errors import AgencyError, ConflictError
 from agent_agency_cli.models import TaskStatus
 from agent_agency_cli.paths import HomePaths
+from agent_agency_cli.security.vault import Vault
 from agent_agency_cli.store import Store, connect
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ class Engine:
         self.paths = HomePaths(home)
         self.settings = settings
         self.conn = connect(self.paths.db)
-        self.store = Store(self.conn)
+        self.store = Store(self.conn, vault=Vault(self.paths))
         self.identity = engine_identity()
         self.runners: dict[str, TaskRunner] = {}
         self.stopping = False
@@ -158,9 +159,12 @@ class Engine:
         payload = {k: task[k] for k in ("id", "description", "status", "priority", "mode", "reason",
                                         "failed_step", "exit_code")}
         payload["requirements"] = json.loads(task["requirements"] or "[]")
+        payload = self.store.redact(task_id, payload)  # hooks get what the database holds: no secret
         deliver_async(list(hooks), kind, payload, log=lambda msg: log.warning("%s", msg))
 
     def task_finished(self, task_id: str, kind: str) -> None:
+        if kind == "task_completed":
+            self.store.vault.discard(task_id)  # nothing will run again: its secrets go
         self.notify_hooks(kind, task_id)
 
     def kick(self) -> None:

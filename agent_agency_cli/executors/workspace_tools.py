@@ -132,7 +132,7 @@ class Workspace:
         import anyio
 
         from agent_agency_cli.executors.shell import ShellHandle, command_argv
-        from agent_agency_cli.validation import scan_text
+        from agent_agency_cli.security.scanner import scan_text
 
         command = args.get("command")
         if not isinstance(command, str) or not command.strip():

@@ -118,7 +118,7 @@ def origin_id(conn: sqlite3.Connection) -> str:
 def export_lines(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     """One JSON object per (class, executor) of this machine's own records (imported
     aggregates are not re-exported, so passing files around never counts a run twice)."""
-    from agent_agency_cli.validation import mask_secrets
+    from agent_agency_cli.security.masking import mask_secrets
 
     origin = origin_id(conn)
     lines = []
