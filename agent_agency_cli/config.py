@@ -220,6 +220,77 @@ def _server_names(value: Any) -> Any:
     return value
 
 
+class ModelProvider(_Strict):
+    """An OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp, LM Studio, OpenAI, ...)."""
+
+    base_url: str
+    api_key_env: str | None = None  # the NAME of the environment variable holding the key
+    timeout: Duration = 120.0  # per request
+    retries: int = Field(2, ge=0, le=10)  # same-endpoint retries (429, 5xx, connection) before the next model
+    backoff_initial: Duration = 0.5
+    backoff_max: Duration = 30.0  # also caps a Retry-After
+
+
+class ModelEntry(_Strict):
+    """A model by the name plans and selection use."""
+
+    provider: str
+    id: str | None = None  # the provider's model id (default: the entry's name)
+    context: int | None = Field(None, ge=1)  # context window, tokens (a prompt that does not fit skips it)
+    price_in: float = Field(0.0, ge=0)  # per million input tokens
+    price_out: float = Field(0.0, ge=0)  # per million output tokens
+
+
+def _rule(value: Any) -> Any:
+    return {"primary": value} if isinstance(value, str) else value
+
+
+class SelectionRule(_Strict):
+    """The seed's ModelSelection: primary, fallbacks, specialised models per step type."""
+
+    primary: str
+    fallbacks: list[str] = []
+    specialized: dict[str, str] = {}  # step type -> model
+    reasoning: str | None = None
+
+
+Rule = Annotated[SelectionRule, BeforeValidator(_rule)]
+
+
+class ModelSelectionSettings(_Strict):
+    default: Rule | None = None  # when no requirement rule matches
+    requirements: dict[str, Rule] = {}  # a task requirement (e.g. code, creative) -> its rule
+    types: dict[str, str] = {}  # step type -> model, for every rule
+    planner: str | None = None  # the model that turns a description into a plan
+
+
+class ModelsSettings(_Strict):
+    providers: dict[str, ModelProvider] = {}
+    models: dict[str, ModelEntry] = {}
+    selection: ModelSelectionSettings = ModelSelectionSettings()
+
+    @model_validator(mode="after")
+    def _references(self) -> ModelsSettings:
+        for name, m in self.models.items():
+            if m.provider not in self.providers:
+                raise ValueError(f"model {name!r} names provider {m.provider!r}, which is not under "
+                                 "models.providers")
+        sel = self.selection
+        named: list[tuple[str, str]] = [("types." + t, m) for t, m in sel.types.items()]
+        if sel.planner:
+            named.append(("planner", sel.planner))
+        for where, rule in [("default", sel.default)] + [(f"requirements.{k}", r)
+                                                         for k, r in sel.requirements.items()]:
+            if rule is None:
+                continue
+            named += [(where, rule.primary)] + [(where, f) for f in rule.fallbacks]
+            named += [(f"{where}.specialized.{t}", m) for t, m in rule.specialized.items()]
+        for where, model in named:
+            if model not in self.models:
+                raise ValueError(f"selection {where} names model {model!r}, which is not under models.models")
+        return self
+
+
 class ExecutionSettings(_Strict):
     """Where step attempts run: this machine (local) or a Ray cluster (ray, the `ray` extra)."""
 
@@ -248,6 +319,7 @@ class Settings(_Strict):
     workers: list[WorkerConfig] = []
     # MCP servers that `tool: SERVER/TOOL` steps and `tools list` use.
     mcp_servers: Annotated[dict[str, McpServer], BeforeValidator(_server_names)] = {}
+    models: ModelsSettings = ModelsSettings()
 
 
 def format_validation_error(source: str, exc: ValidationError) -> str:

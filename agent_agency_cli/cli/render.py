@@ -102,6 +102,10 @@ def render_status(s: dict[str, Any], verbose: bool) -> None:
         out.print(line)
     out.print()
     out.print(steps_table(s, set(s["plan"]["critical_path"])))
+    from agent_agency_cli.cli.model_render import model_lines
+
+    for line in model_lines(s):
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
     if verbose:
         out.print()
         out.print(Text("plan", style="bold"))
@@ -187,6 +191,12 @@ def _event_text(ev: dict[str, Any]) -> str | None:
     step = ev["step"]
     if kind == "step_progress":
         return None
+    if kind.startswith("model_") or kind == "task_planned":
+        from agent_agency_cli.cli.model_render import event_line as model_event
+
+        line = model_event(t, step, kind, p)
+        if line is not None:
+            return line
     if kind == "approval_requested":
         what = {"start": "to run", "gate_violation": "to accept gate violations",
                 "manual_review": "for a manual review"}.get(p.get("kind"), "")

@@ -100,9 +100,15 @@ def create(
 
             render_impact(report)
         return
+    plan_waits = False  # a planner's plan awaiting approval as a whole (strict mode)
+    if status["plan"].get("source") not in (None, "file") and not as_json:
+        from agent_agency_cli.cli.plan_cmd import announce_plan
+
+        plan_waits = announce_plan(status)
     if status["status"] == "awaiting_review":
-        print(f"task {tid} awaits a council review (risk {(status.get('risk') or {}).get('level')}): "
-              f"agent-agency-cli task review {tid} --approve|--reject --reason ...", file=sys.stderr)
+        if not plan_waits:
+            print(f"task {tid} awaits a council review (risk {(status.get('risk') or {}).get('level')}): "
+                  f"agent-agency-cli task review {tid} --approve|--reject --reason ...", file=sys.stderr)
         if foreground:
             print(tid, flush=True)
             raise fail(f"task {tid} cannot run in the foreground before its review; after "
@@ -214,6 +220,10 @@ def result(task_id: IdArg, as_json: JsonOpt = False) -> None:
             out.print("  ", status_text(s["status"]), f" {s['name']}",
                       f"  {format_duration(s['duration'])}" if s["duration"] else "",
                       f"  → {s['result']!r}" if s["result"] is not None else "")
+        from agent_agency_cli.cli.model_render import model_lines
+
+        for line in model_lines(res):
+            out.print(line, highlight=False, markup=False, soft_wrap=True)
         out.print(f"workspace: {res['workspace']}")
     if not res["finished"]:
         raise fail(f"task {res['task_id']} has not finished (it is {res['status']})", 5)
@@ -429,12 +439,14 @@ def modify(
     max_memory: Annotated[str | None, typer.Option("--max-memory", help="Memory limit for "
                                                    "steps started from now on (512M, 2G).")
                           ] = None,
+    model: Annotated[list[str] | None, typer.Option("--model", help="Hot-swap: NAME for every model step "
+                                                    "not yet started, or STEP=NAME (repeatable).")] = None,
 ) -> None:
-    """Change a task's priority, deadline, requirements, mode or resource limits."""
+    """Change a task's priority, deadline, requirements, mode, resource limits or models."""
     _done(orchestrator().modify(
         task_id, priority=priority, deadline=deadline,
         requirements=requirements.split(",") if requirements is not None else None,
-        mode=mode, max_cpu=max_cpu, max_memory=max_memory,
+        mode=mode, max_cpu=max_cpu, max_memory=max_memory, models=model,
     ))
 
 
@@ -564,3 +576,12 @@ def metrics(
     out.print(f"task: {format_duration(task.get('duration'))}, cpu {task.get('cpu_usage_percent') or 0:.0f}%, "
               f"peak memory {task.get('memory_usage_mb') or 0:.0f} MiB, retries {task.get('retry_count')}, "
               f"errors {task.get('error_count')}")
+    if task.get("model_calls"):
+        from agent_agency_cli.cli.model_render import money
+
+        out.print(f"model calls: {task['model_calls']}, cost {money(task.get('model_cost'))}", highlight=False)
+
+
+from agent_agency_cli.cli import plan_cmd  # noqa: E402  (registers `task plan`)
+
+plan_cmd.register(app)

@@ -13,6 +13,7 @@ import anyio
 
 from agent_agency_cli.backends import runs_remotely
 from agent_agency_cli.engine.process import with_limits
+from agent_agency_cli.engine.step_io import context_fields
 from agent_agency_cli.errors import AgencyError
 from agent_agency_cli.executors.base import StepHandle, StepLog, StepOutcome
 from agent_agency_cli.executors.python import thread_safe_reporter
@@ -59,6 +60,7 @@ def make_handle(runner: TaskRunner, st: StepState, spec: dict[str, Any], log: St
         report_progress=thread_safe_reporter(lambda f, m: runner._progress(st, f, m)),
         cache=runner.executor_cache, services=runner.services, worker=st.worker,
         variables=lambda value: task_variables(runner.store.conn, runner.task_id, value),
+        **context_fields(runner, st),
     )
     if runs_remotely(runner.settings, spec):
         from agent_agency_cli.backends.ray import make_handle as ray_handle

@@ -603,7 +603,8 @@ class TaskRunner:
         if outcome.extra.get("metrics"):
             fields["metrics"] = json.dumps(outcome.extra["metrics"])
         fields["also"] = [self.store.attempt_row(self.task_id, st.name, st.attempt, outcome, st.started_at,
-                                                 now, fields["duration"], st.worker)]
+                                                 now, fields["duration"], st.worker),
+                          *outcome.extra.get("also", ())]  # an executor's rows (e.g. model calls)
         return fields
 
     def _complete_step(self, st: StepState, outcome: StepOutcome) -> None:
@@ -992,6 +993,14 @@ class TaskRunner:
         return f"escalated task {self.task_id}: waiting for a person (resume or cancel)"
 
     async def modify(self, changes: dict[str, Any]) -> str:
+        if "models" in changes:  # hot-swap of not-yet-started model steps (engine/hot_swap.py)
+            from agent_agency_cli.engine.hot_swap import swap_models
+
+            changes = dict(changes)
+            swapped = swap_models(self.store, self.task_id, changes.pop("models"), self.settings,
+                                  self.steps, self.running)
+            if not changes:
+                return f"modified task {self.task_id}: {swapped}"
         task = self.store.get_task(self.task_id)
         old = {k: task[k] for k in changes if k in task.keys()}
         if "limits" in changes:

@@ -132,8 +132,9 @@ class Engine:
         if outcome.ok and not trial and self._breaker_known_clean(name):
             return  # a success on a clean breaker changes nothing
         self._clean_breakers.discard(name)
-        if outcome.extra.get("stopped") in ("cancel", "suspend", "abort"):
-            # A stopped call says nothing about the target; free the trial slot.
+        if outcome.extra.get("stopped") in ("cancel", "suspend", "abort") or outcome.extra.get("target_ok"):
+            # A stopped call (or the step's own fault, e.g. a model's 400 for a bad request)
+            # says nothing about the target; free the trial slot.
             if trial:
                 self.breakers.release_trial(name, time.time())
             return

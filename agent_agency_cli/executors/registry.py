@@ -42,6 +42,12 @@ class AttemptContext:
     services: dict[str, Any] = field(default_factory=dict)  # per task: sessions, clients (closed at task end)
     # The template variables a value's placeholders use (planning/templates.py), read on use.
     variables: Callable[[Any], dict[str, Any]] = lambda value: {}
+    # What model steps read and record (engine/step_io.py fills them in):
+    task_text: dict[str, Any] = field(default_factory=dict)  # description, requirements (for templates)
+    step_output: Callable[[str], str | None] = lambda name: None  # an earlier step's output
+    emit: Callable[[str, dict[str, Any]], None] = lambda kind, payload: None  # an event of this step
+    record_call: Callable[[dict[str, Any]], None] = lambda call: None  # one model call (model_calls table)
+    breakers: Any = None  # the engine's BreakerStore (per-endpoint breakers), None when disabled
     worker: str | None = None  # the worker (a Ray node with the ray backend) the pool placed it on
     record_sample: Callable[[Any], None] = lambda sample: None  # a metrics Sample taken elsewhere (a Ray node)
 
@@ -68,10 +74,11 @@ class Executor(Protocol):
 _PATHS: dict[str, str] = {
     "shell": "agent_agency_cli.executors.shell:EXECUTOR",
     "python": "agent_agency_cli.executors.python:EXECUTOR",
+    "model": "agent_agency_cli.executors.model:EXECUTOR",
     "tool": "agent_agency_cli.executors.tool:EXECUTOR",
 }
 # plan key -> kind, in the order plan validation names them.
-_PLAN_KEYS: dict[str, str] = {"run": "shell", "python": "python", "tool": "tool"}
+_PLAN_KEYS: dict[str, str] = {"run": "shell", "python": "python", "model": "model", "tool": "tool"}
 _loaded: dict[str, Executor] = {}
 
 

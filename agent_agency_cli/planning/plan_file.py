@@ -155,10 +155,15 @@ def _step_label(raw: Any, i: int) -> str:
     return f"step #{i + 1}"
 
 
+MODEL_ONLY_KEYS = ("prompt", "system", "max_tokens", "temperature", "output", "response_format", "json_schema")
+
+
 def _validate_step(raw: Any, i: int) -> PlanStep:
     label = _step_label(raw, i)
     if not isinstance(raw, dict):
         raise PlanError(f"{label}: must be a mapping with at least 'name' and 'run' or 'python'")
+    if raw.get("prompt") is not None and not any(raw.get(k) is not None for k in plan_keys()):
+        raw = {**raw, "model": "auto"}  # a prompt with only a `type:` is a model step chosen by selection
     for key in raw:
         if key not in STEP_KEYS:
             raise PlanError(f"{label}: unknown key {key!r}{_suggest(str(key), STEP_KEYS)}")
@@ -205,7 +210,62 @@ def _validate_step(raw: Any, i: int) -> PlanStep:
         raise PlanError(f"{label}: 'arguments' is for tool steps (with 'tool: SERVER/TOOL')")
     if step.on_failure == "rollback" and not step.checkpoint:
         raise PlanError(f"{label}: 'on_failure: rollback' needs 'checkpoint: true'")
+    _validate_model_keys(step, label)
     return step
+
+
+def _validate_model_keys(step: PlanStep, label: str) -> None:
+    from agent_agency_cli.executors.templates import TemplateError, step_refs
+
+    if step.model is None:
+        extra = [k for k in MODEL_ONLY_KEYS if getattr(step, k) is not None]
+        if extra:
+            raise PlanError(f"{label}: {', '.join(repr(k) for k in extra)} only apply to a model step "
+                            "(add 'model: NAME' or 'model: auto')")
+        return
+    if not step.model.strip():
+        raise PlanError(f"{label}: 'model' is empty (give a configured model name or 'auto')")
+    if not (step.prompt or "").strip():
+        raise PlanError(f"{label}: a model step needs a 'prompt'")
+    if step.json_schema is not None and step.response_format != "json":
+        raise PlanError(f"{label}: 'json_schema' needs 'response_format: json'")
+    if step.output is not None and (Path(step.output).is_absolute() or ".." in Path(step.output).parts):
+        raise PlanError(f"{label}: 'output' must be a relative path inside the workspace, got {step.output!r}")
+    for text in (step.prompt, step.system):
+        if text:
+            try:
+                step_refs(text)
+            except TemplateError as exc:
+                raise PlanError(f"{label}: {exc}") from None
+
+
+def _check_template_refs(steps: list[PlanStep]) -> None:
+    """`{{ steps.X.output }}` must name a step this one needs, directly or transitively."""
+    from agent_agency_cli.executors.templates import step_refs
+
+    by_name = {s.name: s for s in steps}
+    ancestors: dict[str, set[str]] = {}
+
+    def up(name: str) -> set[str]:
+        if name not in ancestors:
+            ancestors[name] = set()  # guards cycles (reported by the DAG analysis)
+            found: set[str] = set()
+            for dep in by_name[name].needs:
+                if dep in by_name:
+                    found |= {dep} | up(dep)
+            ancestors[name] = found
+        return ancestors[name]
+
+    for s in steps:
+        if s.model is None:
+            continue
+        for text in (s.prompt, s.system):
+            for ref in step_refs(text or ""):
+                if ref not in by_name:
+                    raise PlanError(f"step {s.name!r}: {{{{ steps.{ref}.output }}}} names no step of this plan")
+                if ref not in up(s.name):
+                    raise PlanError(f"step {s.name!r}: {{{{ steps.{ref}.output }}}} reads step {ref!r}, "
+                                    f"which it does not need (add {ref!r} to its 'needs')")
 
 
 def parse_plan(data: Any, source: str | None = None, base_dir: str | None = None) -> Plan:
@@ -253,6 +313,7 @@ def _parse_plan(data: Any, source: str | None, base_dir: str | None) -> Plan:
     execution = analyze(
         [s.name for s in steps], [s.needs for s in steps], [s.estimate for s in steps]
     )
+    _check_template_refs(steps)
     for key in ("name", "description"):
         if data.get(key) is not None and not isinstance(data[key], str):
             raise PlanError(f"'{key}' must be text")
