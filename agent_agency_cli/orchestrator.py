@@ -229,6 +229,11 @@ class TaskOrchestrator:
                 from agent_agency_cli.executors.tool import check_server
 
                 check_server(s.name, s.tool, self.settings.mcp_servers)
+            for ref in s.tools:
+                if ref != "workspace":
+                    from agent_agency_cli.executors.tool import check_server
+
+                    check_server(s.name, ref, self.settings.mcp_servers)
         mode = request.mode or self.settings.task_execution.default_mode
         self._check_workers(plan.steps, request.complexity)
         execution, learned, learned_from = self._learned_plan(plan)
@@ -495,6 +500,11 @@ class TaskOrchestrator:
         approval = None
         if data["status"] in ("awaiting_approval", "paused"):
             waiting = [s for s in data["steps"] if s["status"] == "awaiting_approval"]
+            if not waiting and data["status"] == "awaiting_approval":  # a tool call of a running agent step
+                row = store.conn.execute(
+                    "SELECT step FROM events WHERE task_id = ? AND kind = 'approval_requested' "
+                    "ORDER BY id DESC LIMIT 1", (tid,)).fetchone()
+                waiting = [s for s in data["steps"] if row and s["name"] == row["step"]]
             if waiting:
                 row = store.conn.execute(
                     "SELECT payload FROM events WHERE task_id = ? AND step = ? AND kind = "

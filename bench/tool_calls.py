@@ -9,6 +9,11 @@ engine's commit of the RUNNING row before the call) and end-to-end wall time per
 step (scheduling, commits, the server's start amortised), which the target does
 not cover.
 
+Then one agent step of 50 turns against the local OpenAI-compatible test server
+(tests/openai_server.py), each turn a model call and a read-only workspace tool:
+the engine's overhead per turn is the step's time minus the model calls' latency
+(model_calls) and the tools' own time (tool_call events). Target: <= 10 ms median.
+
     .venv/bin/python bench/tool_calls.py
 """
 
@@ -17,6 +22,7 @@ from __future__ import annotations
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import anyio
 from _common import machine, met, run_plan, temp_home
@@ -87,6 +93,39 @@ def tool_steps(n: int) -> tuple[list[float], float]:
     return durations[5:], wall  # the first steps include the server's start
 
 
+TURNS = 50
+TURN_TARGET_MS = 10.0
+
+
+def agent_turns(turns: int) -> tuple[float, float, float, float]:
+    """An agent step of `turns` turns, each calling the read-only workspace list_files, against
+    the local OpenAI-compatible test server: (per-turn engine overhead, step duration, model
+    time, tool time), the overhead being the step's time minus the model's and the tools' own."""
+    import json
+    import sqlite3
+
+    root = Path(__file__).resolve().parent.parent
+    sys.path.insert(0, str(root))
+    from tests.openai_server import OpenAIServer, Reply, write_config
+
+    with OpenAIServer() as srv, temp_home() as home:
+        write_config(home / "config.yaml", srv, models=("m1",), fallbacks=())
+        call = {"name": "workspace__list_files", "arguments": {"path": "."}}
+        srv.script(Reply(content="warm"))  # warm-up task first: imports (openai), schema, client
+        run_plan(home, [{"name": "warm", "model": "m1", "prompt": "go", "tools": ["workspace"]}], 1)
+        srv.script(*[Reply(content=None, finish_reason="tool_calls", tool_calls=[{**call, "id": f"c{i}"}])
+                     for i in range(turns - 1)], Reply(content="done"))
+        steps = [{"name": "agent", "model": "m1", "prompt": "go", "tools": ["workspace"], "max_turns": turns}]
+        run_plan(home, steps, 1)
+        conn = sqlite3.connect(home / "agency.db")
+        duration = conn.execute("SELECT duration FROM steps WHERE name = 'agent'").fetchone()[0]
+        model = conn.execute("SELECT TOTAL(latency) FROM model_calls WHERE step = 'agent'").fetchone()[0]
+        tools = sum(json.loads(p)["duration"] for (p,) in conn.execute(
+            "SELECT payload FROM events WHERE kind = 'tool_call' AND step = 'agent'"))
+        conn.close()
+    return (duration - model - tools) / turns, duration, model, tools
+
+
 def main() -> None:
     print(f"machine: {machine()}")
     _time_handles()
@@ -107,6 +146,11 @@ def main() -> None:
     print(f"RESULT tool_calls: tool step (executor) median {best[2] * 1000:.3f} ms; direct call median "
           f"{best[3] * 1000:.3f} ms; ratio {best[0]:.2f}x (rounds: {', '.join(f'{x[0]:.2f}' for x in ratios)}); "
           f"target <= {TARGET}x: {met(best[0] <= TARGET)}; attempt ratio {best[1]:.2f}x")
+    overhead, duration, model, tools = agent_turns(TURNS)
+    print(f"agent loop: {TURNS} turns (each a model call and a read-only workspace tool) in {duration:.3f} s; "
+          f"model calls {model:.3f} s, tools {tools:.3f} s")
+    print(f"RESULT agent_turn: engine overhead per turn {overhead * 1000:.3f} ms (the step's time minus the "
+          f"model's and the tools' own); target <= {TURN_TARGET_MS:g} ms: {met(overhead * 1000 <= TURN_TARGET_MS)}")
 
 
 if __name__ == "__main__":

@@ -61,6 +61,8 @@ def make_handle(runner: TaskRunner, st: StepState, spec: dict[str, Any], log: St
         cache=runner.executor_cache, services=runner.services, worker=st.worker,
         variables=lambda value: task_variables(runner.store.conn, runner.task_id, value),
         **context_fields(runner, st),
+        ask_call=lambda details: runner.ask_call(st, details),
+        current_spec=lambda: st.spec,
     )
     if runs_remotely(runner.settings, spec):
         from agent_agency_cli.backends.ray import make_handle as ray_handle

@@ -10,7 +10,7 @@ only when a step of that kind runs.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -48,6 +48,10 @@ class AttemptContext:
     emit: Callable[[str, dict[str, Any]], None] = lambda kind, payload: None  # an event of this step
     record_call: Callable[[dict[str, Any]], None] = lambda call: None  # one model call (model_calls table)
     breakers: Any = None  # the engine's BreakerStore (per-endpoint breakers), None when disabled
+    # The agent loop (executors/agent.py): strict-mode approval of one tool call ((approved, reason),
+    # None once the task is stopped), and the step's spec as it is now (a model hot-swap).
+    ask_call: Callable[[dict[str, Any]], Awaitable[tuple[bool, str] | None]] = None  # type: ignore[assignment]
+    current_spec: Callable[[], dict[str, Any]] = dict
     worker: str | None = None  # the worker (a Ray node with the ray backend) the pool placed it on
     record_sample: Callable[[Any], None] = lambda sample: None  # a metrics Sample taken elsewhere (a Ray node)
 

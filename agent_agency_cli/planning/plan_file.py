@@ -208,6 +208,13 @@ def _validate_step(raw: Any, i: int) -> PlanStep:
             raise PlanError(f"{label}: {exc}") from None
     elif step.arguments:
         raise PlanError(f"{label}: 'arguments' is for tool steps (with 'tool: SERVER/TOOL')")
+    if step.tools:
+        if step.model is None:
+            raise PlanError(f"{label}: 'tools' is for model steps (the agent loop: model + tools)")
+        for ref in step.tools:
+            server, sep, tool = ref.partition("/")
+            if ref != "workspace" and (not sep or not server or not tool or "/" in tool):
+                raise PlanError(f"{label}: tools: {ref!r} must be 'workspace', 'SERVER/*' or 'SERVER/TOOL'")
     if step.on_failure == "rollback" and not step.checkpoint:
         raise PlanError(f"{label}: 'on_failure: rollback' needs 'checkpoint: true'")
     _validate_model_keys(step, label)

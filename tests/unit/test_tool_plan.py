@@ -156,3 +156,30 @@ def test_call_text_shows_tool_and_arguments() -> None:
 def test_server_defaults() -> None:
     m = McpServer(command="x")
     assert (m.timeout, m.startup_timeout, m.idle_close) == (60.0, 30.0, 300.0)
+
+
+# -- agent steps (a model step with tools) ---------------------------------------------
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ({"run": "true", "tools": ["workspace"]}, "'tools' is for model steps"),
+    ({"model": "m", "prompt": "p", "tools": ["git"]}, "must be 'workspace', 'SERVER/*' or 'SERVER/TOOL'"),
+    ({"model": "m", "prompt": "p", "tools": ["a/b/c"]}, "must be 'workspace', 'SERVER/*' or 'SERVER/TOOL'"),
+])
+def test_bad_agent_tools(raw: dict[str, Any], expected: str) -> None:
+    with pytest.raises(PlanError) as info:
+        parse_plan({"steps": [{"name": "t", **raw}]})
+    assert expected in str(info.value)
+
+
+def test_agent_tools_accepted() -> None:
+    plan = parse_plan({"steps": [{"name": "t", "model": "m", "prompt": "p",
+                                  "tools": ["workspace", "git/*", "time/get_current_time"]}]})
+    assert plan.steps[0].kind == "model"
+
+
+def test_function_names_are_what_openai_accepts() -> None:
+    from agent_agency_cli.executors.agent import function_name
+
+    assert function_name("git", "git_log") == "git__git_log"
+    assert function_name("my.server", "do/it now") == "my_server__do_it_now"
