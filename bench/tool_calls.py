@@ -142,7 +142,7 @@ def main() -> None:
               f"one task: executor (ToolHandle.run) median {h_med * 1000:.3f} ms ({h_med / d_med:.2f}x), attempt "
               f"(with the engine's commit of its RUNNING row) median {s_med * 1000:.3f} ms ({s_med / d_med:.2f}x); "
               f"end to end {wall / N * 1000:.3f} ms per step, the server's start included")
-    best = min(ratios)
+    best = sorted(ratios)[len(ratios) // 2]  # the median round: one lucky round proves nothing
     print(f"RESULT tool_calls: tool step (executor) median {best[2] * 1000:.3f} ms; direct call median "
           f"{best[3] * 1000:.3f} ms; ratio {best[0]:.2f}x (rounds: {', '.join(f'{x[0]:.2f}' for x in ratios)}); "
           f"target <= {TARGET}x: {met(best[0] <= TARGET)}; attempt ratio {best[1]:.2f}x")
