@@ -65,18 +65,8 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-# Above this size a document is written compact: `indent=` forces json's pure-Python
-# encoder (about 1.5x slower on a 10,000-step status), and a person reads such a
-# document through a pager or jq anyway.
-PRETTY_JSON_MAX = 64 * 1024
-
-
 def print_json(data: Any) -> None:
-    """Write one JSON document: indented when small, compact (C encoder) when large."""
-    text = json.dumps(data, separators=(",", ":"), default=str)
-    if len(text) <= PRETTY_JSON_MAX:
-        text = json.dumps(data, indent=2, default=str)
-    sys.stdout.write(text + "\n")
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
     sys.stdout.flush()
 
 
