@@ -11,13 +11,12 @@ picks that watcher by default, so there this module does nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import warnings
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
-
-T = TypeVar("T")
+from collections.abc import AsyncIterator
+from typing import Any
 
 
 def pidfd_supported() -> bool:
@@ -32,22 +31,55 @@ def pidfd_supported() -> bool:
     return True
 
 
-async def with_pidfd_watcher(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
-    """Run `await fn(*args)` with the running loop's children reaped through pidfds.
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
-    For a process that owns one event loop (the daemon): the watcher is global to
-    asyncio, so the previous one is put back when `fn` returns.
+
+class _LoopPidfdWatcher(asyncio.PidfdChildWatcher):
+    """Pidfds for the children of one loop; children of any other loop (another thread's:
+    an API server, a test) go to the watcher that was there before, as if we weren't."""
+
+    def __init__(self, fallback: Any):
+        super().__init__()
+        self._fallback = fallback
+
+    def is_active(self) -> bool:
+        if _running_loop() is self._loop:
+            return super().is_active()
+        return self._fallback.is_active()
+
+    def add_child_handler(self, pid: int, callback: Any, *args: Any) -> None:
+        if _running_loop() is self._loop:
+            super().add_child_handler(pid, callback, *args)
+        else:
+            self._fallback.add_child_handler(pid, callback, *args)
+
+    def remove_child_handler(self, pid: int) -> bool:
+        return super().remove_child_handler(pid) or self._fallback.remove_child_handler(pid)
+
+
+@contextlib.asynccontextmanager
+async def pidfd_children() -> AsyncIterator[None]:
+    """Inside the block, the running loop's subprocesses are reaped through pidfds.
+
+    The watcher is global to asyncio: the previous one is put back afterwards and keeps
+    serving every other loop meanwhile.
     """
-    if sys.version_info >= (3, 12) or not pidfd_supported():
-        return await fn(*args)
+    loop = _running_loop()
+    if sys.version_info >= (3, 12) or loop is None or not pidfd_supported():
+        yield
+        return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         previous = asyncio.get_child_watcher()
-        watcher = asyncio.PidfdChildWatcher()
-        watcher.attach_loop(asyncio.get_running_loop())
+        watcher = _LoopPidfdWatcher(previous)
+        watcher.attach_loop(loop)
         asyncio.set_child_watcher(watcher)
     try:
-        return await fn(*args)
+        yield
     finally:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)

@@ -152,9 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     write_private(paths.daemon_info, json.dumps(info))
     log.info("daemon %s started for %s", info["pid"], paths.home)
     try:
-        from agent_agency_cli.engine.child_watcher import with_pidfd_watcher
-
-        anyio.run(with_pidfd_watcher, engine.serve)  # no reaper thread per step (issue 13)
+        anyio.run(engine.serve)
     finally:
         from agent_agency_cli.notify import wait_pending
 
