@@ -7,7 +7,7 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
@@ -77,3 +77,19 @@ def print_json_line(data: Any) -> None:
 
 def is_tty() -> bool:
     return sys.stdout.isatty()
+
+
+def write_json_lines(items: Iterable[Any]) -> None:
+    """One compact JSON object per line, written in blocks (no flush per line: a task's
+    events are tens of thousands of lines, and a flush is a system call each)."""
+    encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+    out = sys.stdout
+    block: list[str] = []
+    for item in items:
+        block.append(encode(item))
+        if len(block) >= 1000:
+            out.write("\n".join(block) + "\n")
+            block.clear()
+    if block:
+        out.write("\n".join(block) + "\n")
+    out.flush()

@@ -15,6 +15,7 @@ from agent_agency_cli.cli.common import (
     orchestrator,
     print_json,
     print_json_line,
+    write_json_lines,
 )
 
 app = typer.Typer(help="Create, inspect, follow and steer tasks.", no_args_is_help=True)
@@ -316,6 +317,9 @@ def events(
     orch = orchestrator()
     tid = orch.resolve(task_id)
     source = orch.follow(tid, after=after) if follow else iter(orch.events(tid, after, 100_000))
+    if as_json and not follow:
+        write_json_lines(source)
+        return
     for ev in source:
         if ev is None:
             continue
