@@ -93,3 +93,16 @@ def write_json_lines(items: Iterable[Any]) -> None:
     if block:
         out.write("\n".join(block) + "\n")
     out.flush()
+
+
+def write_json_array(items: Iterable[Any]) -> None:
+    """A JSON array written item by item as `items` yields them (never held whole):
+    one item per line, so that a large listing streams through a pipe."""
+    encode = json.JSONEncoder(separators=(",", ": "), default=str).encode
+    out = sys.stdout
+    sep = "[\n  "
+    for item in items:
+        out.write(sep + encode(item))
+        sep = ",\n  "
+    out.write("[]\n" if sep == "[\n  " else "\n]\n")
+    out.flush()
