@@ -228,6 +228,15 @@ class TaskOrchestrator:
         """Tasks, newest first, each with progress counts."""
         return views.task_list(self.store, status, limit)
 
+    def iter_tasks(self, statuses: list[str] | None = None) -> Iterator[dict[str, Any]]:
+        """Every task (newest first) as `list_tasks` shows it, read page by page: for a list
+        of any length in bounded memory."""
+        from agent_agency_cli.store.task_pages import iter_tasks  # lazy: only `task list --json` streams
+
+        now = time.time()
+        for row, counts in iter_tasks(self.store, statuses or []):
+            yield summary(row, counts, now)
+
     def events(self, task_id: str | None, after: int = 0, limit: int = 1000) -> list[dict]:
         tid = self.resolve(task_id) if task_id else None
         return [event_json(r) for r in self.store.events_after(tid, after, limit)]
@@ -298,6 +307,30 @@ class TaskOrchestrator:
     def workers(self) -> list[dict[str, Any]]:
         """Configured (or detected) workers with their usage by the steps running now."""
         return views.workers(self.store, self.settings)
+
+    def tools(self, server: str | None = None) -> list[dict[str, Any]]:
+        """Each configured MCP server's tools (or one server's): see executors/mcp_session.py."""
+        from agent_agency_cli.executors.mcp_session import catalog  # lazy: the ai extra
+
+        return catalog(self.settings.mcp_servers, server)
+
+    def learning(self) -> list[dict[str, Any]]:
+        """What has been learnt: per step class and executor, runs, success rate and means."""
+        from agent_agency_cli.learning.aggregate import all_stats, summary  # lazy: keeps CLI startup light
+
+        return [summary(a) for a in all_stats(self.store.conn)]
+
+    def learning_export(self, out: str | os.PathLike[str]) -> int:
+        """Write this machine's learning aggregates as JSONL (no text, paths or hosts)."""
+        from agent_agency_cli.learning.aggregate import write_export  # lazy: keeps CLI startup light
+
+        return write_export(self.store.conn, Path(out))
+
+    def learning_import(self, path: str | os.PathLike[str]) -> dict[str, int]:
+        """Merge another machine's `learning export` file, weighted by its counts."""
+        from agent_agency_cli.learning.aggregate import import_file  # lazy: keeps CLI startup light
+
+        return import_file(self.store.conn, Path(path))
 
     def breakers(self) -> list[dict[str, Any]]:
         from agent_agency_cli.store.breakers import BreakerStore  # lazy: keeps CLI startup light

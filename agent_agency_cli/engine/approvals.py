@@ -61,6 +61,32 @@ class Approvals:
         finally:
             self.awaiting = None
 
+    async def ask_call(self, st: StepState, details: dict[str, Any]) -> tuple[bool, str] | None:
+        """Strict mode: a person approves one tool call of a running agent step (the step
+        stays running; the task waits in awaiting_approval). (approved, reason), or None
+        once the task is stopped. Outside strict mode (or after --all-remaining): approved."""
+        if self.mode != "strict" or self.approve_all:
+            return True, "not in strict mode"
+        while self.awaiting is not None and self.awaiting != st.name:
+            await st.changed.wait()
+            if self.stop_kind() is not None:
+                return None
+        self.awaiting = st.name
+        st.decision = None
+        payload = {**self.approval_details(st, "tool_call"), **details}
+        self.store.add_event(self.task_id, "approval_requested", payload, step=st.name)
+        if self.status is T.RUNNING:
+            self.set_task(T.AWAITING_APPROVAL, "task_awaiting_approval", {"step": st.name, "kind": "tool_call"})
+            self.notify_hooks("awaiting_approval")
+        try:
+            while st.decision is None:
+                if self.stop_kind() is not None:
+                    return None
+                await st.changed.wait()
+            return st.decision
+        finally:
+            self.awaiting = None
+
     def decide(self, name: str, approved: bool, text: str, all_remaining: bool) -> None:
         """A person's decision on the step awaiting one (see control.approve/reject)."""
         st = self.steps[name]

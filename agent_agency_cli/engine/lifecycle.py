@@ -23,6 +23,7 @@ from agent_agency_cli.engine.process import explain_limit_failure
 from agent_agency_cli.engine.step_state import StepState
 from agent_agency_cli.executors.base import StepLog, StepOutcome
 from agent_agency_cli.executors.registry import executor_for
+from agent_agency_cli.learning.records import finished_step_row
 from agent_agency_cli.models import StepStatus, TaskStatus
 
 S = StepStatus
@@ -130,6 +131,10 @@ class StepLifecycle:
             if checkpoint is not None and st.spec.get("on_failure") == "rollback":
                 rollback.roll_back(self, st, *checkpoint)
             return self._fail_step(st, outcome)
+
+    def _gated(self, st: StepState) -> bool:
+        """The step has gates (its own or the mode's defaults): learning records their score."""
+        return bool(st.spec.get("gates") or self.settings.gates.defaults.get(self.mode))  # type: ignore[call-overload]
 
     def stop_kind(self) -> str | None:
         if self.cancel_reason is not None:
@@ -255,6 +260,8 @@ class StepLifecycle:
             payload["result"] = outcome.result
         if st.signature:
             fields["also"].append(self.store.duration_row(st.signature, fields["duration"]))
+        fields["also"].append(finished_step_row(self.store.conn, self.task_id, st.name, st.attempt, st.kind,
+                                                st.spec, outcome, fields["duration"], self._gated(st)))
         # Group commit: nothing acts on this change before it is committed. Dependents
         # start only after their own batched RUNNING change is durable, which commits this
         # one first (same transaction or an earlier one); task-level writes (set_task,
@@ -272,6 +279,9 @@ class StepLifecycle:
     def _fail_step(self, st: StepState, outcome: StepOutcome, *, rejected: bool = False) -> None:
         fields = self._attempt_fields(st, outcome) if st.status.is_active else {
             "finished_at": time.time()}
+        if "also" in fields:  # it ran: learning counts the failure
+            fields["also"].append(finished_step_row(self.store.conn, self.task_id, st.name, st.attempt,
+                                                    st.kind, st.spec, outcome, fields["duration"], self._gated(st)))
         self._move(st, S.FAILED, "step_failed",
                    {"reason": outcome.reason, "exit_code": outcome.exit_code,
                     "duration": fields.get("duration"), "attempt": st.attempt,

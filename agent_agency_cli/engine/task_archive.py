@@ -64,9 +64,13 @@ def restore_task(store: Store, paths: HomePaths, task_id: str) -> dict[str, Any]
 def purge(store: Store, paths: HomePaths, older_than: float, now: float | None = None
           ) -> tuple[list[str], list[str]]:
     """Archive every finished task older than `older_than` seconds: (archived, errors)."""
-    rows = store.finished_unarchived()
+    now = time.time() if now is None else now
+    if older_than <= 0:
+        return [], []
+    # Only the candidates past the cut-off are read (index tasks_to_archive), not every finished task.
+    rows = store.finished_unarchived(before=now - older_than)
     done, errors = [], []
-    for tid in select_for_purge(rows, older_than, time.time() if now is None else now):
+    for tid in select_for_purge(rows, older_than, now):
         try:
             archive_task(store, paths, tid)
             done.append(tid)

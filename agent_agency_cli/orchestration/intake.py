@@ -25,6 +25,7 @@ from agent_agency_cli.council import assess_risk, initial_review, review_mode
 from agent_agency_cli.engine.gating import gate_types_of
 from agent_agency_cli.errors import BadInputError, ConflictError
 from agent_agency_cli.executors.python import check_python_ref
+from agent_agency_cli.learning.estimates import learned_estimates
 from agent_agency_cli.models import ExecutionMode, TaskStatus
 from agent_agency_cli.paths import HomePaths
 from agent_agency_cli.planning.dag import analyze
@@ -51,6 +52,10 @@ def command_text(step: Any) -> str:
             parts.append(run if isinstance(run, str) else " ".join(run))
         if py is not None:
             parts.append(py)
+    if getattr(step, "tool", None):
+        from agent_agency_cli.executors.tool import scan_text  # only plans with tool steps
+
+        parts.append(scan_text(step.tool, step.arguments))
     return "\n".join(parts)
 
 
@@ -129,9 +134,18 @@ class Intake:
                 check_python_ref(s.python, search)
             if s.fallback is not None and s.fallback.python:
                 check_python_ref(s.fallback.python, search)
+            if s.tool:
+                from agent_agency_cli.executors.tool import check_server  # only plans with tool steps
+
+                check_server(s.name, s.tool, self.settings.mcp_servers)
+            for ref in s.tools:
+                if ref != "workspace":
+                    from agent_agency_cli.executors.tool import check_server
+
+                    check_server(s.name, ref, self.settings.mcp_servers)
         mode = request.mode or self.settings.task_execution.default_mode
         self.check_workers(plan.steps, request.complexity)
-        execution, learned = self.learned_plan(plan)
+        execution, learned, learned_from = self.learned_plan(plan)
         now = time.time()
         review = self.screen(plan, execution, description, requirements, deadline, mode, request, now)
         task = {
@@ -150,7 +164,8 @@ class Intake:
             "workdir": workdir,
             "plan_path": plan.source,
             "plan_dir": plan.base_dir,
-            "plan": {**execution.to_json(), "name": plan.name, "learned": learned},
+            "plan": {**execution.to_json(), "name": plan.name, "learned": learned,
+                     "learned_from": learned_from},
             "concurrency": request.concurrency or plan.concurrency,
             "complexity": request.complexity,
             "created_at": now,
@@ -248,25 +263,15 @@ class Intake:
             if why:
                 raise BadInputError(f"step {s.name!r} can never run: {why}")
 
-    def learned_plan(self, plan: Any) -> tuple[Any, dict[str, int]]:
-        """Estimates from the durations of previous runs of the same steps, where known."""
+    def learned_plan(self, plan: Any) -> tuple[Any, dict[str, int], dict[str, str]]:
+        """Estimates from previous runs of the same steps, else of similar steps (learning/)."""
         if self.store is None:  # no database yet: nothing learned
-            return plan.execution, {}
+            return plan.execution, {}, {}
         sigs = {s.name: step_signature(s) for s in plan.steps}
-        learned = self.store.learned_durations(list(sigs.values()))
-        if not learned:
-            return plan.execution, {}
-        estimates = []
-        runs: dict[str, int] = {}
-        for s in plan.steps:
-            hit = learned.get(sigs[s.name])
-            if hit:
-                estimates.append(hit[0])
-                runs[s.name] = hit[1]
-            else:
-                estimates.append(s.estimate)
-        return analyze([s.name for s in plan.steps], [s.needs for s in plan.steps], estimates), runs
-
+        estimates, runs, source = learned_estimates(self.store, plan.steps, sigs)
+        if not runs:
+            return plan.execution, {}, {}
+        return analyze([s.name for s in plan.steps], [s.needs for s in plan.steps], estimates), runs, source
 
     def store_task(self, store: Store, paths: HomePaths, task: dict[str, Any], steps: list[dict[str, Any]]
                    ) -> tuple[str, Any, Any]:

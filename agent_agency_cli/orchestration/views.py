@@ -171,6 +171,7 @@ def build_status(task: sqlite3.Row, steps: list[sqlite3.Row], paths: HomePaths) 
             "estimated_duration": plan.get("estimated_duration"),
             "concurrency": task["concurrency"],
             "learned": plan.get("learned", {}),
+            "learned_from": plan.get("learned_from", {}),
         },
         "complexity": task["complexity"],
         "steps": step_list,
@@ -191,6 +192,9 @@ def task_status(store: Store, paths: HomePaths, task_id: str, *, interventions: 
     approval = None
     if data["status"] in ("awaiting_approval", "paused"):
         waiting = [s for s in data["steps"] if s["status"] == "awaiting_approval"]
+        if not waiting and data["status"] == "awaiting_approval":  # a tool call of a running agent step
+            last = store.last_event_step(tid, "approval_requested")
+            waiting = [s for s in data["steps"] if last and s["name"] == last]
         if waiting:
             approval = (store.last_event_payload(tid, waiting[0]["name"], "approval_requested")
                         or {"step": waiting[0]["name"]})

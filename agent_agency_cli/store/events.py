@@ -44,6 +44,12 @@ class EventQueries:
         """The id of the newest event (0 when there is none)."""
         return int(self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
 
+    def last_event_step(self, task_id: str, kind: str) -> str | None:
+        """The step of the task's newest `kind` event, if any."""
+        row = self.conn.execute("SELECT step FROM events WHERE task_id = ? AND kind = ? ORDER BY id DESC LIMIT 1",
+                                (task_id, kind)).fetchone()
+        return row["step"] if row else None
+
     def last_event_payload(self, task_id: str, step: str, kind: str) -> dict[str, Any] | None:
         """The payload of the newest `kind` event of a step, if any."""
         row = self.conn.execute(

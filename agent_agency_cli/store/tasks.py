@@ -200,11 +200,11 @@ class TaskQueries:
         return [r["id"] for r in self.conn.execute(
             "SELECT id FROM tasks WHERE owner = ? ORDER BY started_at", (owner,))]
 
-    def finished_unarchived(self) -> list[dict[str, Any]]:
-        """Finished tasks not archived yet (id, status, finished_at, archived_at)."""
+    def finished_unarchived(self, before: float) -> list[dict[str, Any]]:
+        """Tasks finished before `before` and not archived yet (id, status, finished_at, archived_at)."""
         return [dict(r) for r in self.conn.execute(
-            "SELECT id, status, finished_at, archived_at FROM tasks WHERE finished_at IS NOT NULL "
-            "AND archived_at IS NULL")]
+            "SELECT id, status, finished_at, archived_at FROM tasks WHERE archived_at IS NULL "
+            "AND finished_at < ?", (before,))]
 
     def requeue_task(self, task_id: str, old: TaskStatus, who: str) -> int:
         """`task retry`: queue a finished task again, its unfinished steps pending (overridden
