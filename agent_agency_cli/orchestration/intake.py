@@ -86,11 +86,9 @@ class Intake:
         if request.plan is None:  # the planner writes one (planning/planner.py)
             from agent_agency_cli.planning.planner import plan_task  # only when there is no plan
 
-            wd = Path(request.workdir).expanduser() if request.workdir is not None else None
-            if wd is not None and not wd.is_dir():
-                raise BadInputError(f"workdir {wd} does not exist or is not a directory")
+            wd = checked_workdir(request.workdir)
             planned = plan_task(request.description or "", [r.strip() for r in request.requirements],
-                                wd.resolve() if wd else None, self.settings)
+                                Path(wd) if wd else None, self.settings)
             plan = parse_plan(planned.data, source=None, base_dir=os.getcwd())
         elif isinstance(request.plan, str | Path):
             plan = load_plan(request.plan)
@@ -122,12 +120,7 @@ class Intake:
                 raise BadInputError(f"deadline {iso(deadline)} is in the past")
         elif request.deadline:
             deadline = parse_deadline(request.deadline)
-        workdir = None
-        if request.workdir is not None:
-            wd = Path(os.path.expanduser(request.workdir))  # '~nosuchuser' stays as typed
-            if not wd.is_dir():
-                raise BadInputError(f"workdir {str(wd)!r} does not exist or is not a directory")
-            workdir = str(wd.resolve())
+        workdir = checked_workdir(request.workdir)
         search = [Path(p) for p in (plan.base_dir, workdir) if p]
         for s in plan.steps:
             if s.python:
@@ -290,3 +283,18 @@ class Intake:
             except sqlite3.IntegrityError:
                 continue  # id collision: draw another
         raise ConflictError("could not allocate a task id")  # pragma: no cover - 16M ids
+
+
+def checked_workdir(value: str | None) -> str | None:
+    """--workdir as an absolute path to an existing directory; BadInputError (one line) otherwise."""
+    if value is None:
+        return None
+    wd = Path(os.path.expanduser(value))  # '~nosuchuser' stays as typed
+    try:
+        if wd.is_dir():
+            return str(wd.resolve())
+        problem = "does not exist or is not a directory"
+    except OSError as exc:  # a name too long, a loop of links, ...
+        problem = f"cannot be used: {exc.strerror or exc}"
+    shown = str(wd) if len(str(wd)) <= 200 else str(wd)[:200] + "…"
+    raise BadInputError(f"workdir {shown!r} {problem}")
