@@ -48,6 +48,7 @@ class Worker:
         self.inbox = Connection(from_r, writable=False)
         self.outbox = Connection(to_w, readable=False)
         self._send_lock = threading.Lock()
+        self.seen: tuple[dict[str, str], str] | None = None  # the engine's environ and cwd it last got
 
     @property
     def pid(self) -> int:
@@ -201,7 +202,12 @@ class WorkerHandle:
         with self._lock:
             self.worker, self.pid = worker, worker.pid
             cancelled, paused = self._cancelled, self._paused
-        if not worker.send(("run", self.request)):
+        request = self.request
+        here = (dict(os.environ), os.getcwd())
+        if worker.seen != here:  # a step sees the engine's environment and cwd, as it would inline
+            request = {**request, "os_environ": here[0], "cwd": here[1]}
+            worker.seen = here
+        if not worker.send(("run", request)):
             return StepOutcome(ok=False, reason=worker.death())
         if cancelled:
             worker.send(("cancel",))

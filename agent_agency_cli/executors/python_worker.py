@@ -14,6 +14,7 @@ A closed engine pipe ends the worker (the engine died or closed its pool).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
 import queue
@@ -43,6 +44,11 @@ def _run_one(req: dict[str, Any], send: Any, control: dict[str, Any]) -> None:
     from agent_agency_cli.executors.output_capture import capture_into
     from agent_agency_cli.executors.python import StepCancelled, StepContext, _jsonable, resolve_callable
 
+    if "os_environ" in req:
+        os.environ.clear()
+        os.environ.update(req["os_environ"])
+        with contextlib.suppress(OSError):
+            os.chdir(req["cwd"])
     log = _PipeLog(send)
     ctx = StepContext(
         task_id=req["task_id"], step=req["step"], workspace=Path(req["workspace"]),
