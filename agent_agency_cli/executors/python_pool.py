@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -29,7 +30,9 @@ import anyio.to_thread
 
 from agent_agency_cli.executors.base import StepLog, StepOutcome
 
-MAX_IDLE = 16  # idle workers kept warm; more are closed when they finish a step
+MAX_IDLE = 64  # idle workers kept warm (as many as the steps that ran at once); more are closed
+IDLE_TTL = 60.0  # seconds an idle worker beyond the first KEEP_WARM is kept after its last step
+KEEP_WARM = 2
 
 
 class Worker:
@@ -49,6 +52,7 @@ class Worker:
         self.outbox = Connection(to_w, readable=False)
         self._send_lock = threading.Lock()
         self.seen: tuple[dict[str, str], str] | None = None  # the engine's environ and cwd it last got
+        self.idle_since = 0.0
 
     @property
     def pid(self) -> int:
@@ -135,11 +139,19 @@ class WorkerPool:
         return Worker()
 
     def release(self, worker: Worker) -> None:
+        now = time.monotonic()
+        worker.idle_since = now
         with self._lock:
+            # the least recently used sit first; those idle too long (past a few kept warm) go
+            stale = [w for w in self._idle[:-KEEP_WARM or None] if now - w.idle_since > IDLE_TTL]
+            self._idle = [w for w in self._idle if w not in stale]
             if len(self._idle) < MAX_IDLE and worker.proc.poll() is None:
                 self._idle.append(worker)
-                return
-        worker.close()
+                worker = None  # type: ignore[assignment]
+        for old in stale:
+            old.close()
+        if worker is not None:
+            worker.close()
 
     def close(self) -> None:
         with self._lock:
@@ -207,11 +219,15 @@ class WorkerHandle:
         if worker.seen != here:  # a step sees the engine's environment and cwd, as it would inline
             request = {**request, "os_environ": here[0], "cwd": here[1]}
             worker.seen = here
+        if cancelled:  # stopped before it began: nothing ran, the worker stays warm
+            if fresh:
+                worker.close()
+            else:
+                pool().release(worker)
+            return StepOutcome(ok=False, reason="cancelled")
         if not worker.send(("run", request)):
             return StepOutcome(ok=False, reason=worker.death())
-        if cancelled:
-            worker.send(("cancel",))
-        elif paused:
+        if paused:
             worker.send(("pause",))
             worker.signal_group(signal.SIGSTOP)
         outcome = self._follow(worker)
