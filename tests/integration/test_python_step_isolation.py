@@ -185,3 +185,23 @@ def test_pause_stops_the_worker_and_cancel_ends_the_step(cli, write_plan, tmp_pa
     if not cooperative:  # it ignored the request: its worker was killed after the grace period
         wait_for(lambda: not pid_alive(worker))
     assert pid_alive(engine)
+
+
+def test_isolation_inline_runs_the_step_in_the_engine(home: Path, tmp_path: Path):
+    (tmp_path / "where_steps.py").write_text("import os\ndef pid(ctx):\n    return os.getpid()\n")
+    plan = {"steps": [{"name": "inline", "python": "where_steps:pid", "isolation": "inline"},
+                      {"name": "worker", "python": "where_steps:pid"}]}
+    with TaskOrchestrator(home=home) as orch:
+        tid = orch.submit_task({"plan": plan, "workdir": str(tmp_path)}, start_daemon=False)
+        orch.run_foreground(tid)
+        results = _steps(orch.result(tid))
+    assert results["inline"]["result"] == os.getpid()
+    assert results["worker"]["result"] != os.getpid()
+
+
+def test_an_unknown_isolation_is_one_line_and_exit_2(cli, write_plan):
+    plan = write_plan("steps:\n  - {name: a, python: 'm:f', isolation: sandbox}\n")
+    res = cli("task", "create", "--plan", str(plan))
+    assert res.returncode == 2
+    assert "isolation" in res.stderr and "Traceback" not in res.stderr
+    assert cli.json("task", "list") == []  # nothing stored

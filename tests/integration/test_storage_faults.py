@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import pid_alive
+from tests.conftest import pid_alive, wait_for
 
 LIMIT = 4 * 1024 * 1024  # the step log outgrows it; the database and daemon.log stay far below
 NOISY = (f"{sys.executable} -c \"import sys\nfor i in range(90000): print('x' * 60, i)\"")
@@ -70,11 +70,7 @@ def test_cancel_and_wait_end_a_task_paused_by_a_full_log(cli, write_plan):
     waiting = cli.popen("task", "create", "--plan", str(_plan(write_plan)), "--wait")
     try:
         def paused_task() -> str | None:
-            rows = cli.json("task", "list")
-            rows = rows.get("tasks", rows) if isinstance(rows, dict) else rows
-            return next((t["id"] for t in rows if t["status"] == "paused"), None)
-
-        from tests.conftest import wait_for
+            return next((t["id"] for t in cli.json("task", "list") if t["status"] == "paused"), None)
 
         tid = str(wait_for(paused_task, timeout=60))
         res = cli("task", "cancel", tid)
