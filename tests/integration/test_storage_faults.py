@@ -96,3 +96,43 @@ def test_on_write_error_fail_fails_the_step_with_the_cause(cli, write_plan, poli
     assert noisy["reason"] == "storage error: writing the log of step noisy failed: File too large (EFBIG)"
     assert _steps(status)["after"]["status"] == "skipped"
     assert pid_alive(pid)
+
+
+def _ignore_xfsz() -> None:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def test_a_database_that_cannot_be_written_resumes_the_task_when_space_returns(cli, write_plan, tmp_path, home):
+    """The daemon's limit is lowered to the WAL's size while a step runs: the step's completion
+    cannot be committed (EFBIG -> SQLITE_IOERR). The task must not fail or hang: the engine
+    waits, and once the limit is raised it hands the task back and finishes it."""
+    gate = tmp_path / "gate"
+    (tmp_path / "db_steps.py").write_text(
+        "import os, time\n"
+        "def wait(ctx):\n"
+        "    while not os.path.exists(ctx.env['GATE']):\n"
+        "        ctx.checkpoint()\n"
+        "        time.sleep(0.02)\n"
+        "    return 'done'\n")
+    plan = write_plan(f"steps:\n  - {{name: w, python: 'db_steps:wait', idempotent: true, env: {{GATE: '{gate}'}}}}\n"
+                      "  - {name: after, needs: [w], run: 'true'}\n")
+    res = subprocess.run([*cli.base, "daemon", "start"], env=cli.env(), capture_output=True, text=True,
+                         timeout=60, preexec_fn=_ignore_xfsz)
+    assert res.returncode == 0, res.stderr
+    pid = int(cli.json("daemon", "status")["pid"])
+    tid = cli("task", "create", "--plan", str(plan)).stdout.strip().splitlines()[0]
+    cli.wait_status(tid, lambda s: _steps(s)["w"]["status"] == "running")
+    wal = home / "agency.db-wal"
+    resource.prlimit(pid, resource.RLIMIT_FSIZE, (wal.stat().st_size, resource.RLIM_INFINITY))
+    gate.touch()
+    daemon_log = home / "daemon.log"
+    wait_for(lambda: "waiting for space to resume it" in daemon_log.read_text(), timeout=60)
+    status = cli.status(tid)
+    assert status["status"] == "running" and not status["finished"]  # neither failed nor lost
+    assert pid_alive(pid)
+    resource.prlimit(pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    done = cli.wait_status(tid, lambda s: s["finished"], timeout=60)
+    assert done["status"] == "completed", done
+    events = [json.loads(line)["kind"] for line in cli("task", "events", tid, "--json").stdout.splitlines()]
+    assert "storage_fault" in events and "task_recovered" in events
+    assert cli.json("daemon", "status")["pid"] == pid
