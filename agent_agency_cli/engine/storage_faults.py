@@ -62,8 +62,10 @@ def _fault(runner: TaskRunner, st: StepState, log: StepLog, exc: OSError) -> Non
 
 
 async def _pause_until_writable(runner: TaskRunner, log: StepLog, what: str) -> None:
+    from agent_agency_cli.engine import control
+
     try:
-        await runner.pause()
+        control.pause(runner, control.Request(kind="pause", reason=what, who="engine"))
     except ConflictError:
         return
     reason = f"paused: {what}; free space, then `task resume` (it resumes by itself once the log can be written)"
@@ -74,7 +76,8 @@ async def _pause_until_writable(runner: TaskRunner, log: StepLog, what: str) -> 
             break
         if log.probe():
             try:
-                await runner.resume()
+                control.resume(runner, control.Request(kind="resume", reason="the log can be written again",
+                                                       who="engine"))
             except ConflictError:
                 break
             runner.store.update_task_fields(runner.task_id, event="storage_recovered",
