@@ -74,7 +74,9 @@ class StepLog:
             self._written = os.fstat(self._fh.fileno()).st_size
             if self._lost:
                 lost = self._lost
-                if not self._put(f"{log_timestamp()} sys| … {lost} line(s) lost: writing this log failed "
+                # the failed write may have left half a line: the note starts on its own
+                cut = "\n" if self._written and not self._ends_with_newline() else ""
+                if not self._put(f"{cut}{log_timestamp()} sys| … {lost} line(s) lost: writing this log failed "
                                  f"({self._reason()})\n", count=0):
                     return None
                 self._lost -= lost
@@ -82,6 +84,14 @@ class StepLog:
                 pending, self._pending = self._pending, []
                 self._write([f"{log_timestamp(ts)} sys| {text}\n" for ts, text in pending])
         return self._fh
+
+    def _ends_with_newline(self) -> bool:
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(-1, os.SEEK_END)
+                return fh.read(1) == b"\n"
+        except OSError:
+            return True
 
     def _reason(self) -> str:
         exc = self.write_error
