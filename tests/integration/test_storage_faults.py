@@ -137,3 +137,44 @@ def test_a_database_that_cannot_be_written_resumes_the_task_when_space_returns(c
     events = [json.loads(line)["kind"] for line in cli("task", "events", tid, "--json").stdout.splitlines()]
     assert "storage_fault" in events and "task_recovered" in events
     assert cli.json("daemon", "status")["pid"] == pid
+
+
+def test_a_cancel_sent_while_the_database_cannot_be_written_is_applied_when_space_returns(
+        cli, write_plan, tmp_path, home):
+    gate = tmp_path / "gate"
+    plan = write_plan(f"steps:\n  - {{name: w, run: 'while [ ! -e {gate} ]; do sleep 0.02; done'}}\n"
+                      "  - {name: after, needs: [w], run: 'true'}\n")
+    res = subprocess.run([*cli.base, "daemon", "start"], env=cli.env(), capture_output=True, text=True,
+                         timeout=60, preexec_fn=_ignore_xfsz)
+    assert res.returncode == 0, res.stderr
+    pid = int(cli.json("daemon", "status")["pid"])
+    tid = cli("task", "create", "--plan", str(plan)).stdout.strip().splitlines()[0]
+    cli.wait_status(tid, lambda s: _steps(s)["w"]["status"] == "running")
+    resource.prlimit(pid, resource.RLIMIT_FSIZE, ((home / "agency.db-wal").stat().st_size, resource.RLIM_INFINITY))
+    gate.touch()  # the step ends: committing that fails, and the task's runner with it
+    wait_for(lambda: "waiting for space to resume it" in (home / "daemon.log").read_text(), timeout=60)
+    cancel = cli.popen("task", "cancel", tid)
+    try:
+        wait_for(lambda: any(r["kind"] == "cancel" for r in _pending(home, tid)), timeout=30)
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        assert cancel.wait(timeout=60) == 0, cancel.stderr.read() if cancel.stderr else ""
+    finally:
+        if cancel.poll() is None:
+            cancel.kill()
+            cancel.wait()
+    status = cli.wait_status(tid, lambda s: s["finished"], timeout=60)
+    assert status["status"] == "cancelled"
+    assert _steps(status)["after"]["status"] != "completed"
+    assert pid_alive(pid)
+
+
+def _pending(home: Path, tid: str) -> list:
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{home / 'agency.db'}?mode=ro", uri=True)
+    try:
+        conn.row_factory = sqlite3.Row
+        return conn.execute("SELECT kind FROM interventions WHERE task_id = ? AND applied_at IS NULL",
+                            (tid,)).fetchall()
+    finally:
+        conn.close()
