@@ -20,6 +20,8 @@ import pytest
 
 from tests.conftest import pid_alive, wait_for
 
+pytestmark = pytest.mark.skipif(not hasattr(resource, "prlimit"), reason="needs prlimit (Linux)")
+
 LIMIT = 4 * 1024 * 1024  # the step log outgrows it; the database and daemon.log stay far below
 NOISY = (f"{sys.executable} -c \"import sys\nfor i in range(90000): print('x' * 60, i)\"")
 
