@@ -56,6 +56,27 @@ def __getattr__(name: str) -> Any:
 
 MAX_DESCRIPTION = 2000
 MAX_REQUIREMENT = 200
+MAX_STAKEHOLDERS = 50
+MAX_STAKEHOLDER = 100
+
+
+def stakeholders_of(names: list[str]) -> list[str]:
+    """The seed's stakeholders, checked: names without blanks, duplicates dropped in order."""
+    out: list[str] = []
+    for raw in names:
+        name = raw.strip()
+        if not name:
+            raise BadInputError("stakeholders: empty name (use a comma-separated list, e.g. 'security_team,ops')")
+        if len(name) > MAX_STAKEHOLDER or any(c in name for c in "\n\r\t"):
+            raise BadInputError(f"stakeholders: {name[:40]!r} is not a name (one line, at most "
+                                f"{MAX_STAKEHOLDER} characters)")
+        if name not in out:
+            out.append(name)
+    if len(out) > MAX_STAKEHOLDERS:
+        raise BadInputError(f"stakeholders: {len(out)} names, at most {MAX_STAKEHOLDERS}")
+    return out
+
+
 INTERVENTION_TIMEOUT = 15.0
 
 
@@ -168,6 +189,7 @@ class TaskOrchestrator:
                 err = exc.errors()[0]
                 key = ".".join(str(p) for p in err["loc"])
                 raise BadInputError(f"bad task request: {key}: {err['msg']}") from None
+        stakeholders = stakeholders_of(request.stakeholders)
         plan: Plan
         planned = None
         if request.plan is None:  # the planner writes one (planning/planner.py)
@@ -239,6 +261,7 @@ class TaskOrchestrator:
             "review_mode": review["review_mode"],
             "initial_review": review["council"],
             "requirements": requirements,
+            "stakeholders": stakeholders,
             "deadline": deadline,
             "workdir": workdir,
             "plan_path": plan.source,
@@ -415,7 +438,7 @@ class TaskOrchestrator:
 
         status = self.get_status(task_id)
         payload = {k: status[k] for k in ("id", "description", "status", "priority", "mode", "reason",
-                                          "risk", "requirements")}
+                                          "risk", "requirements", "stakeholders")}
         # The CLI process exits soon: deliver now (bounded by the hooks' timeouts).
         deliver(list(hooks), kind, payload, log=lambda msg: None)
 
@@ -1218,6 +1241,7 @@ def build_status(task: sqlite3.Row, steps: list[sqlite3.Row], paths: HomePaths) 
         "status": status.value,
         "finished": status.is_terminal,
         "requirements": json.loads(task["requirements"]),
+        "stakeholders": json.loads(task["stakeholders"] or "[]"),
         "deadline": iso(task["deadline"]),
         "deadline_passed": _deadline_passed(task, now),
         "created_at": iso(task["created_at"]),

@@ -21,12 +21,13 @@ class TaskRequest(BaseModel):
     mode: ExecutionMode | None = None
     priority: Priority = Priority.NORMAL
     requirements: list[str] = Field(default_factory=list)
+    stakeholders: list[str] = Field(default_factory=list)
     deadline: str | float | datetime | None = None
     workdir: str | Path | None = None
     concurrency: int | None = Field(None, ge=1)
     complexity: Literal["simple", "moderate", "complex", "enterprise"] | None = None
 
-    @field_validator("requirements", mode="before")
+    @field_validator("requirements", "stakeholders", mode="before")
     @classmethod
     def _split(cls, v: Any) -> Any:
         if isinstance(v, str):

@@ -160,6 +160,7 @@ class Engine:
         payload = {k: task[k] for k in ("id", "description", "status", "priority", "mode", "reason",
                                         "failed_step", "exit_code")}
         payload["requirements"] = json.loads(task["requirements"] or "[]")
+        payload["stakeholders"] = json.loads(task["stakeholders"] or "[]")
         payload = self.store.redact(task_id, payload)  # hooks get what the database holds: no secret
         deliver_async(list(hooks), kind, payload, log=lambda msg: log.warning("%s", msg))
 

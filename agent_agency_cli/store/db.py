@@ -12,7 +12,7 @@ from pathlib import Path
 BUSY_TIMEOUT_MS = 30_000
 # The number of migrations in store/migrations.py (a test keeps the two in step).
 # Checked before importing the migrations, so read-only commands skip sqlite-utils.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def connect(path: Path | str, *, migrate: bool = True) -> sqlite3.Connection:

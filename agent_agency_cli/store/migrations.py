@@ -271,6 +271,12 @@ def m004_models(db: Database) -> None:
     )
 
 
+@migrations()
+def m005_stakeholders(db: Database) -> None:
+    # The seed's TaskRequest.stakeholders: who is told about the task (a JSON list of names).
+    db.execute("ALTER TABLE tasks ADD COLUMN stakeholders TEXT NOT NULL DEFAULT '[]'")
+
+
 SCHEMA_VERSION = len(migrations._migrations)
 assert SCHEMA_VERSION == db.SCHEMA_VERSION, "update store/db.py SCHEMA_VERSION with the migrations"
 
