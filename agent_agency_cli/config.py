@@ -15,7 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from agent_agency_cli.errors import ConfigError
 from agent_agency_cli.models import ExecutionMode
 from agent_agency_cli.paths import CONFIG_ENV
-from agent_agency_cli.units import MAX_CPU_CORES, MAX_SIZE_MB, Duration, Percent
+from agent_agency_cli.units import MAX_CPU_CORES, MAX_SIZE_MB, Duration, Percent, parse_size_mb
 
 
 class _Strict(BaseModel):
@@ -43,7 +43,15 @@ class Monitoring(_Strict):
     # Archived tasks drop their metric samples and events this long after they
     # finished (the daemon's archive sweep; 0 = keep them forever).
     metrics_retention: Duration = 30 * 86400.0
+    # A step's log file (all its attempts) keeps at most this much: the first half and
+    # the last half, with a line saying what was dropped between (MiB; 0 = no cap).
+    step_log_max: int = 64
     alert_thresholds: AlertThresholds = AlertThresholds()
+
+    @field_validator("step_log_max", mode="before")
+    @classmethod
+    def _log_size(cls, v: Any) -> int:
+        return parse_size_mb(v, "step_log_max")
 
 
 class TaskExecution(_Strict):

@@ -26,6 +26,7 @@ from agent_agency_cli.errors import (
     DaemonError,
     InvalidTransition,
     NotFoundError,
+    StoredNotStartedError,
 )
 from agent_agency_cli.executors.registry import step_command
 from agent_agency_cli.models import (
@@ -233,9 +234,9 @@ class TaskOrchestrator:
             deadline = parse_deadline(request.deadline)
         workdir = None
         if request.workdir is not None:
-            wd = Path(request.workdir).expanduser()
+            wd = Path(os.path.expanduser(request.workdir))  # '~nosuchuser' stays as typed
             if not wd.is_dir():
-                raise BadInputError(f"workdir {wd} does not exist or is not a directory")
+                raise BadInputError(f"workdir {str(wd)!r} does not exist or is not a directory")
             workdir = str(wd.resolve())
         search = [Path(p) for p in (plan.base_dir, workdir) if p]
         for s in plan.steps:
@@ -419,15 +420,18 @@ class TaskOrchestrator:
                 continue  # id collision: draw another
         else:  # pragma: no cover - 16M ids
             raise ConflictError("could not allocate a task id")
-        from agent_agency_cli.planning.task_record import record_plan
+        try:  # the task exists from here on: whatever fails must still name its id
+            from agent_agency_cli.planning.task_record import record_plan
 
-        record_plan(store, task["id"], planned, steps, sealed)
-        if task["status"] == TaskStatus.AWAITING_REVIEW.value:
-            self._notify("awaiting_review", task["id"])
-        if task["mode"] == ExecutionMode.DRY_RUN.value:
-            self.dry_run(task["id"])
-        elif start_daemon and task["status"] == TaskStatus.QUEUED.value:
-            self.ensure_daemon()
+            record_plan(store, task["id"], planned, steps, sealed)
+            if task["status"] == TaskStatus.AWAITING_REVIEW.value:
+                self._notify("awaiting_review", task["id"])
+            if task["mode"] == ExecutionMode.DRY_RUN.value:
+                self.dry_run(task["id"])
+            elif start_daemon and task["status"] == TaskStatus.QUEUED.value:
+                self.ensure_daemon()
+        except Exception as exc:
+            raise StoredNotStartedError(task["id"], exc) from exc
         return task["id"]
 
     def _notify(self, kind: str, task_id: str) -> None:
@@ -1200,24 +1204,29 @@ def build_status(task: sqlite3.Row, steps: list[sqlite3.Row], paths: HomePaths) 
     done = counts.get("completed", 0)
     plan = json.loads(task["plan"])
     step_list = []
+    # Linear and lean per row: this runs over every step (100,000 in a big plan).
+    active = {st.value for st in StepStatus if st.is_active}
+    loads = json.loads
     for s in steps:
-        spec = json.loads(s["spec"])
-        st = StepStatus(s["status"])
+        spec = loads(s["spec"])
+        is_active = s["status"] in active
         duration = s["duration"]
-        if duration is None and st.is_active and s["started_at"]:
+        if duration is None and is_active and s["started_at"]:
             duration = now - s["started_at"] - (s["paused_total"] or 0.0) - (
                 (now - s["paused_at"]) if s["paused_at"] else 0.0)
+        started, finished, retry_at = s["started_at"], s["finished_at"], s["next_retry_at"]
+        metrics = s["metrics"]
         step_list.append({
             "name": s["name"],
             "status": s["status"],
             "kind": s["kind"],
             "command": step_command(s["kind"], spec),
             "description": spec.get("description"),
-            "needs": json.loads(s["needs"]),
+            "needs": [] if s["needs"] == "[]" else loads(s["needs"]),
             "attempt": s["attempt"],
             "max_attempts": s["max_attempts"],
-            "started_at": iso(s["started_at"]),
-            "finished_at": iso(s["finished_at"]),
+            "started_at": None if started is None else iso(started),
+            "finished_at": None if finished is None else iso(finished),
             "duration": duration,
             "estimate": s["estimate"],
             "timeout": s["timeout"],
@@ -1225,11 +1234,11 @@ def build_status(task: sqlite3.Row, steps: list[sqlite3.Row], paths: HomePaths) 
             "reason": s["reason"],
             "progress": s["progress"],
             "progress_message": s["progress_message"],
-            "pid": s["pid"] if st.is_active else None,
+            "pid": s["pid"] if is_active else None,
             "overridden": bool(s["overridden"]),
             "worker": s["worker"],
-            "next_retry_at": iso(s["next_retry_at"]),
-            "metrics": json.loads(s["metrics"]) if s["metrics"] else None,
+            "next_retry_at": None if retry_at is None else iso(retry_at),
+            "metrics": loads(metrics) if metrics else None,
             "result": None,
         })
     eta = None if status.is_terminal else _remaining(steps, now)

@@ -68,10 +68,9 @@ def create(
     Prints the task id (or a JSON object with --json). Bad input exits 2 and
     stores nothing.
     """
-    from agent_agency_cli.errors import BadInputError
+    from agent_agency_cli.errors import BadInputError, StoredNotStartedError
     from agent_agency_cli.models import ExecutionMode, Priority
-    from agent_agency_cli.request import TaskRequest
-
+    from agent_agency_cli.units import MAX_CONCURRENCY, bounded_int
     try:
         prio = Priority(priority)
     except ValueError:
@@ -80,18 +79,27 @@ def create(
         mode_v = ExecutionMode(mode) if mode else None
     except ValueError:
         raise BadInputError(f"unknown mode {mode!r} (auto, strict, dry-run)") from None
-    if concurrency is not None and concurrency < 1:
-        raise BadInputError("--concurrency must be at least 1")
+    if concurrency is not None:
+        bounded_int(concurrency, "--concurrency", 1, MAX_CONCURRENCY)
     if complexity is not None and complexity not in ("simple", "moderate", "complex", "enterprise"):
         raise BadInputError(f"unknown complexity {complexity!r} (simple, moderate, complex, enterprise)")
-    request = TaskRequest(
+    # A dict: the facade validates it and turns any bad field into one line (exit 2).
+    request = dict(
         description=description, plan=plan, mode=mode_v, priority=prio,
         requirements=requirements.split(",") if requirements else [],
         stakeholders=stakeholders.split(",") if stakeholders else [],
         deadline=deadline, workdir=workdir, concurrency=concurrency, complexity=complexity,
     )
     orch = orchestrator()
-    tid = orch.submit_task(request, start_daemon=not (foreground or no_start))
+    try:
+        tid = orch.submit_task(request, start_daemon=not (foreground or no_start))
+    except StoredNotStartedError as exc:
+        # Stored: the id goes to stdout as on success, so nobody submits it twice.
+        if as_json:
+            print_json({"id": exc.task_id, "started": False, "error": str(exc)})
+        else:
+            print(exc.task_id, flush=True)
+        raise fail(str(exc), exc.exit_code) from None
     status = orch.get_status(tid)
     if status["mode"] == "dry-run":
         report = orch.impact_report(tid)
@@ -172,6 +180,9 @@ def list_(
     as_json: JsonOpt = False,
 ) -> None:
     """List tasks, newest first."""
+    from agent_agency_cli.units import MAX_ROW_NUMBER, bounded_int
+
+    bounded_int(limit, "--limit", 0, MAX_ROW_NUMBER)
     tasks = orchestrator().list_tasks(status or None, limit or None)
     if as_json:
         print_json(tasks)
@@ -325,7 +336,9 @@ def events(
 ) -> None:
     """The task's event stream (one JSON object per line with --json)."""
     from agent_agency_cli.cli.render import event_line
+    from agent_agency_cli.units import MAX_ROW_NUMBER, bounded_int
 
+    bounded_int(after, "--after", 0, MAX_ROW_NUMBER)
     orch = orchestrator()
     tid = orch.resolve(task_id)
     source = orch.follow(tid, after=after) if follow else iter(orch.events(tid, after, 100_000))

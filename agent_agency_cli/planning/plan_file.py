@@ -14,7 +14,15 @@ from agent_agency_cli.errors import BadInputError, PlanError
 from agent_agency_cli.executors.registry import kind_of, plan_keys
 from agent_agency_cli.gates.spec import GateList
 from agent_agency_cli.planning.dag import ExecutionPlan, analyze
-from agent_agency_cli.units import MAX_CPU_CORES, MAX_GPUS, MAX_OPEN_FILES, Duration, parse_size_mb
+from agent_agency_cli.units import (
+    MAX_CONCURRENCY,
+    MAX_CPU_CORES,
+    MAX_GPUS,
+    MAX_OPEN_FILES,
+    Duration,
+    parse_size_mb,
+    short_repr,
+)
 
 STEP_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 PYTHON_REF_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -149,6 +157,26 @@ def _suggest(key: str, options: tuple[str, ...]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else f" (allowed: {', '.join(options)})"
 
 
+def _nul_path(value: Any, where: str = "") -> str | None:
+    """The key path of the first text (key or value) holding a NUL byte, or None."""
+    if isinstance(value, str):
+        return where if "\0" in value else None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            here = f"{where}.{k}" if where else str(k)
+            if isinstance(k, str) and "\0" in k:
+                return here
+            found = _nul_path(v, here)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _nul_path(v, f"{where}[{i}]")
+            if found is not None:
+                return found
+    return None
+
+
 def _step_label(raw: Any, i: int) -> str:
     if isinstance(raw, dict) and isinstance(raw.get("name"), str):
         return f"step {raw['name']!r}"
@@ -169,6 +197,10 @@ def _validate_step(raw: Any, i: int) -> PlanStep:
             raise PlanError(f"{label}: unknown key {key!r}{_suggest(str(key), STEP_KEYS)}")
     if "name" not in raw:
         raise PlanError(f"{label}: missing 'name'")
+    nul = _nul_path(raw)
+    if nul is not None:
+        # A NUL cannot reach a command line, an environment or a path: refuse it now.
+        raise PlanError(f"{label}: {nul!r} contains a NUL byte (\\0); remove it")
     try:
         step = PlanStep.model_validate(raw)
     except ValidationError as exc:
@@ -291,9 +323,10 @@ def _parse_plan(data: Any, source: str | None, base_dir: str | None) -> Plan:
         raise PlanError("'steps' must be a list")
     concurrency = data.get("concurrency")
     if concurrency is not None and (
-        not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1
+        not isinstance(concurrency, int) or isinstance(concurrency, bool) or not 1 <= concurrency <= MAX_CONCURRENCY
     ):
-        raise PlanError(f"'concurrency' must be a whole number ≥ 1, got {concurrency!r}")
+        raise PlanError(f"'concurrency' must be a whole number from 1 to {MAX_CONCURRENCY:,}, "
+                        f"got {short_repr(concurrency)}")
     steps = [_validate_step(raw, i) for i, raw in enumerate(raw_steps)]
     seen: set[str] = set()
     for s in steps:
