@@ -90,6 +90,9 @@ def command_text(step: Any) -> str:
             parts.append(run if isinstance(run, str) else " ".join(run))
         if py is not None:
             parts.append(py)
+    from agent_agency_cli.security.step_text import model_and_tool_text
+
+    parts.extend(model_and_tool_text(step))  # a prompt or tool argument that asks to run a command
     return "\n".join(parts)
 
 
