@@ -272,7 +272,69 @@ def m004_models(db: Database) -> None:
 
 
 @migrations()
-def m005_stakeholders(db: Database) -> None:
+def m005_scale_indexes(db: Database) -> None:
+    """Indexes for a store that grows (100,000 tasks): the list page, the daemon's periodic
+    queries (pending interventions, the archive sweep, the retention prune), an engine's own tasks."""
+    # `task list` and the dashboard feed: newest first (rowid breaks ties, and is in every index).
+    db.execute("CREATE INDEX tasks_by_created ON tasks(created_at)")
+    # `task list --status X`: the status's rows in created order, no sort of the whole table.
+    db.execute("CREATE INDEX tasks_by_status ON tasks(status, created_at)")
+    db.execute("CREATE INDEX tasks_by_owner ON tasks(owner, started_at)")
+    # The archive sweep looks only at finished, not yet archived tasks past the cut-off...
+    db.execute("CREATE INDEX tasks_to_archive ON tasks(finished_at) WHERE archived_at IS NULL")
+    # ...and the retention prune only at archived ones.
+    db.execute("CREATE INDEX tasks_archived ON tasks(finished_at) WHERE archived_at IS NOT NULL")
+    db.execute("CREATE INDEX interventions_by_task ON interventions(task_id, id)")
+    # The engine polls the unapplied rows in id order (rowid is the index's tail).
+    db.execute("CREATE INDEX interventions_unapplied ON interventions(applied_at) WHERE applied_at IS NULL")
+
+
+@migrations()
+def m006_learning(db: Database) -> None:
+    """Learning from runs: one record per finished step, and aggregates imported from
+    other machines (learning/)."""
+    db.execute(
+        """
+        CREATE TABLE learning_records (
+            id INTEGER PRIMARY KEY,
+            signature TEXT NOT NULL,      -- class of step: hash of kind, target, type
+            kind TEXT NOT NULL,           -- shell, python, tool, model
+            target TEXT NOT NULL,         -- program name, module:function, server/tool or model
+            type TEXT,                    -- the step's type (code, testing, review, ...)
+            executor TEXT,                -- the model or MCP server that ran it, when there is one
+            success INTEGER NOT NULL,
+            duration REAL,
+            cpu_percent REAL,
+            peak_rss_mb REAL,
+            tokens INTEGER,
+            cost REAL,
+            gate_score REAL,
+            finished_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX learning_by_signature ON learning_records(signature, finished_at)")
+    db.execute(
+        """
+        CREATE TABLE learning_imported (
+            origin TEXT NOT NULL,         -- the exporting data home's random id (re-import replaces)
+            signature TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            target TEXT NOT NULL,
+            type TEXT,
+            executor TEXT,
+            stats TEXT NOT NULL,          -- JSON: counts and sums (learning/aggregate.py)
+            imported_at REAL NOT NULL,
+            PRIMARY KEY (origin, signature, executor)
+        )
+        """
+    )
+    # This data home's random id, named in its exports (never a hostname or a path).
+    db.execute("CREATE TABLE learning_origin (id TEXT NOT NULL)")
+
+
+@migrations()
+def m007_stakeholders(db: Database) -> None:
     # The seed's TaskRequest.stakeholders: who is told about the task (a JSON list of names).
     db.execute("ALTER TABLE tasks ADD COLUMN stakeholders TEXT NOT NULL DEFAULT '[]'")
 
