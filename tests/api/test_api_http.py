@@ -78,9 +78,14 @@ def test_submitted_task_runs_and_reads_match_the_cli_json(api):
         assert c.get(f"/api/v1/tasks/{tid}/events", params={"after": events[-2]["id"]}).json() == events[-1:]
 
 
-SEED = {"description": "Implement user authentication system", "priority": "high", "execution_mode": "auto",
-        "requirements": ["secure", "scalable", "tested"], "deadline": "2031-12-31T23:59:59Z",
-        "stakeholders": ["security_team", "backend_team"]}
+def _seed() -> dict:
+    """The seed's REST body as written (a future deadline), without a plan: examples/api-request-planned.json."""
+    from tests.conftest import EXAMPLES
+
+    return json.loads((EXAMPLES / "api-request-planned.json").read_text())
+
+
+SEED = _seed()
 
 
 def test_the_seeds_body_without_a_plan_is_planned_like_the_cli_and_reaches_a_result(api):
