@@ -63,8 +63,9 @@ def build_server(home: str | None = None, config: str | None = None,
 
     @server.tool(annotations=write)
     def create_task(task: TaskCreate) -> dict[str, Any]:
-        """Validate and queue a task: description, priority, execution_mode, requirements, deadline and the plan
-        inline ({"steps": [{"name": ..., "run": ...}]}). Returns the task's status (its id is `id`)."""
+        """Validate and queue a task: description, priority, execution_mode, requirements, deadline, stakeholders
+        and the plan inline ({"steps": [{"name": ..., "run": ...}]}), or no plan: the planner makes one from the
+        description and requirements, as `task create` does. Returns the task's status (its id is `id`)."""
         def submit(orch: Any) -> dict[str, Any]:
             return orch.get_status(orch.submit_task(task.request()))
 

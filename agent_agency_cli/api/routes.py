@@ -39,7 +39,8 @@ SSE = {200: {"content": {"text/event-stream": {}}, "description": "Server-sent e
 
 @router.post("/tasks", status_code=201, response_model=TaskView, tags=["tasks"])
 async def create_task(body: TaskCreate, request: Request) -> Any:
-    """Validate and queue a task (the seed's body plus an inline plan); returns its status."""
+    """Validate and queue a task (the seed's body, with a plan inline or without one for the planner);
+    returns its status."""
     start = request.app.state.start_engine
 
     def submit(orch: Any) -> dict[str, Any]:

@@ -38,7 +38,8 @@ class TaskCreate(BaseModel):
     stakeholders: list[str] = Field(default_factory=list, max_length=50,
                                     description="Who is told about the task (stored; in its status and hooks).")
     plan: dict[str, Any] | None = Field(
-        None, description="The plan inline, as the plan file's YAML would parse: {steps: [...]}.")
+        None, description="The plan inline, as the plan file's YAML would parse: {steps: [...]}; "
+                          "omitted: the planner makes one (as `task create` without --plan).")
     concurrency: int | None = Field(None, ge=1, le=1024)
     complexity: Literal["simple", "moderate", "complex", "enterprise"] | None = None
 
