@@ -151,6 +151,8 @@ def test_pause_and_resume_from_the_browser_stop_and_continue_the_process(api, br
     expect(page.locator("#steps li[data-step=wait]")).to_have_attribute("data-status", "running", timeout=30_000)
     pid = int(wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), timeout=30))  # type: ignore[arg-type]
     assert _proc_state(pid) not in (None, "T")
+    with api.client() as c:  # the engine has recorded the step's process (what pause signals)
+        wait_for(lambda: c.get(f"/api/v1/tasks/{tid}").json()["steps"][0].get("pid"), timeout=30)
 
     expect(page.locator("#btn-pause")).to_be_enabled()
     page.click("#btn-pause")
