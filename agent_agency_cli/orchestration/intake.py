@@ -32,6 +32,7 @@ from agent_agency_cli.planning.dag import analyze
 from agent_agency_cli.planning.plan_file import Plan, load_plan, parse_plan
 from agent_agency_cli.planning.selection import selections_for
 from agent_agency_cli.request import TaskRequest
+from agent_agency_cli.security.step_text import model_step_text
 from agent_agency_cli.security.vault import seal_task
 from agent_agency_cli.store import Store
 from agent_agency_cli.timeutil import iso, parse_deadline
@@ -41,6 +42,8 @@ from agent_agency_cli.workers import needs_for
 
 MAX_DESCRIPTION = 2000
 MAX_REQUIREMENT = 200
+MAX_STAKEHOLDERS = 50
+MAX_STAKEHOLDER = 100
 
 
 def command_text(step: Any) -> str:
@@ -56,7 +59,25 @@ def command_text(step: Any) -> str:
         from agent_agency_cli.executors.tool import scan_text  # only plans with tool steps
 
         parts.append(scan_text(step.tool, step.arguments))
+    parts.extend(model_step_text(step))  # a prompt that asks an agent to run a command
     return "\n".join(parts)
+
+
+def stakeholders_of(names: list[str]) -> list[str]:
+    """The seed's stakeholders, checked: names without blanks, duplicates dropped in order."""
+    out: list[str] = []
+    for raw in names:
+        name = raw.strip()
+        if not name:
+            raise BadInputError("stakeholders: empty name (use a comma-separated list, e.g. 'security_team,ops')")
+        if len(name) > MAX_STAKEHOLDER or any(c in name for c in "\n\r\t"):
+            raise BadInputError(f"stakeholders: {name[:40]!r} is not a name (one line, at most "
+                                f"{MAX_STAKEHOLDER} characters)")
+        if name not in out:
+            out.append(name)
+    if len(out) > MAX_STAKEHOLDERS:
+        raise BadInputError(f"stakeholders: {len(out)} names, at most {MAX_STAKEHOLDERS}")
+    return out
 
 
 def step_signature(step: Any) -> str:
@@ -81,6 +102,7 @@ class Intake:
                 err = exc.errors()[0]
                 key = ".".join(str(p) for p in err["loc"])
                 raise BadInputError(f"bad task request: {key}: {err['msg']}") from None
+        stakeholders = stakeholders_of(request.stakeholders)
         plan: Plan
         planned = None
         if request.plan is None:  # the planner writes one (planning/planner.py)
@@ -153,6 +175,7 @@ class Intake:
             "review_mode": review["review_mode"],
             "initial_review": review["council"],
             "requirements": requirements,
+            "stakeholders": stakeholders,
             "deadline": deadline,
             "workdir": workdir,
             "plan_path": plan.source,
