@@ -119,6 +119,13 @@ TERMINAL_TASK_STATUSES = frozenset(
     }
 )
 # Statuses in which an engine owns the task and may have processes running.
+# A queued task whose owner starts with this is reserved: no engine's claim of "the next
+# queued task" takes it. "reserved:held" waits for `task release`; "reserved:foreground"
+# is kept for the process that runs it in the foreground (a daemon must never take it).
+RESERVED_PREFIX = "reserved:"
+HELD_OWNER = RESERVED_PREFIX + "held"
+FOREGROUND_OWNER = RESERVED_PREFIX + "foreground"
+
 ACTIVE_TASK_STATUSES = frozenset(
     {
         TaskStatus.RUNNING,

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent_agency_cli.errors import BadInputError, NotFoundError, StoredNotStartedError
-from agent_agency_cli.models import ExecutionMode, TaskStatus
+from agent_agency_cli.models import FOREGROUND_OWNER, ExecutionMode, TaskStatus
 from agent_agency_cli.orchestration import views
 from agent_agency_cli.orchestration.actor import acting_as
 from agent_agency_cli.orchestration.views import build_status, event_json, summary
@@ -111,13 +111,16 @@ class TaskOrchestrator:
         return Intake(self.settings, self.store if self.paths.db.exists() else None).prepare(request)
 
     def submit_task(
-        self, request: TaskRequest | dict[str, Any], *, start_daemon: bool = True
+        self, request: TaskRequest | dict[str, Any], *, start_daemon: bool = True, reserve: str | None = None
     ) -> str:
-        """Validate and store a task as queued; start the daemon unless told not to."""
+        """Validate and store a task as queued; start the daemon unless told not to. `reserve`
+        (models.HELD_OWNER, FOREGROUND_OWNER) keeps it from any daemon's claim."""
         from agent_agency_cli.orchestration.intake import Intake
 
         intake = Intake(self.settings, self.store if self.paths.db.exists() else None)
         task, steps = intake.prepare(request)
+        if reserve is not None and (reserve != FOREGROUND_OWNER or task["status"] == TaskStatus.QUEUED.value):
+            task["owner"] = reserve  # a foreground task awaiting review is the daemon's once approved
         store = self.store
         tid, planned, sealed = intake.store_task(store, self.paths, task, steps)
         try:  # the task exists from here on: whatever fails must still name its id
@@ -184,6 +187,17 @@ class TaskOrchestrator:
         from agent_agency_cli.engine import daemon  # lazy: keeps CLI startup light
 
         return daemon.stop(self.paths, timeout or self.settings.daemon.stop_timeout + 30)
+
+    def release_task(self, task_id: str, *, start_daemon: bool = True) -> str:
+        """`task release`: a held queued task becomes claimable (and the daemon starts)."""
+        from agent_agency_cli.errors import ConflictError
+
+        tid = self.resolve(task_id)
+        if not self.store.release_task(tid):
+            raise ConflictError(f"task {tid} is not held; only a task created with --hold can be released")
+        if start_daemon:
+            self.ensure_daemon()
+        return tid
 
     def run_foreground(self, task_id: str) -> TaskStatus:
         """Run a queued task in this process (no daemon); returns its final status."""

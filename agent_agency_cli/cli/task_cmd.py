@@ -71,7 +71,7 @@ def create(
     stores nothing.
     """
     from agent_agency_cli.errors import BadInputError, StoredNotStartedError
-    from agent_agency_cli.models import ExecutionMode, Priority
+    from agent_agency_cli.models import FOREGROUND_OWNER, ExecutionMode, Priority
     from agent_agency_cli.units import MAX_CONCURRENCY, bounded_int
     try:
         prio = Priority(priority)
@@ -94,7 +94,8 @@ def create(
     )
     orch = orchestrator()
     try:
-        tid = orch.submit_task(request, start_daemon=not (foreground or no_start))
+        tid = orch.submit_task(request, start_daemon=not (foreground or no_start),
+                               reserve=FOREGROUND_OWNER if foreground else None)
     except StoredNotStartedError as exc:
         # Stored: the id goes to stdout as on success, so nobody submits it twice.
         if as_json:

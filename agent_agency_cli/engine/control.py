@@ -114,8 +114,10 @@ def resume(t: ControlTarget, req: Request) -> str:
     t.resume_steps(now)
     task = t.store.get_task(t.task_id)
     extra: dict[str, Any] = {}
-    if t.status is T.PAUSED and task["paused_at"]:
-        extra = {"paused_total": (task["paused_total"] or 0.0) + now - task["paused_at"]}
+    if t.status is T.PAUSED and task["paused_at"] and task["started_at"] is not None:
+        # only time paused after the start counts: a pause while queued is not elapsed time
+        paused_from = max(task["paused_at"], task["started_at"])
+        extra = {"paused_total": (task["paused_total"] or 0.0) + max(0.0, now - paused_from)}
     target = t.resumed_status()
     t.set_task(target, "task_resumed", {}, paused_at=None, **extra)
     t.continue_after()

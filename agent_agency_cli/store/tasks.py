@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from agent_agency_cli.errors import ConflictError, InvalidTransition, NotFoundError
-from agent_agency_cli.models import TaskStatus, check_task_transition
+from agent_agency_cli.models import RESERVED_PREFIX, TaskStatus, check_task_transition
 from agent_agency_cli.store.base import dumps
 
 
@@ -161,6 +161,7 @@ class TaskQueries:
         with self.tx() as conn:
             row = conn.execute(
                 "SELECT id, started_at FROM tasks WHERE status = 'queued' AND mode != 'dry-run' "
+                f"AND (owner IS NULL OR owner NOT LIKE '{RESERVED_PREFIX}%') "
                 "ORDER BY priority_rank DESC, created_at ASC, rowid ASC LIMIT 1"
             ).fetchone()
             if row is None:
@@ -172,6 +173,18 @@ class TaskQueries:
             )
             self._event(row["id"], None, "task_started", {"status": "running", "owner": owner}, now)
         return self.get_task(row["id"])
+
+    def release_task(self, task_id: str) -> bool:
+        """Drop a queued task's reservation (held, or kept for a foreground run) so that an
+        engine may claim it; False when it was not a reserved queued task."""
+        now = time.time()
+        with self.tx() as conn:
+            cur = conn.execute(
+                "UPDATE tasks SET owner = NULL, updated_at = ? WHERE id = ? AND status = 'queued' "
+                f"AND owner LIKE '{RESERVED_PREFIX}%'", (now, task_id))
+            if cur.rowcount == 1:
+                self._event(task_id, None, "task_released", {"status": "queued"}, now)
+        return cur.rowcount == 1
 
     def claim_task(self, task_id: str, owner: str) -> sqlite3.Row:
         """Take one specific queued task (foreground runs)."""

@@ -1,0 +1,50 @@
+"""Queued tasks no daemon may take (a foreground run's own task), and the time a task spends
+paused before it starts (issue 11: defects 2 and 4)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+from agent_agency_cli.models import FOREGROUND_OWNER
+from tests.conftest import wait_for
+
+
+def test_a_task_kept_for_the_foreground_is_never_the_next_task_of_a_daemon(orch):
+    tid = orch.submit_task({"plan": {"steps": [{"name": "a", "run": "true"}]}}, start_daemon=False,
+                           reserve=FOREGROUND_OWNER)
+    other = orch.submit_task({"plan": {"steps": [{"name": "a", "run": "true"}]}}, start_daemon=False)
+    claimed = orch.store.claim_next_task("some-daemon")
+    assert claimed is not None and claimed["id"] == other  # the plain queued task only
+    assert orch.store.claim_next_task("some-daemon") is None
+    assert orch.run_foreground(tid).value == "completed"  # its own process still runs it
+
+
+def test_create_foreground_while_a_daemon_runs_runs_here_and_exits_0(cli, write_plan):
+    assert cli("daemon", "start").returncode == 0
+    daemon_identity = cli.json("daemon", "status")["identity"]
+    plan = write_plan("steps:\n  - {name: a, run: echo hi}\n  - {name: b, needs: [a], run: echo there}\n")
+    for _ in range(3):  # before the fix the daemon took the task now and then (exit 5)
+        res = cli("task", "create", "--plan", str(plan), "--foreground")
+        assert res.returncode == 0, res.stderr
+        tid = res.stdout.strip()
+        assert cli.json("task", "status", tid)["status"] == "completed"
+        events = [json.loads(x) for x in cli("task", "events", tid, "--json").stdout.splitlines()]
+        started = [e for e in events if e["kind"] == "task_started"]
+        assert len(started) == 1 and started[0]["payload"]["owner"] != daemon_identity
+
+
+def test_a_pause_while_queued_is_not_taken_off_the_run_time(orch, home: Path):
+    tid = orch.submit_task({"plan": {"steps": [{"name": "a", "run": "sleep 0.3"}]}}, start_daemon=False)
+    orch.pause(tid)
+    paused_at = time.time()
+    wait_for(lambda: time.time() > paused_at + 1.0, timeout=5)  # a pause longer than the run
+    orch.resume(tid)
+    with sqlite3.connect(home / "agency.db") as db:
+        assert db.execute("SELECT paused_total FROM tasks WHERE id = ?", (tid,)).fetchone()[0] == 0
+    assert orch.run_foreground(tid).value == "completed"
+    status = orch.get_status(tid)
+    assert status["elapsed"] >= 0.3  # before the fix: 0.0 (the queued pause was subtracted)
+    assert status["steps"][0]["duration"] >= 0.3
