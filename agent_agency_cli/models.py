@@ -202,7 +202,8 @@ STEP_TRANSITIONS: dict[StepStatus, frozenset[StepStatus]] = {
             _S.AWAITING_APPROVAL,  # strict mode: a gate violation waits for a decision
         }
     ),
-    _S.PAUSED: frozenset({_S.RUNNING, _S.CANCELLED, _S.INTERRUPTED, _S.FAILED, _S.COMPLETED}),
+    # paused -> pending: a graceful engine stop requeues the step it stopped
+    _S.PAUSED: frozenset({_S.RUNNING, _S.CANCELLED, _S.INTERRUPTED, _S.FAILED, _S.COMPLETED, _S.PENDING}),
     _S.INTERRUPTED: frozenset({_S.PENDING, _S.SKIPPED, _S.COMPLETED, _S.FAILED, _S.CANCELLED}),
     _S.FAILED: frozenset({_S.PENDING, _S.SKIPPED, _S.COMPLETED}),
     _S.SKIPPED: frozenset({_S.PENDING, _S.COMPLETED}),

@@ -313,9 +313,17 @@ class StepLifecycle:
     def _stopped_attempt(self, st: StepState, outcome: StepOutcome, stop: str | None) -> None:
         fields = self._attempt_fields(st, outcome)
         if stop == "suspend":
-            self._move(st, S.INTERRUPTED, "step_interrupted",
-                       {"reason": "engine stopping", "duration": fields["duration"]},
-                       reason="interrupted: engine stopped", **fields)
+            # A graceful stop is not a crash: the engine stopped the step itself, so it goes
+            # back to pending (re-run from the start by the next engine) and nothing escalates.
+            # The cut attempt stays in the history and does not use up one of the step's tries.
+            st.max_attempts += 1
+            ran = fields["duration"]
+            fields.update(finished_at=None, exit_code=None, duration=None, pid=None, pgid=None,
+                          paused_total=0.0, max_attempts=st.max_attempts)
+            self._move(st, S.PENDING, "step_requeued",
+                       {"reason": "engine stopped; the step re-runs from the start on the next engine",
+                        "duration": ran},
+                       reason=None, **fields)
         else:
             self._move(st, S.CANCELLED, "step_cancelled",
                        {"reason": self.cancel_reason, "duration": fields["duration"]},

@@ -275,7 +275,7 @@ def test_daemon_stop_hands_running_tasks_to_the_next_daemon(cli, write_plan, tmp
     assert cli("daemon", "stop").returncode == 0
     status = cli.status(tid)
     assert status["status"] == "queued"
-    assert _named(status, "long")["status"] == "interrupted"
+    assert _named(status, "long")["status"] == "pending"  # requeued, not interrupted
     gate.open()
     cli("--config", str(cfg), "daemon", "start")
     cli.wait_status(tid, lambda s: s["status"] == "completed")

@@ -48,3 +48,28 @@ def test_a_pause_while_queued_is_not_taken_off_the_run_time(orch, home: Path):
     status = orch.get_status(tid)
     assert status["elapsed"] >= 0.3  # before the fix: 0.0 (the queued pause was subtracted)
     assert status["steps"][0]["duration"] >= 0.3
+
+
+def test_daemon_stop_requeues_a_running_step_that_is_not_idempotent(cli, write_plan, latch, tmp_path):
+    gate = latch()
+    runs = tmp_path / "runs"
+    plan = write_plan(f'steps: [{{name: long, run: "echo x >> {runs}; {gate.cmd}"}}, '
+                      "{name: tail, needs: [long], run: 'true'}]")
+    cfg = write_plan("daemon: {stop_timeout: 0.3s}\ntask_execution: {cancel_grace_period: 0.3s}", "c.yaml")
+    assert cli("--config", str(cfg), "daemon", "start").returncode == 0
+    tid = cli("task", "create", "--plan", str(plan)).stdout.strip()
+    cli.wait_status(tid, lambda s: s["steps"][0]["status"] == "running" and runs.exists())
+    assert cli("daemon", "stop").returncode == 0
+    status = cli.status(tid)
+    assert status["status"] == "queued"
+    long = status["steps"][0]
+    assert long["status"] == "pending" and long["exit_code"] is None and long["reason"] is None
+    gate.open()
+    assert cli("--config", str(cfg), "daemon", "start").returncode == 0
+    # before the fix: escalated, "interrupted by a crash and not idempotent"
+    final = cli.wait_status(tid, lambda s: s["status"] in ("completed", "escalated", "failed"))
+    assert final["status"] == "completed", final.get("reason")
+    assert runs.read_text() == "x\nx\n"  # re-ran from the start
+    events = [json.loads(x) for x in cli("task", "events", tid, "--json").stdout.splitlines()]
+    kinds = [e["kind"] for e in events]
+    assert "task_escalated" not in kinds and "step_requeued" in kinds
