@@ -45,8 +45,10 @@ def _outputs(runner: TaskRunner, spec: dict[str, Any]) -> list[Path]:
     return [(cwd / p) for p in spec.get("outputs", [])]
 
 
-async def run_step_gates(runner: TaskRunner, st: StepState) -> tuple[bool | None, str | None]:
-    """Run every gate of the step after its command succeeded.
+async def run_step_gates(runner: TaskRunner, st: StepState, *, evidence_only: bool = False
+                         ) -> tuple[bool | None, str | None]:
+    """Run every gate of the step after its command succeeded (or, with evidence_only,
+    after it failed: results and evidence are recorded, nobody is asked, nothing changes).
 
     Returns (passed, reason); passed is None when the task was stopped while a
     gate waited for a person. A failing required gate fails the step; advisory
@@ -57,6 +59,8 @@ async def run_step_gates(runner: TaskRunner, st: StepState) -> tuple[bool | None
     from agent_agency_cli.gates.runner import GateContext, GateResult, evaluate, run_gate
 
     specs = step_gate_specs(runner, st)
+    if evidence_only:
+        specs = [g for g in specs if g.type != "manual_review"]  # nothing to ask about a failure
     if not specs:
         return True, None
 
@@ -97,6 +101,8 @@ async def run_step_gates(runner: TaskRunner, st: StepState) -> tuple[bool | None
         results.append(result)
     passed, reasons = evaluate(results)
     violated = [r for r in results if r.status in ("failed", "error")]
+    if evidence_only:
+        return passed, None
     if runner.mode == "strict" and violated:
         labels = ", ".join(f"{r.name} ({'required' if r.required else 'advisory'})" for r in violated)
         decision = await runner.ask(st, "gate_violation", {

@@ -19,6 +19,7 @@ from agent_agency_cli.backoff import retry_delay
 from agent_agency_cli.engine import alerts, gating, rollback
 from agent_agency_cli.engine.attempt import MetricsRecorder, make_handle, samples_here, step_limits, supervise
 from agent_agency_cli.engine.escapees import end_escaped_async
+from agent_agency_cli.engine.keep_going import keep_going
 from agent_agency_cli.engine.process import explain_limit_failure
 from agent_agency_cli.engine.step_state import StepState
 from agent_agency_cli.executors.base import StepLog, StepOutcome
@@ -104,6 +105,7 @@ class StepLifecycle:
             stop = outcome.extra.get("stopped")
             if stop in ("cancel", "suspend", "abort"):
                 return self._stopped_attempt(st, outcome, stop)
+            gated = outcome.ok
             if outcome.ok:
                 gates_ok, gate_reason = await gating.run_step_gates(self, st)
                 if gates_ok is None:
@@ -128,6 +130,10 @@ class StepLifecycle:
                            reason=outcome.reason, max_attempts=st.max_attempts,
                            finished_at=time.time())
                 continue
+            if not gated and outcome.exit_code is not None and self.stop_kind() is None:
+                # the command ran and failed: its gates still run (before any rollback) and
+                # leave evidence of what it left behind; they cannot rescue the step
+                await gating.run_step_gates(self, st, evidence_only=True)
             if checkpoint is not None and st.spec.get("on_failure") == "rollback":
                 rollback.roll_back(self, st, *checkpoint)
             return self._fail_step(st, outcome)
@@ -291,6 +297,9 @@ class StepLifecycle:
                     "on_failure": st.spec.get("on_failure", "fail")},
                    reason=outcome.reason, **fields)
         policy = "fail" if rejected else st.spec.get("on_failure", "fail")
+        if st.spec.get("continue_on_failure") and not rejected and self.stop_kind() is None:
+            keep_going(self, st, outcome)
+            return
         if policy == "human" and self.stop_kind() is None:
             reason = (f"step {st.name} failed ({outcome.reason}); decide with `task override "
                       f"{self.task_id} --step {st.name} --action retry|skip|succeed` or cancel")

@@ -26,6 +26,7 @@ from agent_agency_cli.engine import alerts
 from agent_agency_cli.engine.approvals import Approvals
 from agent_agency_cli.engine.completion import complete_task
 from agent_agency_cli.engine.control import record_cancelled
+from agent_agency_cli.engine.keep_going import settle_kept_going
 from agent_agency_cli.engine.lifecycle import StepLifecycle
 from agent_agency_cli.engine.live_control import LiveControl
 from agent_agency_cli.engine.step_state import StepState
@@ -70,6 +71,7 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
         self.aborting = False
         self.suspending = False
         self.failed_step: str | None = None
+        self.kept_going: list[tuple[str, str]] = []  # continue_on_failure steps that failed (keep_going.py)
         self.failure_reason: str | None = None
         self.failure_recoverable = True
         self.approve_all = bool(task["approve_all"])
@@ -317,6 +319,7 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
                 self.store.update_task_fields(self.task_id, event="task_released",
                                               payload={"status": self.status.value}, owner=None)
             return
+        settle_kept_going(self)
         if self.failed_step is not None:
             self._skip_after_failure(pending)
             reason = self.cancel_reason if self.aborting else self.failure_reason

@@ -112,6 +112,8 @@ class PlanStep(BaseModel):
     fallback: FallbackStep | None = None
     checkpoint: bool = False  # snapshot the workspace before it runs
     on_failure: Literal["fail", "abort", "rollback", "human"] = "fail"
+    # like `make -k`: its failure skips only its dependents; independent steps still run
+    continue_on_failure: bool = False
     # python steps: "process" (a worker process, the default) or "inline" (a thread of the engine)
     isolation: Literal["process", "inline"] | None = None
     # model steps (executors/model.py): `model: NAME|auto` with a prompt template
@@ -249,6 +251,9 @@ def _validate_step(raw: Any, i: int) -> PlanStep:
             server, sep, tool = ref.partition("/")
             if ref != "workspace" and (not sep or not server or not tool or "/" in tool):
                 raise PlanError(f"{label}: tools: {ref!r} must be 'workspace', 'SERVER/*' or 'SERVER/TOOL'")
+    if step.continue_on_failure and step.on_failure in ("abort", "human"):
+        raise PlanError(f"{label}: 'continue_on_failure: true' goes with 'on_failure: fail' or 'rollback', "
+                        f"not {step.on_failure!r}")
     if step.on_failure == "rollback" and not step.checkpoint:
         raise PlanError(f"{label}: 'on_failure: rollback' needs 'checkpoint: true'")
     _validate_model_keys(step, label)

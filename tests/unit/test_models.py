@@ -171,7 +171,7 @@ def test_forbidden_step_transition_raises(old: StepStatus, new: StepStatus) -> N
         (S.CANCELLED, S.RUNNING),
         (S.WAITING_RESOURCES, S.COMPLETED),
         (S.INTERRUPTED, S.RUNNING),
-        (S.PAUSED, S.PENDING),
+        (S.PAUSED, S.SKIPPED),  # paused -> pending is allowed: a graceful engine stop requeues it
     ],
 )
 def test_sample_of_forbidden_step_transitions(old: StepStatus, new: StepStatus) -> None:
