@@ -8,8 +8,24 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from agent_agency_cli.errors import ConflictError, InvalidTransition, NotFoundError
-from agent_agency_cli.models import RESERVED_PREFIX, TaskStatus, check_task_transition
+from agent_agency_cli.models import HELD_OWNER, RESERVED_PREFIX, TaskStatus, check_task_transition
 from agent_agency_cli.store.base import dumps
+from agent_agency_cli.units import format_duration
+
+
+def ambiguous_message(prefix: str, rows: Sequence[sqlite3.Row], now: float) -> str:
+    """One line saying what is wrong and how to fix it, then one line per candidate
+    (id, status, age, description) so that a person can pick the right one."""
+    more = " (and more)" if len(rows) > 5 else ""
+    lines = [f"task id {prefix!r} is ambiguous: {len(rows[:5])} tasks start with it{more}; "
+             "type more of the id"]
+    for r in rows[:5]:
+        status = "held" if r["status"] == "queued" and r["owner"] == HELD_OWNER else r["status"]
+        desc = "".join(c for c in " ".join((r["description"] or "").split()) if c.isprintable())
+        desc = desc if len(desc) <= 40 else desc[:39] + "…"
+        age = format_duration(now - r["created_at"], tenths=False)
+        lines.append(f"  {r['id']}  {status:<19}  {age:>6} ago  {desc}")
+    return "\n".join(lines)
 
 
 class TaskQueries:
@@ -74,7 +90,8 @@ class TaskQueries:
         if not prefix:
             raise NotFoundError("empty task id")
         rows = self.conn.execute(
-            "SELECT id, description FROM tasks WHERE id >= ? AND id < ? ORDER BY id LIMIT 6",
+            "SELECT id, description, status, owner, created_at FROM tasks WHERE id >= ? AND id < ? "
+            "ORDER BY id LIMIT 6",
             (prefix, prefix + "\U0010ffff"),
         ).fetchall()
         if not rows:
@@ -83,9 +100,7 @@ class TaskQueries:
             if r["id"] == prefix:
                 return prefix
         if len(rows) > 1:
-            shown = ", ".join(f"{r['id']} ({r['description'][:30]})" for r in rows[:5])
-            more = " …" if len(rows) > 5 else ""
-            raise NotFoundError(f"task id {prefix!r} is ambiguous: {shown}{more}")
+            raise NotFoundError(ambiguous_message(prefix, rows, time.time()))
         return rows[0]["id"]
 
     def get_task(self, task_id: str) -> sqlite3.Row:

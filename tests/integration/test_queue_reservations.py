@@ -73,3 +73,28 @@ def test_daemon_stop_requeues_a_running_step_that_is_not_idempotent(cli, write_p
     events = [json.loads(x) for x in cli("task", "events", tid, "--json").stdout.splitlines()]
     kinds = [e["kind"] for e in events]
     assert "task_escalated" not in kinds and "step_requeued" in kinds
+
+
+def test_an_ambiguous_prefix_lists_each_candidate_with_status_and_age(orch):
+    from typer.testing import CliRunner
+
+    from agent_agency_cli.cli.main import app
+
+    plan = {"steps": [{"name": "a", "run": "true"}]}
+    ids: list[str] = []
+    while True:  # ids are random: submit until two share a first character
+        ids.append(orch.submit_task({"plan": plan, "description": f"task number {len(ids)}"}, start_daemon=False))
+        firsts = [i[0] for i in ids]
+        shared = next((c for c in firsts if firsts.count(c) > 1), None)
+        if shared:
+            break
+    paused = next(i for i in ids if i.startswith(shared))
+    orch.pause(paused)
+    res = CliRunner().invoke(app, ["task", "status", shared])
+    assert res.exit_code == 3
+    lines = res.stderr.strip().splitlines() if res.stderr_bytes is not None else res.output.strip().splitlines()
+    assert "ambiguous" in lines[0] and "type more of the id" in lines[0]
+    candidates = {ln.split()[0]: ln.split() for ln in lines[1:]}
+    assert set(candidates) == {i for i in ids if i.startswith(shared)}
+    assert candidates[paused][1] == "paused"
+    assert all(c[1] in ("queued", "paused") and c[3] == "ago" for c in candidates.values())
