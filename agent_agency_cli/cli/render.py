@@ -53,7 +53,7 @@ def header_lines(s: dict[str, Any]) -> list[Text]:
         (f"{s['mode']} · {s['priority']}", "dim"),
     )
     line = Text.assemble(
-        status_text(s["status"]), "  ", _bar(p["percent"]),
+        status_text("held" if s.get("held") else s["status"]), "  ", _bar(p["percent"]),
         f"  {p['done']}/{p['total']} steps {p['percent']:.0f}%",
         f"  {format_duration(s['elapsed'])} elapsed" if s["elapsed"] is not None else "",
         f"  ETA {format_duration(s['eta'])}" if s.get("eta") is not None else "",
@@ -205,7 +205,7 @@ def render_list(tasks: list[dict[str, Any]]) -> None:
     for task in tasks:
         p = task["progress"]
         t.add_row(
-            task["id"], status_text(task["status"]), task["priority"],
+            task["id"], status_text("held" if task.get("held") else task["status"]), task["priority"],
             f"{p['done']}/{p['total']}", format_duration(task["elapsed"]),
             format_duration(task["age"]), task["description"][:60],
         )

@@ -63,6 +63,8 @@ def create(
                                              "process, without the daemon.")] = False,
     no_start: Annotated[bool, typer.Option("--no-start", help="Only queue it; do not start "
                                            "the daemon.")] = False,
+    hold: Annotated[bool, typer.Option("--hold", help="Store it held: no daemon runs it until "
+                                       "`task release ID`.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Validate a plan, store it as a queued task and hand it to the engine.
@@ -71,7 +73,7 @@ def create(
     stores nothing.
     """
     from agent_agency_cli.errors import BadInputError, StoredNotStartedError
-    from agent_agency_cli.models import FOREGROUND_OWNER, ExecutionMode, Priority
+    from agent_agency_cli.models import FOREGROUND_OWNER, HELD_OWNER, ExecutionMode, Priority
     from agent_agency_cli.units import MAX_CONCURRENCY, bounded_int
     try:
         prio = Priority(priority)
@@ -81,6 +83,9 @@ def create(
         mode_v = ExecutionMode(mode) if mode else None
     except ValueError:
         raise BadInputError(f"unknown mode {mode!r} (auto, strict, dry-run)") from None
+    if hold and (foreground or wait):
+        raise BadInputError("--hold cannot go with --foreground or --wait (a held task does not run "
+                            "until `task release ID`)")
     if concurrency is not None:
         bounded_int(concurrency, "--concurrency", 1, MAX_CONCURRENCY)
     if complexity is not None and complexity not in ("simple", "moderate", "complex", "enterprise"):
@@ -94,8 +99,8 @@ def create(
     )
     orch = orchestrator()
     try:
-        tid = orch.submit_task(request, start_daemon=not (foreground or no_start),
-                               reserve=FOREGROUND_OWNER if foreground else None)
+        tid = orch.submit_task(request, start_daemon=not (foreground or no_start or hold),
+                               reserve=FOREGROUND_OWNER if foreground else HELD_OWNER if hold else None)
     except StoredNotStartedError as exc:
         # Stored: the id goes to stdout as on success, so nobody submits it twice.
         if as_json:
@@ -616,3 +621,7 @@ def metrics(
 from agent_agency_cli.cli import plan_cmd  # noqa: E402  (registers `task plan`)
 
 plan_cmd.register(app)
+
+from agent_agency_cli.cli import hold_cmd  # noqa: E402  (registers `task release`)
+
+hold_cmd.register(app)

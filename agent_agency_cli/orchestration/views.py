@@ -18,7 +18,7 @@ from typing import Any
 from agent_agency_cli.errors import BadInputError, NotFoundError
 from agent_agency_cli.executors.base import parse_log_line
 from agent_agency_cli.executors.registry import step_command
-from agent_agency_cli.models import StepStatus, TaskStatus, count_statuses, progress
+from agent_agency_cli.models import HELD_OWNER, StepStatus, TaskStatus, count_statuses, progress
 from agent_agency_cli.paths import HomePaths
 from agent_agency_cli.planning.dag import longest_path, topological_levels
 from agent_agency_cli.store import Store
@@ -54,6 +54,7 @@ def summary(task: sqlite3.Row, counts: dict[str, int], now: float) -> dict[str, 
         "id": task["id"],
         "description": task["description"],
         "status": task["status"],
+        "held": is_held(task),
         "priority": task["priority"],
         "mode": task["mode"],
         "created_at": iso(task["created_at"]),
@@ -64,6 +65,11 @@ def summary(task: sqlite3.Row, counts: dict[str, int], now: float) -> dict[str, 
         "progress": {k: p[k] for k in ("done", "total", "percent")},
         "exit_code": task["exit_code"],
     }
+
+
+def is_held(task: sqlite3.Row) -> bool:
+    """Created with --hold and not released yet: queued, but no engine takes it."""
+    return task["status"] == "queued" and task["owner"] == HELD_OWNER
 
 
 def _deadline_passed(task: sqlite3.Row, now: float) -> bool:
@@ -147,6 +153,7 @@ def build_status(task: sqlite3.Row, steps: list[sqlite3.Row], paths: HomePaths) 
         "mode": task["mode"],
         "priority": task["priority"],
         "status": status.value,
+        "held": is_held(task),
         "finished": status.is_terminal,
         "requirements": json.loads(task["requirements"]),
         "stakeholders": json.loads(task["stakeholders"] or "[]"),

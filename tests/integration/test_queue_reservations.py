@@ -98,3 +98,32 @@ def test_an_ambiguous_prefix_lists_each_candidate_with_status_and_age(orch):
     assert set(candidates) == {i for i in ids if i.startswith(shared)}
     assert candidates[paused][1] == "paused"
     assert all(c[1] in ("queued", "paused") and c[3] == "ago" for c in candidates.values())
+
+
+def test_a_held_task_waits_for_release_even_while_a_daemon_runs(cli, write_plan, tmp_path):
+    marker = tmp_path / "ran"
+    plan = write_plan(f"steps: [{{name: a, run: 'touch {marker}'}}]")
+    assert cli("daemon", "start").returncode == 0
+    tid = cli("task", "create", "--plan", str(plan), "--hold").stdout.strip()
+    other = cli("task", "create", "--plan", str(write_plan("steps: [{name: b, run: 'true'}]", "p2.yaml")))
+    cli.wait_status(other.stdout.strip(), lambda s: s["status"] == "completed")  # the daemon went past it
+    status = cli.status(tid)
+    assert status["status"] == "queued" and status["held"] is True and not marker.exists()
+    listed = {t["id"]: t for t in cli.json("task", "list")}
+    assert listed[tid]["held"] is True
+    plain = cli("task", "list").stdout
+    assert any(tid in ln and "held" in ln for ln in plain.splitlines())
+    assert "held" in cli("task", "status", tid).stdout
+    res = cli("task", "release", tid)
+    assert res.returncode == 0 and f"released task {tid}" in res.stderr
+    cli.wait_status(tid, lambda s: s["status"] == "completed")
+    assert marker.exists()
+    again = cli("task", "release", tid)
+    assert again.returncode == 5 and "not held" in again.stderr
+
+
+def test_hold_with_foreground_is_bad_input_and_stores_nothing(cli, write_plan):
+    plan = write_plan("steps: [{name: a, run: 'true'}]")
+    res = cli("task", "create", "--plan", str(plan), "--hold", "--foreground")
+    assert res.returncode == 2 and "--hold" in res.stderr
+    assert cli.json("task", "list") == []
