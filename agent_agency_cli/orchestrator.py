@@ -432,14 +432,19 @@ class TaskOrchestrator:
                                  mode=mode, max_cpu=max_cpu, max_memory=max_memory, models=swap)
         return self._control.intervene(task_id, "modify", {"changes": changes})
 
-    def approve(self, task_id: str, step: str | None = None, all_remaining: bool = False) -> str:
-        """Approve the step awaiting approval (strict mode, a gate decision or a manual review)."""
+    def approve(self, task_id: str, step: str | None = None, all_remaining: bool = False, *,
+                group: bool = False) -> str:
+        """Approve the step awaiting approval (strict mode, a gate decision or a manual review);
+        `group`: and the other steps of its parallel group (they start without asking)."""
         tid = self.resolve(task_id)
         if step is not None:
             self.store.get_step(tid, step)
         if TaskStatus(self.store.get_task(tid)["status"]) is TaskStatus.AWAITING_REVIEW:
             return self.review(tid, approve=True, reason="approved")
-        return self._control.intervene(tid, "approve", {"step": step, "all_remaining": all_remaining})
+        args: dict[str, Any] = {"step": step, "all_remaining": all_remaining}
+        if group:
+            args["group"] = True
+        return self._control.intervene(tid, "approve", args)
 
     def reject(self, task_id: str, reason: str, step: str | None = None) -> str:
         """Reject the step awaiting approval: it fails, and with it the task."""

@@ -501,9 +501,13 @@ def approve(
                                              "the one waiting).")] = None,
     all_remaining: Annotated[bool, typer.Option("--all-remaining", help="Also approve every later "
                                                 "step of this task (strict mode stops asking).")] = False,
+    group: Annotated[bool, typer.Option("--group", help="Also approve the other steps of its "
+                                        "parallel group (strict mode): they start without asking.")] = False,
 ) -> None:
     """Approve the step awaiting approval (strict mode, a gate decision, a manual review)."""
-    _done(orchestrator().approve(task_id, step, all_remaining))
+    if group and all_remaining:
+        raise fail("--group and --all-remaining cannot go together (--all-remaining already covers the group)", 2)
+    _done(orchestrator().approve(task_id, step, all_remaining, group=group))
 
 
 @app.command()

@@ -87,6 +87,13 @@ class Approvals:
         finally:
             self.awaiting = None
 
+    def preapprove(self, names: list[str]) -> None:
+        """`task approve --group`: these steps (of the approved step's parallel group) start
+        without asking, and may run at the same time. Kept in memory: after an engine
+        restart they are asked about again (the safe side)."""
+        self.preapproved.update(names)
+        self.notify()
+
     def decide(self, name: str, approved: bool, text: str, all_remaining: bool) -> None:
         """A person's decision on the step awaiting one (see control.approve/reject)."""
         st = self.steps[name]

@@ -70,6 +70,7 @@ class ControlTarget(Protocol):
                       fields: dict[str, Any]) -> None: ...
     def has_interrupted_steps(self) -> bool: ...
     def decide(self, name: str, approved: bool, text: str, all_remaining: bool) -> None: ...
+    def preapprove(self, names: list[str]) -> None: ...
 
 
 # -- outcomes shared by the handlers and the runner's end of a task -------------------
@@ -187,15 +188,29 @@ def _awaiting(t: ControlTarget, step: str | None) -> str:
     return t.awaiting
 
 
+def _group_of(t: ControlTarget, name: str) -> list[str]:
+    """The other steps of `name`'s parallel group that have not started yet."""
+    plan = json.loads(t.store.get_task(t.task_id)["plan"] or "{}")
+    group = next((g for g in plan.get("parallel_groups", []) if name in g), [name])
+    return [n for n in group if n != name and t.step_info(n).status in (S.PENDING, S.AWAITING_APPROVAL)]
+
+
 def approve(t: ControlTarget, req: Request) -> str:
     name = _awaiting(t, req.args.get("step"))
     all_remaining = bool(req.args.get("all_remaining"))
+    group = _group_of(t, name) if req.args.get("group") and not all_remaining else []
+    if group:
+        # strict mode, a whole parallel group at once: the others start without asking
+        t.preapprove(group)
+        t.store.add_event(t.task_id, "group_approved", {"who": req.who, "steps": [name, *group]}, step=name)
     if all_remaining:
         t.store.update_task_fields(t.task_id, event="approve_all", payload={"who": req.who},
                                    approve_all=1)
     t.store.add_event(t.task_id, "step_approved", {"who": req.who, "all_remaining": all_remaining},
                       step=name)
     t.decide(name, True, f"approved by {req.who}", all_remaining)
+    if group:
+        return f"approved steps {', '.join([name, *group])} (parallel group)"
     return f"approved step {name}" + (" and all remaining steps" if all_remaining else "")
 
 
@@ -291,4 +306,7 @@ class StoredTask:
         return any(s["status"] == S.INTERRUPTED.value for s in self.store.get_steps(self.task_id))
 
     def decide(self, name: str, approved: bool, text: str, all_remaining: bool) -> None:
+        raise ConflictError(f"task {self.task_id} is {self.status}; no step awaits approval")
+
+    def preapprove(self, names: list[str]) -> None:
         raise ConflictError(f"task {self.task_id} is {self.status}; no step awaits approval")

@@ -72,7 +72,7 @@ class StepLifecycle:
             self.notify()
 
     async def _lifecycle_inner(self, st: StepState) -> None:
-        if self.mode == "strict" and not self.approve_all:
+        if self.mode == "strict" and not self.approve_all and st.name not in self.preapproved:
             decision = await self.ask(st, "start")
             if decision is None:
                 return self._stopped_while_waiting(st)

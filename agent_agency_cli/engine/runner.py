@@ -75,6 +75,7 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
         self.failure_reason: str | None = None
         self.failure_recoverable = True
         self.approve_all = bool(task["approve_all"])
+        self.preapproved: set[str] = set()  # strict mode: approved with their group (approve --group)
         self.awaiting: str | None = None
         self.risk = json.loads(task["risk"]) if task["risk"] else None
         self.requirements: list[str] = json.loads(task["requirements"] or "[]")
@@ -233,6 +234,8 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
             if self.status is T.RUNNING and not self.holding:
                 # Strict mode goes step by step: one step at a time, each approved.
                 limit = 1 if self.mode == "strict" and not self.approve_all else self.concurrency
+                if self.ready and self.ready[0] in self.preapproved:
+                    limit = self.concurrency  # approved with its group: runs beside the others
                 while self.ready and len(self.running) < limit:
                     name = self.ready.popleft()
                     st = self.steps[name]
