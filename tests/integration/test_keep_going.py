@@ -74,3 +74,15 @@ def test_continue_on_failure_with_on_failure_human_is_refused(cli, write_plan):
     assert res.returncode == 2
     assert "continue_on_failure" in res.stderr and len(res.stderr.strip().splitlines()) == 1
     assert cli("task", "list", "--json").stdout.strip() in ("[]", "")
+
+
+def test_the_keep_going_example_runs_to_its_documented_end(cli):
+    from tests.conftest import EXAMPLES
+
+    res = cli("task", "create", "--plan", str(EXAMPLES / "keep-going.yaml"), "--wait")
+    assert res.returncode == 1
+    status = cli.json("task", "status", res.stdout.strip())
+    assert status["status"] == "failed" and status["failed_step"] == "lint"
+    steps = {name: s["status"] for name, s in _steps(status).items()}
+    assert steps == {"lint": "failed", "lint-report": "skipped", "test": "completed", "package": "completed"}
+    assert (Path(status["workspace"]) / "package.tar").exists()
