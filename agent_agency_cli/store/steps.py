@@ -3,6 +3,7 @@ batched for group commit), progress, counts."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -218,3 +219,15 @@ class StepQueries:
             "SELECT s.task_id, s.name, s.spec, s.worker, t.complexity FROM steps s JOIN tasks t "
             "ON t.id = s.task_id WHERE s.status IN ('running', 'paused') AND s.worker IS NOT NULL"
         ).fetchall()
+
+    def replace_steps(self, task_id: str, plan: dict[str, Any], steps: Sequence[dict[str, Any]]) -> None:
+        """Replace a task's steps (all pending again) and its plan, atomically (an edited plan)."""
+        with self.tx() as conn:
+            conn.execute("DELETE FROM steps WHERE task_id = ?", (task_id,))
+            conn.executemany(
+                "INSERT INTO steps (task_id, name, idx, status, kind, spec, needs, estimate, timeout, idempotent, "
+                "max_attempts, signature) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(task_id, s["name"], i, s["kind"], json.dumps(s["spec"]), json.dumps(s["needs"]), s.get("estimate"),
+                  s.get("timeout"), int(bool(s.get("idempotent"))), s.get("max_attempts", 1), s.get("signature"))
+                 for i, s in enumerate(steps)])
+            conn.execute("UPDATE tasks SET plan = ? WHERE id = ?", (json.dumps(plan), task_id))
