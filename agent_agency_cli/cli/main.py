@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from agent_agency_cli.cli import daemon_cmd, resources_cmd, serve_cmd, task_cmd
+from agent_agency_cli.cli import daemon_cmd, resources_cmd, schema_cmd, serve_cmd, task_cmd
 from agent_agency_cli.cli.common import state
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app.add_typer(daemon_cmd.app, name="daemon")
 app.add_typer(resources_cmd.workers_app, name="workers")
 app.add_typer(resources_cmd.breakers_app, name="breakers")
 serve_cmd.register(app)
+schema_cmd.register(app)
 
 
 def _version(value: bool) -> None:
