@@ -7,6 +7,9 @@ and must start fast. The payload models live in `responses.py`.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
+
+from agent_agency_cli.timeutil import iso
 
 
 class EventKind(StrEnum):
@@ -109,3 +112,25 @@ TASK_ENDINGS_WITH_REASON: frozenset[EventKind] = frozenset({
 
 # Fields of a payload that are the engine's own bookkeeping and never shown to a person.
 INTERNAL_FIELDS: frozenset[str] = frozenset({"priority_rank"})
+
+# Payload fields that hold a point in time: written as epoch seconds, shown as UTC ISO-8601.
+TIME_FIELDS: frozenset[str] = frozenset({
+    "deadline", "next_retry_at", "started_at", "finished_at", "paused_at", "created_at", "applied_at",
+})
+
+
+def public_payload(payload: Any) -> Any:
+    """An event payload as a person (or a client) sees it: times as UTC ISO-8601 strings and
+    no internal fields, also inside nested objects (`task_modified`'s old/new). Rows written
+    by older versions (epoch floats) read the same."""
+    if not isinstance(payload, dict):
+        return payload
+    out: dict[str, Any] = {}
+    for key, value in payload.items():
+        if key in INTERNAL_FIELDS:
+            continue
+        if key in TIME_FIELDS and isinstance(value, int | float) and not isinstance(value, bool):
+            out[key] = iso(value)
+        else:
+            out[key] = public_payload(value)
+    return out

@@ -95,3 +95,19 @@ def test_internal_fields_never_reach_the_tui_line():
                                   "new": {"priority": "high", "priority_rank": 3}}, step=None)
     plain = tui_format.event_text(ev, tui_format.Palette()).plain
     assert "priority low→high" in plain and "priority_rank" not in plain
+
+
+def test_public_payloads_show_times_as_iso_and_hide_internal_fields():
+    from agent_agency_cli.event_kinds import public_payload
+
+    stored = {"deadline": 1796001766.5, "next_retry_at": 0, "reason": "r", "attempt": 2,
+              "old": {"priority": "low", "priority_rank": 1, "deadline": None},
+              "new": {"priority": "high", "priority_rank": 3, "deadline": 1796001766.0},
+              "fallback": True, "violations": [{"deadline": "kept as is"}]}
+    assert public_payload(stored) == {
+        "deadline": "2026-11-30T01:22:46.500Z", "next_retry_at": "1970-01-01T00:00:00.000Z", "reason": "r",
+        "attempt": 2, "old": {"priority": "low", "deadline": None},
+        "new": {"priority": "high", "deadline": "2026-11-30T01:22:46.000Z"},
+        "fallback": True, "violations": [{"deadline": "kept as is"}]}
+    already = {"deadline": "2026-11-30T01:22:46.500Z"}
+    assert public_payload(already) == already
