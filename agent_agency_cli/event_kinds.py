@@ -62,12 +62,19 @@ class EventKind(StrEnum):
     INTERVENTION_REJECTED = "intervention_rejected"
     DEADLINE_PASSED = "deadline_passed"
     ALERT = "alert"
+    TASK_PLANNED = "task_planned"
+    PLAN_EDITED = "plan_edited"
+    MODEL_SELECTED = "model_selected"
+    MODEL_RETRY = "model_retry"
+    MODEL_FALLBACK = "model_fallback"
+    MODEL_REPAIR = "model_repair"
+    MODEL_SWAPPED = "model_swapped"
 
     @property
     def scope(self) -> str:
-        """`task`, `step`, `intervention` or `other`: the renderers' first split."""
+        """`task`, `step`, `intervention`, `model` or `other`: the renderers' first split."""
         head = self.value.split("_", 1)[0]
-        return head if head in ("task", "step", "intervention") else "other"
+        return head if head in ("task", "step", "intervention", "model") else "other"
 
     @property
     def word(self) -> str:
@@ -99,6 +106,10 @@ APPROVAL_PURPOSE: dict[str, str] = {
 
 # Events that are noise in a feed of lines (progress ticks): both renderers drop them.
 QUIET_KINDS: frozenset[EventKind] = frozenset({EventKind.STEP_PROGRESS})
+
+# Events about models and planners: `cli/model_render.py` words them.
+MODEL_KINDS: frozenset[EventKind] = frozenset(
+    {k for k in EventKind if k.scope == "model"} | {EventKind.TASK_PLANNED})
 
 # Step events whose payload carries `status` and `reason`: one line "step status: reason".
 STEP_ENDINGS: frozenset[EventKind] = frozenset({

@@ -154,6 +154,48 @@ class Alert(_Payload):
     message: str
 
 
+class TaskPlanned(_Payload):
+    source: str = Field(..., description="file, builtin or model: who made the plan")
+    model: str | None = None
+    steps: int | None = None
+
+
+class PlanEdited(_Payload):
+    steps: int
+
+
+class ModelSelected(_Payload):
+    model: str | None
+    fallbacks: list[str] = Field(default_factory=list)
+    reasoning: str | None = None
+
+
+class ModelRetry(_Payload):
+    model: str
+    reason: str | None = None
+    delay: float | None = None
+    retry: int | None = None
+
+
+class ModelFallback(_Payload):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    from_: str | None = Field(None, alias="from")
+    to: str | None = None
+    reason: str | None = None
+
+
+class ModelRepair(_Payload):
+    model: str
+    problems: Any = None
+
+
+class ModelSwapped(_Payload):
+    old: str | None
+    new: str
+    who: str | None = None
+
+
 _K = EventKind
 PAYLOADS: dict[EventKind, type[BaseModel]] = {
     _K.TASK_CREATED: TaskCreated, _K.TASK_MODIFIED: TaskModified, _K.TASK_PAUSED: TaskPaused,
@@ -164,6 +206,9 @@ PAYLOADS: dict[EventKind, type[BaseModel]] = {
     _K.REVIEW_RECORDED: ReviewRecorded, _K.INTERVENTION_REQUESTED: Intervention,
     _K.INTERVENTION_APPLIED: Intervention, _K.INTERVENTION_REJECTED: Intervention,
     _K.DEADLINE_PASSED: DeadlinePassed, _K.ALERT: Alert,
+    _K.TASK_PLANNED: TaskPlanned, _K.PLAN_EDITED: PlanEdited, _K.MODEL_SELECTED: ModelSelected,
+    _K.MODEL_RETRY: ModelRetry, _K.MODEL_FALLBACK: ModelFallback, _K.MODEL_REPAIR: ModelRepair,
+    _K.MODEL_SWAPPED: ModelSwapped,
 }
 for _kind in EventKind:
     if _kind not in PAYLOADS:

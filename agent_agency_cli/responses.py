@@ -68,6 +68,7 @@ class StepView(_View):
     metrics: dict[str, Any] | None = None
     gates: list[GateView] = Field(default_factory=list)
     result: Any = None
+    model: dict[str, Any] | None = Field(None, description="Model steps: selection, calls, tokens, cost.")
 
 
 class PlanView(_View):
@@ -76,6 +77,10 @@ class PlanView(_View):
     estimated_duration: float | None = None
     concurrency: int | None = None
     learned: dict[str, int] = Field(default_factory=dict)
+    name: str | None = None
+    source: str | None = Field(None, description="file, builtin or model: who made the plan.")
+    planner_model: str | None = None
+    not_planned: list[str] = Field(default_factory=list)
 
 
 class AttemptView(_View):
@@ -135,6 +140,7 @@ class TaskView(_View):
     risk: dict[str, Any] | None = None
     review_mode: str | None = None
     completion: dict[str, Any] | None = None
+    model_calls: dict[str, Any] | None = Field(None, description="Model-call totals and calls_list[].")
     steps: list[StepView]
     interventions: list[InterventionView] | None = Field(None, description="With --verbose only.")
     attempts: list[AttemptView] | None = Field(None, description="With --verbose only.")
@@ -181,6 +187,7 @@ class ResultStep(_View):
     reason: str | None
     result: Any = None
     metrics: dict[str, Any] | None = None
+    model: dict[str, Any] | None = None
 
 
 class ReviewView(_View):
@@ -214,6 +221,7 @@ class TaskMetrics(_View):
     retry_count: int | None = None
     steps_total: int | None = None
     steps_completed: int | None = None
+    model_cost: float | None = None
 
 
 class ResultView(_View):
@@ -240,6 +248,9 @@ class ResultView(_View):
     scores: Scores | None = None
     dry_run_report: Any = None
     metrics: TaskMetrics | None = None
+    model_calls: dict[str, Any] | None = None
+    plan: dict[str, Any] | None = Field(None, description="How the plan was made: source, planner_model, "
+                                        "not_planned.")
 
 
 class EventView(BaseModel):

@@ -18,8 +18,12 @@ PKG = Path(__file__).resolve().parents[2] / "agent_agency_cli"
 FACES = ("cli", "tui", "api")
 # Strings that look like event kinds but name something else.
 NOT_KINDS = {"task_id", "task_dir", "plan_dir", "plan_path", "gate_violation", "gate_type_of", "gate_score",
-             "review_mode", "review_policy", "step_id"}
-LOOKS_LIKE_KIND = re.compile(r"^(task|step|gate|intervention|approval|review|deadline)_[a-z_]+$")
+             "review_mode", "review_policy", "step_id", "model_calls", "model_cost", "step_output", "step_outputs",
+             "step_log_max", "step_metrics", "task_text", "plan_review", "task_record", "model_steps"}
+LOOKS_LIKE_KIND = re.compile(r"^(task|step|gate|intervention|approval|review|deadline|model|plan)_[a-z_]+$")
+# Calls that take an event kind, and where: positional index, or a keyword.
+KIND_ARGS = {"add_event": 1, "_event": 2, "emit": 0, "_emit": 0, "set_task": 1, "_set_task": 1, "_mark": 2,
+             "_move": 2}
 
 
 def _kind_literals() -> set[str]:
@@ -31,6 +35,30 @@ def _kind_literals() -> set[str]:
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and LOOKS_LIKE_KIND.match(node.value):
                 found.add(node.value)
     return found - NOT_KINDS
+
+
+def _kind_arguments() -> set[str]:
+    """String constants passed as the kind of an event to the calls that write one."""
+    found = set()
+    for path in PKG.rglob("*.py"):
+        if path.relative_to(PKG).parts[0] in FACES:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "attr", None) or getattr(node.func, "id", None)
+            args = [kw.value for kw in node.keywords if kw.arg == "event"]
+            if name in KIND_ARGS and len(node.args) > KIND_ARGS[name]:
+                args.append(node.args[KIND_ARGS[name]])
+            found |= {a.value for a in args if isinstance(a, ast.Constant) and isinstance(a.value, str)}
+    return found
+
+
+def test_every_kind_passed_to_an_event_writer_is_declared():
+    kinds = _kind_arguments()
+    assert {"task_created", "step_started", "model_selected"} <= kinds, "the scan no longer sees the writers"
+    # `approve_all` is an intervention kind (the interventions table), not an event
+    assert sorted(k for k in kinds - {"approve_all"} if kind_of(k) is None) == []
 
 
 def test_every_kind_the_engine_writes_is_declared():
@@ -72,7 +100,8 @@ def test_both_renderers_handle_every_kind(kind):
     ev = _event(kind.value, {"reason": "why", "status": "failed", "kind": "start", "gate": "g",
                              "who": "ana", "attempt": 1, "max_attempts": 2, "duration": 1.5, "id": 3,
                              "old": {"priority": "low"}, "new": {"priority": "high"}, "description": "d",
-                             "steps": 2, "cause": "cpu", "message": "hot"})
+                             "steps": 2, "cause": "cpu", "message": "hot", "delay": 0.5, "retry": 1,
+                             "model": "m", "source": "builtin"})
     line = render.event_line(ev)
     text = tui_format.event_text(ev, tui_format.Palette())
     if kind is EventKind.STEP_PROGRESS:
