@@ -15,6 +15,8 @@ from agent_agency_cli.cli.common import (
     orchestrator,
     print_json,
     print_json_line,
+    write_json_array,
+    write_json_lines,
 )
 
 app = typer.Typer(help="Create, inspect, follow and steer tasks.", no_args_is_help=True)
@@ -180,6 +182,9 @@ def list_(
     from agent_agency_cli.units import MAX_ROW_NUMBER, bounded_int
 
     bounded_int(limit, "--limit", 0, MAX_ROW_NUMBER)
+    if as_json and not limit:  # all of them: written as they are read (constant memory)
+        _stream_all(status or None)
+        return
     tasks = orchestrator().list_tasks(status or None, limit or None)
     if as_json:
         print_json(tasks)
@@ -187,6 +192,22 @@ def list_(
     from agent_agency_cli.cli.render import render_list
 
     render_list(tasks)
+
+
+def _stream_all(statuses: list[str] | None) -> None:
+    """Every task as a JSON array, each summary written as its page is read.
+
+    Moves behind the facade (`TaskOrchestrator.iter_tasks`) once the orchestrator's
+    split into orchestration/ has landed."""
+    import time
+
+    from agent_agency_cli.orchestrator import summary
+    from agent_agency_cli.store.task_pages import iter_tasks
+
+    orch = orchestrator()
+    orch.list_tasks(statuses, 1)  # the facade checks the statuses (exit 2 on an unknown one)
+    now = time.time()
+    write_json_array(summary(row, counts, now) for row, counts in iter_tasks(orch.store, statuses))
 
 
 @app.command()
@@ -339,6 +360,9 @@ def events(
     orch = orchestrator()
     tid = orch.resolve(task_id)
     source = orch.follow(tid, after=after) if follow else iter(orch.events(tid, after, 100_000))
+    if as_json and not follow:
+        write_json_lines(source)
+        return
     for ev in source:
         if ev is None:
             continue
