@@ -69,6 +69,7 @@ class EventKind(StrEnum):
     MODEL_FALLBACK = "model_fallback"
     MODEL_REPAIR = "model_repair"
     MODEL_SWAPPED = "model_swapped"
+    TOOL_CALL = "tool_call"
 
     @property
     def scope(self) -> str:
@@ -101,7 +102,7 @@ STATUS_ICONS: dict[str, str] = {
 # An approval request's `kind` -> what the person is asked to approve.
 APPROVAL_PURPOSE: dict[str, str] = {
     "start": "to run", "gate_violation": "to accept gate violations",
-    "manual_review": "for a manual review",
+    "manual_review": "for a manual review", "tool_call": "for a tool call",
 }
 
 # Events that are noise in a feed of lines (progress ticks): both renderers drop them.

@@ -196,6 +196,16 @@ class ModelSwapped(_Payload):
     who: str | None = None
 
 
+class ToolCall(_Payload):
+    """One MCP tool call of an agent step."""
+
+    tool: str
+    arguments: Any = None
+    status: str = Field(..., description="ok, rejected, refused or error")
+    duration: float | None = None
+    result_size: int | None = None
+
+
 _K = EventKind
 PAYLOADS: dict[EventKind, type[BaseModel]] = {
     _K.TASK_CREATED: TaskCreated, _K.TASK_MODIFIED: TaskModified, _K.TASK_PAUSED: TaskPaused,
@@ -208,7 +218,7 @@ PAYLOADS: dict[EventKind, type[BaseModel]] = {
     _K.DEADLINE_PASSED: DeadlinePassed, _K.ALERT: Alert,
     _K.TASK_PLANNED: TaskPlanned, _K.PLAN_EDITED: PlanEdited, _K.MODEL_SELECTED: ModelSelected,
     _K.MODEL_RETRY: ModelRetry, _K.MODEL_FALLBACK: ModelFallback, _K.MODEL_REPAIR: ModelRepair,
-    _K.MODEL_SWAPPED: ModelSwapped,
+    _K.MODEL_SWAPPED: ModelSwapped, _K.TOOL_CALL: ToolCall,
 }
 for _kind in EventKind:
     if _kind not in PAYLOADS:

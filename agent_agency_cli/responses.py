@@ -76,7 +76,9 @@ class PlanView(_View):
     critical_path: list[str]
     estimated_duration: float | None = None
     concurrency: int | None = None
-    learned: dict[str, int] = Field(default_factory=dict)
+    learned: dict[str, int] = Field(default_factory=dict, description="Previous runs per step.")
+    learned_from: dict[str, str] = Field(default_factory=dict, description="Per step: where its estimate "
+                                         "was learned (this step, similar steps).")
     name: str | None = None
     source: str | None = Field(None, description="file, builtin or model: who made the plan.")
     planner_model: str | None = None
