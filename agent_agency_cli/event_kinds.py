@@ -35,6 +35,7 @@ class EventKind(StrEnum):
     TASK_QUEUED = "task_queued"
     TASK_ARCHIVED = "task_archived"
     TASK_RESTORED = "task_restored"
+    TASK_RETRIED = "task_retried"
     STEP_WAITING_RESOURCES = "step_waiting_resources"
     STEP_STARTED = "step_started"
     STEP_PROGRESS = "step_progress"

@@ -195,19 +195,11 @@ def list_(
 
 
 def _stream_all(statuses: list[str] | None) -> None:
-    """Every task as a JSON array, each summary written as its page is read.
-
-    Moves behind the facade (`TaskOrchestrator.iter_tasks`) once the orchestrator's
-    split into orchestration/ has landed."""
-    import time
-
-    from agent_agency_cli.orchestrator import summary
-    from agent_agency_cli.store.task_pages import iter_tasks
-
+    """Every task as a JSON array, each summary written as its page is read
+    (`TaskOrchestrator.iter_tasks`)."""
     orch = orchestrator()
     orch.list_tasks(statuses, 1)  # the facade checks the statuses (exit 2 on an unknown one)
-    now = time.time()
-    write_json_array(summary(row, counts, now) for row, counts in iter_tasks(orch.store, statuses))
+    write_json_array(orch.iter_tasks(statuses))
 
 
 @app.command()
@@ -313,17 +305,15 @@ def _follow_logs(orch, tid: str, step: str | None, emit) -> None:  # type: ignor
     from agent_agency_cli.executors.base import parse_log_line
 
     names = [step] if step else [s["name"] for s in orch.get_status(tid)["steps"]]
-    if step:
-        orch.store.get_step(tid, step)  # NotFoundError for an unknown step
+    paths = {name: orch.step_log_path(tid, name) for name in names}  # NotFoundError: unknown step
     offsets = dict.fromkeys(names, 0)
     partial = dict.fromkeys(names, "")
     while True:
         finished = orch.get_status(tid)["finished"]
         batch = []
         for name in names:
-            path = orch.paths.step_log(tid, name)
             try:
-                with open(path, encoding="utf-8", errors="replace") as fh:
+                with open(paths[name], encoding="utf-8", errors="replace") as fh:
                     fh.seek(offsets[name])
                     data = fh.read()
                     offsets[name] = fh.tell()
