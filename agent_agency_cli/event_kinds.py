@@ -129,6 +129,7 @@ INTERNAL_FIELDS: frozenset[str] = frozenset({"priority_rank"})
 # Payload fields that hold a point in time: written as epoch seconds, shown as UTC ISO-8601.
 TIME_FIELDS: frozenset[str] = frozenset({
     "deadline", "next_retry_at", "started_at", "finished_at", "paused_at", "created_at", "applied_at",
+    "first_ts", "last_ts",
 })
 
 

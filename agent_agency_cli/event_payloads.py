@@ -81,7 +81,7 @@ class StepRetry(_Payload):
     max_attempts: int
     exit_code: int | None = None
     delay: float
-    next_retry_at: Timestamp | float | None = Field(None, description="When the next attempt starts.")
+    next_retry_at: Timestamp | None = Field(None, description="When the next attempt starts.")
 
 
 class StepStopped(_Payload):
@@ -146,7 +146,7 @@ class Intervention(_Payload):
 
 
 class DeadlinePassed(_Payload):
-    deadline: Timestamp | float | None
+    deadline: Timestamp | None
 
 
 class Alert(_Payload):

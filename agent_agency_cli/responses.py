@@ -199,7 +199,7 @@ class ReviewView(_View):
     data: Any = None
     reviewer: str | None = None
     reason: str | None = None
-    created_at: Timestamp | float | None = None  # TODO(typed): ISO once the store converts it
+    created_at: Timestamp | None = None
 
 
 class Scores(_View):
