@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_agency_cli.errors import BadInputError, NotFoundError
-from agent_agency_cli.event_kinds import public_payload
+from agent_agency_cli.event_kinds import EventKind, public_payload
 from agent_agency_cli.executors.base import parse_log_line
 from agent_agency_cli.executors.registry import step_command
 from agent_agency_cli.models import StepStatus, TaskStatus, count_statuses, progress
@@ -194,10 +194,10 @@ def task_status(store: Store, paths: HomePaths, task_id: str, *, interventions: 
     if data["status"] in ("awaiting_approval", "paused"):
         waiting = [s for s in data["steps"] if s["status"] == "awaiting_approval"]
         if not waiting and data["status"] == "awaiting_approval":  # a tool call of a running agent step
-            last = store.last_event_step(tid, "approval_requested")
+            last = store.last_event_step(tid, EventKind.APPROVAL_REQUESTED)
             waiting = [s for s in data["steps"] if last and s["name"] == last]
         if waiting:
-            approval = (public_payload(store.last_event_payload(tid, waiting[0]["name"], "approval_requested"))
+            approval = (public_payload(store.last_event_payload(tid, waiting[0]["name"], EventKind.APPROVAL_REQUESTED))
                         or {"step": waiting[0]["name"]})
     data["approval"] = approval
     for s in data["steps"]:
