@@ -71,6 +71,8 @@ class EventKind(StrEnum):
     MODEL_REPAIR = "model_repair"
     MODEL_SWAPPED = "model_swapped"
     TOOL_CALL = "tool_call"
+    STORAGE_FAULT = "storage_fault"
+    STORAGE_RECOVERED = "storage_recovered"
 
     @property
     def scope(self) -> str:

@@ -120,6 +120,7 @@ class TaskView(_View):
     priority: Priority
     finished: bool
     requirements: list[str]
+    stakeholders: list[str] = Field(default_factory=list, description="Who is told about the task.")
     deadline: Timestamp | None
     deadline_passed: bool | None = None
     created_at: Timestamp | None = None

@@ -47,6 +47,8 @@ def create(
     deadline: Annotated[str | None, typer.Option(help="ISO-8601 (2026-12-31, "
                                                  "2026-12-31T18:00Z) or relative (30m, 2h, 1d).")
                         ] = None,
+    stakeholders: Annotated[str | None, typer.Option(help="Comma-separated names of who is told "
+                                                     "about the task, e.g. 'security_team,ops'.")] = None,
     workdir: Annotated[str | None, typer.Option(help="Default working directory of the steps "
                                                 "(else the task's own workspace).")] = None,
     concurrency: Annotated[int | None, typer.Option(help="Max steps running at once "
@@ -87,6 +89,7 @@ def create(
     request = dict(
         description=description, plan=plan, mode=mode_v, priority=prio,
         requirements=requirements.split(",") if requirements else [],
+        stakeholders=stakeholders.split(",") if stakeholders else [],
         deadline=deadline, workdir=workdir, concurrency=concurrency, complexity=complexity,
     )
     orch = orchestrator()
