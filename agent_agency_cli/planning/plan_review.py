@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_agency_cli.errors import BadInputError, ConflictError, PlanError
+from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.models import StepStatus, TaskStatus
 
 NOT_PLAN_KEYS = ("selection",)  # stored in a step's spec by the engine, not written by people
@@ -145,6 +146,6 @@ def edit_plan(orch: Any, task_id: str) -> str:
 
     save_plan(store, tid, "edited", _yaml({"description": task["description"], "steps": _steps_as_plan(
         store.get_steps(tid))}), shown["notes"], shown["model"])
-    store.add_event(tid, "plan_edited", {"steps": len(plan.steps)})
+    store.add_event(tid, EventKind.PLAN_EDITED, {"steps": len(plan.steps)})
     return decide(orch, tid, approve=True, reason="plan edited and approved")
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from agent_agency_cli.errors import InvalidTransition, NotFoundError
+from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.models import StepStatus, check_step_transition
 from agent_agency_cli.store.base import BatchLostError, dumps
 from agent_agency_cli.store.db import begin_immediate
@@ -195,7 +196,7 @@ class StepQueries:
                 "UPDATE steps SET progress = ?, progress_message = ? WHERE task_id = ? AND name = ?",
                 (fraction, self.redact(task_id, message), task_id, step),
             )
-            self._event(task_id, step, "step_progress", {"progress": fraction, "message": message}, now)
+            self._event(task_id, step, EventKind.STEP_PROGRESS, {"progress": fraction, "message": message}, now)
 
     def step_counts(self, task_ids: Sequence[str]) -> dict[str, dict[str, int]]:
         """{task_id: {status: count}} for the given tasks."""
