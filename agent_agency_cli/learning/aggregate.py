@@ -202,18 +202,31 @@ def import_file(conn: sqlite3.Connection, path: Path) -> dict[str, int]:
             "origins": len({e["origin"] for e in entries})}
 
 
-def model_record(conn: sqlite3.Connection, step_type: str | None) -> list[dict[str, Any]]:
-    """For `model: auto`: per model that ran model steps of this type (local and imported),
-    runs, success rate, mean cost, tokens and duration — best success rate, then cheapest, first."""
-    per: dict[str, dict[str, Any]] = {}
+def model_records(conn: sqlite3.Connection, step_types: Iterable[str | None]) -> dict[str | None, list[dict[str, Any]]]:
+    """For `model: auto`, per step type: each model that ran model steps of the type (local and
+    imported), its runs, success rate, mean cost, tokens and duration — best success rate, then
+    cheapest, first. One pass over the aggregates for all the types."""
+    wanted = set(step_types)
+    per: dict[str | None, dict[str, dict[str, Any]]] = {t: {} for t in wanted}
+    if not wanted:
+        return {}
     for agg in all_stats(conn):
-        if agg["kind"] != "model" or agg["type"] != step_type or not agg["executor"]:
+        if agg["kind"] != "model" or agg["type"] not in wanted or not agg["executor"]:
             continue
-        cur = per.get(agg["executor"])
+        models = per[agg["type"]]
+        cur = models.get(agg["executor"])
         if cur is None:
-            per[agg["executor"]] = cur = _empty({"executor": agg["executor"]})
+            models[agg["executor"]] = cur = _empty({"executor": agg["executor"]})
         _add(cur, agg)
-    out = [{"model": m, **{k: v for k, v in summary(a).items()
-                           if k in ("runs", "success_rate", "cost_mean", "tokens_mean", "duration_mean")}}
-           for m, a in per.items()]
-    return sorted(out, key=lambda r: (-(r["success_rate"] or 0.0), r["cost_mean"] or 0.0, r["model"]))
+    out: dict[str | None, list[dict[str, Any]]] = {}
+    for t, models in per.items():
+        rows = [{"model": m, **{k: v for k, v in summary(a).items()
+                                if k in ("runs", "success_rate", "cost_mean", "tokens_mean", "duration_mean")}}
+                for m, a in models.items()]
+        out[t] = sorted(rows, key=lambda r: (-(r["success_rate"] or 0.0), r["cost_mean"] or 0.0, r["model"]))
+    return out
+
+
+def model_record(conn: sqlite3.Connection, step_type: str | None) -> list[dict[str, Any]]:
+    """model_records for one step type."""
+    return model_records(conn, [step_type])[step_type]
