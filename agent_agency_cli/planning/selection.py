@@ -60,10 +60,11 @@ def _of_type(step_type: str | None) -> str:
     return f"type {step_type}" if step_type else "steps without a type"
 
 
-def _figures(r: dict[str, Any], *, long: bool) -> str:
+def _figures(r: dict[str, Any], of: str = "") -> str:
+    """`96% over 25 runs, $0.002/step` (with `of`: `96% success over 25 runs of type t, ...`)."""
     pct = f"{round((r['success_rate'] or 0.0) * 100)}%"
     cost = f", ${r['cost_mean']:.4g}/step" if r.get("cost_mean") is not None else ""
-    return f"{pct} {'success ' if long else ''}over {r['runs']} runs{cost}"
+    return f"{pct} success over {r['runs']} runs of {of}{cost}" if of else f"{pct} over {r['runs']} runs{cost}"
 
 
 def rank_by_learning(chain: list[str], records: list[dict[str, Any]], min_runs: int, step_type: str | None,
@@ -85,11 +86,11 @@ def rank_by_learning(chain: list[str], records: list[dict[str, Any]], min_runs: 
 
     ranked = iter(sorted(known, key=key))  # stable: ties keep the config's order
     out = [next(ranked) if m in known else m for m in chain]
-    others = [f"{m}: {_figures(by_model[m], long=False)}" if m in known
+    others = [f"{m}: {_figures(by_model[m])}" if m in known
               else f"{m}: {by_model.get(m, {}).get('runs', 0)} runs, too few to rank" for m in out[1:]]
     head = out[0]
     if head in known:
-        lead = f"chose {head}: {_figures(by_model[head], long=True)} of {_of_type(step_type)} (learning)"
+        lead = f"chose {head}: {_figures(by_model[head], _of_type(step_type))} (learning)"
     else:
         lead = f"kept {head}: {by_model.get(head, {}).get('runs', 0)} runs, too few to rank (learning)"
     return out, "; ".join([lead, *others, config_why])

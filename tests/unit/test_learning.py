@@ -157,6 +157,11 @@ def test_model_record_for_auto_selection(orch: TaskOrchestrator, tmp_path: Path)
                        "cost_mean": pytest.approx(0.01), "tokens_mean": 100, "duration_mean": 1.0}
     assert [r["model"] for r in model_record(orch.store.conn, "review")] == ["cheap"]
     assert model_record(orch.store.conn, "testing") == []
+    from agent_agency_cli.learning.aggregate import model_records
+
+    both = model_records(orch.store.conn, ["code", "review", None])
+    assert {t: [r["model"] for r in rows] for t, rows in both.items()} == {"code": ["big", "cheap"],
+                                                                          "review": ["cheap"], None: []}
 
 
 def test_a_model_step_result_gives_model_tokens_and_cost(orch: TaskOrchestrator) -> None:
