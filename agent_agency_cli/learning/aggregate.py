@@ -38,8 +38,9 @@ def _add(into: dict[str, Any], other: dict[str, Any]) -> None:
         into["sum"][f] += other["sum"].get(f, 0.0)
 
 
-def local_stats(conn: sqlite3.Connection, signatures: Iterable[str] | None = None) -> list[dict[str, Any]]:
-    """This machine's records, aggregated per (signature, executor)."""
+def local_stats(conn: sqlite3.Connection, signatures: Iterable[str] | None = None,
+                kind: str | None = None) -> list[dict[str, Any]]:
+    """This machine's records, aggregated per (signature, executor); only of `kind` when given."""
     cols = ", ".join(f"COUNT({f}), TOTAL({f})" for f in FIGURES)
     where, params = "", ()
     if signatures is not None:
@@ -47,6 +48,8 @@ def local_stats(conn: sqlite3.Connection, signatures: Iterable[str] | None = Non
         if not sigs:
             return []
         where, params = f"WHERE signature IN ({','.join('?' * len(sigs))})", sigs
+    if kind is not None:
+        where, params = (f"{where} AND kind = ?" if where else "WHERE kind = ?"), (*params, kind)
     rows = conn.execute(
         f"SELECT signature, kind, target, type, executor, COUNT(*), TOTAL(success), {cols} "
         f"FROM learning_records {where} GROUP BY signature, executor", params).fetchall()
@@ -60,14 +63,15 @@ def local_stats(conn: sqlite3.Connection, signatures: Iterable[str] | None = Non
     return out
 
 
-def all_stats(conn: sqlite3.Connection, signatures: Iterable[str] | None = None) -> list[dict[str, Any]]:
+def all_stats(conn: sqlite3.Connection, signatures: Iterable[str] | None = None,
+              kind: str | None = None) -> list[dict[str, Any]]:
     """Local and imported aggregates merged per (signature, executor), with `sources`."""
     sigs = set(signatures) if signatures is not None else None
     merged: dict[tuple[str, str | None], dict[str, Any]] = {}
-    for agg in local_stats(conn, sigs):
+    for agg in local_stats(conn, sigs, kind):
         merged[(agg["signature"], agg["executor"])] = {**agg, "local": agg["count"], "imported": 0}
     for r in conn.execute("SELECT signature, kind, target, type, executor, stats FROM learning_imported"):
-        if sigs is not None and r[0] not in sigs:
+        if (sigs is not None and r[0] not in sigs) or (kind is not None and r[1] != kind):
             continue
         stats = json.loads(r[5])
         key = (r[0], r[4])
@@ -210,8 +214,8 @@ def model_records(conn: sqlite3.Connection, step_types: Iterable[str | None]) ->
     per: dict[str | None, dict[str, dict[str, Any]]] = {t: {} for t in wanted}
     if not wanted:
         return {}
-    for agg in all_stats(conn):
-        if agg["kind"] != "model" or agg["type"] not in wanted or not agg["executor"]:
+    for agg in all_stats(conn, kind="model"):
+        if agg["type"] not in wanted or not agg["executor"]:
             continue
         models = per[agg["type"]]
         cur = models.get(agg["executor"])
