@@ -152,6 +152,7 @@ class AgentHandle(ModelHandle):
         if not model or model == ep.name or model == "auto":
             return ep
         new = resolve(model, self.ctx.settings.models, self.ctx.env)
+        self._model = new.name
         self._sys(f"model swapped: {ep.name} -> {new.name} from this turn")
         self._install_mask([new.api_key] if new.api_key else [])
         return new

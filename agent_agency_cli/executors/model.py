@@ -101,6 +101,7 @@ class ModelHandle:
         self._secrets: list[str] = []
         self._rows: list[tuple[str, tuple[Any, ...]]] = []  # successful calls' model_calls rows
         self._scope: anyio.CancelScope | None = None
+        self._model: str | None = None  # the model trying the step now: learning blames a failure on it
 
     # -- masking ------------------------------------------------------------------
 
@@ -186,6 +187,7 @@ class ModelHandle:
         self._sys(f"model chain: {' -> '.join(chain)} ({sel.get('reasoning') or 'selected'})")
         reasons: list[str] = list(problems)
         for i, ep in enumerate(endpoints):
+            self._model = ep.name
             outcome, why = await self._try_model(ep, messages)
             if outcome is not None:
                 return outcome
@@ -200,6 +202,8 @@ class ModelHandle:
         reason = self._mask(reason)
         self._sys(reason)
         extra: dict[str, Any] = {"also": self._rows}
+        if self._model is not None:  # learning: the model whose answer (or endpoint) failed the step
+            extra["model"] = self._model
         if target_ok:
             extra["target_ok"] = True
         return StepOutcome(ok=False, reason=reason, extra=extra)

@@ -37,11 +37,12 @@ def _add(into: dict[str, Any], other: dict[str, Any]) -> None:
         into["sum"][f] += other["sum"].get(f, 0.0)
 
 
-def local_stats(conn: sqlite3.Connection, signatures: Iterable[str] | None = None) -> list[dict[str, Any]]:
-    """This machine's records, aggregated per (signature, executor)."""
+def local_stats(conn: sqlite3.Connection, signatures: Iterable[str] | None = None,
+                kind: str | None = None) -> list[dict[str, Any]]:
+    """This machine's records, aggregated per (signature, executor); only of `kind` when given."""
     sigs = tuple(set(signatures)) if signatures is not None else None
     out = []
-    for r in local_rows(conn, sigs):
+    for r in local_rows(conn, sigs, kind):
         agg = _empty(dict(zip(_CLASS_KEYS, r[:5], strict=True)))
         agg["count"], agg["successes"] = r[5], int(r[6])
         for i, f in enumerate(FIGURES):
@@ -50,14 +51,15 @@ def local_stats(conn: sqlite3.Connection, signatures: Iterable[str] | None = Non
     return out
 
 
-def all_stats(conn: sqlite3.Connection, signatures: Iterable[str] | None = None) -> list[dict[str, Any]]:
+def all_stats(conn: sqlite3.Connection, signatures: Iterable[str] | None = None,
+              kind: str | None = None) -> list[dict[str, Any]]:
     """Local and imported aggregates merged per (signature, executor), with `sources`."""
     sigs = set(signatures) if signatures is not None else None
     merged: dict[tuple[str, str | None], dict[str, Any]] = {}
-    for agg in local_stats(conn, sigs):
+    for agg in local_stats(conn, sigs, kind):
         merged[(agg["signature"], agg["executor"])] = {**agg, "local": agg["count"], "imported": 0}
     for r in imported_rows(conn):
-        if sigs is not None and r[0] not in sigs:
+        if (sigs is not None and r[0] not in sigs) or (kind is not None and r[1] != kind):
             continue
         stats = json.loads(r[5])
         key = (r[0], r[4])
@@ -172,18 +174,31 @@ def import_file(conn: sqlite3.Connection, path: Path) -> dict[str, int]:
             "origins": len({e["origin"] for e in entries})}
 
 
-def model_record(conn: sqlite3.Connection, step_type: str | None) -> list[dict[str, Any]]:
-    """For `model: auto`: per model that ran model steps of this type (local and imported),
-    runs, success rate, mean cost, tokens and duration — best success rate, then cheapest, first."""
-    per: dict[str, dict[str, Any]] = {}
-    for agg in all_stats(conn):
-        if agg["kind"] != "model" or agg["type"] != step_type or not agg["executor"]:
+def model_records(conn: sqlite3.Connection, step_types: Iterable[str | None]) -> dict[str | None, list[dict[str, Any]]]:
+    """For `model: auto`, per step type: each model that ran model steps of the type (local and
+    imported), its runs, success rate, mean cost, tokens and duration — best success rate, then
+    cheapest, first. One pass over the aggregates for all the types."""
+    wanted = set(step_types)
+    per: dict[str | None, dict[str, dict[str, Any]]] = {t: {} for t in wanted}
+    if not wanted:
+        return {}
+    for agg in all_stats(conn, kind="model"):
+        if agg["type"] not in wanted or not agg["executor"]:
             continue
-        cur = per.get(agg["executor"])
+        models = per[agg["type"]]
+        cur = models.get(agg["executor"])
         if cur is None:
-            per[agg["executor"]] = cur = _empty({"executor": agg["executor"]})
+            models[agg["executor"]] = cur = _empty({"executor": agg["executor"]})
         _add(cur, agg)
-    out = [{"model": m, **{k: v for k, v in summary(a).items()
-                           if k in ("runs", "success_rate", "cost_mean", "tokens_mean", "duration_mean")}}
-           for m, a in per.items()]
-    return sorted(out, key=lambda r: (-(r["success_rate"] or 0.0), r["cost_mean"] or 0.0, r["model"]))
+    out: dict[str | None, list[dict[str, Any]]] = {}
+    for t, models in per.items():
+        rows = [{"model": m, **{k: v for k, v in summary(a).items()
+                                if k in ("runs", "success_rate", "cost_mean", "tokens_mean", "duration_mean")}}
+                for m, a in models.items()]
+        out[t] = sorted(rows, key=lambda r: (-(r["success_rate"] or 0.0), r["cost_mean"] or 0.0, r["model"]))
+    return out
+
+
+def model_record(conn: sqlite3.Connection, step_type: str | None) -> list[dict[str, Any]]:
+    """model_records for one step type."""
+    return model_records(conn, [step_type])[step_type]

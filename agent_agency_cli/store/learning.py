@@ -32,15 +32,19 @@ def mean_gate_score(conn: sqlite3.Connection, task_id: str, step: str, attempt: 
                         (task_id, step, attempt)).fetchone()[0]
 
 
-def local_rows(conn: sqlite3.Connection, signatures: tuple[str, ...] | None = None) -> list[tuple[Any, ...]]:
+def local_rows(conn: sqlite3.Connection, signatures: tuple[str, ...] | None = None,
+               kind: str | None = None) -> list[tuple[Any, ...]]:
     """Records grouped per (signature, executor): signature, kind, target, type, executor,
-    runs, successes, then for each of FIGURES how many runs had it and their sum."""
+    runs, successes, then for each of FIGURES how many runs had it and their sum.
+    Only of `kind` (shell, model, ...) when given."""
     cols = ", ".join(f"COUNT({f}), TOTAL({f})" for f in FIGURES)
     where, params = "", ()
     if signatures is not None:
         if not signatures:
             return []
         where, params = f"WHERE signature IN ({','.join('?' * len(signatures))})", signatures
+    if kind is not None:
+        where, params = (f"{where} AND kind = ?" if where else "WHERE kind = ?"), (*params, kind)
     return [tuple(r) for r in conn.execute(
         f"SELECT signature, kind, target, type, executor, COUNT(*), TOTAL(success), {cols} "
         f"FROM learning_records {where} GROUP BY signature, executor", params).fetchall()]
