@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agent_agency_cli.errors import ConflictError
+from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.models import StepStatus, TaskStatus, override_target
 from agent_agency_cli.store import Store
 
@@ -79,10 +80,10 @@ class ControlTarget(Protocol):
 def record_cancelled(t: ControlTarget, reason: str) -> None:
     """The end of a cancelled task, whoever cancelled it: row, event, completion, hook."""
     completion = {"status": "cancelled", "reason": reason}
-    t.set_task(T.CANCELLED, "task_cancelled", {"reason": reason}, finished_at=time.time(),
+    t.set_task(T.CANCELLED, EventKind.TASK_CANCELLED, {"reason": reason}, finished_at=time.time(),
                reason=reason, exit_code=T.CANCELLED.exit_code, owner=None,
                completion=json.dumps(completion))
-    t.notify_hooks("task_cancelled")
+    t.notify_hooks(EventKind.TASK_CANCELLED)
 
 
 def override_fields(info: StepInfo, new: StepStatus, reason: str | None) -> dict[str, Any]:
@@ -102,7 +103,7 @@ def pause(t: ControlTarget, req: Request) -> str:
         raise ConflictError(f"task {t.task_id} is {t.status}; nothing to pause")
     now = time.time()
     stopped = t.pause_steps(now)
-    t.set_task(T.PAUSED, "task_paused", {"steps": stopped}, paused_at=now)
+    t.set_task(T.PAUSED, EventKind.TASK_PAUSED, {"steps": stopped}, paused_at=now)
     if not t.live:
         return f"paused task {t.task_id} (it will not start until resumed)"
     return f"paused task {t.task_id}" + (f" ({len(stopped)} running step(s) stopped)" if stopped else "")
@@ -120,7 +121,7 @@ def resume(t: ControlTarget, req: Request) -> str:
         paused_from = max(task["paused_at"], task["started_at"])
         extra = {"paused_total": (task["paused_total"] or 0.0) + max(0.0, now - paused_from)}
     target = t.resumed_status()
-    t.set_task(target, "task_resumed", {}, paused_at=None, **extra)
+    t.set_task(target, EventKind.TASK_RESUMED, {}, paused_at=None, **extra)
     t.continue_after()
     if target is T.QUEUED:
         return f"resumed task {t.task_id} (queued for the daemon)"
@@ -139,8 +140,8 @@ def escalate(t: ControlTarget, req: Request) -> str:
         raise ConflictError(f"task {t.task_id} is {t.status}; nothing to escalate")
     if t.status is T.PAUSED:
         resume(t, req)
-    t.set_task(T.ESCALATED, "task_escalated", {"reason": req.reason}, reason=req.reason)
-    t.notify_hooks("task_escalated")
+    t.set_task(T.ESCALATED, EventKind.TASK_ESCALATED, {"reason": req.reason}, reason=req.reason)
+    t.notify_hooks(EventKind.TASK_ESCALATED)
     t.continue_after()
     return f"escalated task {t.task_id}: waiting for a person (resume or cancel)"
 
@@ -157,7 +158,7 @@ def modify(t: ControlTarget, req: Request) -> str:
         current = json.loads(task["limits"] or "{}")
         old["limits"] = current
         changes["limits"] = {**current, **changes["limits"]}
-    t.store.update_task_fields(t.task_id, event="task_modified", payload={"old": old, "new": changes},
+    t.store.update_task_fields(t.task_id, event=EventKind.TASK_MODIFIED, payload={"old": old, "new": changes},
                                **changes)
     t.apply_changes(changes)
     return f"modified task {t.task_id}: " + ", ".join([*sorted(changes), *([swapped] if swapped else [])])
@@ -199,15 +200,15 @@ def approve(t: ControlTarget, req: Request) -> str:
     name = _awaiting(t, req.args.get("step"))
     all_remaining = bool(req.args.get("all_remaining"))
     group = _group_of(t, name) if req.args.get("group") and not all_remaining else []
-    if group:
-        # strict mode, a whole parallel group at once: the others start without asking
+    if group:  # strict mode, a whole parallel group at once: the others start without asking
         t.preapprove(group)
-        t.store.add_event(t.task_id, "group_approved", {"who": req.who, "steps": [name, *group]}, step=name)
     if all_remaining:
         t.store.update_task_fields(t.task_id, event="approve_all", payload={"who": req.who},
                                    approve_all=1)
-    t.store.add_event(t.task_id, "step_approved", {"who": req.who, "all_remaining": all_remaining},
-                      step=name)
+    decision: dict[str, Any] = {"who": req.who, "all_remaining": all_remaining}
+    if group:
+        decision["group"] = group
+    t.store.add_event(t.task_id, EventKind.STEP_APPROVED, decision, step=name)
     t.decide(name, True, f"approved by {req.who}", all_remaining)
     if group:
         return f"approved steps {', '.join([name, *group])} (parallel group)"
@@ -216,7 +217,7 @@ def approve(t: ControlTarget, req: Request) -> str:
 
 def reject(t: ControlTarget, req: Request) -> str:
     name = _awaiting(t, req.args.get("step"))
-    t.store.add_event(t.task_id, "step_rejected", {"who": req.who, "reason": req.reason}, step=name)
+    t.store.add_event(t.task_id, EventKind.STEP_REJECTED, {"who": req.who, "reason": req.reason}, step=name)
     t.decide(name, False, f"{req.reason} (by {req.who})", False)
     return f"rejected step {name}: {req.reason}"
 
@@ -281,7 +282,7 @@ class StoredTask:
         before = {s["name"]: StepStatus(s["status"]) for s in steps}
         open_steps = [n for n, st in before.items() if not st.is_finished]
         self.store.set_steps_status(self.task_id, open_steps, before, S.CANCELLED,
-                                    event="step_cancelled", payload={"reason": reason})
+                                    event=EventKind.STEP_CANCELLED, payload={"reason": reason})
         record_cancelled(self, reason)
 
     def apply_changes(self, changes: dict[str, Any]) -> None:
@@ -299,7 +300,7 @@ class StoredTask:
     def override_step(self, name: str, new: StepStatus, payload: dict[str, Any],
                       fields: dict[str, Any]) -> None:
         old = self.step_info(name).status
-        self.store.set_step_status(self.task_id, name, old, new, event="step_overridden",
+        self.store.set_step_status(self.task_id, name, old, new, event=EventKind.STEP_OVERRIDDEN,
                                    payload=payload, **fields)
 
     def has_interrupted_steps(self) -> bool:

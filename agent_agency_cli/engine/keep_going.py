@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.models import StepStatus
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ def keep_going(runner: TaskRunner, st: StepState, outcome: StepOutcome) -> None:
                 stack.append(dep)
     blocked = [runner.steps[n] for n in downstream
                if not runner.steps[n].status.is_finished and runner.steps[n].status is StepStatus.PENDING]
-    runner._mark(blocked, StepStatus.SKIPPED, "step_skipped", {"reason": f"a dependency failed ({st.name})"})
+    runner._mark(blocked, StepStatus.SKIPPED, EventKind.STEP_SKIPPED, {"reason": f"a dependency failed ({st.name})"})
     runner.notify()
 
 
