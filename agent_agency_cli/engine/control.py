@@ -161,7 +161,10 @@ def modify(t: ControlTarget, req: Request) -> str:
     t.store.update_task_fields(t.task_id, event=EventKind.TASK_MODIFIED, payload={"old": old, "new": changes},
                                **changes)
     t.apply_changes(changes)
-    return f"modified task {t.task_id}: " + ", ".join([*sorted(changes), *([swapped] if swapped else [])])
+    from agent_agency_cli.change_text import describe_changes  # words, never priority_rank or epochs
+
+    shown = describe_changes(changes, old)
+    return f"modified task {t.task_id}: " + "; ".join(x for x in (shown, swapped) if x)
 
 
 def override(t: ControlTarget, req: Request) -> str:

@@ -11,7 +11,7 @@ PKG = Path(__file__).resolve().parents[2] / "agent_agency_cli"
 
 # Lower layers never import higher ones; the same layer may import itself.
 LAYERS: dict[str, int] = {
-    "errors": 0, "models": 0, "timeutil": 0, "backoff": 0, "units": 0,
+    "errors": 0, "models": 0, "timeutil": 0, "backoff": 0, "units": 0, "change_text": 0,
     "event_kinds": 0, "responses": 0, "event_payloads": 0,
     "config": 1, "paths": 1, "request": 1, "procgroup": 1,
     "store": 2,
