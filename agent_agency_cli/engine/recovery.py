@@ -11,7 +11,7 @@ from typing import Any
 from agent_agency_cli.engine.process import home_marker, identity_alive, kill_step_processes
 from agent_agency_cli.engine.queued import apply_pending, pending_ids
 from agent_agency_cli.event_kinds import EventKind
-from agent_agency_cli.models import ACTIVE_TASK_STATUSES, StepStatus, TaskStatus
+from agent_agency_cli.models import ACTIVE_TASK_STATUSES, RESERVED_PREFIX, StepStatus, TaskStatus
 from agent_agency_cli.store import Store
 
 log = logging.getLogger(__name__)
@@ -31,8 +31,8 @@ def recover_orphans(store: Store, identity: str,
     recovered = []
     home_id = home_marker(store.home())
     for task in store.tasks_owned_elsewhere([s.value for s in ACTIVE_TASK_STATUSES], identity):
-        if identity_alive(task["owner"]):
-            continue
+        if identity_alive(task["owner"]) or (task["owner"] or "").startswith(RESERVED_PREFIX):
+            continue  # a live engine's, or a held task paused before it ever ran (no engine had it)
         recover_task(store, task, home_id, kill_remote)
         recovered.append(task["id"])
     return recovered

@@ -23,7 +23,7 @@ from agent_agency_cli.errors import (
     InvalidTransition,
 )
 from agent_agency_cli.event_kinds import EventKind
-from agent_agency_cli.models import ACTIVE_TASK_STATUSES, ExecutionMode, Priority, TaskStatus
+from agent_agency_cli.models import ACTIVE_TASK_STATUSES, RESERVED_PREFIX, ExecutionMode, Priority, TaskStatus
 from agent_agency_cli.orchestration import actor
 from agent_agency_cli.store import Store
 from agent_agency_cli.timeutil import parse_deadline
@@ -51,7 +51,8 @@ class Control:
         for _ in range(3):
             task = store.get_task(tid)
             status = TaskStatus(task["status"])
-            owned = status in ACTIVE_TASK_STATUSES and task["owner"] is not None
+            owned = (status in ACTIVE_TASK_STATUSES and task["owner"] is not None
+                     and not task["owner"].startswith(RESERVED_PREFIX))  # held: no engine has it
             if owned and identity_alive(task["owner"]):
                 return self._send(tid, kind, args, reason)
             if owned:

@@ -37,7 +37,9 @@ def test_create_foreground_while_a_daemon_runs_runs_here_and_exits_0(cli, write_
 
 
 def test_a_pause_while_queued_is_not_taken_off_the_run_time(orch, home: Path):
-    tid = orch.submit_task({"plan": {"steps": [{"name": "a", "run": "sleep 0.3"}]}}, start_daemon=False)
+    # kept for this process: the resume starts a daemon, which must not take it first
+    tid = orch.submit_task({"plan": {"steps": [{"name": "a", "run": "sleep 0.3"}]}}, start_daemon=False,
+                           reserve=FOREGROUND_OWNER)
     orch.pause(tid)
     paused_at = time.time()
     wait_for(lambda: time.time() > paused_at + 1.0, timeout=5)  # a pause longer than the run
@@ -127,3 +129,16 @@ def test_hold_with_foreground_is_bad_input_and_stores_nothing(cli, write_plan):
     res = cli("task", "create", "--plan", str(plan), "--hold", "--foreground")
     assert res.returncode == 2 and "--hold" in res.stderr
     assert cli.json("task", "list") == []
+
+
+def test_a_held_task_paused_and_resumed_is_still_held(orch):
+    from agent_agency_cli.models import HELD_OWNER
+
+    tid = orch.submit_task({"plan": {"steps": [{"name": "a", "run": "true"}]}}, start_daemon=False,
+                           reserve=HELD_OWNER)
+    orch.pause(tid)
+    assert orch.get_status(tid)["status"] == "paused"
+    orch.resume(tid)  # before: waited for a daemon to "recover" it, and the hold was lost
+    status = orch.get_status(tid)
+    assert status["status"] == "queued" and status["held"] is True
+    assert orch.store.claim_next_task("some-daemon") is None
