@@ -921,10 +921,8 @@ class TaskOrchestrator:
             status = TaskStatus(task["status"])
             if status.is_terminal and not (kind == "override"):
                 raise ConflictError(f"task {tid} is {status}; nothing to {kind}")
-            from agent_agency_cli.engine.process import identity_alive
-
             owned = status in ACTIVE_TASK_STATUSES and task["owner"] is not None
-            if owned and identity_alive(task["owner"]):
+            if owned and _engine_alive(task["owner"]):
                 return self._send(tid, kind, args, reason)
             if owned:
                 # Its engine died: the daemon recovers the task first, then we retry.
@@ -1032,6 +1030,13 @@ class TaskOrchestrator:
     def _reject(self, iid: int, tid: str, message: str) -> ConflictError:
         self.store.finish_intervention(iid, tid, "rejected", message)
         return ConflictError(message)
+
+
+def _engine_alive(identity: str) -> bool:
+    # engine.process loads psutil: only a task an engine holds needs it.
+    from agent_agency_cli.engine.process import identity_alive
+
+    return identity_alive(identity)
 
 
 # -- JSON views ---------------------------------------------------------------

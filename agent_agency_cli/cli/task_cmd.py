@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from agent_agency_cli.cli import task_actions
 from agent_agency_cli.cli.common import (
     fail,
     handle_errors,
@@ -159,17 +160,12 @@ def _wait(orch, tid: str, as_json: bool) -> None:  # type: ignore[no-untyped-def
 def list_(
     status: Annotated[list[str] | None, typer.Option("--status", "-s", help="Only tasks in "
                                                      "this status (repeatable).")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many (newest first); 0 = all.")] = 50,
+    limit: Annotated[int, typer.Option(help="At most this many (newest first); 0 = all.")
+                     ] = task_actions.DEFAULT_LIST_LIMIT,
     as_json: JsonOpt = False,
 ) -> None:
     """List tasks, newest first."""
-    tasks = orchestrator().list_tasks(status or None, limit or None)
-    if as_json:
-        print_json(tasks)
-        return
-    from agent_agency_cli.cli.render import render_list
-
-    render_list(tasks)
+    task_actions.show_list(status, limit, as_json)
 
 
 @app.command()
@@ -181,13 +177,7 @@ def status(
     as_json: JsonOpt = False,
 ) -> None:
     """Show a task: status, progress, elapsed, ETA, deadline and every step."""
-    data = orchestrator().get_status(task_id, interventions=verbose or as_json)
-    if as_json:
-        print_json(data)
-        return
-    from agent_agency_cli.cli.render import render_status
-
-    render_status(data, verbose)
+    task_actions.show_status(task_id, verbose, as_json)
 
 
 @app.command()
@@ -358,14 +348,14 @@ def _done(message: str) -> None:
 @handle_errors
 def pause(task_id: IdArg) -> None:
     """Pause: no new step starts and running steps are stopped (SIGSTOP)."""
-    _done(orchestrator().pause(task_id))
+    task_actions.pause(task_id)
 
 
 @app.command()
 @handle_errors
 def resume(task_id: IdArg) -> None:
     """Resume a paused or escalated task (SIGCONT, scheduling continues)."""
-    _done(orchestrator().resume(task_id))
+    task_actions.resume(task_id)
 
 
 @app.command()
@@ -373,10 +363,10 @@ def resume(task_id: IdArg) -> None:
 def cancel(
     task_id: IdArg,
     reason: Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the audit "
-                                        "trail).")] = "cancelled by user",
+                                        "trail).")] = task_actions.DEFAULT_CANCEL_REASON,
 ) -> None:
     """Cancel: SIGTERM then SIGKILL the running steps; pending steps are cancelled."""
-    _done(orchestrator().cancel(task_id, reason))
+    task_actions.cancel(task_id, reason)
 
 
 @app.command()

@@ -134,7 +134,8 @@ class Store:
             if r["id"] == prefix:
                 return prefix
         if len(rows) > 1:
-            shown = ", ".join(f"{r['id']} ({r['description'][:30]})" for r in rows[:5])
+            # One line whatever the descriptions hold (they may span lines).
+            shown = ", ".join(f"{r['id']} ({' '.join(r['description'].split())[:30]})" for r in rows[:5])
             more = " …" if len(rows) > 5 else ""
             raise NotFoundError(f"task id {prefix!r} is ambiguous: {shown}{more}")
         return rows[0]["id"]

@@ -1,0 +1,321 @@
+"""The fast path (cli/fast.py) answers exactly as the Typer app does.
+
+Each argv shape runs twice against the same data home, restored from one snapshot
+before each run and with the clock frozen: once through `fast.run` and once through
+the Typer app (CliRunner), both inside the same CliRunner stream isolation. Stdout,
+stderr and the exit code must be identical, and so must the database afterwards.
+Shapes the fast path does not serve must fall back to Typer (parse returns None).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from agent_agency_cli.cli import fast
+from agent_agency_cli.cli.main import app
+from agent_agency_cli.orchestrator import TaskOrchestrator
+
+FROZEN = 1_900_000_000.0  # the clock during both runs: ages and elapsed times agree
+
+
+def _build(home: Path) -> dict[str, str]:
+    """Tasks in every state the commands treat differently; returns placeholders -> values."""
+    ids: list[str] = []
+    with TaskOrchestrator(home=home) as orch:
+        def submit(description: str, run: str = "true", **extra: object) -> str:
+            tid = orch.submit_task({"description": description, "plan": {"steps": [
+                {"name": "first", "run": run}, {"name": "second", "needs": ["first"], "run": "true"}]},
+                **extra}, start_daemon=False)
+            ids.append(tid)
+            return tid
+
+        done = submit("finishes")
+        orch.run_foreground(done)
+        failed = submit("fails\non two lines", run="exit 3", requirements=["a", "b"])
+        orch.run_foreground(failed)
+        paused = submit("paused while queued", priority="high")
+        orch.pause(paused)
+        cancelled = submit("cancelled while queued")
+        orch.cancel(cancelled, "not needed")
+        queued = submit("waits in the queue")
+        # More queued tasks until two ids share a first character: an ambiguous prefix.
+        while len({i[0] for i in ids}) == len(ids):
+            submit(f"filler {len(ids)}")
+    firsts = [i[0] for i in ids]
+    shared = next(c for c in firsts if firsts.count(c) > 1)
+    config = home / "alt-config.yaml"
+    config.write_text("task_execution:\n  max_concurrent_tasks: 3\n")
+    return {"{Q}": queued, "{Q5}": queued[:5], "{D}": done, "{F}": failed, "{P}": paused,
+            "{C}": cancelled, "{A}": shared, "{H}": str(home), "{CFG}": str(config)}
+
+
+@pytest.fixture(scope="module")
+def snapshot(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    # The per-test home fixture does not exist yet at module scope: build under a path of
+    # our own, then copy the data home into each test's home (ids and paths are relative
+    # to the home only where the home is part of them; see _restore).
+    root = tmp_path_factory.mktemp("fast-snapshot")
+    home = root / "home"
+    home.mkdir()
+    values = _build(home)
+    return home, values
+
+
+def _restore(snapshot_home: Path, home: Path) -> None:
+    shutil.rmtree(home)
+    shutil.copytree(snapshot_home, home)
+
+
+def _values(snapshot: tuple[Path, dict[str, str]], home: Path) -> dict[str, str]:
+    snap_home, values = snapshot
+    return {k: v.replace(str(snap_home), str(home)) for k, v in values.items()}
+
+
+def _argv(shape: str, values: dict[str, str]) -> list[str]:
+    out = []
+    for token in shape.split("|"):
+        for key, value in values.items():
+            token = token.replace(key, value)
+        out.append(token)
+    return out
+
+
+def _db_dump(home: Path) -> list[tuple]:
+    """The rows a command may write (tasks, steps, interventions, events)."""
+    conn = sqlite3.connect(home / "agency.db")
+    try:
+        rows = []
+        for table in ("tasks", "steps", "interventions", "events"):
+            rows += [(table, *r) for r in conn.execute(f"SELECT * FROM {table} ORDER BY rowid")]
+        return rows
+    finally:
+        conn.close()
+
+
+def _run_fast(argv: list[str]) -> tuple[int | None, str, str]:
+    runner = CliRunner()
+    with runner.isolation() as (out, err, _):
+        code = fast.run(argv)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        return code, out.getvalue().decode(), err.getvalue().decode()
+
+
+def _run_typer(argv: list[str]) -> tuple[int, str, str]:
+    res = CliRunner().invoke(app, argv, prog_name="agent-agency-cli")
+    if res.exception and not isinstance(res.exception, SystemExit):
+        raise res.exception
+    return res.exit_code, res.stdout, res.stderr
+
+
+FAST_SHAPES = [
+    # status: plain, JSON, verbose, prefixes, errors
+    "task|status|{Q}",
+    "task|status|{Q5}",
+    "task|status|{D}|--json",
+    "task|status|--json|{D}",
+    "task|status|{F}",
+    "task|status|{F}|-v",
+    "task|status|{F}|--verbose|--json",
+    "task|status|{P}|--verbose",
+    "task|status|{C}|-v|--json|-v",
+    "task|status|zzzz",
+    "task|status|{A}",
+    "task|status|{A}|--json",
+    "--home|{H}|task|status|{D}",
+    "--home={H}|task|status|{D}|--json",
+    "--config|{CFG}|task|status|{D}",
+    "-c|{CFG}|--home|{H}|task|status|{Q}",
+    "--config={CFG}|task|status|zzzz",
+    # list
+    "task|list",
+    "task|list|--json",
+    "task|list|--status|queued",
+    "task|list|-s|paused|-s|cancelled|--json",
+    "task|list|--status=failed",
+    "task|list|--status|bogus",
+    "task|list|--status|bogus|--json",
+    "task|list|--limit|3",
+    "task|list|--limit=0|--json",
+    "task|list|--limit|1|--status|queued|--limit|2",
+    "task|list|--status|running",
+    "--home|{H}|task|list",
+    "--config|/nonexistent/config.yaml|task|list",
+    # pause / resume / cancel: success, wrong state, unknown and ambiguous ids
+    "task|pause|{Q}",
+    "task|pause|{Q5}",
+    "task|pause|{P}",
+    "task|pause|{D}",
+    "task|pause|{C}",
+    "task|pause|zzzz",
+    "task|pause|{A}",
+    "task|resume|{Q}",
+    "task|resume|{C}",
+    "task|resume|{D}",
+    "task|resume|zzzz",
+    "task|resume|{A}",
+    "task|cancel|{Q}",
+    "task|cancel|{P}|--reason|not needed after all",
+    "task|cancel|{Q}|-r|why",
+    "task|cancel|--reason=why|{Q}",
+    "task|cancel|{D}",
+    "task|cancel|{C}",
+    "task|cancel|zzzz",
+    "task|cancel|{A}|-r|x",
+    "--home|{H}|task|cancel|{Q}",
+]
+
+
+@pytest.mark.parametrize("shape", FAST_SHAPES)
+def test_fast_path_answers_as_typer_does(shape, snapshot, home, monkeypatch):
+    values = _values(snapshot, home)
+    argv = _argv(shape, values)
+    assert fast.parse(argv) is not None, "the fast path should serve this shape"
+    monkeypatch.setattr(time, "time", lambda: FROZEN)
+    _restore(snapshot[0], home)
+    got_fast = _run_fast(argv)
+    db_fast = _db_dump(home)
+    _restore(snapshot[0], home)
+    got_typer = _run_typer(argv)
+    db_typer = _db_dump(home)
+    assert got_fast == got_typer
+    assert db_fast == db_typer
+    # Not vacuous: every shape printed something and errors are one line.
+    code, out, err = got_fast
+    assert out or err
+    if code:
+        assert err.count("\n") == 1 and err.startswith("error: "), err
+
+
+def test_the_fast_path_acts_on_the_database(snapshot, home):
+    values = _values(snapshot, home)
+    _restore(snapshot[0], home)
+    code, _, err = _run_fast(["task", "cancel", values["{Q}"], "-r", "changed my mind"])
+    assert code == 0 and err == f"cancelled task {values['{Q}']}\n"
+    with TaskOrchestrator(home=home) as orch:
+        status = orch.get_status(values["{Q}"])
+    assert status["status"] == "cancelled" and status["reason"] == "changed my mind"
+    code, out, _ = _run_fast(["task", "list", "--status", "cancelled", "--json"])
+    assert code == 0
+    assert {t["id"] for t in json.loads(out)} == {values["{Q}"], values["{C}"]}
+
+
+def test_piped_list_and_status_are_plain_rows(snapshot, home):
+    values = _values(snapshot, home)
+    _restore(snapshot[0], home)
+    _, out, _ = _run_fast(["task", "list"])
+    lines = out.splitlines()
+    assert lines[0].split() == ["id", "status", "priority", "progress", "elapsed", "age", "description"]
+    by_id = {ln.split()[0]: ln.split() for ln in lines[1:]}
+    assert by_id[values["{D}"]][1] == "completed"
+    assert by_id[values["{F}"]][1] == "failed"
+    assert by_id[values["{P}"]][1:3] == ["paused", "high"]
+    # a two-line description stays on its row
+    assert by_id[values["{F}"]][-4:] == ["fails", "on", "two", "lines"]
+    assert not any(glyph in out for glyph in "✓✗●◌‖⊘█░")
+    _, out, _ = _run_fast(["task", "status", values["{F}"]])
+    lines = out.splitlines()
+    assert lines[1].startswith("failed  0/2 steps 0%")
+    table = lines[lines.index("") + 1:]
+    assert table[0].split() == ["step", "status", "try", "time", "exit", "detail"]
+    first = table[1].split()
+    assert first[:5] == ["first", "★", "failed", "1/1", first[4]] and first[5] == "3"
+    assert table[2].split()[:3] == ["second", "★", "skipped"] or table[2].split()[:3] == ["second", "★", "cancelled"]
+
+
+FALLBACK_SHAPES = [
+    "",
+    "--help",
+    "--version",
+    "task",
+    "task|--help",
+    "task|status",
+    "task|status|--help",
+    "task|status|{Q}|-h",
+    "task|status|{Q}|extra",
+    "task|status|{Q}|--bogus",
+    "task|status|{Q}|-vx",
+    "task|status|-|{Q}",
+    "task|list|{Q}",
+    "task|list|--limit|abc",
+    "task|list|--limit|-1",
+    "task|list|--limit|007",
+    "task|list|--json=1",
+    "task|list|--status",
+    "task|cancel|{Q}|--reason",
+    "task|cancel|{Q}|--reason|--json",
+    "task|pause",
+    "task|pause|{Q}|--json",
+    "task|pause|--|{Q}",
+    "task|logs|{Q}",
+    "--home|task|list",
+    "--bogus|task|list",
+    "daemon|status",
+]
+
+
+@pytest.mark.parametrize("shape", FALLBACK_SHAPES)
+def test_other_shapes_fall_back_to_typer(shape, snapshot, home, monkeypatch):
+    argv = _argv(shape, _values(snapshot, home)) if shape else []
+    assert fast.parse(argv) is None
+    _restore(snapshot[0], home)
+    monkeypatch.setattr(time, "time", lambda: FROZEN)
+    monkeypatch.setattr(sys, "argv", ["agent-agency-cli", *argv])
+    runner = CliRunner()
+    with runner.isolation() as (out, err, _):
+        try:
+            fast.main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        got = (code, out.getvalue().decode(), err.getvalue().decode())
+    _restore(snapshot[0], home)
+    assert got == _run_typer(argv)
+
+
+ENTRY = r"""
+import json, sys
+sys.argv = ["agent-agency-cli", *json.loads(sys.argv[1])]
+from agent_agency_cli.cli.fast import main
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+heavy = sorted(m for m in ("typer", "pydantic", "rich", "textual", "anyio", "yaml", "sqlite_utils",
+               "fastapi", "uvicorn", "mcp", "openai", "ray", "psutil") if m in sys.modules)
+print(json.dumps({"exit": code, "heavy": heavy}), file=sys.stderr)
+"""
+
+
+def _entry(argv: list[str]) -> dict:
+    res = subprocess.run([sys.executable, "-c", ENTRY, json.dumps(argv)], capture_output=True, text=True,
+                         timeout=60)
+    return json.loads(res.stderr.strip().splitlines()[-1])
+
+
+def test_fast_commands_import_neither_typer_nor_pydantic_nor_rich(snapshot, home):
+    values = _values(snapshot, home)
+    _restore(snapshot[0], home)
+    for argv in (["task", "status", values["{D}"], "--json"], ["task", "status", values["{F}"], "-v"],
+                 ["task", "list"], ["task", "pause", values["{Q}"]], ["task", "cancel", values["{P}"]],
+                 ["task", "status", "zzzz"]):
+        got = _entry(argv)
+        assert got["heavy"] == [], (argv, got)
+        assert got["exit"] in (0, 3), (argv, got)
+
+
+def test_help_through_the_entry_point_imports_no_heavy_extra():
+    got = _entry(["--help"])
+    assert got["exit"] == 0
+    assert not {"textual", "fastapi", "uvicorn", "mcp", "openai", "ray", "anyio"} & set(got["heavy"])
