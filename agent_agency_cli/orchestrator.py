@@ -150,7 +150,6 @@ class TaskOrchestrator:
 
     def prepare(self, request: TaskRequest | dict[str, Any]) -> tuple[dict[str, Any], list[dict]]:
         """Validate a request fully and build the rows to store. Writes nothing."""
-        from agent_agency_cli.executors.python import check_python_ref
         from agent_agency_cli.planning.plan_file import Plan, load_plan, parse_plan
         from agent_agency_cli.request import TaskRequest
 
@@ -205,6 +204,9 @@ class TaskOrchestrator:
                 raise BadInputError(f"workdir {wd} does not exist or is not a directory")
             workdir = str(wd.resolve())
         search = [Path(p) for p in (plan.base_dir, workdir) if p]
+        if any(s.python or (s.fallback is not None and s.fallback.python) for s in plan.steps):
+            # executors.python loads anyio: only plans with Python steps need the check.
+            from agent_agency_cli.executors.python import check_python_ref
         for s in plan.steps:
             if s.python:
                 check_python_ref(s.python, search)

@@ -1,13 +1,14 @@
-"""The fast path: `task status|list|pause|resume|cancel` without building the Typer app.
+"""The fast path: `task status|list|pause|resume|cancel|create` without the Typer app.
 
 Typer (and, through its parameter coercion, pydantic) costs several times what the
 command itself does. This module recognises the plain argv shapes of those commands —
 global `--home`/`--config` first, then the command, its options and its id — and runs
 the same bodies as the Typer commands (cli/task_actions.py) with the same error line
-and exit code. Anything else (help, a typo, an option it does not know, a value that
-looks like an option, a missing id) returns None and the caller falls back to Typer,
-which then prints its own usage error or help: only shapes whose handling is identical
-on both paths are taken here (tests/unit/test_cli_fast.py runs each shape both ways).
+and exit code; `task create` when it only submits (no --wait, no --foreground).
+Anything else (help, a typo, an option it does not know, a value that looks like an
+option, a missing id) returns None and the caller falls back to Typer, which then
+prints its own usage error or help: only shapes whose handling is identical on both
+paths are taken here (tests/integration/test_cli_fast.py runs each shape both ways).
 """
 
 from __future__ import annotations
@@ -49,6 +50,19 @@ def _list(opts: dict[str, Any]) -> None:
                            opts.get("as_json", False))
 
 
+def _create(opts: dict[str, Any]) -> None:
+    from agent_agency_cli.cli import task_actions
+
+    concurrency = opts.get("concurrency")
+    task_actions.submit(
+        plan=opts.get("plan"), description=opts.get("description"), mode=opts.get("mode"),
+        priority=opts.get("priority", task_actions.DEFAULT_PRIORITY), requirements=opts.get("requirements"),
+        deadline=opts.get("deadline"), workdir=opts.get("workdir"),
+        concurrency=None if concurrency is None else int(concurrency), complexity=opts.get("complexity"),
+        foreground=False, no_start=opts.get("no_start", False), wait=False, as_json=opts.get("as_json", False),
+    )
+
+
 def _control(name: str) -> Callable[[dict[str, Any]], None]:
     def run(opts: dict[str, Any]) -> None:
         from agent_agency_cli.cli import task_actions
@@ -69,10 +83,16 @@ _COMMANDS = {
     "pause": _Spec(_control("pause")),
     "resume": _Spec(_control("resume")),
     "cancel": _Spec(_control("cancel"), values={"--reason": "reason", "-r": "reason"}),
+    # --wait and --foreground follow the task: Typer's (they are not listed, so they fall back).
+    "create": _Spec(_create, flags={"--no-start": "no_start", "--json": "as_json"}, values={
+        "--plan": "plan", "-p": "plan", "--description": "description", "-d": "description",
+        "--mode": "mode", "--priority": "priority", "--requirements": "requirements",
+        "--deadline": "deadline", "--workdir": "workdir", "--concurrency": "concurrency",
+        "--complexity": "complexity"}, takes_id=False),
 }
 
 # Values Typer would convert exactly like int() does; anything else is Typer's to judge.
-_LIMIT = re.compile(r"0|[1-9][0-9]{0,8}")
+_INT = re.compile(r"0|[1-9][0-9]{0,8}")
 
 
 def parse(argv: list[str]) -> tuple[_Spec, dict[str, Any], dict[str, str | None]] | None:
@@ -112,7 +132,7 @@ def parse(argv: list[str]) -> tuple[_Spec, dict[str, Any], dict[str, str | None]
         i += 1
     if spec.takes_id and "task_id" not in opts:
         return None
-    if "limit" in opts and not _LIMIT.fullmatch(opts["limit"]):
+    if any(key in opts and not _INT.fullmatch(opts[key]) for key in ("limit", "concurrency")):
         return None
     return spec, opts, glob
 

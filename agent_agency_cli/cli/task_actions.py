@@ -1,4 +1,4 @@
-"""The bodies of the frequent task commands (status, list, pause, resume, cancel).
+"""The bodies of the frequent task commands (create, status, list, pause, resume, cancel).
 
 Free of Typer so that two faces share them: the Typer commands in task_cmd.py and the
 fast path (cli/fast.py), which answers the same argv without building the Typer app.
@@ -9,12 +9,78 @@ Output goes to stdout (JSON, tables) and stderr (confirmations), as every comman
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from agent_agency_cli.cli.common import is_tty, orchestrator, print_json
+
+if TYPE_CHECKING:
+    from agent_agency_cli.orchestrator import TaskOrchestrator
 
 # The defaults of both faces (the Typer options and the fast path).
 DEFAULT_LIST_LIMIT = 50
 DEFAULT_CANCEL_REASON = "cancelled by user"
+DEFAULT_PRIORITY = "normal"
+COMPLEXITIES = ("simple", "moderate", "complex", "enterprise")
+
+
+def submit(
+    *, plan: str | None, description: str | None, mode: str | None, priority: str,
+    requirements: str | None, deadline: str | None, workdir: str | None, concurrency: int | None,
+    complexity: str | None, foreground: bool, no_start: bool, wait: bool, as_json: bool,
+) -> tuple[TaskOrchestrator, str | None]:
+    """`task create` up to following the task: validate, store, start the daemon, print the id
+    (or the JSON document; the dry-run report for a dry run, then the id is None).
+
+    A task that waits for a council review cannot run in the foreground: its id is printed,
+    then a ConflictError (exit 5) says how to go on.
+    """
+    from agent_agency_cli.errors import BadInputError, ConflictError
+    from agent_agency_cli.models import ExecutionMode, Priority
+    from agent_agency_cli.request import TaskRequest
+
+    try:
+        prio = Priority(priority)
+    except ValueError:
+        raise BadInputError(f"unknown priority {priority!r} (low, normal, high, urgent)") from None
+    try:
+        mode_v = ExecutionMode(mode) if mode else None
+    except ValueError:
+        raise BadInputError(f"unknown mode {mode!r} (auto, strict, dry-run)") from None
+    if concurrency is not None and concurrency < 1:
+        raise BadInputError("--concurrency must be at least 1")
+    if complexity is not None and complexity not in COMPLEXITIES:
+        raise BadInputError(f"unknown complexity {complexity!r} (simple, moderate, complex, enterprise)")
+    request = TaskRequest(
+        description=description, plan=plan, mode=mode_v, priority=prio,
+        requirements=requirements.split(",") if requirements else [],
+        deadline=deadline, workdir=workdir, concurrency=concurrency, complexity=complexity,
+    )
+    orch = orchestrator()
+    tid = orch.submit_task(request, start_daemon=not (foreground or no_start))
+    status = orch.get_status(tid)
+    if status["mode"] == "dry-run":
+        report = orch.impact_report(tid)
+        if as_json:
+            print_json(report)
+        else:
+            print(tid, flush=True)
+            from agent_agency_cli.cli.render import render_impact
+
+            render_impact(report)
+        return orch, None
+    if status["status"] == "awaiting_review":
+        print(f"task {tid} awaits a council review (risk {(status.get('risk') or {}).get('level')}): "
+              f"agent-agency-cli task review {tid} --approve|--reject --reason ...", file=sys.stderr)
+        if foreground:
+            print(tid, flush=True)
+            raise ConflictError(f"task {tid} cannot run in the foreground before its review; after "
+                                "`task review --approve` the daemon runs it")
+    if as_json:
+        print_json({"id": tid, **{k: v for k, v in status.items() if k != "steps"}}
+                   if not (wait or foreground) else {"id": tid})
+    else:
+        print(tid, flush=True)
+    return orch, tid
 
 
 def show_status(task_id: str, verbose: bool, as_json: bool) -> None:

