@@ -1035,8 +1035,7 @@ class TaskOrchestrator:
 
 
 def _engine_alive(identity: str) -> bool:
-    # engine.process loads psutil: only a task an engine holds needs it.
-    from agent_agency_cli.engine.process import identity_alive
+    from agent_agency_cli.procgroup import identity_alive  # /proc, no psutil
 
     return identity_alive(identity)
 

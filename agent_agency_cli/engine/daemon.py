@@ -22,7 +22,7 @@ from agent_agency_cli.paths import HomePaths
 
 def read_info(paths: HomePaths) -> dict[str, Any] | None:
     """The running daemon's info (pid, identity, started_at, log), or None if none runs."""
-    from agent_agency_cli.engine.process import identity_alive
+    from agent_agency_cli.procgroup import identity_alive  # no psutil: `task resume` asks this
 
     try:
         info = json.loads(paths.daemon_info.read_text())
