@@ -180,7 +180,19 @@ class WorkerConfig(_Strict):
     models: list[str] = []
 
 
+class ExecutionSettings(_Strict):
+    """Where step attempts run: this machine (local) or a Ray cluster (ray, the `ray` extra)."""
+
+    backend: Literal["local", "ray"] = "local"
+    # Ray's GCS address ("HOST:PORT", or "auto" for the cluster `ray start --head` started
+    # on this machine); None: the daemon starts a Ray instance of its own.
+    ray_address: str | None = None
+    # Ray namespace of the node agents (one detached actor per node).
+    ray_namespace: str = Field("agent_agency", min_length=1)
+
+
 class Settings(_Strict):
+    execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
     task_execution: TaskExecution = Field(default_factory=TaskExecution)
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
     council: CouncilSettings = Field(default_factory=CouncilSettings)

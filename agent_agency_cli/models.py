@@ -18,6 +18,25 @@ from agent_agency_cli.errors import (
 )
 
 
+class Level(StrEnum):
+    """The one four-step ranking (low < medium < high < critical) behind every ordered
+    scale of the tool: a finding's severity, a task's risk, a validation status and a
+    priority are each this ranking under their own names."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        """0 for low up to 3 for critical."""
+        return _LEVEL_RANK[self]
+
+
+_LEVEL_RANK = {Level.LOW: 0, Level.MEDIUM: 1, Level.HIGH: 2, Level.CRITICAL: 3}
+
+
 class Priority(StrEnum):
     LOW = "low"
     NORMAL = "normal"
@@ -25,12 +44,18 @@ class Priority(StrEnum):
     URGENT = "urgent"
 
     @property
+    def level(self) -> Level:
+        """The priority on the shared ranking (normal is medium, urgent is critical)."""
+        return _PRIORITY_LEVEL[self]
+
+    @property
     def rank(self) -> int:
         """Higher runs first."""
-        return _PRIORITY_RANK[self]
+        return self.level.rank
 
 
-_PRIORITY_RANK = {Priority.LOW: 0, Priority.NORMAL: 1, Priority.HIGH: 2, Priority.URGENT: 3}
+_PRIORITY_LEVEL = {Priority.LOW: Level.LOW, Priority.NORMAL: Level.MEDIUM, Priority.HIGH: Level.HIGH,
+                   Priority.URGENT: Level.CRITICAL}
 
 
 class ExecutionMode(StrEnum):

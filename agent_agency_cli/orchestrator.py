@@ -119,6 +119,7 @@ class TaskOrchestrator:
         self.config_path = str(config) if config is not None else None
         self._settings = settings
         self._conn: sqlite3.Connection | None = None
+        self._vault: Any = None  # security.vault.Vault, made with the first store
 
     @property
     def settings(self) -> Settings:
@@ -133,7 +134,11 @@ class TaskOrchestrator:
     def store(self) -> Store:
         if self._conn is None:
             self._conn = connect(self.paths.db)
-        return Store(self._conn)
+        if self._vault is None:
+            from agent_agency_cli.security.vault import Vault
+
+            self._vault = Vault(self.paths)
+        return Store(self._conn, vault=self._vault)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -314,11 +319,15 @@ class TaskOrchestrator:
 
     def _check_workers(self, steps: list[Any], complexity: str | None) -> None:
         """A step no configured worker could ever run is bad input (exit 2)."""
+        from agent_agency_cli.backends import check_available
+
+        check_available(self.settings)  # the ray backend without the ray extra: exit 2, nothing stored
         if not any(s.requires or s.resources.model_fields_set for s in steps) and not complexity:
             return
-        from agent_agency_cli.workers import WorkerPool, needs_for, workers_from_config
+        from agent_agency_cli.backends import worker_pool
+        from agent_agency_cli.workers import needs_for
 
-        pool = WorkerPool(workers_from_config(self.settings.workers))
+        pool = worker_pool(self.settings)  # the configured workers, or the Ray cluster's nodes
         default = self.settings.resource_allocation[complexity] if complexity else None  # type: ignore[index]
         for s in steps:
             try:
@@ -356,14 +365,15 @@ class TaskOrchestrator:
         """Validate and store a task as queued; start the daemon unless told not to."""
         task, steps = self.prepare(request)
         council = task.pop("initial_review")
-        from agent_agency_cli.validation import mask_secrets
+        from agent_agency_cli.security.vault import seal_task
 
-        # A description or requirement is never executed: keep no secret in it.
-        shown = task["description"] = mask_secrets(task["description"])
-        task["requirements"] = [mask_secrets(r) for r in task["requirements"]]
+        # Secrets go to the task's vault file; the rows hold placeholders or masks.
+        _, write_secrets = seal_task(task, steps)
+        shown = task["description"]
         store = self.store
         for _ in range(20):
             task["id"] = secrets.token_hex(3)
+            write_secrets(self.paths.task_dir(task["id"]))
             try:
                 store.insert_task(task, steps, review=council, shown_description=shown)
                 break
@@ -746,10 +756,11 @@ class TaskOrchestrator:
 
     def workers(self) -> list[dict[str, Any]]:
         """Configured (or detected) workers with their usage by the steps running now."""
+        from agent_agency_cli.backends import annotate, worker_pool
         from agent_agency_cli.planning.plan_file import StepResources
-        from agent_agency_cli.workers import WorkerPool, needs_for, workers_from_config
+        from agent_agency_cli.workers import needs_for
 
-        pool = WorkerPool(workers_from_config(self.settings.workers))
+        pool = worker_pool(self.settings)  # the configured workers, or the Ray cluster's nodes
         rows = self.store.conn.execute(
             "SELECT s.task_id, s.name, s.spec, s.worker, t.complexity FROM steps s JOIN tasks t "
             "ON t.id = s.task_id WHERE s.status IN ('running', 'paused') AND s.worker IS NOT NULL"
@@ -769,7 +780,7 @@ class TaskOrchestrator:
             w.used_gpus += gpus
             w.used_gpu_memory_mb += gmem
             w.running.add(f"{r['task_id']}/{r['name']}")
-        return pool.snapshot()
+        return annotate(self.settings, pool, pool.snapshot())
 
     def breakers(self) -> list[dict[str, Any]]:
         from agent_agency_cli.store.breakers import BreakerStore

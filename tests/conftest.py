@@ -28,7 +28,7 @@ def cli_path() -> list[str]:
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An isolated data home ($AGENT_AGENCY_HOME) for every test."""
     h = tmp_path / "home"
-    h.mkdir()
+    h.mkdir(mode=0o700)  # a data home must be private (paths.ensure_private_home)
     monkeypatch.setenv("AGENT_AGENCY_HOME", str(h))
     monkeypatch.delenv("AGENT_AGENCY_CONFIG", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")

@@ -71,6 +71,10 @@ def status(
         return
     if info is None:
         raise fail("no daemon is running (start one with: agent-agency-cli daemon start)", 3)
+    from agent_agency_cli.backends import describe
+
     tasks = ", ".join(info["running_tasks"]) or "none"
     print(f"running  pid {info['pid']}  up {format_duration(info['uptime'])}  "
           f"tasks: {tasks}\nlog: {info['log']}")
+    if info.get("execution"):
+        print(f"backend: {describe(info['execution'])}")

@@ -10,6 +10,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from agent_agency_cli.security.terminal import strip_controls, strip_value
 from agent_agency_cli.units import format_duration
 
 ICONS = {
@@ -95,6 +96,7 @@ def steps_table(s: dict[str, Any], critical: set[str] | None = None) -> Table:
 
 
 def render_status(s: dict[str, Any], verbose: bool) -> None:
+    s = strip_value(s)  # step output in reasons and messages must not drive the terminal
     out = console()
     for line in header_lines(s):
         out.print(line)
@@ -150,6 +152,7 @@ def render_status(s: dict[str, Any], verbose: bool) -> None:
 
 
 def render_list(tasks: list[dict[str, Any]]) -> None:
+    tasks = strip_value(tasks)
     out = console()
     if not tasks:
         out.print("no tasks", style="dim")
@@ -168,7 +171,13 @@ def render_list(tasks: list[dict[str, Any]]) -> None:
 
 
 def event_line(ev: dict[str, Any]) -> str | None:
-    """One plain line for an event (None for noise such as progress ticks)."""
+    """One plain line for an event (None for noise such as progress ticks), without terminal
+    control sequences (a step's output in a reason must not drive the terminal)."""
+    line = _event_text(ev)
+    return strip_controls(line) if line else line
+
+
+def _event_text(ev: dict[str, Any]) -> str | None:
     kind = ev["kind"]
     p = ev["payload"]
     t = _local_time(ev["ts"])
@@ -220,6 +229,7 @@ def event_line(ev: dict[str, Any]) -> str | None:
 
 
 def follow_view(s: dict[str, Any], recent: list[str]) -> Group:
+    s = strip_value(s)
     parts: list[Any] = [*header_lines(s), Text(""), steps_table(s, set(s["plan"]["critical_path"]))]
     if recent:
         parts.append(Text(""))

@@ -18,7 +18,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on 
 @workers_app.command("list")
 @handle_errors
 def workers_list(as_json: JsonOpt = False) -> None:
-    """Workers, capabilities, resources total/used, running steps, GPU details."""
+    """Workers (the Ray nodes with the ray backend), capabilities, resources total/used, running steps."""
     workers = orchestrator().workers()
     if as_json:
         print_json(workers)
@@ -27,6 +27,13 @@ def workers_list(as_json: JsonOpt = False) -> None:
 
     from agent_agency_cli.cli.render import console
 
+    if workers and workers[0].get("backend"):
+        backend = workers[0]["backend"]
+        cpus = sum(w["total"]["cpu_cores"] for w in workers)
+        gpus = sum(w["total"]["gpus"] for w in workers)
+        noun = "node" if backend == "ray" else "worker"
+        print(f"backend {backend}: {len(workers)} {noun}{'s' if len(workers) != 1 else ''}, "
+              f"{cpus:g} CPUs, {gpus:g} GPUs")
     t = Table(box=None, pad_edge=False, header_style="bold dim")
     for col in ("worker", "capabilities", "cpu used/total", "memory used/total", "gpus", "running"):
         t.add_column(col, overflow="fold")

@@ -156,6 +156,9 @@ def result(task_id: IdArg, as_json: JsonOpt = False) -> None:
         out = console()
         out.print(status_text(res["status"]), f" task {res['task_id']}",
                   f" in {format_duration(res['duration'])}" if res["duration"] else "")
+        from agent_agency_cli.security.terminal import strip_value
+
+        res = strip_value(res)
         if res["reason"]:
             out.print(f"reason: {res['reason']}")
         for s in res["steps"]:
@@ -177,9 +180,16 @@ def logs(
                                          "until the task finishes.")] = False,
     timestamps: Annotated[bool, typer.Option("--timestamps", "-t", help="Show each line's "
                                              "UTC time.")] = False,
+    raw: Annotated[bool, typer.Option("--raw", help="Print the output as the step wrote it, "
+                                      "terminal control sequences included.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Print step logs in the order lines were written (all steps merged by time)."""
+    """Print step logs in the order lines were written (all steps merged by time).
+
+    Terminal control sequences in the output (colours, screen clears, title or
+    clipboard writes) are removed unless --raw."""
+    from agent_agency_cli.security.terminal import strip_controls
+
     orch = orchestrator()
     tid = orch.resolve(task_id)
     multi = step is None
@@ -188,6 +198,8 @@ def logs(
         if as_json:
             print_json_line({"ts": ts, "step": name, "stream": stream, "text": text})
             return
+        if not raw:
+            text = strip_controls(text)
         prefix = f"{ts} " if timestamps else ""
         if multi:
             prefix += f"[{name}] "
@@ -483,15 +495,17 @@ def metrics(
     from agent_agency_cli.units import format_duration
 
     t = Table(box=None, pad_edge=False, header_style="bold dim")
-    for col in ("step", "status", "time", "cpu mean/max %", "peak rss", "read/write", "threads", "samples"):
-        t.add_column(col, justify="left" if col in ("step", "status") else "right")
+    for col in ("step", "status", "worker", "time", "cpu mean/max %", "peak rss", "read/write", "threads",
+                "samples"):
+        t.add_column(col, justify="left" if col in ("step", "status", "worker") else "right",
+                     overflow="fold" if col == "worker" else "ellipsis")
     for s in data["steps"]:
         m = s["summary"] or {}
 
         def mib(v: object) -> str:
             return f"{v / 1048576:.1f} MiB" if isinstance(v, int | float) else "-"
 
-        t.add_row(s["name"], s["status"], format_duration(s["duration"]),
+        t.add_row(s["name"], s["status"], s["worker"] or "-", format_duration(s["duration"]),
                   f"{m.get('cpu_percent_mean') or 0:.0f}/{m.get('cpu_percent_max') or 0:.0f}" if m else "-",
                   mib(m.get("rss_peak_bytes")), f"{mib(m.get('read_bytes'))}/{mib(m.get('write_bytes'))}",
                   str(m.get("threads_max", "-")), str(m.get("samples", len(s["samples"]))))

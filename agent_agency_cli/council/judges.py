@@ -13,14 +13,9 @@ from enum import StrEnum
 from typing import Any
 
 from agent_agency_cli.council.risk import RiskAssessment, RiskLevel
-from agent_agency_cli.validation import (
-    Category,
-    Severity,
-    Status,
-    TaskValidation,
-    human_duration,
-    mask_secrets,
-)
+from agent_agency_cli.security.masking import mask_secrets
+from agent_agency_cli.security.rules import Category, Severity
+from agent_agency_cli.validation import Status, TaskValidation, human_duration
 
 __all__ = [
     "CATEGORY_ADVICE",

@@ -1,7 +1,8 @@
 """Risk assessment (phase 1): a deterministic level with one readable reason per cause,
 and the review mode the configured policy gives that level.
 
-The keyword tables are data: add a row to extend them.
+The keyword table is data: add a row to extend it. Consequential commands are rows of
+the scanner's one rule table (`agent_agency_cli.security.rules`).
 """
 
 from __future__ import annotations
@@ -9,10 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Literal
 
-from agent_agency_cli.validation import TaskValidation, mask_secrets, normalize_command
+from agent_agency_cli.models import Level
+from agent_agency_cli.security.masking import mask_secrets
+from agent_agency_cli.security.rules import CONSEQUENTIAL_RULES, Rule
+from agent_agency_cli.security.scanner import consequential_matches, shell_views
+from agent_agency_cli.validation import TaskValidation
 
 __all__ = [
     "COMMAND_RISKS",
@@ -29,18 +33,7 @@ __all__ = [
 ]
 
 
-class RiskLevel(StrEnum):
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
-
-    @property
-    def rank(self) -> int:
-        return _RANK[self]
-
-
-_RANK = {RiskLevel.LOW: 0, RiskLevel.MEDIUM: 1, RiskLevel.HIGH: 2, RiskLevel.CRITICAL: 3}
+RiskLevel = Level  # a task's risk is the shared low < medium < high < critical ranking
 
 
 @dataclass(frozen=True)
@@ -54,44 +47,11 @@ def _rule(pattern: str, level: RiskLevel, reason: str) -> RiskRule:
     return RiskRule(re.compile(pattern, re.IGNORECASE), level, reason)
 
 
-_L, _M, _H = RiskLevel.LOW, RiskLevel.MEDIUM, RiskLevel.HIGH
-_W = r"(?<![\w.-])"  # start of a command word
-_SEG = r"[^;&|\n]{0,400}?"  # the rest of one simple command, bounded so long lines stay linear
+_L, _M, _H = Level.LOW, Level.MEDIUM, Level.HIGH
 
 # Commands the scanner allows (they are normal work) but that reach outside the
-# machine or change shared state. Every matching row is a reason; a command that
-# matches a specific row (git push --force) also matches the general one (git push).
-COMMAND_RISKS: tuple[RiskRule, ...] = (
-    _rule(_W + r"git\s+push\b" + _SEG + r"(?:\s--force\b|\s-f\b|\s--force-with-lease\b|\s\+\S)", _H,
-          "force-pushes to a git remote, which can overwrite shared history"),
-    _rule(_W + r"git\s+push\b", _M, "pushes commits to a git remote"),
-    _rule(_W + r"git\s+(?:reset\s+--hard|clean\s+-\w*f)", _M, "discards local changes (git reset --hard / git clean)"),
-    _rule(_W + r"(?:docker|podman)\s+(?:run|create)\b" + _SEG + r"--privileged", _H, "runs a privileged container"),
-    _rule(_W + r"(?:docker|podman)\s+push\b", _M, "pushes a container image to a registry"),
-    _rule(_W + r"(?:docker|podman)(?:\s+compose|-compose)?\s+(?:run|up|down|rm|rmi|kill|stop|exec|build|start"
-          r"|system\s+prune|volume\s+rm|network\s+rm)\b", _M, "runs or changes containers (docker)"),
-    _rule(_W + r"kubectl\s+(?:delete|drain|cordon)\b", _H, "deletes or drains Kubernetes resources"),
-    _rule(_W + r"kubectl\s+(?:apply|create|replace|patch|scale|rollout|set|edit|label|annotate)\b", _M,
-          "changes a Kubernetes cluster (kubectl apply)"),
-    _rule(_W + r"helm\s+(?:install|upgrade|uninstall|delete|rollback)\b", _M, "changes a Helm release"),
-    _rule(_W + r"(?:terraform|tofu)\s+(?:destroy\b|apply\b" + _SEG + r"\s-destroy\b)", _H,
-          "destroys infrastructure (terraform destroy)"),
-    _rule(_W + r"(?:terraform|tofu)\s+apply\b|pulumi\s+(?:up|destroy)\b", _H,
-          "changes real infrastructure (terraform apply)"),
-    _rule(_W + r"(?:(?:npm|yarn|pnpm)\s+publish|twine\s+upload|cargo\s+publish|gem\s+push|(?:poetry|uv|flit|hatch)"
-          r"\s+publish)\b", _M, "publishes a package to a registry (npm publish)"),
-    _rule(_W + r"(?:ssh|scp|sftp)\s|" + _W + r"rsync\s" + _SEG + r"\s(?:[\w.-]+@)?[\w.-]+:(?!//)", _M,
-          "connects to a remote host (ssh / scp / rsync)"),
-    _rule(_W + r"(?:aws|gcloud|az|doctl)\s+[a-z]", _M, "calls a cloud provider's CLI"),
-    _rule(_W + r"(?:systemctl|service)\s+(?:\S+\s+)?(?:start|stop|restart|reload|enable|disable|mask)\b", _M,
-          "starts, stops or reconfigures system services"),
-    _rule(r"\b(?:drop\s+(?:table|database|schema)|truncate\s+table)\b", _H,
-          "drops or truncates database objects"),
-    _rule(r"\bdelete\s+from\s+\w+(?![^;\n]{0,1000}?\bwhere\b)", _H,
-          "deletes every row of a table (DELETE without WHERE)"),
-    _rule(_W + r"curl\s" + _SEG + r"(?:-X\s*(?:POST|PUT|PATCH|DELETE)\b|\s(?:-d|--data\S*|-F|--form)\s)", _M,
-          "sends data to a remote service (curl -X POST)"),
-)
+# machine or change shared state: the `consequential` rows of the one rule table.
+COMMAND_RISKS: tuple[Rule, ...] = CONSEQUENTIAL_RULES
 
 # Words in the description or a requirement.
 KEYWORD_RISKS: tuple[RiskRule, ...] = (
@@ -165,13 +125,9 @@ def assess_risk(
         found.append((RiskLevel(f.severity.value), f"{f.where}: {f.message} ({f.severity} finding)."))
 
     side: list[tuple[RiskLevel, str]] = []
-    normalized = [normalize_command(c or "") for c in commands]
+    views = shell_views(commands)
     for rule in COMMAND_RISKS:
-        hits = []
-        for command in normalized:
-            m = rule.pattern.search(command)
-            if m:
-                hits.append(_short(m.group().strip()))
+        hits = [_short(text) for text in consequential_matches(rule, views)]
         if hits:
             side.append((rule.level, f"A command {rule.reason}: `{hits[0]}`" + (
                 f" (and {len(hits) - 1} more)." if len(hits) > 1 else ".")))

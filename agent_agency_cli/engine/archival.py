@@ -33,6 +33,9 @@ def archive_task(store: Store, paths: HomePaths, task_id: str,
     if metadata is None:
         metadata = {"task": {k: task[k] for k in task.keys()},
                     "steps": [dict(r) for r in store.get_steps(task_id)]}
+    metadata = store.redact(task_id, metadata)
+    if store.vault is not None:
+        store.vault.discard(task_id)  # archived: it never runs again, its secrets go
     task_dir = paths.task_dir(task_id)
     if not task_dir.exists():
         task_dir.mkdir(parents=True)  # a task that never ran still gets an (empty) archive

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from agent_agency_cli.backends import runs_remotely
 from agent_agency_cli.engine.process import with_limits
+from agent_agency_cli.errors import AgencyError
 from agent_agency_cli.executors.base import StepHandle, StepLog, StepOutcome
 from agent_agency_cli.executors.python import thread_safe_reporter
 from agent_agency_cli.executors.registry import AttemptContext, executor_for
@@ -36,8 +38,9 @@ def make_handle(runner: TaskRunner, st: StepState, spec: dict[str, Any], log: St
                 on_spawn: Callable[[int], None]) -> StepHandle:
     """The executor handle for this attempt, from the registry by the step's kind."""
     ex = executor_for(spec)
+    spec, step_env = unseal(runner, spec), unseal(runner, st.spec.get("env", {}))
     cwd = step_cwd(runner, spec)
-    env = {**runner.env, **st.spec.get("env", {}), **spec.get("env", {})}
+    env = {**runner.env, **step_env, **spec.get("env", {})}
     env.update(
         AGENT_AGENCY_TASK_ID=runner.task_id,
         AGENT_AGENCY_STEP=st.name,
@@ -53,18 +56,42 @@ def make_handle(runner: TaskRunner, st: StepState, spec: dict[str, Any], log: St
         wrap_argv=lambda argv: with_limits(argv, limits),
         on_spawn=on_spawn,
         report_progress=thread_safe_reporter(lambda f, m: runner._progress(st, f, m)),
-        cache=runner.executor_cache, services=runner.services,
+        cache=runner.executor_cache, services=runner.services, worker=st.worker,
     )
+    if runs_remotely(runner.settings, spec):
+        from agent_agency_cli.backends.ray import make_handle as ray_handle
+
+        ctx.record_sample = lambda sample: runner.store.add_metric_sample(
+            runner.task_id, st.name, st.attempt, sample)
+        return ray_handle(ctx)
     return ex.make_handle(ctx)
+
+
+def unseal(runner: TaskRunner, value: Any) -> Any:
+    """`value` with the task's secrets put back in place of their placeholders."""
+    vault = runner.store.vault
+    if vault is None:
+        return value
+    try:
+        return vault.unseal(runner.task_id, value)
+    except KeyError:
+        raise AgencyError("the task's secrets were discarded when it finished or was archived; "
+                          "submit it again") from None
+
+
+def samples_here(runner: TaskRunner, spec: dict[str, Any]) -> bool:
+    """Whether the engine samples this attempt's process tree itself (a local process);
+    a Ray node samples its own and sends the samples with the output."""
+    return executor_for(spec).samples_processes and not runs_remotely(runner.settings, spec)
 
 
 def masked_text(runner: TaskRunner, text: str) -> str:
     """Text as logs and events show it: secrets masked (cached per text)."""
     shown = runner.masked.get(text)
     if shown is None:
-        from agent_agency_cli.validation import mask_secrets
+        from agent_agency_cli.security.masking import mask_secrets
 
-        shown = runner.masked[text] = mask_secrets(text)
+        shown = runner.masked[text] = (runner.secret_mask or mask_secrets)(text)
     return shown
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from agent_agency_cli import procgroup
 from agent_agency_cli.errors import DaemonError
-from agent_agency_cli.paths import HomePaths
+from agent_agency_cli.paths import HomePaths, data_home, open_private, write_private
 
 
 def read_info(paths: HomePaths) -> dict[str, Any] | None:
@@ -39,7 +39,12 @@ def spawn(paths: HomePaths, config: str | None = None, wait: float = 10.0) -> di
     cmd = [sys.executable, "-m", "agent_agency_cli.engine.daemon", "--home", str(paths.home)]
     if config:
         cmd += ["--config", str(Path(config).resolve())]
-    with open(paths.daemon_log, "ab") as logf:
+    try:
+        logf = open_private(paths.daemon_log, "ab")
+    except OSError as exc:  # ELOOP: a symlink planted in its place
+        raise DaemonError(f"cannot open the daemon log {paths.daemon_log}: {exc.strerror} "
+                          "(remove it; the log is never written through a symbolic link)") from None
+    with logf:
         # Its own session: a Ctrl-C or hang-up of the terminal that started it does not reach it.
         proc = procgroup.spawn(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
     deadline = time.monotonic() + wait
@@ -79,19 +84,35 @@ def stop(paths: HomePaths, timeout: float = 60.0) -> dict[str, Any] | None:
     raise DaemonError(f"daemon {info['pid']} did not stop within {timeout:g}s")
 
 
+class _MaskSecrets(logging.Filter):
+    """Masks every record with the secrets of the tasks the engine has seen."""
+
+    def __init__(self, vault: Any):
+        super().__init__()
+        self.vault = vault
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.vault.redact_any(record.getMessage())
+        record.args = None
+        if record.exc_info:
+            record.exc_text = self.vault.redact_any(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
 def main(argv: list[str] | None = None) -> int:
     """Daemon process entry point."""
     parser = argparse.ArgumentParser(prog="agent-agency-cli-daemon")
     parser.add_argument("--home", required=True)
     parser.add_argument("--config")
     args = parser.parse_args(argv)
-    paths = HomePaths(Path(args.home))
+    paths = HomePaths(data_home(args.home))
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     log = logging.getLogger("agent_agency_cli.daemon")
-    lock = open(paths.daemon_lock, "a+")
+    lock = open_private(paths.daemon_lock, "a+")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -108,7 +129,17 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         log.error("%s", exc)
         return 2
-    engine = Engine(paths.home, settings)
+    from agent_agency_cli.backends import backend_info
+    from agent_agency_cli.errors import AgencyError
+
+    try:
+        engine = Engine(paths.home, settings)  # with the ray backend: connects to the cluster
+        execution = backend_info(settings, start=True)
+    except AgencyError as exc:
+        log.error("%s", exc)
+        return exc.exit_code
+    for handler in logging.getLogger().handlers:  # daemon.log holds no secret either
+        handler.addFilter(_MaskSecrets(engine.store.vault))
     info = {
         "pid": os.getpid(),
         "identity": engine_identity(),
@@ -116,10 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         "home": str(paths.home),
         "log": str(paths.daemon_log),
         "config": args.config,
+        "execution": execution,  # which backend runs and the cluster's size at start
     }
-    tmp = paths.daemon_info.with_suffix(".tmp")
-    tmp.write_text(json.dumps(info))
-    tmp.replace(paths.daemon_info)
+    write_private(paths.daemon_info, json.dumps(info))
     log.info("daemon %s started for %s", info["pid"], paths.home)
     try:
         anyio.run(engine.serve)

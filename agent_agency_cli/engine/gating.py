@@ -29,9 +29,10 @@ def gate_types_of(gates: Any) -> list[str]:
 
 def step_gate_specs(runner: TaskRunner, st: StepState) -> list[Any]:
     """The step's own gates plus the config's defaults for the task's mode."""
+    from agent_agency_cli.engine.attempt import unseal
     from agent_agency_cli.gates.spec import parse_gates
 
-    own = parse_gates(st.spec.get("gates", []))
+    own = parse_gates(unseal(runner, st.spec.get("gates", [])))  # a gate's command may hold a secret
     defaults = parse_gates(runner.settings.gates.defaults.get(runner.mode, []))  # type: ignore[call-overload]
     return own + [d for d in defaults if d.label not in {g.label for g in own}]
 
@@ -54,7 +55,7 @@ async def run_step_gates(runner: TaskRunner, st: StepState) -> tuple[bool | None
     specs = step_gate_specs(runner, st)
     if not specs:
         return True, None
-    from agent_agency_cli.engine.attempt import step_cwd
+    from agent_agency_cli.engine.attempt import step_cwd, unseal
     from agent_agency_cli.gates.runner import GateContext, GateResult, evaluate, run_gate
 
     cwd = step_cwd(runner, st.spec)
@@ -63,7 +64,7 @@ async def run_step_gates(runner: TaskRunner, st: StepState) -> tuple[bool | None
         workspace=runner.workspace,
         workdir=cwd,
         outputs=_outputs(runner, st.spec),
-        env={**st.spec.get("env", {})},
+        env=unseal(runner, {**st.spec.get("env", {})}),
         evidence_dir=runner.paths.task_dir(runner.task_id) / "gates" / st.name,
         timeout=runner.settings.task_execution.quality_gate_timeout,
         step_outputs={name: _outputs(runner, other.spec) for name, other in runner.steps.items()},
@@ -86,6 +87,7 @@ async def run_step_gates(runner: TaskRunner, st: StepState) -> tuple[bool | None
         else:
             runner.store.add_event(runner.task_id, "gate_started", {"gate": spec.label}, step=st.name)
             result = await _run_in_thread(runner, st, run_gate, spec, ctx)
+            mask_evidence(runner, ctx.evidence_dir)
             if result is None:
                 return None, None
         runner.store.add_gate_result(runner.task_id, st.name, st.attempt, result.to_json(),
@@ -105,6 +107,31 @@ async def run_step_gates(runner: TaskRunner, st: StepState) -> tuple[bool | None
     if passed:
         return True, None
     return False, "; ".join(reasons) or "a required gate failed"
+
+
+_EVIDENCE_MASK_LIMIT = 16 * 1024 * 1024
+
+
+def mask_evidence(runner: TaskRunner, evidence_dir: Path) -> None:
+    """Mask the task's secrets in the gate's evidence files (command output, reports):
+    the gate's process writes them directly, so they are masked once it has ended."""
+    mask = runner.secret_mask
+    if mask is None or not evidence_dir.is_dir():
+        return
+    from agent_agency_cli.paths import open_private
+
+    for path in evidence_dir.rglob("*"):
+        try:
+            if path.is_symlink() or not path.is_file() or path.stat().st_size > _EVIDENCE_MASK_LIMIT:
+                continue
+            text = path.read_bytes().decode("utf-8", errors="surrogateescape")
+            line_mask = mask.stream() if hasattr(mask, "stream") else mask  # key blocks across lines
+            shown = "\n".join(line_mask(line) for line in text.split("\n"))
+            if shown != text:
+                with open_private(path, "wb") as fh:
+                    fh.write(shown.encode("utf-8", errors="surrogateescape"))
+        except OSError:
+            continue
 
 
 async def _run_in_thread(runner: TaskRunner, st: StepState, run_gate: Any, spec: Any, ctx: Any) -> Any:

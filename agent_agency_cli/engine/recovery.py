@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from agent_agency_cli.engine.process import identity_alive, kill_step_processes
 from agent_agency_cli.models import ACTIVE_TASK_STATUSES, StepStatus, TaskStatus
@@ -13,12 +14,16 @@ from agent_agency_cli.store import Store
 log = logging.getLogger(__name__)
 
 
-def recover_orphans(store: Store, identity: str) -> list[str]:
+def recover_orphans(store: Store, identity: str,
+                    kill_remote: Callable[[str, str, int], int] | None = None) -> list[str]:
     """Recover every active task whose owner is no longer alive. Returns their ids.
 
     Finished steps stay finished (their outcome was committed). Running or
     paused steps become `interrupted`; the runner that next claims the task
     decides per step whether to re-run it (see Recovery.rerun_interrupted).
+    `kill_remote(task_id, step, attempt)` also kills the step's processes on other
+    machines (the Ray nodes' agents, by the step's markers) and fences that attempt off
+    so that it cannot start there later.
     """
     recovered = []
     for task in store.tasks_owned_elsewhere([s.value for s in ACTIVE_TASK_STATUSES], identity):
@@ -31,6 +36,8 @@ def recover_orphans(store: Store, identity: str) -> list[str]:
             if not status.is_active:
                 continue
             killed += kill_step_processes(tid, step["name"], step["pgid"], step["started_at"])
+            if kill_remote is not None:
+                killed += kill_remote(tid, step["name"], step["attempt"])
             store.set_step_status(
                 tid, step["name"], status, StepStatus.INTERRUPTED, event="step_interrupted",
                 payload={"reason": "its engine died"}, reason="interrupted: engine died",

@@ -143,12 +143,9 @@ class TaskRunner:
         self.masked: dict[str, str] = {}
         self.alerted: set[str] = set()
         self.failed_attempts = 0
-        validation = json.loads(task["validation"]) if task["validation"] else {}
-        self.secret_mask = None
-        if any(f.get("category") == "secret" for f in validation.get("findings", [])):
-            from agent_agency_cli.validation import mask_secrets
-
-            self.secret_mask = mask_secrets  # this task's text held a secret: mask its logs too
+        # Every log line passes the task's masking: known shapes and the task's own secrets.
+        vault = self.store.vault
+        self.secret_mask = vault.masker(self.task_id) if vault is not None else None
         self._load_steps()
 
     # -- loading --------------------------------------------------------------
@@ -519,7 +516,7 @@ class TaskRunner:
         st.ended_at = None
 
     async def _run_attempt(self, st: StepState, spec: dict[str, Any]) -> StepOutcome:
-        from agent_agency_cli.engine.attempt import MetricsRecorder, make_handle, supervise
+        from agent_agency_cli.engine.attempt import MetricsRecorder, make_handle, samples_here, supervise
 
         if self._logs_dir is None:  # paths.step_log(task, step), its directory built once
             self._logs_dir = self.paths.step_log(self.task_id, st.name).parent
@@ -527,7 +524,7 @@ class TaskRunner:
         if st.attempt > 1:
             log.line("sys", f"attempt {st.attempt} of {st.max_attempts}")
         samples = executor_for(spec).samples_processes
-        recorder = MetricsRecorder(self, st) if samples else None
+        recorder = MetricsRecorder(self, st) if samples and samples_here(self, spec) else None
 
         def on_spawn(pid: int) -> None:
             # The pid is written lazily: with the attempt's end if it ends within
@@ -559,7 +556,7 @@ class TaskRunner:
         finally:
             log.close(keep=outcome is None or not outcome.ok)
             st.handle = None
-        summary = recorder.summary() if recorder is not None else None
+        summary = recorder.summary() if recorder is not None else outcome.extra.get("metrics")
         if summary:
             outcome.extra["metrics"] = summary
             from agent_agency_cli.engine.alerts import check_step
@@ -700,7 +697,7 @@ class TaskRunner:
         Waits in `waiting_resources` while none is free; False if stopped meanwhile.
         """
         pool = self.engine.pool
-        if pool is None:
+        if pool is None or not self.engine.placed_on_pool(st.spec):
             return None
         needs = self.engine.step_needs(self, st)
         worker = pool.acquire(f"{self.task_id}/{st.name}", needs)

@@ -14,6 +14,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
+from agent_agency_cli.backends import remote_step_killer
 from agent_agency_cli.config import Settings
 from agent_agency_cli.engine.process import engine_identity
 from agent_agency_cli.engine.recovery import recover_orphans
@@ -21,6 +22,7 @@ from agent_agency_cli.engine.runner import TaskRunner
 from agent_agency_cli.errors import AgencyError, ConflictError
 from agent_agency_cli.models import TaskStatus
 from agent_agency_cli.paths import HomePaths
+from agent_agency_cli.security.vault import Vault
 from agent_agency_cli.store import Store, connect
 
 log = logging.getLogger(__name__)
@@ -35,7 +37,7 @@ class Engine:
         self.paths = HomePaths(home)
         self.settings = settings
         self.conn = connect(self.paths.db)
-        self.store = Store(self.conn)
+        self.store = Store(self.conn, vault=Vault(self.paths))
         self.identity = engine_identity()
         self.runners: dict[str, TaskRunner] = {}
         self.stopping = False
@@ -48,14 +50,15 @@ class Engine:
         self._clean_version = -1
         self._clean_checked = 0.0
         self.pool = self._make_pool()
+        self.remote_killer = remote_step_killer(settings)  # recovery on the Ray nodes (None: local)
         self.breakers = self._make_breakers()
 
     # -- workers, breakers, notifications (used by the runners) ----------------
 
     def _make_pool(self) -> Any:
-        from agent_agency_cli.workers import WorkerPool, workers_from_config
+        from agent_agency_cli.backends import worker_pool
 
-        return WorkerPool(workers_from_config(self.settings.workers))
+        return worker_pool(self.settings, start=True)  # the configured workers, or the Ray cluster's nodes
 
     def _make_breakers(self) -> Any:
         if not self.settings.recovery.breakers.enabled:
@@ -63,6 +66,13 @@ class Engine:
         from agent_agency_cli.store.breakers import BreakerStore
 
         return BreakerStore(self.conn)
+
+    def placed_on_pool(self, spec: dict[str, Any]) -> bool:
+        """Whether a step takes a worker from the pool: always, except a step that stays on
+        the head while the pool is a Ray cluster's nodes (a Python step)."""
+        from agent_agency_cli.backends import runs_remotely
+
+        return self.settings.execution.backend == "local" or runs_remotely(self.settings, spec)
 
     def step_needs(self, runner: TaskRunner, st: Any) -> Any:
         from agent_agency_cli.planning.plan_file import StepResources
@@ -149,9 +159,12 @@ class Engine:
         payload = {k: task[k] for k in ("id", "description", "status", "priority", "mode", "reason",
                                         "failed_step", "exit_code")}
         payload["requirements"] = json.loads(task["requirements"] or "[]")
+        payload = self.store.redact(task_id, payload)  # hooks get what the database holds: no secret
         deliver_async(list(hooks), kind, payload, log=lambda msg: log.warning("%s", msg))
 
     def task_finished(self, task_id: str, kind: str) -> None:
+        if kind == "task_completed":
+            self.store.vault.discard(task_id)  # nothing will run again: its secrets go
         self.notify_hooks(kind, task_id)
 
     def kick(self) -> None:
@@ -162,7 +175,7 @@ class Engine:
 
     async def serve(self) -> None:
         """Daemon: recover orphans, then claim and run tasks until SIGTERM/SIGINT."""
-        recovered = recover_orphans(self.store, self.identity)
+        recovered = recover_orphans(self.store, self.identity, self.remote_killer)
         if recovered:
             log.info("recovered %d task(s) from a previous engine", len(recovered))
         async with anyio.create_task_group() as tg:
@@ -218,7 +231,7 @@ class Engine:
             now = time.monotonic()
             if claim and now >= next_scan:
                 next_scan = now + ORPHAN_SCAN_INTERVAL
-                if recover_orphans(self.store, self.identity):
+                if recover_orphans(self.store, self.identity, self.remote_killer):
                     self._dirty = True
             if claim and now >= next_archive:
                 next_archive = now + ARCHIVE_SWEEP_INTERVAL

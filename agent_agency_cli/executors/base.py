@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from agent_agency_cli.paths import open_private
+
 
 @dataclass
 class StepOutcome:
@@ -53,7 +55,10 @@ class StepLog:
 
     def __init__(self, path: Path, mask: Callable[[str], str] | None = None):
         self.path = path
-        self.mask = mask  # applied to every output line (tasks whose text held a secret)
+        # Applied to every output line: the task's masking (security.vault), as a per-stream
+        # line masker where it has one (a private key printed over several lines).
+        self.mask = mask
+        self._masks: dict[str, Callable[[str], str]] = {}
         self._fh: Any = None
         self._pending: list[tuple[float, str]] = []
         self._partial: dict[str, str] = {}
@@ -61,24 +66,31 @@ class StepLog:
     def _open(self) -> Any:
         if self._fh is None:
             try:
-                self._fh = open(self.path, "a", encoding="utf-8", errors="replace")
+                self._fh = open_private(self.path, "a")  # 0600, never through a symlink
             except FileNotFoundError:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._fh = open(self.path, "a", encoding="utf-8", errors="replace")
+                self._fh = open_private(self.path, "a")
             if self._pending:
                 self._fh.write("".join(f"{log_timestamp(ts)} sys| {text}\n" for ts, text in self._pending))
                 self._pending.clear()
         return self._fh
 
     def line(self, stream: str, text: str) -> None:
+        if self.mask is not None:
+            text = self._mask_for(stream)(text)
         if stream == "sys" and self._fh is None:
             self._pending.append((time.time(), text))  # formatted only if ever written
             return
-        if self.mask is not None:
-            text = self.mask(text)
         fh = self._open()
         fh.write(f"{log_timestamp()} {stream}| {text}\n")
         fh.flush()
+
+    def _mask_for(self, stream: str) -> Callable[[str], str]:
+        mask = self._masks.get(stream)
+        if mask is None:
+            stream_mask = getattr(self.mask, "stream", None)
+            mask = self._masks[stream] = stream_mask() if stream_mask is not None else self.mask  # type: ignore[assignment]
+        return mask
 
     def feed(self, stream: str, chunk: str) -> None:
         """Append raw text; complete lines are written, a trailing fragment waits."""
@@ -87,7 +99,8 @@ class StepLog:
         if lines:
             ts = log_timestamp()
             if self.mask is not None:
-                lines = [self.mask(ln) for ln in lines]
+                mask = self._mask_for(stream)
+                lines = [mask(ln) for ln in lines]
             fh = self._open()
             fh.write("".join(f"{ts} {stream}| {ln.rstrip(chr(13))}\n" for ln in lines))
             fh.flush()

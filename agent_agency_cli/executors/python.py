@@ -27,6 +27,7 @@ import anyio.to_thread
 
 from agent_agency_cli.errors import PlanError
 from agent_agency_cli.executors.base import StepLog, StepOutcome
+from agent_agency_cli.executors.output_capture import capture_into
 
 if TYPE_CHECKING:
     from agent_agency_cli.executors.registry import AttemptContext
@@ -216,10 +217,11 @@ class PythonHandle:
                 self.log.line("sys", str(exc))
                 return StepOutcome(ok=False, reason=str(exc))
         try:
-            if inspect.iscoroutinefunction(fn):
-                result = await fn(self.ctx)
-            else:
-                result = await anyio.to_thread.run_sync(fn, self.ctx, abandon_on_cancel=True)
+            with capture_into(self.log):  # print() goes to this step's log, not the daemon's
+                if inspect.iscoroutinefunction(fn):
+                    result = await fn(self.ctx)
+                else:
+                    result = await anyio.to_thread.run_sync(fn, self.ctx, abandon_on_cancel=True)
         except StepCancelled:
             self.log.line("sys", "cancelled")
             return StepOutcome(ok=False, reason="cancelled")

@@ -40,6 +40,8 @@ class AttemptContext:
     report_progress: Callable[[float, str | None], None] = lambda f, m: None  # thread-safe
     cache: dict[str, Any] = field(default_factory=dict)  # per task, shared by its attempts
     services: dict[str, Any] = field(default_factory=dict)  # per task: sessions, clients (closed at task end)
+    worker: str | None = None  # the worker (a Ray node with the ray backend) the pool placed it on
+    record_sample: Callable[[Any], None] = lambda sample: None  # a metrics Sample taken elsewhere (a Ray node)
 
 
 class Executor(Protocol):

@@ -18,6 +18,7 @@ from typing import IO
 
 from agent_agency_cli.gates.result import GateContext
 from agent_agency_cli.gates.spec import GateSpec
+from agent_agency_cli.paths import open_private
 from agent_agency_cli.procgroup import kill_group, spawn, stop_process
 from agent_agency_cli.units import describe_duration
 
@@ -119,7 +120,7 @@ def run_process(
     start = time.monotonic()
     if log is not None:
         log.parent.mkdir(parents=True, exist_ok=True)
-        out: IO[bytes] = open(log, "w+b")  # closed below
+        out: IO[bytes] = open_private(log, "w+b")  # 0600, never through a symlink; closed below
         err: IO[bytes] | None = None
     else:
         out = tempfile.TemporaryFile()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +28,39 @@ def connect(path: Path | str, *, migrate: bool = True) -> sqlite3.Connection:
         raise AgencyError(f"cannot use the database {path}: {exc} (move it away to start afresh)") from None
 
 
+def _make_private(path: Path | str) -> None:
+    """Create the database 0600 (SQLite gives its -wal and -shm files the same mode), never
+    through a symlink; tighten a database and journals an older version left readable.
+
+    An existing database is never opened here: closing any descriptor of the file would
+    drop the POSIX locks of this process's other SQLite connections to it."""
+    if str(path) == ":memory:" or str(path).startswith("file:"):
+        return
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except FileExistsError:
+            return  # created meanwhile by another process: it made it private
+        except OSError:
+            return  # e.g. a missing directory: sqlite3 says why
+        os.close(fd)
+        return
+    except OSError:
+        return
+    if stat.S_ISLNK(st.st_mode):
+        raise sqlite3.DatabaseError("it is a symbolic link")
+    if st.st_mode & 0o077:
+        for name in (str(path), f"{path}-wal", f"{path}-shm"):
+            try:
+                os.chmod(name, 0o600, follow_symlinks=False)
+            except (FileNotFoundError, NotImplementedError, PermissionError):
+                pass
+
+
 def _connect(path: Path | str, migrate: bool) -> sqlite3.Connection:
+    _make_private(path)
     conn = sqlite3.connect(
         str(path),
         isolation_level=None,

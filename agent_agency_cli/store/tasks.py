@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -27,6 +27,10 @@ class BatchLostError(RuntimeError):
     """A group-commit batch could not be committed (see Store.commit_batch)."""
 
 
+def _keep(task_id: str | None, value: Any) -> Any:
+    return value
+
+
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), default=str)
 
@@ -34,9 +38,25 @@ def _dumps(obj: Any) -> str:
 class Store:
     """Data access for tasks, steps, events and interventions on one connection."""
 
-    def __init__(self, conn: sqlite3.Connection):
+    def __init__(self, conn: sqlite3.Connection, vault: Any = None):
         self.conn = conn
         self._batch_lost: BaseException | None = None  # see commit_batch
+        # The task secrets' keeper (security.vault.Vault): every text a writer below
+        # stores passes its `redact(task_id, value)`, so no secret reaches a row in clear.
+        self.vault = vault
+        self.redact: Callable[[str | None, Any], Any] = vault.redact if vault is not None else _keep
+
+    def _fields(self, task_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in fields.items():
+            if isinstance(v, str) and v[:1] in ("{", "["):
+                try:  # JSON text: mask the values, not the text (a mask must not cut an escape)
+                    out[k] = _dumps(self.redact(task_id, json.loads(v)))
+                    continue
+                except ValueError:
+                    pass
+            out[k] = self.redact(task_id, v) if isinstance(v, str | dict | list) else v
+        return out
 
     # -- transactions ---------------------------------------------------------
 
@@ -55,7 +75,7 @@ class Store:
     ) -> None:
         self.conn.execute(
             "INSERT INTO events (task_id, step, kind, payload, ts) VALUES (?, ?, ?, ?, ?)",
-            (task_id, step, kind, _dumps(payload or {}), ts),
+            (task_id, step, kind, _dumps(self.redact(task_id, payload or {})), ts),
         )
 
     def add_event(
@@ -72,6 +92,7 @@ class Store:
         """Store a new task with its steps, its initial council review and its creation
         event, atomically. `shown_description` is what the event says (secrets masked)."""
         now = task["created_at"]
+        task = self._fields(task["id"], task)
         with self.tx() as conn:
             cols = ", ".join(task)
             conn.execute(
@@ -88,7 +109,7 @@ class Store:
                         s["name"],
                         i,
                         s["kind"],
-                        _dumps(s["spec"]),
+                        _dumps(self.redact(task["id"], s["spec"])),
                         _dumps(s["needs"]),
                         s.get("estimate"),
                         s.get("timeout"),
@@ -103,7 +124,7 @@ class Store:
                 conn.execute(
                     "INSERT INTO reviews (task_id, phase, kind, verdict, data, created_at) "
                     "VALUES (?, 'initial', 'council', ?, ?, ?)",
-                    (task["id"], str(review.get("overall_verdict")), _dumps(review), now),
+                    (task["id"], str(review.get("overall_verdict")), _dumps(self.redact(task["id"], review)), now),
                 )
             self._event(
                 task["id"],
@@ -192,6 +213,7 @@ class Store:
         """Move a task old -> new (checked against the table and the row), with one event."""
         check_task_transition(task_id, old, new)
         now = time.time()
+        fields = self._fields(task_id, fields)
         fields["updated_at"] = now
         sets = "".join(f", {k} = ?" for k in fields)
         with self.tx() as conn:
@@ -213,6 +235,7 @@ class Store:
     ) -> None:
         """Change non-status fields of a task (e.g. a modification), with one event."""
         now = time.time()
+        fields = self._fields(task_id, fields)
         fields["updated_at"] = now
         with self.tx() as conn:
             conn.execute(
@@ -375,7 +398,8 @@ class Store:
                          event: str, payload: dict[str, Any] | None,
                          also: Sequence[tuple[str, Sequence[Any]]], now: float,
                          on_partial: Any = None) -> None:
-        event_json = _dumps({"status": new.value, **(payload or {})})
+        event_json = _dumps(self.redact(task_id, {"status": new.value, **(payload or {})}))
+        fields = self._fields(task_id, fields)
         cur = conn.execute(
             f"UPDATE steps SET status = ?{sets} WHERE task_id = ? AND name = ? AND status = ?",
             (new.value, *fields.values(), task_id, step, old.value),
@@ -390,7 +414,7 @@ class Store:
                 (task_id, step, event, event_json, now),
             )
             for sql, params in also:
-                conn.execute(sql, params)
+                conn.execute(sql, [self.redact(task_id, p) if isinstance(p, str) else p for p in params])
         except BaseException as exc:
             if on_partial is not None:
                 on_partial(exc)
@@ -415,7 +439,7 @@ class Store:
                 conn.execute(
                     "UPDATE steps SET status = ?, finished_at = COALESCE(finished_at, ?), "
                     "reason = COALESCE(?, reason) WHERE task_id = ? AND name = ? AND status = ?",
-                    (new.value, now, (payload or {}).get("reason"), task_id, n,
+                    (new.value, now, self.redact(task_id, (payload or {}).get("reason")), task_id, n,
                      old_by_name[n].value),
                 )
                 self._event(task_id, n, event, {"status": new.value, **(payload or {})}, now)
@@ -437,7 +461,7 @@ class Store:
         with self.tx() as conn:
             conn.execute(
                 "UPDATE steps SET progress = ?, progress_message = ? WHERE task_id = ? AND name = ?",
-                (fraction, message, task_id, step),
+                (fraction, self.redact(task_id, message), task_id, step),
             )
             self._event(task_id, step, "step_progress", {"progress": fraction, "message": message}, now)
 
@@ -471,7 +495,7 @@ class Store:
             cur = conn.execute(
                 "INSERT INTO interventions (task_id, kind, args, reason, who, pid, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (task_id, kind, _dumps(args), reason, who, pid, now),
+                (task_id, kind, _dumps(self.redact(task_id, args)), self.redact(task_id, reason), who, pid, now),
             )
             self._event(
                 task_id,
@@ -492,7 +516,7 @@ class Store:
         with self.tx() as conn:
             conn.execute(
                 "UPDATE interventions SET applied_at = ?, outcome = ?, message = ? WHERE id = ?",
-                (now, outcome, message, iid),
+                (now, outcome, self.redact(task_id, message), iid),
             )
             row = conn.execute("SELECT kind, who, reason FROM interventions WHERE id = ?", (iid,)).fetchone()
             self._event(
@@ -578,6 +602,7 @@ class Store:
 
     def add_gate_result(self, task_id: str, step: str, attempt: int, result: dict[str, Any],
                         started_at: float, finished_at: float) -> None:
+        result = self.redact(task_id, result)
         with self.tx() as conn:
             conn.execute(
                 "INSERT INTO gate_results (task_id, step, attempt, gate, required, status, score, "
@@ -620,7 +645,8 @@ class Store:
             conn.execute(
                 "INSERT INTO reviews (task_id, phase, kind, verdict, data, reviewer, reason, created_at) "
                 "VALUES (?,?,?,?,?,?,?,?)",
-                (task_id, phase, kind, verdict, _dumps(data), reviewer, reason, now),
+                (task_id, phase, kind, verdict, _dumps(self.redact(task_id, data)), reviewer,
+                 self.redact(task_id, reason), now),
             )
             self._event(task_id, None, "review_recorded",
                         {"phase": phase, "kind": kind, "verdict": verdict, "reviewer": reviewer,

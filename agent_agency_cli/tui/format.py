@@ -15,6 +15,7 @@ from typing import Any
 
 from rich.text import Text
 
+from agent_agency_cli.security.terminal import strip_value
 from agent_agency_cli.units import format_duration
 
 ICONS: dict[str, str] = {
@@ -139,9 +140,10 @@ def _who(p: Mapping[str, Any]) -> str:
 
 def event_text(ev: Mapping[str, Any], palette: Palette,
                hms: Callable[[str | None], str] = local_hms) -> Text | None:
-    """One line for the events panel; None for noise (progress ticks)."""
+    """One line for the events panel; None for noise (progress ticks). Control sequences
+    from step output in a payload are removed first."""
     kind: str = ev["kind"]
-    p: Mapping[str, Any] = ev.get("payload") or {}
+    p: Mapping[str, Any] = strip_value(ev.get("payload") or {})
     step = ev.get("step")
     if kind == "step_progress":
         return None

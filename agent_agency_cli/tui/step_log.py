@@ -14,6 +14,7 @@ from typing import Any
 
 from rich.text import Text
 
+from agent_agency_cli.security.terminal import strip_controls
 from agent_agency_cli.tui.feed import LogTail
 from agent_agency_cli.tui.format import Palette, local_hms, size_text
 from agent_agency_cli.tui.lines import LineView
@@ -43,7 +44,7 @@ class StepLogView(LineView):
         """Dim timestamps; error lines in the theme's error colour; engine lines dim."""
         if isinstance(line, Text):
             return line
-        text = Text(line)
+        text = Text(strip_controls(line))  # step output must not drive the terminal
         text.stylize("dim", 0, 8)
         mark = line[9:11]
         if mark == "! ":

@@ -335,7 +335,7 @@ def test_help_is_fast_and_does_not_import_textual(cli):
         "        app(argv, prog_name='agent-agency-cli')\n"
         "    except SystemExit:\n"
         "        pass\n"
-        "bad = [m for m in ('textual', 'anyio', 'openai', 'fastapi') if m in sys.modules]\n"
+        "bad = [m for m in ('textual', 'anyio', 'openai', 'fastapi', 'ray') if m in sys.modules]\n"
         "print('BAD', bad)\n"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

