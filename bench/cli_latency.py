@@ -39,7 +39,7 @@ from pathlib import Path
 
 from _common import machine, met, temp_home
 
-RUNS = 7
+RUNS = 5
 LOOP_CREATES = 4
 IMPORTS_ONLY = ("import yaml, agent_agency_cli.request, agent_agency_cli.planning.plan_file, "
                 "agent_agency_cli.config, agent_agency_cli.validation, agent_agency_cli.council, "

@@ -3,7 +3,6 @@ stopped with SIGTERM. `python -m agent_agency_cli.engine.daemon --home DIR`."""
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import json
 import logging
@@ -102,6 +101,8 @@ class _MaskSecrets(logging.Filter):
 
 def main(argv: list[str] | None = None) -> int:
     """Daemon process entry point."""
+    import argparse  # here: `task resume` and `task create` import this module to spawn a daemon
+
     parser = argparse.ArgumentParser(prog="agent-agency-cli-daemon")
     parser.add_argument("--home", required=True)
     parser.add_argument("--config")
