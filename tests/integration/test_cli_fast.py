@@ -318,20 +318,23 @@ ENTRY = r"""
 import json, sys
 sys.argv = ["agent-agency-cli", *json.loads(sys.argv[1])]
 from agent_agency_cli.cli.fast import main
+code = 0
 try:
     main()
 except SystemExit as exc:
     code = exc.code
 heavy = sorted(m for m in ("typer", "pydantic", "rich", "textual", "anyio", "yaml", "sqlite_utils",
                "fastapi", "uvicorn", "mcp", "openai", "ray", "psutil") if m in sys.modules)
-print(json.dumps({"exit": code, "heavy": heavy}), file=sys.stderr)
+print("@@imports " + json.dumps({"exit": code, "heavy": heavy}), file=sys.stderr)
 """
 
 
 def _entry(argv: list[str]) -> dict:
     res = subprocess.run([sys.executable, "-c", ENTRY, json.dumps(argv)], capture_output=True, text=True,
                          timeout=60)
-    return json.loads(res.stderr.strip().splitlines()[-1])
+    # Found by its marker: a coverage run may add its own lines to stderr.
+    line = next(ln for ln in res.stderr.splitlines() if ln.startswith("@@imports "))
+    return json.loads(line.removeprefix("@@imports "))
 
 
 def test_fast_commands_import_neither_typer_nor_pydantic_nor_rich(snapshot, home):
