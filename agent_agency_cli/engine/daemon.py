@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import logging
 import os
 import signal
 import subprocess
@@ -83,25 +82,28 @@ def stop(paths: HomePaths, timeout: float = 60.0) -> dict[str, Any] | None:
     raise DaemonError(f"daemon {info['pid']} did not stop within {timeout:g}s")
 
 
-class _MaskSecrets(logging.Filter):
-    """Masks every record with the secrets of the tasks the engine has seen."""
+def _mask_secrets_filter(vault: Any) -> Any:
+    """A logging filter that masks every record with the secrets of the tasks the engine has
+    seen. Built in the daemon process only: clients of this module (`task resume`, `task
+    create` checking for a daemon) do not import logging."""
+    import logging
 
-    def __init__(self, vault: Any):
-        super().__init__()
-        self.vault = vault
+    class MaskSecrets(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            record.msg = vault.redact_any(record.getMessage())
+            record.args = None
+            if record.exc_info:
+                record.exc_text = vault.redact_any(logging.Formatter().formatException(record.exc_info))
+                record.exc_info = None
+            return True
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self.vault.redact_any(record.getMessage())
-        record.args = None
-        if record.exc_info:
-            record.exc_text = self.vault.redact_any(logging.Formatter().formatException(record.exc_info))
-            record.exc_info = None
-        return True
+    return MaskSecrets()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Daemon process entry point."""
     import argparse  # here: `task resume` and `task create` import this module to spawn a daemon
+    import logging
 
     parser = argparse.ArgumentParser(prog="agent-agency-cli-daemon")
     parser.add_argument("--home", required=True)
@@ -140,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", exc)
         return exc.exit_code
     for handler in logging.getLogger().handlers:  # daemon.log holds no secret either
-        handler.addFilter(_MaskSecrets(engine.store.vault))
+        handler.addFilter(_mask_secrets_filter(engine.store.vault))
     info = {
         "pid": os.getpid(),
         "identity": engine_identity(),
@@ -168,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    import logging
+
     code = main()
     logging.shutdown()
     sys.stdout.flush()
