@@ -6,11 +6,9 @@ imported only by the calls that run tasks, so read commands start fast.
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import secrets
-import socket
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -98,6 +96,9 @@ def _who() -> str:
     actor = _ACTOR.get()
     if actor:
         return actor
+    import getpass  # lazy, with socket: only commands that record who acted need them
+    import socket
+
     try:
         user = getpass.getuser()
     except Exception:
