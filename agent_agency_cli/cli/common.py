@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -75,12 +76,49 @@ def handle_errors(fn: F) -> F:
 
             quiet_broken_pipe()
             raise typer.Exit(0) from None
+        except (sqlite3.Error, OSError) as exc:
+            from agent_agency_cli.cli.faults import describe
+
+            message, code = describe(exc, _db_path())
+            raise fail(message, code) from None
 
     return wrapper  # type: ignore[return-value]
 
 
+# json.dumps with indent runs the pure-Python encoder (about 10x slower than the C one):
+# a document with more list items than this is laid out one level deep instead (each
+# value, and each item of a list value, on its own line, encoded by the C encoder).
+_INDENT_MAX_ITEMS = 2000
+
+
+def dumps_json(data: Any) -> str:
+    """Indented JSON for people and machines; linear-time layout for very large documents."""
+    items = sum(len(v) for v in data.values() if isinstance(v, list)) if isinstance(data, dict) else 0
+    if items <= _INDENT_MAX_ITEMS:
+        return json.dumps(data, indent=2, default=str)
+    enc = json.JSONEncoder(default=str).encode
+    parts = []
+    for key, value in data.items():
+        if isinstance(value, list) and value:
+            inner = ",\n    ".join(enc(v) for v in value)
+            parts.append(f"  {enc(key)}: [\n    {inner}\n  ]")
+        else:
+            parts.append(f"  {enc(key)}: {enc(value)}")
+    return "{\n" + ",\n".join(parts) + "\n}"
+
+
+def _db_path() -> Any:
+    """The database of the home in use, if the home can be named without side effects."""
+    from pathlib import Path
+
+    from agent_agency_cli.paths import HOME_ENV
+
+    home = state.home or os.environ.get(HOME_ENV)
+    return Path(os.path.expanduser(home)) / "agency.db" if home else None
+
+
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    sys.stdout.write(dumps_json(data) + "\n")
     sys.stdout.flush()
 
 

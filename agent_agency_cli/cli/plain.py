@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from agent_agency_cli.security.terminal import strip_controls, strip_value
 from agent_agency_cli.units import format_duration
 
 
@@ -34,6 +35,7 @@ def one_line(text: str) -> str:
 
 def list_lines(tasks: list[dict[str, Any]]) -> list[str]:
     """`task list`: a header and one line per task; nothing at all when there are none."""
+    tasks = strip_value(tasks)  # step output must not drive the terminal a pipe ends in
     rows = [("id", "status", "priority", "progress", "elapsed", "age", "description")]
     for t in tasks:
         p = t["progress"]
@@ -64,7 +66,7 @@ def step_rows(s: dict[str, Any]) -> list[tuple[str, ...]]:
             f"{st['attempt']}/{st['max_attempts']}" if st["attempt"] else "-",
             format_duration(st["duration"]) if st["duration"] is not None else "-",
             "-" if st["exit_code"] is None else str(st["exit_code"]),
-            one_line(detail),
+            one_line(strip_controls(detail)),
         ))
     return rows
 
@@ -72,6 +74,9 @@ def step_rows(s: dict[str, Any]) -> list[tuple[str, ...]]:
 def status_lines(s: dict[str, Any], verbose: bool) -> list[str]:
     """`task status`: the header, the steps table and, with `verbose`, the plan, metrics,
     risk, requirements, timestamps, paths, failed attempts and the audit trail."""
+    # Step output in reasons and messages must not drive the terminal (as cli/render.py):
+    # the steps are stripped cell by cell (walking 100,000 of them whole costs seconds).
+    s = {**strip_value({k: v for k, v in s.items() if k != "steps"}), "steps": s["steps"]}
     p = s["progress"]
     lines = [f"{s['id']}  {one_line(s['description'])}   {s['mode']} · {s['priority']}"]
     lines.append(
@@ -84,6 +89,9 @@ def status_lines(s: dict[str, Any], verbose: bool) -> list[str]:
         lines.append(f"reason: {one_line(s['reason'])}")
     lines.append("")
     lines.extend(table(step_rows(s), frozenset({2, 3, 4})))
+    from agent_agency_cli.cli.model_render import model_lines
+
+    lines.extend(model_lines(s))
     if verbose:
         lines.extend(_verbose_lines(s))
     return lines

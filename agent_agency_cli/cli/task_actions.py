@@ -34,9 +34,9 @@ def submit(
     A task that waits for a council review cannot run in the foreground: its id is printed,
     then a ConflictError (exit 5) says how to go on.
     """
-    from agent_agency_cli.errors import BadInputError, ConflictError
+    from agent_agency_cli.errors import BadInputError, ConflictError, StoredNotStartedError
     from agent_agency_cli.models import ExecutionMode, Priority
-    from agent_agency_cli.request import TaskRequest
+    from agent_agency_cli.units import MAX_CONCURRENCY, bounded_int
 
     try:
         prio = Priority(priority)
@@ -46,17 +46,27 @@ def submit(
         mode_v = ExecutionMode(mode) if mode else None
     except ValueError:
         raise BadInputError(f"unknown mode {mode!r} (auto, strict, dry-run)") from None
-    if concurrency is not None and concurrency < 1:
-        raise BadInputError("--concurrency must be at least 1")
+    if concurrency is not None:
+        bounded_int(concurrency, "--concurrency", 1, MAX_CONCURRENCY)
     if complexity is not None and complexity not in COMPLEXITIES:
         raise BadInputError(f"unknown complexity {complexity!r} (simple, moderate, complex, enterprise)")
-    request = TaskRequest(
+    # A dict: the facade validates it and turns any bad field into one line (exit 2).
+    request = dict(
         description=description, plan=plan, mode=mode_v, priority=prio,
         requirements=requirements.split(",") if requirements else [],
         deadline=deadline, workdir=workdir, concurrency=concurrency, complexity=complexity,
     )
     orch = orchestrator()
-    tid = orch.submit_task(request, start_daemon=not (foreground or no_start))
+    try:
+        tid = orch.submit_task(request, start_daemon=not (foreground or no_start))
+    except StoredNotStartedError as exc:
+        # Stored: the id goes to stdout as on success, so nobody submits it twice; the face
+        # then prints the error line with its exit code.
+        if as_json:
+            print_json({"id": exc.task_id, "started": False, "error": str(exc)})
+        else:
+            print(exc.task_id, flush=True)
+        raise
     status = orch.get_status(tid)
     if status["mode"] == "dry-run":
         report = orch.impact_report(tid)
@@ -68,9 +78,15 @@ def submit(
 
             render_impact(report)
         return orch, None
+    plan_waits = False  # a planner's plan awaiting approval as a whole (strict mode)
+    if status["plan"].get("source") not in (None, "file") and not as_json:
+        from agent_agency_cli.cli.plan_cmd import announce_plan
+
+        plan_waits = announce_plan(status)
     if status["status"] == "awaiting_review":
-        print(f"task {tid} awaits a council review (risk {(status.get('risk') or {}).get('level')}): "
-              f"agent-agency-cli task review {tid} --approve|--reject --reason ...", file=sys.stderr)
+        if not plan_waits:
+            print(f"task {tid} awaits a council review (risk {(status.get('risk') or {}).get('level')}): "
+                  f"agent-agency-cli task review {tid} --approve|--reject --reason ...", file=sys.stderr)
         if foreground:
             print(tid, flush=True)
             raise ConflictError(f"task {tid} cannot run in the foreground before its review; after "
@@ -101,6 +117,9 @@ def show_status(task_id: str, verbose: bool, as_json: bool) -> None:
 
 def show_list(status: list[str] | None, limit: int, as_json: bool) -> None:
     """`task list`: newest first; `limit` 0 means all."""
+    from agent_agency_cli.units import MAX_ROW_NUMBER, bounded_int
+
+    bounded_int(limit, "--limit", 0, MAX_ROW_NUMBER)
     tasks = orchestrator().list_tasks(status or None, limit or None)
     if as_json:
         print_json(tasks)

@@ -165,6 +165,10 @@ def result(task_id: IdArg, as_json: JsonOpt = False) -> None:
             out.print("  ", status_text(s["status"]), f" {s['name']}",
                       f"  {format_duration(s['duration'])}" if s["duration"] else "",
                       f"  → {s['result']!r}" if s["result"] is not None else "")
+        from agent_agency_cli.cli.model_render import model_lines
+
+        for line in model_lines(res):
+            out.print(line, highlight=False, markup=False, soft_wrap=True)
         out.print(f"workspace: {res['workspace']}")
     if not res["finished"]:
         raise fail(f"task {res['task_id']} has not finished (it is {res['status']})", 5)
@@ -263,7 +267,9 @@ def events(
 ) -> None:
     """The task's event stream (one JSON object per line with --json)."""
     from agent_agency_cli.cli.render import event_line
+    from agent_agency_cli.units import MAX_ROW_NUMBER, bounded_int
 
+    bounded_int(after, "--after", 0, MAX_ROW_NUMBER)
     orch = orchestrator()
     tid = orch.resolve(task_id)
     source = orch.follow(tid, after=after) if follow else iter(orch.events(tid, after, 100_000))
@@ -380,12 +386,14 @@ def modify(
     max_memory: Annotated[str | None, typer.Option("--max-memory", help="Memory limit for "
                                                    "steps started from now on (512M, 2G).")
                           ] = None,
+    model: Annotated[list[str] | None, typer.Option("--model", help="Hot-swap: NAME for every model step "
+                                                    "not yet started, or STEP=NAME (repeatable).")] = None,
 ) -> None:
-    """Change a task's priority, deadline, requirements, mode or resource limits."""
+    """Change a task's priority, deadline, requirements, mode, resource limits or models."""
     _done(orchestrator().modify(
         task_id, priority=priority, deadline=deadline,
         requirements=requirements.split(",") if requirements is not None else None,
-        mode=mode, max_cpu=max_cpu, max_memory=max_memory,
+        mode=mode, max_cpu=max_cpu, max_memory=max_memory, models=model,
     ))
 
 
@@ -515,3 +523,12 @@ def metrics(
     out.print(f"task: {format_duration(task.get('duration'))}, cpu {task.get('cpu_usage_percent') or 0:.0f}%, "
               f"peak memory {task.get('memory_usage_mb') or 0:.0f} MiB, retries {task.get('retry_count')}, "
               f"errors {task.get('error_count')}")
+    if task.get("model_calls"):
+        from agent_agency_cli.cli.model_render import money
+
+        out.print(f"model calls: {task['model_calls']}, cost {money(task.get('model_cost'))}", highlight=False)
+
+
+from agent_agency_cli.cli import plan_cmd  # noqa: E402  (registers `task plan`)
+
+plan_cmd.register(app)

@@ -36,7 +36,7 @@ class Engine:
     def __init__(self, home: Path, settings: Settings):
         self.paths = HomePaths(home)
         self.settings = settings
-        self.conn = connect(self.paths.db)
+        self.conn = connect(self.paths.db, patient=True)  # a locked database is waited out
         self.store = Store(self.conn, vault=Vault(self.paths))
         self.identity = engine_identity()
         self.runners: dict[str, TaskRunner] = {}
@@ -132,8 +132,9 @@ class Engine:
         if outcome.ok and not trial and self._breaker_known_clean(name):
             return  # a success on a clean breaker changes nothing
         self._clean_breakers.discard(name)
-        if outcome.extra.get("stopped") in ("cancel", "suspend", "abort"):
-            # A stopped call says nothing about the target; free the trial slot.
+        if outcome.extra.get("stopped") in ("cancel", "suspend", "abort") or outcome.extra.get("target_ok"):
+            # A stopped call (or the step's own fault, e.g. a model's 400 for a bad request)
+            # says nothing about the target; free the trial slot.
             if trial:
                 self.breakers.release_trial(name, time.time())
             return
@@ -186,12 +187,15 @@ class Engine:
 
     async def run_task(self, task_id: str) -> TaskStatus:
         """Foreground: run one queued task in this process; returns its final status."""
+        from agent_agency_cli.engine.escapees import subreaper_while
+
         row = self.store.claim_task(task_id, self.identity)
-        async with anyio.create_task_group() as tg:
-            self._start_runner(tg, row)
-            tg.start_soon(self._cancel_on_signal, task_id)
-            await self._control_loop(tg, claim=False)
-            tg.cancel_scope.cancel()
+        with subreaper_while():  # processes leaving a step's group come back to us
+            async with anyio.create_task_group() as tg:
+                self._start_runner(tg, row)
+                tg.start_soon(self._cancel_on_signal, task_id)
+                await self._control_loop(tg, claim=False)
+                tg.cancel_scope.cancel()
         return TaskStatus(self.store.get_task(task_id)["status"])
 
     async def _cancel_on_signal(self, task_id: str) -> None:

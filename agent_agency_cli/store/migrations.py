@@ -225,6 +225,52 @@ def m003_resources(db: Database) -> None:
     db.execute("CREATE INDEX durations_by_signature ON durations(signature, finished_at)")
 
 
+@migrations()
+def m004_models(db: Database) -> None:
+    # One row per call to a model endpoint (a model step's attempts, fallbacks and repairs,
+    # the model planner): the seed's TaskMetrics.model_calls, with tokens, latency and cost.
+    db.execute(
+        """
+        CREATE TABLE model_calls (
+            id INTEGER PRIMARY KEY,
+            task_id TEXT REFERENCES tasks(id) ON DELETE CASCADE,
+            step TEXT,
+            attempt INTEGER,
+            model TEXT NOT NULL,
+            provider TEXT,
+            endpoint TEXT,
+            purpose TEXT NOT NULL DEFAULT 'step',
+            status TEXT NOT NULL,
+            http_status INTEGER,
+            tokens_in INTEGER,
+            tokens_out INTEGER,
+            latency REAL,
+            ttft REAL,
+            cost REAL,
+            finish_reason TEXT,
+            error TEXT,
+            started_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX model_calls_by_task ON model_calls(task_id, step)")
+    # How a task's plan came to be (a file, the built-in planner, a planner model), what the
+    # planner could not plan, and its approval as a whole (strict mode).
+    db.execute(
+        """
+        CREATE TABLE task_plans (
+            task_id TEXT PRIMARY KEY REFERENCES tasks(id) ON DELETE CASCADE,
+            source TEXT NOT NULL,
+            plan TEXT NOT NULL,
+            notes TEXT NOT NULL DEFAULT '[]',
+            model TEXT,
+            approved_at REAL,
+            approved_by TEXT
+        )
+        """
+    )
+
+
 SCHEMA_VERSION = len(migrations._migrations)
 assert SCHEMA_VERSION == db.SCHEMA_VERSION, "update store/db.py SCHEMA_VERSION with the migrations"
 
