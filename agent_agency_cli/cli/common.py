@@ -9,7 +9,7 @@ import json
 import os
 import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -129,3 +129,32 @@ def print_json_line(data: Any) -> None:
 
 def is_tty() -> bool:
     return sys.stdout.isatty()
+
+
+def write_json_lines(items: Iterable[Any]) -> None:
+    """One compact JSON object per line, written in blocks (no flush per line: a task's
+    events are tens of thousands of lines, and a flush is a system call each)."""
+    encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+    out = sys.stdout
+    block: list[str] = []
+    for item in items:
+        block.append(encode(item))
+        if len(block) >= 1000:
+            out.write("\n".join(block) + "\n")
+            block.clear()
+    if block:
+        out.write("\n".join(block) + "\n")
+    out.flush()
+
+
+def write_json_array(items: Iterable[Any]) -> None:
+    """A JSON array written item by item as `items` yields them (never held whole):
+    one item per line, so that a large listing streams through a pipe."""
+    encode = json.JSONEncoder(separators=(",", ": "), default=str).encode
+    out = sys.stdout
+    sep = "[\n  "
+    for item in items:
+        out.write(sep + encode(item))
+        sep = ",\n  "
+    out.write("[]\n" if sep == "[\n  " else "\n]\n")
+    out.flush()

@@ -120,6 +120,9 @@ def show_list(status: list[str] | None, limit: int, as_json: bool) -> None:
     from agent_agency_cli.units import MAX_ROW_NUMBER, bounded_int
 
     bounded_int(limit, "--limit", 0, MAX_ROW_NUMBER)
+    if as_json and not limit:  # all of them: written as they are read (constant memory)
+        _stream_all(status or None)
+        return
     tasks = orchestrator().list_tasks(status or None, limit or None)
     if as_json:
         print_json(tasks)
@@ -134,6 +137,23 @@ def show_list(status: list[str] | None, limit: int, as_json: bool) -> None:
     if not tasks:
         _done("no tasks")  # on stderr: a pipe gets rows only
     _write_lines(list_lines(tasks))
+
+
+def _stream_all(statuses: list[str] | None) -> None:
+    """Every task as a JSON array, each summary written as its page is read.
+
+    Moves behind the facade (`TaskOrchestrator.iter_tasks`) once the orchestrator's
+    split into orchestration/ has landed."""
+    import time
+
+    from agent_agency_cli.cli.common import write_json_array
+    from agent_agency_cli.orchestrator import summary
+    from agent_agency_cli.store.task_pages import iter_tasks
+
+    orch = orchestrator()
+    orch.list_tasks(statuses, 1)  # the facade checks the statuses (exit 2 on an unknown one)
+    now = time.time()
+    write_json_array(summary(row, counts, now) for row, counts in iter_tasks(orch.store, statuses))
 
 
 def pause(task_id: str) -> None:

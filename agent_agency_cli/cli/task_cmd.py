@@ -16,6 +16,7 @@ from agent_agency_cli.cli.common import (
     orchestrator,
     print_json,
     print_json_line,
+    write_json_lines,
 )
 
 app = typer.Typer(help="Create, inspect, follow and steer tasks.", no_args_is_help=True)
@@ -127,6 +128,7 @@ def list_(
 ) -> None:
     """List tasks, newest first."""
     task_actions.show_list(status, limit, as_json)
+
 
 
 @app.command()
@@ -273,6 +275,9 @@ def events(
     orch = orchestrator()
     tid = orch.resolve(task_id)
     source = orch.follow(tid, after=after) if follow else iter(orch.events(tid, after, 100_000))
+    if as_json and not follow:
+        write_json_lines(source)
+        return
     for ev in source:
         if ev is None:
             continue

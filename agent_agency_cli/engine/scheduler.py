@@ -16,6 +16,7 @@ from anyio.abc import TaskGroup
 
 from agent_agency_cli.backends import remote_step_killer
 from agent_agency_cli.config import Settings
+from agent_agency_cli.engine.child_watcher import pidfd_children
 from agent_agency_cli.engine.process import engine_identity
 from agent_agency_cli.engine.recovery import recover_orphans
 from agent_agency_cli.engine.runner import TaskRunner
@@ -179,7 +180,7 @@ class Engine:
         recovered = recover_orphans(self.store, self.identity, self.remote_killer)
         if recovered:
             log.info("recovered %d task(s) from a previous engine", len(recovered))
-        async with anyio.create_task_group() as tg:
+        async with pidfd_children(), anyio.create_task_group() as tg:
             tg.start_soon(self._watch_signals, tg)
             await self._control_loop(tg, claim=True)
             await self._suspend_all()
@@ -191,7 +192,7 @@ class Engine:
 
         row = self.store.claim_task(task_id, self.identity)
         with subreaper_while():  # processes leaving a step's group come back to us
-            async with anyio.create_task_group() as tg:
+            async with pidfd_children(), anyio.create_task_group() as tg:
                 self._start_runner(tg, row)
                 tg.start_soon(self._cancel_on_signal, task_id)
                 await self._control_loop(tg, claim=False)

@@ -271,6 +271,24 @@ def m004_models(db: Database) -> None:
     )
 
 
+@migrations()
+def m005_scale_indexes(db: Database) -> None:
+    """Indexes for a store that grows (100,000 tasks): the list page, the daemon's periodic
+    queries (pending interventions, the archive sweep, the retention prune), an engine's own tasks."""
+    # `task list` and the dashboard feed: newest first (rowid breaks ties, and is in every index).
+    db.execute("CREATE INDEX tasks_by_created ON tasks(created_at)")
+    # `task list --status X`: the status's rows in created order, no sort of the whole table.
+    db.execute("CREATE INDEX tasks_by_status ON tasks(status, created_at)")
+    db.execute("CREATE INDEX tasks_by_owner ON tasks(owner, started_at)")
+    # The archive sweep looks only at finished, not yet archived tasks past the cut-off...
+    db.execute("CREATE INDEX tasks_to_archive ON tasks(finished_at) WHERE archived_at IS NULL")
+    # ...and the retention prune only at archived ones.
+    db.execute("CREATE INDEX tasks_archived ON tasks(finished_at) WHERE archived_at IS NOT NULL")
+    db.execute("CREATE INDEX interventions_by_task ON interventions(task_id, id)")
+    # The engine polls the unapplied rows in id order (rowid is the index's tail).
+    db.execute("CREATE INDEX interventions_unapplied ON interventions(applied_at) WHERE applied_at IS NULL")
+
+
 SCHEMA_VERSION = len(migrations._migrations)
 assert SCHEMA_VERSION == db.SCHEMA_VERSION, "update store/db.py SCHEMA_VERSION with the migrations"
 
