@@ -205,16 +205,39 @@ class Settings(_Strict):
     workers: list[WorkerConfig] = []
 
 
-def format_validation_error(source: str, exc: ValidationError) -> str:
-    """One line naming the first bad key by its dotted path."""
-    err = exc.errors()[0]
-    path = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    more = len(exc.errors()) - 1
+def format_validation_error(source: str, exc: ValidationError, data: Any = None) -> str:
+    """One line naming the first bad key by its dotted path, in the YAML's own words
+    (an unknown key gets a "did you mean")."""
+    from agent_agency_cli.input_errors import describe, did_you_mean, dotted, input_path
+
+    errors = exc.errors()
+    err = errors[0]
+    more = len({input_path(e["loc"], data) for e in errors}) - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     if err["type"] == "extra_forbidden":
-        return f"{source}: unknown key {path}{suffix}"
-    msg = err["msg"].removeprefix("Value error, ")
-    return f"{source}: {path}: {msg} (got {err.get('input')!r}){suffix}"
+        path = dotted(err["loc"])
+        return f"{source}: unknown key {path}{did_you_mean(str(err['loc'][-1]), _keys_at(err['loc'][:-1]))}{suffix}"
+    path, msg = describe(errors, data)
+    return f"{source}: {path or '(top level)'}: {msg}{suffix}"
+
+
+def _keys_at(loc: tuple[Any, ...]) -> list[str]:
+    """The allowed keys of the settings section at `loc` (empty where it is not a section)."""
+    from typing import get_args
+
+    model: Any = Settings
+    for part in loc:
+        if isinstance(part, int):
+            continue  # an item of a list section (workers): its model was taken below
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return []
+        model = field.annotation
+        args = [a for a in get_args(model) if isinstance(a, type) and issubclass(a, BaseModel)]
+        model = args[0] if args else model
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+    return list(model.model_fields)
 
 
 def load_settings(path: str | os.PathLike[str] | None = None, home: Path | None = None) -> Settings:
@@ -245,4 +268,4 @@ def load_settings(path: str | os.PathLike[str] | None = None, home: Path | None 
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(f"config {p}", exc)) from None
+        raise ConfigError(format_validation_error(f"config {p}", exc, data)) from None

@@ -257,5 +257,9 @@ def render_impact(r: dict[str, Any]) -> None:
     out.print(f"strict mode would ask {len(r['approvals_in_strict_mode'])} approval(s): "
               + ", ".join(r["approvals_in_strict_mode"]))
     validation = r.get("validation") or {}
+    from agent_agency_cli.validation import warnings_of
+
+    for line in warnings_of(validation):
+        out.print(f"warning: {line}")
     for f in validation.get("findings", [])[:10]:
         out.print(f"finding [{f.get('severity')}] {f.get('where')}: {f.get('message')}")

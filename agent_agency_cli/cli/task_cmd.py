@@ -90,6 +90,8 @@ def create(
     orch = orchestrator()
     tid = orch.submit_task(request, start_daemon=not (foreground or no_start))
     status = orch.get_status(tid)
+    if not as_json and status["mode"] != "dry-run":  # the dry-run report lists them itself
+        _print_warnings(orch, tid)
     if status["mode"] == "dry-run":
         report = orch.impact_report(tid)
         if as_json:
@@ -107,11 +109,11 @@ def create(
             print(tid, flush=True)
             raise fail(f"task {tid} cannot run in the foreground before its review; after "
                        "`task review --approve` the daemon runs it", 5)
-    if as_json:
-        print_json({"id": tid, **{k: v for k, v in status.items() if k != "steps"}}
-                   if not (wait or foreground) else {"id": tid})
-    else:
+    if not as_json:
         print(tid, flush=True)
+    elif not (wait or foreground):
+        # With --wait/--foreground the one JSON document is the final status (it holds the id).
+        print_json({"id": tid, **{k: v for k, v in status.items() if k != "steps"}})
     if foreground:
         from agent_agency_cli.cli.common import state
         from agent_agency_cli.cli.follow import follow_in_thread
@@ -134,6 +136,17 @@ def create(
         raise typer.Exit(_exit_for(final))
     if wait:
         _wait(orch, tid, as_json)
+
+
+def _print_warnings(orch, tid: str) -> None:  # type: ignore[no-untyped-def]
+    """Validation warnings (a deadline the estimate does not fit, ...) to stderr, one line each."""
+    import json
+
+    from agent_agency_cli.validation import warnings_of
+
+    raw = orch.store.get_task(tid)["validation"]
+    for line in warnings_of(json.loads(raw) if raw else None):
+        print(f"warning: {line}", file=sys.stderr)
 
 
 def _wait(orch, tid: str, as_json: bool) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,108 @@
+"""The human face (issue 11): what a person sees at the CLI: one JSON document, warnings that
+are shown, secrets that stay masked, messages in the plan's and config's own words."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from agent_agency_cli.cli.main import app
+
+KEY = "AKIAIOSFODNN7EXAMPLE"
+
+
+def _run(*args: str):
+    return CliRunner().invoke(app, list(args), catch_exceptions=False)
+
+
+def test_create_json_foreground_writes_one_document_with_the_id(write_plan):
+    # defect 3: `--json --wait/--foreground` wrote {"id": ...} and then the final status
+    plan = write_plan("steps:\n  - name: a\n    run: echo hi\n")
+    res = _run("task", "create", "--plan", str(plan), "--foreground", "--json")
+    assert res.exit_code == 0, res.stderr
+    doc = json.loads(res.stdout)  # fails on two concatenated documents ("Extra data")
+    assert doc["status"] == "completed"
+    assert len(doc["id"]) == 6 and doc["steps"][0]["name"] == "a"
+
+
+def test_create_shows_the_deadline_warning_in_plain_words(write_plan):
+    # defect 8: warnings were only in the stored JSON; the words rounded both sides alike
+    plan = write_plan("steps:\n  - name: a\n    run: echo hi\n    estimate: 20\n")
+    res = _run("task", "create", "--plan", str(plan), "--no-start", "--deadline", "10s")
+    assert res.exit_code == 0, res.stderr
+    warning = next(line for line in res.stderr.splitlines() if line.startswith("warning: "))
+    assert "the deadline leaves 9." in warning or "the deadline leaves 10s" in warning
+    assert "estimated to take 20s (short by 10s)" in warning
+    assert "--deadline" in warning
+
+
+def test_deadline_message_never_rounds_both_sides_to_the_same_words():
+    from agent_agency_cli.validation import _check_feasibility
+
+    msg = _check_feasibility(1.2, 1000.96, 1000.0).messages[0]
+    assert "leaves 0.96s" in msg and "take 1.2s" in msg
+    msg = _check_feasibility(1.04, 1001.0, 1000.0).messages[0]  # both would read "1s"
+    assert "leaves 1.00s but the plan is estimated to take 1.04s" in msg
+
+
+def test_dry_run_report_lists_warnings_and_masks_secrets(write_plan):
+    # defects 8 and 9: the dry-run report is made to be shared
+    plan = write_plan(f"steps:\n  - name: a\n    run: echo {KEY}\n    estimate: 20\n")
+    res = _run("task", "create", "--plan", str(plan), "--mode", "dry-run", "--deadline", "10s")
+    assert res.exit_code == 0, res.stderr
+    assert KEY not in res.stdout
+    assert "warning: the deadline leaves" in res.stdout
+    as_json = _run("task", "create", "--plan", str(plan), "--mode", "dry-run", "--json")
+    report = json.loads(as_json.stdout)
+    assert KEY not in as_json.stdout and report["steps"][0]["command"].startswith("echo ")
+
+
+def test_status_json_masks_secrets_in_step_commands(write_plan):
+    plan = write_plan(f"steps:\n  - name: a\n    run: echo {KEY}\n")
+    tid = _run("task", "create", "--plan", str(plan), "--no-start").stdout.strip().splitlines()[-1]
+    res = _run("task", "status", tid, "--json")
+    assert res.exit_code == 0, res.stderr
+    assert KEY not in res.stdout
+    assert json.loads(res.stdout)["steps"][0]["command"].startswith("echo ")
+
+
+def test_missing_config_file_is_bad_input_even_for_read_commands(tmp_path):
+    # defect 16: `--config /nonexistent.yaml task list` exited 0 with the defaults
+    res = _run("--config", str(tmp_path / "nonexistent.yaml"), "task", "list")
+    assert res.exit_code == 2
+    assert res.stderr.count("\n") == 1 and "nonexistent.yaml not found" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_plan_type_errors_name_the_plans_keys(write_plan):
+    # defect 17: `run: true` read "bad 'run.str': Input should be a valid string"
+    plan = write_plan("steps:\n  - name: a\n    run: true\n")
+    res = _run("task", "create", "--plan", str(plan), "--no-start")
+    assert res.exit_code == 2
+    line = res.stderr.strip()
+    assert line.endswith("step 'a': bad 'run': expected text or a list, got true"), line
+    assert "str" not in line.split("bad ")[1] and "Input should" not in line
+
+
+def test_plan_enum_and_number_errors_say_what_is_expected(write_plan):
+    plan = write_plan("steps:\n  - name: a\n    run: echo\n    on_failure: explode\n")
+    res = _run("task", "create", "--plan", str(plan), "--no-start")
+    assert res.exit_code == 2
+    assert "bad 'on_failure': expected one of 'fail', 'abort', 'rollback' or 'human', got \"explode\"" in res.stderr
+    plan = write_plan("steps:\n  - name: a\n    run: echo\n    resources: {open_files: lots}\n")
+    res = _run("task", "create", "--plan", str(plan), "--no-start")
+    assert "bad 'resources.open_files': expected a whole number, got \"lots\"" in res.stderr
+
+
+def test_unknown_config_key_gets_a_did_you_mean(tmp_path, write_plan):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("task_execution:\n  max_concurent_tasks: 3\n")
+    plan = write_plan("steps:\n  - name: a\n    run: echo\n")
+    res = _run("--config", str(cfg), "task", "create", "--plan", str(plan), "--no-start")
+    assert res.exit_code == 2
+    assert ("unknown key task_execution.max_concurent_tasks (did you mean 'max_concurrent_tasks'?)"
+            in res.stderr)
+    cfg.write_text("workers:\n  - id: w1\n    gpus: 2\n")
+    res = _run("--config", str(cfg), "task", "create", "--plan", str(plan), "--no-start")
+    assert "unknown key workers.0.gpus (allowed: id, capabilities, resources, models)" in res.stderr
