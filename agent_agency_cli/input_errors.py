@@ -43,6 +43,8 @@ def yaml_value(value: Any, limit: int = 60) -> str:
 
 def input_path(loc: Sequence[str | int], data: Any) -> tuple[str | int, ...]:
     """The part of a pydantic location that exists in the input (union member tags dropped)."""
+    if data is None:  # no input at hand: drop what looks like a union member's tag
+        return tuple(p for p in loc if isinstance(p, int) or not _internal(str(p)))
     out: list[str | int] = []
     node = data
     for part in loc:
