@@ -16,7 +16,7 @@ app = typer.Typer(
     "control. State lives in SQLite under the data home.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(task_cmd.app, name="task")

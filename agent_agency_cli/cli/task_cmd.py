@@ -8,6 +8,15 @@ from typing import Annotated
 
 import typer
 
+from agent_agency_cli.cli.choices import (
+    COMPLEXITIES,
+    MODES,
+    OVERRIDE_ACTIONS,
+    PRIORITIES,
+    TASK_STATUSES,
+    complete,
+    metavar,
+)
 from agent_agency_cli.cli.common import (
     fail,
     handle_errors,
@@ -20,7 +29,7 @@ from agent_agency_cli.cli.common import (
 app = typer.Typer(help="Create, inspect, follow and steer tasks.", no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
-IdArg = Annotated[str, typer.Argument(help="Task id or an unambiguous prefix of it.")]
+IdArg = Annotated[str, typer.Argument(metavar="TASK_ID", help="Task id or an unambiguous prefix of it.")]
 
 
 def _exit_for(status: dict) -> int:
@@ -33,13 +42,15 @@ def _exit_for(status: dict) -> int:
 @app.command()
 @handle_errors
 def create(
-    plan: Annotated[str | None, typer.Option("--plan", "-p", help="Plan file (YAML) listing "
-                                             "the steps.")] = None,
+    plan: Annotated[str | None, typer.Option("--plan", "-p", metavar="FILE", help="Plan file (YAML) "
+                                             "listing the steps (required).")] = None,
     description: Annotated[str | None, typer.Option("--description", "-d",
                                                     help="What the task is for.")] = None,
-    mode: Annotated[str | None, typer.Option(help="auto, strict or dry-run (default from "
-                                             "config: task_execution.default_mode).")] = None,
-    priority: Annotated[str, typer.Option(help="low, normal, high or urgent.")] = "normal",
+    mode: Annotated[str | None, typer.Option(metavar=metavar(MODES), autocompletion=complete(MODES),
+                                             help="How steps run (default from config: "
+                                             "task_execution.default_mode).")] = None,
+    priority: Annotated[str, typer.Option(metavar=metavar(PRIORITIES), autocompletion=complete(PRIORITIES),
+                                          help="Queue order against other tasks.")] = "normal",
     requirements: Annotated[str | None, typer.Option(help="Comma-separated requirements, e.g. "
                                                      "'tests pass,no lint errors'.")] = None,
     deadline: Annotated[str | None, typer.Option(help="ISO-8601 (2026-12-31, "
@@ -49,8 +60,9 @@ def create(
                                                 "(else the task's own workspace).")] = None,
     concurrency: Annotated[int | None, typer.Option(help="Max steps running at once "
                                                     "(default: plan, then config).")] = None,
-    complexity: Annotated[str | None, typer.Option(help="simple, moderate, complex or enterprise: "
-                                                   "the default resources and timeout of steps "
+    complexity: Annotated[str | None, typer.Option(metavar=metavar(COMPLEXITIES),
+                                                   autocompletion=complete(COMPLEXITIES),
+                                                   help="The default resources and timeout of steps "
                                                    "that declare none (config resource_allocation).")
                           ] = None,
     wait: Annotated[bool, typer.Option("--wait", "-w", help="Follow the task and exit with "
@@ -80,7 +92,7 @@ def create(
         raise BadInputError(f"unknown mode {mode!r} (auto, strict, dry-run)") from None
     if concurrency is not None and concurrency < 1:
         raise BadInputError("--concurrency must be at least 1")
-    if complexity is not None and complexity not in ("simple", "moderate", "complex", "enterprise"):
+    if complexity is not None and complexity not in COMPLEXITIES:
         raise BadInputError(f"unknown complexity {complexity!r} (simple, moderate, complex, enterprise)")
     request = TaskRequest(
         description=description, plan=plan, mode=mode_v, priority=prio,
@@ -170,8 +182,10 @@ def _wait(orch, tid: str, as_json: bool) -> None:  # type: ignore[no-untyped-def
 @app.command("list")
 @handle_errors
 def list_(
-    status: Annotated[list[str] | None, typer.Option("--status", "-s", help="Only tasks in "
-                                                     "this status (repeatable).")] = None,
+    status: Annotated[list[str] | None, typer.Option("--status", "-s", metavar="STATUS",
+                                                     autocompletion=complete(TASK_STATUSES),
+                                                     help="Only tasks in this status (repeatable): "
+                                                     + ", ".join(TASK_STATUSES) + ".")] = None,
     limit: Annotated[int, typer.Option(help="At most this many (newest first); 0 = all.")] = 50,
     as_json: JsonOpt = False,
 ) -> None:
@@ -343,7 +357,7 @@ def events(
 @app.command()
 @handle_errors
 def watch(
-    task_id: Annotated[str | None, typer.Argument(help="Task id or an unambiguous prefix of it; "
+    task_id: Annotated[str | None, typer.Argument(metavar="TASK_ID", help="Task id or an unambiguous prefix of it; "
                                                   "without one, the list of all tasks.")] = None,
     plain: Annotated[bool, typer.Option("--plain", help="Print one line per event (for logs "
                                         "and pipes) instead of the live view.")] = False,
@@ -419,7 +433,9 @@ def escalate(
 def override(
     task_id: IdArg,
     step: Annotated[str, typer.Option("--step", "-s", help="The step to decide on.")],
-    action: Annotated[str, typer.Option("--action", "-a", help="skip, succeed or retry.")],
+    action: Annotated[str, typer.Option("--action", "-a", metavar=metavar(OVERRIDE_ACTIONS),
+                                        autocompletion=complete(OVERRIDE_ACTIONS),
+                                        help="What to do with the step.")],
     reason: Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the audit "
                                         "trail).")],
 ) -> None:
@@ -431,12 +447,14 @@ def override(
 @handle_errors
 def modify(
     task_id: IdArg,
-    priority: Annotated[str | None, typer.Option(help="low, normal, high or urgent.")] = None,
+    priority: Annotated[str | None, typer.Option(metavar=metavar(PRIORITIES),
+                                                 autocompletion=complete(PRIORITIES),
+                                                 help="New queue priority.")] = None,
     deadline: Annotated[str | None, typer.Option(help="New deadline (ISO-8601 or 2h).")] = None,
     requirements: Annotated[str | None, typer.Option(help="New comma-separated "
                                                      "requirements.")] = None,
-    mode: Annotated[str | None, typer.Option(help="auto, strict or dry-run (from the next "
-                                             "step).")] = None,
+    mode: Annotated[str | None, typer.Option(metavar=metavar(MODES), autocompletion=complete(MODES),
+                                             help="New mode (from the next step).")] = None,
     max_cpu: Annotated[int | None, typer.Option("--max-cpu", help="CPU cores for steps "
                                                 "started from now on.")] = None,
     max_memory: Annotated[str | None, typer.Option("--max-memory", help="Memory limit for "
