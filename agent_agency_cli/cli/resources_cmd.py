@@ -70,7 +70,9 @@ def breakers_list(as_json: JsonOpt = False) -> None:
 
 @breakers_app.command("reset")
 @handle_errors
-def breakers_reset(name: Annotated[str, typer.Argument(metavar="BREAKER", help="The breaker's name (see breakers list).")]) -> None:
+def breakers_reset(
+    name: Annotated[str, typer.Argument(metavar="BREAKER", help="The breaker's name (see breakers list).")],
+) -> None:
     """Close a breaker by hand and forget its failures."""
     import sys
 
