@@ -268,6 +268,7 @@ def logs(
 
     orch = orchestrator()
     tid = orch.resolve(task_id)
+    _refuse_archived_logs(orch, tid)
     multi = step is None
 
     def emit(ts: str, name: str, stream: str, text: str) -> None:
@@ -286,11 +287,23 @@ def logs(
         sys.stdout.write(f"{prefix}{text}\n")
 
     if not follow:
-        for line in orch.log_lines(tid, step):
+        from agent_agency_cli.engine.step_logs import log_lines
+
+        for line in log_lines(orch.store, orch.paths, tid, step):
             emit(*line)
         sys.stdout.flush()
         return
     _follow_logs(orch, tid, step, emit)
+
+
+def _refuse_archived_logs(orch, tid: str) -> None:  # type: ignore[no-untyped-def]
+    """An archived task's logs are packed away: say so and how to get them back (exit 3)."""
+    from agent_agency_cli.errors import NotFoundError
+
+    archive = orch.store.get_task(tid)["archive_path"]
+    if archive and not orch.paths.logs_dir(tid).exists():
+        raise NotFoundError(f"task {tid} is archived ({archive}); its logs come back with: "
+                            f"agent-agency-cli task restore {tid}")
 
 
 def _follow_logs(orch, tid: str, step: str | None, emit) -> None:  # type: ignore[no-untyped-def]

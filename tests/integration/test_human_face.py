@@ -106,3 +106,39 @@ def test_unknown_config_key_gets_a_did_you_mean(tmp_path, write_plan):
     cfg.write_text("workers:\n  - id: w1\n    gpus: 2\n")
     res = _run("--config", str(cfg), "task", "create", "--plan", str(plan), "--no-start")
     assert "unknown key workers.0.gpus (allowed: id, capabilities, resources, models)" in res.stderr
+
+
+def _foreground(write_plan, text: str) -> str:
+    res = _run("task", "create", "--plan", str(write_plan(text)), "--foreground")
+    return res.stdout.strip().splitlines()[0]
+
+
+def test_a_quiet_step_log_shows_command_start_end_and_exit(write_plan):
+    # defect 13: a step that printed nothing had no log: `task logs ID --step quiet` was empty
+    tid = _foreground(write_plan, "steps:\n  - name: quiet\n    run: 'true'\n"
+                                  "  - name: loud\n    run: echo hi; exit 3\n    needs: []\n")
+    res = _run("task", "logs", tid, "--step", "quiet")
+    assert res.exit_code == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0] == "# $ true"
+    assert lines[-1].startswith("# exit 0 · completed in ")
+    doc = [json.loads(x) for x in _run("task", "logs", tid, "--json").stdout.splitlines()]
+    quiet = [d for d in doc if d["step"] == "quiet"]
+    assert [d["stream"] for d in quiet] == ["sys", "sys"] and quiet[0]["ts"] <= quiet[1]["ts"]
+    loud = [d["text"] for d in doc if d["step"] == "loud"]
+    assert loud[0].startswith("$ echo hi") and "hi" in loud
+    assert loud[-1].startswith("exit 3 · failed in ")
+    assert sum(t.startswith("$ ") for t in loud) == 1  # the file's own command line, not twice
+
+
+def test_logs_of_an_archived_task_say_how_to_restore(write_plan):
+    # defect 14: `task logs` on an archived task printed nothing and exited 0
+    tid = _foreground(write_plan, "steps:\n  - name: a\n    run: echo hello\n")
+    assert _run("task", "archive", tid).exit_code == 0
+    res = _run("task", "logs", tid)
+    assert res.exit_code == 3
+    assert f"task {tid} is archived" in res.stderr
+    assert f"agent-agency-cli task restore {tid}" in res.stderr
+    assert _run("task", "restore", tid).exit_code == 0
+    restored = _run("task", "logs", tid)
+    assert restored.exit_code == 0 and "[a] hello" in restored.stdout
