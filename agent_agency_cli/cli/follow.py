@@ -6,7 +6,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
-from agent_agency_cli.cli.render import console, event_line, follow_view
+from agent_agency_cli.cli.render import console, event_line, follow_view, waiting_note
 
 if TYPE_CHECKING:
     from agent_agency_cli.orchestrator import TaskOrchestrator
@@ -22,12 +22,16 @@ def follow(
     """
     if live:
         return _follow_live(orch, tid, after)
+    out = sys.stdout if to_stdout else sys.stderr
+    note = waiting_note(orch.get_status(tid))
+    if note:  # a follower must never wait silently for a person
+        print(note, file=out, flush=True)
     for ev in orch.follow(tid, after=after):
         if ev is None:
             continue
         line = event_line(ev)
         if line:
-            print(line, file=sys.stdout if to_stdout else sys.stderr, flush=True)
+            print(line, file=out, flush=True)
     return orch.get_status(tid)
 
 

@@ -65,7 +65,24 @@ def header_lines(s: dict[str, Any]) -> list[Text]:
         lines.append(Text(f"{label} {s['deadline']}", style=style))
     if s["reason"]:
         lines.append(Text(f"reason: {s['reason']}", style=STYLES.get(s["status"], "")))
+    note = waiting_note(s)
+    if note:
+        lines.append(Text(note, style="yellow bold"))
     return lines
+
+
+def waiting_note(s: dict[str, Any]) -> str | None:
+    """What a task waits for from a person, and the command that answers (None if nothing)."""
+    tid = s["id"]
+    if s["status"] == "awaiting_review":
+        level = (s.get("risk") or {}).get("level", "high")
+        return (f"waiting for a council review (risk {level}): agent-agency-cli task review {tid} "
+                "--approve|--reject --reason ...")
+    if s["status"] == "awaiting_approval":
+        step = (s.get("approval") or {}).get("step") or "a step"
+        return (f"waiting for approval of {step}: agent-agency-cli task approve {tid} | "
+                f"agent-agency-cli task reject {tid} --reason ...")
+    return None
 
 
 def steps_table(s: dict[str, Any], critical: set[str] | None = None) -> Table:
