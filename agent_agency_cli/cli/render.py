@@ -85,6 +85,62 @@ def waiting_note(s: dict[str, Any]) -> str | None:
     return None
 
 
+_GATE_OK = ("passed", "skipped")
+
+
+def gate_failed(step: dict[str, Any]) -> bool:
+    """A gate of this step did not pass (advisory ones included)."""
+    return any(g.get("status") not in _GATE_OK for g in step.get("gates") or [])
+
+
+def gate_summary(gates: list[dict[str, Any]]) -> str:
+    """`code_style ✗ 0.90 (1 violation, advisory), security_scan ✓ 1.00`."""
+    parts = []
+    for g in gates:
+        mark = "✓" if g.get("status") in _GATE_OK else "✗"
+        score = f" {g['score']:.2f}" if g.get("score") is not None else ""
+        notes = []
+        n = len(g.get("violations") or [])
+        if n:
+            notes.append(f"{n} violation{'s' if n != 1 else ''}")
+        if g.get("status") not in (*_GATE_OK, "failed"):
+            notes.append(str(g.get("status")))
+        if not g.get("required", True):
+            notes.append("advisory")
+        parts.append(f"{g.get('name') or g.get('gate')} {mark}{score}" + (f" ({', '.join(notes)})" if notes else ""))
+    return ", ".join(parts)
+
+
+def gate_lines(gates: list[dict[str, Any]]) -> list[str]:
+    """One line per gate run (step, gate, status, score, violations, evidence) for status and result."""
+    out = []
+    for g in gates:
+        n = len(g.get("violations") or [])
+        score = f" score {g['score']:.2f}" if g.get("score") is not None else ""
+        evidence = ", ".join(g.get("evidence") or []) or "-"
+        out.append(f"  {g.get('step')}: {g.get('name') or g.get('gate')} {g.get('status')}{score}, "
+                   f"{n} violation{'s' if n != 1 else ''}{'' if g.get('required', True) else ' (advisory)'}"
+                   f"  evidence {evidence}")
+    return out
+
+
+def completion_lines(status: str, completion: dict[str, Any] | None) -> list[str]:
+    """Why a task is partially_completed (or what the final review found): its gaps."""
+    gaps = (completion or {}).get("gaps") or []
+    if not gaps:
+        return []
+    head = ("partially completed: every step ran, but the final review found gaps"
+            if status == "partially_completed" else "gaps found by the final review")
+    return [f"{head}:", *(f"  - {g}" for g in gaps)]
+
+
+def step_status_text(st: dict[str, Any]) -> Text:
+    """A step's status; a completed step whose gate failed is not a plain ✓."""
+    if st["status"] == "completed" and gate_failed(st):
+        return Text("◐ completed, gate failed", style="yellow")
+    return status_text(st["status"])
+
+
 def steps_table(s: dict[str, Any], critical: set[str] | None = None) -> Table:
     t = Table(box=None, pad_edge=False, show_edge=False, header_style="bold dim")
     t.add_column("step")
@@ -102,8 +158,10 @@ def steps_table(s: dict[str, Any], critical: set[str] | None = None) -> Table:
             detail = f"retry at {_local_time(st['next_retry_at'])}: {detail}"
         if active and st["progress"] is not None:
             detail = f"{st['progress'] * 100:.0f}% {detail}".strip()
+        if st.get("gates"):
+            detail = f"{detail}  gates: {gate_summary(st['gates'])}".strip()
         t.add_row(
-            name, status_text(st["status"]),
+            name, step_status_text(st),
             f"{st['attempt']}/{st['max_attempts']}" if st["attempt"] else "-",
             format_duration(st["duration"]) if st["duration"] is not None else "-",
             "-" if st["exit_code"] is None else str(st["exit_code"]),
@@ -112,13 +170,21 @@ def steps_table(s: dict[str, Any], critical: set[str] | None = None) -> Table:
     return t
 
 
-def render_status(s: dict[str, Any], verbose: bool) -> None:
+def render_status(s: dict[str, Any], verbose: bool, gates: list[dict[str, Any]] | None = None) -> None:
+    """`task status` for people; `gates` (the result's gate runs, with evidence) adds a gates section."""
     s = strip_value(s)  # step output in reasons and messages must not drive the terminal
     out = console()
     for line in header_lines(s):
         out.print(line)
     out.print()
     out.print(steps_table(s, set(s["plan"]["critical_path"])))
+    if gates:
+        out.print()
+        out.print(Text("gates", style="bold"))
+        for line in gate_lines(strip_value(gates)):
+            out.print(line, overflow="ignore", crop=False)
+    for line in completion_lines(s["status"], s.get("completion")):
+        out.print(line)
     if verbose:
         out.print()
         out.print(Text("plan", style="bold"))

@@ -208,13 +208,16 @@ def status(
     as_json: JsonOpt = False,
 ) -> None:
     """Show a task: status, progress, elapsed, ETA, deadline and every step."""
-    data = orchestrator().get_status(task_id, interventions=verbose or as_json)
+    orch = orchestrator()
+    data = orch.get_status(task_id, interventions=verbose or as_json)
     if as_json:
         print_json(data)
         return
     from agent_agency_cli.cli.render import render_status
 
-    render_status(data, verbose)
+    # The gate runs with their evidence paths are the result's; read them only when there are any.
+    gates = orch.result(data["id"])["gates"] if any(st.get("gates") for st in data["steps"]) else None
+    render_status(data, verbose, gates)
 
 
 @app.command()
@@ -226,6 +229,8 @@ def result(task_id: IdArg, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(res)
     else:
+        from rich.text import Text
+
         from agent_agency_cli.cli.render import console, status_text
         from agent_agency_cli.units import format_duration
 
@@ -237,10 +242,31 @@ def result(task_id: IdArg, as_json: JsonOpt = False) -> None:
         res = strip_value(res)
         if res["reason"]:
             out.print(f"reason: {res['reason']}")
+        import json
+
+        from agent_agency_cli.cli.render import completion_lines, gate_lines, gate_summary
+
+        by_step: dict[str, list] = {}
+        for g in res["gates"]:
+            by_step.setdefault(g["step"], []).append(g)
         for s in res["steps"]:
-            out.print("  ", status_text(s["status"]), f" {s['name']}",
+            failed_gate = s["status"] == "completed" and any(
+                g["status"] not in ("passed", "skipped") for g in by_step.get(s["name"], []))
+            out.print("  ", Text("◐ completed, gate failed", style="yellow") if failed_gate
+                      else status_text(s["status"]), f" {s['name']}",
                       f"  {format_duration(s['duration'])}" if s["duration"] else "",
-                      f"  → {s['result']!r}" if s["result"] is not None else "")
+                      # a step's return value as JSON, as --json has it (not a Python repr)
+                      f"  → {json.dumps(s['result'], default=str)}" if s["result"] is not None else "",
+                      f"  gates: {gate_summary(by_step[s['name']])}" if by_step.get(s["name"]) else "")
+        if res["gates"]:
+            out.print("gates:")
+            for line in gate_lines(res["gates"]):
+                out.print(line, overflow="ignore", crop=False)
+        for line in completion_lines(res["status"], {"gaps": res["gaps"]}):
+            out.print(line)
+        scores = {k: v for k, v in res["scores"].items() if v is not None}
+        if scores:
+            out.print("scores: " + ", ".join(f"{k} {v}" for k, v in scores.items()))
         out.print(f"workspace: {res['workspace']}")
     if not res["finished"]:
         raise fail(f"task {res['task_id']} has not finished (it is {res['status']})", 5)

@@ -142,3 +142,42 @@ def test_logs_of_an_archived_task_say_how_to_restore(write_plan):
     assert _run("task", "restore", tid).exit_code == 0
     restored = _run("task", "logs", tid)
     assert restored.exit_code == 0 and "[a] hello" in restored.stdout
+
+
+GATED = """
+steps:
+  - name: code
+    run: printf 'import os\\\\n' > m.py
+    outputs: [m.py]
+    gates: [{type: code_style, required: false, select: [F]}]
+  - name: other
+    run: echo hi
+"""
+
+
+def test_status_and_result_show_gates_evidence_and_gaps(write_plan, monkeypatch):
+    # defect 7: gates, scores, gaps and evidence showed only in --json; a failed gate read ✓
+    monkeypatch.setenv("COLUMNS", "200")
+    plan = write_plan(GATED)
+    res = _run("task", "create", "--plan", str(plan), "--requirements", "no lint errors", "--foreground")
+    tid = res.stdout.strip().splitlines()[0]
+    evidence = json.loads(_run("task", "result", tid, "--json").stdout)["gates"][0]["evidence"][0]
+    for command in ("status", "result"):
+        out = _run("task", command, tid).stdout
+        code_row = next(line for line in out.splitlines() if " code " in f" {line} " and "gates:" in line)
+        assert "◐ completed, gate failed" in code_row and "✓" not in code_row.split("gates:")[0]
+        assert "code_style ✗ 0.90 (1 violation, advisory)" in code_row
+        assert f"code: code_style failed score 0.90, 1 violation (advisory)  evidence {evidence}" in out
+        assert "partially completed: every step ran, but the final review found gaps:" in out
+        assert "  - requirement 'no lint errors' is not met: code_style on step 'code' failed" in out
+    other = next(line for line in _run("task", "status", tid).stdout.splitlines() if line.startswith("other"))
+    assert "✓ completed" in other
+
+
+def test_result_shows_a_return_value_as_json(write_plan, tmp_path):
+    # defect 12: a step's return value was printed as a Python repr ({'a': None, 'b': True})
+    (tmp_path / "ret_steps.py").write_text("def give(ctx):\n    return {'a': None, 'b': True}\n")
+    plan = write_plan("steps:\n  - name: give\n    python: ret_steps:give\n")
+    tid = _run("task", "create", "--plan", str(plan), "--foreground").stdout.strip().splitlines()[0]
+    out = _run("task", "result", tid).stdout
+    assert '→ {"a": null, "b": true}' in out and "None" not in out
