@@ -31,7 +31,10 @@ def console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
 
 
-def status_text(status: str) -> Text:
+def status_text(status: str, mode: str | None = None) -> Text:
+    """`✓ completed`; a finished dry run says so: it ran nothing (`✓ dry run`)."""
+    if mode == "dry-run" and status == "completed":
+        return Text("◇ dry run", style="blue")
     return Text(f"{ICONS.get(status, '·')} {status}", style=STYLES.get(status, ""))
 
 
@@ -53,12 +56,15 @@ def header_lines(s: dict[str, Any]) -> list[Text]:
         (f"{s['mode']} · {s['priority']}", "dim"),
     )
     line = Text.assemble(
-        status_text(s["status"]), "  ", _bar(p["percent"]),
+        status_text(s["status"], s.get("mode")), "  ", _bar(p["percent"]),
         f"  {p['done']}/{p['total']} steps {p['percent']:.0f}%",
-        f"  {format_duration(s['elapsed'])} elapsed" if s["elapsed"] is not None else "",
+        f"  {format_duration(s['elapsed'])} elapsed" if s["elapsed"] is not None and s.get("mode") != "dry-run"
+        else "",
         f"  ETA {format_duration(s['eta'])}" if s.get("eta") is not None else "",
     )
     lines = [head, line]
+    if s.get("mode") == "dry-run" and s["finished"]:
+        lines.append(Text("dry run: nothing was run; the plan was checked and reported", style="blue"))
     if s["deadline"]:
         style = "red bold" if s["deadline_passed"] else ""
         label = "deadline passed" if s["deadline_passed"] else "due"
@@ -134,8 +140,10 @@ def completion_lines(status: str, completion: dict[str, Any] | None) -> list[str
     return [f"{head}:", *(f"  - {g}" for g in gaps)]
 
 
-def step_status_text(st: dict[str, Any]) -> Text:
-    """A step's status; a completed step whose gate failed is not a plain ✓."""
+def step_status_text(st: dict[str, Any], mode: str | None = None) -> Text:
+    """A step's status; a completed step whose gate failed is not a plain ✓, nor a simulated one."""
+    if st["status"] == "completed" and mode == "dry-run":
+        return Text("◇ simulated", style="blue")
     if st["status"] == "completed" and gate_failed(st):
         return Text("◐ completed, gate failed", style="yellow")
     return status_text(st["status"])
@@ -161,7 +169,7 @@ def steps_table(s: dict[str, Any], critical: set[str] | None = None) -> Table:
         if st.get("gates"):
             detail = f"{detail}  gates: {gate_summary(st['gates'])}".strip()
         t.add_row(
-            name, step_status_text(st),
+            name, step_status_text(st, s.get("mode")),
             f"{st['attempt']}/{st['max_attempts']}" if st["attempt"] else "-",
             format_duration(st["duration"]) if st["duration"] is not None else "-",
             "-" if st["exit_code"] is None else str(st["exit_code"]),
@@ -246,8 +254,8 @@ def render_list(tasks: list[dict[str, Any]]) -> None:
     for task in tasks:
         p = task["progress"]
         t.add_row(
-            task["id"], status_text(task["status"]), task["priority"],
-            f"{p['done']}/{p['total']}", format_duration(task["elapsed"]),
+            task["id"], status_text(task["status"], task.get("mode")), task["priority"],
+            f"{p['done']}/{p['total']}", "-" if task.get("mode") == "dry-run" else format_duration(task["elapsed"]),
             format_duration(task["age"]), task["description"][:60],
         )
     out.print(t)

@@ -181,3 +181,13 @@ def test_result_shows_a_return_value_as_json(write_plan, tmp_path):
     tid = _run("task", "create", "--plan", str(plan), "--foreground").stdout.strip().splitlines()[0]
     out = _run("task", "result", tid).stdout
     assert '→ {"a": null, "b": true}' in out and "None" not in out
+
+
+def test_dry_run_tasks_read_as_dry_runs_in_list_and_status(write_plan):
+    plan = write_plan("steps:\n  - name: a\n    run: echo hi\n")
+    tid = _run("task", "create", "--plan", str(plan), "--mode", "dry-run").stdout.splitlines()[0]
+    row = next(line for line in _run("task", "list").stdout.splitlines() if line.startswith(tid))
+    assert "dry run" in row and "completed" not in row and "0.0s" not in row
+    status = _run("task", "status", tid).stdout
+    assert "◇ dry run" in status and "dry run: nothing was run" in status
+    assert "✓ completed" not in status and "◇ simulated" in status and "elapsed" not in status
