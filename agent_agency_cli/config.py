@@ -33,6 +33,9 @@ class AlertThresholds(_Strict):
     memory_warning: Percent = 80.0  # a step's peak memory, of its memory limit
     cpu_warning: Percent = 95.0  # a step's mean CPU, of the cores it asked for
     error_rate_warning: Percent = 5.0  # failed attempts, of all attempts in the task
+    # ... once the task has made at least this many attempts: one failure in a small task
+    # is that task's failure (reported as such), not an error rate worth an alert.
+    error_rate_min_attempts: int = Field(10, ge=1)
 
 
 class Monitoring(_Strict):
@@ -161,7 +164,9 @@ def _default_allocations() -> dict[str, Allocation]:
 class DaemonSettings(_Strict):
     poll_interval: Duration = 0.05
     stop_timeout: Duration = 30.0
-    idle_exit: Duration = 0.0  # 0 = run until stopped
+    # Exit after this long with no task running (0 = run until stopped); the next
+    # `task create` (or resume, review, retry) starts a daemon again.
+    idle_exit: Duration = 600.0
 
 
 class WorkerResources(_Strict):

@@ -285,7 +285,8 @@ def test_alert_thresholds_raise_events_and_notifications(cli, write_plan, home, 
         "task_execution:\n"
         "  monitoring:\n"
         "    metrics_interval: 0.1s\n"
-        "    alert_thresholds: {duration_warning: 0.5s, memory_warning: 50%, error_rate_warning: 10%}\n"
+        "    alert_thresholds: {duration_warning: 0.5s, memory_warning: 50%, error_rate_warning: 10%,\n"
+        "                       error_rate_min_attempts: 2}\n"
         f"notifications:\n  hooks:\n    - events: [alert]\n      command: cat >> {hook_out}\n"
     )
     plan = write_plan("""

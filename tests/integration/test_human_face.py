@@ -191,3 +191,39 @@ def test_dry_run_tasks_read_as_dry_runs_in_list_and_status(write_plan):
     status = _run("task", "status", tid).stdout
     assert "◇ dry run" in status and "dry run: nothing was run" in status
     assert "✓ completed" not in status and "◇ simulated" in status and "elapsed" not in status
+
+
+def _alerts(tid: str) -> list[dict]:
+    events = [json.loads(x) for x in _run("task", "events", tid, "--json").stdout.splitlines()]
+    return [e for e in events if e["kind"] == "alert" and e["payload"]["cause"] == "error_rate"]
+
+
+def test_one_failed_step_of_a_small_task_is_not_an_error_rate_alert(write_plan):
+    # the default error_rate_warning (5%) fired on the first failed step of any small task
+    plan = write_plan("steps:\n  - name: ok\n    run: 'true'\n  - name: bad\n    run: exit 1\n    needs: [ok]\n")
+    res = _run("task", "create", "--plan", str(plan), "--foreground")
+    assert res.exit_code == 1
+    assert _alerts(res.stdout.splitlines()[0]) == []
+
+
+def test_error_rate_alert_fires_once_enough_attempts_were_made(write_plan, home):
+    (home / "config.yaml").write_text(
+        "task_execution:\n  monitoring:\n    alert_thresholds: {error_rate_min_attempts: 3}\n")
+    plan = write_plan("steps:\n  - name: a\n    run: 'true'\n  - name: b\n    run: 'true'\n"
+                      "  - name: bad\n    run: exit 1\n    needs: [a, b]\n")
+    res = _run("task", "create", "--plan", str(plan), "--foreground")
+    alerts = _alerts(res.stdout.splitlines()[0])
+    assert len(alerts) == 1 and "1 of 3 attempts failed" in alerts[0]["payload"]["message"]
+
+
+def test_the_daemon_exits_when_idle(cli, home):
+    # the daemon never exited (a user collected nine); now after daemon.idle_exit, 10m by default
+    from agent_agency_cli.config import Settings
+    from tests.conftest import _alive, wait_for
+
+    assert Settings().daemon.idle_exit == 600.0
+    (home / "config.yaml").write_text("daemon:\n  idle_exit: 0.5s\n")
+    assert cli("daemon", "start").returncode == 0
+    pid = json.loads((home / "daemon.json").read_text())["pid"]
+    wait_for(lambda: not _alive(pid), timeout=30)
+    assert cli("daemon", "status").returncode == 3  # no daemon is running
