@@ -187,10 +187,20 @@ def list_(
                                                      help="Only tasks in this status (repeatable): "
                                                      + ", ".join(TASK_STATUSES) + ".")] = None,
     limit: Annotated[int, typer.Option(help="At most this many (newest first); 0 = all.")] = 50,
+    search: Annotated[str | None, typer.Option("--search", "-q", metavar="TEXT", help="Only tasks "
+                                               "whose id or description contains TEXT (any case).")
+                      ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List tasks, newest first."""
-    tasks = orchestrator().list_tasks(status or None, limit or None)
+    orch = orchestrator()
+    if search:
+        needle = search.casefold()
+        matches = [t for t in orch.list_tasks(status or None, None)
+                   if needle in t["id"].casefold() or needle in (t["description"] or "").casefold()]
+        tasks = matches[:limit] if limit else matches
+    else:
+        tasks = orch.list_tasks(status or None, limit or None)
     if as_json:
         print_json(tasks)
         return
@@ -367,6 +377,47 @@ def _follow_logs(orch, tid: str, step: str | None, emit) -> None:  # type: ignor
         time.sleep(0.2)
 
 
+@app.command("wait")
+@handle_errors
+def wait_(
+    task_id: IdArg,
+    timeout: Annotated[str | None, typer.Option(metavar="DURATION", help="Give up after this long "
+                                                "(30s, 5m, 2h): exit 5, the task keeps running.")
+                       ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Wait quietly until a task finishes; exit with its exit code (like `pueue wait`).
+
+    Prints the final status (one JSON document with --json); a task waiting for a
+    person says what for on stderr."""
+    from agent_agency_cli.cli.render import waiting_note
+    from agent_agency_cli.units import parse_duration
+
+    limit = parse_duration(timeout, "--timeout") if timeout is not None else None
+    orch = orchestrator()
+    tid = orch.resolve(task_id)
+    deadline = None if limit is None else time.monotonic() + limit
+    told = None
+    while True:
+        status = orch.get_status(tid)
+        if status["finished"]:
+            break
+        note = waiting_note(status)
+        if note and note != told:
+            print(note, file=sys.stderr, flush=True)
+            told = note
+        if deadline is not None and time.monotonic() >= deadline:
+            raise fail(f"task {tid} is still {status['status']} after {timeout}; it keeps running "
+                       f"(agent-agency-cli task wait {tid} to wait again)", 5)
+        time.sleep(0.1 if deadline is None else max(0.0, min(0.1, deadline - time.monotonic())))
+    if as_json:
+        print_json(status)
+    else:
+        print(f"task {tid} {status['status']}" + (f": {status['reason']}" if status["reason"] else ""),
+              file=sys.stderr)
+    raise typer.Exit(_exit_for(status))
+
+
 @app.command()
 @handle_errors
 def events(
@@ -432,18 +483,34 @@ def _done(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+def _control(task_id: str, as_json: bool, call) -> None:  # type: ignore[no-untyped-def]
+    """Run one control call; its message to stderr, or with --json one document on stdout:
+    the task, the message, the task's status now and the intervention this call applied."""
+    orch = orchestrator()
+    if not as_json:
+        _done(call(orch))
+        return
+    tid = orch.resolve(task_id)
+    before = {iv["id"] for iv in orch.get_status(tid, interventions=True).get("interventions", [])}
+    message = call(orch)
+    status = orch.get_status(tid, interventions=True)
+    mine = [iv for iv in status.get("interventions", []) if iv["id"] not in before]
+    print_json({"task_id": tid, "message": message, "status": status["status"],
+                "intervention": mine[-1] if mine else None})
+
+
 @app.command()
 @handle_errors
-def pause(task_id: IdArg) -> None:
+def pause(task_id: IdArg, as_json: JsonOpt = False) -> None:
     """Pause: no new step starts and running steps are stopped (SIGSTOP)."""
-    _done(orchestrator().pause(task_id))
+    _control(task_id, as_json, lambda o: o.pause(task_id))
 
 
 @app.command()
 @handle_errors
-def resume(task_id: IdArg) -> None:
+def resume(task_id: IdArg, as_json: JsonOpt = False) -> None:
     """Resume a paused or escalated task (SIGCONT, scheduling continues)."""
-    _done(orchestrator().resume(task_id))
+    _control(task_id, as_json, lambda o: o.resume(task_id))
 
 
 @app.command()
@@ -452,9 +519,10 @@ def cancel(
     task_id: IdArg,
     reason: Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the audit "
                                         "trail).")] = "cancelled by user",
+    as_json: JsonOpt = False,
 ) -> None:
     """Cancel: SIGTERM then SIGKILL the running steps; pending steps are cancelled."""
-    _done(orchestrator().cancel(task_id, reason))
+    _control(task_id, as_json, lambda o: o.cancel(task_id, reason))
 
 
 @app.command()
@@ -462,9 +530,10 @@ def cancel(
 def escalate(
     task_id: IdArg,
     reason: Annotated[str, typer.Option("--reason", "-r", help="Why a person must look.")],
+    as_json: JsonOpt = False,
 ) -> None:
     """Stop scheduling and wait for a person (resume or cancel)."""
-    _done(orchestrator().escalate(task_id, reason))
+    _control(task_id, as_json, lambda o: o.escalate(task_id, reason))
 
 
 @app.command()
@@ -477,9 +546,10 @@ def override(
                                         help="What to do with the step.")],
     reason: Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the audit "
                                         "trail).")],
+    as_json: JsonOpt = False,
 ) -> None:
     """A manual decision on one step: skip it, mark it succeeded, or retry it."""
-    _done(orchestrator().override(task_id, step, action, reason))
+    _control(task_id, as_json, lambda o: o.override(task_id, step, action, reason))
 
 
 @app.command()
@@ -499,9 +569,10 @@ def modify(
     max_memory: Annotated[str | None, typer.Option("--max-memory", help="Memory limit for "
                                                    "steps started from now on (512M, 2G).")
                           ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Change a task's priority, deadline, requirements, mode or resource limits."""
-    _done(orchestrator().modify(
+    _control(task_id, as_json, lambda o: o.modify(
         task_id, priority=priority, deadline=deadline,
         requirements=requirements.split(",") if requirements is not None else None,
         mode=mode, max_cpu=max_cpu, max_memory=max_memory,
@@ -510,9 +581,9 @@ def modify(
 
 @app.command()
 @handle_errors
-def retry(task_id: IdArg) -> None:
+def retry(task_id: IdArg, as_json: JsonOpt = False) -> None:
     """Re-run a failed or cancelled task from its failed steps; finished steps are kept."""
-    _done(orchestrator().retry(task_id))
+    _control(task_id, as_json, lambda o: o.retry(task_id))
 
 
 @app.command()
@@ -523,9 +594,10 @@ def approve(
                                              "the one waiting).")] = None,
     all_remaining: Annotated[bool, typer.Option("--all-remaining", help="Also approve every later "
                                                 "step of this task (strict mode stops asking).")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Approve the step awaiting approval (strict mode, a gate decision, a manual review)."""
-    _done(orchestrator().approve(task_id, step, all_remaining))
+    _control(task_id, as_json, lambda o: o.approve(task_id, step, all_remaining))
 
 
 @app.command()
@@ -534,9 +606,10 @@ def reject(
     task_id: IdArg,
     reason: Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the audit trail).")],
     step: Annotated[str | None, typer.Option("--step", "-s", help="The step to reject.")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Reject the step awaiting approval: the step fails, and so does the task."""
-    _done(orchestrator().reject(task_id, reason, step))
+    _control(task_id, as_json, lambda o: o.reject(task_id, reason, step))
 
 
 @app.command()
@@ -546,6 +619,7 @@ def review(
     approve_: Annotated[bool, typer.Option("--approve", help="Let the task run.")] = False,
     reject_: Annotated[bool, typer.Option("--reject", help="Refuse it: the task fails.")] = False,
     reason: Annotated[str, typer.Option("--reason", "-r", help="Why (kept with the review).")] = "",
+    as_json: JsonOpt = False,
 ) -> None:
     """Decide a blocking council review (a high or critical risk task waits in awaiting_review)."""
     from agent_agency_cli.errors import BadInputError
@@ -554,7 +628,7 @@ def review(
         raise BadInputError("give exactly one of --approve or --reject")
     if reject_ and not reason:
         raise BadInputError("--reject needs --reason")
-    _done(orchestrator().review(task_id, approve=approve_, reason=reason or "approved"))
+    _control(task_id, as_json, lambda o: o.review(task_id, approve=approve_, reason=reason or "approved"))
 
 
 @app.command()

@@ -227,3 +227,40 @@ def test_the_daemon_exits_when_idle(cli, home):
     pid = json.loads((home / "daemon.json").read_text())["pid"]
     wait_for(lambda: not _alive(pid), timeout=30)
     assert cli("daemon", "status").returncode == 3  # no daemon is running
+
+
+def test_task_wait_exits_with_the_tasks_code_and_times_out_with_5(write_plan):
+    ok = _foreground(write_plan, "steps:\n  - name: a\n    run: 'true'\n")
+    bad = _foreground(write_plan, "steps:\n  - name: a\n    run: exit 2\n")
+    assert _run("task", "wait", ok).exit_code == 0
+    res = _run("task", "wait", bad, "--json")
+    assert res.exit_code == 1 and json.loads(res.stdout)["status"] == "failed"
+    plan = write_plan("steps:\n  - name: a\n    run: 'true'\n")
+    queued = _run("task", "create", "--plan", str(plan), "--no-start").stdout.strip()
+    res = _run("task", "wait", queued, "--timeout", "0.3s")
+    assert res.exit_code == 5
+    assert f"task {queued} is still queued after 0.3s; it keeps running" in res.stderr
+    bad_timeout = _run("task", "wait", queued, "--timeout", "soon")
+    assert bad_timeout.exit_code == 2 and "--timeout" in bad_timeout.stderr
+
+
+def test_task_list_search(write_plan):
+    plan = write_plan("steps:\n  - name: a\n    run: 'true'\n")
+    first = _run("task", "create", "--plan", str(plan), "--no-start", "-d", "Build the Parser").stdout.strip()
+    _run("task", "create", "--plan", str(plan), "--no-start", "-d", "deploy the site")
+    res = _run("task", "list", "--search", "parser", "--json")
+    assert [t["id"] for t in json.loads(res.stdout)] == [first]
+    assert [t["id"] for t in json.loads(_run("task", "list", "-q", first[:4], "--json").stdout)] == [first]
+
+
+def test_control_commands_answer_with_the_applied_intervention_as_json(write_plan):
+    plan = write_plan("steps:\n  - name: a\n    run: 'true'\n")
+    tid = _run("task", "create", "--plan", str(plan), "--no-start").stdout.strip()
+    res = _run("task", "pause", tid, "--json")
+    assert res.exit_code == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["task_id"] == tid and doc["status"] == "paused" and doc["message"]
+    assert doc["intervention"]["kind"] == "pause" and doc["intervention"]["outcome"] == "applied"
+    doc = json.loads(_run("task", "cancel", tid, "--reason", "not needed", "--json").stdout)
+    assert doc["status"] == "cancelled" and doc["intervention"]["kind"] == "cancel"
+    assert doc["intervention"]["reason"] == "not needed"
