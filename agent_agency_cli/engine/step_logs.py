@@ -53,7 +53,9 @@ def _unsorted_lines(paths: Any, tid: str, row: sqlite3.Row) -> Iterator[LogLine]
                 if stream == "sys" and text.startswith(("$ ", "python ")):
                     has_command = True
                 yield ts, name, stream, text
-    if row["started_at"] is not None and not has_command:
+    # The command line is added for a step that ran (it has an exit code); one refused
+    # before it ran (an open breaker) has none, and its log says why instead.
+    if row["started_at"] is not None and not has_command and row["exit_code"] is not None:
         yield log_timestamp(row["started_at"]), name, "sys", _command_line(row)
     end = ending(row)
     if end is not None:

@@ -264,3 +264,22 @@ def test_control_commands_answer_with_the_applied_intervention_as_json(write_pla
     doc = json.loads(_run("task", "cancel", tid, "--reason", "not needed", "--json").stdout)
     assert doc["status"] == "cancelled" and doc["intervention"]["kind"] == "cancel"
     assert doc["intervention"]["reason"] == "not needed"
+
+
+def test_a_steps_own_exit_code_never_opens_a_breaker(write_plan, home):
+    # defect 5: five failing `python3 -c 'raise SystemExit(1)'` opened breaker python3, and an
+    # unrelated task's `python3 -c 'print(42)'` then failed at once
+    (home / "config.yaml").write_text("recovery:\n  breakers: {failure_threshold: 2}\n")
+    failing = write_plan("steps:\n  - name: f\n    run: python3 -c 'raise SystemExit(1)'\n", "f.yaml")
+    for _ in range(3):
+        assert _run("task", "create", "--plan", str(failing), "--foreground").exit_code == 1
+    breakers = {b["name"]: b for b in json.loads(_run("breakers", "list", "--json").stdout)}
+    assert breakers.get("python3", {"state": "closed"})["state"] == "closed"
+    ok = write_plan("steps:\n  - name: p\n    run: python3 -c 'print(42)'\n", "ok.yaml")
+    res = _run("task", "create", "--plan", str(ok), "--foreground")
+    assert res.exit_code == 0, res.stderr
+    raising = write_plan("steps:\n  - name: r\n    python: os:abort_me_not_there\n", "r.yaml")
+    for _ in range(2):  # a module whose function cannot be found cannot start: that counts
+        assert _run("task", "create", "--plan", str(raising), "--foreground").exit_code == 1
+    breakers = {b["name"]: b for b in json.loads(_run("breakers", "list", "--json").stdout)}
+    assert breakers["os"]["state"] == "open"
