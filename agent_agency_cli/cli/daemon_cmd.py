@@ -48,7 +48,19 @@ def stop(
 ) -> None:
     """Stop the daemon: nothing new starts, running steps may finish (up to
     daemon.stop_timeout), their tasks go back to the queue for the next daemon."""
-    info = orchestrator().stop_daemon(timeout)
+    orch = orchestrator()
+    running = orch.daemon_status()
+    if running is not None:
+        tasks = running.get("running_tasks") or []
+        if tasks:
+            # Say what the wait is for: it can take the daemon's stop_timeout (30 s by default).
+            print(f"stopping daemon {running['pid']}: waiting for the running steps of "
+                  f"task{'s' if len(tasks) > 1 else ''} {', '.join(tasks)} to finish (at most its "
+                  "daemon.stop_timeout); steps still running then are interrupted and their tasks go "
+                  "back to the queue", file=sys.stderr, flush=True)
+        else:
+            print(f"stopping daemon {running['pid']} (no task running)", file=sys.stderr, flush=True)
+    info = orch.stop_daemon(timeout)
     if info is None:
         print("no daemon is running", file=sys.stderr)
     else:

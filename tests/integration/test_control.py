@@ -246,19 +246,23 @@ def test_daemon_stop_hands_running_tasks_to_the_next_daemon(cli, write_plan, tmp
     (tmp_path / "slow.py").write_text(
         "import time\n"
         "def work(ctx):\n"
-        "    for _ in range(40):\n"
+        "    for _ in range(100):\n"
         "        ctx.checkpoint()\n"
         "        time.sleep(0.05)\n"
     )
+    # 5 s: long enough to be still running when `daemon stop` (a CLI start on a busy machine) lands
     step = ('{name: long, python: "slow:work", idempotent: true}' if python_step
-            else "{name: long, run: sleep 2, idempotent: true}")
+            else "{name: long, run: sleep 5, idempotent: true}")
     plan = write_plan(f"steps: [{step}, {{name: tail, needs: [long], run: 'true'}}]")
     cfg = write_plan("daemon: {stop_timeout: 0.3s}\ntask_execution: {cancel_grace_period: 0.3s}",
                      "c.yaml")
     cli("--config", str(cfg), "daemon", "start")
     tid = cli("task", "create", "--plan", str(plan)).stdout.strip()
     wait_for(lambda: _step(cli, tid, "long")["status"] == "running")
-    assert cli("daemon", "stop").returncode == 0
+    stop = cli("daemon", "stop")
+    assert stop.returncode == 0
+    # it says what it waits for (issue 11 defect 6)
+    assert f"waiting for the running steps of task {tid} to finish" in stop.stderr
     status = cli.json("task", "status", tid)
     assert status["status"] == "queued"
     assert _step(cli, tid, "long")["status"] == "interrupted"
