@@ -337,14 +337,20 @@ def render_impact(r: dict[str, Any]) -> None:
         out.print(f"risk: {risk.get('level')}  " + "; ".join(risk.get("reasons", [])[:3]))
     out.print(f"estimated duration {format_duration(r['estimated_duration'])}, "
               f"critical path {' -> '.join(r['critical_path'])}")
-    t = Table(box=None, pad_edge=False, header_style="bold dim")
-    for col in ("#", "group", "step", "command", "workdir", "gates", "paths"):
-        t.add_column(col, overflow="fold")
+    # One block per step, each field on its own line, printed unwrapped: a table at 80
+    # columns folded commands and paths mid-token; a terminal soft-wraps a long line whole.
     for s in r["steps"]:
         cmd = s["command"] if isinstance(s["command"], str) else " ".join(s["command"] or [])
-        t.add_row(str(s["order"]), str(s["group"]), s["name"], cmd.strip()[:80], str(s["workdir"]),
-                  ", ".join(s["gates"]) or "-", ", ".join([*s["touches"], *s["outputs"]]) or "-")
-    out.print(t)
+        cmd = " ⏎ ".join(line.strip() for line in cmd.strip().splitlines() if line.strip())
+        lines = [f"{s['order']}. {s['name']}  (group {s['group']})", f"   $ {cmd}",
+                 f"   workdir: {s['workdir']}"]
+        if s["gates"]:
+            lines.append(f"   gates: {', '.join(s['gates'])}")
+        paths = [*s["touches"], *s["outputs"]]
+        if paths:
+            lines.append(f"   paths: {', '.join(paths)}")
+        for line in lines:
+            out.print(line, overflow="ignore", crop=False, soft_wrap=True)
     out.print(f"strict mode would ask {len(r['approvals_in_strict_mode'])} approval(s): "
               + ", ".join(r["approvals_in_strict_mode"]))
     validation = r.get("validation") or {}

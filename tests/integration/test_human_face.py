@@ -283,3 +283,18 @@ def test_a_steps_own_exit_code_never_opens_a_breaker(write_plan, home):
         assert _run("task", "create", "--plan", str(raising), "--foreground").exit_code == 1
     breakers = {b["name"]: b for b in json.loads(_run("breakers", "list", "--json").stdout)}
     assert breakers["os"]["state"] == "open"
+
+
+def test_dry_run_report_never_breaks_a_token_at_80_columns(write_plan, tmp_path, monkeypatch):
+    # defect 19: the dry-run table folded commands and paths mid-token at 80 columns
+    monkeypatch.setenv("COLUMNS", "80")
+    deep = tmp_path / ("a-rather-long-directory-name-" * 3).rstrip("-")
+    deep.mkdir()
+    command = "python3 -m some_long_module_name --option-with-a-long-name=" + "x" * 30
+    plan = write_plan(f"steps:\n  - name: build-the-thing\n    run: {command}\n    workdir: {deep}\n"
+                      "    outputs: [dist/some-long-artifact-name.tar.gz]\n")
+    res = _run("task", "create", "--plan", str(plan), "--mode", "dry-run")
+    assert res.exit_code == 0, res.stderr
+    assert f"   $ {command}" in res.stdout.splitlines()
+    assert f"   workdir: {deep}" in res.stdout.splitlines()
+    assert "   paths: dist/some-long-artifact-name.tar.gz" in res.stdout.splitlines()
