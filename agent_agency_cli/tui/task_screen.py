@@ -364,7 +364,11 @@ class TaskScreen(Screen):
 
     def action_reject(self) -> None:
         approval = self._pending_approval()
-        self._ask_reject(str(approval["step"]) if approval and approval.get("step") else None)
+        if approval is None:  # asking for a reason first would only lead to a refusal
+            self.notify(f"nothing in task {self.task_id} awaits approval: there is nothing to reject",
+                        timeout=3)
+            return
+        self._ask_reject(str(approval["step"]) if approval.get("step") else None)
 
     def action_modify(self) -> None:
         assert self.feed is not None
