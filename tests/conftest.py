@@ -1,15 +1,32 @@
-"""Shared fixtures: every test gets its own data home; daemons it starts are stopped."""
+"""Shared fixtures and helpers for every test.
+
+- `home` (autouse): an isolated data home ($AGENT_AGENCY_HOME) per test; daemons the
+  test started are stopped afterwards.
+- `cli`: the real CLI. `cli(...)` runs it in-process with Typer's CliRunner (fast: no
+  interpreter start) and returns a CompletedProcess-like result (returncode, stdout,
+  stderr); `cli.run(...)` runs the real executable as a subprocess, for what needs a
+  process of its own (signals, TTYs, import checks); `cli.popen(...)` starts one.
+- `orch`: a TaskOrchestrator (the SDK) on the test's home; `wait_status` waits for a
+  task's state through it instead of spawning `task status --json` in a loop.
+- `latch`: a file a step waits for (`latch("go").cmd` in a plan, `.open()` in the
+  test), so a test decides when a step ends instead of racing a `sleep`.
+- `wait_for(predicate)`: poll until truthy, with a generous timeout.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +41,15 @@ def cli_path() -> list[str]:
     return [sys.executable, "-m", "agent_agency_cli.cli.main"]
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist with `--dist loadgroup`, the Ray tests all go to one worker, so
+    one Ray cluster serves them all (tests/ray/conftest.py starts one per session)."""
+    for item in items:
+        if item.get_closest_marker("ray"):
+            item.add_marker(pytest.mark.xdist_group("ray"))
+
+
 @pytest.fixture(autouse=True)
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An isolated data home ($AGENT_AGENCY_HOME) for every test."""
@@ -33,34 +59,30 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.delenv("AGENT_AGENCY_CONFIG", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
     yield h
-    _kill_daemon(h)
+    stop_daemon(h)
 
 
-def _kill_daemon(home: Path) -> None:
-    info_path = home / "daemon.json"
+def stop_daemon(home: Path, timeout: float = 10.0) -> None:
+    """SIGTERM the home's daemon and wait until its process is gone (so that, under
+    coverage, it has saved its data); SIGKILL it if it is still there after `timeout`."""
     try:
-        info = json.loads(info_path.read_text())
-    except (OSError, ValueError):
-        return
-    pid = info.get("pid")
-    if not pid:
+        pid = json.loads((home / "daemon.json").read_text())["pid"]
+    except (OSError, ValueError, KeyError, TypeError):
         return
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _alive(pid):
+        if not pid_alive(pid):
             return
-        time.sleep(0.05)
-    try:
+        time.sleep(0.02)
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """Running and not a zombie (this machine's init does not reap orphans)."""
     import psutil
 
@@ -70,8 +92,17 @@ def _alive(pid: int) -> bool:
         return False
 
 
+class Result(subprocess.CompletedProcess):
+    """What `cli(...)` returns: the same fields as a finished subprocess."""
+
+
 class CLI:
-    """Runs the real `agent-agency-cli` executable against the test's home."""
+    """Runs the real `agent-agency-cli` against the test's home.
+
+    `cli(*args)` runs in-process (CliRunner) with the working directory at the repository
+    root, like the subprocess would; an unexpected exception is a traceback on stderr and
+    exit code 1, as it would be for the executable. `cli.run(*args)` is the subprocess.
+    """
 
     def __init__(self, home: Path):
         self.home = home
@@ -83,9 +114,24 @@ class CLI:
         env.update(extra)
         return env
 
-    def __call__(
-        self, *args: str, timeout: float = 60, input: str | None = None, **env: str
-    ) -> subprocess.CompletedProcess[str]:
+    def __call__(self, *args: str, timeout: float = 60, input: str | None = None, **env: str) -> Result:
+        from typer.testing import CliRunner
+
+        from agent_agency_cli.cli.main import app
+
+        del timeout  # in-process: pytest-timeout bounds the test
+        runner = CliRunner()
+        with contextlib.chdir(ROOT):
+            res = runner.invoke(app, list(args), input=input, prog_name="agent-agency-cli",
+                                env={"AGENT_AGENCY_HOME": str(self.home), **env})
+        stderr = res.stderr
+        if res.exception is not None and not isinstance(res.exception, SystemExit):
+            stderr += "".join(traceback.format_exception(res.exception))
+        return Result([*self.base, *args], res.exit_code, res.stdout, stderr)
+
+    def run(self, *args: str, timeout: float = 60, input: str | None = None,
+            **env: str) -> subprocess.CompletedProcess[str]:
+        """The real executable in a subprocess."""
         return subprocess.run(
             [*self.base, *args], capture_output=True, text=True, timeout=timeout,
             env=self.env(**env), input=input, cwd=str(ROOT),
@@ -97,15 +143,81 @@ class CLI:
             env=self.env(**env), cwd=str(ROOT),
         )
 
-    def json(self, *args: str) -> object:
+    def json(self, *args: str) -> Any:
         res = self(*args, "--json")
         assert res.returncode == 0, res.stderr
         return json.loads(res.stdout)
+
+    def status(self, task_id: str) -> dict[str, Any]:
+        """`task status --json` through the SDK (what the CLI prints), without a CLI run."""
+        from agent_agency_cli.orchestrator import TaskOrchestrator
+
+        with TaskOrchestrator(home=self.home) as orch:
+            return orch.get_status(task_id)
+
+    def step(self, task_id: str, name: str) -> dict[str, Any]:
+        return next(s for s in self.status(task_id)["steps"] if s["name"] == name)
+
+    def wait_status(self, task_id: str, predicate: Callable[[dict[str, Any]], object],
+                    timeout: float = 30.0) -> dict[str, Any]:
+        """Wait until predicate(status) holds; returns that status."""
+        return wait_status_of(self.status, task_id, predicate, timeout)
 
 
 @pytest.fixture
 def cli(home: Path) -> CLI:
     return CLI(home)
+
+
+def wait_status_of(get: Callable[[str], dict[str, Any]], task_id: str,
+                   predicate: Callable[[dict[str, Any]], object], timeout: float = 30.0) -> dict[str, Any]:
+    seen: list[dict[str, Any]] = []
+
+    def check() -> dict[str, Any] | None:
+        status = get(task_id)
+        seen[:] = [status]
+        return status if predicate(status) else None
+
+    try:
+        return wait_for(check, timeout=timeout)  # type: ignore[return-value]
+    except AssertionError:
+        last = seen[0] if seen else {}
+        steps = {s["name"]: s["status"] for s in last.get("steps", [])}
+        raise AssertionError(f"task {task_id} did not reach the state within {timeout}s; "
+                             f"last: {last.get('status')} {steps}") from None
+
+
+def wait_status(orch: Any, task_id: str, predicate: Callable[[dict[str, Any]], object] | str,
+                timeout: float = 30.0) -> dict[str, Any]:
+    """Wait (through the SDK) until the task's status dict satisfies predicate, or until its
+    status is the given string; returns that status."""
+    if isinstance(predicate, str):
+        want = predicate
+        predicate = lambda s: s["status"] == want  # noqa: E731
+    return wait_status_of(orch.get_status, task_id, predicate, timeout)
+
+
+class Latch:
+    """A file a step waits for. Put `latch.cmd` in a step's `run:`; the step blocks until
+    the test calls `latch.open()` (it polls for the file every 20 ms)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    @property
+    def cmd(self) -> str:
+        return f"while [ ! -e {shlex.quote(str(self.path))} ]; do sleep 0.02; done"
+
+    def open(self) -> None:
+        self.path.touch()
+
+
+@pytest.fixture
+def latch(tmp_path: Path) -> Callable[[str], Latch]:
+    """latch("name") -> a Latch whose file lives in the test's tmp dir."""
+    folder = tmp_path / "latches"
+    folder.mkdir(exist_ok=True)
+    return lambda name="go": Latch(folder / name)
 
 
 @pytest.fixture
@@ -129,3 +241,13 @@ def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: f
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+@pytest.fixture
+def orch(home: Path) -> Iterator[Any]:
+    """A TaskOrchestrator (the SDK) on the test's data home."""
+    from agent_agency_cli.orchestrator import TaskOrchestrator
+
+    o = TaskOrchestrator(home=home)
+    yield o
+    o.close()

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.conftest import cli_path
+from tests.conftest import cli_path, wait_for
 
 
 def test_help_imports_no_web_framework_nor_mcp():
@@ -50,6 +50,16 @@ def test_a_missing_extra_is_named(tmp_path):
     assert "Traceback" not in res.stderr
 
 
+def _answers(port: int) -> object:
+    """The health answer of a server on port, or None while it does not listen yet."""
+    import httpx
+
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/api/v1/health")
+    except httpx.TransportError:
+        return None
+
+
 def test_serve_writes_the_token_prints_it_and_answers_with_it(home):
     pytest.importorskip("fastapi", reason="serve needs the 'api' extra: pip install -e '.[dev,api]'")
     import httpx
@@ -66,15 +76,7 @@ def test_serve_writes_the_token_prints_it_and_answers_with_it(home):
         bound = int(re.search(r"web monitor: http://127\.0\.0\.1:(\d+)/#token=" + re.escape(token),
                               lines[2]).group(1))
         assert bound != 0 and lines[3].startswith(f"API: http://127.0.0.1:{bound}/api/v1")
-        from tests.conftest import wait_for
-
-        def answers() -> httpx.Response | None:
-            try:
-                return httpx.get(f"http://127.0.0.1:{bound}/api/v1/health")
-            except httpx.TransportError:
-                return None
-
-        wait_for(answers, timeout=30)
+        wait_for(lambda: _answers(bound), timeout=30)
         r = httpx.get(f"http://127.0.0.1:{bound}/api/v1/tasks", headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 200 and r.json()["tasks"] == []
     finally:
@@ -86,6 +88,10 @@ def test_serve_writes_the_token_prints_it_and_answers_with_it(home):
     try:
         assert proc.stderr.readline().startswith("using API token 'default'")
         assert proc.stderr.readline().strip() == f"token: {token}"
+        # Ctrl-C only once it serves: a SIGINT during start-up (slow under coverage or
+        # load) is not what this test is about
+        bound = int(re.search(r"web monitor: http://127\.0\.0\.1:(\d+)/", proc.stderr.readline()).group(1))
+        wait_for(lambda: _answers(bound), timeout=30)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)

@@ -108,9 +108,11 @@ def test_daemon_start_status_stop_and_single_instance(cli, home):
     assert status["running"] is True and status["pid"] == first["pid"]
     res = cli("daemon", "stop")
     assert res.returncode == 0
-    assert not psutil.pid_exists(first["pid"]) or \
-        psutil.Process(first["pid"]).status() == psutil.STATUS_ZOMBIE
     assert cli("daemon", "status").returncode == 3
+    # `stop` returns once the daemon has released its home (daemon.json gone); its
+    # process ends right after that
+    wait_for(lambda: not psutil.pid_exists(first["pid"])
+             or psutil.Process(first["pid"]).status() == psutil.STATUS_ZOMBIE, timeout=10)
 
 
 def test_create_auto_starts_the_daemon(cli, home):

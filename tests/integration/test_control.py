@@ -22,7 +22,11 @@ steps:
 
 
 def _step(cli, tid, name):
-    return next(s for s in cli.json("task", "status", tid)["steps"] if s["name"] == name)
+    return cli.step(tid, name)
+
+
+def _named(status, name):
+    return next(s for s in status["steps"] if s["name"] == name)
 
 
 def _running_pid(cli, tid, name="work"):
@@ -56,7 +60,8 @@ def test_pause_stops_processes_and_resume_continues(cli, write_plan):
     status = cli.json("task", "status", tid)
     assert status["status"] == "paused"
     assert _step(cli, tid, "work")["status"] == "paused"
-    # paused time is not counted as step time
+    # paused time is not counted as step time (the sleep is the paused time under test,
+    # not a wait for something to happen)
     d1 = _step(cli, tid, "work")["duration"]
     time.sleep(0.6)
     d2 = _step(cli, tid, "work")["duration"]
@@ -145,39 +150,47 @@ def test_modify_reorders_the_queue_and_is_audited(cli, write_plan):
     assert "audit trail" in trail and "modify" in trail
 
 
-def test_modify_running_task_limits_apply_to_next_steps(cli, write_plan):
-    plan = write_plan("""
+def test_modify_running_task_limits_apply_to_next_steps(cli, write_plan, latch):
+    gate = latch()
+    probe = "python3 -c 'import resource; print(resource.getrlimit(resource.RLIMIT_AS)[0])'"
+    plan = write_plan(f"""
 steps:
-  - {name: first, run: sleep 1}
-  - {name: probe, needs: [first], run: "python3 -c 'import resource; print(resource.getrlimit(resource.RLIMIT_AS)[0])'"}
+  - {{name: first, run: "{gate.cmd}"}}
+  - {{name: probe, needs: [first], run: "{probe}"}}
 """)
     tid = cli("task", "create", "--plan", str(plan)).stdout.strip()
     _running_pid(cli, tid, "first")
+    # modify returns once the engine applied it; only then may `first` end
     assert cli("task", "modify", tid, "--max-memory", "512M").returncode == 0
-    wait_for(lambda: cli.json("task", "status", tid)["finished"], timeout=20)
+    gate.open()
+    cli.wait_status(tid, lambda s: s["finished"])
     out = cli("task", "logs", tid, "--step", "probe").stdout
     assert str(512 * 1024 * 1024) in out
 
 
-def test_escalate_then_resume(cli, write_plan):
-    plan = write_plan("""
+def test_escalate_then_resume(cli, write_plan, latch):
+    gate = latch()
+    plan = write_plan(f"""
 steps:
-  - {name: a, run: sleep 1.5}
-  - {name: b, needs: [a], run: echo b}
+  - {{name: a, run: "{gate.cmd}"}}
+  - {{name: b, needs: [a], run: echo b}}
 """)
     tid = cli("task", "create", "--plan", str(plan)).stdout.strip()
     _running_pid(cli, tid, "a")
     res = cli("task", "escalate", tid, "--reason", "needs a human look")
     assert res.returncode == 0, res.stderr
-    status = cli.json("task", "status", tid)
+    status = cli.status(tid)
     assert status["status"] == "escalated" and status["reason"] == "needs a human look"
-    wait_for(lambda: _step(cli, tid, "a")["status"] == "completed", timeout=10)
-    time.sleep(0.5)
-    # a finished but b never started while escalated
-    assert _step(cli, tid, "a")["status"] == "completed"
-    assert _step(cli, tid, "b")["status"] == "pending"
+    gate.open()
+    # a running step finishes while escalated, but b waits for a person
+    cli.wait_status(tid, lambda s: _named(s, "a")["status"] == "completed")
+    assert _named(cli.status(tid), "b")["status"] == "pending"
     assert cli("task", "resume", tid).returncode == 0
-    wait_for(lambda: cli.json("task", "status", tid)["status"] == "completed", timeout=10)
+    cli.wait_status(tid, lambda s: s["status"] == "completed")
+    events = [json.loads(x) for x in cli("task", "events", tid, "--json").stdout.splitlines()]
+    kinds = [(e["kind"], e["step"]) for e in events]
+    # b started only after the resume: it never ran while the task was escalated
+    assert kinds.index(("step_started", "b")) > kinds.index(("task_resumed", None)), kinds
 
 
 def test_override_skip_unblocks_a_failed_task_and_retry_continues(cli, write_plan, tmp_path):
@@ -241,46 +254,50 @@ def test_events_follow_json_streams_until_done(cli, write_plan):
 
 
 @pytest.mark.parametrize("python_step", [False, True])
-def test_daemon_stop_hands_running_tasks_to_the_next_daemon(cli, write_plan, tmp_path,
+def test_daemon_stop_hands_running_tasks_to_the_next_daemon(cli, write_plan, tmp_path, latch,
                                                            python_step):
+    gate = latch()
     (tmp_path / "slow.py").write_text(
-        "import time\n"
+        "import os, time\n"
         "def work(ctx):\n"
-        "    for _ in range(100):\n"
+        f"    while not os.path.exists({str(gate.path)!r}):\n"
         "        ctx.checkpoint()\n"
-        "        time.sleep(0.05)\n"
+        "        time.sleep(0.02)\n"
     )
-    # 5 s: long enough to be still running when `daemon stop` (a CLI start on a busy machine) lands
     step = ('{name: long, python: "slow:work", idempotent: true}' if python_step
-            else "{name: long, run: sleep 5, idempotent: true}")
+            else f'{{name: long, run: "{gate.cmd}", idempotent: true}}')
     plan = write_plan(f"steps: [{step}, {{name: tail, needs: [long], run: 'true'}}]")
     cfg = write_plan("daemon: {stop_timeout: 0.3s}\ntask_execution: {cancel_grace_period: 0.3s}",
                      "c.yaml")
     cli("--config", str(cfg), "daemon", "start")
     tid = cli("task", "create", "--plan", str(plan)).stdout.strip()
-    wait_for(lambda: _step(cli, tid, "long")["status"] == "running")
+    cli.wait_status(tid, lambda s: _named(s, "long")["status"] == "running")
     stop = cli("daemon", "stop")
     assert stop.returncode == 0
     # it says what it waits for (issue 11 defect 6)
     assert f"waiting for the running steps of task {tid} to finish" in stop.stderr
-    status = cli.json("task", "status", tid)
+    status = cli.status(tid)
     assert status["status"] == "queued"
-    assert _step(cli, tid, "long")["status"] == "interrupted"
+    assert _named(status, "long")["status"] == "interrupted"
+    gate.open()
     cli("--config", str(cfg), "daemon", "start")
-    wait_for(lambda: cli.json("task", "status", tid)["status"] == "completed", timeout=20)
+    cli.wait_status(tid, lambda s: s["status"] == "completed")
     assert _step(cli, tid, "long")["attempt"] == 2
 
 
-def test_modify_mode_to_strict_asks_before_the_next_step(cli, write_plan):
-    plan = write_plan("""
+def test_modify_mode_to_strict_asks_before_the_next_step(cli, write_plan, latch):
+    gate = latch()
+    plan = write_plan(f"""
 steps:
-  - {name: first, run: sleep 1}
-  - {name: second, needs: [first], run: echo second}
+  - {{name: first, run: "{gate.cmd}"}}
+  - {{name: second, needs: [first], run: echo second}}
 """)
     tid = cli("task", "create", "--plan", str(plan)).stdout.strip()
     _running_pid(cli, tid, "first")
     assert cli("task", "modify", tid, "--mode", "strict").returncode == 0
-    wait_for(lambda: (cli.json("task", "status", tid)["approval"] or {}).get("step") == "second", timeout=20)
-    assert _step(cli, tid, "first")["status"] == "completed"
+    gate.open()
+    status = cli.wait_status(tid, lambda s: (s["approval"] or {}).get("step") == "second")
+    assert _named(status, "first")["status"] == "completed"
+    assert _named(status, "second")["status"] == "awaiting_approval"
     assert cli("task", "approve", tid).returncode == 0
-    wait_for(lambda: cli.json("task", "status", tid)["status"] == "completed", timeout=20)
+    cli.wait_status(tid, lambda s: s["status"] == "completed")

@@ -219,13 +219,13 @@ def test_error_rate_alert_fires_once_enough_attempts_were_made(write_plan, home)
 def test_the_daemon_exits_when_idle(cli, home):
     # the daemon never exited (a user collected nine); now after daemon.idle_exit, 10m by default
     from agent_agency_cli.config import Settings
-    from tests.conftest import _alive, wait_for
+    from tests.conftest import pid_alive, wait_for
 
     assert Settings().daemon.idle_exit == 600.0
     (home / "config.yaml").write_text("daemon:\n  idle_exit: 0.5s\n")
     assert cli("daemon", "start").returncode == 0
     pid = json.loads((home / "daemon.json").read_text())["pid"]
-    wait_for(lambda: not _alive(pid), timeout=30)
+    wait_for(lambda: not pid_alive(pid), timeout=30)
     assert cli("daemon", "status").returncode == 3  # no daemon is running
 
 

@@ -73,8 +73,8 @@ def test_a_cpu_burning_child_reads_about_one_core(spawn):
     assert abs(mean - actual) <= 15, (mean, actual)
     if actual >= 80:  # the child had a core to itself (other work on this machine can starve it)
         assert 70 <= mean <= 130, mean
-    else:
-        assert mean >= 20, (mean, actual)
+    else:  # a starved child: the kernel's figure above is the reference, and it ran at all
+        assert mean > 0, (mean, actual)
 
 
 def test_cpu_of_a_child_that_ran_and_exited_between_samples_is_counted(spawn):
@@ -91,6 +91,15 @@ def test_cpu_of_a_child_that_ran_and_exited_between_samples_is_counted(spawn):
     assert 0.45 <= cpu_seconds <= 1.0, cpu_seconds
 
 
+def proc_status_bytes(pid: int, field: str) -> int:
+    """A `kB` field of /proc/PID/status (VmRSS, VmHWM) in bytes, straight from the kernel."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise KeyError(field)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc for the reference figure")
 def test_peak_rss_of_a_200_mib_process(spawn):
     code = ("import sys, time\nb = bytearray(200 * 1024 * 1024)\nfor i in range(0, len(b), 4096): b[i] = 1\n"
             "print('ready', flush=True)\ntime.sleep(30)")
@@ -98,13 +107,20 @@ def test_peak_rss_of_a_200_mib_process(spawn):
     sampler = TreeSampler(p.pid)
     buf = SeriesBuffer(10)
     assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    assert proc_status_bytes(p.pid, "VmHWM") >= 200 * MiB  # the child really touched 200 MiB
+    # The reference is what the kernel says right around each sample (not a fixed 200 MiB:
+    # the interpreter's own size varies, e.g. under coverage, and a loaded machine may
+    # reclaim pages), so the test measures the sampler, not the machine.
+    refs = []
     for _ in range(3):
+        before = proc_status_bytes(p.pid, "VmRSS")
         s = sampler.sample()
+        refs.append(max(before, proc_status_bytes(p.pid, "VmRSS")))
         assert s is not None
         buf.add(s)
-        time.sleep(0.05)
     peak = buf.summary()["rss_peak_bytes"]
-    assert abs(peak - 200 * MiB) <= 0.1 * 200 * MiB, peak / MiB
+    assert abs(peak - max(refs)) <= 0.05 * max(refs), (peak / MiB, max(refs) / MiB)
+    assert peak >= 100 * MiB, peak / MiB
 
 
 def test_a_tree_counts_its_children(spawn):

@@ -8,7 +8,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
@@ -51,15 +50,35 @@ def _step_status(home: Path, tid: str, name: str) -> str:
         conn.close()
 
 
-def test_sigkill_at_twelve_points_every_step_runs_exactly_once(cli, home, write_plan, tmp_path):
+def _step_row(home: Path, tid: str, name: str) -> tuple[str, int]:
+    """(status, attempt) straight from SQLite."""
+    conn = sqlite3.connect(home / "agency.db", timeout=30)
+    try:
+        row = conn.execute("SELECT status, attempt FROM steps WHERE task_id = ? AND name = ?",
+                           (tid, name)).fetchone()
+        return (row[0], row[1]) if row else ("", 0)
+    finally:
+        conn.close()
+
+
+def _pids(path: Path) -> list[int]:
+    return [int(x) for x in path.read_text().split()] if path.exists() else []
+
+
+def _gone(pid: int) -> bool:
+    return not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_sigkill_at_twelve_points_every_step_runs_exactly_once(cli, home, write_plan, tmp_path, latch):
     ledger = tmp_path / "ledger.txt"
-    # Each step works (sleeps) first and records itself at the end, so a step
-    # killed mid-way leaves no line, and a re-run adds its one line. Orphaned
-    # processes of a killed daemon would finish their sleep and add a second
-    # line: the test fails unless recovery kills them.
+    # Each step records its shell's pid, waits for its latch (its "work") and records
+    # itself at the end, so a step killed mid-way leaves no line and a re-run adds its
+    # one line. An orphan of a killed daemon would add a second line once its latch
+    # opens: the test checks that recovery killed it first.
+    latches = [latch(f"s{i:02d}") for i in range(STEPS)]
     steps = "\n".join(
         f"  - name: s{i:02d}\n"
-        f"    run: sleep 2 && echo s{i:02d} >> {ledger}\n"
+        f"    run: echo $$ >> {tmp_path}/s{i:02d}.pids; {latches[i].cmd}; echo s{i:02d} >> {ledger}\n"
         f"    idempotent: true\n" + (f"    needs: [s{i - 1:02d}]\n" if i else "")
         for i in range(STEPS)
     )
@@ -67,22 +86,25 @@ def test_sigkill_at_twelve_points_every_step_runs_exactly_once(cli, home, write_
     tid = cli("task", "create", "--plan", str(plan)).stdout.strip()
     for i in range(STEPS):
         name = f"s{i:02d}"
-        wait_for(lambda name=name: _step_status(home, tid, name) == "running", timeout=20,
-                 interval=0.005)
-        time.sleep(0.1)  # well inside the step's 2 s of work
+        pids = tmp_path / f"{name}.pids"
+        wait_for(lambda pids=pids: len(_pids(pids)) == 1, timeout=20)  # its work has begun
         _kill_daemon_hard(home)
         assert _step_status(home, tid, name) == "running"  # nobody has noticed yet
         _restart_daemon(home)
-    wait_for(lambda: cli.json("task", "status", tid)["status"] == "completed", timeout=60)
+        # the next daemon kills the orphan and runs the step again
+        wait_for(lambda pids=pids: len(_pids(pids)) == 2, timeout=20)
+        wait_for(lambda pids=pids: _gone(_pids(pids)[0]), timeout=20)
+        assert _step_row(home, tid, name) == ("running", 2)
+        latches[i].open()
+    status = cli.wait_status(tid, lambda s: s["finished"], timeout=60)
+    assert status["status"] == "completed"
     lines = ledger.read_text().split()
     assert lines == [f"s{i:02d}" for i in range(STEPS)], lines
-    status = cli.json("task", "status", tid)
     assert all(s["attempt"] == 2 for s in status["steps"]), [s["attempt"] for s in status["steps"]]
     events = [json.loads(x) for x in cli("task", "events", tid, "--json").stdout.splitlines()]
     assert sum(1 for e in events if e["kind"] == "task_recovered") == STEPS
-    # no sleeping orphan is left behind
-    time.sleep(2.2)
-    assert ledger.read_text().split() == lines
+    # no orphan is left behind
+    assert all(_gone(pid) for i in range(STEPS) for pid in _pids(tmp_path / f"s{i:02d}.pids"))
 
 
 def test_finished_steps_are_never_rerun_after_a_crash(cli, home, write_plan, tmp_path):
@@ -101,27 +123,29 @@ steps:
     assert sorted(ledger.read_text().split()) == ["a", "b", "slow"]
 
 
-def test_non_idempotent_interrupted_step_waits_for_a_person(cli, home, write_plan, tmp_path):
+def test_non_idempotent_interrupted_step_waits_for_a_person(cli, home, write_plan, tmp_path, latch):
     ledger = tmp_path / "ledger.txt"
+    pids = tmp_path / "deploy.pids"
+    gate = latch()
     plan = write_plan(f"""
 steps:
-  - {{name: deploy, run: "sleep 3 && echo deploy >> {ledger}"}}
+  - {{name: deploy, run: "echo $$ >> {pids}; {gate.cmd}; echo deploy >> {ledger}"}}
   - {{name: notify, needs: [deploy], run: "echo notify >> {ledger}"}}
 """)
     tid = cli("task", "create", "--plan", str(plan)).stdout.strip()
-    wait_for(lambda: _step_status(home, tid, "deploy") == "running", timeout=20, interval=0.005)
+    wait_for(lambda: len(_pids(pids)) == 1, timeout=20)
     _kill_daemon_hard(home)
     _restart_daemon(home)
-    wait_for(lambda: cli.json("task", "status", tid)["status"] == "escalated", timeout=20)
-    status = cli.json("task", "status", tid)
+    status = cli.wait_status(tid, lambda s: s["status"] == "escalated", timeout=20)
     assert "deploy" in status["reason"] and "not idempotent" in status["reason"]
     assert _steps(cli, tid)["deploy"]["status"] == "interrupted"
-    time.sleep(3.2)
-    assert not ledger.exists(), "the orphaned step process was not killed"
+    orphan = _pids(pids)[0]
+    wait_for(lambda: _gone(orphan), timeout=20)  # the orphaned step process was killed
+    gate.open()
     res = cli("task", "override", tid, "--step", "deploy", "--action", "retry",
               "--reason", "checked: nothing was deployed")
     assert res.returncode == 0, res.stderr
-    wait_for(lambda: cli.json("task", "status", tid)["status"] == "completed", timeout=20)
+    cli.wait_status(tid, lambda s: s["status"] == "completed", timeout=20)
     assert ledger.read_text().split() == ["deploy", "notify"]
 
 
@@ -140,24 +164,32 @@ steps:
     assert cli.json("daemon", "status")["running"] is True
 
 
-def test_orphans_are_found_by_their_environment_even_without_a_stored_pid(cli, home, write_plan, tmp_path):
+def test_orphans_are_found_by_their_environment_even_without_a_stored_pid(cli, home, write_plan, tmp_path,
+                                                                         latch):
     """A crash between the spawn and the commit of the pid leaves no pgid: the step's
     environment markers still identify its processes, even one that left the group."""
     ledger = tmp_path / "ledger.txt"
+    pids = tmp_path / "slow.pids"
+    gate = latch()
+    escaped = tmp_path / "escaped.sh"
+    escaped.write_text(f"echo $$ >> {pids}; {gate.cmd}; echo escaped >> {ledger}\n")
+    # the step ends after its escaped child wrote (at its end the engine kills what is left)
+    after_escaped = f"until grep -qs escaped {ledger}; do sleep 0.02; done"
     plan = write_plan(f"""
 steps:
-  - {{name: slow, run: "setsid sh -c 'sleep 2 && echo escaped >> {ledger}' & sleep 2 && echo slow >> {ledger}",
+  - {{name: slow, run: "setsid sh {escaped} & echo $$ >> {pids}; {gate.cmd}; {after_escaped}; echo slow >> {ledger}",
      idempotent: true}}
 """)
     tid = cli("task", "create", "--plan", str(plan)).stdout.strip()
-    wait_for(lambda: _step_status(home, tid, "slow") == "running", timeout=20, interval=0.005)
-    time.sleep(0.2)
+    wait_for(lambda: len(_pids(pids)) == 2, timeout=20)  # the step and the escaped child run
     _kill_daemon_hard(home)
+    orphans = _pids(pids)
     conn = sqlite3.connect(home / "agency.db")
     conn.execute("UPDATE steps SET pid = NULL, pgid = NULL WHERE task_id = ?", (tid,))
     conn.commit()
     conn.close()
     _restart_daemon(home)
-    wait_for(lambda: cli.json("task", "status", tid)["status"] == "completed", timeout=30)
-    time.sleep(0.5)
+    wait_for(lambda: all(_gone(pid) for pid in orphans), timeout=20)  # no orphan survived recovery
+    gate.open()
+    cli.wait_status(tid, lambda s: s["status"] == "completed", timeout=30)
     assert sorted(ledger.read_text().split()) == ["escaped", "slow"], "an orphan survived the recovery"

@@ -1,52 +1,18 @@
-"""Helpers for the TUI tests: a real orchestrator in the test's data home, waits that
+"""Helpers for the TUI tests (the `orch` fixture is in tests/conftest.py): waits that
 poll the running app, and a way to create tasks with frozen ids and times so the
 snapshots are the same on every machine."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import signal
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from agent_agency_cli.orchestrator import TaskOrchestrator
-
 FROZEN = 1_700_000_000.0  # 2023-11-14T22:13:20Z: in the past on any machine
-
-
-@pytest.fixture
-def orch(home: Path) -> Iterator[TaskOrchestrator]:
-    o = TaskOrchestrator(home=home)
-    yield o
-    o.close()
-    _stop_daemon_quickly(home)
-
-
-def _stop_daemon_quickly(home: Path, timeout: float = 10.0) -> None:
-    """SIGTERM the test's daemon and wait until it has released its tasks (it removes
-    daemon.json, then exits at once with os._exit). The SIGKILL is only a backstop for
-    a daemon that hangs, so that one broken daemon costs this test `timeout` seconds
-    and not the shared teardown's wait on top."""
-    info_path = home / "daemon.json"
-    try:
-        pid = json.loads(info_path.read_text())["pid"]
-    except (OSError, ValueError, KeyError):
-        return
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while info_path.exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
 
 
 async def wait_until(pilot: Any, predicate: Callable[[], object], timeout: float = 15.0,

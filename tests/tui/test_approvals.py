@@ -14,11 +14,7 @@ from agent_agency_cli.tui.reason_modal import ReasonModal
 from agent_agency_cli.tui.task_screen import TaskScreen
 from tests.tui.conftest import shell_plan, wait_until
 
-pytestmark = [
-    pytest.mark.anyio,
-    pytest.mark.skipif(not hasattr(TaskOrchestrator, "approve"),
-                       reason="approvals (strict mode) are not in this engine yet"),
-]
+pytestmark = pytest.mark.anyio
 
 PLAN = shell_plan(
     {"name": "build", "run": "echo building", "description": "compile it"},
@@ -55,7 +51,8 @@ async def test_modal_opens_and_approving_lets_the_task_go_on(orch, home):
         await wait_until(pilot, lambda: not _modal_for(app, "ship"), what="ship's modal closed")
         # the last step: approve all remaining via the button
         modal = await wait_until(pilot, lambda: _modal_for(app, "tell"), what="modal for tell")
-        await pilot.pause(0.2)  # laid out before it is clicked
+        # laid out before it is clicked
+        await wait_until(pilot, lambda: modal.query_one("#all").region.width > 0, what="button laid out")
         await pilot.click("#all")
         await wait_until(pilot, lambda: orch.get_status(tid)["status"] == "completed",
                          what="task completed")
@@ -84,9 +81,11 @@ async def test_escape_defers_and_a_approves_from_the_main_screen(orch):
         await wait_until(pilot, lambda: _modal_for(app, "build"), what="modal for build")
         await pilot.press("escape")
         await wait_until(pilot, lambda: isinstance(app.screen, TaskScreen))
-        await pilot.pause(0.3)
-        assert isinstance(app.screen, TaskScreen)  # not re-opened for the same step
-        assert "approve?" in app.screen.query_one("#steps").get_cell("build", "prog").plain
+        # the steps table shows the waiting step; the modal is not re-opened for it
+        await wait_until(pilot, lambda: isinstance(app.screen, TaskScreen) and "approve?" in
+                         app.screen.query_one("#steps").get_cell("build", "prog").plain,
+                         what="build shown awaiting approval")
+        assert isinstance(app.screen, TaskScreen)
         await pilot.press("a")
         await wait_until(pilot, lambda: _modal_for(app, "ship"), what="modal for the next step")
     orch.cancel(tid, "test over")

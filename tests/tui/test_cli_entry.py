@@ -22,7 +22,10 @@ ANSI = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\
 
 
 def _controlling_tty() -> None:
-    """In the child: the pty becomes its terminal, so closing it hangs the TUI up (SIGHUP)."""
+    """In the child: the pty becomes its terminal, so closing it hangs the TUI up (SIGHUP).
+    SIGHUP gets its default action back, as in a login shell: a test run under `nohup` (or
+    by a runner that ignores SIGHUP) would otherwise pass SIG_IGN on to the TUI."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
@@ -37,18 +40,30 @@ def _in_pty(args: list[str], home, cols: int = 80, rows: int = 24):
     return proc, master
 
 
+class Terminal:
+    """The test's side of the pty: `fd` to read and write, `hang_up()` to close it."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def hang_up(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1  # never close the number twice: another thread may reuse it
+
+
 @contextlib.contextmanager
 def in_pty(args: list[str], home, cols: int = 80, rows: int = 24):
     proc, fd = _in_pty(args, home, cols, rows)
+    term = Terminal(fd)
     try:
-        yield proc, fd
+        yield proc, term
     finally:
         if proc.poll() is None:  # a failed test must not leave a TUI behind
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
-        with contextlib.suppress(OSError):
-            os.close(fd)
+        term.hang_up()
 
 
 def _read_until(fd: int, proc, text: str, timeout: float = 20.0) -> str:
@@ -86,10 +101,10 @@ def _quit(fd: int, proc) -> int:
 def test_task_watch_opens_the_tui_on_a_terminal_and_q_quits(cli, home, write_plan):
     tid = cli("task", "create", "--no-start", "--plan",
               str(write_plan("steps:\n  - name: hello\n    run: echo hi\n"))).stdout.strip()
-    with in_pty(["task", "watch", tid[:4]], home) as (proc, fd):
-        screen = _read_until(fd, proc, f"{tid}  plan")  # the header: id and description
+    with in_pty(["task", "watch", tid[:4]], home) as (proc, term):
+        screen = _read_until(term.fd, proc, f"{tid}  plan")  # the header: id and description
         assert "Steps" in screen and "hello" in screen and "following" in screen
-        assert _quit(fd, proc) == 0
+        assert _quit(term.fd, proc) == 0
     assert cli.json("task", "status", tid)["status"] == "queued"  # quitting changed nothing
 
 
@@ -97,19 +112,19 @@ def test_dashboard_and_watch_without_id_open_the_overview(cli, home, write_plan)
     tid = cli("task", "create", "--no-start", "--plan",
               str(write_plan("steps:\n  - name: hello\n    run: echo hi\n"))).stdout.strip()
     for args in (["dashboard"], ["task", "watch"]):
-        with in_pty(args, home) as (proc, fd):
-            screen = _read_until(fd, proc, "1 tasks")
+        with in_pty(args, home) as (proc, term):
+            screen = _read_until(term.fd, proc, "1 tasks")
             assert tid in screen
-            assert _quit(fd, proc) == 0
+            assert _quit(term.fd, proc) == 0
 
 
 def test_a_closed_terminal_ends_the_tui(cli, home, write_plan):
     """Like an SSH connection that drops: the TUI goes, the task stays."""
     tid = cli("task", "create", "--no-start", "--plan",
               str(write_plan("steps:\n  - name: hello\n    run: echo hi\n"))).stdout.strip()
-    with in_pty(["task", "watch", tid], home) as (proc, fd):
-        _read_until(fd, proc, "following")
-        os.close(fd)
+    with in_pty(["task", "watch", tid], home) as (proc, term):
+        _read_until(term.fd, proc, "following")
+        term.hang_up()
         proc.wait(timeout=10)
     assert cli.json("task", "status", tid)["status"] == "queued"
 

@@ -1,4 +1,4 @@
-"""Snapshots of the main screens (pytest-textual-snapshot). Tasks are queued or finished
+"""Snapshots of the main screens (pytest-textual-snapshot). Tasks are queued, running or finished
 and created with a frozen id, clock and user, so the pictures are the same everywhere.
 
 Update after an intended change: `pytest tests/tui/test_snapshots.py --snapshot-update`,
@@ -6,6 +6,8 @@ then look at the SVGs under tests/tui/__snapshots__/.
 """
 
 from __future__ import annotations
+
+import time
 
 from agent_agency_cli.tui.app import create_app
 from tests.tui.conftest import FROZEN
@@ -77,3 +79,56 @@ def test_overview_filtered_100x30(orch, frozen, snap_compare, monkeypatch):
                    start_daemon=False, id="c0ffee", at=FROZEN - 60)
     frozen(orch.pause, third, at=FROZEN - 50)
     assert snap_compare(_app(orch), terminal_size=(100, 30), press=["slash", *"paused", "enter"])
+
+
+def _run_steps(orch, tid, done: dict[str, tuple[float, float]], running: dict[str, float]) -> None:
+    """Move the task and its steps as the engine does (the same store calls), each at a
+    frozen time, so the running screen is the same on every machine: `done` steps ran
+    from start to end, `running` steps started and are still on their way."""
+    from agent_agency_cli.executors.base import log_timestamp
+    from agent_agency_cli.models import StepStatus as S
+
+    store = orch.store
+    with_time = _at(FROZEN + 1)
+    with_time(store.claim_task, tid, "engine-on-ana-box")
+    for name, (start, end) in done.items():
+        _at(FROZEN + start)(store.set_step_status, tid, name, S.PENDING, S.RUNNING, event="step_started",
+                            payload={"attempt": 1, "max_attempts": 1, "worker": "w1"}, attempt=1,
+                            started_at=FROZEN + start, worker="w1")
+        _at(FROZEN + end)(store.set_step_status, tid, name, S.RUNNING, S.COMPLETED, event="step_completed",
+                          payload={"exit_code": 0, "duration": end - start}, finished_at=FROZEN + end,
+                          exit_code=0, duration=end - start, progress=1.0)
+    for name, start in running.items():
+        _at(FROZEN + start)(store.set_step_status, tid, name, S.PENDING, S.RUNNING, event="step_started",
+                            payload={"attempt": 1, "max_attempts": 1, "worker": "w1"}, attempt=1,
+                            started_at=FROZEN + start, worker="w1")
+        log = orch.paths.step_log(tid, name)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("".join(f"{log_timestamp(FROZEN + start + i)} out| cc -O2 -c {src}.c\n"
+                               for i, src in enumerate(("parser", "lexer", "main"))))
+
+
+def _at(ts: float):
+    """fn called with time.time() fixed at ts."""
+
+    def call(fn, *args, **kwargs):
+        real = time.time
+        time.time = lambda: ts
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            time.time = real
+
+    return call
+
+
+def test_task_screen_running_100x30(orch, frozen, snap_compare, monkeypatch):
+    """The headline screen: a task on its way, one step running (the steps before it done)."""
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    tid = _task(orch, frozen)
+    _run_steps(orch, tid, done={"checkout": (2.0, 2.4), "lint": (2.5, 5.6)},
+               running={"compile-sources": 3.0})
+    assert orch.get_status(tid)["status"] == "running"
+    # elapsed and durations of running steps are computed from time.time() when read
+    monkeypatch.setattr(time, "time", lambda: FROZEN + 42.0)
+    assert snap_compare(_app(orch, tid), terminal_size=(100, 30))

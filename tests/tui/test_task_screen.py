@@ -35,9 +35,10 @@ def _step(orch, tid: str, name: str) -> dict:
     return next(s for s in orch.get_status(tid)["steps"] if s["name"] == name)
 
 
-async def test_steps_appear_and_change_status_live(orch):
+async def test_steps_appear_and_change_status_live(orch, latch):
+    gate = latch()
     tid = orch.submit_task(shell_plan(
-        {"name": "first", "run": "sleep 0.6; echo one", "estimate": 0.6},
+        {"name": "first", "run": f"{gate.cmd}; echo one", "estimate": 0.6},
         {"name": "left", "needs": ["first"], "run": "echo left; sleep 0.3"},
         {"name": "right", "needs": ["first"], "run": "echo right; sleep 0.3"},
         {"name": "last", "needs": ["left", "right"], "run": "echo done"},
@@ -53,6 +54,7 @@ async def test_steps_appear_and_change_status_live(orch):
         assert "★" in step_cell(app, "last", "crit")
         await wait_until(pilot, lambda: step_cell(app, "first").lstrip().startswith("●"),
                          what="first shown running")
+        gate.open()
         await wait_until(pilot, lambda: step_cell(app, "first").lstrip().startswith("✓"),
                          what="first shown completed")
         await wait_until(pilot, lambda: all(step_cell(app, n).lstrip().startswith("✓")
@@ -170,7 +172,10 @@ async def test_log_follows_until_scrolled_up_and_l_toggles(orch):
         await pilot.press("l")
         assert not log.following
         held = log.line_count
-        await pilot.pause(0.5)
+        # the step writes more lines meanwhile (its log file grows), the view shows none of them
+        on_disk = len(list(orch.log_lines(tid, "work")))
+        await wait_until(pilot, lambda: len(list(orch.log_lines(tid, "work"))) > on_disk + 5,
+                         what="more lines in the step's log file")
         assert log.line_count == held
         assert "held" in app.screen.query_one("#side-pane").border_subtitle
         # l follows again: it catches up and stays at the end
@@ -187,9 +192,10 @@ async def test_log_follows_until_scrolled_up_and_l_toggles(orch):
     orch.cancel(tid, "test over")
 
 
-async def test_quitting_never_affects_the_task(orch):
+async def test_quitting_never_affects_the_task(orch, latch):
+    gate = latch()
     tid = orch.submit_task(shell_plan(
-        {"name": "a", "run": "sleep 1.2; echo a"}, {"name": "b", "needs": ["a"], "run": "echo b"}),
+        {"name": "a", "run": f"{gate.cmd}; echo a"}, {"name": "b", "needs": ["a"], "run": "echo b"}),
         start_daemon=True)
     app = create_app(orch, tid)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -198,6 +204,7 @@ async def test_quitting_never_affects_the_task(orch):
     assert not app.is_running
     status = orch.get_status(tid, interventions=True)
     assert status["status"] == "running" and status["interventions"] == []
+    gate.open()
     assert orch.wait(tid, timeout=20)["status"] == "completed"
 
 
@@ -211,10 +218,18 @@ async def test_every_key_is_in_the_command_palette(orch):
             title = next(t for t in titles if t.startswith(word))
             assert titles[title].endswith(f"key {key}"), (title, titles[title])
         # and it works from the palette: pause the queued task
+        from textual.command import CommandList, CommandPalette
+
         await pilot.press("ctrl+p")
-        await pilot.pause(0.2)
+        await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette), what="palette open")
         await pilot.press(*"Pause the task")
-        await pilot.pause(0.4)
+        commands = app.screen.query_one(CommandList)
+
+        def pause_highlighted() -> bool:
+            index = commands.highlighted
+            return index is not None and "Pause" in str(commands.get_option_at_index(index).prompt)
+
+        await wait_until(pilot, pause_highlighted, what="'Pause' found in the palette")
         await pilot.press("enter")
         await wait_until(pilot, lambda: app.results, what="palette action")
         assert app.results[-1][:2] == ("pause", True)

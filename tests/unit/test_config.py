@@ -318,7 +318,6 @@ def test_explicit_path_wins_over_env_and_home(
 # -- the shipped example ----------------------------------------------------------------
 
 
-@pytest.mark.skipif(not EXAMPLE_CONFIG.exists(), reason="config.example.yaml not written yet")
 def test_example_config_loads() -> None:
     s = load_settings(EXAMPLE_CONFIG)
     assert isinstance(s, Settings)

@@ -6,6 +6,7 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from agent_agency_cli.gates import runner as gate_runner
@@ -27,6 +28,7 @@ from agent_agency_cli.gates.tools import (
     resolve_targets,
     run_process,
 )
+from tests.conftest import wait_for
 
 
 def _ctx(tmp_path: Path, **kw: object) -> GateContext:
@@ -114,13 +116,16 @@ def test_run_gate_reports_a_missing_workdir(tmp_path: Path) -> None:
 
 def test_run_process_kills_the_whole_group_at_the_deadline(tmp_path: Path) -> None:
     marker = tmp_path / "survived"
+    pidfile = tmp_path / "grandchild.pid"
     t0 = time.monotonic()
     # The grandchild keeps the output file open and would write the marker if left alive.
-    proc = run_process(["/bin/sh", "-c", f"(sleep 1; touch {marker}) & sleep 5"], cwd=tmp_path, env={},
-                       timeout=0.3)
+    proc = run_process(["/bin/sh", "-c", f"sh -c 'echo $$ > {pidfile}; sleep 5; touch {marker}' & sleep 5"],
+                       cwd=tmp_path, env={"PATH": "/usr/bin:/bin"}, timeout=0.3)
     assert proc.timed_out and proc.error == "timed out after 0.3s"
     assert time.monotonic() - t0 < 2
-    time.sleep(1.2)
+    grandchild = int(pidfile.read_text())
+    wait_for(lambda: not psutil.pid_exists(grandchild)
+             or psutil.Process(grandchild).status() == psutil.STATUS_ZOMBIE, timeout=5)
     assert not marker.exists()
 
 
