@@ -31,6 +31,8 @@ def start(
             args += ["--config", orch.config_path]
         raise typer.Exit(daemon.main(args))
     before = orch.daemon_status()
+    if before is not None and orch.config_path is not None:
+        _refuse_other_config(orch, before)
     info = orch.ensure_daemon()
     status = orch.daemon_status() or info
     if as_json:
@@ -39,6 +41,24 @@ def start(
         print(f"daemon already running (pid {info['pid']})", file=sys.stderr)
     else:
         print(f"daemon started (pid {info['pid']}, log {info['log']})", file=sys.stderr)
+
+
+def _refuse_other_config(orch, running: dict) -> None:  # type: ignore[no-untyped-def]
+    """A daemon already runs with other settings than the --config given now: say so (exit 5)
+    rather than report "already running" while the given file is silently ignored."""
+    import os
+
+    def real(path: str | None) -> str | None:
+        if path is None:  # the daemon's default: config.yaml in the data home, if any
+            default = os.path.join(str(orch.home), "config.yaml")
+            return os.path.realpath(default) if os.path.isfile(default) else None
+        return os.path.realpath(path)
+
+    if real(orch.config_path) != real(running.get("config")):
+        theirs = running.get("config") or "the default config"
+        raise fail(f"a daemon (pid {running['pid']}) already runs with {theirs}, not {orch.config_path}; "
+                   f"to use it: agent-agency-cli daemon stop && agent-agency-cli --config "
+                   f"{orch.config_path} daemon start", 5)
 
 
 @app.command()

@@ -298,3 +298,19 @@ def test_dry_run_report_never_breaks_a_token_at_80_columns(write_plan, tmp_path,
     assert f"   $ {command}" in res.stdout.splitlines()
     assert f"   workdir: {deep}" in res.stdout.splitlines()
     assert "   paths: dist/some-long-artifact-name.tar.gz" in res.stdout.splitlines()
+
+
+def test_daemon_start_with_another_config_says_how_to_restart(cli, home, tmp_path):
+    # defect 16: a different --config for a running daemon was "already running", exit 0
+    one = tmp_path / "one.yaml"
+    one.write_text("daemon:\n  poll_interval: 50ms\n")
+    two = tmp_path / "two.yaml"
+    two.write_text("daemon:\n  poll_interval: 100ms\n")
+    assert cli("--config", str(one), "daemon", "start").returncode == 0
+    pid = json.loads((home / "daemon.json").read_text())["pid"]
+    same = cli("--config", str(one), "daemon", "start")
+    assert same.returncode == 0 and "already running" in same.stderr
+    other = cli("--config", str(two), "daemon", "start")
+    assert other.returncode == 5
+    assert f"a daemon (pid {pid}) already runs with {one}, not {two}" in other.stderr
+    assert f"agent-agency-cli daemon stop && agent-agency-cli --config {two} daemon start" in other.stderr
