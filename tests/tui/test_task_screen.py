@@ -265,3 +265,20 @@ async def test_layout_fits(orch, size):
             assert region.width > 0 and region.height > 0, wid
             assert region.right <= size[0] and region.bottom <= size[1], wid
         assert screen.query_one("#steps").region.height >= 8
+
+
+async def test_a_failed_task_opens_on_the_failing_step(orch, cli, write_plan):
+    # issue 11: the log pane opened on the last step, not on the one whose log says why
+    plan = write_plan("steps:\n  - {name: prep, run: echo ready}\n"
+                      "  - {name: boom, needs: [prep], run: 'echo why it broke; exit 3'}\n"
+                      "  - {name: after, needs: [prep], run: echo fine}\n")
+    res = cli.run("task", "create", "--plan", str(plan), "--foreground")  # its own process and loop
+    tid = res.stdout.strip()
+    assert orch.get_status(tid)["status"] == "failed"
+    app = create_app(orch, tid)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, TaskScreen)
+        await wait_until(pilot, lambda: screen._selected == "boom", what="the failing step selected")
+        log = screen.query_one("#log", StepLogView)
+        await wait_until(pilot, lambda: log.line_count > 0, what="its log shown")
