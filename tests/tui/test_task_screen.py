@@ -282,3 +282,21 @@ async def test_a_failed_task_opens_on_the_failing_step(orch, cli, write_plan):
         await wait_until(pilot, lambda: screen._selected == "boom", what="the failing step selected")
         log = screen.query_one("#log", StepLogView)
         await wait_until(pilot, lambda: log.line_count > 0, what="its log shown")
+
+
+async def test_events_pane_grows_with_the_window_and_toasts_leave_it_free(orch):
+    tid = orch.submit_task(shell_plan({"name": "a", "run": "echo a"}), start_daemon=False)
+    heights = {}
+    for rows in (40, 60):
+        app = create_app(orch, tid)
+        async with app.run_test(size=(100, rows), notifications=True) as pilot:
+            await wait_until(pilot, lambda app=app: isinstance(app.screen, TaskScreen), what="task screen")
+            await pilot.pause()
+            events = app.screen.query_one("#events")
+            heights[rows] = events.region.height
+            app.screen.notify("a toast", timeout=30)
+            await wait_until(pilot, lambda app=app: list(app.screen.query("Toast")), what="a toast")
+            await pilot.pause()
+            for toast in app.screen.query("Toast"):
+                assert not toast.region.overlaps(events.region), (toast.region, events.region)
+    assert heights[60] > heights[40] >= 7
