@@ -233,8 +233,11 @@ def render_status(s: dict[str, Any], verbose: bool, gates: list[dict[str, Any]] 
         if s.get("interventions"):
             out.print()
             out.print(Text("audit trail", style="bold"))
+            from agent_agency_cli.change_text import describe_changes, show_value
+
             for iv in s["interventions"]:
-                args = " ".join(f"{k}={v}" for k, v in iv["args"].items())
+                args = " ".join(describe_changes(v) if k == "changes" and isinstance(v, dict)
+                                else f"{k}={show_value(k, v)}" for k, v in iv["args"].items())
                 out.print(
                     f"  {iv['created_at']}  {iv['kind']} {args}  by {iv['who']} (pid {iv['pid']})"
                     f"  {iv['outcome'] or 'pending'}"
@@ -306,6 +309,10 @@ def _event_text(ev: dict[str, Any]) -> str | None:
         return f"{t}  task {ev['task_id']} created: {p.get('description')} ({p.get('steps')} steps)"
     if kind in ("task_failed", "task_cancelled", "task_escalated"):
         return f"{t}  task {p.get('status')}: {p.get('reason')}"
+    if kind == "task_modified":
+        from agent_agency_cli.change_text import describe_changes
+
+        return f"{t}  task modified: {describe_changes(p.get('new') or {}, p.get('old') or {})}"
     if kind.startswith("task_"):
         return f"{t}  task {kind.removeprefix('task_')}"
     if kind.startswith("intervention_"):

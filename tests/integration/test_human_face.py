@@ -314,3 +314,30 @@ def test_daemon_start_with_another_config_says_how_to_restart(cli, home, tmp_pat
     assert other.returncode == 5
     assert f"a daemon (pid {pid}) already runs with {one}, not {two}" in other.stderr
     assert f"agent-agency-cli daemon stop && agent-agency-cli --config {two} daemon start" in other.stderr
+
+
+def test_modifications_read_in_words_not_internals(write_plan, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")
+    # defect 12: "changes={'priority_rank': 3, 'deadline': 1795994309.68…}", "deadline None→1795…"
+    plan = write_plan("steps:\n  - name: a\n    run: 'true'\n")
+    tid = _run("task", "create", "--plan", str(plan), "--no-start", "--requirements", "tests pass").stdout.strip()
+    res = _run("task", "modify", tid, "--priority", "urgent", "--deadline", "2099-01-01T18:00Z",
+               "--requirements", "tests pass,docs")
+    assert res.exit_code == 0, res.stderr
+    events = _run("task", "events", tid).stdout
+    line = next(x for x in events.splitlines() if "task modified" in x)
+    assert "deadline - → 2099-01-01 18:00 UTC" in line
+    assert "priority normal → urgent" in line and "requirements tests pass → tests pass, docs" in line
+    assert "priority_rank" not in line and "None" not in line and "[" not in line
+    audit = _run("task", "status", tid, "--verbose").stdout
+    row = next(x for x in audit.splitlines() if " modify " in x)
+    assert "deadline 2099-01-01 18:00 UTC" in row and "priority urgent" in row
+    assert "priority_rank" not in row and "{" not in row and "1795" not in row
+
+
+def test_change_text_shows_values_as_people_write_them():
+    from agent_agency_cli.change_text import describe_changes
+
+    assert describe_changes({"limits": {"max_cpu": 2, "max_memory": "512M"}, "priority_rank": 3},
+                            {"limits": "{}"}) == "limits - → cpu 2, memory 512M"
+    assert describe_changes({"requirements": ["a", "b"]}, {"requirements": '["a"]'}) == "requirements a → a, b"
