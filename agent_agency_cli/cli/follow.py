@@ -110,7 +110,7 @@ def _ask_loop(orch, tid: str, p: dict, out, still_waiting) -> None:  # type: ign
                 for key in ("kind", "command", "workdir", "resources", "limits", "risk", "gates",
                             "timeout", "violations", "criteria"):
                     if p.get(key) not in (None, [], {}):
-                        out.print(f"  {key}: {p[key]}")
+                        out.print(f"  {key}: {detail_text(key, p[key])}", markup=False)
                 continue
             if choice == "r":
                 reason = read_answer(out, "  reason: ", still_waiting)
@@ -143,3 +143,15 @@ def read_answer(out, prompt: str, still_waiting, poll: float = 0.25) -> str | No
                 out.print()
                 raise EOFError
             return line.strip()
+
+
+def detail_text(key: str, value: object) -> str:
+    """A detail as words: risk as `high (reason; reason)`, other structures as JSON, not a repr."""
+    import json
+
+    if key == "risk" and isinstance(value, dict):
+        reasons = "; ".join(str(r) for r in (value.get("reasons") or [])[:3])
+        return f"{value.get('level', '?')}" + (f" ({reasons})" if reasons else "")
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str)
+    return str(value)

@@ -25,3 +25,11 @@ def test_a_step_approved_elsewhere_closes_the_prompt(cli, home, write_plan):
         _read_until(term.fd, proc, f"task {tid} completed", timeout=60)
         assert proc.wait(timeout=30) == 0
     assert cli.json("task", "status", tid)["status"] == "completed"
+
+
+def test_prompt_details_are_words_not_python_reprs():
+    from agent_agency_cli.cli.follow import detail_text
+
+    risk = {"level": "high", "reasons": ["pipes a download into a shell"], "score": 0.8}
+    assert detail_text("risk", risk) == "high (pipes a download into a shell)"
+    assert detail_text("resources", {"cpu": 2, "memory": None}) == '{"cpu": 2, "memory": null}'
