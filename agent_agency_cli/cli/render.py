@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agent_agency_cli.security.terminal import strip_controls, strip_value
+from agent_agency_cli.step_view import shown_exit, shown_reason, shown_tries
 from agent_agency_cli.units import format_duration
 
 ICONS = {
@@ -161,7 +162,7 @@ def steps_table(s: dict[str, Any], critical: set[str] | None = None) -> Table:
     for st in s["steps"]:
         name = st["name"] + (" ★" if st["name"] in critical else "")
         active = st["status"] in ("running", "paused")
-        detail = st["reason"] or (st["progress_message"] if active else "") or ""
+        detail = shown_reason(st) or (st["progress_message"] if active else "") or ""
         if st["status"] == "pending" and st.get("next_retry_at"):
             detail = f"retry at {_local_time(st['next_retry_at'])}: {detail}"
         if active and st["progress"] is not None:
@@ -170,9 +171,9 @@ def steps_table(s: dict[str, Any], critical: set[str] | None = None) -> Table:
             detail = f"{detail}  gates: {gate_summary(st['gates'])}".strip()
         t.add_row(
             name, step_status_text(st, s.get("mode")),
-            f"{st['attempt']}/{st['max_attempts']}" if st["attempt"] else "-",
+            "{}/{}".format(*shown_tries(st)) if st["attempt"] else "-",
             format_duration(st["duration"]) if st["duration"] is not None else "-",
-            "-" if st["exit_code"] is None else str(st["exit_code"]),
+            "-" if shown_exit(st) is None else str(shown_exit(st)),
             detail,
         )
     return t

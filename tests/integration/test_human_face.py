@@ -341,3 +341,36 @@ def test_change_text_shows_values_as_people_write_them():
     assert describe_changes({"limits": {"max_cpu": 2, "max_memory": "512M"}, "priority_rank": 3},
                             {"limits": "{}"}) == "limits - → cpu 2, memory 512M"
     assert describe_changes({"requirements": ["a", "b"]}, {"requirements": '["a"]'}) == "requirements a → a, b"
+
+
+def test_step_rows_show_only_what_belongs_to_the_current_state(monkeypatch):
+    # defect 11: `awaiting_approval 1/2 … exit -15 "cancelled: testing cancel"`, pending steps
+    # after reject→retry still saying "a dependency failed", and `2/1` after a crash
+    from agent_agency_cli.step_view import shown_exit, shown_reason, shown_tries
+
+    waiting = {"status": "awaiting_approval", "exit_code": -15, "reason": "cancelled: testing cancel",
+               "attempt": 1, "max_attempts": 2}
+    assert shown_exit(waiting) is None and shown_reason(waiting) is None
+    pending = {"status": "pending", "reason": "a dependency failed", "exit_code": None, "next_retry_at": None}
+    assert shown_reason(pending) is None
+    retrying = {**pending, "reason": "exit code 1", "next_retry_at": "2026-11-30T01:00:00Z"}
+    assert shown_reason(retrying) == "exit code 1"
+    assert shown_tries({"attempt": 2, "max_attempts": 1}) == (2, 2)
+    failed = {"status": "failed", "exit_code": 3, "reason": "exit code 3"}
+    assert shown_exit(failed) == 3 and shown_reason(failed) == "exit code 3"
+
+
+def test_status_table_of_a_retried_task_has_no_stale_reasons(write_plan, monkeypatch, tmp_path):
+    monkeypatch.setenv("COLUMNS", "200")
+    flag = tmp_path / "ok"
+    plan = write_plan(f"steps:\n  - name: a\n    run: test -e {flag}\n  - name: b\n    needs: [a]\n"
+                      "    run: 'true'\n")
+    tid = _foreground(write_plan, plan.read_text())
+    b_row = next(x for x in _run("task", "status", tid).stdout.splitlines() if x.startswith("b "))
+    assert "skipped" in b_row
+    flag.write_text("")
+    assert _run("task", "retry", tid).exit_code == 0  # queued again (a daemon may pick it up)
+    rows = _run("task", "status", tid).stdout.splitlines()
+    for name in ("a ", "b "):
+        row = next(x for x in rows if x.startswith(name))
+        assert "dependency" not in row and "exit code" not in row, row
