@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from agent_agency_cli.errors import ConfigError
 from agent_agency_cli.models import ExecutionMode
 from agent_agency_cli.paths import CONFIG_ENV
-from agent_agency_cli.units import MAX_CPU_CORES, MAX_SIZE_MB, Duration, Percent
+from agent_agency_cli.units import MAX_CPU_CORES, MAX_SIZE_MB, Duration, Percent, parse_size_mb
 
 
 class _Strict(BaseModel):
@@ -46,7 +46,15 @@ class Monitoring(_Strict):
     # Archived tasks drop their metric samples and events this long after they
     # finished (the daemon's archive sweep; 0 = keep them forever).
     metrics_retention: Duration = 30 * 86400.0
+    # A step's log file (all its attempts) keeps at most this much: the first half and
+    # the last half, with a line saying what was dropped between (MiB; 0 = no cap).
+    step_log_max: int = 64
     alert_thresholds: AlertThresholds = AlertThresholds()
+
+    @field_validator("step_log_max", mode="before")
+    @classmethod
+    def _log_size(cls, v: Any) -> int:
+        return parse_size_mb(v, "step_log_max")
 
 
 class TaskExecution(_Strict):
@@ -182,6 +190,77 @@ class WorkerConfig(_Strict):
     models: list[str] = []
 
 
+class ModelProvider(_Strict):
+    """An OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp, LM Studio, OpenAI, ...)."""
+
+    base_url: str
+    api_key_env: str | None = None  # the NAME of the environment variable holding the key
+    timeout: Duration = 120.0  # per request
+    retries: int = Field(2, ge=0, le=10)  # same-endpoint retries (429, 5xx, connection) before the next model
+    backoff_initial: Duration = 0.5
+    backoff_max: Duration = 30.0  # also caps a Retry-After
+
+
+class ModelEntry(_Strict):
+    """A model by the name plans and selection use."""
+
+    provider: str
+    id: str | None = None  # the provider's model id (default: the entry's name)
+    context: int | None = Field(None, ge=1)  # context window, tokens (a prompt that does not fit skips it)
+    price_in: float = Field(0.0, ge=0)  # per million input tokens
+    price_out: float = Field(0.0, ge=0)  # per million output tokens
+
+
+def _rule(value: Any) -> Any:
+    return {"primary": value} if isinstance(value, str) else value
+
+
+class SelectionRule(_Strict):
+    """The seed's ModelSelection: primary, fallbacks, specialised models per step type."""
+
+    primary: str
+    fallbacks: list[str] = []
+    specialized: dict[str, str] = {}  # step type -> model
+    reasoning: str | None = None
+
+
+Rule = Annotated[SelectionRule, BeforeValidator(_rule)]
+
+
+class ModelSelectionSettings(_Strict):
+    default: Rule | None = None  # when no requirement rule matches
+    requirements: dict[str, Rule] = {}  # a task requirement (e.g. code, creative) -> its rule
+    types: dict[str, str] = {}  # step type -> model, for every rule
+    planner: str | None = None  # the model that turns a description into a plan
+
+
+class ModelsSettings(_Strict):
+    providers: dict[str, ModelProvider] = {}
+    models: dict[str, ModelEntry] = {}
+    selection: ModelSelectionSettings = ModelSelectionSettings()
+
+    @model_validator(mode="after")
+    def _references(self) -> ModelsSettings:
+        for name, m in self.models.items():
+            if m.provider not in self.providers:
+                raise ValueError(f"model {name!r} names provider {m.provider!r}, which is not under "
+                                 "models.providers")
+        sel = self.selection
+        named: list[tuple[str, str]] = [("types." + t, m) for t, m in sel.types.items()]
+        if sel.planner:
+            named.append(("planner", sel.planner))
+        for where, rule in [("default", sel.default)] + [(f"requirements.{k}", r)
+                                                         for k, r in sel.requirements.items()]:
+            if rule is None:
+                continue
+            named += [(where, rule.primary)] + [(where, f) for f in rule.fallbacks]
+            named += [(f"{where}.specialized.{t}", m) for t, m in rule.specialized.items()]
+        for where, model in named:
+            if model not in self.models:
+                raise ValueError(f"selection {where} names model {model!r}, which is not under models.models")
+        return self
+
+
 class ExecutionSettings(_Strict):
     """Where step attempts run: this machine (local) or a Ray cluster (ray, the `ray` extra)."""
 
@@ -208,6 +287,7 @@ class Settings(_Strict):
     )
     daemon: DaemonSettings = DaemonSettings()
     workers: list[WorkerConfig] = []
+    models: ModelsSettings = ModelsSettings()
 
 
 def format_validation_error(source: str, exc: ValidationError, data: Any = None) -> str:

@@ -2,7 +2,7 @@
 
 Exit codes (documented in the README):
 0 done, 1 task failed, 2 bad input / usage, 3 not found, 4 cancelled,
-5 conflict (wrong state), 130 interrupted.
+5 conflict (wrong state), 6 task stored but not started, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ EXIT_BAD_INPUT = 2
 EXIT_NOT_FOUND = 3
 EXIT_CANCELLED = 4
 EXIT_CONFLICT = 5
+EXIT_STORED_NOT_STARTED = 6
 EXIT_INTERRUPTED = 130
 
 
@@ -56,3 +57,16 @@ class DaemonError(AgencyError):
     """The background engine could not be started, reached or stopped."""
 
     exit_code = EXIT_FAILED
+
+
+class StoredNotStartedError(AgencyError):
+    """The task was stored (it has an id) but what follows the insert failed (e.g. the
+    daemon did not start). The id must reach the user so they do not submit it again."""
+
+    exit_code = EXIT_STORED_NOT_STARTED
+
+    def __init__(self, task_id: str, cause: BaseException):
+        detail = str(cause) if isinstance(cause, AgencyError) else f"{type(cause).__name__}: {cause}"
+        super().__init__(f"task {task_id} is stored but was not started: {detail} "
+                         f"(start it with `agent-agency-cli daemon start`; do not submit it again)")
+        self.task_id = task_id

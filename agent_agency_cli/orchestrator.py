@@ -26,6 +26,7 @@ from agent_agency_cli.errors import (
     DaemonError,
     InvalidTransition,
     NotFoundError,
+    StoredNotStartedError,
 )
 from agent_agency_cli.executors.registry import step_command
 from agent_agency_cli.models import (
@@ -168,12 +169,18 @@ class TaskOrchestrator:
                 err = exc.errors()[0]
                 key = ".".join(str(p) for p in err["loc"])
                 raise BadInputError(f"bad task request: {key}: {err['msg']}") from None
-        if request.plan is None:
-            raise BadInputError(
-                "a plan file is needed: pass --plan FILE (see examples/quickstart.yaml)"
-            )
         plan: Plan
-        if isinstance(request.plan, str | Path):
+        planned = None
+        if request.plan is None:  # the planner writes one (planning/planner.py)
+            from agent_agency_cli.planning.planner import plan_task
+
+            wd = Path(request.workdir).expanduser() if request.workdir is not None else None
+            if wd is not None and not wd.is_dir():
+                raise BadInputError(f"workdir {wd} does not exist or is not a directory")
+            planned = plan_task(request.description or "", [r.strip() for r in request.requirements],
+                                wd.resolve() if wd else None, self.settings)
+            plan = parse_plan(planned.data, source=None, base_dir=os.getcwd())
+        elif isinstance(request.plan, str | Path):
             plan = load_plan(request.plan)
         else:
             plan = parse_plan(request.plan, source=None, base_dir=os.getcwd())
@@ -205,9 +212,9 @@ class TaskOrchestrator:
             deadline = parse_deadline(request.deadline)
         workdir = None
         if request.workdir is not None:
-            wd = Path(request.workdir).expanduser()
+            wd = Path(os.path.expanduser(request.workdir))  # '~nosuchuser' stays as typed
             if not wd.is_dir():
-                raise BadInputError(f"workdir {wd} does not exist or is not a directory")
+                raise BadInputError(f"workdir {str(wd)!r} does not exist or is not a directory")
             workdir = str(wd.resolve())
         search = [Path(p) for p in (plan.base_dir, workdir) if p]
         for s in plan.steps:
@@ -263,6 +270,16 @@ class TaskOrchestrator:
             }
             for s in plan.steps
         ]
+        from agent_agency_cli.planning.selection import selections_for
+
+        chosen = selections_for(plan.steps, requirements, self.settings.models)
+        for row in steps:  # each model step's model chain and why (shown in status, hot-swappable)
+            if row["name"] in chosen:
+                row["spec"]["selection"] = chosen[row["name"]]
+        if planned is not None and mode is ExecutionMode.STRICT:
+            # Strict mode approves a planner's plan as a whole before the first step (`task plan ID`).
+            task["status"], task["review_mode"] = TaskStatus.AWAITING_REVIEW.value, "blocking"
+        task["planned"] = planned
         return task, steps
 
     def _phase_one(self, plan: Any, execution: Any, description: str, requirements: list[str],
@@ -363,10 +380,11 @@ class TaskOrchestrator:
         """Validate and store a task as queued; start the daemon unless told not to."""
         task, steps = self.prepare(request)
         council = task.pop("initial_review")
+        planned = task.pop("planned", None)
         from agent_agency_cli.security.vault import seal_task
 
         # Secrets go to the task's vault file; the rows hold placeholders or masks.
-        _, write_secrets = seal_task(task, steps)
+        sealed, write_secrets = seal_task(task, steps)
         shown = task["description"]
         store = self.store
         for _ in range(20):
@@ -379,12 +397,18 @@ class TaskOrchestrator:
                 continue  # id collision: draw another
         else:  # pragma: no cover - 16M ids
             raise ConflictError("could not allocate a task id")
-        if task["status"] == TaskStatus.AWAITING_REVIEW.value:
-            self._notify("awaiting_review", task["id"])
-        if task["mode"] == ExecutionMode.DRY_RUN.value:
-            self.dry_run(task["id"])
-        elif start_daemon and task["status"] == TaskStatus.QUEUED.value:
-            self.ensure_daemon()
+        try:  # the task exists from here on: whatever fails must still name its id
+            from agent_agency_cli.planning.task_record import record_plan
+
+            record_plan(store, task["id"], planned, steps, sealed)
+            if task["status"] == TaskStatus.AWAITING_REVIEW.value:
+                self._notify("awaiting_review", task["id"])
+            if task["mode"] == ExecutionMode.DRY_RUN.value:
+                self.dry_run(task["id"])
+            elif start_daemon and task["status"] == TaskStatus.QUEUED.value:
+                self.ensure_daemon()
+        except Exception as exc:
+            raise StoredNotStartedError(task["id"], exc) from exc
         return task["id"]
 
     def _notify(self, kind: str, task_id: str) -> None:
@@ -482,6 +506,9 @@ class TaskOrchestrator:
         data["approval"] = approval
         for s in data["steps"]:
             s["gates"] = gates_by_step.get(s["name"], [])
+        from agent_agency_cli.planning.model_status import add_model_info
+
+        add_model_info(data, store, tid, steps)
         data["risk"] = json.loads(task["risk"]) if task["risk"] else None
         data["review_mode"] = task["review_mode"]
         data["completion"] = json.loads(task["completion"]) if task["completion"] else None
@@ -593,7 +620,7 @@ class TaskOrchestrator:
             s["result"] = results.get(s["name"]) if s["status"] == "completed" else None
             steps_out.append({k: s[k] for k in ("name", "status", "attempt", "duration", "exit_code",
                                                 "reason", "result")}
-                             | {"metrics": s.get("metrics")})
+                             | {"metrics": s.get("metrics"), "model": s.get("model")})
         return {
             "task_id": tid,
             "status": status["status"],
@@ -617,6 +644,8 @@ class TaskOrchestrator:
                                                       "requires_followup")},
             "dry_run_report": completion.get("report"),
             "metrics": self._task_metrics(status, gates),
+            "model_calls": {k: v for k, v in status["model_calls"].items() if k != "calls_list"},
+            "plan": {k: status["plan"][k] for k in ("source", "planner_model", "not_planned")},
         }
 
     def _outputs(self, tid: str, step_rows: dict[str, sqlite3.Row]) -> list[dict[str, Any]]:
@@ -653,7 +682,9 @@ class TaskOrchestrator:
             retries=sum(max(0, (s["attempt"] or 0) - 1) for s in status["steps"]),
             errors=sum(1 for s in status["steps"] if s["status"] == "failed"),
             quality_score=sum(scores) / len(scores) if scores else None,
-        ) | {"steps_total": status["progress"]["total"], "steps_completed": status["progress"]["done"]}
+        ) | {"steps_total": status["progress"]["total"], "steps_completed": status["progress"]["done"],
+             "model_calls": (status.get("model_calls") or {}).get("calls", 0),
+             "model_cost": (status.get("model_calls") or {}).get("cost", 0.0)}
 
     def log_lines(
         self, task_id: str, step: str | None = None
@@ -712,9 +743,17 @@ class TaskOrchestrator:
         mode: str | None = None,
         max_cpu: int | None = None,
         max_memory: str | int | None = None,
+        models: list[str] | None = None,
     ) -> str:
-        """Change priority, deadline, requirements, mode or resource limits."""
+        """Change priority, deadline, requirements, mode, resource limits or the model of
+        model steps not yet started (`models`: NAME for all of them, or STEP=NAME)."""
         changes: dict[str, Any] = {}
+        if models:
+            from agent_agency_cli.engine.hot_swap import parse_model_changes
+
+            changes["models"] = {"steps": parse_model_changes(self.store, self.resolve(task_id), models,
+                                                              self.settings),
+                                 "who": _who()}
         if priority is not None:
             try:
                 p = Priority(priority)
@@ -747,7 +786,7 @@ class TaskOrchestrator:
             changes["limits"] = limits
         if not changes:
             raise BadInputError("nothing to modify: give --priority, --deadline, --requirements, "
-                                "--mode, --max-cpu or --max-memory")
+                                "--mode, --max-cpu, --max-memory or --model")
         return self._intervene(task_id, "modify", {"changes": changes})
 
     # -- workers, breakers, metrics --------------------------------------------
@@ -811,7 +850,7 @@ class TaskOrchestrator:
             "task_id": tid,
             "steps": [{"name": s["name"], "status": s["status"], "duration": s["duration"],
                        "attempt": s["attempt"], "worker": s["worker"], "summary": s["metrics"],
-                       "samples": samples.get(s["name"], [])} for s in steps],
+                       "samples": samples.get(s["name"], []), "model": s.get("model")} for s in steps],
             "task": self._task_metrics(status, store.gate_results(tid)),
         }
         if step is not None:
@@ -1012,13 +1051,22 @@ class TaskOrchestrator:
                                   finished_at=time.time(), exit_code=T.CANCELLED.exit_code)
             msg = f"cancelled task {tid}"
         elif kind == "modify":
-            changes = args["changes"]
+            changes = dict(args["changes"])
+            swapped = None
+            if "models" in changes:  # hot-swap (engine/hot_swap.py); task columns below
+                from agent_agency_cli.engine.hot_swap import swap_models
+
+                try:
+                    swapped = swap_models(store, tid, changes.pop("models"), self.settings)
+                except ConflictError as exc:
+                    raise self._reject(iid, tid, str(exc)) from None
             if "limits" in changes:
                 changes["limits"] = {**json.loads(task["limits"] or "{}"), **changes["limits"]}
             old = {k: task[k] for k in changes if k in task.keys()}
-            store.update_task_fields(tid, event="task_modified",
-                                     payload={"old": old, "new": changes}, **changes)
-            msg = f"modified task {tid}: " + ", ".join(sorted(changes))
+            if changes:
+                store.update_task_fields(tid, event="task_modified",
+                                         payload={"old": old, "new": changes}, **changes)
+            msg = f"modified task {tid}: " + ", ".join([*sorted(changes), *([swapped] if swapped else [])])
         elif kind == "override":
             step = store.get_step(tid, args["step"])
             old_s = StepStatus(step["status"])
@@ -1133,24 +1181,29 @@ def build_status(task: sqlite3.Row, steps: list[sqlite3.Row], paths: HomePaths) 
     done = counts.get("completed", 0)
     plan = json.loads(task["plan"])
     step_list = []
+    # Linear and lean per row: this runs over every step (100,000 in a big plan).
+    active = {st.value for st in StepStatus if st.is_active}
+    loads = json.loads
     for s in steps:
-        spec = json.loads(s["spec"])
-        st = StepStatus(s["status"])
+        spec = loads(s["spec"])
+        is_active = s["status"] in active
         duration = s["duration"]
-        if duration is None and st.is_active and s["started_at"]:
+        if duration is None and is_active and s["started_at"]:
             duration = now - s["started_at"] - (s["paused_total"] or 0.0) - (
                 (now - s["paused_at"]) if s["paused_at"] else 0.0)
+        started, finished, retry_at = s["started_at"], s["finished_at"], s["next_retry_at"]
+        metrics = s["metrics"]
         step_list.append({
             "name": s["name"],
             "status": s["status"],
             "kind": s["kind"],
             "command": step_command(s["kind"], spec),
             "description": spec.get("description"),
-            "needs": json.loads(s["needs"]),
+            "needs": [] if s["needs"] == "[]" else loads(s["needs"]),
             "attempt": s["attempt"],
             "max_attempts": s["max_attempts"],
-            "started_at": iso(s["started_at"]),
-            "finished_at": iso(s["finished_at"]),
+            "started_at": None if started is None else iso(started),
+            "finished_at": None if finished is None else iso(finished),
             "duration": duration,
             "estimate": s["estimate"],
             "timeout": s["timeout"],
@@ -1158,11 +1211,11 @@ def build_status(task: sqlite3.Row, steps: list[sqlite3.Row], paths: HomePaths) 
             "reason": s["reason"],
             "progress": s["progress"],
             "progress_message": s["progress_message"],
-            "pid": s["pid"] if st.is_active else None,
+            "pid": s["pid"] if is_active else None,
             "overridden": bool(s["overridden"]),
             "worker": s["worker"],
-            "next_retry_at": iso(s["next_retry_at"]),
-            "metrics": json.loads(s["metrics"]) if s["metrics"] else None,
+            "next_retry_at": None if retry_at is None else iso(retry_at),
+            "metrics": loads(metrics) if metrics else None,
             "result": None,
         })
     eta = None if status.is_terminal else _remaining(steps, now)

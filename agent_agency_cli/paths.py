@@ -32,13 +32,16 @@ def data_home(explicit: str | os.PathLike[str] | None = None) -> Path:
     else:
         base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
         home = Path(base) / APP_NAME
-    home = home.expanduser().resolve()
+    home = Path(os.path.expanduser(home)).resolve()  # '~nosuchuser' stays as typed
     if not home.exists():
-        home.parent.mkdir(parents=True, exist_ok=True)
         try:
+            home.parent.mkdir(parents=True, exist_ok=True)
             home.mkdir(mode=0o700)
         except FileExistsError:
             pass
+        except OSError as exc:
+            raise BadInputError(f"cannot create the data home {home}: {exc.strerror or exc}; "
+                                "pass --home DIR naming a directory you can write") from None
     return ensure_private_home(home)
 
 

@@ -156,22 +156,27 @@ async def terminate_group(pgid: int, leader_exited: Callable[[], Awaitable[Any]]
 # -- clean-up after a dead engine ------------------------------------------------------
 
 
-def kill_orphan_group(pgid: int | None, started_at: float | None) -> int:
-    """SIGKILL the members of group `pgid` that started no earlier than `started_at`.
+def kill_orphan_group(pgid: int | None, started_at: float | None, markers: dict[str, str] | None = None) -> int:
+    """SIGKILL the members of group `pgid` that started no earlier than `started_at` and,
+    when `markers` are given, whose environment holds all of them.
 
-    The start-time check keeps a recycled group id from hitting an unrelated
-    process. Returns how many processes were killed.
+    The start-time check keeps a recycled group id from hitting an older unrelated
+    process; the markers keep it from hitting one started later (a pid reused after the
+    attempt began). Returns how many processes were killed.
     """
     if not pgid:
         return 0
     import psutil
 
+    wanted = [f"{k}={v}".encode() for k, v in (markers or {}).items()]
     killed = 0
     for proc in psutil.process_iter(["pid", "create_time"]):
         try:
             if os.getpgid(proc.pid) != pgid:
                 continue
             if started_at is not None and proc.info["create_time"] < started_at - 1.0:
+                continue
+            if wanted and not _has_markers(proc.pid, wanted):
                 continue
             os.kill(proc.pid, signal.SIGKILL)
             killed += 1
@@ -186,16 +191,44 @@ def kill_marked(markers: dict[str, str]) -> int:
     The net for a child that left its group, or a crash between a spawn and the
     commit of its pid. Returns how many processes were killed.
     """
+    return len(kill_marked_pids(markers))
+
+
+def kill_marked_pids(markers: dict[str, str]) -> list[int]:
+    """kill_marked, returning the pids it signalled."""
     wanted = [f"{k}={v}".encode() for k, v in markers.items()]
-    killed = 0
+    killed = []
     for pid, env in _environments():
         if all(m in env for m in wanted):
             try:
                 os.kill(pid, signal.SIGKILL)
-                killed += 1
+                killed.append(pid)
             except (ProcessLookupError, PermissionError):
                 pass
     return killed
+
+
+def has_markers(pid: int, markers: dict[str, str]) -> bool:
+    """Whether process `pid`'s environment holds all of `markers` (False if unreadable)."""
+    return _has_markers(pid, [f"{k}={v}".encode() for k, v in markers.items()])
+
+
+def _has_markers(pid: int, wanted: list[bytes]) -> bool:
+    """Whether process `pid`'s environment holds every `KEY=value` in `wanted` (False if unreadable)."""
+    if _HAS_PROC:
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as fh:
+                env = fh.read().split(b"\0")
+        except OSError:
+            return False
+    else:
+        import psutil
+
+        try:
+            env = [f"{k}={v}".encode() for k, v in psutil.Process(pid).environ().items()]
+        except (psutil.Error, OSError):
+            return False
+    return all(m in env for m in wanted)
 
 
 def _environments() -> Iterable[tuple[int, list[bytes]]]:

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agent_agency_cli.models import ExecutionMode, Priority
+from agent_agency_cli.units import MAX_CONCURRENCY
 
 
 class TaskRequest(BaseModel):
@@ -23,8 +24,16 @@ class TaskRequest(BaseModel):
     requirements: list[str] = Field(default_factory=list)
     deadline: str | float | datetime | None = None
     workdir: str | Path | None = None
-    concurrency: int | None = Field(None, ge=1)
+    concurrency: int | None = Field(None, ge=1, le=MAX_CONCURRENCY)
     complexity: Literal["simple", "moderate", "complex", "enterprise"] | None = None
+
+    @field_validator("description", "workdir", "deadline", "requirements", mode="before")
+    @classmethod
+    def _no_nul(cls, v: Any) -> Any:
+        texts = v if isinstance(v, list) else [v]
+        if any(isinstance(t, str | Path) and "\0" in str(t) for t in texts):
+            raise ValueError("contains a NUL byte (\\0); remove it")
+        return v
 
     @field_validator("requirements", mode="before")
     @classmethod

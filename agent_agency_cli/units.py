@@ -103,9 +103,23 @@ def _finite(value: int | float, what: str, hint: str) -> float:
     return number
 
 
+MAX_CONCURRENCY = 10_000  # steps (or tasks) at once: far above any machine, a typo beyond
+MAX_ROW_NUMBER = 2**63 - 1  # the largest SQLite INTEGER: counts and ids past it overflow
+
+
+def bounded_int(value: int, what: str, low: int, high: int) -> int:
+    """`value` if low <= value <= high, else BadInputError naming `what` and the range."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise BadInputError(f"{what} must be a whole number from {low:,} to {high:,}, got {_short_repr(value)}")
+    return value
+
+
 def _short_repr(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 24 else f"{text[:10]}…{text[-4:]} ({len(text)} characters)"
+
+
+short_repr = _short_repr  # for messages elsewhere: a 400-digit value shown short
 
 
 # -- durations ----------------------------------------------------------------

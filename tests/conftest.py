@@ -251,3 +251,14 @@ def orch(home: Path) -> Iterator[Any]:
     o = TaskOrchestrator(home=home)
     yield o
     o.close()
+
+
+@pytest.fixture
+def openai_server() -> Iterator[object]:
+    """A local OpenAI-compatible server on 127.0.0.1 (tests/openai_server.py): script answers
+    with `.script(Reply(...), model=...)`, read `.requests`; `write_config(path, server)` writes
+    a config whose `models:` section points at it."""
+    from tests.openai_server import OpenAIServer
+
+    with OpenAIServer() as server:
+        yield server

@@ -193,11 +193,11 @@ async def override(task_id: str, body: OverrideBody, request: Request) -> Any:
 
 @router.post("/tasks/{task_id}/modify", response_model=ActionResult, tags=["control"])
 async def modify(task_id: str, body: ModifyBody, request: Request) -> Any:
-    """Change priority, deadline, requirements, mode or resource limits."""
+    """Change priority, deadline, requirements, mode, resource limits or models (hot-swap)."""
     return await _act(request, task_id, lambda o, t: o.modify(
         t, priority=body.priority.value if body.priority else None, deadline=body.deadline,
         requirements=body.requirements, mode=body.mode.value if body.mode else None,
-        max_cpu=body.max_cpu, max_memory=body.max_memory))
+        max_cpu=body.max_cpu, max_memory=body.max_memory, models=body.models))
 
 
 @router.post("/tasks/{task_id}/approve", response_model=ActionResult, tags=["control"])

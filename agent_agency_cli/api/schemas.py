@@ -90,6 +90,8 @@ class ModifyBody(BaseModel):
     mode: ExecutionMode | None = None
     max_cpu: int | None = Field(None, ge=1, le=4096)
     max_memory: str | None = Field(None, description="512M, 2G, ...", max_length=32)
+    models: list[str] | None = Field(None, description="Hot-swap: NAME for every model step not yet "
+                                     "started, or STEP=NAME.", max_length=100)
 
 
 # -- responses -------------------------------------------------------------------------------

@@ -6,8 +6,9 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
@@ -61,12 +62,49 @@ def handle_errors(fn: F) -> F:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             raise typer.Exit(0) from None
+        except (sqlite3.Error, OSError) as exc:
+            from agent_agency_cli.cli.faults import describe
+
+            message, code = describe(exc, _db_path())
+            raise fail(message, code) from None
 
     return wrapper  # type: ignore[return-value]
 
 
+# json.dumps with indent runs the pure-Python encoder (about 10x slower than the C one):
+# a document with more list items than this is laid out one level deep instead (each
+# value, and each item of a list value, on its own line, encoded by the C encoder).
+_INDENT_MAX_ITEMS = 2000
+
+
+def dumps_json(data: Any) -> str:
+    """Indented JSON for people and machines; linear-time layout for very large documents."""
+    items = sum(len(v) for v in data.values() if isinstance(v, list)) if isinstance(data, dict) else 0
+    if items <= _INDENT_MAX_ITEMS:
+        return json.dumps(data, indent=2, default=str)
+    enc = json.JSONEncoder(default=str).encode
+    parts = []
+    for key, value in data.items():
+        if isinstance(value, list) and value:
+            inner = ",\n    ".join(enc(v) for v in value)
+            parts.append(f"  {enc(key)}: [\n    {inner}\n  ]")
+        else:
+            parts.append(f"  {enc(key)}: {enc(value)}")
+    return "{\n" + ",\n".join(parts) + "\n}"
+
+
+def _db_path() -> Any:
+    """The database of the home in use, if the home can be named without side effects."""
+    from pathlib import Path
+
+    from agent_agency_cli.paths import HOME_ENV
+
+    home = state.home or os.environ.get(HOME_ENV)
+    return Path(os.path.expanduser(home)) / "agency.db" if home else None
+
+
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    sys.stdout.write(dumps_json(data) + "\n")
     sys.stdout.flush()
 
 
@@ -77,3 +115,32 @@ def print_json_line(data: Any) -> None:
 
 def is_tty() -> bool:
     return sys.stdout.isatty()
+
+
+def write_json_lines(items: Iterable[Any]) -> None:
+    """One compact JSON object per line, written in blocks (no flush per line: a task's
+    events are tens of thousands of lines, and a flush is a system call each)."""
+    encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+    out = sys.stdout
+    block: list[str] = []
+    for item in items:
+        block.append(encode(item))
+        if len(block) >= 1000:
+            out.write("\n".join(block) + "\n")
+            block.clear()
+    if block:
+        out.write("\n".join(block) + "\n")
+    out.flush()
+
+
+def write_json_array(items: Iterable[Any]) -> None:
+    """A JSON array written item by item as `items` yields them (never held whole):
+    one item per line, so that a large listing streams through a pipe."""
+    encode = json.JSONEncoder(separators=(",", ": "), default=str).encode
+    out = sys.stdout
+    sep = "[\n  "
+    for item in items:
+        out.write(sep + encode(item))
+        sep = ",\n  "
+    out.write("[]\n" if sep == "[\n  " else "\n]\n")
+    out.flush()

@@ -141,13 +141,47 @@ def completion_lines(status: str, completion: dict[str, Any] | None) -> list[str
     return [f"{head}:", *(f"  - {g}" for g in gaps)]
 
 
-def step_status_text(st: dict[str, Any], mode: str | None = None) -> Text:
-    """A step's status; a completed step whose gate failed is not a plain ✓, nor a simulated one."""
+def step_status_word(st: dict[str, Any], mode: str | None = None) -> str:
+    """A step's status in words; a completed step whose gate failed is not plain `completed`,
+    and a dry run's steps were only simulated."""
     if st["status"] == "completed" and mode == "dry-run":
-        return Text("◇ simulated", style="blue")
+        return "simulated"
     if st["status"] == "completed" and gate_failed(st):
+        return "completed, gate failed"
+    return str(st["status"])
+
+
+def step_status_text(word: str) -> Text:
+    """The status word with its icon and colour (never a plain ✓ for a failed gate)."""
+    if word == "simulated":
+        return Text("◇ simulated", style="blue")
+    if word == "completed, gate failed":
         return Text("◐ completed, gate failed", style="yellow")
-    return status_text(st["status"])
+    return status_text(word)
+
+
+def _step_cells(st: dict[str, Any], critical: set[str], mode: str | None = None
+                ) -> tuple[str, str, str, str, str, str]:
+    """One step's cells: name, status, try, time, exit, detail (only what belongs to the
+    step's current state: step_view)."""
+    name = st["name"] + (" ★" if st["name"] in critical else "")
+    active = st["status"] in ("running", "paused")
+    detail = shown_reason(st) or (st["progress_message"] if active else "") or ""
+    if st["status"] == "pending" and st.get("next_retry_at"):
+        detail = f"retry at {_local_time(st['next_retry_at'])}: {detail}"
+    if active and st["progress"] is not None:
+        detail = f"{st['progress'] * 100:.0f}% {detail}".strip()
+    if st.get("gates"):
+        detail = f"{detail}  gates: {gate_summary(st['gates'])}".strip()
+    detail = strip_controls(detail)
+    code = shown_exit(st)
+    return (
+        name, step_status_word(st, mode),
+        "{}/{}".format(*shown_tries(st)) if st["attempt"] else "-",
+        format_duration(st["duration"]) if st["duration"] is not None else "-",
+        "-" if code is None else str(code),
+        detail,
+    )
 
 
 def steps_table(s: dict[str, Any], critical: set[str] | None = None) -> Table:
@@ -160,33 +194,49 @@ def steps_table(s: dict[str, Any], critical: set[str] | None = None) -> Table:
     t.add_column("detail", overflow="fold")
     critical = critical or set()
     for st in s["steps"]:
-        name = st["name"] + (" ★" if st["name"] in critical else "")
-        active = st["status"] in ("running", "paused")
-        detail = shown_reason(st) or (st["progress_message"] if active else "") or ""
-        if st["status"] == "pending" and st.get("next_retry_at"):
-            detail = f"retry at {_local_time(st['next_retry_at'])}: {detail}"
-        if active and st["progress"] is not None:
-            detail = f"{st['progress'] * 100:.0f}% {detail}".strip()
-        if st.get("gates"):
-            detail = f"{detail}  gates: {gate_summary(st['gates'])}".strip()
-        t.add_row(
-            name, step_status_text(st, s.get("mode")),
-            "{}/{}".format(*shown_tries(st)) if st["attempt"] else "-",
-            format_duration(st["duration"]) if st["duration"] is not None else "-",
-            "-" if shown_exit(st) is None else str(shown_exit(st)),
-            detail,
-        )
+        name, status, tries, took, code, detail = _step_cells(st, critical, s.get("mode"))
+        t.add_row(name, step_status_text(status), tries, took, code, detail)
     return t
+
+
+# Rich lays a table out cell by cell (about a millisecond a row): beyond this many
+# steps, or when stdout is not a terminal, the steps are aligned by hand instead.
+RICH_TABLE_MAX_ROWS = 300
+
+
+def steps_plain_lines(s: dict[str, Any], critical: set[str] | None = None) -> list[str]:
+    """The steps table as plain aligned lines (header first), linear in the step count."""
+    critical = critical or set()
+    rows = [("step", "status", "try", "time", "exit", "detail")]
+    rows.extend(_step_cells(st, critical, s.get("mode")) for st in s["steps"])
+    widths = [max(map(len, col)) for col in zip(*(r[:5] for r in rows), strict=True)]
+    right = (False, False, True, True, True)
+    lines = []
+    for r in rows:
+        cells = [c.rjust(w) if rj else c.ljust(w) for c, w, rj in zip(r[:5], widths, right, strict=True)]
+        lines.append(("  ".join(cells) + "  " + r[5]).rstrip())
+    return lines
 
 
 def render_status(s: dict[str, Any], verbose: bool, gates: list[dict[str, Any]] | None = None) -> None:
     """`task status` for people; `gates` (the result's gate runs, with evidence) adds a gates section."""
-    s = strip_value(s)  # step output in reasons and messages must not drive the terminal
+    # Step output in reasons and messages must not drive the terminal. The steps are
+    # stripped cell by cell as they are shown (walking 100,000 of them whole costs seconds).
+    steps = s["steps"]
+    s = {**strip_value({k: v for k, v in s.items() if k != "steps"}), "steps": steps}
     out = console()
     for line in header_lines(s):
         out.print(line)
     out.print()
-    out.print(steps_table(s, set(s["plan"]["critical_path"])))
+    critical = set(s["plan"]["critical_path"])
+    if out.is_terminal and len(s["steps"]) <= RICH_TABLE_MAX_ROWS:
+        out.print(steps_table(s, critical))
+    else:
+        out.file.write("\n".join(steps_plain_lines(s, critical)) + "\n")
+    from agent_agency_cli.cli.model_render import model_lines
+
+    for line in model_lines(s):
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
     if gates:
         out.print()
         out.print(Text("gates", style="bold"))
@@ -279,6 +329,12 @@ def _event_text(ev: dict[str, Any]) -> str | None:
     step = ev["step"]
     if kind == "step_progress":
         return None
+    if kind.startswith("model_") or kind == "task_planned":
+        from agent_agency_cli.cli.model_render import event_line as model_event
+
+        line = model_event(t, step, kind, p)
+        if line is not None:
+            return line
     if kind == "approval_requested":
         what = {"start": "to run", "gate_violation": "to accept gate violations",
                 "manual_review": "for a manual review"}.get(p.get("kind"), "")

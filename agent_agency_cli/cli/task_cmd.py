@@ -24,6 +24,8 @@ from agent_agency_cli.cli.common import (
     orchestrator,
     print_json,
     print_json_line,
+    write_json_array,
+    write_json_lines,
 )
 
 app = typer.Typer(help="Create, inspect, follow and steer tasks.", no_args_is_help=True)
@@ -78,10 +80,9 @@ def create(
     Prints the task id (or a JSON object with --json). Bad input exits 2 and
     stores nothing.
     """
-    from agent_agency_cli.errors import BadInputError
+    from agent_agency_cli.errors import BadInputError, StoredNotStartedError
     from agent_agency_cli.models import ExecutionMode, Priority
-    from agent_agency_cli.request import TaskRequest
-
+    from agent_agency_cli.units import MAX_CONCURRENCY, bounded_int
     try:
         prio = Priority(priority)
     except ValueError:
@@ -90,17 +91,26 @@ def create(
         mode_v = ExecutionMode(mode) if mode else None
     except ValueError:
         raise BadInputError(f"unknown mode {mode!r} (auto, strict, dry-run)") from None
-    if concurrency is not None and concurrency < 1:
-        raise BadInputError("--concurrency must be at least 1")
+    if concurrency is not None:
+        bounded_int(concurrency, "--concurrency", 1, MAX_CONCURRENCY)
     if complexity is not None and complexity not in COMPLEXITIES:
         raise BadInputError(f"unknown complexity {complexity!r} (simple, moderate, complex, enterprise)")
-    request = TaskRequest(
+    # A dict: the facade validates it and turns any bad field into one line (exit 2).
+    request = dict(
         description=description, plan=plan, mode=mode_v, priority=prio,
         requirements=requirements.split(",") if requirements else [],
         deadline=deadline, workdir=workdir, concurrency=concurrency, complexity=complexity,
     )
     orch = orchestrator()
-    tid = orch.submit_task(request, start_daemon=not (foreground or no_start))
+    try:
+        tid = orch.submit_task(request, start_daemon=not (foreground or no_start))
+    except StoredNotStartedError as exc:
+        # Stored: the id goes to stdout as on success, so nobody submits it twice.
+        if as_json:
+            print_json({"id": exc.task_id, "started": False, "error": str(exc)})
+        else:
+            print(exc.task_id, flush=True)
+        raise fail(str(exc), exc.exit_code) from None
     status = orch.get_status(tid)
     if not as_json and status["mode"] != "dry-run":  # the dry-run report lists them itself
         _print_warnings(orch, tid)
@@ -114,9 +124,15 @@ def create(
 
             render_impact(report)
         return
+    plan_waits = False  # a planner's plan awaiting approval as a whole (strict mode)
+    if status["plan"].get("source") not in (None, "file") and not as_json:
+        from agent_agency_cli.cli.plan_cmd import announce_plan
+
+        plan_waits = announce_plan(status)
     if status["status"] == "awaiting_review":
-        print(f"task {tid} awaits a council review (risk {(status.get('risk') or {}).get('level')}): "
-              f"agent-agency-cli task review {tid} --approve|--reject --reason ...", file=sys.stderr)
+        if not plan_waits:
+            print(f"task {tid} awaits a council review (risk {(status.get('risk') or {}).get('level')}): "
+                  f"agent-agency-cli task review {tid} --approve|--reject --reason ...", file=sys.stderr)
         if foreground:
             print(tid, flush=True)
             raise fail(f"task {tid} cannot run in the foreground before its review; after "
@@ -193,6 +209,12 @@ def list_(
     as_json: JsonOpt = False,
 ) -> None:
     """List tasks, newest first."""
+    from agent_agency_cli.units import MAX_ROW_NUMBER, bounded_int
+
+    bounded_int(limit, "--limit", 0, MAX_ROW_NUMBER)
+    if as_json and not limit and not search:  # all of them: written as they are read (constant memory)
+        _stream_all(status or None)
+        return
     orch = orchestrator()
     if search:
         needle = search.casefold()
@@ -207,6 +229,22 @@ def list_(
     from agent_agency_cli.cli.render import render_list
 
     render_list(tasks)
+
+
+def _stream_all(statuses: list[str] | None) -> None:
+    """Every task as a JSON array, each summary written as its page is read.
+
+    Moves behind the facade (`TaskOrchestrator.iter_tasks`) once the orchestrator's
+    split into orchestration/ has landed."""
+    import time
+
+    from agent_agency_cli.orchestrator import summary
+    from agent_agency_cli.store.task_pages import iter_tasks
+
+    orch = orchestrator()
+    orch.list_tasks(statuses, 1)  # the facade checks the statuses (exit 2 on an unknown one)
+    now = time.time()
+    write_json_array(summary(row, counts, now) for row, counts in iter_tasks(orch.store, statuses))
 
 
 @app.command()
@@ -277,6 +315,10 @@ def result(task_id: IdArg, as_json: JsonOpt = False) -> None:
         scores = {k: v for k, v in res["scores"].items() if v is not None}
         if scores:
             out.print("scores: " + ", ".join(f"{k} {v}" for k, v in scores.items()))
+        from agent_agency_cli.cli.model_render import model_lines
+
+        for line in model_lines(res):
+            out.print(line, highlight=False, markup=False, soft_wrap=True)
         out.print(f"workspace: {res['workspace']}")
     if not res["finished"]:
         raise fail(f"task {res['task_id']} has not finished (it is {res['status']})", 5)
@@ -429,10 +471,15 @@ def events(
 ) -> None:
     """The task's event stream (one JSON object per line with --json)."""
     from agent_agency_cli.cli.render import event_line
+    from agent_agency_cli.units import MAX_ROW_NUMBER, bounded_int
 
+    bounded_int(after, "--after", 0, MAX_ROW_NUMBER)
     orch = orchestrator()
     tid = orch.resolve(task_id)
     source = orch.follow(tid, after=after) if follow else iter(orch.events(tid, after, 100_000))
+    if as_json and not follow:
+        write_json_lines(source)
+        return
     for ev in source:
         if ev is None:
             continue
@@ -569,13 +616,15 @@ def modify(
     max_memory: Annotated[str | None, typer.Option("--max-memory", help="Memory limit for "
                                                    "steps started from now on (512M, 2G).")
                           ] = None,
+    model: Annotated[list[str] | None, typer.Option("--model", help="Hot-swap: NAME for every model step "
+                                                    "not yet started, or STEP=NAME (repeatable).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Change a task's priority, deadline, requirements, mode or resource limits."""
+    """Change a task's priority, deadline, requirements, mode, resource limits or models."""
     _control(task_id, as_json, lambda o: o.modify(
         task_id, priority=priority, deadline=deadline,
         requirements=requirements.split(",") if requirements is not None else None,
-        mode=mode, max_cpu=max_cpu, max_memory=max_memory,
+        mode=mode, max_cpu=max_cpu, max_memory=max_memory, models=model,
     ))
 
 
@@ -708,3 +757,12 @@ def metrics(
     out.print(f"task: {format_duration(task.get('duration'))}, cpu {task.get('cpu_usage_percent') or 0:.0f}%, "
               f"peak memory {task.get('memory_usage_mb') or 0:.0f} MiB, retries {task.get('retry_count')}, "
               f"errors {task.get('error_count')}")
+    if task.get("model_calls"):
+        from agent_agency_cli.cli.model_render import money
+
+        out.print(f"model calls: {task['model_calls']}, cost {money(task.get('model_cost'))}", highlight=False)
+
+
+from agent_agency_cli.cli import plan_cmd  # noqa: E402  (registers `task plan`)
+
+plan_cmd.register(app)

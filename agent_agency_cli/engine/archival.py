@@ -69,11 +69,15 @@ def purge(store: Store, paths: HomePaths, older_than: float, now: float | None =
     """Archive every finished task older than `older_than` seconds: (archived, errors)."""
     from agent_agency_cli.archive import select_for_purge
 
+    now = time.time() if now is None else now
+    if older_than <= 0:
+        return [], []
+    # Only the candidates past the cut-off are read (index tasks_to_archive), not every finished task.
     rows = [dict(r) for r in store.conn.execute(
-        "SELECT id, status, finished_at, archived_at FROM tasks WHERE finished_at IS NOT NULL "
-        "AND archived_at IS NULL")]
+        "SELECT id, status, finished_at, archived_at FROM tasks WHERE archived_at IS NULL "
+        "AND finished_at < ?", (now - older_than,))]
     done, errors = [], []
-    for tid in select_for_purge(rows, older_than, time.time() if now is None else now):
+    for tid in select_for_purge(rows, older_than, now):
         try:
             archive_task(store, paths, tid)
             done.append(tid)

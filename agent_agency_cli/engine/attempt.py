@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from agent_agency_cli.backends import runs_remotely
-from agent_agency_cli.engine.process import with_limits
+from agent_agency_cli.engine.process import home_marker, step_markers, with_limits
+from agent_agency_cli.engine.step_io import context_fields
 from agent_agency_cli.errors import AgencyError
 from agent_agency_cli.executors.base import StepHandle, StepLog, StepOutcome
 from agent_agency_cli.executors.python import thread_safe_reporter
@@ -42,8 +43,7 @@ def make_handle(runner: TaskRunner, st: StepState, spec: dict[str, Any], log: St
     cwd = step_cwd(runner, spec)
     env = {**runner.env, **step_env, **spec.get("env", {})}
     env.update(
-        AGENT_AGENCY_TASK_ID=runner.task_id,
-        AGENT_AGENCY_STEP=st.name,
+        step_markers(home_marker(runner.paths.home), runner.task_id, st.name),
         AGENT_AGENCY_WORKSPACE=str(runner.workspace),
         AGENT_AGENCY_ATTEMPT=str(st.attempt),
     )
@@ -57,6 +57,7 @@ def make_handle(runner: TaskRunner, st: StepState, spec: dict[str, Any], log: St
         on_spawn=on_spawn,
         report_progress=thread_safe_reporter(lambda f, m: runner._progress(st, f, m)),
         cache=runner.executor_cache, services=runner.services, worker=st.worker,
+        **context_fields(runner, st),
     )
     if runs_remotely(runner.settings, spec):
         from agent_agency_cli.backends.ray import make_handle as ray_handle

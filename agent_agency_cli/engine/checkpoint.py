@@ -255,3 +255,115 @@ def restore(snapshot_dir: Path, directory: Path) -> RestoreReport:
 def discard(snapshot_dir: Path) -> None:
     """Delete a snapshot (no error if it is already gone)."""
     _rmtree(Path(snapshot_dir))
+
+
+# -- restoring only what one step changed ---------------------------------------------
+
+
+def _inside(root: str, rel: str) -> str | None:
+    """The absolute path of `rel` under root, or None if it would leave root."""
+    path = os.path.normpath(os.path.join(root, rel))
+    return path if path == root or path.startswith(root + os.sep) else None
+
+
+def _restore_one(snap_root: str, root: str, rel: str, report: RestoreReport) -> None:
+    """Make the entry `rel` (file, link or subtree) what it was in the snapshot."""
+    s, d = _inside(snap_root, rel), _inside(root, rel)
+    if s is None or d is None or d == root:
+        return
+    if not os.path.lexists(s):
+        if os.path.lexists(d):
+            _remove(d)
+            report.removed.append(rel)
+        return
+    os.makedirs(os.path.dirname(d), exist_ok=True)
+    sst = os.lstat(s)
+    if stat.S_ISDIR(sst.st_mode):
+        if (os.path.lexists(d) and not os.path.isdir(d)) or os.path.islink(d):
+            _remove(d)
+        if not os.path.lexists(d):
+            os.mkdir(d)
+            report.restored.append(rel)
+        _restore_dir(s, d, root, set(), report)
+        shutil.copystat(s, d, follow_symlinks=False)
+        return
+    if os.path.lexists(d):
+        dst = os.lstat(d)
+        if stat.S_ISREG(sst.st_mode) and stat.S_ISREG(dst.st_mode) and _same_file(sst, dst, s, d):
+            return
+        if stat.S_ISLNK(sst.st_mode) and stat.S_ISLNK(dst.st_mode) and os.readlink(s) == os.readlink(d):
+            return
+        _remove(d)
+    if stat.S_ISLNK(sst.st_mode):
+        os.symlink(os.readlink(s), d)
+    else:
+        _put_file(s, d)
+    report.restored.append(rel)
+
+
+def _changed_since(snap: str, cur: str, rel: str, since: float, out: list[str]) -> None:
+    """Relative paths under cur that differ from the snapshot and were changed at or after
+    `since` (created or modified then; deleted entries count as changed)."""
+    try:
+        with os.scandir(snap) as it:
+            wanted = {e.name: e for e in it}
+    except FileNotFoundError:
+        wanted = {}
+    with os.scandir(cur) as it:
+        present = {e.name: e for e in it}
+    since_ns = int(since * 1e9) - 1_000_000_000  # a second of slack for coarse mtimes
+    for name in sorted(set(wanted) | set(present)):
+        sub = f"{rel}/{name}" if rel else name
+        s, c = wanted.get(name), present.get(name)
+        if c is None:
+            out.append(sub)  # deleted since the snapshot
+            continue
+        cst = c.stat(follow_symlinks=False)
+        if s is None:
+            if cst.st_mtime_ns >= since_ns or stat.S_ISDIR(cst.st_mode):
+                if stat.S_ISDIR(cst.st_mode):
+                    _changed_since(os.path.join(snap, name), c.path, sub, since, out)  # new dir: its new entries
+                    if cst.st_mtime_ns >= since_ns:
+                        out.append(sub)
+                else:
+                    out.append(sub)
+            continue
+        sst = s.stat(follow_symlinks=False)
+        if stat.S_ISDIR(sst.st_mode) and stat.S_ISDIR(cst.st_mode):
+            _changed_since(s.path, c.path, sub, since, out)
+        elif cst.st_mtime_ns >= since_ns and not (
+                stat.S_ISREG(sst.st_mode) and stat.S_ISREG(cst.st_mode) and _same_file(sst, cst, s.path, c.path)):
+            out.append(sub)
+
+
+def restore_step(snapshot_dir: Path, directory: Path, *, declared: list[str], since: float,
+                 others: set[str]) -> RestoreReport:
+    """Undo what one step changed, and nothing else.
+
+    With `declared` paths (the step's touches/outputs, relative to `directory`), exactly
+    those are put back as they were in the snapshot. Without, the entries that differ
+    from the snapshot and were changed at or after `since` (when the step's first attempt
+    began) are put back. Either way, paths another step declares (`others`: its outputs
+    and touches) are left alone, as is everything changed before the step began.
+    """
+    snap_root = os.path.realpath(snapshot_dir)
+    root = os.path.realpath(directory)
+    report = RestoreReport()
+
+    def mine(rel: str) -> bool:
+        return not any(rel == o or rel.startswith(o.rstrip("/") + "/") or o.startswith(rel + "/")
+                       for o in others)
+
+    if declared:
+        candidates = [os.path.relpath(p, root) if os.path.isabs(p) else os.path.normpath(p) for p in declared]
+        candidates = [c for c in candidates if c != "." and not c.startswith("..")]
+    else:
+        candidates = []
+        _changed_since(snap_root, root, "", since, candidates)
+        # A parent listed after its children (a new directory) is handled as a whole.
+    for rel in sorted(set(candidates), key=lambda r: (r.count("/"), r)):
+        if rel and mine(rel) and os.path.lexists(os.path.join(root, os.path.dirname(rel)) or root):
+            _restore_one(snap_root, root, rel, report)
+    report.removed.sort()
+    report.restored.sort()
+    return report

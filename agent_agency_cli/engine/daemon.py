@@ -140,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     for handler in logging.getLogger().handlers:  # daemon.log holds no secret either
         handler.addFilter(_MaskSecrets(engine.store.vault))
+    from agent_agency_cli.engine.escapees import become_subreaper
+
+    # Processes that leave a step's group are re-parented here, so step ends find them.
+    become_subreaper()
     info = {
         "pid": os.getpid(),
         "identity": engine_identity(),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -30,16 +33,34 @@ def identity_alive(identity: str | None) -> bool:
         return False
 
 
-def kill_step_processes(task_id: str, step: str, pgid: int | None, started_at: float | None) -> int:
+HOME_MARKER = "AGENT_AGENCY_HOME_ID"
+
+
+@functools.cache
+def home_marker(home: str | Path) -> str:
+    """A short identity of a data home (its resolved path, hashed): the environment marker
+    that keeps two homes (whose 6-hex task ids may collide) off each other's processes."""
+    return hashlib.sha256(str(Path(home).resolve()).encode()).hexdigest()[:16]
+
+
+def step_markers(home_id: str, task_id: str, step: str) -> dict[str, str]:
+    """The environment every process of a step carries (set at spawn, inherited)."""
+    return {HOME_MARKER: home_id, "AGENT_AGENCY_TASK_ID": task_id, "AGENT_AGENCY_STEP": step}
+
+
+def kill_step_processes(task_id: str, step: str, pgid: int | None, started_at: float | None,
+                        home_id: str) -> int:
     """SIGKILL every process left by a step of a dead engine; returns how many.
 
     Two nets: the step's stored process group, and — for a crash between the
     spawn and the commit of its pid, or a child that left the group — every
-    process whose environment carries the step's AGENT_AGENCY_TASK_ID and
-    AGENT_AGENCY_STEP markers (set for every step process and inherited).
+    process whose environment carries the step's markers. Either way a process is
+    killed only if it carries the markers (home, task, step): a pid or group id reused
+    by an unrelated process is never signalled.
     """
-    killed = kill_orphan_group(pgid, started_at)
-    return killed + kill_marked({"AGENT_AGENCY_TASK_ID": task_id, "AGENT_AGENCY_STEP": step})
+    markers = step_markers(home_id, task_id, step)
+    killed = kill_orphan_group(pgid, started_at, markers)
+    return killed + kill_marked(markers)
 
 
 # Run before exec in the step's own process, so the limits hold from the first

@@ -7,7 +7,8 @@ import logging
 import time
 from collections.abc import Callable
 
-from agent_agency_cli.engine.process import identity_alive, kill_step_processes
+from agent_agency_cli.engine.process import home_marker, identity_alive, kill_step_processes
+from agent_agency_cli.engine.queued import apply_pending, pending_ids
 from agent_agency_cli.models import ACTIVE_TASK_STATUSES, StepStatus, TaskStatus
 from agent_agency_cli.store import Store
 
@@ -26,16 +27,19 @@ def recover_orphans(store: Store, identity: str,
     so that it cannot start there later.
     """
     recovered = []
+    home_id = home_marker(store.home())
     for task in store.tasks_owned_elsewhere([s.value for s in ACTIVE_TASK_STATUSES], identity):
         if identity_alive(task["owner"]):
             continue
         tid = task["id"]
+        # Sent to the engine that died (an ownerless task takes the direct path instead).
+        queued = pending_ids(store, tid)
         killed = 0
         for step in store.get_steps(tid):
             status = StepStatus(step["status"])
             if not status.is_active:
                 continue
-            killed += kill_step_processes(tid, step["name"], step["pgid"], step["started_at"])
+            killed += kill_step_processes(tid, step["name"], step["pgid"], step["started_at"], home_id)
             if kill_remote is not None:
                 killed += kill_remote(tid, step["name"], step["attempt"])
             store.set_step_status(
@@ -55,5 +59,7 @@ def recover_orphans(store: Store, identity: str,
             store.set_task_status(tid, old, new, event="task_recovered", payload=payload,
                                   owner=None)
         log.info("recovered task %s (was %s, owner %s, killed %d)", tid, old, task["owner"], killed)
+        if queued:
+            apply_pending(store, tid, queued)
         recovered.append(tid)
     return recovered

@@ -317,6 +317,10 @@ class TaskRunner:
                 await self._schedule_loop(tg)
                 tg.cancel_scope.cancel()
             self._finish()
+            if self.status.is_terminal:
+                from agent_agency_cli.engine import rollback
+
+                rollback.drop_all(self)
         finally:
             try:
                 self.store.commit_batch()  # never leave a batch (and the write lock) open
@@ -430,6 +434,7 @@ class TaskRunner:
                                        rejected=True)
         spec = st.spec
         fallback_used = False
+        checkpoint: tuple[Path, float] | None = None  # taken once, before the first attempt
         while True:
             if not await self._wait_runnable(st):
                 return self._stopped_while_waiting(st)
@@ -437,7 +442,10 @@ class TaskRunner:
             if worker is False:
                 return self._stopped_while_waiting(st)
             breaker = self.engine.breaker_check(spec, st.kind)
-            checkpoint = self._checkpoint(st) if st.spec.get("checkpoint") else None
+            if checkpoint is None and st.spec.get("checkpoint"):
+                from agent_agency_cli.engine import rollback
+
+                checkpoint = rollback.take(self, st)
             self._start_attempt(st, worker, fallback_used)
             self._reached_attempt(st)
             await self._durable()  # its RUNNING row is committed before anything runs
@@ -477,7 +485,9 @@ class TaskRunner:
                            finished_at=time.time())
                 continue
             if checkpoint is not None and st.spec.get("on_failure") == "rollback":
-                self._rollback(st, checkpoint)
+                from agent_agency_cli.engine import rollback
+
+                rollback.roll_back(self, st, *checkpoint)
             return self._fail_step(st, outcome)
 
     def _stop_kind(self) -> str | None:
@@ -520,7 +530,8 @@ class TaskRunner:
 
         if self._logs_dir is None:  # paths.step_log(task, step), its directory built once
             self._logs_dir = self.paths.step_log(self.task_id, st.name).parent
-        log = StepLog(self._logs_dir / f"{st.name}.log", mask=self.secret_mask)
+        cap = self.settings.task_execution.monitoring.step_log_max * 1048576
+        log = StepLog(self._logs_dir / f"{st.name}.log", mask=self.secret_mask, max_bytes=cap)
         if st.attempt > 1:
             log.line("sys", f"attempt {st.attempt} of {st.max_attempts}")
         samples = executor_for(spec).samples_processes
@@ -556,6 +567,10 @@ class TaskRunner:
         finally:
             log.close(keep=outcome is None or not outcome.ok)
             st.handle = None
+        if samples:  # it ran processes: end any that left the step's group
+            from agent_agency_cli.engine.escapees import end_escaped_async
+
+            await end_escaped_async(self, st)
         summary = recorder.summary() if recorder is not None else outcome.extra.get("metrics")
         if summary:
             outcome.extra["metrics"] = summary
@@ -602,7 +617,8 @@ class TaskRunner:
         if outcome.extra.get("metrics"):
             fields["metrics"] = json.dumps(outcome.extra["metrics"])
         fields["also"] = [self.store.attempt_row(self.task_id, st.name, st.attempt, outcome, st.started_at,
-                                                 now, fields["duration"], st.worker)]
+                                                 now, fields["duration"], st.worker),
+                          *outcome.extra.get("also", ())]  # an executor's rows (e.g. model calls)
         return fields
 
     def _complete_step(self, st: StepState, outcome: StepOutcome) -> None:
@@ -713,24 +729,6 @@ class TaskRunner:
             worker = pool.acquire(f"{self.task_id}/{st.name}", needs)
             if worker is not None:
                 return worker.id
-
-    def _checkpoint(self, st: StepState) -> Path | None:
-        from agent_agency_cli.engine.checkpoint import snapshot
-
-        dest = self.paths.task_dir(self.task_id) / "checkpoints" / f"{st.name}-{st.attempt + 1}"
-        info = snapshot(self.workdir or self.workspace, dest)
-        self.store.add_event(self.task_id, "step_checkpoint",
-                             {"path": str(info.path), "files": info.files, "bytes": info.bytes},
-                             step=st.name)
-        return Path(info.path)
-
-    def _rollback(self, st: StepState, checkpoint: Path) -> None:
-        from agent_agency_cli.engine.checkpoint import restore
-
-        report = restore(checkpoint, self.workdir or self.workspace)
-        self.store.add_event(self.task_id, "step_rolled_back",
-                             {"removed": report.removed[:100], "restored": report.restored[:100],
-                              "checkpoint": str(checkpoint)}, step=st.name)
 
     # -- approvals (strict mode, gate decisions, manual review) ---------------
 
@@ -982,6 +980,14 @@ class TaskRunner:
         return f"escalated task {self.task_id}: waiting for a person (resume or cancel)"
 
     async def modify(self, changes: dict[str, Any]) -> str:
+        if "models" in changes:  # hot-swap of not-yet-started model steps (engine/hot_swap.py)
+            from agent_agency_cli.engine.hot_swap import swap_models
+
+            changes = dict(changes)
+            swapped = swap_models(self.store, self.task_id, changes.pop("models"), self.settings,
+                                  self.steps, self.running)
+            if not changes:
+                return f"modified task {self.task_id}: {swapped}"
         task = self.store.get_task(self.task_id)
         old = {k: task[k] for k in changes if k in task.keys()}
         if "limits" in changes:

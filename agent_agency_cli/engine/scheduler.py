@@ -16,6 +16,7 @@ from anyio.abc import TaskGroup
 
 from agent_agency_cli.backends import remote_step_killer
 from agent_agency_cli.config import Settings
+from agent_agency_cli.engine.child_watcher import pidfd_children
 from agent_agency_cli.engine.process import engine_identity
 from agent_agency_cli.engine.recovery import recover_orphans
 from agent_agency_cli.engine.runner import TaskRunner
@@ -36,7 +37,7 @@ class Engine:
     def __init__(self, home: Path, settings: Settings):
         self.paths = HomePaths(home)
         self.settings = settings
-        self.conn = connect(self.paths.db)
+        self.conn = connect(self.paths.db, patient=True)  # a locked database is waited out
         self.store = Store(self.conn, vault=Vault(self.paths))
         self.identity = engine_identity()
         self.runners: dict[str, TaskRunner] = {}
@@ -135,8 +136,9 @@ class Engine:
         if ok and not trial and self._breaker_known_clean(name):
             return  # a success on a clean breaker changes nothing
         self._clean_breakers.discard(name)
-        if outcome.extra.get("stopped") in ("cancel", "suspend", "abort"):
-            # A stopped call says nothing about the target; free the trial slot.
+        if outcome.extra.get("stopped") in ("cancel", "suspend", "abort") or outcome.extra.get("target_ok"):
+            # A stopped call (or the step's own fault, e.g. a model's 400 for a bad request)
+            # says nothing about the target; free the trial slot.
             if trial:
                 self.breakers.release_trial(name, time.time())
             return
@@ -181,7 +183,7 @@ class Engine:
         recovered = recover_orphans(self.store, self.identity, self.remote_killer)
         if recovered:
             log.info("recovered %d task(s) from a previous engine", len(recovered))
-        async with anyio.create_task_group() as tg:
+        async with pidfd_children(), anyio.create_task_group() as tg:
             tg.start_soon(self._watch_signals, tg)
             await self._control_loop(tg, claim=True)
             await self._suspend_all()
@@ -189,12 +191,15 @@ class Engine:
 
     async def run_task(self, task_id: str) -> TaskStatus:
         """Foreground: run one queued task in this process; returns its final status."""
+        from agent_agency_cli.engine.escapees import subreaper_while
+
         row = self.store.claim_task(task_id, self.identity)
-        async with anyio.create_task_group() as tg:
-            self._start_runner(tg, row)
-            tg.start_soon(self._cancel_on_signal, task_id)
-            await self._control_loop(tg, claim=False)
-            tg.cancel_scope.cancel()
+        with subreaper_while():  # processes leaving a step's group come back to us
+            async with pidfd_children(), anyio.create_task_group() as tg:
+                self._start_runner(tg, row)
+                tg.start_soon(self._cancel_on_signal, task_id)
+                await self._control_loop(tg, claim=False)
+                tg.cancel_scope.cancel()
         return TaskStatus(self.store.get_task(task_id)["status"])
 
     async def _cancel_on_signal(self, task_id: str) -> None:

@@ -225,6 +225,12 @@ class PythonHandle:
         except StepCancelled:
             self.log.line("sys", "cancelled")
             return StepOutcome(ok=False, reason="cancelled")
+        except (SystemExit, KeyboardInterrupt) as exc:
+            # The step's, not the engine's: it fails this attempt and nothing else.
+            for line in traceback.format_exc().rstrip().splitlines():
+                self.log.line("err", line)
+            what = f"{type(exc).__name__}({exc})" if str(exc) else type(exc).__name__
+            return StepOutcome(ok=False, reason=f"the step raised {what}; a step cannot stop the engine")
         except Exception as exc:
             for line in traceback.format_exc().rstrip().splitlines():
                 self.log.line("err", line)

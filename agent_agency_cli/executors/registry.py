@@ -40,6 +40,12 @@ class AttemptContext:
     report_progress: Callable[[float, str | None], None] = lambda f, m: None  # thread-safe
     cache: dict[str, Any] = field(default_factory=dict)  # per task, shared by its attempts
     services: dict[str, Any] = field(default_factory=dict)  # per task: sessions, clients (closed at task end)
+    # What model steps read and record (engine/step_io.py fills them in):
+    task_text: dict[str, Any] = field(default_factory=dict)  # description, requirements (for templates)
+    step_output: Callable[[str], str | None] = lambda name: None  # an earlier step's output
+    emit: Callable[[str, dict[str, Any]], None] = lambda kind, payload: None  # an event of this step
+    record_call: Callable[[dict[str, Any]], None] = lambda call: None  # one model call (model_calls table)
+    breakers: Any = None  # the engine's BreakerStore (per-endpoint breakers), None when disabled
     worker: str | None = None  # the worker (a Ray node with the ray backend) the pool placed it on
     record_sample: Callable[[Any], None] = lambda sample: None  # a metrics Sample taken elsewhere (a Ray node)
 
@@ -66,9 +72,10 @@ class Executor(Protocol):
 _PATHS: dict[str, str] = {
     "shell": "agent_agency_cli.executors.shell:EXECUTOR",
     "python": "agent_agency_cli.executors.python:EXECUTOR",
+    "model": "agent_agency_cli.executors.model:EXECUTOR",
 }
 # plan key -> kind, in the order plan validation names them.
-_PLAN_KEYS: dict[str, str] = {"run": "shell", "python": "python"}
+_PLAN_KEYS: dict[str, str] = {"run": "shell", "python": "python", "model": "model"}
 _loaded: dict[str, Executor] = {}
 
 

@@ -8,6 +8,7 @@ killed so no step leaves processes behind.
 from __future__ import annotations
 
 import codecs
+import os
 import re
 import shlex
 import signal
@@ -102,7 +103,12 @@ class ShellHandle:
                 **NEW_SESSION,
             )
         except FileNotFoundError:
-            msg = f"command not found: {self.shown[0]}"
+            # The same errno for a missing working directory as for a missing program.
+            if not os.path.isdir(self.cwd):
+                msg = (f"working directory {self.cwd} does not exist (deleted or moved?); "
+                       "recreate it, then `task retry`")
+            else:
+                msg = f"command not found: {self.shown[0]}"
             self.log.line("sys", msg)
             return StepOutcome(ok=False, exit_code=127, reason=msg)
         except PermissionError:

@@ -14,7 +14,15 @@ from agent_agency_cli.errors import BadInputError, PlanError
 from agent_agency_cli.executors.registry import kind_of, plan_keys
 from agent_agency_cli.gates.spec import GateList
 from agent_agency_cli.planning.dag import ExecutionPlan, analyze
-from agent_agency_cli.units import MAX_CPU_CORES, MAX_GPUS, MAX_OPEN_FILES, Duration, parse_size_mb
+from agent_agency_cli.units import (
+    MAX_CONCURRENCY,
+    MAX_CPU_CORES,
+    MAX_GPUS,
+    MAX_OPEN_FILES,
+    Duration,
+    parse_size_mb,
+    short_repr,
+)
 
 STEP_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 PYTHON_REF_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -149,21 +157,50 @@ def _suggest(key: str, options: tuple[str, ...]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else f" (allowed: {', '.join(options)})"
 
 
+def _nul_path(value: Any, where: str = "") -> str | None:
+    """The key path of the first text (key or value) holding a NUL byte, or None."""
+    if isinstance(value, str):
+        return where if "\0" in value else None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            here = f"{where}.{k}" if where else str(k)
+            if isinstance(k, str) and "\0" in k:
+                return here
+            found = _nul_path(v, here)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _nul_path(v, f"{where}[{i}]")
+            if found is not None:
+                return found
+    return None
+
+
 def _step_label(raw: Any, i: int) -> str:
     if isinstance(raw, dict) and isinstance(raw.get("name"), str):
         return f"step {raw['name']!r}"
     return f"step #{i + 1}"
 
 
+MODEL_ONLY_KEYS = ("prompt", "system", "max_tokens", "temperature", "output", "response_format", "json_schema")
+
+
 def _validate_step(raw: Any, i: int) -> PlanStep:
     label = _step_label(raw, i)
     if not isinstance(raw, dict):
         raise PlanError(f"{label}: must be a mapping with at least 'name' and 'run' or 'python'")
+    if raw.get("prompt") is not None and not any(raw.get(k) is not None for k in plan_keys()):
+        raw = {**raw, "model": "auto"}  # a prompt with only a `type:` is a model step chosen by selection
     for key in raw:
         if key not in STEP_KEYS:
             raise PlanError(f"{label}: unknown key {key!r}{_suggest(str(key), STEP_KEYS)}")
     if "name" not in raw:
         raise PlanError(f"{label}: missing 'name'")
+    nul = _nul_path(raw)
+    if nul is not None:
+        # A NUL cannot reach a command line, an environment or a path: refuse it now.
+        raise PlanError(f"{label}: {nul!r} contains a NUL byte (\\0); remove it")
     try:
         step = PlanStep.model_validate(raw)
     except ValidationError as exc:
@@ -196,7 +233,62 @@ def _validate_step(raw: Any, i: int) -> PlanStep:
             raise PlanError(f"{label}: fallback 'python' must look like 'module:function'")
     if step.on_failure == "rollback" and not step.checkpoint:
         raise PlanError(f"{label}: 'on_failure: rollback' needs 'checkpoint: true'")
+    _validate_model_keys(step, label)
     return step
+
+
+def _validate_model_keys(step: PlanStep, label: str) -> None:
+    from agent_agency_cli.executors.templates import TemplateError, step_refs
+
+    if step.model is None:
+        extra = [k for k in MODEL_ONLY_KEYS if getattr(step, k) is not None]
+        if extra:
+            raise PlanError(f"{label}: {', '.join(repr(k) for k in extra)} only apply to a model step "
+                            "(add 'model: NAME' or 'model: auto')")
+        return
+    if not step.model.strip():
+        raise PlanError(f"{label}: 'model' is empty (give a configured model name or 'auto')")
+    if not (step.prompt or "").strip():
+        raise PlanError(f"{label}: a model step needs a 'prompt'")
+    if step.json_schema is not None and step.response_format != "json":
+        raise PlanError(f"{label}: 'json_schema' needs 'response_format: json'")
+    if step.output is not None and (Path(step.output).is_absolute() or ".." in Path(step.output).parts):
+        raise PlanError(f"{label}: 'output' must be a relative path inside the workspace, got {step.output!r}")
+    for text in (step.prompt, step.system):
+        if text:
+            try:
+                step_refs(text)
+            except TemplateError as exc:
+                raise PlanError(f"{label}: {exc}") from None
+
+
+def _check_template_refs(steps: list[PlanStep]) -> None:
+    """`{{ steps.X.output }}` must name a step this one needs, directly or transitively."""
+    from agent_agency_cli.executors.templates import step_refs
+
+    by_name = {s.name: s for s in steps}
+    ancestors: dict[str, set[str]] = {}
+
+    def up(name: str) -> set[str]:
+        if name not in ancestors:
+            ancestors[name] = set()  # guards cycles (reported by the DAG analysis)
+            found: set[str] = set()
+            for dep in by_name[name].needs:
+                if dep in by_name:
+                    found |= {dep} | up(dep)
+            ancestors[name] = found
+        return ancestors[name]
+
+    for s in steps:
+        if s.model is None:
+            continue
+        for text in (s.prompt, s.system):
+            for ref in step_refs(text or ""):
+                if ref not in by_name:
+                    raise PlanError(f"step {s.name!r}: {{{{ steps.{ref}.output }}}} names no step of this plan")
+                if ref not in up(s.name):
+                    raise PlanError(f"step {s.name!r}: {{{{ steps.{ref}.output }}}} reads step {ref!r}, "
+                                    f"which it does not need (add {ref!r} to its 'needs')")
 
 
 def parse_plan(data: Any, source: str | None = None, base_dir: str | None = None) -> Plan:
@@ -231,9 +323,10 @@ def _parse_plan(data: Any, source: str | None, base_dir: str | None) -> Plan:
         raise PlanError("'steps' must be a list")
     concurrency = data.get("concurrency")
     if concurrency is not None and (
-        not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1
+        not isinstance(concurrency, int) or isinstance(concurrency, bool) or not 1 <= concurrency <= MAX_CONCURRENCY
     ):
-        raise PlanError(f"'concurrency' must be a whole number ≥ 1, got {concurrency!r}")
+        raise PlanError(f"'concurrency' must be a whole number from 1 to {MAX_CONCURRENCY:,}, "
+                        f"got {short_repr(concurrency)}")
     steps = [_validate_step(raw, i) for i, raw in enumerate(raw_steps)]
     seen: set[str] = set()
     for s in steps:
@@ -243,6 +336,7 @@ def _parse_plan(data: Any, source: str | None, base_dir: str | None) -> Plan:
     execution = analyze(
         [s.name for s in steps], [s.needs for s in steps], [s.estimate for s in steps]
     )
+    _check_template_refs(steps)
     for key in ("name", "description"):
         if data.get(key) is not None and not isinstance(data[key], str):
             raise PlanError(f"'{key}' must be text")

@@ -2,30 +2,44 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import stat
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+log = logging.getLogger(__name__)
+
 BUSY_TIMEOUT_MS = 30_000
 # The number of migrations in store/migrations.py (a test keeps the two in step).
 # Checked before importing the migrations, so read-only commands skip sqlite-utils.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 5
 
 
-def connect(path: Path | str, *, migrate: bool = True) -> sqlite3.Connection:
+class PatientConnection(sqlite3.Connection):
+    """The engine's connection: a write that finds the database locked past busy_timeout
+    waits and retries (with backoff) instead of failing: a step never fails because
+    another process held the write lock for a while."""
+
+    patient = True
+
+
+def connect(path: Path | str, *, migrate: bool = True, patient: bool = False) -> sqlite3.Connection:
     """Open the database in autocommit mode (we issue BEGIN IMMEDIATE ourselves).
 
     A file that is not a usable SQLite database is an AgencyError with one clear line.
+    With `patient`, writes wait for a locked database as long as it takes (the engine);
+    otherwise a lock held past busy_timeout is an error (a command a person waits on).
     """
     try:
-        return _connect(path, migrate)
+        return _connect(path, migrate, patient)
     except sqlite3.DatabaseError as exc:
         from agent_agency_cli.errors import AgencyError
 
-        raise AgencyError(f"cannot use the database {path}: {exc} (move it away to start afresh)") from None
+        raise AgencyError(database_fault(exc, path)) from None
 
 
 def _make_private(path: Path | str) -> None:
@@ -59,10 +73,11 @@ def _make_private(path: Path | str) -> None:
                 pass
 
 
-def _connect(path: Path | str, migrate: bool) -> sqlite3.Connection:
+def _connect(path: Path | str, migrate: bool, patient: bool = False) -> sqlite3.Connection:
     _make_private(path)
     conn = sqlite3.connect(
         str(path),
+        factory=PatientConnection if patient else sqlite3.Connection,
         isolation_level=None,
         timeout=BUSY_TIMEOUT_MS / 1000,
         check_same_thread=False,
@@ -92,10 +107,73 @@ def write_tx(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     batch=True) is committed first, so statements stay in order."""
     if conn.in_transaction:
         conn.execute("COMMIT")
-    conn.execute("BEGIN IMMEDIATE")
+    begin_immediate(conn)
     try:
         yield conn
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def begin_immediate(conn: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE; on a patient connection, a lock held past busy_timeout is waited
+    out (retried with backoff, each wait logged with its cause) instead of raised."""
+    if not getattr(conn, "patient", False):
+        conn.execute("BEGIN IMMEDIATE")
+        return
+    started = time.monotonic()
+    tries = 0
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            text = str(exc).lower()
+            if "locked" not in text and "busy" not in text:
+                raise
+            tries += 1
+            log.warning("database busy for %.1fs (%s): another process holds the write lock; "
+                        "still waiting to write (try %d)", time.monotonic() - started, exc, tries)
+            time.sleep(min(0.05 * 2 ** min(tries, 6), 2.0))
+            continue
+        if tries:
+            log.warning("database writable again after %.1fs", time.monotonic() - started)
+        return
+
+
+def database_fault(exc: sqlite3.Error, db: Path | str | None) -> str:
+    """One line for a database error: what happened (locked, read-only, full, corrupted:
+    checked with PRAGMA quick_check) and what to do."""
+    text = str(exc)
+    name = str(db) if db else "the database"
+    low = text.lower()
+    if "locked" in low or "busy" in low:
+        return (f"{name} is locked by another process ({text}); try again once it is done "
+                "(`fuser` shows who holds it)")
+    if "readonly" in low or "read-only" in low:
+        return f"{name} is read-only ({text}); make it and its folder writable by you"
+    if "full" in low:
+        return f"no space left for {name} ({text}); free some space on its file system and try again"
+    if "symbolic link" in low or (db is not None and os.path.islink(db)):
+        return f"cannot use the database {name}: {text} (replace it with the real file)"
+    if "unable to open" in low:
+        return f"cannot open {name} ({text}); check that its folder exists and is writable"
+    problem = quick_check(db) if db else None
+    if problem:
+        return (f"{name} is corrupted ({problem}); stop the daemon, move it aside "
+                f"(mv {name} {name}.corrupt) and recover what you can with "
+                f"`sqlite3 {name}.corrupt .recover | sqlite3 {name}`")
+    return f"cannot use the database {name}: {text}"
+
+
+def quick_check(db: Path) -> str | None:
+    """None if PRAGMA quick_check finds the database sound, else what it found."""
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=2)
+        try:
+            rows = [r[0] for r in conn.execute("PRAGMA quick_check").fetchmany(3)]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    return None if rows == ["ok"] else "; ".join(rows)

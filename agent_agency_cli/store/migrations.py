@@ -225,6 +225,70 @@ def m003_resources(db: Database) -> None:
     db.execute("CREATE INDEX durations_by_signature ON durations(signature, finished_at)")
 
 
+@migrations()
+def m004_models(db: Database) -> None:
+    # One row per call to a model endpoint (a model step's attempts, fallbacks and repairs,
+    # the model planner): the seed's TaskMetrics.model_calls, with tokens, latency and cost.
+    db.execute(
+        """
+        CREATE TABLE model_calls (
+            id INTEGER PRIMARY KEY,
+            task_id TEXT REFERENCES tasks(id) ON DELETE CASCADE,
+            step TEXT,
+            attempt INTEGER,
+            model TEXT NOT NULL,
+            provider TEXT,
+            endpoint TEXT,
+            purpose TEXT NOT NULL DEFAULT 'step',
+            status TEXT NOT NULL,
+            http_status INTEGER,
+            tokens_in INTEGER,
+            tokens_out INTEGER,
+            latency REAL,
+            ttft REAL,
+            cost REAL,
+            finish_reason TEXT,
+            error TEXT,
+            started_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX model_calls_by_task ON model_calls(task_id, step)")
+    # How a task's plan came to be (a file, the built-in planner, a planner model), what the
+    # planner could not plan, and its approval as a whole (strict mode).
+    db.execute(
+        """
+        CREATE TABLE task_plans (
+            task_id TEXT PRIMARY KEY REFERENCES tasks(id) ON DELETE CASCADE,
+            source TEXT NOT NULL,
+            plan TEXT NOT NULL,
+            notes TEXT NOT NULL DEFAULT '[]',
+            model TEXT,
+            approved_at REAL,
+            approved_by TEXT
+        )
+        """
+    )
+
+
+@migrations()
+def m005_scale_indexes(db: Database) -> None:
+    """Indexes for a store that grows (100,000 tasks): the list page, the daemon's periodic
+    queries (pending interventions, the archive sweep, the retention prune), an engine's own tasks."""
+    # `task list` and the dashboard feed: newest first (rowid breaks ties, and is in every index).
+    db.execute("CREATE INDEX tasks_by_created ON tasks(created_at)")
+    # `task list --status X`: the status's rows in created order, no sort of the whole table.
+    db.execute("CREATE INDEX tasks_by_status ON tasks(status, created_at)")
+    db.execute("CREATE INDEX tasks_by_owner ON tasks(owner, started_at)")
+    # The archive sweep looks only at finished, not yet archived tasks past the cut-off...
+    db.execute("CREATE INDEX tasks_to_archive ON tasks(finished_at) WHERE archived_at IS NULL")
+    # ...and the retention prune only at archived ones.
+    db.execute("CREATE INDEX tasks_archived ON tasks(finished_at) WHERE archived_at IS NOT NULL")
+    db.execute("CREATE INDEX interventions_by_task ON interventions(task_id, id)")
+    # The engine polls the unapplied rows in id order (rowid is the index's tail).
+    db.execute("CREATE INDEX interventions_unapplied ON interventions(applied_at) WHERE applied_at IS NULL")
+
+
 SCHEMA_VERSION = len(migrations._migrations)
 assert SCHEMA_VERSION == db.SCHEMA_VERSION, "update store/db.py SCHEMA_VERSION with the migrations"
 

@@ -9,6 +9,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 from agent_agency_cli.errors import ConflictError, InvalidTransition, NotFoundError
@@ -18,7 +19,7 @@ from agent_agency_cli.models import (
     check_step_transition,
     check_task_transition,
 )
-from agent_agency_cli.store.db import write_tx
+from agent_agency_cli.store.db import begin_immediate, write_tx
 
 _TASK_COLUMNS = "*"
 
@@ -65,6 +66,11 @@ class Store:
         if self.conn.in_transaction:
             self.commit_batch()
         return write_tx(self.conn)
+
+    def home(self) -> Path:
+        """The data home this store's database lives in."""
+        row = self.conn.execute("PRAGMA database_list").fetchone()
+        return Path(row["file"]).parent
 
     def data_version(self) -> int:
         """Changes whenever another connection commits: a near-free "anything new?" check."""
@@ -330,7 +336,7 @@ class Store:
             if self._batch_lost is not None:
                 raise BatchLostError(f"a group-commit batch was lost: {self._batch_lost}")
             if not conn.in_transaction:
-                conn.execute("BEGIN IMMEDIATE")
+                begin_immediate(conn)
             if not also:
                 # UPDATE (nothing changes when the transition check fails) then one plain
                 # INSERT: no savepoint. Should the INSERT fail after the UPDATE, the whole
@@ -353,7 +359,7 @@ class Store:
             return now
         if conn.in_transaction:
             self.commit_batch()  # an open batch goes first
-        conn.execute("BEGIN IMMEDIATE")
+        begin_immediate(conn)
         try:
             self._step_statements(conn, task_id, step, old, new, sets, fields, event, payload,
                                   also, now)

@@ -1,4 +1,5 @@
-"""ModifyModal: change a task's priority and/or deadline."""
+"""ModifyModal: change a task's priority and/or deadline, and (for a task with model steps)
+hot-swap the model of steps not yet started."""
 
 from __future__ import annotations
 
@@ -13,16 +14,19 @@ from textual.widgets import Button, Input, Label, Select
 PRIORITIES = ("low", "normal", "high", "urgent")
 
 
-class ModifyModal(ModalScreen[dict[str, str] | None]):
-    """Returns the changes ({"priority": …, "deadline": …}, only what changed) or None."""
+class ModifyModal(ModalScreen[dict[str, Any] | None]):
+    """Returns the changes ({"priority": …, "deadline": …, "models": [NAME | STEP=NAME, …]},
+    only what changed) or None."""
 
     BINDINGS = [Binding("escape", "back", "back")]
 
-    def __init__(self, task_id: str, priority: str, deadline: str | None, **kwargs: Any):
+    def __init__(self, task_id: str, priority: str, deadline: str | None,
+                 model_steps: dict[str, str] | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.task_id = task_id
         self.priority = priority
         self.deadline = deadline
+        self.model_steps = model_steps or {}  # step -> its current model
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="dialog"):
@@ -35,6 +39,13 @@ class ModifyModal(ModalScreen[dict[str, str] | None]):
             field = Input(placeholder="unchanged", id="deadline")
             field.cursor_blink = False
             yield field
+            if self.model_steps:
+                now = ", ".join(f"{k}={v}" for k, v in list(self.model_steps.items())[:3])
+                yield Label(f"Model: NAME for every step not yet started, or STEP=NAME, … (now {now})",
+                            classes="dialog-hint")
+                models = Input(placeholder="unchanged", id="models")
+                models.cursor_blink = False
+                yield models
             with Horizontal(classes="buttons"):
                 yield Button("Apply", id="ok", variant="primary")
                 yield Button("Back", id="back")
@@ -42,14 +53,18 @@ class ModifyModal(ModalScreen[dict[str, str] | None]):
     def on_mount(self) -> None:
         self.query_one("#priority", Select).focus()
 
-    def _changes(self) -> dict[str, str]:
-        out: dict[str, str] = {}
+    def _changes(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
         prio = self.query_one("#priority", Select).value
         if isinstance(prio, str) and prio != self.priority:
             out["priority"] = prio
         deadline = self.query_one("#deadline", Input).value.strip()
         if deadline:
             out["deadline"] = deadline
+        if self.model_steps:
+            models = [m.strip() for m in self.query_one("#models", Input).value.split(",") if m.strip()]
+            if models:
+                out["models"] = models
         return out
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

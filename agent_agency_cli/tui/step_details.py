@@ -89,6 +89,22 @@ class StepDetails(Static):
         if shown_reason(st) and status != "completed":
             lines.append(Text(f"reason: {shown_reason(st)}",
                               style=pal.error if status == "failed" else pal.warning))
+        model = st.get("model")
+        if model:
+            m = Text("model ", style="dim")
+            m.append(str(model.get("used") or model.get("selected")), style="bold")
+            if model.get("fallbacks"):
+                m.append(f" (then {', '.join(model['fallbacks'])})", style="dim")
+            if model.get("calls"):
+                m.append(f" · {model['calls']} call{'s' if model['calls'] != 1 else ''}")
+                if model.get("failed_calls"):
+                    m.append(f" ({model['failed_calls']} failed)", style=pal.warning)
+                m.append(f" · {model.get('tokens_in') or 0}/{model.get('tokens_out') or 0} tokens", style="dim")
+                if model.get("cost"):
+                    m.append(f" · ${model['cost']:.4f}", style="dim")
+            lines.append(m)
+            if self.expanded and model.get("reasoning"):
+                lines.append(Text(f"why: {model['reasoning']}", style="italic"))
         gates = st.get("gates")
         if gates:
             g = Text("gates: ", style="dim")

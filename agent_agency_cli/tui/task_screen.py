@@ -384,12 +384,13 @@ class TaskScreen(Screen):
         assert self.feed is not None
         s = self.feed.status
 
-        def done(changes: dict[str, str] | None) -> None:
+        def done(changes: dict[str, Any] | None) -> None:
             if changes is None:
                 return
             self.agency.call_orch("modify", self.task_id, **changes)
 
-        self.app.push_screen(ModifyModal(self.task_id, s.get("priority", "normal"), s.get("deadline")),
+        models = {st["name"]: st["model"]["selected"] for st in s.get("steps", []) if st.get("model")}
+        self.app.push_screen(ModifyModal(self.task_id, s.get("priority", "normal"), s.get("deadline"), models),
                              done)
 
     def action_toggle_follow(self) -> None:

@@ -186,7 +186,7 @@ def test_bad_plans_exit_2_and_store_nothing(cli, home, write_plan, case):
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        ((), "a plan file is needed"),
+        ((), "nothing to plan: give --description"),
         (("--plan", "does-not-exist.yaml"), "not found"),
         (("--plan", "{q}", "--deadline", "2001-01-01"), "in the past"),
         (("--plan", "{q}", "--deadline", "tomorrowish"), "bad deadline"),

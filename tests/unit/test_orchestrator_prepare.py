@@ -154,9 +154,9 @@ def test_future_datetime_deadline(orch: TaskOrchestrator) -> None:
 # -- prepare: rejections ----------------------------------------------------------------
 
 
-def test_missing_plan_mentions_the_flag(orch: TaskOrchestrator) -> None:
-    msg = bad(orch, {"description": "do things"})
-    assert "--plan" in msg
+def test_missing_plan_and_description_mentions_both_flags(orch: TaskOrchestrator) -> None:
+    msg = bad(orch, {})
+    assert "--description" in msg and "--plan" in msg
 
 
 def test_missing_plan_file(orch: TaskOrchestrator, tmp_path: Path) -> None:
