@@ -31,6 +31,8 @@ from agent_agency_cli.cli.common import (
 app = typer.Typer(help="Create, inspect, follow and steer tasks.", no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+NoStartOpt = Annotated[bool, typer.Option("--no-start", help="If the engine running a task is gone, "
+                                          "only say so; do not start a daemon to recover it.")]
 IdArg = Annotated[str, typer.Argument(metavar="TASK_ID", help="Task id or an unambiguous prefix of it.")]
 
 
@@ -166,6 +168,26 @@ def create(
         _wait(orch, tid, as_json)
 
 
+def _notice_dead_engine(orch, task_ids: list[str], no_start: bool) -> None:  # type: ignore[no-untyped-def]
+    """A task still marked as run by an engine that is gone: say so (stderr) and, unless
+    --no-start, start a daemon, which recovers it (as `task create` starts one)."""
+    if not task_ids:
+        return
+    from agent_agency_cli.engine.liveness import orphaned
+
+    dead = orphaned(orch.store, task_ids)
+    if not dead:
+        return
+    which = f"task{'s' if len(dead) > 1 else ''} {', '.join(dead)}"
+    if no_start:
+        print(f"warning: the engine running {which} is gone (killed or crashed); "
+              "agent-agency-cli daemon start recovers it", file=sys.stderr)
+        return
+    orch.ensure_daemon()
+    print(f"warning: the engine running {which} is gone (killed or crashed); started a daemon, "
+          "which recovers it", file=sys.stderr)
+
+
 def _print_warnings(orch, tid: str) -> None:  # type: ignore[no-untyped-def]
     """Validation warnings (a deadline the estimate does not fit, ...) to stderr, one line each."""
     import json
@@ -206,6 +228,7 @@ def list_(
     search: Annotated[str | None, typer.Option("--search", "-q", metavar="TEXT", help="Only tasks "
                                                "whose id or description contains TEXT (any case).")
                       ] = None,
+    no_start: NoStartOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """List tasks, newest first."""
@@ -223,6 +246,8 @@ def list_(
         tasks = matches[:limit] if limit else matches
     else:
         tasks = orch.list_tasks(status or None, limit or None)
+    _notice_dead_engine(orch, [t["id"] for t in tasks
+                               if t["status"] in ("running", "paused", "awaiting_approval", "escalated")], no_start)
     if as_json:
         print_json(tasks)
         return
@@ -253,11 +278,13 @@ def status(
     task_id: IdArg,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Add the plan, requirements, "
                                           "timestamps and the audit trail.")] = False,
+    no_start: NoStartOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Show a task: status, progress, elapsed, ETA, deadline and every step."""
     orch = orchestrator()
     data = orch.get_status(task_id, interventions=verbose or as_json)
+    _notice_dead_engine(orch, [data["id"]], no_start)
     if as_json:
         print_json(data)
         return

@@ -376,3 +376,30 @@ def test_status_table_of_a_retried_task_has_no_stale_reasons(write_plan, monkeyp
     for name in ("a ", "b "):
         row = next(x for x in rows if x.startswith(name))
         assert "dependency" not in row and "exit code" not in row, row
+
+
+def test_read_commands_notice_a_dead_engine_and_start_recovery(cli, home, write_plan, latch):
+    # defect 18: after the daemon was killed, `task status` showed "● running" with no warning
+    import os
+    import signal
+
+    from tests.conftest import pid_alive, wait_for
+
+    gate = latch("go")
+    plan = write_plan(f'steps:\n  - name: long\n    run: "{gate.cmd}"\n    idempotent: true\n')
+    tid = cli("task", "create", "--plan", str(plan)).stdout.strip()
+    cli.wait_status(tid, lambda s: s["steps"][0]["status"] == "running")
+    pid = json.loads((home / "daemon.json").read_text())["pid"]
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not pid_alive(pid), timeout=30)
+    held = cli("task", "status", tid, "--no-start")
+    assert f"warning: the engine running task {tid} is gone" in held.stderr
+    assert "daemon start recovers it" in held.stderr
+    listed = cli("task", "list", "--no-start")
+    assert f"the engine running task {tid} is gone" in listed.stderr
+    res = cli("task", "status", tid)
+    assert "started a daemon, which recovers it" in res.stderr
+    gate.open()
+    cli.wait_status(tid, lambda s: s["status"] == "completed")
+    quiet = cli("task", "status", tid)
+    assert "warning" not in quiet.stderr
