@@ -27,6 +27,12 @@ from agent_agency_cli.cli.common import (
     write_json_array,
     write_json_lines,
 )
+from agent_agency_cli.cli.task_support import (
+    notice_dead_engine,
+    print_warnings,
+    refuse_archived_logs,
+    run_control,
+)
 
 app = typer.Typer(help="Create, inspect, follow and steer tasks.", no_args_is_help=True)
 
@@ -115,7 +121,7 @@ def create(
         raise fail(str(exc), exc.exit_code) from None
     status = orch.get_status(tid)
     if not as_json and status["mode"] != "dry-run":  # the dry-run report lists them itself
-        _print_warnings(orch, tid)
+        print_warnings(orch, tid)
     if status["mode"] == "dry-run":
         report = orch.impact_report(tid)
         if as_json:
@@ -168,37 +174,6 @@ def create(
         _wait(orch, tid, as_json)
 
 
-def _notice_dead_engine(orch, task_ids: list[str], no_start: bool) -> None:  # type: ignore[no-untyped-def]
-    """A task still marked as run by an engine that is gone: say so (stderr) and, unless
-    --no-start, start a daemon, which recovers it (as `task create` starts one)."""
-    if not task_ids:
-        return
-    from agent_agency_cli.engine.liveness import orphaned
-
-    dead = orphaned(orch.store, task_ids)
-    if not dead:
-        return
-    which = f"task{'s' if len(dead) > 1 else ''} {', '.join(dead)}"
-    if no_start:
-        print(f"warning: the engine running {which} is gone (killed or crashed); "
-              "agent-agency-cli daemon start recovers it", file=sys.stderr)
-        return
-    orch.ensure_daemon()
-    print(f"warning: the engine running {which} is gone (killed or crashed); started a daemon, "
-          "which recovers it", file=sys.stderr)
-
-
-def _print_warnings(orch, tid: str) -> None:  # type: ignore[no-untyped-def]
-    """Validation warnings (a deadline the estimate does not fit, ...) to stderr, one line each."""
-    import json
-
-    from agent_agency_cli.validation import warnings_of
-
-    raw = orch.store.get_task(tid)["validation"]
-    for line in warnings_of(json.loads(raw) if raw else None):
-        print(f"warning: {line}", file=sys.stderr)
-
-
 def _wait(orch, tid: str, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     from agent_agency_cli.cli.follow import follow
 
@@ -246,7 +221,7 @@ def list_(
         tasks = matches[:limit] if limit else matches
     else:
         tasks = orch.list_tasks(status or None, limit or None)
-    _notice_dead_engine(orch, [t["id"] for t in tasks
+    notice_dead_engine(orch, [t["id"] for t in tasks
                                if t["status"] in ("running", "paused", "awaiting_approval", "escalated")], no_start)
     if as_json:
         print_json(tasks)
@@ -284,7 +259,7 @@ def status(
     """Show a task: status, progress, elapsed, ETA, deadline and every step."""
     orch = orchestrator()
     data = orch.get_status(task_id, interventions=verbose or as_json)
-    _notice_dead_engine(orch, [data["id"]], no_start)
+    notice_dead_engine(orch, [data["id"]], no_start)
     if as_json:
         print_json(data)
         return
@@ -373,7 +348,7 @@ def logs(
 
     orch = orchestrator()
     tid = orch.resolve(task_id)
-    _refuse_archived_logs(orch, tid)
+    refuse_archived_logs(orch, tid)
     multi = step is None
 
     def emit(ts: str, name: str, stream: str, text: str) -> None:
@@ -399,16 +374,6 @@ def logs(
         sys.stdout.flush()
         return
     _follow_logs(orch, tid, step, emit)
-
-
-def _refuse_archived_logs(orch, tid: str) -> None:  # type: ignore[no-untyped-def]
-    """An archived task's logs are packed away: say so and how to get them back (exit 3)."""
-    from agent_agency_cli.errors import NotFoundError
-
-    archive = orch.store.get_task(tid)["archive_path"]
-    if archive and not orch.paths.logs_dir(tid).exists():
-        raise NotFoundError(f"task {tid} is archived ({archive}); its logs come back with: "
-                            f"agent-agency-cli task restore {tid}")
 
 
 def _follow_logs(orch, tid: str, step: str | None, emit) -> None:  # type: ignore[no-untyped-def]
@@ -557,34 +522,18 @@ def _done(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def _control(task_id: str, as_json: bool, call) -> None:  # type: ignore[no-untyped-def]
-    """Run one control call; its message to stderr, or with --json one document on stdout:
-    the task, the message, the task's status now and the intervention this call applied."""
-    orch = orchestrator()
-    if not as_json:
-        _done(call(orch))
-        return
-    tid = orch.resolve(task_id)
-    before = {iv["id"] for iv in orch.get_status(tid, interventions=True).get("interventions", [])}
-    message = call(orch)
-    status = orch.get_status(tid, interventions=True)
-    mine = [iv for iv in status.get("interventions", []) if iv["id"] not in before]
-    print_json({"task_id": tid, "message": message, "status": status["status"],
-                "intervention": mine[-1] if mine else None})
-
-
 @app.command()
 @handle_errors
 def pause(task_id: IdArg, as_json: JsonOpt = False) -> None:
     """Pause: no new step starts and running steps are stopped (SIGSTOP)."""
-    _control(task_id, as_json, lambda o: o.pause(task_id))
+    run_control(task_id, as_json, lambda o: o.pause(task_id))
 
 
 @app.command()
 @handle_errors
 def resume(task_id: IdArg, as_json: JsonOpt = False) -> None:
     """Resume a paused or escalated task (SIGCONT, scheduling continues)."""
-    _control(task_id, as_json, lambda o: o.resume(task_id))
+    run_control(task_id, as_json, lambda o: o.resume(task_id))
 
 
 @app.command()
@@ -596,7 +545,7 @@ def cancel(
     as_json: JsonOpt = False,
 ) -> None:
     """Cancel: SIGTERM then SIGKILL the running steps; pending steps are cancelled."""
-    _control(task_id, as_json, lambda o: o.cancel(task_id, reason))
+    run_control(task_id, as_json, lambda o: o.cancel(task_id, reason))
 
 
 @app.command()
@@ -607,7 +556,7 @@ def escalate(
     as_json: JsonOpt = False,
 ) -> None:
     """Stop scheduling and wait for a person (resume or cancel)."""
-    _control(task_id, as_json, lambda o: o.escalate(task_id, reason))
+    run_control(task_id, as_json, lambda o: o.escalate(task_id, reason))
 
 
 @app.command()
@@ -623,7 +572,7 @@ def override(
     as_json: JsonOpt = False,
 ) -> None:
     """A manual decision on one step: skip it, mark it succeeded, or retry it."""
-    _control(task_id, as_json, lambda o: o.override(task_id, step, action, reason))
+    run_control(task_id, as_json, lambda o: o.override(task_id, step, action, reason))
 
 
 @app.command()
@@ -648,7 +597,7 @@ def modify(
     as_json: JsonOpt = False,
 ) -> None:
     """Change a task's priority, deadline, requirements, mode, resource limits or models."""
-    _control(task_id, as_json, lambda o: o.modify(
+    run_control(task_id, as_json, lambda o: o.modify(
         task_id, priority=priority, deadline=deadline,
         requirements=requirements.split(",") if requirements is not None else None,
         mode=mode, max_cpu=max_cpu, max_memory=max_memory, models=model,
@@ -659,7 +608,7 @@ def modify(
 @handle_errors
 def retry(task_id: IdArg, as_json: JsonOpt = False) -> None:
     """Re-run a failed or cancelled task from its failed steps; finished steps are kept."""
-    _control(task_id, as_json, lambda o: o.retry(task_id))
+    run_control(task_id, as_json, lambda o: o.retry(task_id))
 
 
 @app.command()
@@ -673,7 +622,7 @@ def approve(
     as_json: JsonOpt = False,
 ) -> None:
     """Approve the step awaiting approval (strict mode, a gate decision, a manual review)."""
-    _control(task_id, as_json, lambda o: o.approve(task_id, step, all_remaining))
+    run_control(task_id, as_json, lambda o: o.approve(task_id, step, all_remaining))
 
 
 @app.command()
@@ -685,7 +634,7 @@ def reject(
     as_json: JsonOpt = False,
 ) -> None:
     """Reject the step awaiting approval: the step fails, and so does the task."""
-    _control(task_id, as_json, lambda o: o.reject(task_id, reason, step))
+    run_control(task_id, as_json, lambda o: o.reject(task_id, reason, step))
 
 
 @app.command()
@@ -704,7 +653,7 @@ def review(
         raise BadInputError("give exactly one of --approve or --reject")
     if reject_ and not reason:
         raise BadInputError("--reject needs --reason")
-    _control(task_id, as_json, lambda o: o.review(task_id, approve=approve_, reason=reason or "approved"))
+    run_control(task_id, as_json, lambda o: o.review(task_id, approve=approve_, reason=reason or "approved"))
 
 
 @app.command()
