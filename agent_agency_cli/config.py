@@ -190,6 +190,49 @@ class WorkerConfig(_Strict):
     models: list[str] = []
 
 
+SERVER_NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class McpServer(_Strict):
+    """One MCP server: stdio (`command`, `args`, `env`) or streamable HTTP (`url`, `headers`).
+
+    `env` and `headers` map a name to the *name of an environment variable* holding the
+    value, so no secret is written in the config: `env: {GITHUB_TOKEN: MY_GH_TOKEN}`.
+    """
+
+    command: str | None = None
+    args: list[str] = []
+    env: dict[str, str] = {}  # variable in the server's environment -> variable to read it from
+    cwd: str | None = None
+    url: str | None = None
+    headers: dict[str, str] = {}  # HTTP header -> environment variable holding its value
+    timeout: Duration = 60.0  # per tool call (a step's `timeout` overrides it)
+    startup_timeout: Duration = 30.0  # starting the server and the protocol handshake
+    idle_close: Duration = 300.0  # a task's session unused this long is closed (a paused task)
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServer:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("give exactly one of 'command' (stdio) or 'url' (streamable HTTP)")
+        if self.url is not None and not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"url must start with http:// or https://, got {self.url!r}")
+        if self.url is not None and (self.args or self.env or self.cwd):
+            raise ValueError("'args', 'env' and 'cwd' are for stdio servers (with 'command')")
+        if self.command is not None and self.headers:
+            raise ValueError("'headers' are for HTTP servers (with 'url')")
+        return self
+
+
+def _server_names(value: Any) -> Any:
+    if isinstance(value, dict):
+        import re
+
+        for name in value:
+            if not isinstance(name, str) or not re.match(SERVER_NAME_RE, name):
+                raise ValueError(f"bad server name {name!r} (letters, digits, '.', '_', '-')")
+    return value
+
+
 class ModelProvider(_Strict):
     """An OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp, LM Studio, OpenAI, ...)."""
 
@@ -287,6 +330,8 @@ class Settings(_Strict):
     )
     daemon: DaemonSettings = DaemonSettings()
     workers: list[WorkerConfig] = []
+    # MCP servers that `tool: SERVER/TOOL` steps and `tools list` use.
+    mcp_servers: Annotated[dict[str, McpServer], BeforeValidator(_server_names)] = {}
     models: ModelsSettings = ModelsSettings()
 
 

@@ -69,6 +69,10 @@ def command_text(step: Any) -> str:
             parts.append(run if isinstance(run, str) else " ".join(run))
         if py is not None:
             parts.append(py)
+    if getattr(step, "tool", None):
+        from agent_agency_cli.executors.tool import scan_text
+
+        parts.append(scan_text(step.tool, step.arguments))
     return "\n".join(parts)
 
 
@@ -222,9 +226,18 @@ class TaskOrchestrator:
                 check_python_ref(s.python, search)
             if s.fallback is not None and s.fallback.python:
                 check_python_ref(s.fallback.python, search)
+            if s.tool:
+                from agent_agency_cli.executors.tool import check_server
+
+                check_server(s.name, s.tool, self.settings.mcp_servers)
+            for ref in s.tools:
+                if ref != "workspace":
+                    from agent_agency_cli.executors.tool import check_server
+
+                    check_server(s.name, ref, self.settings.mcp_servers)
         mode = request.mode or self.settings.task_execution.default_mode
         self._check_workers(plan.steps, request.complexity)
-        execution, learned = self._learned_plan(plan)
+        execution, learned, learned_from = self._learned_plan(plan)
         now = time.time()
         review = self._phase_one(plan, execution, description, requirements, deadline, mode, request,
                                  now)
@@ -244,7 +257,8 @@ class TaskOrchestrator:
             "workdir": workdir,
             "plan_path": plan.source,
             "plan_dir": plan.base_dir,
-            "plan": {**execution.to_json(), "name": plan.name, "learned": learned},
+            "plan": {**execution.to_json(), "name": plan.name, "learned": learned,
+                     "learned_from": learned_from},
             "concurrency": request.concurrency or plan.concurrency,
             "complexity": request.complexity,
             "created_at": now,
@@ -353,26 +367,18 @@ class TaskOrchestrator:
             if why:
                 raise BadInputError(f"step {s.name!r} can never run: {why}")
 
-    def _learned_plan(self, plan: Any) -> tuple[Any, dict[str, int]]:
-        """Estimates from the durations of previous runs of the same steps, where known."""
+    def _learned_plan(self, plan: Any) -> tuple[Any, dict[str, int], dict[str, str]]:
+        """Estimates from previous runs of the same steps, else of similar steps (learning/)."""
+        from agent_agency_cli.learning.estimates import learned_estimates
         from agent_agency_cli.planning.dag import analyze
 
         if not self.paths.db.exists():
-            return plan.execution, {}
+            return plan.execution, {}, {}
         sigs = {s.name: step_signature(s) for s in plan.steps}
-        learned = self.store.learned_durations(list(sigs.values()))
-        if not learned:
-            return plan.execution, {}
-        estimates = []
-        runs: dict[str, int] = {}
-        for s in plan.steps:
-            hit = learned.get(sigs[s.name])
-            if hit:
-                estimates.append(hit[0])
-                runs[s.name] = hit[1]
-            else:
-                estimates.append(s.estimate)
-        return analyze([s.name for s in plan.steps], [s.needs for s in plan.steps], estimates), runs
+        estimates, runs, source = learned_estimates(self.store, plan.steps, sigs)
+        if not runs:
+            return plan.execution, {}, {}
+        return analyze([s.name for s in plan.steps], [s.needs for s in plan.steps], estimates), runs, source
 
     def submit_task(
         self, request: TaskRequest | dict[str, Any], *, start_daemon: bool = True
@@ -498,6 +504,11 @@ class TaskOrchestrator:
         approval = None
         if data["status"] in ("awaiting_approval", "paused"):
             waiting = [s for s in data["steps"] if s["status"] == "awaiting_approval"]
+            if not waiting and data["status"] == "awaiting_approval":  # a tool call of a running agent step
+                row = store.conn.execute(
+                    "SELECT step FROM events WHERE task_id = ? AND kind = 'approval_requested' "
+                    "ORDER BY id DESC LIMIT 1", (tid,)).fetchone()
+                waiting = [s for s in data["steps"] if row and s["name"] == row["step"]]
             if waiting:
                 row = store.conn.execute(
                     "SELECT payload FROM events WHERE task_id = ? AND step = ? AND kind = "
@@ -823,6 +834,30 @@ class TaskOrchestrator:
         from agent_agency_cli.store.breakers import BreakerStore
 
         return BreakerStore(self.store.conn).list(self.settings.recovery.breakers)
+
+    def tools(self, server: str | None = None) -> list[dict[str, Any]]:
+        """Each configured MCP server's tools (or one server's): see executors/mcp_session.py."""
+        from agent_agency_cli.executors.mcp_session import catalog
+
+        return catalog(self.settings.mcp_servers, server)
+
+    def learning(self) -> list[dict[str, Any]]:
+        """What has been learnt: per step class and executor, runs, success rate and means."""
+        from agent_agency_cli.learning.aggregate import all_stats, summary
+
+        return [summary(a) for a in all_stats(self.store.conn)]
+
+    def learning_export(self, out: str | os.PathLike[str]) -> int:
+        """Write this machine's learning aggregates as JSONL (no text, paths or hosts)."""
+        from agent_agency_cli.learning.aggregate import write_export
+
+        return write_export(self.store.conn, Path(out))
+
+    def learning_import(self, path: str | os.PathLike[str]) -> dict[str, int]:
+        """Merge another machine's `learning export` file, weighted by its counts."""
+        from agent_agency_cli.learning.aggregate import import_file
+
+        return import_file(self.store.conn, Path(path))
 
     def reset_breaker(self, name: str) -> str:
         from agent_agency_cli.store.breakers import BreakerStore
@@ -1254,6 +1289,7 @@ def build_status(task: sqlite3.Row, steps: list[sqlite3.Row], paths: HomePaths) 
             "estimated_duration": plan.get("estimated_duration"),
             "concurrency": task["concurrency"],
             "learned": plan.get("learned", {}),
+            "learned_from": plan.get("learned_from", {}),
         },
         "complexity": task["complexity"],
         "steps": step_list,

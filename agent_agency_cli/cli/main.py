@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from agent_agency_cli.cli import daemon_cmd, resources_cmd, serve_cmd, task_cmd
+from agent_agency_cli.cli import daemon_cmd, learning_cmd, resources_cmd, serve_cmd, task_cmd, tools_cmd
 from agent_agency_cli.cli.common import fail, state
 
 app = typer.Typer(
@@ -23,6 +23,8 @@ app.add_typer(task_cmd.app, name="task")
 app.add_typer(daemon_cmd.app, name="daemon")
 app.add_typer(resources_cmd.workers_app, name="workers")
 app.add_typer(resources_cmd.breakers_app, name="breakers")
+app.add_typer(tools_cmd.app, name="tools")
+app.add_typer(learning_cmd.app, name="learning")
 serve_cmd.register(app)
 
 

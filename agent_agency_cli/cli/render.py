@@ -250,8 +250,11 @@ def render_status(s: dict[str, Any], verbose: bool, gates: list[dict[str, Any]] 
         for i, group in enumerate(s["plan"]["parallel_groups"]):
             out.print(f"  group {i + 1}: {', '.join(group)}")
         learned = s["plan"].get("learned") or {}
+        similar = [n for n, how in (s["plan"].get("learned_from") or {}).items() if how == "similar steps"]
         source = (f", estimated from up to {max(learned.values())} previous run(s) of "
                   f"{len(learned)} step(s)" if learned else "")
+        if similar:
+            source += f"; {', '.join(similar)} from similar steps (learning)"
         out.print(f"  critical path: {' -> '.join(s['plan']['critical_path'])}"
                   f"  (estimated {format_duration(s['plan']['estimated_duration'])}{source})")
         metered = [st for st in s["steps"] if st.get("metrics")]

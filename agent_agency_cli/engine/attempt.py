@@ -19,6 +19,7 @@ from agent_agency_cli.executors.base import StepHandle, StepLog, StepOutcome
 from agent_agency_cli.executors.python import thread_safe_reporter
 from agent_agency_cli.executors.registry import AttemptContext, executor_for
 from agent_agency_cli.models import StepStatus
+from agent_agency_cli.planning.templates import task_variables
 
 if TYPE_CHECKING:
     from agent_agency_cli.engine.runner import StepState, TaskRunner
@@ -57,7 +58,10 @@ def make_handle(runner: TaskRunner, st: StepState, spec: dict[str, Any], log: St
         on_spawn=on_spawn,
         report_progress=thread_safe_reporter(lambda f, m: runner._progress(st, f, m)),
         cache=runner.executor_cache, services=runner.services, worker=st.worker,
+        variables=lambda value: task_variables(runner.store.conn, runner.task_id, value),
         **context_fields(runner, st),
+        ask_call=lambda details: runner.ask_call(st, details),
+        current_spec=lambda: st.spec,
     )
     if runs_remotely(runner.settings, spec):
         from agent_agency_cli.backends.ray import make_handle as ray_handle

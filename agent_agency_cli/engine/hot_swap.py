@@ -40,7 +40,8 @@ def swap_models(store: Store, task_id: str, change: dict[str, Any], settings: An
         attempt = st.attempt if st is not None else row["attempt"]
         started = status not in NOT_STARTED or attempt > 0 or (running is not None and name in running
                                                                and status is not StepStatus.AWAITING_APPROVAL)
-        if started:
+        agent_running = bool(st is not None and st.spec.get("tools") and status is StepStatus.RUNNING)
+        if started and not agent_running:  # a running agent loop takes the new model at its next turn
             if name in wanted:
                 raise ConflictError(f"step {name!r} has already started ({status}); a model can only be "
                                     "swapped before its step starts")

@@ -24,6 +24,7 @@ from anyio.abc import TaskGroup
 from agent_agency_cli.errors import ConflictError, NotFoundError
 from agent_agency_cli.executors.base import StepHandle, StepLog, StepOutcome
 from agent_agency_cli.executors.registry import close_services, executor_for
+from agent_agency_cli.learning.records import finished_step_row
 from agent_agency_cli.models import StepStatus, TaskStatus, override_target
 
 if TYPE_CHECKING:
@@ -628,6 +629,8 @@ class TaskRunner:
             payload["result"] = outcome.result
         if st.signature:
             fields["also"].append(self.store.duration_row(st.signature, fields["duration"]))
+        fields["also"].append(finished_step_row(self.store.conn, self.task_id, st.name, st.attempt, st.kind,
+                                                st.spec, outcome, fields["duration"], self._gated(st)))
         # Group commit: nothing acts on this change before it is committed. Dependents
         # start only after their own batched RUNNING change is durable, which commits this
         # one first (same transaction or an earlier one); task-level writes (_set_task,
@@ -645,6 +648,9 @@ class TaskRunner:
     def _fail_step(self, st: StepState, outcome: StepOutcome, *, rejected: bool = False) -> None:
         fields = self._attempt_fields(st, outcome) if st.status.is_active else {
             "finished_at": time.time()}
+        if "also" in fields:  # it ran: learning counts the failure
+            fields["also"].append(finished_step_row(self.store.conn, self.task_id, st.name, st.attempt,
+                                                    st.kind, st.spec, outcome, fields["duration"], self._gated(st)))
         self._move(st, S.FAILED, "step_failed",
                    {"reason": outcome.reason, "exit_code": outcome.exit_code,
                     "duration": fields.get("duration"), "attempt": st.attempt,
@@ -669,6 +675,10 @@ class TaskRunner:
                 other = self.steps[name]
                 if other is not st and other.status.is_active:
                     self._request_stop(other, "abort")
+
+    def _gated(self, st: StepState) -> bool:
+        """The step has gates (its own or the mode's defaults): learning records their score."""
+        return bool(st.spec.get("gates") or self.settings.gates.defaults.get(self.mode))  # type: ignore[call-overload]
 
     def _stopped_attempt(self, st: StepState, outcome: StepOutcome, stop: str | None) -> None:
         fields = self._attempt_fields(st, outcome)
@@ -764,6 +774,32 @@ class TaskRunner:
         if self.status is T.RUNNING:
             self._set_task(T.AWAITING_APPROVAL, "task_awaiting_approval",
                            {"step": st.name, "kind": kind})
+            self.engine.notify_hooks("awaiting_approval", self.task_id)
+        try:
+            while st.decision is None:
+                if self._stop_kind() is not None:
+                    return None
+                await st.changed.wait()
+            return st.decision
+        finally:
+            self.awaiting = None
+
+    async def ask_call(self, st: StepState, details: dict[str, Any]) -> tuple[bool, str] | None:
+        """Strict mode: a person approves one tool call of a running agent step (the step
+        stays running; the task waits in awaiting_approval). (approved, reason), or None
+        once the task is stopped. Outside strict mode (or after --all-remaining): approved."""
+        if self.mode != "strict" or self.approve_all:
+            return True, "not in strict mode"
+        while self.awaiting is not None and self.awaiting != st.name:
+            await st.changed.wait()
+            if self._stop_kind() is not None:
+                return None
+        self.awaiting = st.name
+        st.decision = None
+        payload = {**self.approval_details(st, "tool_call"), **details}
+        self.store.add_event(self.task_id, "approval_requested", payload, step=st.name)
+        if self.status is T.RUNNING:
+            self._set_task(T.AWAITING_APPROVAL, "task_awaiting_approval", {"step": st.name, "kind": "tool_call"})
             self.engine.notify_hooks("awaiting_approval", self.task_id)
         try:
             while st.decision is None:

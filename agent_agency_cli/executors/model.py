@@ -343,6 +343,10 @@ class ModelExecutor:
     samples_processes = False
 
     def make_handle(self, ctx: AttemptContext) -> ModelHandle:
+        if ctx.spec.get("tools"):  # a model step with tools: the agent loop
+            from agent_agency_cli.executors.agent import AgentHandle
+
+            return AgentHandle(ctx)
         return ModelHandle(ctx)
 
     def breaker_target(self, spec: dict[str, Any]) -> tuple[str, Any]:

@@ -10,7 +10,7 @@ only when a step of that kind runs.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -40,12 +40,18 @@ class AttemptContext:
     report_progress: Callable[[float, str | None], None] = lambda f, m: None  # thread-safe
     cache: dict[str, Any] = field(default_factory=dict)  # per task, shared by its attempts
     services: dict[str, Any] = field(default_factory=dict)  # per task: sessions, clients (closed at task end)
+    # The template variables a value's placeholders use (planning/templates.py), read on use.
+    variables: Callable[[Any], dict[str, Any]] = lambda value: {}
     # What model steps read and record (engine/step_io.py fills them in):
     task_text: dict[str, Any] = field(default_factory=dict)  # description, requirements (for templates)
     step_output: Callable[[str], str | None] = lambda name: None  # an earlier step's output
     emit: Callable[[str, dict[str, Any]], None] = lambda kind, payload: None  # an event of this step
     record_call: Callable[[dict[str, Any]], None] = lambda call: None  # one model call (model_calls table)
     breakers: Any = None  # the engine's BreakerStore (per-endpoint breakers), None when disabled
+    # The agent loop (executors/agent.py): strict-mode approval of one tool call ((approved, reason),
+    # None once the task is stopped), and the step's spec as it is now (a model hot-swap).
+    ask_call: Callable[[dict[str, Any]], Awaitable[tuple[bool, str] | None]] = None  # type: ignore[assignment]
+    current_spec: Callable[[], dict[str, Any]] = dict
     worker: str | None = None  # the worker (a Ray node with the ray backend) the pool placed it on
     record_sample: Callable[[Any], None] = lambda sample: None  # a metrics Sample taken elsewhere (a Ray node)
 
@@ -73,9 +79,10 @@ _PATHS: dict[str, str] = {
     "shell": "agent_agency_cli.executors.shell:EXECUTOR",
     "python": "agent_agency_cli.executors.python:EXECUTOR",
     "model": "agent_agency_cli.executors.model:EXECUTOR",
+    "tool": "agent_agency_cli.executors.tool:EXECUTOR",
 }
 # plan key -> kind, in the order plan validation names them.
-_PLAN_KEYS: dict[str, str] = {"run": "shell", "python": "python", "model": "model"}
+_PLAN_KEYS: dict[str, str] = {"run": "shell", "python": "python", "model": "model", "tool": "tool"}
 _loaded: dict[str, Executor] = {}
 
 

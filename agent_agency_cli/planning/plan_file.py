@@ -231,6 +231,22 @@ def _validate_step(raw: Any, i: int) -> PlanStep:
             raise PlanError(f"{label}: 'fallback' needs exactly one of 'run' or 'python'")
         if fb.python is not None and not PYTHON_REF_RE.match(fb.python):
             raise PlanError(f"{label}: fallback 'python' must look like 'module:function'")
+    if step.tool is not None:
+        from agent_agency_cli.executors.tool import split_tool
+
+        try:
+            split_tool(step.tool)
+        except ValueError as exc:
+            raise PlanError(f"{label}: {exc}") from None
+    elif step.arguments:
+        raise PlanError(f"{label}: 'arguments' is for tool steps (with 'tool: SERVER/TOOL')")
+    if step.tools:
+        if step.model is None:
+            raise PlanError(f"{label}: 'tools' is for model steps (the agent loop: model + tools)")
+        for ref in step.tools:
+            server, sep, tool = ref.partition("/")
+            if ref != "workspace" and (not sep or not server or not tool or "/" in tool):
+                raise PlanError(f"{label}: tools: {ref!r} must be 'workspace', 'SERVER/*' or 'SERVER/TOOL'")
     if step.on_failure == "rollback" and not step.checkpoint:
         raise PlanError(f"{label}: 'on_failure: rollback' needs 'checkpoint: true'")
     _validate_model_keys(step, label)
@@ -333,6 +349,7 @@ def _parse_plan(data: Any, source: str | None, base_dir: str | None) -> Plan:
         if s.name in seen:
             raise PlanError(f"duplicate step name {s.name!r}")
         seen.add(s.name)
+    _check_templates(steps)
     execution = analyze(
         [s.name for s in steps], [s.needs for s in steps], [s.estimate for s in steps]
     )
@@ -349,6 +366,33 @@ def _parse_plan(data: Any, source: str | None, base_dir: str | None) -> Plan:
         base_dir=base_dir,
         execution=execution,
     )
+
+
+def _check_templates(steps: list[PlanStep]) -> None:
+    """Placeholders name known things, and `steps.NAME.output` only steps this one needs
+    (directly or through others), so the output exists when it runs."""
+    from agent_agency_cli.planning.templates import check_names, names_in, step_of
+
+    needs = {s.name: s.needs for s in steps}
+    for s in steps:
+        if not s.arguments:
+            continue
+        ancestors: set[str] = set()
+        todo = list(s.needs)
+        while todo:
+            name = todo.pop()
+            if name not in ancestors:
+                ancestors.add(name)
+                todo.extend(needs.get(name, []))
+        problem = check_names(s.arguments, set(needs))
+        if problem is None:
+            for name in names_in(s.arguments):
+                target = step_of(name)
+                if target is not None and target not in ancestors:
+                    problem = f"{{{{ {name} }}}} needs step {target!r} in 'needs' (it must run first)"
+                    break
+        if problem:
+            raise PlanError(f"step {s.name!r}: arguments: {problem}")
 
 
 def load_plan(path: str | os.PathLike[str]) -> Plan:

@@ -289,6 +289,50 @@ def m005_scale_indexes(db: Database) -> None:
     db.execute("CREATE INDEX interventions_unapplied ON interventions(applied_at) WHERE applied_at IS NULL")
 
 
+@migrations()
+def m006_learning(db: Database) -> None:
+    """Learning from runs: one record per finished step, and aggregates imported from
+    other machines (learning/)."""
+    db.execute(
+        """
+        CREATE TABLE learning_records (
+            id INTEGER PRIMARY KEY,
+            signature TEXT NOT NULL,      -- class of step: hash of kind, target, type
+            kind TEXT NOT NULL,           -- shell, python, tool, model
+            target TEXT NOT NULL,         -- program name, module:function, server/tool or model
+            type TEXT,                    -- the step's type (code, testing, review, ...)
+            executor TEXT,                -- the model or MCP server that ran it, when there is one
+            success INTEGER NOT NULL,
+            duration REAL,
+            cpu_percent REAL,
+            peak_rss_mb REAL,
+            tokens INTEGER,
+            cost REAL,
+            gate_score REAL,
+            finished_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX learning_by_signature ON learning_records(signature, finished_at)")
+    db.execute(
+        """
+        CREATE TABLE learning_imported (
+            origin TEXT NOT NULL,         -- the exporting data home's random id (re-import replaces)
+            signature TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            target TEXT NOT NULL,
+            type TEXT,
+            executor TEXT,
+            stats TEXT NOT NULL,          -- JSON: counts and sums (learning/aggregate.py)
+            imported_at REAL NOT NULL,
+            PRIMARY KEY (origin, signature, executor)
+        )
+        """
+    )
+    # This data home's random id, named in its exports (never a hostname or a path).
+    db.execute("CREATE TABLE learning_origin (id TEXT NOT NULL)")
+
+
 SCHEMA_VERSION = len(migrations._migrations)
 assert SCHEMA_VERSION == db.SCHEMA_VERSION, "update store/db.py SCHEMA_VERSION with the migrations"
 

@@ -332,12 +332,12 @@ def test_help_is_fast_and_does_not_import_textual(cli):
     code = (
         "import sys\n"
         "from agent_agency_cli.cli.main import app\n"
-        "for argv in (['--help'], ['task', '--help']):\n"
+        "for argv in (['--help'], ['task', '--help'], ['tools', '--help'], ['learning', '--help']):\n"
         "    try:\n"
         "        app(argv, prog_name='agent-agency-cli')\n"
         "    except SystemExit:\n"
         "        pass\n"
-        "bad = [m for m in ('textual', 'anyio', 'openai', 'fastapi', 'ray') if m in sys.modules]\n"
+        "bad = [m for m in ('textual', 'anyio', 'openai', 'fastapi', 'ray', 'mcp') if m in sys.modules]\n"
         "print('BAD', bad)\n"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

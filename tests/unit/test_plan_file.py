@@ -216,7 +216,7 @@ def test_step_name_must_be_a_string() -> None:
 
 def test_both_run_and_python() -> None:
     msg = plan_error({"steps": [{"name": "a", "run": "true", "python": "m:f"}]})
-    assert msg == "step 'a': give exactly one of 'run' or 'python' or 'model' (got run, python)"
+    assert msg == "step 'a': give exactly one of 'run' or 'python' or 'model' or 'tool' (got run, python)"
 
 
 def test_neither_run_nor_python() -> None:
