@@ -36,6 +36,9 @@ class AlertThresholds(_Strict):
     memory_warning: Percent = 80.0  # a step's peak memory, of its memory limit
     cpu_warning: Percent = 95.0  # a step's mean CPU, of the cores it asked for
     error_rate_warning: Percent = 5.0  # failed attempts, of all attempts in the task
+    # ... once the task has made at least this many attempts: one failure in a small task
+    # is that task's failure (reported as such), not an error rate worth an alert.
+    error_rate_min_attempts: int = Field(10, ge=1)
 
 
 class Monitoring(_Strict):
@@ -172,7 +175,9 @@ def _default_allocations() -> dict[str, Allocation]:
 class DaemonSettings(_Strict):
     poll_interval: Duration = 0.05
     stop_timeout: Duration = 30.0
-    idle_exit: Duration = 0.0  # 0 = run until stopped
+    # Exit after this long with no task running (0 = run until stopped); the next
+    # `task create` (or resume, review, retry) starts a daemon again.
+    idle_exit: Duration = 600.0
 
 
 class WorkerResources(_Strict):
@@ -333,16 +338,39 @@ class Settings(_Strict):
     models: ModelsSettings = Field(default_factory=ModelsSettings)
 
 
-def format_validation_error(source: str, exc: ValidationError) -> str:
-    """One line naming the first bad key by its dotted path."""
-    err = exc.errors()[0]
-    path = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    more = len(exc.errors()) - 1
+def format_validation_error(source: str, exc: ValidationError, data: Any = None) -> str:
+    """One line naming the first bad key by its dotted path, in the YAML's own words
+    (an unknown key gets a "did you mean")."""
+    from agent_agency_cli.input_errors import describe, did_you_mean, dotted, input_path
+
+    errors = exc.errors()
+    err = errors[0]
+    more = len({input_path(e["loc"], data) for e in errors}) - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     if err["type"] == "extra_forbidden":
-        return f"{source}: unknown key {path}{suffix}"
-    msg = err["msg"].removeprefix("Value error, ")
-    return f"{source}: {path}: {msg} (got {err.get('input')!r}){suffix}"
+        path = dotted(err["loc"])
+        return f"{source}: unknown key {path}{did_you_mean(str(err['loc'][-1]), _keys_at(err['loc'][:-1]))}{suffix}"
+    path, msg = describe(errors, data)
+    return f"{source}: {path or '(top level)'}: {msg}{suffix}"
+
+
+def _keys_at(loc: tuple[Any, ...]) -> list[str]:
+    """The allowed keys of the settings section at `loc` (empty where it is not a section)."""
+    from typing import get_args
+
+    model: Any = Settings
+    for part in loc:
+        if isinstance(part, int):
+            continue  # an item of a list section (workers): its model was taken below
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return []
+        model = field.annotation
+        args = [a for a in get_args(model) if isinstance(a, type) and issubclass(a, BaseModel)]
+        model = args[0] if args else model
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+    return list(model.model_fields)
 
 
 def load_settings(path: str | os.PathLike[str] | None = None, home: Path | None = None) -> Settings:
@@ -373,4 +401,4 @@ def load_settings(path: str | os.PathLike[str] | None = None, home: Path | None 
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(f"config {p}", exc)) from None
+        raise ConfigError(format_validation_error(f"config {p}", exc, data)) from None

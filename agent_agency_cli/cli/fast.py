@@ -40,14 +40,15 @@ class _Spec:
 def _status(opts: dict[str, Any]) -> None:
     from agent_agency_cli.cli import task_actions
 
-    task_actions.show_status(opts["task_id"], opts.get("verbose", False), opts.get("as_json", False))
+    task_actions.show_status(opts["task_id"], opts.get("verbose", False), opts.get("as_json", False),
+                             opts.get("no_start", False))
 
 
 def _list(opts: dict[str, Any]) -> None:
     from agent_agency_cli.cli import task_actions
 
     task_actions.show_list(opts.get("status"), int(opts.get("limit", task_actions.DEFAULT_LIST_LIMIT)),
-                           opts.get("as_json", False))
+                           opts.get("as_json", False), opts.get("search"), opts.get("no_start", False))
 
 
 def _create(opts: dict[str, Any]) -> None:
@@ -67,22 +68,25 @@ def _control(name: str) -> Callable[[dict[str, Any]], None]:
     def run(opts: dict[str, Any]) -> None:
         from agent_agency_cli.cli import task_actions
 
+        as_json = opts.get("as_json", False)
         if name == "cancel":
-            task_actions.cancel(opts["task_id"], opts.get("reason", task_actions.DEFAULT_CANCEL_REASON))
+            task_actions.cancel(opts["task_id"], opts.get("reason", task_actions.DEFAULT_CANCEL_REASON), as_json)
         else:
-            getattr(task_actions, name)(opts["task_id"])
+            getattr(task_actions, name)(opts["task_id"], as_json)
 
     return run
 
 
 _COMMANDS = {
-    "status": _Spec(_status, flags={"--verbose": "verbose", "-v": "verbose", "--json": "as_json"}),
-    "list": _Spec(_list, flags={"--json": "as_json"},
-                  values={"--status": "status", "-s": "status", "--limit": "limit"},
+    "status": _Spec(_status, flags={"--verbose": "verbose", "-v": "verbose", "--json": "as_json",
+                                    "--no-start": "no_start"}),
+    "list": _Spec(_list, flags={"--json": "as_json", "--no-start": "no_start"},
+                  values={"--status": "status", "-s": "status", "--limit": "limit", "--search": "search",
+                          "-q": "search"},
                   repeat=frozenset({"status"}), takes_id=False),
-    "pause": _Spec(_control("pause")),
-    "resume": _Spec(_control("resume")),
-    "cancel": _Spec(_control("cancel"), values={"--reason": "reason", "-r": "reason"}),
+    "pause": _Spec(_control("pause"), flags={"--json": "as_json"}),
+    "resume": _Spec(_control("resume"), flags={"--json": "as_json"}),
+    "cancel": _Spec(_control("cancel"), flags={"--json": "as_json"}, values={"--reason": "reason", "-r": "reason"}),
     # --wait and --foreground follow the task: Typer's (they are not listed, so they fall back).
     "create": _Spec(_create, flags={"--no-start": "no_start", "--json": "as_json"}, values={
         "--plan": "plan", "-p": "plan", "--description": "description", "-d": "description",
@@ -160,6 +164,12 @@ def run(argv: list[str]) -> int | None:
     # What the Typer callback stores: the option, else its environment variable.
     state.home = glob["home"] if "home" in glob else os.environ.get(HOME_ENV) or None
     state.config = glob["config"] if "config" in glob else os.environ.get(CONFIG_ENV) or None
+    if state.config is not None and not os.path.isfile(state.config):
+        # As the Typer callback (cli/main.py): a typo must not fall back to the defaults.
+        source = "$AGENT_AGENCY_CONFIG" if state.config == os.environ.get(CONFIG_ENV) else "--config"
+        print_error(f"config file {state.config} not found (given by {source}); give an existing file or "
+                    "leave it out for config.yaml in the data home")
+        return 2
     try:
         spec.run(opts)
     except AgencyError as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
+from agent_agency_cli.cli.choices import COMPLEXITIES
 from agent_agency_cli.cli.common import is_tty, orchestrator, print_json
 
 if TYPE_CHECKING:
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
 DEFAULT_LIST_LIMIT = 50
 DEFAULT_CANCEL_REASON = "cancelled by user"
 DEFAULT_PRIORITY = "normal"
-COMPLEXITIES = ("simple", "moderate", "complex", "enterprise")
 
 
 def submit(
@@ -68,6 +68,10 @@ def submit(
             print(exc.task_id, flush=True)
         raise
     status = orch.get_status(tid)
+    if not as_json and status["mode"] != "dry-run":  # the dry-run report lists them itself
+        from agent_agency_cli.cli.task_support import print_warnings
+
+        print_warnings(orch, tid)
     if status["mode"] == "dry-run":
         report = orch.impact_report(tid)
         if as_json:
@@ -91,39 +95,54 @@ def submit(
             print(tid, flush=True)
             raise ConflictError(f"task {tid} cannot run in the foreground before its review; after "
                                 "`task review --approve` the daemon runs it")
-    if as_json:
-        print_json({"id": tid, **{k: v for k, v in status.items() if k != "steps"}}
-                   if not (wait or foreground) else {"id": tid})
-    else:
+    if not as_json:
         print(tid, flush=True)
+    elif not (wait or foreground):
+        # With --wait/--foreground the one JSON document is the final status (it holds the id).
+        print_json({"id": tid, **{k: v for k, v in status.items() if k != "steps"}})
     return orch, tid
 
 
-def show_status(task_id: str, verbose: bool, as_json: bool) -> None:
-    """`task status`: JSON, a Rich view on a terminal, plain lines otherwise."""
-    data = orchestrator().get_status(task_id, interventions=verbose or as_json)
+def show_status(task_id: str, verbose: bool, as_json: bool, no_start: bool = False) -> None:
+    """`task status`: JSON, a Rich view on a terminal, plain lines otherwise. A dead engine
+    holding the task is noticed (and, unless `no_start`, a daemon started to recover it)."""
+    orch = orchestrator()
+    data = orch.get_status(task_id, interventions=verbose or as_json)
+    _notice_dead_engine(orch, [data], no_start)
     if as_json:
         print_json(data)
         return
+    # The gate runs with their evidence paths are the result's; read them only when there are any.
+    gates = orch.result(data["id"])["gates"] if any(st.get("gates") for st in data["steps"]) else None
     if is_tty():
         from agent_agency_cli.cli.render import render_status
 
-        render_status(data, verbose)
+        render_status(data, verbose, gates)
         return
     from agent_agency_cli.cli.plain import status_lines
 
-    _write_lines(status_lines(data, verbose))
+    _write_lines(status_lines(data, verbose, gates))
 
 
-def show_list(status: list[str] | None, limit: int, as_json: bool) -> None:
-    """`task list`: newest first; `limit` 0 means all."""
+def show_list(status: list[str] | None, limit: int, as_json: bool, search: str | None = None,
+              no_start: bool = False) -> None:
+    """`task list`: newest first; `limit` 0 means all; `search` keeps the tasks whose id or
+    description holds it (any case). A dead engine holding a listed task is noticed."""
     from agent_agency_cli.units import MAX_ROW_NUMBER, bounded_int
 
     bounded_int(limit, "--limit", 0, MAX_ROW_NUMBER)
-    if as_json and not limit:  # all of them: written as they are read (constant memory)
+    if as_json and not limit and not search:  # all of them: written as they are read (constant memory)
         _stream_all(status or None)
         return
-    tasks = orchestrator().list_tasks(status or None, limit or None)
+    orch = orchestrator()
+    if search:
+        needle = search.casefold()
+        matches = [t for t in orch.list_tasks(status or None, None)
+                   if needle in t["id"].casefold() or needle in (t["description"] or "").casefold()]
+        tasks = matches[:limit] if limit else matches
+    else:
+        tasks = orch.list_tasks(status or None, limit or None)
+    _notice_dead_engine(orch, tasks, no_start)
     if as_json:
         print_json(tasks)
         return
@@ -156,16 +175,31 @@ def _stream_all(statuses: list[str] | None) -> None:
     write_json_array(summary(row, counts, now) for row, counts in iter_tasks(orch.store, statuses))
 
 
-def pause(task_id: str) -> None:
-    _done(orchestrator().pause(task_id))
+def _notice_dead_engine(orch: TaskOrchestrator, tasks: list[dict], no_start: bool) -> None:
+    """Only tasks an engine holds can have lost it: the check runs only when some are shown
+    (it reads /proc; starting the daemon's imports come only once one is found dead)."""
+    from agent_agency_cli.cli.task_support import notice_dead_engine
+    from agent_agency_cli.engine.liveness import ENGINE_HELD
+
+    notice_dead_engine(orch, [t["id"] for t in tasks if t["status"] in ENGINE_HELD], no_start)
 
 
-def resume(task_id: str) -> None:
-    _done(orchestrator().resume(task_id))
+def pause(task_id: str, as_json: bool = False) -> None:
+    _control(task_id, as_json, lambda o: o.pause(task_id))
 
 
-def cancel(task_id: str, reason: str) -> None:
-    _done(orchestrator().cancel(task_id, reason))
+def resume(task_id: str, as_json: bool = False) -> None:
+    _control(task_id, as_json, lambda o: o.resume(task_id))
+
+
+def cancel(task_id: str, reason: str, as_json: bool = False) -> None:
+    _control(task_id, as_json, lambda o: o.cancel(task_id, reason))
+
+
+def _control(task_id: str, as_json: bool, call) -> None:  # type: ignore[no-untyped-def]
+    from agent_agency_cli.cli.task_support import run_control
+
+    run_control(task_id, as_json, call)
 
 
 def _done(message: str) -> None:

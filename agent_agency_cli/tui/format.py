@@ -224,12 +224,11 @@ def event_text(ev: Mapping[str, Any], palette: Palette,
         if kind == "task_created":
             t.append(f": {p.get('description', '')} ({p.get('steps')} steps)", style="dim")
         elif kind == "task_modified":
-            new = p.get("new") or {}
-            old = p.get("old") or {}
-            parts = [f"{k} {old.get(k, '-')}→{new[k]}" for k in sorted(new)
-                     if k not in ("priority_rank",)]
-            if parts:
-                t.append(": " + ", ".join(parts), style="dim")
+            from agent_agency_cli.change_text import describe_changes
+
+            text = describe_changes(p.get("new") or {}, p.get("old") or {})
+            if text:
+                t.append(": " + text, style="dim")
         elif p.get("reason"):
             t.append(f": {p['reason']}", style=palette.status(st) if st else "dim")
         return t
