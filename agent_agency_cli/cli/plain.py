@@ -40,8 +40,10 @@ def list_lines(tasks: list[dict[str, Any]]) -> list[str]:
     rows = [("id", "status", "priority", "progress", "elapsed", "age", "description")]
     for t in tasks:
         p = t["progress"]
-        rows.append((t["id"], t["status"], t["priority"], f"{p['done']}/{p['total']}",
-                     format_duration(t["elapsed"]), format_duration(t["age"]), one_line(t["description"])))
+        dry = t.get("mode") == "dry-run"  # a dry run ran nothing: no elapsed time, not `completed`
+        rows.append((t["id"], status_word(t), t["priority"], f"{p['done']}/{p['total']}",
+                     "-" if dry else format_duration(t["elapsed"]), format_duration(t["age"]),
+                     one_line(t["description"])))
     return table(rows, frozenset({3, 4, 5})) if tasks else []
 
 
