@@ -6,7 +6,9 @@ changes are legal; the store refuses anything else (`InvalidTransition`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
+from typing import Any
 
 from agent_agency_cli.errors import (
     EXIT_CANCELLED,
@@ -125,6 +127,8 @@ ACTIVE_TASK_STATUSES = frozenset(
         TaskStatus.ESCALATED,
     }
 )
+# The same set as plain strings, for code that holds statuses as JSON values (the TUI).
+TERMINAL_TASK_VALUES = frozenset(s.value for s in TERMINAL_TASK_STATUSES)
 FINISHED_STEP_STATUSES = frozenset(
     {StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED}
 )
@@ -230,3 +234,20 @@ def override_target(status: StepStatus, action: str, step: str) -> StepStatus:
                                 "(pause or cancel it first)")
         return new
     raise BadInputError(f"unknown override action {action!r} (use skip, succeed or retry)")
+
+
+def progress(by_status: Mapping[str, int]) -> dict[str, Any]:
+    """A task's progress from the count of its steps per status. The one derivation the
+    status views, the task list and the TUI's live model all use."""
+    total = sum(by_status.values())
+    done = by_status.get(StepStatus.COMPLETED.value, 0)
+    return {"done": done, "total": total, "percent": round(100.0 * done / total, 1) if total else 0.0,
+            "by_status": dict(by_status)}
+
+
+def count_statuses(statuses: Iterable[str]) -> dict[str, int]:
+    """{status: how many} of the given step statuses."""
+    counts: dict[str, int] = {}
+    for s in statuses:
+        counts[s] = counts.get(s, 0) + 1
+    return counts

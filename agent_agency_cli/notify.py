@@ -74,6 +74,16 @@ def hook_wants(hook: NotificationHook, event_kind: str) -> bool:
     return event_kind in hook.events or "*" in hook.events
 
 
+def task_payload(task: Any) -> dict[str, Any]:
+    """The task part of the document, from a tasks row: the same whoever sends it (the
+    engine, or a CLI that changed a task no engine holds)."""
+    payload = {k: task[k] for k in ("id", "description", "status", "priority", "mode", "reason",
+                                    "failed_step", "exit_code")}
+    payload["requirements"] = json.loads(task["requirements"] or "[]")
+    payload["risk"] = json.loads(task["risk"]) if task["risk"] else None
+    return payload
+
+
 def build_payload(event_kind: str, task: dict[str, Any], *, now: float | None = None) -> dict[str, Any]:
     """The document every hook receives."""
     return {"event": event_kind, "task": task, "sent_at": iso(time.time() if now is None else now)}

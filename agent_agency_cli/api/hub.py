@@ -64,8 +64,7 @@ class EventHub:
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         orch = self._open()
-        row = orch.store.conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()
-        self.last_id = row[0]
+        self.last_id = orch.last_event_id()
         self._thread = threading.Thread(target=self._run, args=(orch,), name="event-hub", daemon=True)
         self._thread.start()
 
@@ -89,12 +88,11 @@ class EventHub:
         return len(self._subs)
 
     def _run(self, orch: Any) -> None:
-        store = orch.store
         version = -1
         try:
             while not self._stop.wait(self._poll):
                 try:
-                    v = store.data_version()
+                    v = orch.data_version()
                     if v == version:
                         continue
                     self._read_new(orch)
@@ -108,13 +106,11 @@ class EventHub:
     def _read_new(self, orch: Any) -> None:
         from agent_agency_cli.api.schemas import progress_data
         from agent_agency_cli.errors import NotFoundError
-        from agent_agency_cli.orchestrator import event_json
 
         while True:
-            rows = orch.store.events_after(None, self.last_id, BATCH)
-            if not rows:
+            events = orch.events(None, self.last_id, BATCH)
+            if not events:
                 return
-            events = [event_json(r) for r in rows]
             self.last_id = events[-1]["id"]
             progress: dict[str, dict[str, Any]] = {}
             wanted = self._wanted
@@ -130,7 +126,7 @@ class EventHub:
                     self._loop.call_soon_threadsafe(self._dispatch, events, progress)
             except RuntimeError:  # the loop closed while the server shuts down
                 return
-            if len(rows) < BATCH:
+            if len(events) < BATCH:
                 return
 
     def _dispatch(self, events: list[dict[str, Any]], progress: dict[str, dict[str, Any]]) -> None:

@@ -159,20 +159,13 @@ def show_list(status: list[str] | None, limit: int, as_json: bool, search: str |
 
 
 def _stream_all(statuses: list[str] | None) -> None:
-    """Every task as a JSON array, each summary written as its page is read.
-
-    Moves behind the facade (`TaskOrchestrator.iter_tasks`) once the orchestrator's
-    split into orchestration/ has landed."""
-    import time
-
+    """Every task as a JSON array, each summary written as its page is read
+    (`TaskOrchestrator.iter_tasks`)."""
     from agent_agency_cli.cli.common import write_json_array
-    from agent_agency_cli.orchestrator import summary
-    from agent_agency_cli.store.task_pages import iter_tasks
 
     orch = orchestrator()
     orch.list_tasks(statuses, 1)  # the facade checks the statuses (exit 2 on an unknown one)
-    now = time.time()
-    write_json_array(summary(row, counts, now) for row, counts in iter_tasks(orch.store, statuses))
+    write_json_array(orch.iter_tasks(statuses))
 
 
 def _notice_dead_engine(orch: TaskOrchestrator, tasks: list[dict], no_start: bool) -> None:

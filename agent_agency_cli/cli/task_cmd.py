@@ -265,9 +265,7 @@ def logs(
         sys.stdout.write(f"{prefix}{text}\n")
 
     if not follow:
-        from agent_agency_cli.engine.step_logs import log_lines
-
-        for line in log_lines(orch.store, orch.paths, tid, step):
+        for line in orch.readable_log_lines(tid, step):
             emit(*line)
         sys.stdout.flush()
         return
@@ -279,17 +277,15 @@ def _follow_logs(orch, tid: str, step: str | None, emit) -> None:  # type: ignor
     from agent_agency_cli.executors.base import parse_log_line
 
     names = [step] if step else [s["name"] for s in orch.get_status(tid)["steps"]]
-    if step:
-        orch.store.get_step(tid, step)  # NotFoundError for an unknown step
+    paths = {name: orch.step_log_path(tid, name) for name in names}  # NotFoundError: unknown step
     offsets = dict.fromkeys(names, 0)
     partial = dict.fromkeys(names, "")
     while True:
         finished = orch.get_status(tid)["finished"]
         batch = []
         for name in names:
-            path = orch.paths.step_log(tid, name)
             try:
-                with open(path, encoding="utf-8", errors="replace") as fh:
+                with open(paths[name], encoding="utf-8", errors="replace") as fh:
                     fh.seek(offsets[name])
                     data = fh.read()
                     offsets[name] = fh.tell()

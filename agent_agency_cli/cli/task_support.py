@@ -30,9 +30,7 @@ def notice_dead_engine(orch, task_ids: list[str], no_start: bool) -> None:  # ty
     --no-start, start a daemon, which recovers it (as `task create` starts one)."""
     if not task_ids:
         return
-    from agent_agency_cli.engine.liveness import orphaned
-
-    dead = orphaned(orch.store, task_ids)
+    dead = orch.orphaned(task_ids)
     if not dead:
         return
     which = f"task{'s' if len(dead) > 1 else ''} {', '.join(dead)}"
@@ -47,12 +45,7 @@ def notice_dead_engine(orch, task_ids: list[str], no_start: bool) -> None:  # ty
 
 def print_warnings(orch, tid: str) -> None:  # type: ignore[no-untyped-def]
     """Validation warnings (a deadline the estimate does not fit, ...) to stderr, one line each."""
-    import json
-
-    from agent_agency_cli.validation import warnings_of
-
-    raw = orch.store.get_task(tid)["validation"]
-    for line in warnings_of(json.loads(raw) if raw else None):
+    for line in orch.validation_warnings(tid):
         print(f"warning: {line}", file=sys.stderr)
 
 
@@ -60,7 +53,7 @@ def refuse_archived_logs(orch, tid: str) -> None:  # type: ignore[no-untyped-def
     """An archived task's logs are packed away: say so and how to get them back (exit 3)."""
     from agent_agency_cli.errors import NotFoundError
 
-    archive = orch.store.get_task(tid)["archive_path"]
-    if archive and not orch.paths.logs_dir(tid).exists():
+    archive = orch.archived_logs(tid)
+    if archive:
         raise NotFoundError(f"task {tid} is archived ({archive}); its logs come back with: "
                             f"agent-agency-cli task restore {tid}")

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 if TYPE_CHECKING:
-    from agent_agency_cli.engine.runner import StepState, TaskRunner
+    from agent_agency_cli.engine.runner import TaskRunner
+    from agent_agency_cli.engine.step_state import StepState
 
 
 def raise_alert(runner: TaskRunner, cause: str, message: str, step: str | None = None,

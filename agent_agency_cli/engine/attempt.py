@@ -22,7 +22,8 @@ from agent_agency_cli.models import StepStatus
 from agent_agency_cli.planning.templates import task_variables
 
 if TYPE_CHECKING:
-    from agent_agency_cli.engine.runner import StepState, TaskRunner
+    from agent_agency_cli.engine.runner import TaskRunner
+    from agent_agency_cli.engine.step_state import StepState
 
 S = StepStatus
 
@@ -56,7 +57,7 @@ def make_handle(runner: TaskRunner, st: StepState, spec: dict[str, Any], log: St
         display=masked_text(runner, ex.describe(spec)),
         wrap_argv=lambda argv: with_limits(argv, limits),
         on_spawn=on_spawn,
-        report_progress=thread_safe_reporter(lambda f, m: runner._progress(st, f, m)),
+        report_progress=thread_safe_reporter(lambda f, m: runner.report_progress(st, f, m)),
         cache=runner.executor_cache, services=runner.services, worker=st.worker,
         variables=lambda value: task_variables(runner.store.conn, runner.task_id, value),
         **context_fields(runner, st),
@@ -64,7 +65,7 @@ def make_handle(runner: TaskRunner, st: StepState, spec: dict[str, Any], log: St
         current_spec=lambda: st.spec,
     )
     if runs_remotely(runner.settings, spec):
-        from agent_agency_cli.backends.ray import make_handle as ray_handle
+        from agent_agency_cli.backends.ray import make_handle as ray_handle  # the ray extra, if used
 
         ctx.record_sample = lambda sample: runner.store.add_metric_sample(
             runner.task_id, st.name, st.attempt, sample)
@@ -94,7 +95,7 @@ def masked_text(runner: TaskRunner, text: str) -> str:
     """Text as logs and events show it: secrets masked (cached per text)."""
     shown = runner.masked.get(text)
     if shown is None:
-        from agent_agency_cli.security.masking import mask_secrets
+        from agent_agency_cli.security.masking import mask_secrets  # first use only: daemon start
 
         shown = runner.masked[text] = (runner.secret_mask or mask_secrets)(text)
     return shown
@@ -105,7 +106,7 @@ def step_limits(task_limits: dict[str, Any], spec: dict[str, Any]) -> dict[str, 
     `resources:`, the stricter of the two where both are set."""
     import math
 
-    from agent_agency_cli.units import parse_size_mb
+    from agent_agency_cli.units import parse_size_mb  # pydantic: loaded on first use
 
     res = spec.get("resources") or {}
     own: dict[str, Any] = {
@@ -166,6 +167,7 @@ class MetricsRecorder:
 
     async def run(self) -> None:
         try:
+            # psutil's sampler: only steps that sample processes load it.
             from agent_agency_cli.engine.metrics import SeriesBuffer, TreeSampler
         except ImportError:  # pragma: no cover - shipped with the package
             return

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from agent_agency_cli.engine.gating import step_gate_specs
 from agent_agency_cli.models import TaskStatus
 
 if TYPE_CHECKING:
@@ -13,8 +14,9 @@ if TYPE_CHECKING:
 
 def complete_task(runner: TaskRunner) -> tuple[TaskStatus, dict[str, Any]]:
     """(final status, completion JSON) and a stored final council review."""
-    from agent_agency_cli.council.review import final_review
-    from agent_agency_cli.engine.gating import step_gate_specs
+    from agent_agency_cli.council.review import (
+        final_review,  # first use only: keeps the daemon's start (and crash recovery) fast
+    )
 
     store = runner.store
     gate_rows = store.gate_results(runner.task_id)

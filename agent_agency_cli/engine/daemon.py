@@ -124,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     import anyio
 
     from agent_agency_cli.config import load_settings
+    from agent_agency_cli.engine.engine import Engine
     from agent_agency_cli.engine.process import engine_identity
-    from agent_agency_cli.engine.scheduler import Engine
 
     try:
         settings = load_settings(args.config, home=paths.home)

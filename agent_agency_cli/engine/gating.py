@@ -10,8 +10,11 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
+from agent_agency_cli.engine.attempt import step_cwd, unseal
+
 if TYPE_CHECKING:
-    from agent_agency_cli.engine.runner import StepState, TaskRunner
+    from agent_agency_cli.engine.runner import TaskRunner
+    from agent_agency_cli.engine.step_state import StepState
 
 
 def gate_types_of(gates: Any) -> list[str]:
@@ -29,7 +32,7 @@ def gate_types_of(gates: Any) -> list[str]:
 
 def step_gate_specs(runner: TaskRunner, st: StepState) -> list[Any]:
     """The step's own gates plus the config's defaults for the task's mode."""
-    from agent_agency_cli.engine.attempt import unseal
+    # gates: loaded on first use: keeps the daemon's start (and so crash recovery) fast
     from agent_agency_cli.gates.spec import parse_gates
 
     own = parse_gates(unseal(runner, st.spec.get("gates", [])))  # a gate's command may hold a secret
@@ -38,8 +41,6 @@ def step_gate_specs(runner: TaskRunner, st: StepState) -> list[Any]:
 
 
 def _outputs(runner: TaskRunner, spec: dict[str, Any]) -> list[Path]:
-    from agent_agency_cli.engine.attempt import step_cwd
-
     cwd = step_cwd(runner, spec)
     return [(cwd / p) for p in spec.get("outputs", [])]
 
@@ -52,11 +53,12 @@ async def run_step_gates(runner: TaskRunner, st: StepState) -> tuple[bool | None
     gates are only recorded — except in strict mode, where any violation waits
     for a person's decision (approve accepts the step, reject fails it).
     """
+    # gates: loaded on first use: keeps the daemon's start (and so crash recovery) fast
+    from agent_agency_cli.gates.runner import GateContext, GateResult, evaluate, run_gate
+
     specs = step_gate_specs(runner, st)
     if not specs:
         return True, None
-    from agent_agency_cli.engine.attempt import step_cwd, unseal
-    from agent_agency_cli.gates.runner import GateContext, GateResult, evaluate, run_gate
 
     cwd = step_cwd(runner, st.spec)
     ctx = GateContext(
@@ -73,7 +75,7 @@ async def run_step_gates(runner: TaskRunner, st: StepState) -> tuple[bool | None
     for spec in specs:
         started = time.time()
         if spec.type == "manual_review":
-            decision = await runner._ask(st, "manual_review", {
+            decision = await runner.ask(st, "manual_review", {
                 "gate": spec.label, "criteria": spec.criteria, "reviewer": spec.reviewer})
             if decision is None:
                 return None, None
@@ -97,7 +99,7 @@ async def run_step_gates(runner: TaskRunner, st: StepState) -> tuple[bool | None
     violated = [r for r in results if r.status in ("failed", "error")]
     if runner.mode == "strict" and violated:
         labels = ", ".join(f"{r.name} ({'required' if r.required else 'advisory'})" for r in violated)
-        decision = await runner._ask(st, "gate_violation", {
+        decision = await runner.ask(st, "gate_violation", {
             "violations": [v for r in violated for v in r.violations][:50],
             "gates_failed": labels})
         if decision is None:
@@ -145,7 +147,7 @@ async def _run_in_thread(runner: TaskRunner, st: StepState, run_gate: Any, spec:
     async with anyio.create_task_group() as tg:
         tg.start_soon(run)
         while not box:
-            if runner._stop_kind() is not None:
+            if runner.stop_kind() is not None:
                 ctx.cancel.set()
                 with anyio.move_on_after(5):
                     while not box:

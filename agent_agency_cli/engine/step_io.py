@@ -29,12 +29,10 @@ def step_output(runner: TaskRunner, name: str) -> str | None:
     path = outputs_dir(runner.workspace) / f"{name}.txt"
     if path.is_file():
         return path.read_text(encoding="utf-8", errors="replace")
-    row = runner.store.conn.execute(
-        "SELECT payload FROM events WHERE task_id = ? AND step = ? AND kind = 'step_completed' "
-        "ORDER BY id DESC LIMIT 1", (runner.task_id, name)).fetchone()
-    if row is None:
+    payload = runner.store.last_event_payload(runner.task_id, name, "step_completed")
+    if payload is None:
         return None
-    result = json.loads(row["payload"]).get("result")
+    result = payload.get("result")
     if result is None:
         return ""
     if isinstance(result, dict) and result.get("model") and isinstance(result.get("output"), str):

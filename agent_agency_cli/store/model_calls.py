@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any
 
-from agent_agency_cli.store.tasks import Store
+from agent_agency_cli.store.access import Store
 
 CALL_FIELDS = ("model", "provider", "endpoint", "purpose", "status", "http_status", "tokens_in", "tokens_out",
                "latency", "ttft", "cost", "finish_reason", "error", "started_at")

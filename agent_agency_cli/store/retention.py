@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent_agency_cli.store.tasks import Store
+from agent_agency_cli.store.access import Store
 
 # Archived (and not restored since) tasks that finished before the cut-off.
 _OLD_ARCHIVED = "SELECT id FROM tasks WHERE archived_at IS NOT NULL AND finished_at IS NOT NULL AND finished_at < ?"

@@ -9,7 +9,7 @@ status is re-read at most every `full_interval` seconds — adaptively longer
 for big tasks, so 1,000 steps cost a few % of a core, not a busy loop.
 
 Step logs are tailed straight from the files the facade names
-(`orch.paths.step_log`), from the last offset, never re-read whole.
+(`orch.step_log_path`), from the last offset, never re-read whole.
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent_agency_cli.executors.base import parse_log_line
+from agent_agency_cli.models import TERMINAL_TASK_VALUES, count_statuses, progress
 
 if TYPE_CHECKING:
     from agent_agency_cli.orchestrator import TaskOrchestrator
 
-FINAL = frozenset({"completed", "partially_completed", "failed", "cancelled"})
+FINAL = TERMINAL_TASK_VALUES
 
 
 @dataclass
@@ -41,15 +42,8 @@ class TaskUpdate:
 
 
 def recount(status: dict[str, Any], steps: dict[str, dict[str, Any]]) -> None:
-    """The progress counts from the (event-updated) steps, as get_status computes them."""
-    by: dict[str, int] = {}
-    for st in steps.values():
-        by[st["status"]] = by.get(st["status"], 0) + 1
-    total = len(steps)
-    done = by.get("completed", 0)
-    status["progress"] = {"done": done, "total": total,
-                          "percent": round(100.0 * done / total, 1) if total else 0.0,
-                          "by_status": by}
+    """The progress counts from the (event-updated) steps, derived as get_status does."""
+    status["progress"] = progress(count_statuses(st["status"] for st in steps.values()))
 
 
 def apply_event(status: dict[str, Any], steps: dict[str, dict[str, Any]], ev: dict[str, Any]) -> str | None:
@@ -206,7 +200,7 @@ class TaskFeed:
 
     def load(self, history: int = 300) -> list[dict[str, Any]]:
         """First read: the status and the last `history` non-progress events."""
-        self._version = self.orch.store.data_version()
+        self._version = self.orch.data_version()
         self._read_status()
         kept: list[dict[str, Any]] = []
         while True:
@@ -222,7 +216,7 @@ class TaskFeed:
         return kept[-history:]
 
     def poll(self, max_events: int = 5000) -> TaskUpdate | None:
-        version = self.orch.store.data_version()
+        version = self.orch.data_version()
         update = TaskUpdate()
         if version != self._version:
             self._version = version
@@ -317,7 +311,7 @@ class TasksFeed:
         self._pending = False
 
     def poll(self, force: bool = False) -> bool:
-        version = self.orch.store.data_version()
+        version = self.orch.data_version()
         if version != self._version:
             self._version = version
             self._pending = True

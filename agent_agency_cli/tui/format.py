@@ -15,6 +15,7 @@ from typing import Any
 
 from rich.text import Text
 
+from agent_agency_cli.models import TERMINAL_TASK_VALUES
 from agent_agency_cli.security.terminal import strip_value
 from agent_agency_cli.units import format_duration
 
@@ -35,7 +36,7 @@ _ROLE: dict[str, str] = {
 }
 
 ACTIVE = frozenset({"running", "paused"})
-FINAL_TASK = frozenset({"completed", "partially_completed", "failed", "cancelled"})
+FINAL_TASK = TERMINAL_TASK_VALUES
 
 _DEFAULT_VARS = {
     "text-primary": "#57A5E2", "text-success": "#8AD4A1", "text-error": "#D17E92",

@@ -254,7 +254,7 @@ class TaskScreen(Screen):
         side = self.query_one("#side-pane")
         side.border_title = name or "no step"
         log = self.query_one("#log", StepLogView)
-        log.show(name, self.agency.orch.paths.step_log(self.feed.tid, name) if name else None)
+        log.show(name, self.agency.orch.step_log_path(self.feed.tid, name) if name else None)
         self._follow_subtitle(log.following)
         self._show_selected()
         if name:

@@ -13,8 +13,8 @@ import anyio
 import pytest
 
 from agent_agency_cli.config import Settings
-from agent_agency_cli.engine.archival import sweep
-from agent_agency_cli.engine.scheduler import Engine
+from agent_agency_cli.engine.engine import Engine
+from agent_agency_cli.engine.task_archive import sweep
 from agent_agency_cli.models import TaskStatus
 from agent_agency_cli.orchestrator import TaskOrchestrator
 

@@ -36,14 +36,15 @@ def step_cell(app: Any, step: str, column: str = "step") -> str:
 def frozen(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
     """frozen(fn, *args, id=...) runs fn with time.time() fixed, the given task id and
     `ana@box` as the user — for deterministic snapshots. Also pins TZ to UTC."""
-    from agent_agency_cli import orchestrator as orch_mod
+    from agent_agency_cli.orchestration import actor as actor_mod
+    from agent_agency_cli.orchestration import intake as intake_mod
     from agent_agency_cli.tui import format as fmt
 
     old_tz = os.environ.get("TZ")
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
     fmt._HMS_CACHE.clear()
-    monkeypatch.setattr(orch_mod, "_who", lambda: "ana@box")
+    monkeypatch.setattr(actor_mod, "who", lambda: "ana@box")
 
     def run(fn: Callable[..., Any], *args: Any, id: str | None = None, at: float = FROZEN,
             **kwargs: Any) -> Any:
@@ -51,7 +52,7 @@ def frozen(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
             mp = stack.enter_context(monkeypatch.context())
             mp.setattr(time, "time", lambda: at)
             if id is not None:
-                mp.setattr(orch_mod.secrets, "token_hex", lambda n=3: id)
+                mp.setattr(intake_mod.secrets, "token_hex", lambda n=3: id)
             return fn(*args, **kwargs)
 
     yield run

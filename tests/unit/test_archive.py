@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from agent_agency_cli import archive
-from agent_agency_cli.archive import (
+from agent_agency_cli import archive_files as archive
+from agent_agency_cli.archive_files import (
     ArchiveError,
     UnsafeArchiveError,
     archive_task_files,

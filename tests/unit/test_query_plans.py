@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from agent_agency_cli.engine.archival import sweep
 from agent_agency_cli.engine.recovery import recover_orphans
+from agent_agency_cli.engine.task_archive import sweep
 from agent_agency_cli.orchestrator import TaskOrchestrator
 from agent_agency_cli.paths import HomePaths
 

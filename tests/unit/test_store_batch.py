@@ -10,8 +10,8 @@ import pytest
 
 from agent_agency_cli.errors import InvalidTransition
 from agent_agency_cli.models import StepStatus as S
+from agent_agency_cli.store import BatchLostError, Store
 from agent_agency_cli.store.db import connect
-from agent_agency_cli.store.tasks import BatchLostError, Store
 
 
 @pytest.fixture

@@ -14,17 +14,21 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from agent_agency_cli.backends import remote_step_killer
+from agent_agency_cli.backends import remote_step_killer, runs_remotely, worker_pool
 from agent_agency_cli.config import Settings
+from agent_agency_cli.engine import control
 from agent_agency_cli.engine.child_watcher import pidfd_children
 from agent_agency_cli.engine.process import engine_identity
 from agent_agency_cli.engine.recovery import recover_orphans
 from agent_agency_cli.engine.runner import TaskRunner
-from agent_agency_cli.errors import AgencyError, ConflictError
+from agent_agency_cli.errors import AgencyError
+from agent_agency_cli.executors.registry import executor_for
 from agent_agency_cli.models import TaskStatus
 from agent_agency_cli.paths import HomePaths
 from agent_agency_cli.security.vault import Vault
 from agent_agency_cli.store import Store, connect
+from agent_agency_cli.store.breakers import BreakerStore, breaker_name
+from agent_agency_cli.workers import needs_for
 
 log = logging.getLogger(__name__)
 ORPHAN_SCAN_INTERVAL = 5.0
@@ -57,27 +61,23 @@ class Engine:
     # -- workers, breakers, notifications (used by the runners) ----------------
 
     def _make_pool(self) -> Any:
-        from agent_agency_cli.backends import worker_pool
-
         return worker_pool(self.settings, start=True)  # the configured workers, or the Ray cluster's nodes
 
     def _make_breakers(self) -> Any:
         if not self.settings.recovery.breakers.enabled:
             return None
-        from agent_agency_cli.store.breakers import BreakerStore
 
         return BreakerStore(self.conn)
 
     def placed_on_pool(self, spec: dict[str, Any]) -> bool:
         """Whether a step takes a worker from the pool: always, except a step that stays on
         the head while the pool is a Ray cluster's nodes (a Python step)."""
-        from agent_agency_cli.backends import runs_remotely
-
         return self.settings.execution.backend == "local" or runs_remotely(self.settings, spec)
 
     def step_needs(self, runner: TaskRunner, st: Any) -> Any:
-        from agent_agency_cli.planning.plan_file import StepResources
-        from agent_agency_cli.workers import needs_for
+        from agent_agency_cli.planning.plan_file import (
+            StepResources,  # first use only: keeps the daemon's start (and crash recovery) fast
+        )
 
         default = None
         if runner.complexity:
@@ -95,9 +95,6 @@ class Engine:
         await self._resources.wait()
 
     def _breaker_name(self, spec: dict[str, Any]) -> str:
-        from agent_agency_cli.executors.registry import executor_for
-        from agent_agency_cli.store.breakers import breaker_name
-
         kind, target = executor_for(spec).breaker_target(spec)
         key = kind + "\0" + (target if isinstance(target, str) else json.dumps(target))
         name = self._breaker_names.get(key)
@@ -158,16 +155,18 @@ class Engine:
         hooks = self.settings.notifications.hooks
         if not hooks:
             return
-        from agent_agency_cli.notify import deliver_async
 
-        task = self.store.get_task(task_id)
-        payload = {k: task[k] for k in ("id", "description", "status", "priority", "mode", "reason",
-                                        "failed_step", "exit_code")}
-        payload["requirements"] = json.loads(task["requirements"] or "[]")
-        payload = self.store.redact(task_id, payload)  # hooks get what the database holds: no secret
+        from agent_agency_cli.notify import (  # first use only: keeps the daemon's start (and crash recovery) fast
+            deliver_async,
+            task_payload,
+        )
+
+        # hooks get what the database holds: no secret
+        payload = self.store.redact(task_id, task_payload(self.store.get_task(task_id)))
         deliver_async(list(hooks), kind, payload, log=lambda msg: log.warning("%s", msg))
 
     def task_finished(self, task_id: str, kind: str) -> None:
+        """A runner ended its task (completed, partially_completed or failed): hooks fire."""
         if kind == "task_completed":
             self.store.vault.discard(task_id)  # nothing will run again: its secrets go
         self.notify_hooks(kind, task_id)
@@ -210,7 +209,11 @@ class Engine:
                 if runner is not None and runner.cancel_reason is None:
                     reason = f"interrupted ({signal.Signals(signum).name})"
                     async with runner.lock:
-                        await runner.cancel(reason)
+                        try:
+                            control.apply(runner, control.Request("cancel", reason=reason, who="signal"))
+                        except AgencyError:
+                            continue  # it finished meanwhile
+                        await runner.done.wait()
 
     # -- loop -----------------------------------------------------------------
 
@@ -259,7 +262,8 @@ class Engine:
     def _archive_sweep(self) -> None:
         """Archive finished tasks past archive.retention; drop the metric samples and events
         of archived tasks past task_execution.monitoring.metrics_retention."""
-        from agent_agency_cli.engine.archival import sweep
+        # first use only: keeps the daemon's start (and crash recovery) fast
+        from agent_agency_cli.engine.task_archive import sweep
 
         try:
             done = sweep(self.store, self.paths, self.settings.archive.retention,
@@ -336,30 +340,12 @@ class Engine:
                 )
 
     async def _apply(self, iv: sqlite3.Row, runner: TaskRunner) -> None:
-        args: dict[str, Any] = json.loads(iv["args"])
-        reason = iv["reason"] or ""
+        req = control.Request(iv["kind"], json.loads(iv["args"]), iv["reason"] or "", iv["who"])
         try:
             async with runner.lock:
-                kind = iv["kind"]
-                if kind == "pause":
-                    message = await runner.pause()
-                elif kind == "resume":
-                    message = await runner.resume()
-                elif kind == "cancel":
-                    message = await runner.cancel(reason)
-                elif kind == "escalate":
-                    message = await runner.escalate(reason)
-                elif kind == "modify":
-                    message = await runner.modify(args["changes"])
-                elif kind == "approve":
-                    message = await runner.approve(args.get("step"), bool(args.get("all_remaining")),
-                                                   iv["who"])
-                elif kind == "reject":
-                    message = await runner.reject(args.get("step"), reason, iv["who"])
-                elif kind == "override":
-                    message = await runner.override(args["step"], args["action"], reason)
-                else:
-                    raise ConflictError(f"unknown intervention {kind!r}")
+                message = control.apply(runner, req)
+                if req.kind == "cancel":
+                    await runner.done.wait()  # answered once its steps have stopped
             outcome = "applied"
         except AgencyError as exc:
             outcome, message = "rejected", str(exc)

@@ -44,13 +44,14 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from agent_agency_cli.errors import AgencyError, BadInputError, ConflictError, NotFoundError
+from agent_agency_cli.models import TERMINAL_TASK_VALUES
 
 ARCHIVE_SUFFIX = ".tar.gz"
 META_MEMBER = "metadata.json"
 ROOT_MEMBER = "task"
 
 # The statuses of a finished task that may be archived.
-PURGEABLE_STATUSES = frozenset({"completed", "partially_completed", "failed", "cancelled"})
+PURGEABLE_STATUSES = TERMINAL_TASK_VALUES
 
 # tarfile's "data" extraction filter exists from Python 3.11.4 / 3.12; older
 # interpreters fall back to the manual checks in `_safe_members` alone.

@@ -1,12 +1,15 @@
-"""Archiving finished tasks: pack workspace and logs, keep the metadata in SQLite."""
+"""Archiving finished tasks: pack workspace and logs (archive_files.py holds the file
+format), keep the metadata in SQLite; the retention purge."""
 
 from __future__ import annotations
 
 import json
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
+from agent_agency_cli.archive_files import archive_task_files, restore_task_files, select_for_purge
 from agent_agency_cli.errors import AgencyError, ConflictError
 from agent_agency_cli.models import TaskStatus
 from agent_agency_cli.paths import HomePaths
@@ -22,8 +25,6 @@ def archive_dir(paths: HomePaths) -> Any:
 def archive_task(store: Store, paths: HomePaths, task_id: str,
                  metadata: dict[str, Any] | None = None) -> dict[str, Any]:
     """Pack a finished task's directory into archive/<id>.tar.gz and record it."""
-    from agent_agency_cli.archive import archive_task_files
-
     task = store.get_task(task_id)
     status = TaskStatus(task["status"])
     if not status.is_terminal:
@@ -50,10 +51,6 @@ def archive_task(store: Store, paths: HomePaths, task_id: str,
 
 def restore_task(store: Store, paths: HomePaths, task_id: str) -> dict[str, Any]:
     """Unpack an archived task back under tasks/<id>/ (the archive itself is kept)."""
-    from pathlib import Path
-
-    from agent_agency_cli.archive import restore_task_files
-
     task = store.get_task(task_id)
     if not task["archived_at"] or not task["archive_path"]:
         raise ConflictError(f"task {task_id} is not archived")
@@ -67,15 +64,11 @@ def restore_task(store: Store, paths: HomePaths, task_id: str) -> dict[str, Any]
 def purge(store: Store, paths: HomePaths, older_than: float, now: float | None = None
           ) -> tuple[list[str], list[str]]:
     """Archive every finished task older than `older_than` seconds: (archived, errors)."""
-    from agent_agency_cli.archive import select_for_purge
-
     now = time.time() if now is None else now
     if older_than <= 0:
         return [], []
     # Only the candidates past the cut-off are read (index tasks_to_archive), not every finished task.
-    rows = [dict(r) for r in store.conn.execute(
-        "SELECT id, status, finished_at, archived_at FROM tasks WHERE archived_at IS NULL "
-        "AND finished_at < ?", (now - older_than,))]
+    rows = store.finished_unarchived(before=now - older_than)
     done, errors = [], []
     for tid in select_for_purge(rows, older_than, now):
         try:
