@@ -23,7 +23,7 @@ from agent_agency_cli.models import ExecutionMode, TaskStatus
 from agent_agency_cli.orchestration import views
 from agent_agency_cli.orchestration.actor import acting_as
 from agent_agency_cli.orchestration.views import build_status, event_json, summary
-from agent_agency_cli.paths import HomePaths, data_home
+from agent_agency_cli.paths import CONFIG_ENV, HomePaths, data_home
 from agent_agency_cli.store import Store, connect
 from agent_agency_cli.timeutil import iso
 from agent_agency_cli.units import parse_duration, parse_size_mb
@@ -136,6 +136,9 @@ class TaskOrchestrator:
 
     def _notify(self, kind: str, task_id: str) -> None:
         """Notification hooks for a change made in this process (delivered before it exits)."""
+        if self._settings is None and not (self.config_path or os.environ.get(CONFIG_ENV)
+                                           or (self.home / "config.yaml").exists()):
+            return  # no config file: the defaults have no hooks (and loading them costs pydantic)
         hooks = self.settings.notifications.hooks
         if not hooks:
             return
