@@ -134,11 +134,25 @@ class TaskOrchestrator:
             raise StoredNotStartedError(tid, exc) from exc
         return tid
 
+    def _config_may_have_hooks(self) -> bool:
+        """False only when certain: no config file at all (the defaults have no hooks), or
+        one that never names the `notifications` section. Anything else loads the settings."""
+        path = self.config_path or os.environ.get(CONFIG_ENV)
+        if not path:
+            default = self.home / "config.yaml"
+            if not default.exists():
+                return False
+            path = str(default)
+        try:
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                return "notifications" in fh.read()
+        except OSError:
+            return True  # the settings load reports the problem in its own words
+
     def _notify(self, kind: str, task_id: str) -> None:
         """Notification hooks for a change made in this process (delivered before it exits)."""
-        if self._settings is None and not (self.config_path or os.environ.get(CONFIG_ENV)
-                                           or (self.home / "config.yaml").exists()):
-            return  # no config file: the defaults have no hooks (and loading them costs pydantic)
+        if self._settings is None and not self._config_may_have_hooks():
+            return  # loading the config to learn there are none costs pydantic and yaml
         hooks = self.settings.notifications.hooks
         if not hooks:
             return

@@ -422,3 +422,15 @@ def test_help_through_the_entry_point_imports_no_heavy_extra():
     got = _entry(["--help"])
     assert got["exit"] == 0
     assert not {"textual", "fastapi", "uvicorn", "mcp", "openai", "ray", "anyio"} & set(got["heavy"])
+
+
+def test_cancel_with_a_config_without_hooks_stays_light(snapshot, home):
+    # A control command fires notification hooks; a config file that has none must not
+    # cost the settings' load (pydantic, yaml) to learn that (test_notify covers the hooks).
+    values = _values(snapshot, home)
+    _restore(snapshot[0], home)
+    (home / "config.yaml").write_text("task_execution:\n  max_concurrent_tasks: 3\n")
+    got = _entry(["task", "cancel", values["{Q}"]])
+    assert got == {"exit": 0, "heavy": []}
+    with TaskOrchestrator(home=home) as orch:
+        assert orch.get_status(values["{Q}"])["status"] == "cancelled"
