@@ -67,6 +67,9 @@ class TaskExecution(_Strict):
     default_timeout: Duration = 7200.0
     quality_gate_timeout: Duration = 1800.0
     cancel_grace_period: Duration = 5.0
+    # a step log that cannot be written (disk full, EFBIG, EIO): pause the task (it resumes
+    # once the log can be written again) or fail the step
+    on_write_error: Literal["pause", "fail"] = "pause"
     resource_limits: ResourceLimits = Field(default_factory=ResourceLimits)
     monitoring: Monitoring = Field(default_factory=Monitoring)
 

@@ -80,6 +80,7 @@ def task_payload(task: Any) -> dict[str, Any]:
     payload = {k: task[k] for k in ("id", "description", "status", "priority", "mode", "reason",
                                     "failed_step", "exit_code")}
     payload["requirements"] = json.loads(task["requirements"] or "[]")
+    payload["stakeholders"] = json.loads(task["stakeholders"] or "[]")
     payload["risk"] = json.loads(task["risk"]) if task["risk"] else None
     return payload
 

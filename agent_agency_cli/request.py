@@ -22,12 +22,13 @@ class TaskRequest(BaseModel):
     mode: ExecutionMode | None = None
     priority: Priority = Priority.NORMAL
     requirements: list[str] = Field(default_factory=list)
+    stakeholders: list[str] = Field(default_factory=list)
     deadline: str | float | datetime | None = None
     workdir: str | Path | None = None
     concurrency: int | None = Field(None, ge=1, le=MAX_CONCURRENCY)
     complexity: Literal["simple", "moderate", "complex", "enterprise"] | None = None
 
-    @field_validator("description", "workdir", "deadline", "requirements", mode="before")
+    @field_validator("description", "workdir", "deadline", "requirements", "stakeholders", mode="before")
     @classmethod
     def _no_nul(cls, v: Any) -> Any:
         texts = v if isinstance(v, list) else [v]
@@ -35,7 +36,7 @@ class TaskRequest(BaseModel):
             raise ValueError("contains a NUL byte (\\0); remove it")
         return v
 
-    @field_validator("requirements", mode="before")
+    @field_validator("requirements", "stakeholders", mode="before")
     @classmethod
     def _split(cls, v: Any) -> Any:
         if isinstance(v, str):

@@ -12,7 +12,7 @@
 
 The server runs in its own process (uvicorn, as `serve` runs it, with start_engine=False).
 
-    .venv/bin/python bench/api.py [--tasks 200] [--clients 100] [--events 50] [--window 10]
+    .venv/bin/python bench/api.py [--tasks 200] [--clients 100] [--events 50] [--window 10] [--submit-only]
 """
 
 from __future__ import annotations
@@ -152,6 +152,7 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=100)
     ap.add_argument("--events", type=int, default=50)
     ap.add_argument("--window", type=float, default=10.0)
+    ap.add_argument("--submit-only", action="store_true", help="Only the submit figures (phase 1).")
     args = ap.parse_args()
     print(machine())
     with temp_home() as home:
@@ -183,6 +184,8 @@ def main() -> None:
                   f"API, 1 connection: {api_rate:,.0f} tasks/s, ratio {api_rate / sdk:.2f}; "
                   f"API, 4 connections: {api_par:,.0f} tasks/s, ratio {api_par / sdk:.2f} "
                   f"(target ≥ 0.5: {met(max(api_rate, api_par) / sdk >= 0.5)})")
+            if args.submit_only:
+                return
             with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
                 tid = client.post("/api/v1/tasks", json={"description": "the streamed task", "plan": PLAN}).json()["id"]
             lat, idle, floor = asyncio.run(latency_phase(base, token, tid, home, args.clients, args.events,

@@ -1,13 +1,16 @@
 """1,000 independent no-op Python steps in one durable task, run with run_foreground.
 
 Figure: steps/s (target >= 3,000). Baseline: a bare loop making the same SQLite
-commits the engine makes (2 per step), measured in this run.
+commits the engine makes (2 per step), measured in this run. Python steps run in
+worker processes by default; `--inline` measures `isolation: inline` (a thread of
+the engine) in the same run, for the cost of the isolation.
 
-    .venv/bin/python bench/steps_throughput.py
+    .venv/bin/python bench/steps_throughput.py [--inline]
 """
 
 from __future__ import annotations
 
+import sys
 import time
 
 from _common import bare_commit_loop, best_of, machine, met, run_plan, temp_home
@@ -24,10 +27,19 @@ def main() -> None:
     base_rate = N / base_s
     print(f"baseline: bare loop, {2 * N} commits in {base_s * 1000:.1f} ms = "
           f"{2 * N / base_s:,.0f} commits/s = {base_rate:,.0f} steps/s")
-    steps = [{"name": f"s{i}", "python": "benchsteps:noop"} for i in range(N)]
+    modes = ("process", "inline") if "--inline" in sys.argv else ("process",)
+    for mode in modes:
+        print(f"isolation: {mode}")
+        measure(mode, base_s)
+
+
+def measure(mode: str, base_s: float) -> None:
+    base_rate = N / base_s
+    extra = {"isolation": "inline"} if mode == "inline" else {}
+    steps = [{"name": f"s{i}", "python": "benchsteps:noop", **extra} for i in range(N)]
     results: dict[int, float] = {}
     with temp_home() as home:
-        run_plan(home, steps[:20], 8)  # warm-up: imports, schema, thread pool
+        run_plan(home, steps[:40], max(CONCURRENCIES))  # warm-up: imports, schema, thread pool, workers
         for conc in CONCURRENCIES:
             runs = []
             for _ in range(REPEATS):
@@ -41,7 +53,7 @@ def main() -> None:
                   f"(engine takes {best / base_s:.1f}x the bare commits' time)")
     best_conc = max(results, key=results.__getitem__)
     rate = results[best_conc]
-    print(f"RESULT steps_throughput: {rate:,.0f} steps/s (concurrency {best_conc}); "
+    print(f"RESULT steps_throughput ({mode}): {rate:,.0f} steps/s (concurrency {best_conc}); "
           f"baseline {base_rate:,.0f} steps/s ({2 * base_rate:,.0f} commits/s); "
           f"ratio {rate / base_rate:.3f}; target >= {TARGET:,.0f} steps/s: {met(rate >= TARGET)}")
 

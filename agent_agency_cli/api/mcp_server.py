@@ -15,9 +15,10 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from agent_agency_cli.api.schemas import ApproveBody, TaskCreate
-from agent_agency_cli.errors import AgencyError, BadInputError
+from agent_agency_cli.errors import AgencyError
 
-INSTRUCTIONS = ("Drive agent-agency-cli tasks: create_task queues a plan (JSON, the plan-file schema) to run; "
+INSTRUCTIONS = ("Drive agent-agency-cli tasks: create_task queues a task (a plan as JSON in the "
+                "plan-file schema, or only a description and requirements for the planner); "
                 "task_status/list_tasks/task_logs read; pause/resume/cancel/approve/reject steer. Strict tasks "
                 "wait in awaiting_approval until approve_task.")
 TaskIdArg = Annotated[str, Field(description="Task id or an unambiguous prefix of it.", min_length=1)]
@@ -62,11 +63,10 @@ def build_server(home: str | None = None, config: str | None = None,
 
     @server.tool(annotations=write)
     def create_task(task: TaskCreate) -> dict[str, Any]:
-        """Validate and queue a task: description, priority, execution_mode, requirements, deadline and the plan
-        inline ({"steps": [{"name": ..., "run": ...}]}). Returns the task's status (its id is `id`)."""
+        """Validate and queue a task: description, priority, execution_mode, requirements, deadline, stakeholders
+        and the plan inline ({"steps": [{"name": ..., "run": ...}]}), or no plan: the planner makes one from the
+        description and requirements, as `task create` does. Returns the task's status (its id is `id`)."""
         def submit(orch: Any) -> dict[str, Any]:
-            if task.plan is None:
-                raise BadInputError("no plan given (the planner arrives with model steps): pass plan={'steps': [...]}")
             return orch.get_status(orch.submit_task(task.request()))
 
         return call(submit)

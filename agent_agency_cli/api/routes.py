@@ -39,10 +39,8 @@ SSE = {200: {"content": {"text/event-stream": {}}, "description": "Server-sent e
 
 @router.post("/tasks", status_code=201, response_model=TaskView, tags=["tasks"])
 async def create_task(body: TaskCreate, request: Request) -> Any:
-    """Validate and queue a task (the seed's body plus an inline plan); returns its status."""
-    if body.plan is None:
-        raise BadInputError("no plan given (the planner arrives with model steps): send the plan inline as "
-                            "\"plan\": {\"steps\": [{\"name\": \"build\", \"run\": \"make\"}]}")
+    """Validate and queue a task (the seed's body, with a plan inline or without one for the planner);
+    returns its status."""
     start = request.app.state.start_engine
 
     def submit(orch: Any) -> dict[str, Any]:

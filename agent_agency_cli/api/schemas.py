@@ -36,9 +36,10 @@ class TaskCreate(BaseModel):
     deadline: datetime | str | None = Field(
         None, description="ISO-8601 (2026-12-31T23:59:59Z) or relative (30m, 2h, 1d).")
     stakeholders: list[str] = Field(default_factory=list, max_length=50,
-                                    description="The seed's field; accepted, not stored yet.")
+                                    description="Who is told about the task (stored; in its status and hooks).")
     plan: dict[str, Any] | None = Field(
-        None, description="The plan inline, as the plan file's YAML would parse: {steps: [...]}.")
+        None, description="The plan inline, as the plan file's YAML would parse: {steps: [...]}; "
+                          "omitted: the planner makes one (as `task create` without --plan).")
     concurrency: int | None = Field(None, ge=1, le=1024)
     complexity: Literal["simple", "moderate", "complex", "enterprise"] | None = None
 
@@ -48,7 +49,7 @@ class TaskCreate(BaseModel):
         return {
             "description": self.description, "plan": self.plan, "mode": self.execution_mode,
             "priority": self.priority, "deadline": self.deadline, "concurrency": self.concurrency,
-            "complexity": self.complexity,
+            "complexity": self.complexity, "stakeholders": self.stakeholders,
             "requirements": [r.strip() for r in reqs.split(",")] if isinstance(reqs, str) else reqs,
         }
 
@@ -151,6 +152,7 @@ class TaskView(_View):
     priority: Priority
     finished: bool
     requirements: list[str]
+    stakeholders: list[str] = []
     deadline: str | None
     elapsed: float | None
     eta: float | None

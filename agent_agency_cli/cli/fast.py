@@ -58,7 +58,7 @@ def _create(opts: dict[str, Any]) -> None:
     task_actions.submit(
         plan=opts.get("plan"), description=opts.get("description"), mode=opts.get("mode"),
         priority=opts.get("priority", task_actions.DEFAULT_PRIORITY), requirements=opts.get("requirements"),
-        deadline=opts.get("deadline"), workdir=opts.get("workdir"),
+        deadline=opts.get("deadline"), stakeholders=opts.get("stakeholders"), workdir=opts.get("workdir"),
         concurrency=None if concurrency is None else int(concurrency), complexity=opts.get("complexity"),
         foreground=False, no_start=opts.get("no_start", False), wait=False, as_json=opts.get("as_json", False),
     )
@@ -91,7 +91,8 @@ _COMMANDS = {
     "create": _Spec(_create, flags={"--no-start": "no_start", "--json": "as_json"}, values={
         "--plan": "plan", "-p": "plan", "--description": "description", "-d": "description",
         "--mode": "mode", "--priority": "priority", "--requirements": "requirements",
-        "--deadline": "deadline", "--workdir": "workdir", "--concurrency": "concurrency",
+        "--deadline": "deadline", "--stakeholders": "stakeholders", "--workdir": "workdir",
+        "--concurrency": "concurrency",
         "--complexity": "complexity"}, takes_id=False),
 }
 

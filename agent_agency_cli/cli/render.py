@@ -80,6 +80,8 @@ def header_lines(s: dict[str, Any]) -> list[Text]:
         style = "red bold" if s["deadline_passed"] else ""
         label = "deadline passed" if s["deadline_passed"] else "due"
         lines.append(Text(f"{label} {s['deadline']}", style=style))
+    if s.get("stakeholders"):
+        lines.append(Text(f"stakeholders: {', '.join(s['stakeholders'])}"))
     if s["reason"]:
         lines.append(Text(f"reason: {s['reason']}", style=STYLES.get(s["status"], "")))
     note = waiting_note(s)

@@ -27,6 +27,7 @@ def submit(
     *, plan: str | None, description: str | None, mode: str | None, priority: str,
     requirements: str | None, deadline: str | None, workdir: str | None, concurrency: int | None,
     complexity: str | None, foreground: bool, no_start: bool, wait: bool, as_json: bool,
+    stakeholders: str | None = None,
 ) -> tuple[TaskOrchestrator, str | None]:
     """`task create` up to following the task: validate, store, start the daemon, print the id
     (or the JSON document; the dry-run report for a dry run, then the id is None).
@@ -54,6 +55,7 @@ def submit(
     request = dict(
         description=description, plan=plan, mode=mode_v, priority=prio,
         requirements=requirements.split(",") if requirements else [],
+        stakeholders=stakeholders.split(",") if stakeholders else [],
         deadline=deadline, workdir=workdir, concurrency=concurrency, complexity=complexity,
     )
     orch = orchestrator()

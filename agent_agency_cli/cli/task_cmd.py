@@ -64,6 +64,8 @@ def create(
     deadline: Annotated[str | None, typer.Option(help="ISO-8601 (2026-12-31, "
                                                  "2026-12-31T18:00Z) or relative (30m, 2h, 1d).")
                         ] = None,
+    stakeholders: Annotated[str | None, typer.Option(help="Comma-separated names of who is told "
+                                                     "about the task, e.g. 'security_team,ops'.")] = None,
     workdir: Annotated[str | None, typer.Option(help="Default working directory of the steps "
                                                 "(else the task's own workspace).")] = None,
     concurrency: Annotated[int | None, typer.Option(help="Max steps running at once "
@@ -88,8 +90,8 @@ def create(
     """
     orch, tid = task_actions.submit(
         plan=plan, description=description, mode=mode, priority=priority, requirements=requirements,
-        deadline=deadline, workdir=workdir, concurrency=concurrency, complexity=complexity,
-        foreground=foreground, no_start=no_start, wait=wait, as_json=as_json,
+        deadline=deadline, stakeholders=stakeholders, workdir=workdir, concurrency=concurrency,
+        complexity=complexity, foreground=foreground, no_start=no_start, wait=wait, as_json=as_json,
     )
     if tid is None:
         return  # a dry run: its report is printed

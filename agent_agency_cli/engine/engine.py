@@ -293,9 +293,16 @@ class Engine:
     async def _run_runner(self, runner: TaskRunner) -> None:
         try:
             await runner.run()
-        except Exception:
-            log.exception("task %s: engine error", runner.task_id)
-            self._fail_after_engine_error(runner)
+        except Exception as exc:
+            from agent_agency_cli.engine.storage_faults import database_fault, hand_back_when_writable
+
+            why = database_fault(exc)
+            if why is None:
+                log.exception("task %s: engine error", runner.task_id)
+                self._fail_after_engine_error(runner)
+            else:  # a full disk: not the task's fault; it resumes once a write succeeds
+                self.runners.pop(runner.task_id, None)
+                await hand_back_when_writable(self.store, runner.task_id, why, self.remote_killer, self.runners)
         finally:
             self.runners.pop(runner.task_id, None)
             self.kick()

@@ -176,6 +176,9 @@ class StepLifecycle:
             self._logs_dir = self.paths.step_log(self.task_id, st.name).parent
         cap = self.settings.task_execution.monitoring.step_log_max * 1048576
         log = StepLog(self._logs_dir / f"{st.name}.log", mask=self.secret_mask, max_bytes=cap)
+        from agent_agency_cli.engine.storage_faults import watch_log
+
+        watch_log(self, st, log)  # a full disk pauses the task instead of failing it
         if st.attempt > 1:
             log.line("sys", f"attempt {st.attempt} of {st.max_attempts}")
         samples = executor_for(spec).samples_processes

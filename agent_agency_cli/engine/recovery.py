@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from agent_agency_cli.engine.process import home_marker, identity_alive, kill_step_processes
 from agent_agency_cli.engine.queued import apply_pending, pending_ids
@@ -31,35 +32,44 @@ def recover_orphans(store: Store, identity: str,
     for task in store.tasks_owned_elsewhere([s.value for s in ACTIVE_TASK_STATUSES], identity):
         if identity_alive(task["owner"]):
             continue
-        tid = task["id"]
-        # Sent to the engine that died (an ownerless task takes the direct path instead).
-        queued = pending_ids(store, tid)
-        killed = 0
-        for step in store.get_steps(tid):
-            status = StepStatus(step["status"])
-            if not status.is_active:
-                continue
-            killed += kill_step_processes(tid, step["name"], step["pgid"], step["started_at"], home_id)
-            if kill_remote is not None:
-                killed += kill_remote(tid, step["name"], step["attempt"])
-            store.set_step_status(
-                tid, step["name"], status, StepStatus.INTERRUPTED, event="step_interrupted",
-                payload={"reason": "its engine died"}, reason="interrupted: engine died",
-                finished_at=time.time(),
-            )
-        old = TaskStatus(task["status"])
-        # A pause or escalation is a person's decision and survives the crash;
-        # anything else goes back to the queue for the next engine.
-        new = old if old in (TaskStatus.PAUSED, TaskStatus.ESCALATED) else TaskStatus.QUEUED
-        payload = {"dead_owner": task["owner"], "killed_processes": killed}
-        if new is old:
-            store.update_task_fields(tid, event="task_recovered",
-                                     payload={"status": old.value, **payload}, owner=None)
-        else:
-            store.set_task_status(tid, old, new, event="task_recovered", payload=payload,
-                                  owner=None)
-        log.info("recovered task %s (was %s, owner %s, killed %d)", tid, old, task["owner"], killed)
-        if queued:
-            apply_pending(store, tid, queued)
-        recovered.append(tid)
+        recover_task(store, task, home_id, kill_remote)
+        recovered.append(task["id"])
     return recovered
+
+
+def recover_task(store: Store, task: Any, home_id: str,
+                 kill_remote: Callable[[str, str, int], int] | None = None,
+                 why: str = "engine died") -> None:
+    """Hand one task back whose runner is gone: kill its steps' processes, mark its active
+    steps interrupted, queue it again (a pause or escalation stays) and apply the
+    interventions sent to the runner meanwhile."""
+    tid = task["id"]
+    # Sent to the engine that died (an ownerless task takes the direct path instead).
+    queued = pending_ids(store, tid)
+    killed = 0
+    for step in store.get_steps(tid):
+        status = StepStatus(step["status"])
+        if not status.is_active:
+            continue
+        killed += kill_step_processes(tid, step["name"], step["pgid"], step["started_at"], home_id)
+        if kill_remote is not None:
+            killed += kill_remote(tid, step["name"], step["attempt"])
+        store.set_step_status(
+            tid, step["name"], status, StepStatus.INTERRUPTED, event="step_interrupted",
+            payload={"reason": f"its {why}"}, reason=f"interrupted: {why}",
+            finished_at=time.time(),
+        )
+    old = TaskStatus(task["status"])
+    # A pause or escalation is a person's decision and survives the crash;
+    # anything else goes back to the queue for the next engine.
+    new = old if old in (TaskStatus.PAUSED, TaskStatus.ESCALATED) else TaskStatus.QUEUED
+    payload = {"dead_owner": task["owner"], "killed_processes": killed, "why": why}
+    if new is old:
+        store.update_task_fields(tid, event="task_recovered",
+                                 payload={"status": old.value, **payload}, owner=None)
+    else:
+        store.set_task_status(tid, old, new, event="task_recovered", payload=payload,
+                              owner=None)
+    log.info("recovered task %s (was %s, owner %s, killed %d)", tid, old, task["owner"], killed)
+    if queued:
+        apply_pending(store, tid, queued)

@@ -1,6 +1,8 @@
 """Python steps: `module:function` called with a StepContext.
 
-Sync functions run in a worker thread, async ones on the engine's loop. A
+By default a step runs in a worker process (executors/python_pool.py), so nothing
+it does can take the engine down. With `isolation: inline` it runs in the engine:
+sync functions in a worker thread, async ones on the engine's loop. A
 module found as a file next to the plan (or in the step's workdir) is loaded
 from that file under a name unique to its path, so two plans with their own
 `steps.py` never see each other's code; an edited file is reloaded.
@@ -271,8 +273,14 @@ class PythonExecutor:
     plan_key = "python"
     samples_processes = False
 
-    def make_handle(self, ctx: AttemptContext) -> PythonHandle:
+    def make_handle(self, ctx: AttemptContext) -> Any:
         ref = ctx.spec["python"]
+        if ctx.spec.get("isolation", "process") != "inline":
+            from agent_agency_cli.executors.python_pool import WorkerHandle, make_request
+
+            request = make_request(ref, task_id=ctx.task_id, step=ctx.step, workspace=ctx.workspace,
+                                   workdir=ctx.cwd, attempt=ctx.attempt, env=ctx.env, search=ctx.search)
+            return WorkerHandle(ref, request, ctx.log, ctx.limits, ctx.report_progress)
         step_ctx = StepContext(
             task_id=ctx.task_id, step=ctx.step, workspace=ctx.workspace, workdir=ctx.cwd,
             attempt=ctx.attempt, env=ctx.env, log=ctx.log, report_progress=ctx.report_progress,

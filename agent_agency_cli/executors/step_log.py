@@ -3,6 +3,8 @@ cap that keeps the head and the tail, and linear-time handling of output without
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import time
 from collections import deque
@@ -16,6 +18,9 @@ from agent_agency_cli.paths import open_private
 # A line longer than this is written in pieces of this size: output without newlines
 # (100 MB of it) costs linear time and never more than one piece of memory.
 MAX_LINE_CHARS = 64 * 1024
+# Write errors that mean the storage is full or failing (not a bug of ours): the log
+# drops lines (counted) and tells its owner, who pauses or fails the task.
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EIO, errno.EDQUOT})
 
 
 def log_timestamp(ts: float | None = None) -> str:
@@ -52,6 +57,9 @@ class StepLog:
         self._partial_len: dict[str, int] = {}
         self._written = 0  # characters in the file (all attempts)
         self._tail: deque[str] | None = None  # once the head is full: the latest lines
+        self.write_error: OSError | None = None  # the storage error of the last write, until one succeeds
+        self.on_write_error: Callable[[OSError], None] | None = None  # told once per failing spell
+        self._lost = 0  # lines dropped because the storage failed
         self._tail_chars = 0
         self._dropped_lines = 0
         self._dropped_chars = 0
@@ -64,17 +72,73 @@ class StepLog:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._fh = open_private(self.path, "a")
             self._written = os.fstat(self._fh.fileno()).st_size
+            if self._lost:
+                lost = self._lost
+                # the failed write may have left half a line: the note starts on its own
+                cut = "\n" if self._written and not self._ends_with_newline() else ""
+                if not self._put(f"{cut}{log_timestamp()} sys| … {lost} line(s) lost: writing this log failed "
+                                 f"({self._reason()})\n", count=0):
+                    return None
+                self._lost -= lost
             if self._pending:
                 pending, self._pending = self._pending, []
                 self._write([f"{log_timestamp(ts)} sys| {text}\n" for ts, text in pending])
         return self._fh
 
+    def _ends_with_newline(self) -> bool:
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(-1, os.SEEK_END)
+                return fh.read(1) == b"\n"
+        except OSError:
+            return True
+
+    def _reason(self) -> str:
+        exc = self.write_error
+        return exc.strerror or str(exc) if exc is not None else "unknown error"
+
+    def _put(self, text: str, count: int = 1) -> bool:
+        """Write and flush; a storage error drops the text (counted as `count` lines),
+        closes the file (reopened by the next write) and tells on_write_error once."""
+        if self._fh is None:
+            try:
+                self._open()
+            except OSError as exc:
+                return self._failed(exc, count)
+            if self._fh is None:
+                return False
+        try:
+            self._fh.write(text)
+            self._fh.flush()
+        except OSError as exc:
+            return self._failed(exc, count)
+        self.write_error = None
+        return True
+
+    def _failed(self, exc: OSError, count: int) -> bool:
+        if exc.errno not in STORAGE_ERRNOS:
+            raise exc
+        if self._fh is not None:
+            with contextlib.suppress(OSError):
+                self._fh.close()  # closes the descriptor even when its flush fails again
+            self._fh = None
+        self._lost += count
+        first = self.write_error is None
+        self.write_error = exc
+        if first and self.on_write_error is not None:
+            self.on_write_error(exc)
+        return False
+
+    def probe(self) -> bool:
+        """Whether the log can be written again (writes the note of lost lines, if any)."""
+        if self._fh is not None and self.write_error is None:
+            return True
+        return self._put("", count=0) and self.write_error is None
+
     def _write(self, lines: list[str]) -> None:
         """Append formatted lines, within the cap (head as it comes, then a bounded tail)."""
-        fh = self._fh
         if self.max_bytes is None:
-            fh.write("".join(lines))
-            fh.flush()
+            self._put("".join(lines), count=len(lines))
             return
         head = self.max_bytes // 2
         i = 0
@@ -85,8 +149,7 @@ class StepLog:
                 self._written += len(lines[i])
                 i += 1
             if out:
-                fh.write("".join(out))
-                fh.flush()
+                self._put("".join(out), count=len(out))
             if i == len(lines):
                 return
             self._tail = deque()
@@ -106,7 +169,6 @@ class StepLog:
         if stream == "sys" and self._fh is None:
             self._pending.append((time.time(), text))  # formatted only if ever written
             return
-        self._open()
         self._write([f"{log_timestamp()} {stream}| {text}\n"])
 
     def _mask_for(self, stream: str) -> Callable[[str], str]:
@@ -135,7 +197,6 @@ class StepLog:
         if self.mask is not None:
             mask = self._mask_for(stream)
             lines = [mask(ln) for ln in lines]
-        self._open()
         self._write([f"{ts} {stream}| {ln.rstrip(chr(13))}\n" for ln in lines])
         self._partial_len[stream] = len(rest)
         if rest:
@@ -155,20 +216,23 @@ class StepLog:
         for stream in list(self._partial):
             self._flush_partial(stream)
         self._partial.clear()
-        if self._fh is None and keep and self._pending:
-            self._open()
-        if self._fh is not None:
+        if self._fh is None and keep and (self._pending or self._lost):
+            with contextlib.suppress(OSError):
+                self._open()
+        if self._fh is not None or self._tail is not None:
             if self._tail is not None:
                 if self._dropped_lines:
-                    self._fh.write(
+                    self._put(
                         f"{log_timestamp()} sys| … {self._dropped_lines} line(s), "
                         f"{self._dropped_chars / 1048576:.1f} MiB dropped from the middle: the step log "
                         f"is capped at {self.max_bytes / 1048576:.1f} MiB "
                         "(task_execution.monitoring.step_log_max); the first and the last half follow …\n")
-                self._fh.write("".join(self._tail))
+                self._put("".join(self._tail), count=len(self._tail))
                 self._written += self._tail_chars
                 self._tail = None
                 self._tail_chars = self._dropped_lines = self._dropped_chars = 0
-            self._fh.close()
-            self._fh = None
+            if self._fh is not None:
+                with contextlib.suppress(OSError):  # a storage error was reported by the last write
+                    self._fh.close()
+                self._fh = None
         self._pending.clear()

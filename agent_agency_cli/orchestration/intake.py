@@ -31,6 +31,7 @@ from agent_agency_cli.planning.dag import analyze
 from agent_agency_cli.planning.plan_file import Plan, load_plan, parse_plan
 from agent_agency_cli.planning.selection import selections_for
 from agent_agency_cli.request import TaskRequest
+from agent_agency_cli.security.step_text import model_step_text
 from agent_agency_cli.security.vault import seal_task
 from agent_agency_cli.store import Store
 from agent_agency_cli.timeutil import iso, parse_deadline
@@ -40,6 +41,8 @@ from agent_agency_cli.workers import needs_for
 
 MAX_DESCRIPTION = 2000
 MAX_REQUIREMENT = 200
+MAX_STAKEHOLDERS = 50
+MAX_STAKEHOLDER = 100
 
 
 def command_text(step: Any) -> str:
@@ -55,7 +58,25 @@ def command_text(step: Any) -> str:
         from agent_agency_cli.executors.tool import scan_text  # only plans with tool steps
 
         parts.append(scan_text(step.tool, step.arguments))
+    parts.extend(model_step_text(step))  # a prompt that asks an agent to run a command
     return "\n".join(parts)
+
+
+def stakeholders_of(names: list[str]) -> list[str]:
+    """The seed's stakeholders, checked: names without blanks, duplicates dropped in order."""
+    out: list[str] = []
+    for raw in names:
+        name = raw.strip()
+        if not name:
+            raise BadInputError("stakeholders: empty name (use a comma-separated list, e.g. 'security_team,ops')")
+        if len(name) > MAX_STAKEHOLDER or any(c in name for c in "\n\r\t"):
+            raise BadInputError(f"stakeholders: {name[:40]!r} is not a name (one line, at most "
+                                f"{MAX_STAKEHOLDER} characters)")
+        if name not in out:
+            out.append(name)
+    if len(out) > MAX_STAKEHOLDERS:
+        raise BadInputError(f"stakeholders: {len(out)} names, at most {MAX_STAKEHOLDERS}")
+    return out
 
 
 def step_signature(step: Any) -> str:
@@ -80,16 +101,15 @@ class Intake:
                 err = exc.errors()[0]
                 key = ".".join(str(p) for p in err["loc"])
                 raise BadInputError(f"bad task request: {key}: {err['msg']}") from None
+        stakeholders = stakeholders_of(request.stakeholders)
         plan: Plan
         planned = None
         if request.plan is None:  # the planner writes one (planning/planner.py)
             from agent_agency_cli.planning.planner import plan_task  # only when there is no plan
 
-            wd = Path(request.workdir).expanduser() if request.workdir is not None else None
-            if wd is not None and not wd.is_dir():
-                raise BadInputError(f"workdir {wd} does not exist or is not a directory")
+            wd = checked_workdir(request.workdir)
             planned = plan_task(request.description or "", [r.strip() for r in request.requirements],
-                                wd.resolve() if wd else None, self.settings)
+                                Path(wd) if wd else None, self.settings)
             plan = parse_plan(planned.data, source=None, base_dir=os.getcwd())
         elif isinstance(request.plan, str | Path):
             plan = load_plan(request.plan)
@@ -121,12 +141,7 @@ class Intake:
                 raise BadInputError(f"deadline {iso(deadline)} is in the past")
         elif request.deadline:
             deadline = parse_deadline(request.deadline)
-        workdir = None
-        if request.workdir is not None:
-            wd = Path(os.path.expanduser(request.workdir))  # '~nosuchuser' stays as typed
-            if not wd.is_dir():
-                raise BadInputError(f"workdir {str(wd)!r} does not exist or is not a directory")
-            workdir = str(wd.resolve())
+        workdir = checked_workdir(request.workdir)
         search = [Path(p) for p in (plan.base_dir, workdir) if p]
         if any(s.python or (s.fallback is not None and s.fallback.python) for s in plan.steps):
             # executors.python loads anyio: only plans with Python steps need the check.
@@ -162,6 +177,7 @@ class Intake:
             "review_mode": review["review_mode"],
             "initial_review": review["council"],
             "requirements": requirements,
+            "stakeholders": stakeholders,
             "deadline": deadline,
             "workdir": workdir,
             "plan_path": plan.source,
@@ -292,3 +308,18 @@ class Intake:
             except sqlite3.IntegrityError:
                 continue  # id collision: draw another
         raise ConflictError("could not allocate a task id")  # pragma: no cover - 16M ids
+
+
+def checked_workdir(value: str | None) -> str | None:
+    """--workdir as an absolute path to an existing directory; BadInputError (one line) otherwise."""
+    if value is None:
+        return None
+    wd = Path(os.path.expanduser(value))  # '~nosuchuser' stays as typed
+    try:
+        if wd.is_dir():
+            return str(wd.resolve())
+        problem = "does not exist or is not a directory"
+    except OSError as exc:  # a name too long, a loop of links, ...
+        problem = f"cannot be used: {exc.strerror or exc}"
+    shown = str(wd) if len(str(wd)) <= 200 else str(wd)[:200] + "…"
+    raise BadInputError(f"workdir {shown!r} {problem}")

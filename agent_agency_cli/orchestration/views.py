@@ -149,6 +149,7 @@ def build_status(task: sqlite3.Row, steps: list[sqlite3.Row], paths: HomePaths) 
         "status": status.value,
         "finished": status.is_terminal,
         "requirements": json.loads(task["requirements"]),
+        "stakeholders": json.loads(task["stakeholders"] or "[]"),
         "deadline": iso(task["deadline"]),
         "deadline_passed": _deadline_passed(task, now),
         "created_at": iso(task["created_at"]),

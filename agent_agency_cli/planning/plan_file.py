@@ -112,6 +112,8 @@ class PlanStep(BaseModel):
     fallback: FallbackStep | None = None
     checkpoint: bool = False  # snapshot the workspace before it runs
     on_failure: Literal["fail", "abort", "rollback", "human"] = "fail"
+    # python steps: "process" (a worker process, the default) or "inline" (a thread of the engine)
+    isolation: Literal["process", "inline"] | None = None
     # model steps (executors/model.py): `model: NAME|auto` with a prompt template
     model: str | None = None
     prompt: str | None = None

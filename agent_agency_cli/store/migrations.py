@@ -333,6 +333,12 @@ def m006_learning(db: Database) -> None:
     db.execute("CREATE TABLE learning_origin (id TEXT NOT NULL)")
 
 
+@migrations()
+def m007_stakeholders(db: Database) -> None:
+    # The seed's TaskRequest.stakeholders: who is told about the task (a JSON list of names).
+    db.execute("ALTER TABLE tasks ADD COLUMN stakeholders TEXT NOT NULL DEFAULT '[]'")
+
+
 SCHEMA_VERSION = len(migrations._migrations)
 assert SCHEMA_VERSION == db.SCHEMA_VERSION, "update store/db.py SCHEMA_VERSION with the migrations"
 

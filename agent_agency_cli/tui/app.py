@@ -73,8 +73,10 @@ class AgencyApp(App[None]):
         return TaskOrchestrator(home=self.orch.home, config=self.orch.config_path,
                                 settings=self.orch.settings)
 
-    def call_orch(self, method: str, *args: Any, **kwargs: Any) -> None:
-        """Run `TaskOrchestrator.<method>(*args, **kwargs)` off the UI thread; notify the outcome."""
+    def call_orch(self, method: str | Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Run `TaskOrchestrator.<method>(*args, **kwargs)` off the UI thread; notify the outcome.
+        `method` may be a function taking the orchestrator first (e.g. a plan decision)."""
+        name = method if isinstance(method, str) else method.__name__
 
         def work() -> None:
             from agent_agency_cli.errors import AgencyError
@@ -82,19 +84,20 @@ class AgencyApp(App[None]):
             ok, message = False, ""
             orch = self.new_orch()
             try:
-                message, ok = str(getattr(orch, method)(*args, **kwargs)), True
+                fn = getattr(orch, method) if isinstance(method, str) else partial(method, orch)
+                message, ok = str(fn(*args, **kwargs)), True
             except AgencyError as exc:
                 message = str(exc)
             except Exception as exc:  # never let an action crash the view
-                message = f"{method} failed: {exc}"
+                message = f"{name} failed: {exc}"
             finally:
                 orch.close()
             try:
-                self.call_from_thread(self._action_done, method, ok, message)
+                self.call_from_thread(self._action_done, name, ok, message)
             except RuntimeError:
                 pass  # the app has closed meanwhile
 
-        self.run_worker(work, thread=True, group="orch", name=method, exit_on_error=False)
+        self.run_worker(work, thread=True, group="orch", name=name, exit_on_error=False)
 
     def _action_done(self, method: str, ok: bool, message: str) -> None:
         self.results.append((method, ok, message))

@@ -24,6 +24,7 @@ from agent_agency_cli.tui.filter_bar import FilterBar
 from agent_agency_cli.tui.header import TaskHeader
 from agent_agency_cli.tui.metrics import MetricsRow
 from agent_agency_cli.tui.modify_modal import ModifyModal
+from agent_agency_cli.tui.plan_modal import PlanPrompt
 from agent_agency_cli.tui.reason_modal import ReasonModal
 from agent_agency_cli.tui.step_details import StepDetails
 from agent_agency_cli.tui.step_log import StepLogView
@@ -74,6 +75,7 @@ class TaskScreen(Screen):
         self._selected: str | None = None
         self._auto_select = True
         self._approval_modal: ApprovalModal | None = None
+        self._plan_prompt = PlanPrompt(self)  # a planner's plan awaiting approval (strict mode)
         self._declined_step: str | None = None
         self._answered_step: str | None = None
         self._timer: Any = None
@@ -297,6 +299,8 @@ class TaskScreen(Screen):
         return approval if isinstance(approval, dict) else None
 
     def _check_approval(self) -> None:
+        assert self.feed is not None
+        self._plan_prompt.check(self.feed.status)
         approval = self._pending_approval()
         step = str(approval.get("step")) if approval else None
         modal = self._approval_modal

@@ -78,18 +78,46 @@ def test_submitted_task_runs_and_reads_match_the_cli_json(api):
         assert c.get(f"/api/v1/tasks/{tid}/events", params={"after": events[-2]["id"]}).json() == events[-1:]
 
 
-def test_the_seeds_body_without_a_plan_is_422_and_stores_nothing(api_queue_only):
-    seed = {"description": "Implement user authentication system", "priority": "high", "execution_mode": "auto",
-            "requirements": ["secure", "scalable", "tested"], "deadline": "2031-12-31T23:59:59Z",
-            "stakeholders": ["security_team", "backend_team"]}
+def _seed() -> dict:
+    """The seed's REST body as written (a future deadline), without a plan: examples/api-request-planned.json."""
+    from tests.conftest import EXAMPLES
+
+    return json.loads((EXAMPLES / "api-request-planned.json").read_text())
+
+
+SEED = _seed()
+
+
+def test_the_seeds_body_without_a_plan_is_planned_like_the_cli_and_reaches_a_result(api):
+    with api.client() as c:
+        r = c.post("/api/v1/tasks", json=SEED)
+        assert r.status_code == 201, r.text
+        tid = r.json()["id"]
+        assert r.json()["stakeholders"] == ["security_team", "backend_team"]
+        done = _wait_status(c, tid, "completed", "partially_completed", "failed")
+        result = c.get(f"/api/v1/tasks/{tid}/result").json()
+    # The built-in planner's plan, the same one `task create --description ...` gets without --plan.
+    code, out, _ = _cli("task", "plan", "--description", SEED["description"], "--requirements",
+                        ",".join(SEED["requirements"]), "--json")
+    assert code == 0, out
+    assert [s["name"] for s in done["steps"]] == [s["name"] for s in json.loads(out)["plan"]["steps"]] == ["brief"]
+    assert done["steps"][0]["status"] == "completed"
+    # The brief proves none of the requirements: the final review says so, and the result is there.
+    assert done["status"] == "partially_completed" and result["finished"] and result["gaps"]
+    code, out, _ = _cli("task", "status", tid, "--json")
+    assert json.loads(out)["stakeholders"] == ["security_team", "backend_team"]
+
+
+@pytest.mark.parametrize(("stakeholders", "needle"), [
+    (["security_team", " "], "stakeholders: empty name"),
+    (["x" * 101], "is not a name"),
+])
+def test_bad_stakeholders_are_one_problem_line_and_store_nothing(api_queue_only, stakeholders, needle):
     with api_queue_only.client() as c:
-        r = c.post("/api/v1/tasks", json=seed)
-        assert r.status_code == 422
-        assert r.headers["content-type"] == "application/problem+json"
-        assert r.json()["detail"].startswith("no plan given (the planner arrives with model steps)")
-        assert r.json()["exit_code"] == 2
-        assert c.post("/api/v1/tasks", json={**seed, "plan": PLAN}).status_code == 201
-        assert len(c.get("/api/v1/tasks").json()["tasks"]) == 1
+        r = c.post("/api/v1/tasks", json={**SEED, "plan": PLAN, "stakeholders": stakeholders})
+        assert r.status_code == 422, r.text
+        assert needle in r.json()["detail"] and r.json()["exit_code"] == 2
+        assert c.get("/api/v1/tasks").json()["tasks"] == []
 
 
 @pytest.mark.parametrize(("body", "status", "needle"), [
@@ -267,6 +295,7 @@ def test_the_readme_curl_example_request_runs(api):
         assert r.status_code == 201, r.text
         tid = r.json()["id"]
         assert r.json()["mode"] == "strict" and r.json()["priority"] == "high"
+        assert r.json()["stakeholders"] == body["stakeholders"] == ["security_team", "backend_team"]
         _wait_status(c, tid, "awaiting_approval")
         r = c.post(f"/api/v1/tasks/{tid}/approve", json={"all_remaining": True})
         assert r.status_code == 200, r.text

@@ -67,7 +67,17 @@ def test_an_mcp_client_creates_reads_and_approves_a_strict_task(home):
         out["final"] = st
         out["list"] = _payload(await session.call_tool("list_tasks", {"status": ["completed"]}))
         out["logs"] = _payload(await session.call_tool("task_logs", {"task_id": tid[:4], "step": "second"}))
-        out["bad"] = await session.call_tool("create_task", {"task": {"description": "no plan here"}})
+        # Without a plan, the planner plans it, exactly like `task create --description ...`.
+        planned = await session.call_tool("create_task", {"task": {
+            "description": "Planned over MCP", "requirements": ["tested"], "stakeholders": ["qa_team"]}})
+        assert not _field(planned, "is_error", "isError"), planned.content
+        with anyio.fail_after(30):
+            while not (p := _payload(await session.call_tool("task_status", {"task_id": _payload(planned)["id"]})))[
+                    "finished"]:
+                await anyio.sleep(0.05)
+        out["planned"] = p
+        out["bad"] = await session.call_tool("create_task", {"task": {"description": "bad names",
+                                                                      "stakeholders": ["ops", " "]}})
         out["missing"] = await session.call_tool("pause_task", {"task_id": "nosuch"})
         out["done_pause"] = await session.call_tool("pause_task", {"task_id": tid})
         return out
@@ -92,8 +102,12 @@ def test_an_mcp_client_creates_reads_and_approves_a_strict_task(home):
     final = out["final"]
     assert final["status"] == "completed" and final["priority"] == "high"
     assert [t["id"] for t in out["list"]["tasks"]] == [final["id"]]
+    planned = out["planned"]
+    assert planned["plan"]["source"] == "builtin" and planned["stakeholders"] == ["qa_team"]
+    assert [(s["name"], s["status"]) for s in planned["steps"]] == [("brief", "completed")]
     assert "two" in [line["text"] for line in out["logs"]["lines"]]
-    for key, needle in (("bad", "no plan given"), ("missing", "no task"), ("done_pause", "nothing to pause")):
+    for key, needle in (("bad", "stakeholders: empty name"), ("missing", "no task"),
+                        ("done_pause", "nothing to pause")):
         res = out[key]
         assert _field(res, "is_error", "isError") is True, key
         assert needle in res.content[0].text, key

@@ -124,3 +124,60 @@ def test_the_seeds_task_monitor_reports_progress_until_the_task_ends(api, browse
     with api.client() as c:
         stored = [e["id"] for e in c.get(f"/api/v1/tasks/{tid}/events").json()]
     assert got["events"] == stored
+
+
+def _proc_state(pid: int) -> str | None:
+    """The state letter in /proc/PID/stat (T = stopped), None once the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def test_pause_and_resume_from_the_browser_stop_and_continue_the_process(api, browser, tmp_path):
+    from playwright.sync_api import expect
+
+    from tests.conftest import wait_for
+
+    pidfile, go = tmp_path / "step.pid", tmp_path / "go"
+    # The step records its pid, then waits for the test's file: it is running (or stopped) until then.
+    run = f"echo $$ > {pidfile}; while [ ! -e {go} ]; do sleep 0.02; done; echo went on"
+    with api.client() as c:
+        tid = c.post("/api/v1/tasks", json={"description": "Pause me from the browser",
+                                            "plan": {"steps": [{"name": "wait", "run": run}]}}).json()["id"]
+    page = browser.new_page(viewport={"width": 1000, "height": 700})
+    page.goto(f"{api.url}/#token={api.token}")
+    page.locator(f'tr[data-id="{tid}"] a').click()
+    expect(page.locator("#steps li[data-step=wait]")).to_have_attribute("data-status", "running", timeout=30_000)
+    pid = int(wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), timeout=30))  # type: ignore[arg-type]
+    assert _proc_state(pid) not in (None, "T")
+    with api.client() as c:  # the engine has recorded the step's process (what pause signals)
+        wait_for(lambda: c.get(f"/api/v1/tasks/{tid}").json()["steps"][0].get("pid"), timeout=30)
+
+    expect(page.locator("#btn-pause")).to_be_enabled()
+    page.click("#btn-pause")
+    expect(page.locator("#t-status")).to_contain_text("paused", timeout=30_000)
+    expect(page.locator("#btn-resume")).to_be_enabled()
+    expect(page.locator("#btn-pause")).to_be_disabled()
+    # The process really stops (SIGSTOP of its group): state T.
+    try:
+        wait_for(lambda: _proc_state(pid) == "T", timeout=30)
+    except AssertionError:
+        with api.client() as c:
+            now = c.get(f"/api/v1/tasks/{tid}").json()
+        raise AssertionError(f"step pid {pid} is in state {_proc_state(pid)!r}, not T; task {now['status']}, "
+                             f"step {now['steps'][0]['status']} pid {now['steps'][0].get('pid')}") from None
+    go.touch()  # a stopped process does not see it until resumed
+    with api.client() as c:
+        assert c.get(f"/api/v1/tasks/{tid}").json()["status"] == "paused"
+
+    page.keyboard.press("r")  # the keyboard path of the Resume button
+    expect(page.locator("#t-status")).to_contain_text("completed", timeout=30_000)
+    expect(page.locator("#log")).to_contain_text("went on")
+    with api.client() as c:
+        status = c.get(f"/api/v1/tasks/{tid}", params={}).json()
+        kinds = [e["kind"] for e in c.get(f"/api/v1/tasks/{tid}/events").json()]
+    assert status["status"] == "completed"
+    assert kinds.index("task_paused") < kinds.index("task_resumed") < kinds.index("task_completed")
+    assert {i["kind"] for i in status["interventions"]} >= {"pause", "resume"}
+    assert {i["who"] for i in status["interventions"]} == {"api:default@127.0.0.1"}

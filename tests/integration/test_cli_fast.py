@@ -214,6 +214,8 @@ FAST_SHAPES = [
     "task|create|--plan|{PLAN}|--no-start|--deadline|yesterday",
     "task|create|--plan|{SLOW}|--no-start|--deadline|1m",
     "task|create|--plan|{SLOW}|--no-start|--deadline|1m|--json",
+    "task|create|--plan|{PLAN}|--no-start|--stakeholders|security_team,ops|--json",
+    "task|create|--plan|{PLAN}|--no-start|--stakeholders|,",
     "task|create|--plan|{PLAN}|--no-start|--workdir|{H}/nowhere",
     "--config|{H}/missing-config.yaml|task|create|--plan|{PLAN}|--no-start",
 ]

@@ -96,7 +96,9 @@ def test_a_submitted_plan_is_stored_whole_or_not_at_all(fuzz_home: Path, data: A
             return
         # What was accepted reads back, in every form.
         status = orch.get_status(tid)
-        assert status["id"] == tid and status["progress"]["total"] == len(data["steps"])
+        # No plan at all goes to the built-in planner, which plans at least one step.
+        expected = len(data["steps"]) if data is not None else len(status["steps"])
+        assert status["id"] == tid and status["progress"]["total"] == expected > 0
     runner = CliRunner()
     for args in (["task", "status", tid], ["task", "status", tid, "--json"], ["task", "list"]):
         res = runner.invoke(app, ["--home", str(home), *args])
