@@ -181,6 +181,8 @@ def status_lines(s: dict[str, Any], verbose: bool, gates: list[dict[str, Any]] |
         lines.append("dry run: nothing was run; the plan was checked and reported")
     if s["deadline"]:
         lines.append(f"{'deadline passed' if s['deadline_passed'] else 'due'} {s['deadline']}")
+    if s.get("stakeholders"):
+        lines.append(f"stakeholders: {', '.join(s['stakeholders'])}")
     if s["reason"]:
         lines.append(f"reason: {one_line(s['reason'])}")
     note = waiting_note(s)
