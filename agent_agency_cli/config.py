@@ -281,6 +281,9 @@ class ModelSelectionSettings(_Strict):
     requirements: dict[str, Rule] = {}  # a task requirement (e.g. code, creative) -> its rule
     types: dict[str, str] = {}  # step type -> model, for every rule
     planner: str | None = None  # the model that turns a description into a plan
+    # `model: auto` ranks the candidates that have at least this many learnt runs of the
+    # step's type by success rate, then mean cost (planning/selection.py); null: config order only.
+    learning_min_runs: int | None = Field(5, ge=1)
 
 
 class ModelsSettings(_Strict):

@@ -37,7 +37,12 @@ router = APIRouter(prefix="/api/v1", responses=ERRORS)
 SSE = {200: {"content": {"text/event-stream": {}}, "description": "Server-sent events"}}
 
 
-@router.post("/tasks", status_code=201, response_model=TaskView, tags=["tasks"])
+# Read bodies are the facade's dicts, key for key: a model field the dict lacks (a model step's
+# `model`, `--verbose`'s `attempts`) is left out rather than added as null, as in `--json`.
+AS_CLI: dict[str, Any] = {"response_model_exclude_unset": True}
+
+
+@router.post("/tasks", status_code=201, response_model=TaskView, **AS_CLI, tags=["tasks"])
 async def create_task(body: TaskCreate, request: Request) -> Any:
     """Validate and queue a task (the seed's body, with a plan inline or without one for the planner);
     returns its status."""
@@ -52,7 +57,7 @@ async def create_task(body: TaskCreate, request: Request) -> Any:
                         headers={"Location": f"/api/v1/tasks/{status['id']}"})
 
 
-@router.get("/tasks", response_model=TaskPage, tags=["tasks"])
+@router.get("/tasks", response_model=TaskPage, **AS_CLI, tags=["tasks"])
 async def list_tasks(
     request: Request,
     status: Annotated[list[TaskStatus] | None, Query(description="Only these statuses (repeatable).")] = None,
@@ -67,13 +72,13 @@ async def list_tasks(
             "next_offset": offset + limit if len(rows) > offset + limit else None}
 
 
-@router.get("/tasks/{task_id}", response_model=TaskView, tags=["tasks"])
+@router.get("/tasks/{task_id}", response_model=TaskView, **AS_CLI, tags=["tasks"])
 async def task_status(task_id: str, request: Request) -> Any:
     """The task's status, every step and the audit trail (`task status --json`)."""
     return await facade(request, lambda o: o.get_status(task_id, interventions=True))
 
 
-@router.get("/tasks/{task_id}/result", response_model=ResultView, tags=["tasks"])
+@router.get("/tasks/{task_id}/result", response_model=ResultView, **AS_CLI, tags=["tasks"])
 async def task_result(task_id: str, request: Request) -> Any:
     """The TaskResult (`task result --json`); `finished` says whether it is final."""
     return await facade(request, lambda o: o.result(task_id))
@@ -97,7 +102,7 @@ async def task_logs(
     return await facade(request, read)
 
 
-@router.get("/tasks/{task_id}/events", response_model=list[EventView], tags=["tasks"])
+@router.get("/tasks/{task_id}/events", response_model=list[EventView], **AS_CLI, tags=["tasks"])
 async def task_events(
     task_id: str, request: Request,
     after: Annotated[int, Query(ge=0, le=2**62)] = 0,

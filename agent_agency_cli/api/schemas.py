@@ -1,9 +1,7 @@
 """Request and response bodies of the HTTP API and the MCP server.
 
-The response models describe the dicts the facade returns (the same objects `--json`
-prints: `task status --json`, `task list --json`, `task events --json`, `task result --json`),
-so the API, the MCP tools and the CLI render one shape. They allow extra keys: a field the
-facade adds later passes through instead of being dropped.
+The response models are the shared ones of `agent_agency_cli.responses` (the same shapes
+`--json` prints and `agent-agency-cli schema` documents), re-exported here for the routes.
 """
 
 from __future__ import annotations
@@ -13,12 +11,22 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent_agency_cli.models import ExecutionMode, Priority, TaskStatus
-
-
-class _View(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
+from agent_agency_cli.models import ExecutionMode, Priority
+from agent_agency_cli.responses import (
+    ActionResult,
+    EventView,
+    LogLine,
+    LogPage,
+    Problem,
+    Progress,
+    ProgressData,
+    ResultView,
+    StepView,
+    TaskPage,
+    TaskSummary,
+    TaskView,
+    progress_data,
+)
 
 # -- requests --------------------------------------------------------------------------------
 
@@ -95,157 +103,8 @@ class ModifyBody(BaseModel):
                                      "started, or STEP=NAME.", max_length=100)
 
 
-# -- responses -------------------------------------------------------------------------------
-
-
-class Progress(_View):
-    done: int
-    total: int
-    percent: float
-    by_status: dict[str, int] | None = None
-
-
-class TaskSummary(_View):
-    """One row of `task list --json`."""
-
-    id: str
-    description: str
-    status: TaskStatus
-    priority: Priority
-    mode: ExecutionMode
-    created_at: str | None
-    elapsed: float | None
-    deadline: str | None
-    progress: Progress
-    exit_code: int | None
-
-
-class TaskPage(BaseModel):
-    tasks: list[TaskSummary]
-    limit: int
-    offset: int
-    next_offset: int | None = Field(None, description="Pass as offset for the next page; null on the last.")
-
-
-class StepView(_View):
-    name: str
-    status: str
-    kind: str | None
-    command: Any = None
-    needs: list[str]
-    attempt: int | None
-    duration: float | None
-    estimate: float | None
-    progress: float | None
-    progress_message: str | None
-    exit_code: int | None
-    reason: str | None
-
-
-class TaskView(_View):
-    """`task status --json`: the task, its progress and every step."""
-
-    id: str
-    description: str
-    status: TaskStatus
-    mode: ExecutionMode
-    priority: Priority
-    finished: bool
-    requirements: list[str]
-    stakeholders: list[str] = []
-    deadline: str | None
-    elapsed: float | None
-    eta: float | None
-    progress: Progress
-    exit_code: int | None
-    reason: str | None
-    approval: dict[str, Any] | None = None
-    steps: list[StepView]
-
-
-class ResultView(_View):
-    """`task result --json`."""
-
-    task_id: str
-    status: TaskStatus
-    finished: bool
-    exit_code: int | None
-    reason: str | None
-    duration: float | None
-    steps: list[dict[str, Any]]
-
-
-class EventView(BaseModel):
-    """One row of the events table (`task events --json`)."""
-
-    id: int
-    task_id: str
-    step: str | None
-    kind: str
-    ts: str | None
-    payload: dict[str, Any]
-
-
-class LogLine(BaseModel):
-    """One line of a step log (`task logs --json`)."""
-
-    ts: str
-    step: str
-    stream: str
-    text: str
-
-
-class LogPage(BaseModel):
-    lines: list[LogLine]
-    next_offset: int = Field(..., description="Pass as offset to get only newer lines.")
-
-
-class ActionResult(BaseModel):
-    """What an intervention did: the same sentence the CLI prints."""
-
-    task_id: str
-    message: str
-
-
-class ProgressData(BaseModel):
-    """The data of an SSE `event: progress` (the seed's TaskMonitor.onProgress payload)."""
-
-    task_id: str
-    progress: float = Field(..., description="Fraction of steps completed, 0.0 to 1.0.")
-    overall_progress: float = Field(..., description="Same as progress (the seed's name).")
-    percent: float
-    current_step: int | None = Field(None, description="1-based plan position of the step running now.")
-    current_step_name: str | None = None
-    status: TaskStatus
-    finished: bool
-    eta: float | None = Field(None, description="Seconds left along the critical path (estimate).")
-    elapsed: float | None = None
-    steps_done: int
-    steps_total: int
-
-
-class Problem(BaseModel):
-    """RFC 7807 problem details; `exit_code` is what the CLI would exit with."""
-
-    type: str = "about:blank"
-    title: str
-    status: int
-    detail: str
-    exit_code: int
-    instance: str | None = None
-
-
-def progress_data(status: dict[str, Any]) -> ProgressData:
-    """The progress event of a `get_status` dict."""
-    prog = status["progress"]
-    running = [i for i, s in enumerate(status["steps"]) if s["status"] in ("running", "awaiting_approval",
-                                                                             "paused")]
-    frac = prog["done"] / prog["total"] if prog["total"] else 0.0
-    return ProgressData(
-        task_id=status["id"], progress=round(frac, 4), overall_progress=round(frac, 4),
-        percent=prog["percent"],
-        current_step=running[0] + 1 if running else None,
-        current_step_name=status["steps"][running[0]]["name"] if running else None,
-        status=status["status"], finished=status["finished"], eta=status["eta"],
-        elapsed=status["elapsed"], steps_done=prog["done"], steps_total=prog["total"],
-    )
+__all__ = [
+    "ActionResult", "ApproveBody", "EventView", "LogLine", "LogPage", "ModifyBody", "OverrideBody",
+    "Problem", "Progress", "ProgressData", "ReasonBody", "RejectBody", "RequiredReason", "ResultView",
+    "StepView", "TaskCreate", "TaskPage", "TaskSummary", "TaskView", "progress_data",
+]

@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from agent_agency_cli.cli import daemon_cmd, learning_cmd, resources_cmd, serve_cmd, task_cmd, tools_cmd
+from agent_agency_cli.cli import (
+    daemon_cmd,
+    learning_cmd,
+    resources_cmd,
+    schema_cmd,
+    serve_cmd,
+    task_cmd,
+    tools_cmd,
+)
 from agent_agency_cli.cli.common import fail, state
 
 app = typer.Typer(
@@ -26,6 +34,7 @@ app.add_typer(resources_cmd.breakers_app, name="breakers")
 app.add_typer(tools_cmd.app, name="tools")
 app.add_typer(learning_cmd.app, name="learning")
 serve_cmd.register(app)
+schema_cmd.register(app)
 
 
 def _version(value: bool) -> None:

@@ -21,15 +21,20 @@ from agent_agency_cli.cli.plain import (  # noqa: F401
     steps_plain_lines,
     waiting_note,
 )
+from agent_agency_cli.event_kinds import (
+    APPROVAL_PURPOSE,
+    MODEL_KINDS,
+    QUIET_KINDS,
+    STATUS_ICONS,
+    STEP_ENDINGS,
+    TASK_ENDINGS_WITH_REASON,
+    EventKind,
+    kind_of,
+)
 from agent_agency_cli.security.terminal import strip_controls, strip_value
 from agent_agency_cli.units import format_duration
 
-ICONS = {
-    "pending": "◌", "waiting_resources": "◌", "awaiting_approval": "?", "running": "●",
-    "paused": "‖", "completed": "✓", "failed": "✗", "skipped": "↷", "cancelled": "⊘",
-    "interrupted": "!", "queued": "◌", "awaiting_review": "?", "escalated": "!",
-    "partially_completed": "◐",
-}
+ICONS = STATUS_ICONS
 STYLES = {
     "running": "cyan", "paused": "yellow", "completed": "green", "failed": "red",
     "skipped": "dim", "cancelled": "magenta", "interrupted": "yellow", "escalated": "yellow",
@@ -227,64 +232,65 @@ def event_line(ev: dict[str, Any]) -> str | None:
 
 
 def _event_text(ev: dict[str, Any]) -> str | None:
-    kind = ev["kind"]
+    kind = kind_of(ev["kind"])
     p = ev["payload"]
     t = _local_time(ev["ts"])
     step = ev["step"]
-    if kind == "step_progress":
+    if kind is None:  # a kind a newer version wrote
+        return f"{t}  {ev['kind']}"
+    if kind in QUIET_KINDS:
         return None
-    if kind.startswith("model_") or kind == "task_planned":
+    if kind in MODEL_KINDS:
         from agent_agency_cli.cli.model_render import event_line as model_event
 
-        line = model_event(t, step, kind, p)
+        line = model_event(t, step, kind.value, p)
         if line is not None:
             return line
-    if kind == "approval_requested":
-        what = {"start": "to run", "gate_violation": "to accept gate violations",
-                "manual_review": "for a manual review"}.get(p.get("kind"), "")
+    if kind is EventKind.APPROVAL_REQUESTED:
+        what = APPROVAL_PURPOSE.get(p.get("kind"), "")
         return (f"{t}  {step}  awaits approval {what}: {p.get('command')}  "
                 f"(agent-agency-cli task approve {ev['task_id']} | task reject "
                 f"{ev['task_id']} --reason ...)")
-    if kind == "gate_started":
+    if kind is EventKind.GATE_STARTED:
         return f"{t}  {step}  gate {p.get('gate')} running"
-    if kind == "review_recorded":
+    if kind is EventKind.REVIEW_RECORDED:
         who = f" by {p['reviewer']}" if p.get("reviewer") else ""
         return f"{t}  {p.get('phase')} {p.get('kind')} review: {p.get('verdict')}{who}"
-    if kind == "gate_result":
+    if kind is EventKind.GATE_RESULT:
         return (f"{t}  {step}  gate {p.get('gate')} {p.get('status')}"
                 + (f" (score {p['score']:.2f})" if p.get("score") is not None else "")
                 + ("" if p.get("required", True) else " [advisory]"))
-    if kind == "step_started":
+    if kind is EventKind.STEP_STARTED:
         return f"{t}  {step}  started (attempt {p.get('attempt')}/{p.get('max_attempts')})"
-    if kind == "step_completed":
+    if kind is EventKind.STEP_COMPLETED:
         return f"{t}  {step}  completed in {format_duration(p.get('duration'))}"
-    if kind == "step_failed":
+    if kind is EventKind.STEP_FAILED:
         return f"{t}  {step}  FAILED: {p.get('reason')}"
-    if kind == "step_retry":
+    if kind is EventKind.STEP_RETRY:
         return f"{t}  {step}  failed ({p.get('reason')}); retrying"
-    if kind in ("step_skipped", "step_cancelled", "step_interrupted"):
+    if kind in STEP_ENDINGS:
         return f"{t}  {step}  {p.get('status')}: {p.get('reason')}"
-    if kind.startswith("step_"):
-        return f"{t}  {step}  {kind.removeprefix('step_')}"
-    if kind == "task_created":
+    if kind.scope == "step":
+        return f"{t}  {step}  {kind.value.removeprefix('step_')}"
+    if kind is EventKind.TASK_CREATED:
         return f"{t}  task {ev['task_id']} created: {p.get('description')} ({p.get('steps')} steps)"
-    if kind in ("task_failed", "task_cancelled", "task_escalated"):
+    if kind in TASK_ENDINGS_WITH_REASON:
         return f"{t}  task {p.get('status')}: {p.get('reason')}"
-    if kind == "task_modified":
+    if kind is EventKind.TASK_MODIFIED:
         from agent_agency_cli.change_text import describe_changes
 
         return f"{t}  task modified: {describe_changes(p.get('new') or {}, p.get('old') or {})}"
-    if kind.startswith("task_"):
-        return f"{t}  task {kind.removeprefix('task_')}"
-    if kind.startswith("intervention_"):
+    if kind.scope == "task":
+        return f"{t}  task {kind.value.removeprefix('task_')}"
+    if kind.scope == "intervention":
         who = p.get("who", "")
-        return f"{t}  {p.get('kind')} {kind.removeprefix('intervention_')} ({who})" + (
+        return f"{t}  {p.get('kind')} {kind.value.removeprefix('intervention_')} ({who})" + (
             f": {p.get('message')}" if p.get("message") else "")
-    if kind == "deadline_passed":
+    if kind is EventKind.DEADLINE_PASSED:
         return f"{t}  deadline passed"
-    if kind == "alert":
+    if kind is EventKind.ALERT:
         return f"{t}  ALERT ({p.get('cause')}): {p.get('message')}"
-    return f"{t}  {kind}"
+    return f"{t}  {kind.value}"
 
 
 def follow_view(s: dict[str, Any], recent: list[str]) -> Group:

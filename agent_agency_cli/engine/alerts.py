@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from agent_agency_cli.event_kinds import EventKind
+
 if TYPE_CHECKING:
     from agent_agency_cli.engine.runner import TaskRunner
     from agent_agency_cli.engine.step_state import StepState
@@ -19,9 +21,9 @@ def raise_alert(runner: TaskRunner, cause: str, message: str, step: str | None =
     if key in runner.alerted:
         return
     runner.alerted.add(key)
-    runner.store.add_event(runner.task_id, "alert", {"cause": cause, "message": message, **details},
+    runner.store.add_event(runner.task_id, EventKind.ALERT, {"cause": cause, "message": message, **details},
                            step=step)
-    runner.engine.notify_hooks("alert", runner.task_id)
+    runner.engine.notify_hooks(EventKind.ALERT, runner.task_id)
 
 
 async def watch_duration(runner: TaskRunner, started_at: float) -> None:

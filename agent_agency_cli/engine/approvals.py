@@ -8,6 +8,7 @@ from typing import Any
 
 from agent_agency_cli.engine.attempt import masked_text, step_cwd
 from agent_agency_cli.engine.step_state import StepState
+from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.executors.registry import executor_for
 from agent_agency_cli.models import StepStatus, TaskStatus
 
@@ -47,9 +48,9 @@ class Approvals:
         details = self.approval_details(st, kind, extra)
         self.awaiting = st.name
         st.decision = None
-        self._move(st, S.AWAITING_APPROVAL, "approval_requested", details)
+        self._move(st, S.AWAITING_APPROVAL, EventKind.APPROVAL_REQUESTED, details)
         if self.status is T.RUNNING:
-            self.set_task(T.AWAITING_APPROVAL, "task_awaiting_approval",
+            self.set_task(T.AWAITING_APPROVAL, EventKind.TASK_AWAITING_APPROVAL,
                           {"step": st.name, "kind": kind})
             self.notify_hooks("awaiting_approval")
         try:
@@ -74,9 +75,9 @@ class Approvals:
         self.awaiting = st.name
         st.decision = None
         payload = {**self.approval_details(st, "tool_call"), **details}
-        self.store.add_event(self.task_id, "approval_requested", payload, step=st.name)
+        self.store.add_event(self.task_id, EventKind.APPROVAL_REQUESTED, payload, step=st.name)
         if self.status is T.RUNNING:
-            self.set_task(T.AWAITING_APPROVAL, "task_awaiting_approval", {"step": st.name, "kind": "tool_call"})
+            self.set_task(T.AWAITING_APPROVAL, EventKind.TASK_AWAITING_APPROVAL, {"step": st.name, "kind": "tool_call"})
             self.notify_hooks("awaiting_approval")
         try:
             while st.decision is None:
@@ -94,6 +95,6 @@ class Approvals:
             self.approve_all = True
         st.decision = (approved, text)
         if self.status is T.AWAITING_APPROVAL:
-            self.set_task(T.RUNNING, "task_running", {})
+            self.set_task(T.RUNNING, EventKind.TASK_RUNNING, {})
         st.poke()
         self.notify()

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agent_agency_cli.errors import ConflictError
+from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.models import StepStatus, TaskStatus, override_target
 from agent_agency_cli.store import Store
 
@@ -78,10 +79,10 @@ class ControlTarget(Protocol):
 def record_cancelled(t: ControlTarget, reason: str) -> None:
     """The end of a cancelled task, whoever cancelled it: row, event, completion, hook."""
     completion = {"status": "cancelled", "reason": reason}
-    t.set_task(T.CANCELLED, "task_cancelled", {"reason": reason}, finished_at=time.time(),
+    t.set_task(T.CANCELLED, EventKind.TASK_CANCELLED, {"reason": reason}, finished_at=time.time(),
                reason=reason, exit_code=T.CANCELLED.exit_code, owner=None,
                completion=json.dumps(completion))
-    t.notify_hooks("task_cancelled")
+    t.notify_hooks(EventKind.TASK_CANCELLED)
 
 
 def override_fields(info: StepInfo, new: StepStatus, reason: str | None) -> dict[str, Any]:
@@ -101,7 +102,7 @@ def pause(t: ControlTarget, req: Request) -> str:
         raise ConflictError(f"task {t.task_id} is {t.status}; nothing to pause")
     now = time.time()
     stopped = t.pause_steps(now)
-    t.set_task(T.PAUSED, "task_paused", {"steps": stopped}, paused_at=now)
+    t.set_task(T.PAUSED, EventKind.TASK_PAUSED, {"steps": stopped}, paused_at=now)
     if not t.live:
         return f"paused task {t.task_id} (it will not start until resumed)"
     return f"paused task {t.task_id}" + (f" ({len(stopped)} running step(s) stopped)" if stopped else "")
@@ -117,7 +118,7 @@ def resume(t: ControlTarget, req: Request) -> str:
     if t.status is T.PAUSED and task["paused_at"]:
         extra = {"paused_total": (task["paused_total"] or 0.0) + now - task["paused_at"]}
     target = t.resumed_status()
-    t.set_task(target, "task_resumed", {}, paused_at=None, **extra)
+    t.set_task(target, EventKind.TASK_RESUMED, {}, paused_at=None, **extra)
     t.continue_after()
     if target is T.QUEUED:
         return f"resumed task {t.task_id} (queued for the daemon)"
@@ -136,8 +137,8 @@ def escalate(t: ControlTarget, req: Request) -> str:
         raise ConflictError(f"task {t.task_id} is {t.status}; nothing to escalate")
     if t.status is T.PAUSED:
         resume(t, req)
-    t.set_task(T.ESCALATED, "task_escalated", {"reason": req.reason}, reason=req.reason)
-    t.notify_hooks("task_escalated")
+    t.set_task(T.ESCALATED, EventKind.TASK_ESCALATED, {"reason": req.reason}, reason=req.reason)
+    t.notify_hooks(EventKind.TASK_ESCALATED)
     t.continue_after()
     return f"escalated task {t.task_id}: waiting for a person (resume or cancel)"
 
@@ -154,7 +155,7 @@ def modify(t: ControlTarget, req: Request) -> str:
         current = json.loads(task["limits"] or "{}")
         old["limits"] = current
         changes["limits"] = {**current, **changes["limits"]}
-    t.store.update_task_fields(t.task_id, event="task_modified", payload={"old": old, "new": changes},
+    t.store.update_task_fields(t.task_id, event=EventKind.TASK_MODIFIED, payload={"old": old, "new": changes},
                                **changes)
     t.apply_changes(changes)
     return f"modified task {t.task_id}: " + ", ".join([*sorted(changes), *([swapped] if swapped else [])])
@@ -191,7 +192,7 @@ def approve(t: ControlTarget, req: Request) -> str:
     if all_remaining:
         t.store.update_task_fields(t.task_id, event="approve_all", payload={"who": req.who},
                                    approve_all=1)
-    t.store.add_event(t.task_id, "step_approved", {"who": req.who, "all_remaining": all_remaining},
+    t.store.add_event(t.task_id, EventKind.STEP_APPROVED, {"who": req.who, "all_remaining": all_remaining},
                       step=name)
     t.decide(name, True, f"approved by {req.who}", all_remaining)
     return f"approved step {name}" + (" and all remaining steps" if all_remaining else "")
@@ -199,7 +200,7 @@ def approve(t: ControlTarget, req: Request) -> str:
 
 def reject(t: ControlTarget, req: Request) -> str:
     name = _awaiting(t, req.args.get("step"))
-    t.store.add_event(t.task_id, "step_rejected", {"who": req.who, "reason": req.reason}, step=name)
+    t.store.add_event(t.task_id, EventKind.STEP_REJECTED, {"who": req.who, "reason": req.reason}, step=name)
     t.decide(name, False, f"{req.reason} (by {req.who})", False)
     return f"rejected step {name}: {req.reason}"
 
@@ -264,7 +265,7 @@ class StoredTask:
         before = {s["name"]: StepStatus(s["status"]) for s in steps}
         open_steps = [n for n, st in before.items() if not st.is_finished]
         self.store.set_steps_status(self.task_id, open_steps, before, S.CANCELLED,
-                                    event="step_cancelled", payload={"reason": reason})
+                                    event=EventKind.STEP_CANCELLED, payload={"reason": reason})
         record_cancelled(self, reason)
 
     def apply_changes(self, changes: dict[str, Any]) -> None:
@@ -282,7 +283,7 @@ class StoredTask:
     def override_step(self, name: str, new: StepStatus, payload: dict[str, Any],
                       fields: dict[str, Any]) -> None:
         old = self.step_info(name).status
-        self.store.set_step_status(self.task_id, name, old, new, event="step_overridden",
+        self.store.set_step_status(self.task_id, name, old, new, event=EventKind.STEP_OVERRIDDEN,
                                    payload=payload, **fields)
 
     def has_interrupted_steps(self) -> bool:

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.executors.registry import step_command
 from agent_agency_cli.models import StepStatus, TaskStatus
 from agent_agency_cli.security.masking import mask_value
@@ -79,13 +80,13 @@ def simulate(store: Store, task_id: str, owner: str) -> dict[str, Any]:
     report = impact_report(task, steps)
     for s in report["steps"]:
         store.set_step_status(task_id, s["name"], StepStatus.PENDING, StepStatus.RUNNING,
-                              event="step_started", payload={"attempt": 1, "max_attempts": 1,
+                              event=EventKind.STEP_STARTED, payload={"attempt": 1, "max_attempts": 1,
                                                              "simulated": True},
                               started_at=time.time(), attempt=1)
         store.set_step_status(task_id, s["name"], StepStatus.RUNNING, StepStatus.COMPLETED,
-                              event="step_completed", payload={"simulated": True, "duration": 0.0},
+                              event=EventKind.STEP_COMPLETED, payload={"simulated": True, "duration": 0.0},
                               finished_at=time.time(), duration=0.0, reason="simulated (dry-run)")
-    store.set_task_status(task_id, TaskStatus.RUNNING, TaskStatus.COMPLETED, event="task_completed",
+    store.set_task_status(task_id, TaskStatus.RUNNING, TaskStatus.COMPLETED, event=EventKind.TASK_COMPLETED,
                           payload={"dry_run": True}, finished_at=time.time(), exit_code=0, owner=None,
                           completion=json.dumps({"status": "completed", "dry_run": True,
                                                  "report": report}))

@@ -22,6 +22,7 @@ from agent_agency_cli.engine.process import engine_identity
 from agent_agency_cli.engine.recovery import recover_orphans
 from agent_agency_cli.engine.runner import TaskRunner
 from agent_agency_cli.errors import AgencyError
+from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.executors.registry import executor_for
 from agent_agency_cli.models import TaskStatus
 from agent_agency_cli.paths import HomePaths
@@ -312,7 +313,7 @@ class Engine:
             status = TaskStatus(self.store.get_task(runner.task_id)["status"])
             if not status.is_terminal:
                 self.store.set_task_status(
-                    runner.task_id, status, TaskStatus.FAILED, event="task_failed",
+                    runner.task_id, status, TaskStatus.FAILED, event=EventKind.TASK_FAILED,
                     payload={"reason": "engine error (see daemon.log)"},
                     reason="engine error (see daemon.log)", finished_at=time.time(),
                     exit_code=1, owner=None,

@@ -11,6 +11,7 @@ import anyio
 import anyio.to_thread
 
 from agent_agency_cli.engine.attempt import step_cwd, unseal
+from agent_agency_cli.event_kinds import EventKind
 
 if TYPE_CHECKING:
     from agent_agency_cli.engine.runner import TaskRunner
@@ -87,7 +88,7 @@ async def run_step_gates(runner: TaskRunner, st: StepState) -> tuple[bool | None
                 evidence=[], details={"decision": why}, duration=time.time() - started,
             )
         else:
-            runner.store.add_event(runner.task_id, "gate_started", {"gate": spec.label}, step=st.name)
+            runner.store.add_event(runner.task_id, EventKind.GATE_STARTED, {"gate": spec.label}, step=st.name)
             result = await _run_in_thread(runner, st, run_gate, spec, ctx)
             mask_evidence(runner, ctx.evidence_dir)
             if result is None:

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from agent_agency_cli.errors import ConflictError
+from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.models import StepStatus
 from agent_agency_cli.store import Store
 
@@ -53,7 +54,7 @@ def swap_models(store: Store, task_id: str, change: dict[str, Any], settings: An
         spec["model"] = new
         spec["selection"] = swap_selection(spec.get("selection"), new, settings.models)
         store.update_step_fields(task_id, name, spec=json.dumps(spec))
-        store.add_event(task_id, "model_swapped", {"old": old, "new": new, "who": who}, step=name)
+        store.add_event(task_id, EventKind.MODEL_SWAPPED, {"old": old, "new": new, "who": who}, step=name)
         if st is not None:
             st.spec = spec
         swapped.append(f"{name} {old} -> {new}")

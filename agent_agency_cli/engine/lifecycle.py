@@ -21,6 +21,7 @@ from agent_agency_cli.engine.attempt import MetricsRecorder, make_handle, sample
 from agent_agency_cli.engine.escapees import end_escaped_async
 from agent_agency_cli.engine.process import explain_limit_failure
 from agent_agency_cli.engine.step_state import StepState
+from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.executors.base import StepLog, StepOutcome
 from agent_agency_cli.executors.registry import executor_for
 from agent_agency_cli.learning.records import finished_step_row
@@ -123,7 +124,7 @@ class StepLifecycle:
                 else:
                     spec.pop("python", None)
                 st.max_attempts += 1
-                self._move(st, S.PENDING, "step_fallback",
+                self._move(st, S.PENDING, EventKind.STEP_FALLBACK,
                            {"reason": outcome.reason, "fallback": st.spec["fallback"]},
                            reason=outcome.reason, max_attempts=st.max_attempts,
                            finished_at=time.time())
@@ -155,7 +156,7 @@ class StepLifecycle:
     def _start_attempt(self, st: StepState, worker: str | None, fallback: bool) -> None:
         attempt = st.attempt + 1
         now = self._move(
-            st, S.RUNNING, "step_started",
+            st, S.RUNNING, EventKind.STEP_STARTED,
             {"attempt": attempt, "max_attempts": st.max_attempts, "worker": worker,
              "fallback": fallback},
             attempt=attempt, started_at=time.time(), finished_at=None, exit_code=None,
@@ -269,7 +270,7 @@ class StepLifecycle:
         # start only after their own batched RUNNING change is durable, which commits this
         # one first (same transaction or an earlier one); task-level writes (set_task,
         # _finish) commit the batch first (write_tx).
-        self._move(st, S.COMPLETED, "step_completed", payload, reason=None, progress=1.0,
+        self._move(st, S.COMPLETED, EventKind.STEP_COMPLETED, payload, reason=None, progress=1.0,
                    batch=True, **fields)
         for dep in st.dependents:
             d = self.steps[dep]
@@ -277,7 +278,7 @@ class StepLifecycle:
             if d.waiting == 0 and d.status is S.PENDING:
                 self.ready.append(dep)
         if self.status is T.AWAITING_APPROVAL and self.awaiting is None:
-            self.set_task(T.RUNNING, "task_running", {})
+            self.set_task(T.RUNNING, EventKind.TASK_RUNNING, {})
 
     def _fail_step(self, st: StepState, outcome: StepOutcome, *, rejected: bool = False) -> None:
         fields = self._attempt_fields(st, outcome) if st.status.is_active else {
@@ -285,7 +286,7 @@ class StepLifecycle:
         if "also" in fields:  # it ran: learning counts the failure
             fields["also"].append(finished_step_row(self.store.conn, self.task_id, st.name, st.attempt,
                                                     st.kind, st.spec, outcome, fields["duration"], self._gated(st)))
-        self._move(st, S.FAILED, "step_failed",
+        self._move(st, S.FAILED, EventKind.STEP_FAILED,
                    {"reason": outcome.reason, "exit_code": outcome.exit_code,
                     "duration": fields.get("duration"), "attempt": st.attempt,
                     "on_failure": st.spec.get("on_failure", "fail")},
@@ -295,7 +296,7 @@ class StepLifecycle:
             reason = (f"step {st.name} failed ({outcome.reason}); decide with `task override "
                       f"{self.task_id} --step {st.name} --action retry|skip|succeed` or cancel")
             if self.status in (T.RUNNING, T.AWAITING_APPROVAL):
-                self.set_task(T.ESCALATED, "task_escalated", {"reason": reason, "step": st.name},
+                self.set_task(T.ESCALATED, EventKind.TASK_ESCALATED, {"reason": reason, "step": st.name},
                               reason=reason)
             return
         if self.failed_step is None:
@@ -313,11 +314,11 @@ class StepLifecycle:
     def _stopped_attempt(self, st: StepState, outcome: StepOutcome, stop: str | None) -> None:
         fields = self._attempt_fields(st, outcome)
         if stop == "suspend":
-            self._move(st, S.INTERRUPTED, "step_interrupted",
+            self._move(st, S.INTERRUPTED, EventKind.STEP_INTERRUPTED,
                        {"reason": "engine stopping", "duration": fields["duration"]},
                        reason="interrupted: engine stopped", **fields)
         else:
-            self._move(st, S.CANCELLED, "step_cancelled",
+            self._move(st, S.CANCELLED, EventKind.STEP_CANCELLED,
                        {"reason": self.cancel_reason, "duration": fields["duration"]},
                        reason=f"cancelled: {self.cancel_reason}", **fields)
 
@@ -325,7 +326,7 @@ class StepLifecycle:
         """The step never started its attempt (waiting for approval, resources or a retry)."""
         if st.status in (S.AWAITING_APPROVAL, S.WAITING_RESOURCES):
             target = S.PENDING if self.suspending else S.CANCELLED
-            self._move(st, target, "step_cancelled" if target is S.CANCELLED else "step_requeued",
+            self._move(st, target, EventKind.STEP_CANCELLED if target is S.CANCELLED else EventKind.STEP_REQUEUED,
                        {"reason": self.cancel_reason or "engine stopping"})
 
     async def _retry_wait(self, st: StepState, outcome: StepOutcome) -> None:
@@ -334,7 +335,7 @@ class StepLifecycle:
                             max=retries["max"], jitter=retries["jitter"])
         fields = self._attempt_fields(st, outcome)
         next_at = time.time() + delay
-        self._move(st, S.PENDING, "step_retry",
+        self._move(st, S.PENDING, EventKind.STEP_RETRY,
                    {"reason": outcome.reason, "attempt": st.attempt, "max_attempts": st.max_attempts,
                     "exit_code": outcome.exit_code, "delay": delay, "next_retry_at": next_at},
                    reason=outcome.reason, next_retry_at=next_at, **fields)
@@ -358,7 +359,7 @@ class StepLifecycle:
         if worker is not None:
             return worker.id
         reason = "waiting for a worker with free resources"
-        self._move(st, S.WAITING_RESOURCES, "step_waiting_resources", {"reason": reason},
+        self._move(st, S.WAITING_RESOURCES, EventKind.STEP_WAITING_RESOURCES, {"reason": reason},
                    reason=reason)
         while True:
             await self.engine.resources_changed()

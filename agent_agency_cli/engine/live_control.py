@@ -11,6 +11,7 @@ import anyio
 
 from agent_agency_cli.engine.control import StepInfo
 from agent_agency_cli.errors import NotFoundError
+from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.models import StepStatus, TaskStatus
 
 S = StepStatus
@@ -33,7 +34,7 @@ class LiveControl:
             if st.handle is not None:
                 st.handle.pause()
             if st.status is S.RUNNING:
-                self._move(st, S.PAUSED, "step_paused", {}, paused_at=now)
+                self._move(st, S.PAUSED, EventKind.STEP_PAUSED, {}, paused_at=now)
                 st.paused_at = now
                 st.poke()
                 stopped.append(name)
@@ -49,7 +50,7 @@ class LiveControl:
                 st.paused_at = None
                 if st.deadline is not None:
                     self.arm_deadline(st, st.deadline + pause_len)
-                self._move(st, S.RUNNING, "step_resumed", {"paused_for": pause_len},
+                self._move(st, S.RUNNING, EventKind.STEP_RESUMED, {"paused_for": pause_len},
                            paused_at=None, paused_total=st.paused_total)
                 if st.handle is not None:
                     st.handle.resume()
@@ -97,7 +98,7 @@ class LiveControl:
     def override_step(self, name: str, new: StepStatus, payload: dict[str, Any],
                       fields: dict[str, Any]) -> None:
         st = self.steps[name]
-        self._move(st, new, "step_overridden", payload, **fields)
+        self._move(st, new, EventKind.STEP_OVERRIDDEN, payload, **fields)
         st.overridden = bool(fields["overridden"])
         if "max_attempts" in fields:
             st.max_attempts = fields["max_attempts"]

@@ -10,6 +10,7 @@ from typing import Any
 
 from agent_agency_cli.engine.process import home_marker, identity_alive, kill_step_processes
 from agent_agency_cli.engine.queued import apply_pending, pending_ids
+from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.models import ACTIVE_TASK_STATUSES, StepStatus, TaskStatus
 from agent_agency_cli.store import Store
 
@@ -55,7 +56,7 @@ def recover_task(store: Store, task: Any, home_id: str,
         if kill_remote is not None:
             killed += kill_remote(tid, step["name"], step["attempt"])
         store.set_step_status(
-            tid, step["name"], status, StepStatus.INTERRUPTED, event="step_interrupted",
+            tid, step["name"], status, StepStatus.INTERRUPTED, event=EventKind.STEP_INTERRUPTED,
             payload={"reason": f"its {why}"}, reason=f"interrupted: {why}",
             finished_at=time.time(),
         )
@@ -65,10 +66,10 @@ def recover_task(store: Store, task: Any, home_id: str,
     new = old if old in (TaskStatus.PAUSED, TaskStatus.ESCALATED) else TaskStatus.QUEUED
     payload = {"dead_owner": task["owner"], "killed_processes": killed, "why": why}
     if new is old:
-        store.update_task_fields(tid, event="task_recovered",
+        store.update_task_fields(tid, event=EventKind.TASK_RECOVERED,
                                  payload={"status": old.value, **payload}, owner=None)
     else:
-        store.set_task_status(tid, old, new, event="task_recovered", payload=payload,
+        store.set_task_status(tid, old, new, event=EventKind.TASK_RECOVERED, payload=payload,
                               owner=None)
     log.info("recovered task %s (was %s, owner %s, killed %d)", tid, old, task["owner"], killed)
     if queued:

@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent_agency_cli.event_kinds import EventKind
+
 if TYPE_CHECKING:
     from agent_agency_cli.engine.runner import StepState, TaskRunner
 
@@ -29,7 +31,7 @@ def take(runner: TaskRunner, st: StepState) -> tuple[Path, float]:
     when = time.time()
     dest = runner.paths.task_dir(runner.task_id) / "checkpoints" / st.name
     info = snapshot(runner.workdir or runner.workspace, dest)
-    runner.store.add_event(runner.task_id, "step_checkpoint",
+    runner.store.add_event(runner.task_id, EventKind.STEP_CHECKPOINT,
                            {"path": str(info.path), "files": info.files, "bytes": info.bytes}, step=st.name)
     return Path(info.path), when
 
@@ -47,7 +49,7 @@ def roll_back(runner: TaskRunner, st: StepState, checkpoint: Path, since: float)
             for p in declared_paths(other.spec):
                 others.add(os.path.relpath(p, base_real) if os.path.isabs(p) else p)
     report = restore_step(checkpoint, base, declared=declared_paths(st.spec), since=since, others=others)
-    runner.store.add_event(runner.task_id, "step_rolled_back",
+    runner.store.add_event(runner.task_id, EventKind.STEP_ROLLED_BACK,
                            {"removed": report.removed[:100], "restored": report.restored[:100],
                             "checkpoint": str(checkpoint)}, step=st.name)
     discard(checkpoint)

@@ -29,6 +29,7 @@ from agent_agency_cli.engine.control import record_cancelled
 from agent_agency_cli.engine.lifecycle import StepLifecycle
 from agent_agency_cli.engine.live_control import LiveControl
 from agent_agency_cli.engine.step_state import StepState
+from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.executors.base import StepHandle
 from agent_agency_cli.executors.registry import close_services
 from agent_agency_cli.models import StepStatus, TaskStatus
@@ -127,7 +128,7 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
             if st.status in (S.AWAITING_APPROVAL, S.WAITING_RESOURCES):
                 # Its engine stopped while it waited: ask (or look for resources) again.
                 self.store.set_step_status(self.task_id, st.name, st.status, S.PENDING,
-                                           event="step_requeued", payload={"reason": "engine restarted"})
+                                           event=EventKind.STEP_REQUEUED, payload={"reason": "engine restarted"})
                 st.status = S.PENDING
                 continue
             if st.status is not S.INTERRUPTED:
@@ -137,7 +138,7 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
             )
             if rerun:
                 self.store.set_step_status(
-                    self.task_id, st.name, S.INTERRUPTED, S.PENDING, event="step_requeued",
+                    self.task_id, st.name, S.INTERRUPTED, S.PENDING, event=EventKind.STEP_REQUEUED,
                     payload={"reason": "interrupted; re-running (idempotent or retries left)"},
                 )
                 st.status = S.PENDING
@@ -149,7 +150,7 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
                 "interrupted by a crash and not idempotent; decide with "
                 "`task override ID --step NAME --action retry|skip|succeed` or `task cancel`"
             )
-            self.set_task(T.ESCALATED, "task_escalated", {"reason": reason}, reason=reason)
+            self.set_task(T.ESCALATED, EventKind.TASK_ESCALATED, {"reason": reason}, reason=reason)
 
     def _rebuild_ready(self) -> None:
         self.ready.clear()
@@ -247,7 +248,7 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
                     reason = (f"step{'s' if len(stuck) > 1 else ''} {', '.join(stuck[:5])} "
                               "cannot run (interrupted or blocked); use `task override` or "
                               "`task cancel`")
-                    self.set_task(T.ESCALATED, "task_escalated", {"reason": reason},
+                    self.set_task(T.ESCALATED, EventKind.TASK_ESCALATED, {"reason": reason},
                                   reason=reason)
             await self.wake.wait()
             self.wake = anyio.Event()
@@ -305,16 +306,16 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
                    and s.status is not S.INTERRUPTED and not s.status.is_active]
         now = time.time()
         if self.cancel_reason is not None and not self.aborting:
-            self._mark(pending, S.CANCELLED, "step_cancelled", {"reason": self.cancel_reason})
+            self._mark(pending, S.CANCELLED, EventKind.STEP_CANCELLED, {"reason": self.cancel_reason})
             record_cancelled(self, self.cancel_reason)
             return
         if self.suspending:
             if self.status in (T.RUNNING, T.AWAITING_APPROVAL):
-                self.set_task(T.QUEUED, "task_suspended",
+                self.set_task(T.QUEUED, EventKind.TASK_SUSPENDED,
                               {"reason": "engine stopped; the next engine continues it"},
                               owner=None)
             else:
-                self.store.update_task_fields(self.task_id, event="task_released",
+                self.store.update_task_fields(self.task_id, event=EventKind.TASK_RELEASED,
                                               payload={"status": self.status.value}, owner=None)
             return
         if self.failed_step is not None:
@@ -322,13 +323,13 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
             reason = self.cancel_reason if self.aborting else self.failure_reason
             completion = {"status": "failed", "reason": reason,
                           "recoverable": self.failure_recoverable, "failed_step": self.failed_step}
-            self.set_task(T.FAILED, "task_failed",
+            self.set_task(T.FAILED, EventKind.TASK_FAILED,
                           {"reason": reason, "failed_step": self.failed_step,
                            "recoverable": self.failure_recoverable},
                            finished_at=now, reason=reason, failed_step=self.failed_step,
                            exit_code=T.FAILED.exit_code, owner=None,
                            completion=json.dumps(completion))
-            self.engine.task_finished(self.task_id, "task_failed")
+            self.engine.task_finished(self.task_id, EventKind.TASK_FAILED)
             return
         if self.status is T.RUNNING:
             status, completion = complete_task(self)
@@ -336,7 +337,7 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
                           {"gaps": completion.get("gaps", [])} if completion.get("gaps") else {},
                           finished_at=now, exit_code=status.exit_code, owner=None, reason=None,
                           completion=json.dumps(completion))
-            self.engine.task_finished(self.task_id, "task_completed")
+            self.engine.task_finished(self.task_id, EventKind.TASK_COMPLETED)
 
     def _skip_after_failure(self, pending: list[StepState]) -> None:
         failed = {s.name for s in self.steps.values() if s.status is S.FAILED}
@@ -349,9 +350,9 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
                     stack.append(dep)
         blocked = [s for s in pending if s.name in downstream]
         other = [s for s in pending if s.name not in downstream]
-        self._mark(blocked, S.SKIPPED, "step_skipped",
+        self._mark(blocked, S.SKIPPED, EventKind.STEP_SKIPPED,
                    {"reason": f"a dependency failed ({self.failed_step})"})
-        self._mark(other, S.SKIPPED, "step_skipped",
+        self._mark(other, S.SKIPPED, EventKind.STEP_SKIPPED,
                    {"reason": f"task failed at {self.failed_step}"})
 
     def _mark(self, steps: list[StepState], new: StepStatus, event: str,
@@ -378,5 +379,5 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
         delay = self.deadline - time.time()
         if delay > 0:
             await anyio.sleep(delay)
-        self.store.add_event(self.task_id, "deadline_passed", {"deadline": self.deadline})
+        self.store.add_event(self.task_id, EventKind.DEADLINE_PASSED, {"deadline": self.deadline})
 

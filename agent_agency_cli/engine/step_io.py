@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from agent_agency_cli.event_kinds import EventKind
+
 if TYPE_CHECKING:
     from agent_agency_cli.engine.runner import StepState, TaskRunner
 
@@ -29,7 +31,7 @@ def step_output(runner: TaskRunner, name: str) -> str | None:
     path = outputs_dir(runner.workspace) / f"{name}.txt"
     if path.is_file():
         return path.read_text(encoding="utf-8", errors="replace")
-    payload = runner.store.last_event_payload(runner.task_id, name, "step_completed")
+    payload = runner.store.last_event_payload(runner.task_id, name, EventKind.STEP_COMPLETED)
     if payload is None:
         return None
     result = payload.get("result")

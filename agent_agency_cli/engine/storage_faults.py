@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from agent_agency_cli.errors import ConflictError
+from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.executors.step_log import StepLog
 from agent_agency_cli.models import TaskStatus
 
@@ -69,7 +70,8 @@ async def _pause_until_writable(runner: TaskRunner, log: StepLog, what: str) -> 
     except ConflictError:
         return
     reason = f"paused: {what}; free space, then `task resume` (it resumes by itself once the log can be written)"
-    runner.store.update_task_fields(runner.task_id, event="storage_fault", payload={"reason": what}, reason=reason)
+    runner.store.update_task_fields(runner.task_id, event=EventKind.STORAGE_FAULT, payload={"reason": what},
+                                    reason=reason)
     while runner.status is T.PAUSED and runner.cancel_reason is None:
         await anyio.sleep(STORAGE_PROBE_INTERVAL)
         if runner.status is not T.PAUSED or runner.cancel_reason is not None:
@@ -80,7 +82,7 @@ async def _pause_until_writable(runner: TaskRunner, log: StepLog, what: str) -> 
                                                        who="engine"))
             except ConflictError:
                 break
-            runner.store.update_task_fields(runner.task_id, event="storage_recovered",
+            runner.store.update_task_fields(runner.task_id, event=EventKind.STORAGE_RECOVERED,
                                             payload={"reason": what}, reason=None)
             break
     log.write_error = None  # resumed by hand on a still full disk: the next failure pauses again
@@ -126,7 +128,7 @@ async def hand_back_when_writable(store: Any, task_id: str, why: str,
     delay, started = 0.1, time.monotonic()
     while True:
         try:
-            store.add_event(task_id, "storage_fault", {"reason": reason})
+            store.add_event(task_id, EventKind.STORAGE_FAULT, {"reason": reason})
             break
         except sqlite3.Error as exc:
             if not database_fault(exc):

@@ -11,6 +11,7 @@ from typing import Any
 
 from agent_agency_cli.archive_files import archive_task_files, restore_task_files, select_for_purge
 from agent_agency_cli.errors import AgencyError, ConflictError
+from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.models import TaskStatus
 from agent_agency_cli.paths import HomePaths
 from agent_agency_cli.store import Store
@@ -42,7 +43,7 @@ def archive_task(store: Store, paths: HomePaths, task_id: str,
         task_dir.mkdir(parents=True)  # a task that never ran still gets an (empty) archive
     info = archive_task_files(task_dir, archive_dir(paths), task_id, json.loads(json.dumps(metadata,
                                                                                           default=str)))
-    store.update_task_fields(task_id, event="task_archived",
+    store.update_task_fields(task_id, event=EventKind.TASK_ARCHIVED,
                              payload={"path": str(info.path), "size": info.size, "sha256": info.sha256,
                                       "files": len(info.files)},
                              archive_path=str(info.path), archived_at=time.time())
@@ -55,7 +56,7 @@ def restore_task(store: Store, paths: HomePaths, task_id: str) -> dict[str, Any]
     if not task["archived_at"] or not task["archive_path"]:
         raise ConflictError(f"task {task_id} is not archived")
     files = restore_task_files(Path(task["archive_path"]), paths.task_dir(task_id))
-    store.update_task_fields(task_id, event="task_restored",
+    store.update_task_fields(task_id, event=EventKind.TASK_RESTORED,
                              payload={"path": task["archive_path"], "files": len(files)},
                              archived_at=None)
     return {"path": task["archive_path"], "files": len(files), "task_dir": str(paths.task_dir(task_id))}

@@ -20,6 +20,7 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
+from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.executors.base import StepOutcome
 from agent_agency_cli.executors.model import ModelHandle
 
@@ -136,7 +137,7 @@ class AgentHandle(ModelHandle):
                 status, text = ("refused" if isinstance(exc, ToolRefused) else "error"), f"{status}: {exc}"
         duration = time.perf_counter() - t0
         self._sys(f"tool {tool.ref} {shown} -> {status}, {len(text)} characters in {duration:.3f}s")
-        self._emit("tool_call", {"tool": tool.ref, "arguments": json.loads(shown), "status": status,
+        self._emit(EventKind.TOOL_CALL, {"tool": tool.ref, "arguments": json.loads(shown), "status": status,
                                  "duration": round(duration, 4), "result_size": len(text)})
         return text if len(text) <= MAX_RESULT else text[:MAX_RESULT] + f"\n… ({len(text)} characters in all)"
 
@@ -151,6 +152,7 @@ class AgentHandle(ModelHandle):
         if not model or model == ep.name or model == "auto":
             return ep
         new = resolve(model, self.ctx.settings.models, self.ctx.env)
+        self._model = new.name
         self._sys(f"model swapped: {ep.name} -> {new.name} from this turn")
         self._install_mask([new.api_key] if new.api_key else [])
         return new

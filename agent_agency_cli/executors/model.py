@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent_agency_cli.errors import AgencyError
+from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.executors.base import StepOutcome
 from agent_agency_cli.executors.templates import TemplateError, render
 
@@ -100,6 +101,7 @@ class ModelHandle:
         self._secrets: list[str] = []
         self._rows: list[tuple[str, tuple[Any, ...]]] = []  # successful calls' model_calls rows
         self._scope: anyio.CancelScope | None = None
+        self._model: str | None = None  # the model trying the step now: learning blames a failure on it
 
     # -- masking ------------------------------------------------------------------
 
@@ -185,6 +187,7 @@ class ModelHandle:
         self._sys(f"model chain: {' -> '.join(chain)} ({sel.get('reasoning') or 'selected'})")
         reasons: list[str] = list(problems)
         for i, ep in enumerate(endpoints):
+            self._model = ep.name
             outcome, why = await self._try_model(ep, messages)
             if outcome is not None:
                 return outcome
@@ -192,13 +195,15 @@ class ModelHandle:
             if i + 1 < len(endpoints):
                 nxt = endpoints[i + 1].name
                 self._sys(f"moving from {ep.name} to {nxt}: {why}")
-                self._emit("model_fallback", {"from": ep.name, "to": nxt, "reason": why})
+                self._emit(EventKind.MODEL_FALLBACK, {"from": ep.name, "to": nxt, "reason": why})
         return self._fail("every model failed: " + "; ".join(reasons))
 
     def _fail(self, reason: str, *, target_ok: bool = False) -> StepOutcome:
         reason = self._mask(reason)
         self._sys(reason)
         extra: dict[str, Any] = {"also": self._rows}
+        if self._model is not None:  # learning: the model whose answer (or endpoint) failed the step
+            extra["model"] = self._model
         if target_ok:
             extra["target_ok"] = True
         return StepOutcome(ok=False, reason=reason, extra=extra)
@@ -237,7 +242,7 @@ class ModelHandle:
             answer.end()  # a partial answer of the failed try keeps its own lines
             msg = f"{ep.name}: {reason}; retry {retry} of {ep.retries} in {delay:.2f}s"
             self._sys(msg)
-            self._emit("model_retry", {"model": ep.name, "reason": reason, "delay": delay, "retry": retry})
+            self._emit(EventKind.MODEL_RETRY, {"model": ep.name, "reason": reason, "delay": delay, "retry": retry})
 
         answer = AnswerLog(log)
         kwargs: dict[str, Any] = dict(
@@ -265,7 +270,7 @@ class ModelHandle:
             problems = json_problems(res.text, spec.get("json_schema"))
             if problems:
                 self._sys("answer is not the JSON asked for; one repair round: " + "; ".join(problems))
-                self._emit("model_repair", {"model": ep.name, "problems": problems})
+                self._emit(EventKind.MODEL_REPAIR, {"model": ep.name, "problems": problems})
                 repair = [*messages, {"role": "assistant", "content": res.text},
                           {"role": "user", "content": "Your answer is not valid: " + "; ".join(problems)
                            + ". Answer again with only the corrected JSON."}]

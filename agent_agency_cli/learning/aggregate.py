@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from agent_agency_cli.errors import BadInputError
+from agent_agency_cli.store.learning import FIGURES, imported_rows, local_rows, origin_id, replace_imported
 
-FIGURES = ("duration", "cpu_percent", "peak_rss_mb", "tokens", "cost", "gate_score")
 EXPORT_VERSION = 1
 _CLASS_KEYS = ("signature", "kind", "target", "type", "executor")
 
@@ -38,20 +37,12 @@ def _add(into: dict[str, Any], other: dict[str, Any]) -> None:
         into["sum"][f] += other["sum"].get(f, 0.0)
 
 
-def local_stats(conn: sqlite3.Connection, signatures: Iterable[str] | None = None) -> list[dict[str, Any]]:
-    """This machine's records, aggregated per (signature, executor)."""
-    cols = ", ".join(f"COUNT({f}), TOTAL({f})" for f in FIGURES)
-    where, params = "", ()
-    if signatures is not None:
-        sigs = tuple(set(signatures))
-        if not sigs:
-            return []
-        where, params = f"WHERE signature IN ({','.join('?' * len(sigs))})", sigs
-    rows = conn.execute(
-        f"SELECT signature, kind, target, type, executor, COUNT(*), TOTAL(success), {cols} "
-        f"FROM learning_records {where} GROUP BY signature, executor", params).fetchall()
+def local_stats(conn: sqlite3.Connection, signatures: Iterable[str] | None = None,
+                kind: str | None = None) -> list[dict[str, Any]]:
+    """This machine's records, aggregated per (signature, executor); only of `kind` when given."""
+    sigs = tuple(set(signatures)) if signatures is not None else None
     out = []
-    for r in rows:
+    for r in local_rows(conn, sigs, kind):
         agg = _empty(dict(zip(_CLASS_KEYS, r[:5], strict=True)))
         agg["count"], agg["successes"] = r[5], int(r[6])
         for i, f in enumerate(FIGURES):
@@ -60,14 +51,15 @@ def local_stats(conn: sqlite3.Connection, signatures: Iterable[str] | None = Non
     return out
 
 
-def all_stats(conn: sqlite3.Connection, signatures: Iterable[str] | None = None) -> list[dict[str, Any]]:
+def all_stats(conn: sqlite3.Connection, signatures: Iterable[str] | None = None,
+              kind: str | None = None) -> list[dict[str, Any]]:
     """Local and imported aggregates merged per (signature, executor), with `sources`."""
     sigs = set(signatures) if signatures is not None else None
     merged: dict[tuple[str, str | None], dict[str, Any]] = {}
-    for agg in local_stats(conn, sigs):
+    for agg in local_stats(conn, sigs, kind):
         merged[(agg["signature"], agg["executor"])] = {**agg, "local": agg["count"], "imported": 0}
-    for r in conn.execute("SELECT signature, kind, target, type, executor, stats FROM learning_imported"):
-        if sigs is not None and r[0] not in sigs:
+    for r in imported_rows(conn):
+        if (sigs is not None and r[0] not in sigs) or (kind is not None and r[1] != kind):
             continue
         stats = json.loads(r[5])
         key = (r[0], r[4])
@@ -102,17 +94,6 @@ def class_estimates(conn: sqlite3.Connection, signatures: Iterable[str]) -> dict
             acc[0] += total
             acc[1] += n
     return {sig: (total / n, int(n)) for sig, (total, n) in per.items()}
-
-
-def origin_id(conn: sqlite3.Connection) -> str:
-    """This data home's random id (made on first export)."""
-    row = conn.execute("SELECT id FROM learning_origin").fetchone()
-    if row:
-        return row[0]
-    oid = uuid.uuid4().hex[:16]
-    with conn:
-        conn.execute("INSERT INTO learning_origin (id) VALUES (?)", (oid,))
-    return oid
 
 
 def export_lines(conn: sqlite3.Connection) -> list[dict[str, Any]]:
@@ -188,32 +169,36 @@ def import_file(conn: sqlite3.Connection, path: Path) -> dict[str, int]:
     own = origin_id(conn)
     if any(e["origin"] == own for e in entries):
         raise BadInputError(f"{path} is this machine's own export (its runs are already counted)")
-    now = time.time()
-    with conn:
-        for origin in {e["origin"] for e in entries}:
-            conn.execute("DELETE FROM learning_imported WHERE origin = ?", (origin,))
-        for e in entries:
-            conn.execute(
-                "INSERT OR REPLACE INTO learning_imported (origin, signature, kind, target, type, executor, "
-                "stats, imported_at) VALUES (?,?,?,?,?,?,?,?)",
-                (e["origin"], e["signature"], e["kind"], e["target"], e.get("type"), e.get("executor"),
-                 json.dumps(e["stats"]), now))
+    replace_imported(conn, entries, time.time())
     return {"aggregates": len(entries), "runs": sum(e["stats"]["count"] for e in entries),
             "origins": len({e["origin"] for e in entries})}
 
 
-def model_record(conn: sqlite3.Connection, step_type: str | None) -> list[dict[str, Any]]:
-    """For `model: auto`: per model that ran model steps of this type (local and imported),
-    runs, success rate, mean cost, tokens and duration — best success rate, then cheapest, first."""
-    per: dict[str, dict[str, Any]] = {}
-    for agg in all_stats(conn):
-        if agg["kind"] != "model" or agg["type"] != step_type or not agg["executor"]:
+def model_records(conn: sqlite3.Connection, step_types: Iterable[str | None]) -> dict[str | None, list[dict[str, Any]]]:
+    """For `model: auto`, per step type: each model that ran model steps of the type (local and
+    imported), its runs, success rate, mean cost, tokens and duration — best success rate, then
+    cheapest, first. One pass over the aggregates for all the types."""
+    wanted = set(step_types)
+    per: dict[str | None, dict[str, dict[str, Any]]] = {t: {} for t in wanted}
+    if not wanted:
+        return {}
+    for agg in all_stats(conn, kind="model"):
+        if agg["type"] not in wanted or not agg["executor"]:
             continue
-        cur = per.get(agg["executor"])
+        models = per[agg["type"]]
+        cur = models.get(agg["executor"])
         if cur is None:
-            per[agg["executor"]] = cur = _empty({"executor": agg["executor"]})
+            models[agg["executor"]] = cur = _empty({"executor": agg["executor"]})
         _add(cur, agg)
-    out = [{"model": m, **{k: v for k, v in summary(a).items()
-                           if k in ("runs", "success_rate", "cost_mean", "tokens_mean", "duration_mean")}}
-           for m, a in per.items()]
-    return sorted(out, key=lambda r: (-(r["success_rate"] or 0.0), r["cost_mean"] or 0.0, r["model"]))
+    out: dict[str | None, list[dict[str, Any]]] = {}
+    for t, models in per.items():
+        rows = [{"model": m, **{k: v for k, v in summary(a).items()
+                                if k in ("runs", "success_rate", "cost_mean", "tokens_mean", "duration_mean")}}
+                for m, a in models.items()]
+        out[t] = sorted(rows, key=lambda r: (-(r["success_rate"] or 0.0), r["cost_mean"] or 0.0, r["model"]))
+    return out
+
+
+def model_record(conn: sqlite3.Connection, step_type: str | None) -> list[dict[str, Any]]:
+    """model_records for one step type."""
+    return model_records(conn, [step_type])[step_type]

@@ -15,6 +15,8 @@ import shlex
 import time
 from typing import Any
 
+from agent_agency_cli.store.learning import mean_gate_score, record_row
+
 _INTERPRETERS = {"python", "python3", "node", "bash", "sh", "ruby", "perl", "uv", "npx", "env"}
 
 
@@ -68,9 +70,7 @@ def learning_row(kind: str, spec: dict[str, Any], outcome: Any, duration: float 
     rss = metrics.get("rss_peak_bytes")
     executor = extra.get("model") or (result.get("model") if k == "model" else None) or (
         target.split("/")[0] if k == "tool" else None)
-    return (
-        "INSERT INTO learning_records (signature, kind, target, type, executor, success, duration, "
-        "cpu_percent, peak_rss_mb, tokens, cost, gate_score, finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    return record_row(
         (class_signature(k, target, type_), k, target, type_, executor, int(bool(outcome.ok)), duration,
          metrics.get("cpu_percent_mean"), rss / 2**20 if rss else None,
          tokens, cost, gate_score, time.time()),
@@ -81,8 +81,5 @@ def finished_step_row(conn: Any, task_id: str, step: str, attempt: int, kind: st
                       outcome: Any, duration: float | None, gated: bool) -> tuple[str, tuple[Any, ...]]:
     """The learning record of a step that just finished, with its attempt's mean gate score
     (looked up only when the step has gates)."""
-    score = None
-    if gated:
-        score = conn.execute("SELECT AVG(score) FROM gate_results WHERE task_id = ? AND step = ? AND attempt = ?",
-                             (task_id, step, attempt)).fetchone()[0]
+    score = mean_gate_score(conn, task_id, step, attempt) if gated else None
     return learning_row(kind, spec, outcome, duration, score)

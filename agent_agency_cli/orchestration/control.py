@@ -21,6 +21,7 @@ from agent_agency_cli.errors import (
     DaemonError,
     InvalidTransition,
 )
+from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.models import ACTIVE_TASK_STATUSES, ExecutionMode, Priority, TaskStatus
 from agent_agency_cli.orchestration import actor
 from agent_agency_cli.procgroup import identity_alive  # /proc, no psutil: control commands start light
@@ -128,12 +129,12 @@ class Control:
         store.add_review(tid, phase="initial", kind="human", verdict="approve" if approve else "reject",
                          data={}, reviewer=person, reason=reason)
         if approve:
-            store.set_task_status(tid, status, TaskStatus.QUEUED, event="task_review_approved",
+            store.set_task_status(tid, status, TaskStatus.QUEUED, event=EventKind.TASK_REVIEW_APPROVED,
                                   payload={"who": person, "reason": reason})
             self.ensure_daemon()
             return f"review approved: task {tid} is queued"
         why = f"rejected in review: {reason}"
-        store.set_task_status(tid, status, TaskStatus.FAILED, event="task_failed",
+        store.set_task_status(tid, status, TaskStatus.FAILED, event=EventKind.TASK_FAILED,
                               payload={"reason": why, "who": person}, reason=why,
                               finished_at=time.time(), exit_code=TaskStatus.FAILED.exit_code,
                               completion=json.dumps({"status": "failed", "recoverable": False,

@@ -29,7 +29,7 @@ from agent_agency_cli.models import ExecutionMode, TaskStatus
 from agent_agency_cli.paths import HomePaths
 from agent_agency_cli.planning.dag import analyze
 from agent_agency_cli.planning.plan_file import Plan, load_plan, parse_plan
-from agent_agency_cli.planning.selection import selections_for
+from agent_agency_cli.planning.selection import auto_types, selections_for
 from agent_agency_cli.request import TaskRequest
 from agent_agency_cli.security.step_text import model_step_text
 from agent_agency_cli.security.vault import seal_task
@@ -209,7 +209,7 @@ class Intake:
             }
             for s in plan.steps
         ]
-        chosen = selections_for(plan.steps, requirements, self.settings.models)
+        chosen = selections_for(plan.steps, requirements, self.settings.models, self.learnt_models(plan.steps))
         for row in steps:  # each model step's model chain and why (shown in status, hot-swappable)
             if row["name"] in chosen:
                 row["spec"]["selection"] = chosen[row["name"]]
@@ -290,6 +290,18 @@ class Intake:
         if not runs:
             return plan.execution, {}, {}
         return analyze([s.name for s in plan.steps], [s.needs for s in plan.steps], estimates), runs, source
+
+    def learnt_models(self, steps: list[Any]) -> dict[str | None, list[dict[str, Any]]] | None:
+        """Per step type of the `model: auto` steps, each model's learnt runs (for selection);
+        None when selection is told not to learn (models.selection.learning_min_runs: null)."""
+        if self.settings.models.selection.learning_min_runs is None:
+            return None
+        types = auto_types(steps)
+        if self.store is None or not types:  # no database yet: nothing learnt
+            return {t: [] for t in types}
+        from agent_agency_cli.learning.aggregate import model_records
+
+        return model_records(self.store.conn, types)
 
     def store_task(self, store: Store, paths: HomePaths, task: dict[str, Any], steps: list[dict[str, Any]]
                    ) -> tuple[str, Any, Any]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_agency_cli.errors import BadInputError, NotFoundError
+from agent_agency_cli.event_kinds import EventKind, public_payload
 from agent_agency_cli.executors.base import parse_log_line
 from agent_agency_cli.executors.registry import step_command
 from agent_agency_cli.models import StepStatus, TaskStatus, count_statuses, progress
@@ -33,7 +34,7 @@ def event_json(r: sqlite3.Row) -> dict[str, Any]:
         "step": r["step"],
         "kind": r["kind"],
         "ts": iso(r["ts"]),
-        "payload": json.loads(r["payload"]),
+        "payload": public_payload(json.loads(r["payload"])),  # times as ISO, no internal fields
     }
 
 
@@ -137,7 +138,7 @@ def build_status(task: sqlite3.Row, steps: list[sqlite3.Row], paths: HomePaths) 
             "overridden": bool(s["overridden"]),
             "worker": s["worker"],
             "next_retry_at": None if retry_at is None else iso(retry_at),
-            "metrics": loads(metrics) if metrics else None,
+            "metrics": public_payload(loads(metrics)) if metrics else None,  # first_ts/last_ts as ISO
             "result": None,
         })
     eta = None if status.is_terminal else _remaining(steps, now)
@@ -194,10 +195,10 @@ def task_status(store: Store, paths: HomePaths, task_id: str, *, interventions: 
     if data["status"] in ("awaiting_approval", "paused"):
         waiting = [s for s in data["steps"] if s["status"] == "awaiting_approval"]
         if not waiting and data["status"] == "awaiting_approval":  # a tool call of a running agent step
-            last = store.last_event_step(tid, "approval_requested")
+            last = store.last_event_step(tid, EventKind.APPROVAL_REQUESTED)
             waiting = [s for s in data["steps"] if last and s["name"] == last]
         if waiting:
-            approval = (store.last_event_payload(tid, waiting[0]["name"], "approval_requested")
+            approval = (public_payload(store.last_event_payload(tid, waiting[0]["name"], EventKind.APPROVAL_REQUESTED))
                         or {"step": waiting[0]["name"]})
     data["approval"] = approval
     for s in data["steps"]:
@@ -275,10 +276,10 @@ def task_result(store: Store, paths: HomePaths, task_id: str) -> dict[str, Any]:
         "archive": task["archive_path"],
         "outputs": _outputs(task, paths, step_rows),
         "steps": steps_out,
-        "gates": gates,
+        "gates": [public_payload(g) for g in gates],  # started_at/finished_at as ISO
         "validation": json.loads(task["validation"]) if task["validation"] else None,
         "risk": json.loads(task["risk"]) if task["risk"] else None,
-        "reviews": store.reviews(tid),
+        "reviews": [public_payload(r) for r in store.reviews(tid)],
         "scores": {k: completion.get(k) for k in ("compliance_score", "quality_score",
                                                   "requires_followup")},
         "dry_run_report": completion.get("report"),
@@ -334,8 +335,9 @@ def step_metrics(store: Store, paths: HomePaths, task_id: str, step: str | None 
     samples: dict[str, list[dict[str, Any]]] = {}
     for r in store.metric_samples(tid, step):
         samples.setdefault(r["step"], []).append(
-            {k: r[k] for k in ("attempt", "ts", "cpu_percent", "rss_bytes", "read_bytes",
-                               "write_bytes", "threads", "gpu_memory_bytes", "gpu_util_percent")})
+            {k: iso(r[k]) if k == "ts" else r[k]
+             for k in ("attempt", "ts", "cpu_percent", "rss_bytes", "read_bytes",
+                       "write_bytes", "threads", "gpu_memory_bytes", "gpu_util_percent")})
     status = task_status(store, paths, tid)
     steps = [s for s in status["steps"] if step is None or s["name"] == step]
     out = {

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 from agent_agency_cli.errors import BadInputError, ConflictError, PlanError
+from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.models import StepStatus, TaskStatus
 
 NOT_PLAN_KEYS = ("selection",)  # stored in a step's spec by the engine, not written by people
@@ -80,9 +80,9 @@ def _who() -> str:
 
 
 def _mark(orch: Any, tid: str, who: str) -> None:
-    with orch.store.tx() as conn:
-        conn.execute("UPDATE task_plans SET approved_at = ?, approved_by = ? WHERE task_id = ?",
-                     (time.time(), who, tid))
+    from agent_agency_cli.store.model_calls import mark_plan_approved
+
+    mark_plan_approved(orch.store, tid, who)
 
 
 def decide(orch: Any, task_id: str, *, approve: bool, reason: str) -> str:
@@ -141,22 +141,11 @@ def edit_plan(orch: Any, task_id: str) -> str:
 
     _, write_secrets = seal_task(dict(new_task), steps)  # the edited steps' secrets go to the vault too
     write_secrets(orch.paths.task_dir(tid))
-    replace_steps(store, tid, new_task["plan"], steps)
+    store.replace_steps(tid, new_task["plan"], steps)
     from agent_agency_cli.store.model_calls import save_plan
 
     save_plan(store, tid, "edited", _yaml({"description": task["description"], "steps": _steps_as_plan(
         store.get_steps(tid))}), shown["notes"], shown["model"])
-    store.add_event(tid, "plan_edited", {"steps": len(plan.steps)})
+    store.add_event(tid, EventKind.PLAN_EDITED, {"steps": len(plan.steps)})
     return decide(orch, tid, approve=True, reason="plan edited and approved")
 
-
-def replace_steps(store: Any, tid: str, plan: dict[str, Any], steps: list[dict[str, Any]]) -> None:
-    with store.tx() as conn:
-        conn.execute("DELETE FROM steps WHERE task_id = ?", (tid,))
-        conn.executemany(
-            "INSERT INTO steps (task_id, name, idx, status, kind, spec, needs, estimate, timeout, idempotent, "
-            "max_attempts, signature) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(tid, s["name"], i, s["kind"], json.dumps(s["spec"]), json.dumps(s["needs"]), s.get("estimate"),
-              s.get("timeout"), int(bool(s.get("idempotent"))), s.get("max_attempts", 1), s.get("signature"))
-             for i, s in enumerate(steps)])
-        conn.execute("UPDATE tasks SET plan = ? WHERE id = ?", (json.dumps(plan), tid))

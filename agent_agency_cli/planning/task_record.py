@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.store import Store
 
 
@@ -23,14 +24,14 @@ def record_plan(store: Store, task_id: str, planned: Any, steps: list[dict[str, 
                  "steps": [{"name": r["name"], **{k: v for k, v in r["spec"].items()
                                                   if k not in ("name", "selection")}} for r in steps]}
         save_plan(store, task_id, planned.source, mask(_yaml(shown)), notes, planned.model)
-        store.add_event(task_id, "task_planned", {"source": planned.source, "model": planned.model,
+        store.add_event(task_id, EventKind.TASK_PLANNED, {"source": planned.source, "model": planned.model,
                                                   "steps": len(steps), "not_planned": notes})
         for call in planned.calls:
             add_model_call(store, task_id, None, None, call)
     for row in steps:
         sel = row["spec"].get("selection")
         if sel:
-            store.add_event(task_id, "model_selected", {"model": sel["primary"], "fallbacks": sel["fallbacks"],
+            store.add_event(task_id, EventKind.MODEL_SELECTED, {"model": sel["primary"], "fallbacks": sel["fallbacks"],
                                                         "reasoning": sel["reasoning"]}, step=row["name"])
 
 

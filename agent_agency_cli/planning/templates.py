@@ -14,6 +14,8 @@ import re
 import sqlite3
 from typing import Any
 
+from agent_agency_cli.store.template_values import completed_results, task_text
+
 PLACEHOLDER_RE = re.compile(r"\{\{\s*([A-Za-z_][\w.-]*)\s*\}\}")
 _STEP_RE = re.compile(r"^steps\.([A-Za-z0-9][A-Za-z0-9_.-]*?)\.output((?:\.[\w-]+)*)$")
 
@@ -102,18 +104,10 @@ def task_variables(conn: sqlite3.Connection, task_id: str, value: Any = None) ->
     names = names_in(value)
     if not names:
         return {}
-    row = conn.execute("SELECT description, requirements FROM tasks WHERE id = ?", (task_id,)).fetchone()
+    row = task_text(conn, task_id)
     wanted = sorted({s for s in map(step_of, names) if s is not None})
-    steps: dict[str, Any] = {}
-    if wanted:
-        marks = ",".join("?" * len(wanted))
-        for step, payload in conn.execute(
-            f"SELECT step, payload FROM events WHERE task_id = ? AND kind = 'step_completed' "
-            f"AND step IN ({marks}) ORDER BY id", (task_id, *wanted),
-        ):
-            steps[step] = json.loads(payload).get("result")
     return {
         "description": row[0] if row else "",
         "requirements": json.loads(row[1] or "[]") if row else [],
-        "steps": steps,
+        "steps": completed_results(conn, task_id, wanted),
     }

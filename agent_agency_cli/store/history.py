@@ -9,6 +9,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.store.base import dumps
 
 
@@ -89,7 +90,7 @@ class HistoryQueries:
                  dumps({**result.get("details", {}), "type": result["gate"]}),
                  started_at, finished_at),
             )
-            self._event(task_id, step, "gate_result",
+            self._event(task_id, step, EventKind.GATE_RESULT,
                         {"gate": result.get("name") or result["gate"], "type": result["gate"],
                          "status": result["status"], "score": result.get("score"),
                          "required": result.get("required", True),
@@ -122,7 +123,7 @@ class HistoryQueries:
                 (task_id, phase, kind, verdict, dumps(self.redact(task_id, data)), reviewer,
                  self.redact(task_id, reason), now),
             )
-            self._event(task_id, None, "review_recorded",
+            self._event(task_id, None, EventKind.REVIEW_RECORDED,
                         {"phase": phase, "kind": kind, "verdict": verdict, "reviewer": reviewer,
                          "reason": reason}, now)
 

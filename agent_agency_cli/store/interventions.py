@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from agent_agency_cli.errors import NotFoundError
+from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.store.base import dumps
 
 
@@ -32,7 +33,7 @@ class InterventionQueries:
             self._event(
                 task_id,
                 args.get("step"),
-                "intervention_requested",
+                EventKind.INTERVENTION_REQUESTED,
                 {"id": cur.lastrowid, "kind": kind, "args": args, "reason": reason, "who": who},
                 now,
             )

@@ -339,6 +339,12 @@ def m007_stakeholders(db: Database) -> None:
     db.execute("ALTER TABLE tasks ADD COLUMN stakeholders TEXT NOT NULL DEFAULT '[]'")
 
 
+@migrations()
+def m008_learning_by_kind(db: Database) -> None:
+    # `model: auto` reads the model steps' records per type and model at every task create.
+    db.execute("CREATE INDEX learning_by_kind ON learning_records(kind, type, executor)")
+
+
 SCHEMA_VERSION = len(migrations._migrations)
 assert SCHEMA_VERSION == db.SCHEMA_VERSION, "update store/db.py SCHEMA_VERSION with the migrations"
 

@@ -66,3 +66,10 @@ def get_plan(store: Store, task_id: str) -> dict[str, Any] | None:
         return None
     return {"source": r["source"], "plan": r["plan"], "notes": json.loads(r["notes"]), "model": r["model"],
             "approved_at": r["approved_at"], "approved_by": r["approved_by"]}
+
+
+def mark_plan_approved(store: Store, task_id: str, who: str) -> None:
+    """Record who approved a task's plan, and when."""
+    with store.tx() as conn:
+        conn.execute("UPDATE task_plans SET approved_at = ?, approved_by = ? WHERE task_id = ?",
+                     (time.time(), who, task_id))

@@ -3,12 +3,14 @@ batched for group commit), progress, counts."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from agent_agency_cli.errors import InvalidTransition, NotFoundError
+from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.models import StepStatus, check_step_transition
 from agent_agency_cli.store.base import BatchLostError, dumps
 from agent_agency_cli.store.db import begin_immediate
@@ -194,7 +196,7 @@ class StepQueries:
                 "UPDATE steps SET progress = ?, progress_message = ? WHERE task_id = ? AND name = ?",
                 (fraction, self.redact(task_id, message), task_id, step),
             )
-            self._event(task_id, step, "step_progress", {"progress": fraction, "message": message}, now)
+            self._event(task_id, step, EventKind.STEP_PROGRESS, {"progress": fraction, "message": message}, now)
 
     def step_counts(self, task_ids: Sequence[str]) -> dict[str, dict[str, int]]:
         """{task_id: {status: count}} for the given tasks."""
@@ -218,3 +220,15 @@ class StepQueries:
             "SELECT s.task_id, s.name, s.spec, s.worker, t.complexity FROM steps s JOIN tasks t "
             "ON t.id = s.task_id WHERE s.status IN ('running', 'paused') AND s.worker IS NOT NULL"
         ).fetchall()
+
+    def replace_steps(self, task_id: str, plan: dict[str, Any], steps: Sequence[dict[str, Any]]) -> None:
+        """Replace a task's steps (all pending again) and its plan, atomically (an edited plan)."""
+        with self.tx() as conn:
+            conn.execute("DELETE FROM steps WHERE task_id = ?", (task_id,))
+            conn.executemany(
+                "INSERT INTO steps (task_id, name, idx, status, kind, spec, needs, estimate, timeout, idempotent, "
+                "max_attempts, signature) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(task_id, s["name"], i, s["kind"], json.dumps(s["spec"]), json.dumps(s["needs"]), s.get("estimate"),
+                  s.get("timeout"), int(bool(s.get("idempotent"))), s.get("max_attempts", 1), s.get("signature"))
+                 for i, s in enumerate(steps)])
+            conn.execute("UPDATE tasks SET plan = ? WHERE id = ?", (json.dumps(plan), task_id))

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from agent_agency_cli.errors import ConflictError, InvalidTransition, NotFoundError
+from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.models import TaskStatus, check_task_transition
 from agent_agency_cli.store.base import dumps
 
@@ -57,7 +58,7 @@ class TaskQueries:
             self._event(
                 task["id"],
                 None,
-                "task_created",
+                EventKind.TASK_CREATED,
                 {
                     "description": shown_description or task["description"],
                     "mode": task["mode"],
@@ -171,7 +172,7 @@ class TaskQueries:
                 "updated_at = ? WHERE id = ?",
                 (owner, now, now, row["id"]),
             )
-            self._event(row["id"], None, "task_started", {"status": "running", "owner": owner}, now)
+            self._event(row["id"], None, EventKind.TASK_STARTED, {"status": "running", "owner": owner}, now)
         return self.get_task(row["id"])
 
     def claim_task(self, task_id: str, owner: str) -> sqlite3.Row:
@@ -185,7 +186,7 @@ class TaskQueries:
             )
             if cur.rowcount != 1:
                 raise ConflictError(f"task {task_id} is not queued; it cannot be started here")
-            self._event(task_id, None, "task_started", {"status": "running", "owner": owner}, now)
+            self._event(task_id, None, EventKind.TASK_STARTED, {"status": "running", "owner": owner}, now)
         return self.get_task(task_id)
 
     def tasks_owned_elsewhere(self, statuses: Iterable[str], not_owner: str) -> list[sqlite3.Row]:
@@ -224,6 +225,6 @@ class TaskQueries:
                 "finished_at = NULL WHERE task_id = ? AND status IN "
                 "('failed', 'cancelled', 'interrupted', 'skipped') AND overridden = 0",
                 (task_id,)).rowcount
-            self._event(task_id, None, "task_retried",
+            self._event(task_id, None, EventKind.TASK_RETRIED,
                         {"status": "queued", "steps_reset": reset, "who": who}, now)
         return reset

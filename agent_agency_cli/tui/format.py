@@ -15,16 +15,12 @@ from typing import Any
 
 from rich.text import Text
 
+from agent_agency_cli.event_kinds import APPROVAL_PURPOSE, QUIET_KINDS, STATUS_ICONS, EventKind
 from agent_agency_cli.models import TERMINAL_TASK_VALUES
 from agent_agency_cli.security.terminal import strip_value
 from agent_agency_cli.units import format_duration
 
-ICONS: dict[str, str] = {
-    "pending": "◌", "waiting_resources": "◌", "awaiting_approval": "?", "running": "●",
-    "paused": "‖", "completed": "✓", "failed": "✗", "skipped": "↷", "cancelled": "⊘",
-    "interrupted": "!", "queued": "◌", "awaiting_review": "?", "escalated": "!",
-    "partially_completed": "◐",
-}
+ICONS: dict[str, str] = STATUS_ICONS
 
 # status -> theme variable (or a plain Rich style) used for its colour
 _ROLE: dict[str, str] = {
@@ -146,7 +142,7 @@ def event_text(ev: Mapping[str, Any], palette: Palette,
     kind: str = ev["kind"]
     p: Mapping[str, Any] = strip_value(ev.get("payload") or {})
     step = ev.get("step")
-    if kind == "step_progress":
+    if kind in QUIET_KINDS:
         return None
     t = Text(hms(ev.get("ts")) + " ", style="dim")
     status = p.get("status")
@@ -162,15 +158,14 @@ def event_text(ev: Mapping[str, Any], palette: Palette,
         elif what != "requested" and p.get("message"):
             t.append(f": {p['message']}", style="dim")
         return t
-    if kind == "approval_requested":
-        what = {"start": "to run", "gate_violation": "to accept gate violations",
-                "manual_review": "for a manual review"}.get(str(p.get("kind")), "")
+    if kind == EventKind.APPROVAL_REQUESTED:
+        what = APPROVAL_PURPOSE.get(str(p.get("kind")), "")
         t.append("? ", style=f"bold {palette.warning}")
         t.append(str(step), style="bold")
         t.append(f" awaits approval {what}".rstrip())
         return t
-    if kind in ("step_approved", "step_rejected"):
-        ok = kind == "step_approved"
+    if kind in (EventKind.STEP_APPROVED, EventKind.STEP_REJECTED):
+        ok = kind == EventKind.STEP_APPROVED
         t.append("✓ " if ok else "✗ ", style=palette.success if ok else palette.error)
         t.append(str(step), style="bold")
         t.append(f" {'approved' if ok else 'rejected'}{_who(p)}")
@@ -179,11 +174,11 @@ def event_text(ev: Mapping[str, Any], palette: Palette,
         if p.get("reason"):
             t.append(f": {p['reason']}", style="italic")
         return t
-    if kind == "gate_started":
+    if kind == EventKind.GATE_STARTED:
         t.append("◇ ", style="dim")
         t.append(f"{step} gate {p.get('gate')} running")
         return t
-    if kind == "gate_result":
+    if kind == EventKind.GATE_RESULT:
         gst = str(p.get("status"))
         ok = gst == "passed"
         t.append("◆ ", style=palette.success if ok else palette.error if gst in ("failed", "error")
@@ -194,7 +189,7 @@ def event_text(ev: Mapping[str, Any], palette: Palette,
         if not p.get("required", True):
             t.append(" (advisory)", style="dim")
         return t
-    if kind == "review_recorded":
+    if kind == EventKind.REVIEW_RECORDED:
         t.append("◇ ", style="dim")
         t.append(f"{p.get('phase', '')} {p.get('kind', '')} review: {p.get('verdict', '?')}".strip())
         if p.get("reviewer"):
@@ -206,12 +201,12 @@ def event_text(ev: Mapping[str, Any], palette: Palette,
         t.append(step, style="bold")
         word = kind.removeprefix("step_").replace("_", " ")
         t.append(f" {word}")
-        if kind == "step_started" and p.get("attempt"):
+        if kind == EventKind.STEP_STARTED and p.get("attempt"):
             if (p.get("max_attempts") or 1) > 1:
                 t.append(f" (try {p['attempt']}/{p['max_attempts']})", style="dim")
-        elif kind == "step_completed" and p.get("duration") is not None:
+        elif kind == EventKind.STEP_COMPLETED and p.get("duration") is not None:
             t.append(f" {format_duration(p['duration'])}", style="dim")
-        if p.get("reason") and kind != "step_completed":
+        if p.get("reason") and kind != EventKind.STEP_COMPLETED:
             t.append(f": {p['reason']}", style=palette.status(st) if st == "failed" else "dim")
         gates = p.get("gates")
         if isinstance(gates, list) and gates:
@@ -222,9 +217,9 @@ def event_text(ev: Mapping[str, Any], palette: Palette,
         t.append(f"{icon(st) if st else '•'} ", style=palette.status(st))
         word = kind.removeprefix("task_").replace("_", " ")
         t.append(f"task {word}")
-        if kind == "task_created":
+        if kind == EventKind.TASK_CREATED:
             t.append(f": {p.get('description', '')} ({p.get('steps')} steps)", style="dim")
-        elif kind == "task_modified":
+        elif kind == EventKind.TASK_MODIFIED:
             from agent_agency_cli.change_text import describe_changes
 
             text = describe_changes(p.get("new") or {}, p.get("old") or {})
@@ -233,7 +228,7 @@ def event_text(ev: Mapping[str, Any], palette: Palette,
         elif p.get("reason"):
             t.append(f": {p['reason']}", style=palette.status(st) if st else "dim")
         return t
-    if kind == "deadline_passed":
+    if kind == EventKind.DEADLINE_PASSED:
         t.append("! deadline passed", style=palette.error)
         return t
     t.append(f"• {kind.replace('_', ' ')}" + (f" {step}" if step else ""))

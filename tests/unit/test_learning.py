@@ -157,6 +157,11 @@ def test_model_record_for_auto_selection(orch: TaskOrchestrator, tmp_path: Path)
                        "cost_mean": pytest.approx(0.01), "tokens_mean": 100, "duration_mean": 1.0}
     assert [r["model"] for r in model_record(orch.store.conn, "review")] == ["cheap"]
     assert model_record(orch.store.conn, "testing") == []
+    from agent_agency_cli.learning.aggregate import model_records
+
+    both = model_records(orch.store.conn, ["code", "review", None])
+    assert {t: [r["model"] for r in rows] for t, rows in both.items()} == {"code": ["big", "cheap"],
+                                                                          "review": ["cheap"], None: []}
 
 
 def test_a_model_step_result_gives_model_tokens_and_cost(orch: TaskOrchestrator) -> None:
@@ -170,3 +175,19 @@ def test_a_model_step_result_gives_model_tokens_and_cost(orch: TaskOrchestrator)
     assert (row["target"], row["executor"], row["tokens_mean"], row["cost_mean"]) == ("auto", "local-small", 42,
                                                                                       0.002)
     assert "secret prompt" not in json.dumps(row) and "the answer" not in json.dumps(row)
+
+
+def test_model_records_merge_another_machines_model_runs(tmp_path: Path) -> None:
+    from agent_agency_cli.learning.aggregate import model_records
+
+    a = TaskOrchestrator(home=tmp_path / "a")
+    b = TaskOrchestrator(home=tmp_path / "b")
+    for ok in (True, False, False, False):  # machine A: m1 fails 3 of 4 testing steps
+        record(a, "model", {"model": "auto", "type": "testing"}, ok=ok, model="m1", cost=0.01)
+    record(a, "shell", {"run": "make"})  # not a model step: never a candidate's record
+    record(b, "model", {"model": "m1", "type": "testing"}, ok=True, model="m1", cost=0.03)
+    a.learning_export(tmp_path / "a.jsonl")
+    b.learning_import(tmp_path / "a.jsonl")
+    [m1] = model_records(b.store.conn, ["testing"])["testing"]
+    assert (m1["model"], m1["runs"], m1["success_rate"]) == ("m1", 5, pytest.approx(0.4))
+    assert m1["cost_mean"] == pytest.approx((4 * 0.01 + 0.03) / 5)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from agent_agency_cli.cli.main import app
@@ -196,3 +197,63 @@ def test_answer_lines_reach_the_log_as_they_arrive_and_long_lines_are_cut(tmp_pa
     answer.end()
     log.close()
     assert " ".join(texts()[1:]).replace("  ", " ").strip() == ("sec" + words).strip()
+
+
+# -- model: auto learns from runs ---------------------------------------------------------
+
+
+def rec(model: str, runs: int, rate: float, cost: float | None = 0.002) -> dict:
+    return {"model": model, "runs": runs, "success_rate": rate, "cost_mean": cost}
+
+
+def test_auto_prefers_the_model_with_the_better_learnt_success_rate() -> None:
+    learnt = {"testing": [rec("small", 10, 0.4, 0.001), rec("big", 25, 0.96)]}
+    sel = select_model("testing", [], models(), learnt=learnt)
+    assert (sel.primary, sel.fallbacks) == ("big", ["small"])
+    assert sel.reasoning == ("chose big: 96% success over 25 runs of type testing, $0.002/step (learning); "
+                             "small: 40% over 10 runs, $0.001/step; the default rule: primary small")
+
+
+def test_equal_success_rates_prefer_the_cheaper_model_then_the_config_order() -> None:
+    cheap = {None: [rec("small", 5, 1.0, 0.01), rec("big", 5, 1.0, 0.002)]}
+    assert select_model(None, [], models(), learnt=cheap).primary == "big"
+    tie = {None: [rec("small", 5, 1.0), rec("big", 5, 1.0)]}
+    assert select_model(None, [], models(), learnt=tie).chain == ["small", "big"]
+    unknown_cost = {None: [rec("small", 5, 1.0, None), rec("big", 5, 1.0, 0.5)]}
+    assert select_model(None, [], models(), learnt=unknown_cost).primary == "big"
+
+
+def test_too_few_runs_keep_the_config_order_and_say_so() -> None:
+    learnt = {"testing": [rec("small", 4, 0.0), rec("big", 30, 1.0)]}  # small: one run short of 5
+    sel = select_model("testing", [], models(), learnt=learnt)
+    assert sel.chain == ["small", "big"]
+    assert sel.reasoning == ("the default rule: primary small; config order stands: learning ranks models with "
+                             "at least 5 runs of type testing (runs: small 4, big 30)")
+    none_yet = select_model(None, [], models(), learnt={})
+    assert none_yet.chain == ["small", "big"] and "steps without a type (runs: small 0, big 0)" in none_yet.reasoning
+
+
+def test_learning_reorders_only_the_places_of_candidates_with_enough_runs() -> None:
+    # code rule, type testing: tester (specialised), coder, big. tester has too few runs: it stays first.
+    learnt = {"testing": [rec("tester", 2, 1.0), rec("coder", 9, 0.5), rec("big", 9, 0.9)]}
+    sel = select_model("testing", ["code"], models(), learnt=learnt)
+    assert sel.chain == ["tester", "big", "coder"]
+    assert sel.reasoning.startswith("kept tester: 2 runs, too few to rank (learning); big: 90% over 9 runs")
+    assert "specialised model for type 'testing'" in sel.reasoning
+
+
+def test_records_of_other_models_or_types_do_not_count() -> None:
+    learnt = {"review": [rec("small", 50, 1.0), rec("big", 50, 0.1)],
+              "testing": [rec("coder", 50, 1.0), rec("big", 50, 0.1)]}  # coder is no candidate of the default rule
+    sel = select_model("testing", [], models(), learnt=learnt)
+    assert sel.chain == ["small", "big"] and "config order stands" in sel.reasoning
+
+
+def test_a_named_model_and_learning_turned_off_ignore_what_was_learnt() -> None:
+    learnt = {None: [rec("small", 50, 0.0), rec("big", 50, 1.0)]}
+    assert select_model(None, [], models(), named="small", learnt=learnt).primary == "small"
+    off = ModelsSettings.model_validate({**CFG, "selection": {**CFG["selection"], "learning_min_runs": None}})
+    sel = select_model(None, [], off, learnt=learnt)
+    assert (sel.primary, sel.reasoning) == ("small", "the default rule: primary small")
+    with pytest.raises(ValidationError, match="learning_min_runs"):
+        ModelsSettings.model_validate({**CFG, "selection": {**CFG["selection"], "learning_min_runs": 0}})

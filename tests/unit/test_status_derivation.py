@@ -24,9 +24,9 @@ def _rows(statuses: list[str]) -> tuple[sqlite3.Row, list[sqlite3.Row]]:
     now = time.time()
     conn.execute("CREATE TABLE t (id, description, mode, priority, status, requirements, deadline, "
                  "created_at, started_at, finished_at, paused_at, paused_total, exit_code, reason, "
-                 "failed_step, workdir, plan_path, limits, plan, concurrency, complexity)")
+                 "failed_step, workdir, plan_path, limits, plan, concurrency, complexity, stakeholders)")
     conn.execute("INSERT INTO t VALUES ('abc123', 'd', 'auto', 'normal', 'running', '[]', NULL, ?, ?, "
-                 "NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, '{}', '{}', NULL, NULL)", (now, now))
+                 "NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, '{}', '{}', NULL, NULL, NULL)", (now, now))
     conn.execute("CREATE TABLE s (name, status, kind, spec, needs, attempt, max_attempts, started_at, "
                  "finished_at, duration, estimate, timeout, exit_code, reason, progress, progress_message, "
                  "pid, overridden, worker, next_retry_at, metrics, paused_at, paused_total)")
