@@ -21,6 +21,13 @@ def show_value(key: str, value: Any) -> str:
         return "-"
     if key == "deadline" and isinstance(value, int | float):
         return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if key == "deadline" and isinstance(value, str):
+        # typed event payloads carry it as ISO-8601 ("2099-01-01T18:00:00.000Z")
+        try:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+        return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     if isinstance(value, str) and key in ("requirements", "limits") and value[:1] in "[{":
         try:
             value = json.loads(value)
