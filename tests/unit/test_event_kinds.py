@@ -132,7 +132,7 @@ def test_internal_fields_never_reach_the_tui_line():
     ev = _event("task_modified", {"old": {"priority": "low", "priority_rank": 1},
                                   "new": {"priority": "high", "priority_rank": 3}}, step=None)
     plain = tui_format.event_text(ev, tui_format.Palette()).plain
-    assert "priority low→high" in plain and "priority_rank" not in plain
+    assert "priority low → high" in plain and "priority_rank" not in plain
 
 
 def test_public_payloads_show_times_as_iso_and_hide_internal_fields():
