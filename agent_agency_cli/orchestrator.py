@@ -23,7 +23,7 @@ from agent_agency_cli.models import FOREGROUND_OWNER, ExecutionMode, TaskStatus
 from agent_agency_cli.orchestration import views
 from agent_agency_cli.orchestration.actor import acting_as
 from agent_agency_cli.orchestration.views import build_status, event_json, summary
-from agent_agency_cli.paths import HomePaths, data_home
+from agent_agency_cli.paths import CONFIG_ENV, HomePaths, data_home
 from agent_agency_cli.store import Store, connect
 from agent_agency_cli.timeutil import iso
 from agent_agency_cli.units import parse_duration, parse_size_mb
@@ -137,8 +137,25 @@ class TaskOrchestrator:
             raise StoredNotStartedError(tid, exc) from exc
         return tid
 
+    def _config_may_have_hooks(self) -> bool:
+        """False only when certain: no config file at all (the defaults have no hooks), or
+        one that never names the `notifications` section. Anything else loads the settings."""
+        path = self.config_path or os.environ.get(CONFIG_ENV)
+        if not path:
+            default = self.home / "config.yaml"
+            if not default.exists():
+                return False
+            path = str(default)
+        try:
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                return "notifications" in fh.read()
+        except OSError:
+            return True  # the settings load reports the problem in its own words
+
     def _notify(self, kind: str, task_id: str) -> None:
         """Notification hooks for a change made in this process (delivered before it exits)."""
+        if self._settings is None and not self._config_may_have_hooks():
+            return  # loading the config to learn there are none costs pydantic and yaml
         hooks = self.settings.notifications.hooks
         if not hooks:
             return
@@ -313,6 +330,36 @@ class TaskOrchestrator:
     ) -> Iterator[tuple[str, str, str, str]]:
         """(timestamp, step, stream, text) of the task's logs, in time order."""
         return views.log_lines(self.store, self.paths, task_id, step)
+
+    def readable_log_lines(
+        self, task_id: str, step: str | None = None
+    ) -> Iterator[tuple[str, str, str, str]]:
+        """`log_lines` as people read them (`task logs`): every step also shows its command,
+        start, end and exit, from its row (engine/step_logs.py)."""
+        from agent_agency_cli.engine.step_logs import log_lines
+
+        return log_lines(self.store, self.paths, self.store.resolve_id(task_id), step)
+
+    def archived_logs(self, task_id: str) -> str | None:
+        """The archive holding the task's logs, when they are packed away (else None)."""
+        tid = self.store.resolve_id(task_id)
+        archive = self.store.get_task(tid)["archive_path"]
+        return archive if archive and not self.paths.logs_dir(tid).exists() else None
+
+    def validation_warnings(self, task_id: str) -> list[str]:
+        """The stored validation report's warnings (a deadline the estimate does not fit, ...)."""
+        import json
+
+        from agent_agency_cli.validation import warnings_of
+
+        raw = self.store.get_task(self.store.resolve_id(task_id))["validation"]
+        return warnings_of(json.loads(raw) if raw else None)
+
+    def orphaned(self, task_ids: list[str]) -> list[str]:
+        """The tasks among `task_ids` still held by an engine whose process is gone."""
+        from agent_agency_cli.engine.liveness import orphaned
+
+        return orphaned(self.store, task_ids)
 
     def step_metrics(self, task_id: str, step: str | None = None) -> dict[str, Any]:
         """Per step: the metric summary and the sampled series (ts, cpu, rss, io, threads, gpu)."""

@@ -92,6 +92,46 @@ def _members(pgid: int) -> Iterable[int]:
             continue
 
 
+def identity_alive(identity: str | None) -> bool:
+    """Whether the process named by engine.process.engine_identity() ("pid:start_time", the
+    start as psutil gives it) still runs and is not a zombie.
+
+    From /proc where it exists (the start is boot time + starttime ticks, psutil's own
+    formula), so the commands that only ask whether an engine lives skip importing psutil.
+    """
+    if not identity:
+        return False
+    try:
+        pid_s, created_s = identity.split(":", 1)
+        pid, created = int(pid_s), float(created_s)
+    except ValueError:
+        return False
+    if _HAS_PROC:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+            # fields[0] is the state, fields[19] the start in clock ticks after boot
+            started = int(fields[19]) / os.sysconf("SC_CLK_TCK") + _boot_time()
+        except (OSError, IndexError, ValueError):
+            return False
+        return abs(started - created) < 0.01 and fields[0] not in (b"Z", b"X")
+    import psutil
+
+    try:
+        p = psutil.Process(pid)
+        return abs(p.create_time() - created) < 0.01 and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _boot_time() -> float:
+    with open("/proc/stat", "rb") as fh:
+        for line in fh:
+            if line.startswith(b"btime"):
+                return float(line.split()[1])
+    raise OSError("no btime in /proc/stat")
+
+
 def wait_group_gone(pgid: int, timeout: float) -> bool:
     """Block until group `pgid` has no live member or `timeout` passes; True when it is gone."""
     deadline = time.monotonic() + timeout

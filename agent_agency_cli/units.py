@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Any, overload
-
-from pydantic import BeforeValidator
+from typing import Any, overload
 
 from agent_agency_cli.errors import BadInputError
 
@@ -172,10 +170,10 @@ def _duration_field(value: Any) -> float:
         raise ValueError(str(exc)) from None
 
 
-# The pydantic field type of every duration in the config, plan files and gates.
-# Its error reads "bad duration: <value> (...)"; callers that name the key
-# themselves strip that prefix (see planning.plan_file).
-Duration = Annotated[float, BeforeValidator(_duration_field)]
+# `Duration`, the pydantic field type of every duration in the config, plan files and
+# gates, is built on first use (module __getattr__ below) so that read commands, which
+# only format and parse, do not import pydantic. Its error reads "bad duration: <value>
+# (...)"; callers that name the key themselves strip that prefix (see planning.plan_file).
 
 
 def format_duration(seconds: float | None, *, tenths: bool = True) -> str:
@@ -249,6 +247,18 @@ def _percent_field(value: Any) -> float:
         raise ValueError(str(exc)) from None
 
 
-# The pydantic field type of the config's thresholds ("80%" or 80).
-Percent = Annotated[float, BeforeValidator(_percent_field)]
+# `Percent`: the pydantic field type of the config's thresholds ("80%" or 80); lazy too.
+_FIELD_VALIDATORS = {"Duration": _duration_field, "Percent": _percent_field}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FIELD_VALIDATORS:
+        from typing import Annotated
+
+        from pydantic import BeforeValidator
+
+        field = Annotated[float, BeforeValidator(_FIELD_VALIDATORS[name])]
+        globals()[name] = field  # built once
+        return field
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

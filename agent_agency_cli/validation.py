@@ -246,9 +246,25 @@ def _check_feasibility(estimated: float | None, deadline: float | None, now: flo
     if remaining <= 0:
         c.add(Status.FAILED, f"the deadline is in the past ({human_duration(remaining)} ago)")
     elif estimated is not None and estimated > remaining:
-        c.add(Status.WARNING, f"the deadline leaves {human_duration(remaining)} but the plan is estimated to take "
-                              f"{human_duration(estimated)}")
+        left, needed = human_duration(remaining), human_duration(estimated)
+        if left == needed:  # rounded to the same words: show the difference that matters
+            left, needed = f"{remaining:.2f}s", f"{estimated:.2f}s"
+        c.add(Status.WARNING, f"the deadline leaves {left} but the plan is estimated to take {needed} "
+                              f"(short by {human_duration(estimated - remaining)}); give a later --deadline")
     return c.result()
+
+
+def warnings_of(validation: Mapping[str, Any] | None) -> list[str]:
+    """The warning lines of a stored validation report (its `to_json()`), for people."""
+    if not validation:
+        return []
+    out: list[str] = []
+    # The security scan's findings are listed on their own (dry-run report, council review).
+    for key in ("description_check", "requirements_check", "feasibility_assessment", "resource_requirements"):
+        check = validation.get(key) or {}
+        if check.get("status") in ("warning", "requires_review"):
+            out.extend(m for m in check.get("messages", []) if m not in out)
+    return out
 
 
 def _check_resources(resources: Mapping[str, float | None], limits: Mapping[str, float]) -> ResourceEstimate:

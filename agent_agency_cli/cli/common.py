@@ -1,5 +1,6 @@
 """What every command shares: the orchestrator from global options, error handling,
-JSON output. Rich and the orchestrator are imported lazily to keep --help fast."""
+JSON output. Rich and the orchestrator are imported lazily to keep --help fast, and
+Typer too, because the fast path (cli/fast.py) uses this module without it."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import typer
-
 if TYPE_CHECKING:
+    import typer
+
     from agent_agency_cli.orchestrator import TaskOrchestrator
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -33,11 +34,24 @@ def orchestrator() -> TaskOrchestrator:
     return TaskOrchestrator(home=state.home, config=state.config)
 
 
-def fail(message: str, code: int) -> typer.Exit:
-    """Print one error line to stderr and give the Exit to raise."""
+def print_error(message: str) -> None:
+    """The one error line on stderr (red "error:" on a colour terminal)."""
     prefix = "error: " if not _color_stderr() else "\x1b[31merror:\x1b[0m "
     print(f"{prefix}{message}", file=sys.stderr)
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    """Print one error line to stderr and give the Exit to raise."""
+    import typer
+
+    print_error(message)
     return typer.Exit(code)
+
+
+def quiet_broken_pipe() -> None:
+    """`... | head` closed the pipe: send the rest of stdout nowhere, without a traceback."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def _color_stderr() -> bool:
@@ -58,9 +72,9 @@ def handle_errors(fn: F) -> F:
         except KeyboardInterrupt:
             raise fail("interrupted", EXIT_INTERRUPTED) from None
         except BrokenPipeError:
-            # `... | head` closed the pipe: not an error worth a traceback.
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
+            import typer
+
+            quiet_broken_pipe()
             raise typer.Exit(0) from None
         except (sqlite3.Error, OSError) as exc:
             from agent_agency_cli.cli.faults import describe

@@ -31,6 +31,8 @@ def start(
             args += ["--config", orch.config_path]
         raise typer.Exit(daemon.main(args))
     before = orch.daemon_status()
+    if before is not None and orch.config_path is not None:
+        _refuse_other_config(orch, before)
     info = orch.ensure_daemon()
     status = orch.daemon_status() or info
     if as_json:
@@ -41,6 +43,24 @@ def start(
         print(f"daemon started (pid {info['pid']}, log {info['log']})", file=sys.stderr)
 
 
+def _refuse_other_config(orch, running: dict) -> None:  # type: ignore[no-untyped-def]
+    """A daemon already runs with other settings than the --config given now: say so (exit 5)
+    rather than report "already running" while the given file is silently ignored."""
+    import os
+
+    def real(path: str | None) -> str | None:
+        if path is None:  # the daemon's default: config.yaml in the data home, if any
+            default = os.path.join(str(orch.home), "config.yaml")
+            return os.path.realpath(default) if os.path.isfile(default) else None
+        return os.path.realpath(path)
+
+    if real(orch.config_path) != real(running.get("config")):
+        theirs = running.get("config") or "the default config"
+        raise fail(f"a daemon (pid {running['pid']}) already runs with {theirs}, not {orch.config_path}; "
+                   f"to use it: agent-agency-cli daemon stop && agent-agency-cli --config "
+                   f"{orch.config_path} daemon start", 5)
+
+
 @app.command()
 @handle_errors
 def stop(
@@ -48,7 +68,19 @@ def stop(
 ) -> None:
     """Stop the daemon: nothing new starts, running steps may finish (up to
     daemon.stop_timeout), their tasks go back to the queue for the next daemon."""
-    info = orchestrator().stop_daemon(timeout)
+    orch = orchestrator()
+    running = orch.daemon_status()
+    if running is not None:
+        tasks = running.get("running_tasks") or []
+        if tasks:
+            # Say what the wait is for: it can take the daemon's stop_timeout (30 s by default).
+            print(f"stopping daemon {running['pid']}: waiting for the running steps of "
+                  f"task{'s' if len(tasks) > 1 else ''} {', '.join(tasks)} to finish (at most its "
+                  "daemon.stop_timeout); steps still running then are interrupted and their tasks go "
+                  "back to the queue", file=sys.stderr, flush=True)
+        else:
+            print(f"stopping daemon {running['pid']} (no task running)", file=sys.stderr, flush=True)
+    info = orch.stop_daemon(timeout)
     if info is None:
         print("no daemon is running", file=sys.stderr)
     else:

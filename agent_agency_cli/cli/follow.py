@@ -6,7 +6,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
-from agent_agency_cli.cli.render import console, event_line, follow_view
+from agent_agency_cli.cli.render import console, event_line, follow_view, waiting_note
 
 if TYPE_CHECKING:
     from agent_agency_cli.orchestrator import TaskOrchestrator
@@ -22,12 +22,16 @@ def follow(
     """
     if live:
         return _follow_live(orch, tid, after)
+    out = sys.stdout if to_stdout else sys.stderr
+    note = waiting_note(orch.get_status(tid))
+    if note:  # a follower must never wait silently for a person
+        print(note, file=out, flush=True)
     for ev in orch.follow(tid, after=after):
         if ev is None:
             continue
         line = event_line(ev)
         if line:
-            print(line, file=sys.stdout if to_stdout else sys.stderr, flush=True)
+            print(line, file=out, flush=True)
     return orch.get_status(tid)
 
 
@@ -67,11 +71,8 @@ def follow_in_thread(orch_factory, tid: str, *, live: bool) -> threading.Thread:
 
 
 def ask_approval(orch: TaskOrchestrator, tid: str, ev: dict) -> None:
-    """Strict mode on a TTY: ask right here (approve / reject / details / all)."""
-    from rich.prompt import Prompt
-
-    from agent_agency_cli.errors import AgencyError
-
+    """Strict mode on a TTY: ask right here (approve / reject / details / all); the question
+    goes away by itself when the step is decided from another terminal."""
     out = console(stderr=True)
     p = ev["payload"]
     if orch.get_status(tid)["status"] != "awaiting_approval":
@@ -79,21 +80,78 @@ def ask_approval(orch: TaskOrchestrator, tid: str, ev: dict) -> None:
     what = {"start": "run", "gate_violation": "accept despite gate violations",
             "manual_review": "pass the manual review of"}.get(p.get("kind"), "run")
     out.print(f"[bold]approve?[/bold] {what} step [bold]{p['step']}[/bold]: {p.get('command')}")
+
+    def still_waiting() -> bool:
+        s = orch.get_status(tid)
+        return s["status"] == "awaiting_approval" and (s.get("approval") or {}).get("step") == p["step"]
+
+    try:
+        _ask_loop(orch, tid, p, out, still_waiting)
+    except EOFError:
+        out.print(f"  no answer here (end of input); step {p['step']} still waits: "
+                  f"agent-agency-cli task approve {tid} | task reject {tid} --reason ...")
+
+
+def _ask_loop(orch, tid: str, p: dict, out, still_waiting) -> None:  # type: ignore[no-untyped-def]
+    from agent_agency_cli.errors import AgencyError
+
     while True:
-        choice = Prompt.ask("  \\[a]pprove, \\[r]eject, \\[d]etails, approve \\[A]ll remaining",
-                            choices=["a", "r", "d", "A"], default="a", console=out)
+        choice = read_answer(out, "  \\[a]pprove, \\[r]eject, \\[d]etails, approve \\[A]ll remaining "
+                                  "(a): ", still_waiting)
+        if choice is None:  # answered from another terminal (or the task moved on)
+            out.print(f"  step {p['step']} was decided elsewhere; following on")
+            return
+        choice = choice or "a"
+        if choice not in ("a", "r", "d", "A"):
+            out.print("  answer a, r, d or A")
+            continue
         try:
             if choice == "d":
                 for key in ("kind", "command", "workdir", "resources", "limits", "risk", "gates",
                             "timeout", "violations", "criteria"):
                     if p.get(key) not in (None, [], {}):
-                        out.print(f"  {key}: {p[key]}")
+                        out.print(f"  {key}: {detail_text(key, p[key])}", markup=False)
                 continue
             if choice == "r":
-                reason = Prompt.ask("  reason", console=out) or "rejected at the prompt"
+                reason = read_answer(out, "  reason: ", still_waiting)
+                if reason is None:
+                    out.print(f"  step {p['step']} was decided elsewhere; following on")
+                    return
+                reason = reason or "rejected at the prompt"
                 out.print(orch.reject(tid, reason, p["step"]))
             else:
                 out.print(orch.approve(tid, p["step"], all_remaining=choice == "A"))
         except AgencyError as exc:
             out.print(f"  {exc}")
         return
+
+
+def read_answer(out, prompt: str, still_waiting, poll: float = 0.25) -> str | None:  # type: ignore[no-untyped-def]
+    """One line from the terminal, or None as soon as `still_waiting()` turns false: a
+    question answered elsewhere (another terminal, the TUI) must not stay on screen."""
+    import select
+
+    out.print(prompt, end="")
+    while True:
+        if not still_waiting():
+            out.print()
+            return None
+        ready, _, _ = select.select([sys.stdin], [], [], poll)
+        if ready:
+            line = sys.stdin.readline()
+            if not line:  # end of input: nobody can answer here
+                out.print()
+                raise EOFError
+            return line.strip()
+
+
+def detail_text(key: str, value: object) -> str:
+    """A detail as words: risk as `high (reason; reason)`, other structures as JSON, not a repr."""
+    import json
+
+    if key == "risk" and isinstance(value, dict):
+        reasons = "; ".join(str(r) for r in (value.get("reasons") or [])[:3])
+        return f"{value.get('level', '?')}" + (f" ({reasons})" if reasons else "")
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str)
+    return str(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -15,7 +16,7 @@ from agent_agency_cli.cli import (
     task_cmd,
     tools_cmd,
 )
-from agent_agency_cli.cli.common import state
+from agent_agency_cli.cli.common import fail, state
 
 app = typer.Typer(
     name="agent-agency-cli",
@@ -23,7 +24,7 @@ app = typer.Typer(
     "control. State lives in SQLite under the data home.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(task_cmd.app, name="task")
@@ -62,6 +63,12 @@ def _global(
                            help="Print the version and exit.")
     ] = False,
 ) -> None:
+    if config is not None and not os.path.isfile(config):
+        # Checked here, not when settings load: read commands never load them, and a typo
+        # must not fall back to the defaults silently.
+        source = "$AGENT_AGENCY_CONFIG" if config == os.environ.get("AGENT_AGENCY_CONFIG") else "--config"
+        raise fail(f"config file {config} not found (given by {source}); give an existing file or "
+                   "leave it out for config.yaml in the data home", 2)
     state.home = home
     state.config = config
 

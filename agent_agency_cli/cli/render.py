@@ -10,6 +10,17 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+# The Rich-free pieces live in plain.py (a piped command's view); re-exported for the others.
+from agent_agency_cli.cli.plain import (  # noqa: F401
+    _step_cells,
+    completion_lines,
+    gate_failed,
+    gate_lines,
+    gate_summary,
+    step_status_word,
+    steps_plain_lines,
+    waiting_note,
+)
 from agent_agency_cli.event_kinds import (
     APPROVAL_PURPOSE,
     MODEL_KINDS,
@@ -36,7 +47,10 @@ def console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
 
 
-def status_text(status: str) -> Text:
+def status_text(status: str, mode: str | None = None) -> Text:
+    """`✓ completed`; a finished dry run says so: it ran nothing (`✓ dry run`)."""
+    if mode == "dry-run" and status == "completed":
+        return Text("◇ dry run", style="blue")
     return Text(f"{ICONS.get(status, '·')} {status}", style=STYLES.get(status, ""))
 
 
@@ -58,12 +72,15 @@ def header_lines(s: dict[str, Any]) -> list[Text]:
         (f"{s['mode']} · {s['priority']}", "dim"),
     )
     line = Text.assemble(
-        status_text("held" if s.get("held") else s["status"]), "  ", _bar(p["percent"]),
+        status_text("held" if s.get("held") else s["status"], s.get("mode")), "  ", _bar(p["percent"]),
         f"  {p['done']}/{p['total']} steps {p['percent']:.0f}%",
-        f"  {format_duration(s['elapsed'])} elapsed" if s["elapsed"] is not None else "",
+        f"  {format_duration(s['elapsed'])} elapsed" if s["elapsed"] is not None and s.get("mode") != "dry-run"
+        else "",
         f"  ETA {format_duration(s['eta'])}" if s.get("eta") is not None else "",
     )
     lines = [head, line]
+    if s.get("mode") == "dry-run" and s["finished"]:
+        lines.append(Text("dry run: nothing was run; the plan was checked and reported", style="blue"))
     if s["deadline"]:
         style = "red bold" if s["deadline_passed"] else ""
         label = "deadline passed" if s["deadline_passed"] else "due"
@@ -72,26 +89,19 @@ def header_lines(s: dict[str, Any]) -> list[Text]:
         lines.append(Text(f"stakeholders: {', '.join(s['stakeholders'])}"))
     if s["reason"]:
         lines.append(Text(f"reason: {s['reason']}", style=STYLES.get(s["status"], "")))
+    note = waiting_note(s)
+    if note:
+        lines.append(Text(note, style="yellow bold"))
     return lines
 
 
-def _step_cells(st: dict[str, Any], critical: set[str]) -> tuple[str, str, str, str, str, str]:
-    """One step's cells: name, status, try, time, exit, detail."""
-    name = st["name"] + (" ★" if st["name"] in critical else "")
-    active = st["status"] in ("running", "paused")
-    detail = st["reason"] or (st["progress_message"] if active else "") or ""
-    if st["status"] == "pending" and st.get("next_retry_at"):
-        detail = f"retry at {_local_time(st['next_retry_at'])}: {detail}"
-    if active and st["progress"] is not None:
-        detail = f"{st['progress'] * 100:.0f}% {detail}".strip()
-    detail = strip_controls(detail)
-    return (
-        name, st["status"],
-        f"{st['attempt']}/{st['max_attempts']}" if st["attempt"] else "-",
-        format_duration(st["duration"]) if st["duration"] is not None else "-",
-        "-" if st["exit_code"] is None else str(st["exit_code"]),
-        detail,
-    )
+def step_status_text(word: str) -> Text:
+    """The status word with its icon and colour (never a plain ✓ for a failed gate)."""
+    if word == "simulated":
+        return Text("◇ simulated", style="blue")
+    if word == "completed, gate failed":
+        return Text("◐ completed, gate failed", style="yellow")
+    return status_text(word)
 
 
 def steps_table(s: dict[str, Any], critical: set[str] | None = None) -> Table:
@@ -104,8 +114,8 @@ def steps_table(s: dict[str, Any], critical: set[str] | None = None) -> Table:
     t.add_column("detail", overflow="fold")
     critical = critical or set()
     for st in s["steps"]:
-        name, status, tries, took, code, detail = _step_cells(st, critical)
-        t.add_row(name, status_text(status), tries, took, code, detail)
+        name, status, tries, took, code, detail = _step_cells(st, critical, s.get("mode"))
+        t.add_row(name, step_status_text(status), tries, took, code, detail)
     return t
 
 
@@ -114,21 +124,8 @@ def steps_table(s: dict[str, Any], critical: set[str] | None = None) -> Table:
 RICH_TABLE_MAX_ROWS = 300
 
 
-def steps_plain_lines(s: dict[str, Any], critical: set[str] | None = None) -> list[str]:
-    """The steps table as plain aligned lines (header first), linear in the step count."""
-    critical = critical or set()
-    rows = [("step", "status", "try", "time", "exit", "detail")]
-    rows.extend(_step_cells(st, critical) for st in s["steps"])
-    widths = [max(map(len, col)) for col in zip(*(r[:5] for r in rows), strict=True)]
-    right = (False, False, True, True, True)
-    lines = []
-    for r in rows:
-        cells = [c.rjust(w) if rj else c.ljust(w) for c, w, rj in zip(r[:5], widths, right, strict=True)]
-        lines.append(("  ".join(cells) + "  " + r[5]).rstrip())
-    return lines
-
-
-def render_status(s: dict[str, Any], verbose: bool) -> None:
+def render_status(s: dict[str, Any], verbose: bool, gates: list[dict[str, Any]] | None = None) -> None:
+    """`task status` for people; `gates` (the result's gate runs, with evidence) adds a gates section."""
     # Step output in reasons and messages must not drive the terminal. The steps are
     # stripped cell by cell as they are shown (walking 100,000 of them whole costs seconds).
     steps = s["steps"]
@@ -146,6 +143,13 @@ def render_status(s: dict[str, Any], verbose: bool) -> None:
 
     for line in model_lines(s):
         out.print(line, highlight=False, markup=False, soft_wrap=True)
+    if gates:
+        out.print()
+        out.print(Text("gates", style="bold"))
+        for line in gate_lines(strip_value(gates)):
+            out.print(line, overflow="ignore", crop=False)
+    for line in completion_lines(s["status"], s.get("completion")):
+        out.print(line)
     if verbose:
         out.print()
         out.print(Text("plan", style="bold"))
@@ -189,8 +193,11 @@ def render_status(s: dict[str, Any], verbose: bool) -> None:
         if s.get("interventions"):
             out.print()
             out.print(Text("audit trail", style="bold"))
+            from agent_agency_cli.change_text import describe_changes, show_value
+
             for iv in s["interventions"]:
-                args = " ".join(f"{k}={v}" for k, v in iv["args"].items())
+                args = " ".join(describe_changes(v) if k == "changes" and isinstance(v, dict)
+                                else f"{k}={show_value(k, v)}" for k, v in iv["args"].items())
                 out.print(
                     f"  {iv['created_at']}  {iv['kind']} {args}  by {iv['who']} (pid {iv['pid']})"
                     f"  {iv['outcome'] or 'pending'}"
@@ -210,8 +217,9 @@ def render_list(tasks: list[dict[str, Any]]) -> None:
     for task in tasks:
         p = task["progress"]
         t.add_row(
-            task["id"], status_text("held" if task.get("held") else task["status"]), task["priority"],
-            f"{p['done']}/{p['total']}", format_duration(task["elapsed"]),
+            task["id"], status_text("held" if task.get("held") else task["status"], task.get("mode")),
+            task["priority"],
+            f"{p['done']}/{p['total']}", "-" if task.get("mode") == "dry-run" else format_duration(task["elapsed"]),
             format_duration(task["age"]), task["description"][:60],
         )
     out.print(t)
@@ -269,6 +277,10 @@ def _event_text(ev: dict[str, Any]) -> str | None:
         return f"{t}  task {ev['task_id']} created: {p.get('description')} ({p.get('steps')} steps)"
     if kind in TASK_ENDINGS_WITH_REASON:
         return f"{t}  task {p.get('status')}: {p.get('reason')}"
+    if kind is EventKind.TASK_MODIFIED:
+        from agent_agency_cli.change_text import describe_changes
+
+        return f"{t}  task modified: {describe_changes(p.get('new') or {}, p.get('old') or {})}"
     if kind.scope == "task":
         return f"{t}  task {kind.value.removeprefix('task_')}"
     if kind.scope == "intervention":
@@ -300,16 +312,26 @@ def render_impact(r: dict[str, Any]) -> None:
         out.print(f"risk: {risk.get('level')}  " + "; ".join(risk.get("reasons", [])[:3]))
     out.print(f"estimated duration {format_duration(r['estimated_duration'])}, "
               f"critical path {' -> '.join(r['critical_path'])}")
-    t = Table(box=None, pad_edge=False, header_style="bold dim")
-    for col in ("#", "group", "step", "command", "workdir", "gates", "paths"):
-        t.add_column(col, overflow="fold")
+    # One block per step, each field on its own line, printed unwrapped: a table at 80
+    # columns folded commands and paths mid-token; a terminal soft-wraps a long line whole.
     for s in r["steps"]:
         cmd = s["command"] if isinstance(s["command"], str) else " ".join(s["command"] or [])
-        t.add_row(str(s["order"]), str(s["group"]), s["name"], cmd.strip()[:80], str(s["workdir"]),
-                  ", ".join(s["gates"]) or "-", ", ".join([*s["touches"], *s["outputs"]]) or "-")
-    out.print(t)
+        cmd = " ⏎ ".join(line.strip() for line in cmd.strip().splitlines() if line.strip())
+        lines = [f"{s['order']}. {s['name']}  (group {s['group']})", f"   $ {cmd}",
+                 f"   workdir: {s['workdir']}"]
+        if s["gates"]:
+            lines.append(f"   gates: {', '.join(s['gates'])}")
+        paths = [*s["touches"], *s["outputs"]]
+        if paths:
+            lines.append(f"   paths: {', '.join(paths)}")
+        for line in lines:
+            out.print(line, overflow="ignore", crop=False, soft_wrap=True)
     out.print(f"strict mode would ask {len(r['approvals_in_strict_mode'])} approval(s): "
               + ", ".join(r["approvals_in_strict_mode"]))
     validation = r.get("validation") or {}
+    from agent_agency_cli.validation import warnings_of
+
+    for line in warnings_of(validation):
+        out.print(f"warning: {line}")
     for f in validation.get("findings", [])[:10]:
         out.print(f"finding [{f.get('severity')}] {f.get('where')}: {f.get('message')}")

@@ -66,11 +66,19 @@ def breakers_list(as_json: JsonOpt = False) -> None:
     for b in rows:
         t.add_row(b["name"], b["state"], str(b["failures"]), b.get("opened_at") or "-", b.get("retry_at") or "-")
     console().print(t)
+    console().print(BREAKER_SCOPE, style="dim")
+
+
+BREAKER_SCOPE = ("A breaker guards a dependency, named by it: a command's program, a Python step's module, a "
+                 "model endpoint, an MCP server. A call that cannot start and a timeout count as its "
+                 "failures; a step's own non-zero exit does not (that is the step's failure).")
 
 
 @breakers_app.command("reset")
 @handle_errors
-def breakers_reset(name: Annotated[str, typer.Argument(help="The breaker's name (see breakers list).")]) -> None:
+def breakers_reset(
+    name: Annotated[str, typer.Argument(metavar="BREAKER", help="The breaker's name (see breakers list).")],
+) -> None:
     """Close a breaker by hand and forget its failures."""
     import sys
 

@@ -8,6 +8,16 @@ from typing import Annotated
 
 import typer
 
+from agent_agency_cli.cli import task_actions
+from agent_agency_cli.cli.choices import (
+    COMPLEXITIES,
+    MODES,
+    OVERRIDE_ACTIONS,
+    PRIORITIES,
+    TASK_STATUSES,
+    complete,
+    metavar,
+)
 from agent_agency_cli.cli.common import (
     fail,
     handle_errors,
@@ -15,14 +25,19 @@ from agent_agency_cli.cli.common import (
     orchestrator,
     print_json,
     print_json_line,
-    write_json_array,
     write_json_lines,
+)
+from agent_agency_cli.cli.task_support import (
+    refuse_archived_logs,
+    run_control,
 )
 
 app = typer.Typer(help="Create, inspect, follow and steer tasks.", no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
-IdArg = Annotated[str, typer.Argument(help="Task id or an unambiguous prefix of it.")]
+NoStartOpt = Annotated[bool, typer.Option("--no-start", help="If the engine running a task is gone, "
+                                          "only say so; do not start a daemon to recover it.")]
+IdArg = Annotated[str, typer.Argument(metavar="TASK_ID", help="Task id or an unambiguous prefix of it.")]
 
 
 def _exit_for(status: dict) -> int:
@@ -35,13 +50,15 @@ def _exit_for(status: dict) -> int:
 @app.command()
 @handle_errors
 def create(
-    plan: Annotated[str | None, typer.Option("--plan", "-p", help="Plan file (YAML) listing "
-                                             "the steps.")] = None,
+    plan: Annotated[str | None, typer.Option("--plan", "-p", metavar="FILE", help="Plan file (YAML) "
+                                             "listing the steps (required).")] = None,
     description: Annotated[str | None, typer.Option("--description", "-d",
                                                     help="What the task is for.")] = None,
-    mode: Annotated[str | None, typer.Option(help="auto, strict or dry-run (default from "
-                                             "config: task_execution.default_mode).")] = None,
-    priority: Annotated[str, typer.Option(help="low, normal, high or urgent.")] = "normal",
+    mode: Annotated[str | None, typer.Option(metavar=metavar(MODES), autocompletion=complete(MODES),
+                                             help="How steps run (default from config: "
+                                             "task_execution.default_mode).")] = None,
+    priority: Annotated[str, typer.Option(metavar=metavar(PRIORITIES), autocompletion=complete(PRIORITIES),
+                                          help="Queue order against other tasks.")] = task_actions.DEFAULT_PRIORITY,
     requirements: Annotated[str | None, typer.Option(help="Comma-separated requirements, e.g. "
                                                      "'tests pass,no lint errors'.")] = None,
     deadline: Annotated[str | None, typer.Option(help="ISO-8601 (2026-12-31, "
@@ -53,8 +70,9 @@ def create(
                                                 "(else the task's own workspace).")] = None,
     concurrency: Annotated[int | None, typer.Option(help="Max steps running at once "
                                                     "(default: plan, then config).")] = None,
-    complexity: Annotated[str | None, typer.Option(help="simple, moderate, complex or enterprise: "
-                                                   "the default resources and timeout of steps "
+    complexity: Annotated[str | None, typer.Option(metavar=metavar(COMPLEXITIES),
+                                                   autocompletion=complete(COMPLEXITIES),
+                                                   help="The default resources and timeout of steps "
                                                    "that declare none (config resource_allocation).")
                           ] = None,
     wait: Annotated[bool, typer.Option("--wait", "-w", help="Follow the task and exit with "
@@ -72,71 +90,14 @@ def create(
     Prints the task id (or a JSON object with --json). Bad input exits 2 and
     stores nothing.
     """
-    from agent_agency_cli.errors import BadInputError, StoredNotStartedError
-    from agent_agency_cli.models import FOREGROUND_OWNER, HELD_OWNER, ExecutionMode, Priority
-    from agent_agency_cli.units import MAX_CONCURRENCY, bounded_int
-    try:
-        prio = Priority(priority)
-    except ValueError:
-        raise BadInputError(f"unknown priority {priority!r} (low, normal, high, urgent)") from None
-    try:
-        mode_v = ExecutionMode(mode) if mode else None
-    except ValueError:
-        raise BadInputError(f"unknown mode {mode!r} (auto, strict, dry-run)") from None
-    if hold and (foreground or wait):
-        raise BadInputError("--hold cannot go with --foreground or --wait (a held task does not run "
-                            "until `task release ID`)")
-    if concurrency is not None:
-        bounded_int(concurrency, "--concurrency", 1, MAX_CONCURRENCY)
-    if complexity is not None and complexity not in ("simple", "moderate", "complex", "enterprise"):
-        raise BadInputError(f"unknown complexity {complexity!r} (simple, moderate, complex, enterprise)")
-    # A dict: the facade validates it and turns any bad field into one line (exit 2).
-    request = dict(
-        description=description, plan=plan, mode=mode_v, priority=prio,
-        requirements=requirements.split(",") if requirements else [],
-        stakeholders=stakeholders.split(",") if stakeholders else [],
-        deadline=deadline, workdir=workdir, concurrency=concurrency, complexity=complexity,
+    orch, tid = task_actions.submit(
+        plan=plan, description=description, mode=mode, priority=priority, requirements=requirements,
+        deadline=deadline, stakeholders=stakeholders, workdir=workdir, concurrency=concurrency,
+        complexity=complexity, foreground=foreground, no_start=no_start, wait=wait, as_json=as_json,
+        hold=hold,
     )
-    orch = orchestrator()
-    try:
-        tid = orch.submit_task(request, start_daemon=not (foreground or no_start or hold),
-                               reserve=FOREGROUND_OWNER if foreground else HELD_OWNER if hold else None)
-    except StoredNotStartedError as exc:
-        # Stored: the id goes to stdout as on success, so nobody submits it twice.
-        if as_json:
-            print_json({"id": exc.task_id, "started": False, "error": str(exc)})
-        else:
-            print(exc.task_id, flush=True)
-        raise fail(str(exc), exc.exit_code) from None
-    status = orch.get_status(tid)
-    if status["mode"] == "dry-run":
-        report = orch.impact_report(tid)
-        if as_json:
-            print_json(report)
-        else:
-            print(tid, flush=True)
-            from agent_agency_cli.cli.render import render_impact
-
-            render_impact(report)
-        return
-    plan_waits = False  # a planner's plan awaiting approval as a whole (strict mode)
-    if status["plan"].get("source") not in (None, "file") and not as_json:
-        from agent_agency_cli.cli.plan_cmd import announce_plan
-
-        plan_waits = announce_plan(status)
-    if status["status"] == "awaiting_review":
-        if not plan_waits:
-            print(f"task {tid} awaits a council review (risk {(status.get('risk') or {}).get('level')}): "
-                  f"agent-agency-cli task review {tid} --approve|--reject --reason ...", file=sys.stderr)
-        if foreground:
-            print(tid, flush=True)
-            raise fail(f"task {tid} cannot run in the foreground before its review; after "
-                       "`task review --approve` the daemon runs it", 5)
-    if as_json:
-        print_json({"id": tid, **{k: v for k, v in status.items() if k != "steps"}}
-                   if not (wait or foreground) else {"id": tid})
-    else:
-        print(tid, flush=True)
+    if tid is None:
+        return  # a dry run: its report is printed
     if foreground:
         from agent_agency_cli.cli.common import state
         from agent_agency_cli.cli.follow import follow_in_thread
@@ -182,33 +143,21 @@ def _wait(orch, tid: str, as_json: bool) -> None:  # type: ignore[no-untyped-def
 @app.command("list")
 @handle_errors
 def list_(
-    status: Annotated[list[str] | None, typer.Option("--status", "-s", help="Only tasks in "
-                                                     "this status (repeatable).")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many (newest first); 0 = all.")] = 50,
+    status: Annotated[list[str] | None, typer.Option("--status", "-s", metavar="STATUS",
+                                                     autocompletion=complete(TASK_STATUSES),
+                                                     help="Only tasks in this status (repeatable): "
+                                                     + ", ".join(TASK_STATUSES) + ".")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many (newest first); 0 = all.")
+                     ] = task_actions.DEFAULT_LIST_LIMIT,
+    search: Annotated[str | None, typer.Option("--search", "-q", metavar="TEXT", help="Only tasks "
+                                               "whose id or description contains TEXT (any case).")
+                      ] = None,
+    no_start: NoStartOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """List tasks, newest first."""
-    from agent_agency_cli.units import MAX_ROW_NUMBER, bounded_int
+    task_actions.show_list(status, limit, as_json, search, no_start)
 
-    bounded_int(limit, "--limit", 0, MAX_ROW_NUMBER)
-    if as_json and not limit:  # all of them: written as they are read (constant memory)
-        _stream_all(status or None)
-        return
-    tasks = orchestrator().list_tasks(status or None, limit or None)
-    if as_json:
-        print_json(tasks)
-        return
-    from agent_agency_cli.cli.render import render_list
-
-    render_list(tasks)
-
-
-def _stream_all(statuses: list[str] | None) -> None:
-    """Every task as a JSON array, each summary written as its page is read
-    (`TaskOrchestrator.iter_tasks`)."""
-    orch = orchestrator()
-    orch.list_tasks(statuses, 1)  # the facade checks the statuses (exit 2 on an unknown one)
-    write_json_array(orch.iter_tasks(statuses))
 
 
 @app.command()
@@ -217,16 +166,11 @@ def status(
     task_id: IdArg,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Add the plan, requirements, "
                                           "timestamps and the audit trail.")] = False,
+    no_start: NoStartOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Show a task: status, progress, elapsed, ETA, deadline and every step."""
-    data = orchestrator().get_status(task_id, interventions=verbose or as_json)
-    if as_json:
-        print_json(data)
-        return
-    from agent_agency_cli.cli.render import render_status
-
-    render_status(data, verbose)
+    task_actions.show_status(task_id, verbose, as_json, no_start)
 
 
 @app.command()
@@ -238,6 +182,8 @@ def result(task_id: IdArg, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(res)
     else:
+        from rich.text import Text
+
         from agent_agency_cli.cli.render import console, status_text
         from agent_agency_cli.units import format_duration
 
@@ -249,10 +195,31 @@ def result(task_id: IdArg, as_json: JsonOpt = False) -> None:
         res = strip_value(res)
         if res["reason"]:
             out.print(f"reason: {res['reason']}")
+        import json
+
+        from agent_agency_cli.cli.render import completion_lines, gate_lines, gate_summary
+
+        by_step: dict[str, list] = {}
+        for g in res["gates"]:
+            by_step.setdefault(g["step"], []).append(g)
         for s in res["steps"]:
-            out.print("  ", status_text(s["status"]), f" {s['name']}",
+            failed_gate = s["status"] == "completed" and any(
+                g["status"] not in ("passed", "skipped") for g in by_step.get(s["name"], []))
+            out.print("  ", Text("◐ completed, gate failed", style="yellow") if failed_gate
+                      else status_text(s["status"]), f" {s['name']}",
                       f"  {format_duration(s['duration'])}" if s["duration"] else "",
-                      f"  → {s['result']!r}" if s["result"] is not None else "")
+                      # a step's return value as JSON, as --json has it (not a Python repr)
+                      f"  → {json.dumps(s['result'], default=str)}" if s["result"] is not None else "",
+                      f"  gates: {gate_summary(by_step[s['name']])}" if by_step.get(s["name"]) else "")
+        if res["gates"]:
+            out.print("gates:")
+            for line in gate_lines(res["gates"]):
+                out.print(line, overflow="ignore", crop=False)
+        for line in completion_lines(res["status"], {"gaps": res["gaps"]}):
+            out.print(line)
+        scores = {k: v for k, v in res["scores"].items() if v is not None}
+        if scores:
+            out.print("scores: " + ", ".join(f"{k} {v}" for k, v in scores.items()))
         from agent_agency_cli.cli.model_render import model_lines
 
         for line in model_lines(res):
@@ -284,6 +251,7 @@ def logs(
 
     orch = orchestrator()
     tid = orch.resolve(task_id)
+    refuse_archived_logs(orch, tid)
     multi = step is None
 
     def emit(ts: str, name: str, stream: str, text: str) -> None:
@@ -302,7 +270,7 @@ def logs(
         sys.stdout.write(f"{prefix}{text}\n")
 
     if not follow:
-        for line in orch.log_lines(tid, step):
+        for line in orch.readable_log_lines(tid, step):
             emit(*line)
         sys.stdout.flush()
         return
@@ -342,6 +310,47 @@ def _follow_logs(orch, tid: str, step: str | None, emit) -> None:  # type: ignor
         time.sleep(0.2)
 
 
+@app.command("wait")
+@handle_errors
+def wait_(
+    task_id: IdArg,
+    timeout: Annotated[str | None, typer.Option(metavar="DURATION", help="Give up after this long "
+                                                "(30s, 5m, 2h): exit 5, the task keeps running.")
+                       ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Wait quietly until a task finishes; exit with its exit code (like `pueue wait`).
+
+    Prints the final status (one JSON document with --json); a task waiting for a
+    person says what for on stderr."""
+    from agent_agency_cli.cli.render import waiting_note
+    from agent_agency_cli.units import parse_duration
+
+    limit = parse_duration(timeout, "--timeout") if timeout is not None else None
+    orch = orchestrator()
+    tid = orch.resolve(task_id)
+    deadline = None if limit is None else time.monotonic() + limit
+    told = None
+    while True:
+        status = orch.get_status(tid)
+        if status["finished"]:
+            break
+        note = waiting_note(status)
+        if note and note != told:
+            print(note, file=sys.stderr, flush=True)
+            told = note
+        if deadline is not None and time.monotonic() >= deadline:
+            raise fail(f"task {tid} is still {status['status']} after {timeout}; it keeps running "
+                       f"(agent-agency-cli task wait {tid} to wait again)", 5)
+        time.sleep(0.1 if deadline is None else max(0.0, min(0.1, deadline - time.monotonic())))
+    if as_json:
+        print_json(status)
+    else:
+        print(f"task {tid} {status['status']}" + (f": {status['reason']}" if status["reason"] else ""),
+              file=sys.stderr)
+    raise typer.Exit(_exit_for(status))
+
+
 @app.command()
 @handle_errors
 def events(
@@ -376,7 +385,7 @@ def events(
 @app.command()
 @handle_errors
 def watch(
-    task_id: Annotated[str | None, typer.Argument(help="Task id or an unambiguous prefix of it; "
+    task_id: Annotated[str | None, typer.Argument(metavar="TASK_ID", help="Task id or an unambiguous prefix of it; "
                                                   "without one, the list of all tasks.")] = None,
     plain: Annotated[bool, typer.Option("--plain", help="Print one line per event (for logs "
                                         "and pipes) instead of the live view.")] = False,
@@ -414,16 +423,16 @@ def _done(message: str) -> None:
 
 @app.command()
 @handle_errors
-def pause(task_id: IdArg) -> None:
+def pause(task_id: IdArg, as_json: JsonOpt = False) -> None:
     """Pause: no new step starts and running steps are stopped (SIGSTOP)."""
-    _done(orchestrator().pause(task_id))
+    task_actions.pause(task_id, as_json)
 
 
 @app.command()
 @handle_errors
-def resume(task_id: IdArg) -> None:
+def resume(task_id: IdArg, as_json: JsonOpt = False) -> None:
     """Resume a paused or escalated task (SIGCONT, scheduling continues)."""
-    _done(orchestrator().resume(task_id))
+    task_actions.resume(task_id, as_json)
 
 
 @app.command()
@@ -431,10 +440,11 @@ def resume(task_id: IdArg) -> None:
 def cancel(
     task_id: IdArg,
     reason: Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the audit "
-                                        "trail).")] = "cancelled by user",
+                                        "trail).")] = task_actions.DEFAULT_CANCEL_REASON,
+    as_json: JsonOpt = False,
 ) -> None:
     """Cancel: SIGTERM then SIGKILL the running steps; pending steps are cancelled."""
-    _done(orchestrator().cancel(task_id, reason))
+    task_actions.cancel(task_id, reason, as_json)
 
 
 @app.command()
@@ -442,9 +452,10 @@ def cancel(
 def escalate(
     task_id: IdArg,
     reason: Annotated[str, typer.Option("--reason", "-r", help="Why a person must look.")],
+    as_json: JsonOpt = False,
 ) -> None:
     """Stop scheduling and wait for a person (resume or cancel)."""
-    _done(orchestrator().escalate(task_id, reason))
+    run_control(task_id, as_json, lambda o: o.escalate(task_id, reason))
 
 
 @app.command()
@@ -452,24 +463,29 @@ def escalate(
 def override(
     task_id: IdArg,
     step: Annotated[str, typer.Option("--step", "-s", help="The step to decide on.")],
-    action: Annotated[str, typer.Option("--action", "-a", help="skip, succeed or retry.")],
+    action: Annotated[str, typer.Option("--action", "-a", metavar=metavar(OVERRIDE_ACTIONS),
+                                        autocompletion=complete(OVERRIDE_ACTIONS),
+                                        help="What to do with the step.")],
     reason: Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the audit "
                                         "trail).")],
+    as_json: JsonOpt = False,
 ) -> None:
     """A manual decision on one step: skip it, mark it succeeded, or retry it."""
-    _done(orchestrator().override(task_id, step, action, reason))
+    run_control(task_id, as_json, lambda o: o.override(task_id, step, action, reason))
 
 
 @app.command()
 @handle_errors
 def modify(
     task_id: IdArg,
-    priority: Annotated[str | None, typer.Option(help="low, normal, high or urgent.")] = None,
+    priority: Annotated[str | None, typer.Option(metavar=metavar(PRIORITIES),
+                                                 autocompletion=complete(PRIORITIES),
+                                                 help="New queue priority.")] = None,
     deadline: Annotated[str | None, typer.Option(help="New deadline (ISO-8601 or 2h).")] = None,
     requirements: Annotated[str | None, typer.Option(help="New comma-separated "
                                                      "requirements.")] = None,
-    mode: Annotated[str | None, typer.Option(help="auto, strict or dry-run (from the next "
-                                             "step).")] = None,
+    mode: Annotated[str | None, typer.Option(metavar=metavar(MODES), autocompletion=complete(MODES),
+                                             help="New mode (from the next step).")] = None,
     max_cpu: Annotated[int | None, typer.Option("--max-cpu", help="CPU cores for steps "
                                                 "started from now on.")] = None,
     max_memory: Annotated[str | None, typer.Option("--max-memory", help="Memory limit for "
@@ -477,9 +493,10 @@ def modify(
                           ] = None,
     model: Annotated[list[str] | None, typer.Option("--model", help="Hot-swap: NAME for every model step "
                                                     "not yet started, or STEP=NAME (repeatable).")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Change a task's priority, deadline, requirements, mode, resource limits or models."""
-    _done(orchestrator().modify(
+    run_control(task_id, as_json, lambda o: o.modify(
         task_id, priority=priority, deadline=deadline,
         requirements=requirements.split(",") if requirements is not None else None,
         mode=mode, max_cpu=max_cpu, max_memory=max_memory, models=model,
@@ -488,9 +505,9 @@ def modify(
 
 @app.command()
 @handle_errors
-def retry(task_id: IdArg) -> None:
+def retry(task_id: IdArg, as_json: JsonOpt = False) -> None:
     """Re-run a failed or cancelled task from its failed steps; finished steps are kept."""
-    _done(orchestrator().retry(task_id))
+    run_control(task_id, as_json, lambda o: o.retry(task_id))
 
 
 @app.command()
@@ -503,11 +520,12 @@ def approve(
                                                 "step of this task (strict mode stops asking).")] = False,
     group: Annotated[bool, typer.Option("--group", help="Also approve the other steps of its "
                                         "parallel group (strict mode): they start without asking.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Approve the step awaiting approval (strict mode, a gate decision, a manual review)."""
     if group and all_remaining:
         raise fail("--group and --all-remaining cannot go together (--all-remaining already covers the group)", 2)
-    _done(orchestrator().approve(task_id, step, all_remaining, group=group))
+    run_control(task_id, as_json, lambda o: o.approve(task_id, step, all_remaining, group=group))
 
 
 @app.command()
@@ -516,9 +534,10 @@ def reject(
     task_id: IdArg,
     reason: Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the audit trail).")],
     step: Annotated[str | None, typer.Option("--step", "-s", help="The step to reject.")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Reject the step awaiting approval: the step fails, and so does the task."""
-    _done(orchestrator().reject(task_id, reason, step))
+    run_control(task_id, as_json, lambda o: o.reject(task_id, reason, step))
 
 
 @app.command()
@@ -528,6 +547,7 @@ def review(
     approve_: Annotated[bool, typer.Option("--approve", help="Let the task run.")] = False,
     reject_: Annotated[bool, typer.Option("--reject", help="Refuse it: the task fails.")] = False,
     reason: Annotated[str, typer.Option("--reason", "-r", help="Why (kept with the review).")] = "",
+    as_json: JsonOpt = False,
 ) -> None:
     """Decide a blocking council review (a high or critical risk task waits in awaiting_review)."""
     from agent_agency_cli.errors import BadInputError
@@ -536,7 +556,7 @@ def review(
         raise BadInputError("give exactly one of --approve or --reject")
     if reject_ and not reason:
         raise BadInputError("--reject needs --reason")
-    _done(orchestrator().review(task_id, approve=approve_, reason=reason or "approved"))
+    run_control(task_id, as_json, lambda o: o.review(task_id, approve=approve_, reason=reason or "approved"))
 
 
 @app.command()

@@ -63,11 +63,12 @@ def check_step(runner: TaskRunner, st: StepState, summary: dict[str, Any] | None
 def check_error_rate(runner: TaskRunner) -> None:
     """After a failed attempt: the share of failed attempts in the task."""
     attempts = sum(s.attempt for s in runner.steps.values())
-    if attempts < 2:
-        return
     runner.failed_attempts += 1
+    thresholds = runner.settings.task_execution.monitoring.alert_thresholds
+    if attempts < max(2, thresholds.error_rate_min_attempts):
+        return
     rate = 100.0 * runner.failed_attempts / attempts
-    threshold = runner.settings.task_execution.monitoring.alert_thresholds.error_rate_warning
+    threshold = thresholds.error_rate_warning
     if rate >= threshold:
         raise_alert(runner, "error_rate", f"{runner.failed_attempts} of {attempts} attempts failed "
                     f"({rate:.0f}%)", percent=round(rate, 1), threshold=threshold)

@@ -3,10 +3,8 @@ stopped with SIGTERM. `python -m agent_agency_cli.engine.daemon --home DIR`."""
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import json
-import logging
 import os
 import signal
 import subprocess
@@ -22,7 +20,7 @@ from agent_agency_cli.paths import HomePaths, data_home, open_private, write_pri
 
 def read_info(paths: HomePaths) -> dict[str, Any] | None:
     """The running daemon's info (pid, identity, started_at, log), or None if none runs."""
-    from agent_agency_cli.engine.process import identity_alive
+    from agent_agency_cli.procgroup import identity_alive  # no psutil: `task resume` asks this
 
     try:
         info = json.loads(paths.daemon_info.read_text())
@@ -84,24 +82,29 @@ def stop(paths: HomePaths, timeout: float = 60.0) -> dict[str, Any] | None:
     raise DaemonError(f"daemon {info['pid']} did not stop within {timeout:g}s")
 
 
-class _MaskSecrets(logging.Filter):
-    """Masks every record with the secrets of the tasks the engine has seen."""
+def _mask_secrets_filter(vault: Any) -> Any:
+    """A logging filter that masks every record with the secrets of the tasks the engine has
+    seen. Built in the daemon process only: clients of this module (`task resume`, `task
+    create` checking for a daemon) do not import logging."""
+    import logging
 
-    def __init__(self, vault: Any):
-        super().__init__()
-        self.vault = vault
+    class MaskSecrets(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            record.msg = vault.redact_any(record.getMessage())
+            record.args = None
+            if record.exc_info:
+                record.exc_text = vault.redact_any(logging.Formatter().formatException(record.exc_info))
+                record.exc_info = None
+            return True
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self.vault.redact_any(record.getMessage())
-        record.args = None
-        if record.exc_info:
-            record.exc_text = self.vault.redact_any(logging.Formatter().formatException(record.exc_info))
-            record.exc_info = None
-        return True
+    return MaskSecrets()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Daemon process entry point."""
+    import argparse  # here: `task resume` and `task create` import this module to spawn a daemon
+    import logging
+
     parser = argparse.ArgumentParser(prog="agent-agency-cli-daemon")
     parser.add_argument("--home", required=True)
     parser.add_argument("--config")
@@ -139,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", exc)
         return exc.exit_code
     for handler in logging.getLogger().handlers:  # daemon.log holds no secret either
-        handler.addFilter(_MaskSecrets(engine.store.vault))
+        handler.addFilter(_mask_secrets_filter(engine.store.vault))
     from agent_agency_cli.engine.escapees import become_subreaper
 
     # Processes that leave a step's group are re-parented here, so step ends find them.
@@ -171,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    import logging
+
     code = main()
     logging.shutdown()
     sys.stdout.flush()

@@ -11,6 +11,7 @@ from typing import Any
 from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.executors.registry import step_command
 from agent_agency_cli.models import StepStatus, TaskStatus
+from agent_agency_cli.security.masking import mask_value
 from agent_agency_cli.store import Store
 
 
@@ -34,7 +35,8 @@ def impact_report(task: Any, steps: list[Any]) -> dict[str, Any]:
             "name": name,
             "group": group_of.get(name),
             "kind": row["kind"],
-            "command": step_command(row["kind"], spec),
+            # The report is made to be shared: secrets in commands are masked (as in logs).
+            "command": mask_value(step_command(row["kind"], spec)),
             "workdir": workdir,
             "needs": json.loads(row["needs"]),
             "estimate": row["estimate"],

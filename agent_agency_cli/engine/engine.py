@@ -128,7 +128,10 @@ class Engine:
         if self.breakers is None:
             return
         name = self._breaker_name(spec)
-        if outcome.ok and not trial and self._breaker_known_clean(name):
+        # Breakers guard dependencies (a command that cannot start, a worker, an endpoint,
+        # timeouts): a step that ran and failed on its own proved its dependency works.
+        ok = outcome.ok or bool(outcome.extra.get("own_failure"))
+        if ok and not trial and self._breaker_known_clean(name):
             return  # a success on a clean breaker changes nothing
         self._clean_breakers.discard(name)
         if outcome.extra.get("stopped") in ("cancel", "suspend", "abort") or outcome.extra.get("target_ok"):
@@ -138,11 +141,11 @@ class Engine:
                 self.breakers.release_trial(name, time.time())
             return
         before = (self.breakers.get(name) or {}).get("state", "closed")
-        after = self.breakers.record(name, self.settings.recovery.breakers, outcome.ok, time.time(),
+        after = self.breakers.record(name, self.settings.recovery.breakers, ok, time.time(),
                                      trial=trial)
         if after != before:
             log.info("circuit %s: %s -> %s", name, before, after)
-        if outcome.ok and after == "closed":
+        if ok and after == "closed":
             current = self.breakers.get(name)
             if current is None or not current.get("failures"):
                 self._clean_checked = 0.0

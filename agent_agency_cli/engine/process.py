@@ -12,25 +12,18 @@ from typing import Any
 
 import psutil
 
-from agent_agency_cli.procgroup import kill_marked, kill_orphan_group
+# identity_alive lives in procgroup (from /proc, without psutil); re-exported for the engine.
+from agent_agency_cli.procgroup import (
+    identity_alive,  # noqa: F401
+    kill_marked,
+    kill_orphan_group,
+)
 
 
 def engine_identity(pid: int | None = None) -> str:
     """"pid:start_time" — unlike a bare pid, it cannot be confused with a later process."""
     p = psutil.Process(pid or os.getpid())
     return f"{p.pid}:{p.create_time():.3f}"
-
-
-def identity_alive(identity: str | None) -> bool:
-    """Whether the process named by engine_identity() still runs."""
-    if not identity:
-        return False
-    try:
-        pid_s, created_s = identity.split(":", 1)
-        p = psutil.Process(int(pid_s))
-        return abs(p.create_time() - float(created_s)) < 0.01 and p.status() != psutil.STATUS_ZOMBIE
-    except (ValueError, psutil.Error):
-        return False
 
 
 HOME_MARKER = "AGENT_AGENCY_HOME_ID"

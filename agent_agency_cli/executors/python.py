@@ -236,7 +236,8 @@ class PythonHandle:
         except Exception as exc:
             for line in traceback.format_exc().rstrip().splitlines():
                 self.log.line("err", line)
-            return StepOutcome(ok=False, reason=f"{type(exc).__name__}: {exc}")
+            # The function ran and raised: the step's failure, not its module's (breakers).
+            return StepOutcome(ok=False, reason=f"{type(exc).__name__}: {exc}", extra={"own_failure": True})
         self.log.line("sys", "returned")
         return StepOutcome(ok=True, exit_code=0, result=_jsonable(result) if result is not None else None)
 

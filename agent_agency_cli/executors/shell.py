@@ -156,7 +156,10 @@ class ShellHandle:
         else:
             reason = None
         self.log.line("sys", f"exit {rc}" if rc >= 0 else reason or "")
-        return StepOutcome(ok=rc == 0, exit_code=rc, reason=reason)
+        # The command ran and chose its exit code: a failure of the step, not of the
+        # command as a dependency (126/127: the shell could not run it, which is).
+        own = rc > 0 and rc not in (126, 127)
+        return StepOutcome(ok=rc == 0, exit_code=rc, reason=reason, extra={"own_failure": True} if own else {})
 
     def pause(self) -> None:
         if self.pid is not None:

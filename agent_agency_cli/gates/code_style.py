@@ -27,6 +27,10 @@ from agent_agency_cli.gates.tools import (
 )
 
 VIOLATIONS_PER_FILE = 10  # violations per file (on average) that bring the score to 0
+# The rules checked when a gate names none: pyflakes and pycodestyle errors, as documented.
+# Passing them explicitly keeps the installed ruff's own defaults (which change between
+# versions, or come from a project's pyproject) from deciding what the gate means.
+DEFAULT_SELECT = ("E", "F")
 
 
 def style_score(violations: int, files: int) -> float:
@@ -38,6 +42,13 @@ def _violation(item: dict[str, Any], workdir: Path) -> str:
     code = item.get("code") or "syntax-error"
     where = display(Path(item.get("filename", "?")), workdir)
     return f"{where}:{loc.get('row', 0)}:{loc.get('column', 0)} {code} {item.get('message', '').strip()}"
+
+
+def _ruff_version(tool: list[str], ctx: GateContext, env: dict[str, str]) -> str | None:
+    """The ruff version that judged (`ruff 0.6.9`), kept with the evidence: rules change between versions."""
+    proc = run_process([*tool, "--version"], cwd=ctx.workdir, env=env, timeout=30, cancel=ctx.cancel)
+    text = (proc.stdout or proc.stderr).strip()
+    return text.splitlines()[0] if proc.returncode == 0 and text else None
 
 
 def check_code_style(spec: GateSpec, ctx: GateContext) -> GateResult:
@@ -57,9 +68,9 @@ def check_code_style(spec: GateSpec, ctx: GateContext) -> GateResult:
         return error_result(spec, str(exc))
     report = evidence_path(spec, ctx, "ruff.json")
     report.unlink(missing_ok=True)
-    argv = [*tool, "check", "--output-format", "json", "--output-file", str(report), "--no-cache", "--force-exclude"]
-    if spec.select:
-        argv += ["--select", ",".join(spec.select)]
+    select = list(spec.select) or list(DEFAULT_SELECT)
+    argv = [*tool, "check", "--output-format", "json", "--output-file", str(report), "--no-cache",
+            "--force-exclude", "--select", ",".join(select)]
     argv += ["--", *(display(p, ctx.workdir) for p in files)]
     proc = run_process(argv, cwd=ctx.workdir, env=env, timeout=gate_timeout(spec, ctx), cancel=ctx.cancel)
     if proc.error:
@@ -93,6 +104,7 @@ def check_code_style(spec: GateSpec, ctx: GateContext) -> GateResult:
             "violations": len(all_violations),
             "fixable": fixable,
             "by_code": dict(by_code.most_common()),
-            "select": list(spec.select),
+            "select": select,
+            "ruff_version": _ruff_version(tool, ctx, env),
         },
     )

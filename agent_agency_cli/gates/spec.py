@@ -35,7 +35,7 @@ class GateSpec(BaseModel):
     # code_style / security_scan: files or directories (default: the step's outputs,
     # else its working directory)
     paths: list[str] = []
-    select: list[str] = []  # code_style: ruff rule codes to check (default: ruff's)
+    select: list[str] = []  # code_style: ruff rule codes to check (default: E, F)
     severity: Literal["low", "medium", "high"] = "low"  # security_scan: lowest that fails
     # functional / integration / performance: the command to run
     command: str | list[str] | None = None

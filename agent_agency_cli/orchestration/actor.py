@@ -3,9 +3,7 @@ and the client's address). Every audit record (interventions, reviews) reads `wh
 
 from __future__ import annotations
 
-import getpass
 import os
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -28,6 +26,9 @@ def who() -> str:
     actor = _ACTOR.get()
     if actor:
         return actor
+    import getpass  # lazy, with socket: only commands that record who acted need them
+    import socket
+
     try:
         user = getpass.getuser()
     except Exception:

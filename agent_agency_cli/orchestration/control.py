@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any
 
 from agent_agency_cli.engine import control
-from agent_agency_cli.engine.process import identity_alive
 from agent_agency_cli.errors import (
     AgencyError,
     BadInputError,
@@ -25,6 +24,7 @@ from agent_agency_cli.errors import (
 from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.models import ACTIVE_TASK_STATUSES, RESERVED_PREFIX, ExecutionMode, Priority, TaskStatus
 from agent_agency_cli.orchestration import actor
+from agent_agency_cli.procgroup import identity_alive  # /proc, no psutil: control commands start light
 from agent_agency_cli.store import Store
 from agent_agency_cli.timeutil import parse_deadline
 

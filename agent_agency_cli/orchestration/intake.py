@@ -24,7 +24,6 @@ from agent_agency_cli.config import Settings
 from agent_agency_cli.council import assess_risk, initial_review, review_mode
 from agent_agency_cli.engine.gating import gate_types_of
 from agent_agency_cli.errors import BadInputError, ConflictError
-from agent_agency_cli.executors.python import check_python_ref
 from agent_agency_cli.learning.estimates import learned_estimates
 from agent_agency_cli.models import ExecutionMode, TaskStatus
 from agent_agency_cli.paths import HomePaths
@@ -144,6 +143,9 @@ class Intake:
             deadline = parse_deadline(request.deadline)
         workdir = checked_workdir(request.workdir)
         search = [Path(p) for p in (plan.base_dir, workdir) if p]
+        if any(s.python or (s.fallback is not None and s.fallback.python) for s in plan.steps):
+            # executors.python loads anyio: only plans with Python steps need the check.
+            from agent_agency_cli.executors.python import check_python_ref
         for s in plan.steps:
             if s.python:
                 check_python_ref(s.python, search)

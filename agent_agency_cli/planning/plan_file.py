@@ -208,10 +208,10 @@ def _validate_step(raw: Any, i: int) -> PlanStep:
     try:
         step = PlanStep.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ").removeprefix("bad duration: ")
-        raise PlanError(f"{label}: bad {key!r}: {msg}") from None
+        from agent_agency_cli.input_errors import describe
+
+        key, msg = describe(exc.errors(), raw)
+        raise PlanError(f"{label}: bad {key!r}: {msg.removeprefix('bad duration: ')}") from None
     if not STEP_NAME_RE.match(step.name):
         raise PlanError(
             f"{label}: bad name (use letters, digits, '.', '_' and '-', starting with a "

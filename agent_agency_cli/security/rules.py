@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from agent_agency_cli.models import Level
 
@@ -31,6 +32,43 @@ class Category(StrEnum):
     CONSEQUENTIAL = "consequential"  # allowed, but raises the risk level (council)
 
 
+class LazyPattern:
+    """A regular expression compiled on first use; otherwise it acts as the re.Pattern.
+
+    The table has about a hundred expressions and every process that opens a store
+    imports it (masking): compiling them all at import cost a read command several
+    times its own work, and most processes use a few of them or none.
+    """
+
+    __slots__ = ("_compiled", "flags", "pattern")
+
+    def __init__(self, pattern: str, flags: int = 0):
+        self.pattern = pattern
+        self.flags = flags
+        self._compiled: re.Pattern[str] | None = None
+
+    def compiled(self) -> re.Pattern[str]:
+        if self._compiled is None:
+            self._compiled = re.compile(self.pattern, self.flags)
+        return self._compiled
+
+    def __getattr__(self, name: str) -> Any:  # search, finditer, groupindex, ...
+        if name.startswith("_"):  # a slot not set yet (copy, pickle): no recursion
+            raise AttributeError(name)
+        return getattr(self.compiled(), name)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LazyPattern):
+            return (self.pattern, self.flags) == (other.pattern, other.flags)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.pattern, self.flags))
+
+    def __repr__(self) -> str:
+        return f"LazyPattern({self.pattern!r}, {self.flags})"
+
+
 @dataclass(frozen=True)
 class Rule:
     """One scanner rule. Secret rules may name a group `s`: only that part is masked.
@@ -41,7 +79,7 @@ class Rule:
     id: str
     category: Category
     severity: Level
-    pattern: re.Pattern[str]
+    pattern: re.Pattern[str] | LazyPattern
     message: str
     whole_text: bool = False
 
@@ -141,7 +179,7 @@ _VALUE = (
 
 def _r(rule_id: str, category: Category, severity: Level, pattern: str, message: str, flags: int = _I | _M,
        *, whole_text: bool = False) -> Rule:
-    return Rule(rule_id, category, severity, re.compile(pattern, flags), message, whole_text)
+    return Rule(rule_id, category, severity, LazyPattern(pattern, flags), message, whole_text)
 
 
 _D, _R, _W, _P, _S, _X, _C = (Category.DESTRUCTIVE, Category.REMOTE_EXEC, Category.SYSTEM_WRITE,

@@ -15,18 +15,16 @@ from agent_agency_cli.units import format_duration
 
 
 def ambiguous_message(prefix: str, rows: Sequence[sqlite3.Row], now: float) -> str:
-    """One line saying what is wrong and how to fix it, then one line per candidate
-    (id, status, age, description) so that a person can pick the right one."""
-    more = " (and more)" if len(rows) > 5 else ""
-    lines = [f"task id {prefix!r} is ambiguous: {len(rows[:5])} tasks start with it{more}; "
-             "type more of the id"]
+    """One line: what is wrong, how to fix it, and each candidate with its status (`held`
+    for a held task), age and description, so that a person can pick the right one."""
+    more = ", …" if len(rows) > 5 else ""
+    shown = []
     for r in rows[:5]:
         status = "held" if r["status"] == "queued" and r["owner"] == HELD_OWNER else r["status"]
         desc = "".join(c for c in " ".join((r["description"] or "").split()) if c.isprintable())
-        desc = desc if len(desc) <= 40 else desc[:39] + "…"
-        age = format_duration(now - r["created_at"], tenths=False)
-        lines.append(f"  {r['id']}  {status:<19}  {age:>6} ago  {desc}")
-    return "\n".join(lines)
+        desc = desc if len(desc) <= 30 else desc[:29] + "…"
+        shown.append(f"{r['id']} ({status}, {format_duration(now - r['created_at'], tenths=False)} ago, {desc})")
+    return f"task id {prefix!r} is ambiguous, type more of it: {'; '.join(shown)}{more}"
 
 
 class TaskQueries:

@@ -15,7 +15,7 @@ from typing import Any
 
 from rich.text import Text
 
-from agent_agency_cli.event_kinds import APPROVAL_PURPOSE, INTERNAL_FIELDS, QUIET_KINDS, STATUS_ICONS, EventKind
+from agent_agency_cli.event_kinds import APPROVAL_PURPOSE, QUIET_KINDS, STATUS_ICONS, EventKind
 from agent_agency_cli.models import TERMINAL_TASK_VALUES
 from agent_agency_cli.security.terminal import strip_value
 from agent_agency_cli.units import format_duration
@@ -220,12 +220,11 @@ def event_text(ev: Mapping[str, Any], palette: Palette,
         if kind == EventKind.TASK_CREATED:
             t.append(f": {p.get('description', '')} ({p.get('steps')} steps)", style="dim")
         elif kind == EventKind.TASK_MODIFIED:
-            new = p.get("new") or {}
-            old = p.get("old") or {}
-            parts = [f"{k} {old.get(k, '-')}→{new[k]}" for k in sorted(new)
-                     if k not in INTERNAL_FIELDS]
-            if parts:
-                t.append(": " + ", ".join(parts), style="dim")
+            from agent_agency_cli.change_text import describe_changes
+
+            text = describe_changes(p.get("new") or {}, p.get("old") or {})
+            if text:
+                t.append(": " + text, style="dim")
         elif p.get("reason"):
             t.append(f": {p['reason']}", style=palette.status(st) if st else "dim")
         return t

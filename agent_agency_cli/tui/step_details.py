@@ -11,6 +11,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
+from agent_agency_cli.step_view import shown_reason
 from agent_agency_cli.tui.format import Palette, duration, icon, local_hms, status_label
 
 
@@ -85,8 +86,8 @@ class StepDetails(Static):
         lines.append(facts)
         if st.get("progress_message") and status in ("running", "paused"):
             lines.append(Text(f"» {st['progress_message']}", style="italic"))
-        if st.get("reason") and status not in ("completed", "running", "pending"):
-            lines.append(Text(f"reason: {st['reason']}",
+        if shown_reason(st) and status != "completed":
+            lines.append(Text(f"reason: {shown_reason(st)}",
                               style=pal.error if status == "failed" else pal.warning))
         model = st.get("model")
         if model:

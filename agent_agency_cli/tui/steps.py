@@ -25,6 +25,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from agent_agency_cli.step_view import shown_exit, shown_tries
 from agent_agency_cli.tui.format import (
     ACTIVE,
     Palette,
@@ -394,8 +395,7 @@ class StepsTable(ScrollView, can_focus=True):
             progress, guessed = min(0.95, dur / est), True
         time_s = duration(dur) if dur is not None else (f"~{duration(est)}" if est and status == "pending"
                                                         else "")
-        attempt = st.get("attempt") or 0
-        max_a = st.get("max_attempts") or 1
+        attempt, max_a = shown_tries(st)
         worker = str(st.get("worker") or st.get("kind") or "")
         gate = _gate_mark(st)
         pct = None if progress is None else int(progress * 100)
@@ -435,7 +435,7 @@ class StepsTable(ScrollView, can_focus=True):
         tries = f"{attempt}/{max_a}" if attempt and max_a > 1 else (str(attempt) if attempt else "")
         cells["try"] = Text(tries, style="dim" if attempt <= 1 else pal.warning, justify="right")
         cells["time"] = Text(time_s, style="dim" if time_s.startswith("~") else "", justify="right")
-        code = st.get("exit_code")
+        code = shown_exit(st)  # a step running again shows no stale exit code
         cells["exit"] = Text("" if code is None else str(code), justify="right",
                              style=pal.error if code not in (None, 0) else "dim")
         cells["gate"] = Text(f" {gate}", style=pal.success if gate == "✓" else pal.error if gate == "✗" else "")

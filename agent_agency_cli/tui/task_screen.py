@@ -228,11 +228,21 @@ class TaskScreen(Screen):
             target = next((n for n, s in steps.items() if s.get("status") == "awaiting_approval"), None)
             target = target or next((n for n, s in reversed(steps.items())
                                      if s.get("status") in ("running", "paused")), None)
+            target = target or self._failing_step()
             target = target or current
         if target != current:
             table.select(target)
         if target != self._selected:
             self._select(target)
+
+    def _failing_step(self) -> str | None:
+        """On a failed task, the step that failed it (its log says why), else the first failed one."""
+        assert self.feed is not None
+        steps = self.feed.steps
+        named = self.feed.status.get("failed_step")
+        if named in steps:
+            return str(named)
+        return next((n for n, s in steps.items() if s.get("status") == "failed"), None)
 
     def on_steps_table_step_highlighted(self, event: StepsTable.StepHighlighted) -> None:
         if event.by_user:
@@ -368,7 +378,11 @@ class TaskScreen(Screen):
 
     def action_reject(self) -> None:
         approval = self._pending_approval()
-        self._ask_reject(str(approval["step"]) if approval and approval.get("step") else None)
+        if approval is None:  # asking for a reason first would only lead to a refusal
+            self.notify(f"nothing in task {self.task_id} awaits approval: there is nothing to reject",
+                        timeout=3)
+            return
+        self._ask_reject(str(approval["step"]) if approval.get("step") else None)
 
     def action_modify(self) -> None:
         assert self.feed is not None

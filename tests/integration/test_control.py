@@ -272,7 +272,10 @@ def test_daemon_stop_hands_running_tasks_to_the_next_daemon(cli, write_plan, tmp
     cli("--config", str(cfg), "daemon", "start")
     tid = cli("task", "create", "--plan", str(plan)).stdout.strip()
     cli.wait_status(tid, lambda s: _named(s, "long")["status"] == "running")
-    assert cli("daemon", "stop").returncode == 0
+    stop = cli("daemon", "stop")
+    assert stop.returncode == 0
+    # it says what it waits for (issue 11 defect 6)
+    assert f"waiting for the running steps of task {tid} to finish" in stop.stderr
     status = cli.status(tid)
     assert status["status"] == "queued"
     assert _named(status, "long")["status"] == "pending"  # requeued, not interrupted

@@ -137,12 +137,14 @@ steps:
 
 def test_circuit_breaker_opens_half_opens_closes_and_survives_restarts(cli, write_plan, home, tmp_path):
     cfg = home / "config.yaml"
-    cfg.write_text("recovery:\n  breakers: {failure_threshold: 2, window: 60s, recovery_timeout: 3s}\n")
+    # recovery_timeout: long enough that the third run (a new process) still finds it open
+    cfg.write_text("recovery:\n  breakers: {failure_threshold: 2, window: 60s, recovery_timeout: 8s}\n")
+    # A dependency that cannot start (not executable: exit 126) trips the breaker; a
+    # command's own non-zero exit does not (issue 11 defect 5).
     tool = tmp_path / "mytool"
-    tool.write_text("#!/bin/sh\ntest -e \"$1\"\n")
-    tool.chmod(0o755)
-    flag = tmp_path / "healthy"
-    plan = write_plan(f"steps: [{{name: call, run: [{tool}, {flag}]}}]")
+    tool.write_text("#!/bin/sh\nexit 0\n")
+    tool.chmod(0o644)
+    plan = write_plan(f"steps: [{{name: call, run: [{tool}]}}]")
     for _ in range(2):
         assert cli("task", "create", "--plan", str(plan), "--foreground").returncode == 1
     breakers = {b["name"]: b for b in cli.json("breakers", "list")}
@@ -155,9 +157,9 @@ def test_circuit_breaker_opens_half_opens_closes_and_survives_restarts(cli, writ
     assert "circuit 'mytool' is open" in reason
     assert "$ " not in cli("task", "logs", tid).stdout  # the command never started
     # after the cool-down one trial goes through; it succeeds and closes the breaker
-    flag.write_text("")
+    tool.chmod(0o755)
     wait_for(lambda: cli.json("breakers", "list")[0]["retry_at"] is None
-             or _ts(cli.json("breakers", "list")[0]["retry_at"]) < __import__("time").time(), timeout=10)
+             or _ts(cli.json("breakers", "list")[0]["retry_at"]) < __import__("time").time(), timeout=30)
     assert cli("task", "create", "--plan", str(plan), "--foreground").returncode == 0
     assert {b["name"]: b for b in cli.json("breakers", "list")}["mytool"]["state"] == "closed"
     # reset by hand
@@ -290,7 +292,8 @@ def test_alert_thresholds_raise_events_and_notifications(cli, write_plan, home, 
         "task_execution:\n"
         "  monitoring:\n"
         "    metrics_interval: 0.1s\n"
-        "    alert_thresholds: {duration_warning: 0.5s, memory_warning: 50%, error_rate_warning: 10%}\n"
+        "    alert_thresholds: {duration_warning: 0.5s, memory_warning: 50%, error_rate_warning: 10%,\n"
+        "                       error_rate_min_attempts: 2}\n"
         f"notifications:\n  hooks:\n    - events: [alert]\n      command: cat >> {hook_out}\n"
     )
     plan = write_plan("""

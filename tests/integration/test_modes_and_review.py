@@ -259,11 +259,22 @@ def test_gates_pass_example_completes(cli):
 
 def test_gates_fail_example_shows_advisory_and_required_failures(cli):
     # its scripts pipe a download into a shell on purpose: the council wants a review first
-    res = cli("task", "create", "--plan", str(EXAMPLES / "gates-fail.yaml"))
-    tid = res.stdout.strip()
-    assert _status(cli, tid)["status"] == "awaiting_review"
-    assert cli("task", "review", tid, "--approve", "--reason", "an example").returncode == 0
-    wait_for(lambda: _status(cli, tid)["finished"], timeout=120)
+    # As its header says: `--wait` names what it waits for, and exits 1 once reviewed (issue 11 #1).
+    proc = cli.popen("task", "create", "--plan", str(EXAMPLES / "gates-fail.yaml"), "--wait")
+    try:
+        tid = proc.stdout.readline().strip()
+        seen = []
+        while not any(line.startswith("waiting for a council review") for line in seen):
+            line = proc.stderr.readline()
+            assert line, f"--wait ended without saying what it waits for: {seen}"
+            seen.append(line)
+        assert f"agent-agency-cli task review {tid} --approve" in seen[-1]
+        assert _status(cli, tid)["status"] == "awaiting_review"
+        assert cli("task", "review", tid, "--approve", "--reason", "an example").returncode == 0
+        proc.communicate(timeout=180)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1
     result = json.loads(cli("task", "result", tid, "--json").stdout)
     failed = {(g["gate"], g["required"]) for g in result["gates"] if g["status"] != "passed"}
     assert {k for k, _ in failed} == {"code_style", "security_scan", "functional_test",

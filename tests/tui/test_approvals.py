@@ -89,3 +89,16 @@ async def test_escape_defers_and_a_approves_from_the_main_screen(orch):
         await pilot.press("a")
         await wait_until(pilot, lambda: _modal_for(app, "ship"), what="modal for the next step")
     orch.cancel(tid, "test over")
+
+
+async def test_reject_with_nothing_awaiting_approval_says_so(orch):
+    # issue 11: `x` asked for a reason although nothing was waiting
+    tid = orch.submit_task(shell_plan({"name": "a", "run": "echo a"}, description="auto task"),
+                           start_daemon=False)
+    app = create_app(orch, tid)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, TaskScreen), what="task screen")
+        await pilot.press("x")
+        await wait_until(pilot, lambda: any("nothing to reject" in str(n.message) for n in app._notifications),
+                         what="a notice")
+        assert not isinstance(app.screen, ReasonModal)

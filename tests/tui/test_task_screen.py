@@ -265,3 +265,38 @@ async def test_layout_fits(orch, size):
             assert region.width > 0 and region.height > 0, wid
             assert region.right <= size[0] and region.bottom <= size[1], wid
         assert screen.query_one("#steps").region.height >= 8
+
+
+async def test_a_failed_task_opens_on_the_failing_step(orch, cli, write_plan):
+    # issue 11: the log pane opened on the last step, not on the one whose log says why
+    plan = write_plan("steps:\n  - {name: prep, run: echo ready}\n"
+                      "  - {name: boom, needs: [prep], run: 'echo why it broke; exit 3'}\n"
+                      "  - {name: after, needs: [prep], run: echo fine}\n")
+    res = cli.run("task", "create", "--plan", str(plan), "--foreground")  # its own process and loop
+    tid = res.stdout.strip()
+    assert orch.get_status(tid)["status"] == "failed"
+    app = create_app(orch, tid)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, TaskScreen)
+        await wait_until(pilot, lambda: screen._selected == "boom", what="the failing step selected")
+        log = screen.query_one("#log", StepLogView)
+        await wait_until(pilot, lambda: log.line_count > 0, what="its log shown")
+
+
+async def test_events_pane_grows_with_the_window_and_toasts_leave_it_free(orch):
+    tid = orch.submit_task(shell_plan({"name": "a", "run": "echo a"}), start_daemon=False)
+    heights = {}
+    for rows in (40, 60):
+        app = create_app(orch, tid)
+        async with app.run_test(size=(100, rows), notifications=True) as pilot:
+            await wait_until(pilot, lambda app=app: isinstance(app.screen, TaskScreen), what="task screen")
+            await pilot.pause()
+            events = app.screen.query_one("#events")
+            heights[rows] = events.region.height
+            app.screen.notify("a toast", timeout=30)
+            await wait_until(pilot, lambda app=app: list(app.screen.query("Toast")), what="a toast")
+            await pilot.pause()
+            for toast in app.screen.query("Toast"):
+                assert not toast.region.overlaps(events.region), (toast.region, events.region)
+    assert heights[60] > heights[40] >= 7

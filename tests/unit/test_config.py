@@ -156,8 +156,7 @@ def test_unknown_key_in_a_worker_names_its_index(write_file: WriteFile) -> None:
 def test_wrong_type_names_path_and_value(write_file: WriteFile) -> None:
     msg = _error(write_file("c.yaml", "task_execution:\n  max_concurrent_tasks: many\n"))
     assert "task_execution.max_concurrent_tasks" in msg
-    assert "'many'" in msg
-    assert "integer" in msg
+    assert 'expected a whole number, got "many"' in msg
 
 
 def test_out_of_range_value_names_path(write_file: WriteFile) -> None:
@@ -169,13 +168,13 @@ def test_out_of_range_value_names_path(write_file: WriteFile) -> None:
 def test_bad_mode_names_path(write_file: WriteFile) -> None:
     msg = _error(write_file("c.yaml", "task_execution:\n  default_mode: yolo\n"))
     assert "task_execution.default_mode" in msg
-    assert "'yolo'" in msg
+    assert "expected one of 'auto', 'strict' or 'dry-run', got \"yolo\"" in msg
 
 
 def test_bad_recovery_choice(write_file: WriteFile) -> None:
     msg = _error(write_file("c.yaml", "recovery:\n  rerun_interrupted: sometimes\n"))
     assert "recovery.rerun_interrupted" in msg
-    assert "'sometimes'" in msg
+    assert "expected one of 'idempotent', 'always' or 'never', got \"sometimes\"" in msg
 
 
 def test_missing_worker_id(write_file: WriteFile) -> None:

@@ -146,7 +146,9 @@ def test_priority_does_not_change_the_level() -> None:
 
 def test_risk_tables_are_data() -> None:
     assert len(COMMAND_RISKS) >= 10 and len(KEYWORD_RISKS) >= 4
-    assert all(isinstance(rule.pattern, re.Pattern) and rule.reason for rule in COMMAND_RISKS + KEYWORD_RISKS)
+    # Patterns compile on first use (security.rules.LazyPattern): each one must compile.
+    assert all(isinstance(re.compile(rule.pattern.pattern, rule.pattern.flags), re.Pattern) and rule.reason
+               for rule in COMMAND_RISKS + KEYWORD_RISKS)
 
 
 # -- review mode ---------------------------------------------------------------------

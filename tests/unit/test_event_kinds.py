@@ -19,7 +19,9 @@ FACES = ("cli", "tui", "api")
 # Strings that look like event kinds but name something else.
 NOT_KINDS = {"task_id", "task_dir", "plan_dir", "plan_path", "gate_violation", "gate_type_of", "gate_score",
              "review_mode", "review_policy", "step_id", "model_calls", "model_cost", "step_output", "step_outputs",
-             "step_log_max", "step_metrics", "step_signature", "task_text", "plan_review", "task_record", "model_steps"}
+             "step_log_max", "step_metrics", "step_signature", "task_text", "plan_review", "task_record", "model_steps",
+             # pydantic error types that input_errors.py words for people
+             "model_type", "model_attributes_type"}
 LOOKS_LIKE_KIND = re.compile(r"^(task|step|gate|intervention|approval|review|deadline|model|plan)_[a-z_]+$")
 # Calls that take an event kind, and where: positional index, or a keyword.
 KIND_ARGS = {"add_event": 1, "_event": 2, "emit": 0, "_emit": 0, "set_task": 1, "_set_task": 1, "_mark": 2,
@@ -130,7 +132,7 @@ def test_internal_fields_never_reach_the_tui_line():
     ev = _event("task_modified", {"old": {"priority": "low", "priority_rank": 1},
                                   "new": {"priority": "high", "priority_rank": 3}}, step=None)
     plain = tui_format.event_text(ev, tui_format.Palette()).plain
-    assert "priority low→high" in plain and "priority_rank" not in plain
+    assert "priority low → high" in plain and "priority_rank" not in plain
 
 
 def test_public_payloads_show_times_as_iso_and_hide_internal_fields():

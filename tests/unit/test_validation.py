@@ -612,7 +612,8 @@ def test_feasibility_past_deadline_fails() -> None:
 def test_feasibility_short_deadline_warns_naming_both() -> None:
     check = validate(deadline=1300.0, now=1000.0, estimated_duration=5400.0).feasibility_assessment
     assert check.status is Status.WARNING
-    assert check.messages == ["the deadline leaves 5m but the plan is estimated to take 1h 30m"]
+    assert check.messages == ["the deadline leaves 5m but the plan is estimated to take 1h 30m "
+                              "(short by 1h 25m); give a later --deadline"]
 
 
 def test_feasibility_enough_time_passes() -> None:

@@ -1,0 +1,212 @@
+"""The bodies of the frequent task commands (create, status, list, pause, resume, cancel).
+
+Free of Typer so that two faces share them: the Typer commands in task_cmd.py and the
+fast path (cli/fast.py), which answers the same argv without building the Typer app.
+Errors propagate as AgencyError; each face turns them into its one line and exit code.
+Output goes to stdout (JSON, tables) and stderr (confirmations), as every command does.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from agent_agency_cli.cli.choices import COMPLEXITIES
+from agent_agency_cli.cli.common import is_tty, orchestrator, print_json
+
+if TYPE_CHECKING:
+    from agent_agency_cli.orchestrator import TaskOrchestrator
+
+# The defaults of both faces (the Typer options and the fast path).
+DEFAULT_LIST_LIMIT = 50
+DEFAULT_CANCEL_REASON = "cancelled by user"
+DEFAULT_PRIORITY = "normal"
+
+
+def submit(
+    *, plan: str | None, description: str | None, mode: str | None, priority: str,
+    requirements: str | None, deadline: str | None, workdir: str | None, concurrency: int | None,
+    complexity: str | None, foreground: bool, no_start: bool, wait: bool, as_json: bool,
+    stakeholders: str | None = None, hold: bool = False,
+) -> tuple[TaskOrchestrator, str | None]:
+    """`task create` up to following the task: validate, store, start the daemon, print the id
+    (or the JSON document; the dry-run report for a dry run, then the id is None).
+
+    A task that waits for a council review cannot run in the foreground: its id is printed,
+    then a ConflictError (exit 5) says how to go on.
+    """
+    from agent_agency_cli.errors import BadInputError, ConflictError, StoredNotStartedError
+    from agent_agency_cli.models import FOREGROUND_OWNER, HELD_OWNER, ExecutionMode, Priority
+    from agent_agency_cli.units import MAX_CONCURRENCY, bounded_int
+
+    try:
+        prio = Priority(priority)
+    except ValueError:
+        raise BadInputError(f"unknown priority {priority!r} (low, normal, high, urgent)") from None
+    try:
+        mode_v = ExecutionMode(mode) if mode else None
+    except ValueError:
+        raise BadInputError(f"unknown mode {mode!r} (auto, strict, dry-run)") from None
+    if hold and (foreground or wait):
+        raise BadInputError("--hold cannot go with --foreground or --wait (a held task does not run "
+                            "until `task release ID`)")
+    if concurrency is not None:
+        bounded_int(concurrency, "--concurrency", 1, MAX_CONCURRENCY)
+    if complexity is not None and complexity not in COMPLEXITIES:
+        raise BadInputError(f"unknown complexity {complexity!r} (simple, moderate, complex, enterprise)")
+    # A dict: the facade validates it and turns any bad field into one line (exit 2).
+    request = dict(
+        description=description, plan=plan, mode=mode_v, priority=prio,
+        requirements=requirements.split(",") if requirements else [],
+        stakeholders=stakeholders.split(",") if stakeholders else [],
+        deadline=deadline, workdir=workdir, concurrency=concurrency, complexity=complexity,
+    )
+    orch = orchestrator()
+    try:
+        # --foreground: reserved for this process, so a running daemon never takes it
+        tid = orch.submit_task(request, start_daemon=not (foreground or no_start or hold),
+                               reserve=FOREGROUND_OWNER if foreground else HELD_OWNER if hold else None)
+    except StoredNotStartedError as exc:
+        # Stored: the id goes to stdout as on success, so nobody submits it twice; the face
+        # then prints the error line with its exit code.
+        if as_json:
+            print_json({"id": exc.task_id, "started": False, "error": str(exc)})
+        else:
+            print(exc.task_id, flush=True)
+        raise
+    status = orch.get_status(tid)
+    if not as_json and status["mode"] != "dry-run":  # the dry-run report lists them itself
+        from agent_agency_cli.cli.task_support import print_warnings
+
+        print_warnings(orch, tid)
+    if status["mode"] == "dry-run":
+        report = orch.impact_report(tid)
+        if as_json:
+            print_json(report)
+        else:
+            print(tid, flush=True)
+            from agent_agency_cli.cli.render import render_impact
+
+            render_impact(report)
+        return orch, None
+    plan_waits = False  # a planner's plan awaiting approval as a whole (strict mode)
+    if status["plan"].get("source") not in (None, "file") and not as_json:
+        from agent_agency_cli.cli.plan_cmd import announce_plan
+
+        plan_waits = announce_plan(status)
+    if status["status"] == "awaiting_review":
+        if not plan_waits:
+            print(f"task {tid} awaits a council review (risk {(status.get('risk') or {}).get('level')}): "
+                  f"agent-agency-cli task review {tid} --approve|--reject --reason ...", file=sys.stderr)
+        if foreground:
+            print(tid, flush=True)
+            raise ConflictError(f"task {tid} cannot run in the foreground before its review; after "
+                                "`task review --approve` the daemon runs it")
+    if not as_json:
+        print(tid, flush=True)
+    elif not (wait or foreground):
+        # With --wait/--foreground the one JSON document is the final status (it holds the id).
+        print_json({"id": tid, **{k: v for k, v in status.items() if k != "steps"}})
+    return orch, tid
+
+
+def show_status(task_id: str, verbose: bool, as_json: bool, no_start: bool = False) -> None:
+    """`task status`: JSON, a Rich view on a terminal, plain lines otherwise. A dead engine
+    holding the task is noticed (and, unless `no_start`, a daemon started to recover it)."""
+    orch = orchestrator()
+    data = orch.get_status(task_id, interventions=verbose or as_json)
+    _notice_dead_engine(orch, [data], no_start)
+    if as_json:
+        print_json(data)
+        return
+    # The gate runs with their evidence paths are the result's; read them only when there are any.
+    gates = orch.result(data["id"])["gates"] if any(st.get("gates") for st in data["steps"]) else None
+    if is_tty():
+        from agent_agency_cli.cli.render import render_status
+
+        render_status(data, verbose, gates)
+        return
+    from agent_agency_cli.cli.plain import status_lines
+
+    _write_lines(status_lines(data, verbose, gates))
+
+
+def show_list(status: list[str] | None, limit: int, as_json: bool, search: str | None = None,
+              no_start: bool = False) -> None:
+    """`task list`: newest first; `limit` 0 means all; `search` keeps the tasks whose id or
+    description holds it (any case). A dead engine holding a listed task is noticed."""
+    from agent_agency_cli.units import MAX_ROW_NUMBER, bounded_int
+
+    bounded_int(limit, "--limit", 0, MAX_ROW_NUMBER)
+    if as_json and not limit and not search:  # all of them: written as they are read (constant memory)
+        _stream_all(status or None)
+        return
+    orch = orchestrator()
+    if search:
+        needle = search.casefold()
+        matches = [t for t in orch.list_tasks(status or None, None)
+                   if needle in t["id"].casefold() or needle in (t["description"] or "").casefold()]
+        tasks = matches[:limit] if limit else matches
+    else:
+        tasks = orch.list_tasks(status or None, limit or None)
+    _notice_dead_engine(orch, tasks, no_start)
+    if as_json:
+        print_json(tasks)
+        return
+    if is_tty():
+        from agent_agency_cli.cli.render import render_list
+
+        render_list(tasks)
+        return
+    from agent_agency_cli.cli.plain import list_lines
+
+    if not tasks:
+        _done("no tasks")  # on stderr: a pipe gets rows only
+    _write_lines(list_lines(tasks))
+
+
+def _stream_all(statuses: list[str] | None) -> None:
+    """Every task as a JSON array, each summary written as its page is read
+    (`TaskOrchestrator.iter_tasks`)."""
+    from agent_agency_cli.cli.common import write_json_array
+
+    orch = orchestrator()
+    orch.list_tasks(statuses, 1)  # the facade checks the statuses (exit 2 on an unknown one)
+    write_json_array(orch.iter_tasks(statuses))
+
+
+def _notice_dead_engine(orch: TaskOrchestrator, tasks: list[dict], no_start: bool) -> None:
+    """Only tasks an engine holds can have lost it: the check runs only when some are shown
+    (it reads /proc; starting the daemon's imports come only once one is found dead)."""
+    from agent_agency_cli.cli.task_support import notice_dead_engine
+    from agent_agency_cli.engine.liveness import ENGINE_HELD
+
+    notice_dead_engine(orch, [t["id"] for t in tasks if t["status"] in ENGINE_HELD], no_start)
+
+
+def pause(task_id: str, as_json: bool = False) -> None:
+    _control(task_id, as_json, lambda o: o.pause(task_id))
+
+
+def resume(task_id: str, as_json: bool = False) -> None:
+    _control(task_id, as_json, lambda o: o.resume(task_id))
+
+
+def cancel(task_id: str, reason: str, as_json: bool = False) -> None:
+    _control(task_id, as_json, lambda o: o.cancel(task_id, reason))
+
+
+def _control(task_id: str, as_json: bool, call) -> None:  # type: ignore[no-untyped-def]
+    from agent_agency_cli.cli.task_support import run_control
+
+    run_control(task_id, as_json, call)
+
+
+def _done(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _write_lines(lines: list[str]) -> None:
+    if lines:
+        sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
