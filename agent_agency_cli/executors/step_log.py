@@ -142,6 +142,11 @@ class StepLog:
             return
         head = self.max_bytes // 2
         i = 0
+        if self._fh is None and self._tail is None:
+            # Open first: opening counts what the file already holds (an earlier attempt's
+            # lines, the pending `sys` lines) in _written, which the head budget below reads.
+            with contextlib.suppress(OSError):  # _put reports a storage error
+                self._open()
         if self._tail is None:
             out = []
             while i < len(lines) and self._written + len(lines[i]) <= head:
