@@ -49,18 +49,7 @@ class Approvals:
         self.awaiting = st.name
         st.decision = None
         self._move(st, S.AWAITING_APPROVAL, EventKind.APPROVAL_REQUESTED, details)
-        if self.status is T.RUNNING:
-            self.set_task(T.AWAITING_APPROVAL, EventKind.TASK_AWAITING_APPROVAL,
-                          {"step": st.name, "kind": kind})
-            self.notify_hooks("awaiting_approval")
-        try:
-            while st.decision is None:
-                if self.stop_kind() is not None:
-                    return None
-                await st.changed.wait()
-            return st.decision
-        finally:
-            self.awaiting = None
+        return await self._await_decision(st, kind)
 
     async def ask_call(self, st: StepState, details: dict[str, Any]) -> tuple[bool, str] | None:
         """Strict mode: a person approves one tool call of a running agent step (the step
@@ -76,8 +65,13 @@ class Approvals:
         st.decision = None
         payload = {**self.approval_details(st, "tool_call"), **details}
         self.store.add_event(self.task_id, EventKind.APPROVAL_REQUESTED, payload, step=st.name)
+        return await self._await_decision(st, "tool_call")
+
+    async def _await_decision(self, st: StepState, kind: str) -> Any:
+        """The task waits in awaiting_approval until `st` is decided (its decision), or None
+        once the task is stopped; either way the step no longer awaits."""
         if self.status is T.RUNNING:
-            self.set_task(T.AWAITING_APPROVAL, EventKind.TASK_AWAITING_APPROVAL, {"step": st.name, "kind": "tool_call"})
+            self.set_task(T.AWAITING_APPROVAL, EventKind.TASK_AWAITING_APPROVAL, {"step": st.name, "kind": kind})
             self.notify_hooks("awaiting_approval")
         try:
             while st.decision is None:
