@@ -52,7 +52,9 @@ async def test_modal_opens_and_approving_lets_the_task_go_on(orch, home):
         # the last step: approve all remaining via the button
         modal = await wait_until(pilot, lambda: _modal_for(app, "tell"), what="modal for tell")
         # laid out before it is clicked
-        await wait_until(pilot, lambda: modal.query_one("#all").region.width > 0, what="button laid out")
+        # composed and laid out before it is clicked (the modal is found as soon as it is pushed)
+        await wait_until(pilot, lambda: any(b.region.width > 0 for b in modal.query("#all")),
+                         what="button laid out")
         await pilot.click("#all")
         await wait_until(pilot, lambda: orch.get_status(tid)["status"] == "completed",
                          what="task completed")
