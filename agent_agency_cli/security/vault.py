@@ -20,14 +20,13 @@ completes, is archived or purged (`discard`), and never into an archive.
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from agent_agency_cli.paths import HomePaths
+from agent_agency_cli.paths import HomePaths, write_private
 from agent_agency_cli.security.masking import SECRET_NAME, Masker, mask_value, secret_values
 
 __all__ = ["SECRETS_FILE", "Vault", "collect_secrets", "seal_task"]
@@ -121,13 +120,7 @@ def seal_task(task: dict[str, Any], steps: list[dict[str, Any]]) -> tuple[list[s
 
 def _write_secrets(path: Path, secrets: list[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump({"secrets": secrets}, fh)
+    write_private(path, json.dumps({"secrets": secrets}))  # 0600, never through a symlink
 
 
 class Vault:
