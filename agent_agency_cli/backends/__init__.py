@@ -11,7 +11,11 @@ backend (and `--help`) never pays for it.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agent_agency_cli.rows import StepSpec
 
 # Step kinds that run on the Ray nodes. Python callables (and model/tool calls, which are
 # network I/O to their endpoints) stay on the head: a callable gets a live context
@@ -40,7 +44,7 @@ def check_available(settings: Any) -> None:
         raise BadInputError("the ray backend needs the 'ray' extra: pip install 'agent-agency-cli[ray]'")
 
 
-def runs_remotely(settings: Any, spec: dict[str, Any]) -> bool:
+def runs_remotely(settings: Any, spec: StepSpec | Mapping[str, Any]) -> bool:
     """Whether this step spec's attempts run on the Ray cluster."""
     if settings.execution.backend != "ray":
         return False

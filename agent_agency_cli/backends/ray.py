@@ -171,7 +171,7 @@ class RayShellExecutor:
 
     def make_handle(self, ctx: AttemptContext) -> RayStepHandle:
         ray_cluster.connect(ctx.settings.execution, start=True)
-        argv = command_argv(ctx.spec["run"])
+        argv = command_argv(ctx.spec.run or "")
         return RayStepHandle(ctx, ctx.wrap_argv(argv), argv)
 
 

@@ -30,10 +30,10 @@ class Approvals:
             "step": st.name,
             "command": masked_text(self, executor_for(spec).describe(spec)),
             "workdir": str(step_cwd(self, spec)),
-            "resources": spec.get("resources") or {},
+            "resources": spec.resources,
             "limits": self.limits,
             "risk": self.risk,
-            "gates": [g.get("type") if isinstance(g, dict) else g for g in spec.get("gates", [])],
+            "gates": [g.get("type") if isinstance(g, dict) else g for g in spec.gates],
             "timeout": st.timeout,
             **(extra or {}),
         }

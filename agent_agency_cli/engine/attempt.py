@@ -20,6 +20,7 @@ from agent_agency_cli.executors.python import thread_safe_reporter
 from agent_agency_cli.executors.registry import AttemptContext, executor_for
 from agent_agency_cli.models import StepStatus
 from agent_agency_cli.planning.templates import task_variables
+from agent_agency_cli.rows import StepSpec
 
 if TYPE_CHECKING:
     from agent_agency_cli.engine.runner import TaskRunner
@@ -28,22 +29,22 @@ if TYPE_CHECKING:
 S = StepStatus
 
 
-def step_cwd(runner: TaskRunner, spec: dict[str, Any]) -> Path:
+def step_cwd(runner: TaskRunner, spec: StepSpec) -> Path:
     """The step's working directory: its `workdir` under --workdir, else the workspace."""
     base = runner.workdir or runner.workspace
-    if spec.get("workdir"):
-        path = Path(os.path.expanduser(spec["workdir"]))
+    if spec.workdir:
+        path = Path(os.path.expanduser(spec.workdir))
         return path if path.is_absolute() else base / path
     return base
 
 
-def make_handle(runner: TaskRunner, st: StepState, spec: dict[str, Any], log: StepLog,
+def make_handle(runner: TaskRunner, st: StepState, spec: StepSpec, log: StepLog,
                 on_spawn: Callable[[int], None]) -> StepHandle:
     """The executor handle for this attempt, from the registry by the step's kind."""
     ex = executor_for(spec)
-    spec, step_env = unseal(runner, spec), unseal(runner, st.spec.get("env", {}))
+    spec, step_env = unseal(runner, spec), unseal(runner, st.spec.env)
     cwd = step_cwd(runner, spec)
-    env = {**runner.env, **step_env, **spec.get("env", {})}
+    env = {**runner.env, **step_env, **spec.env}
     env.update(
         step_markers(home_marker(runner.paths.home), runner.task_id, st.name),
         AGENT_AGENCY_WORKSPACE=str(runner.workspace),
@@ -85,7 +86,7 @@ def unseal(runner: TaskRunner, value: Any) -> Any:
                           "submit it again") from None
 
 
-def samples_here(runner: TaskRunner, spec: dict[str, Any]) -> bool:
+def samples_here(runner: TaskRunner, spec: StepSpec) -> bool:
     """Whether the engine samples this attempt's process tree itself (a local process);
     a Ray node samples its own and sends the samples with the output."""
     return executor_for(spec).samples_processes and not runs_remotely(runner.settings, spec)
@@ -101,14 +102,14 @@ def masked_text(runner: TaskRunner, text: str) -> str:
     return shown
 
 
-def step_limits(task_limits: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+def step_limits(task_limits: dict[str, Any], spec: StepSpec) -> dict[str, Any]:
     """The limits one step runs under: the task's (task modify) and the step's own
     `resources:`, the stricter of the two where both are set."""
     import math
 
     from agent_agency_cli.units import parse_size_mb  # pydantic: loaded on first use
 
-    res = spec.get("resources") or {}
+    res = spec.resources
     own: dict[str, Any] = {
         "max_cpu": math.ceil(res["cpu"]) if res.get("cpu") else None,
         "max_memory_mb": parse_size_mb(res.get("memory")) if res.get("memory") else None,

@@ -11,6 +11,7 @@ from typing import Any
 from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.executors.registry import step_command
 from agent_agency_cli.models import StepStatus, TaskStatus
+from agent_agency_cli.rows import StepSpec
 from agent_agency_cli.security.masking import mask_value
 from agent_agency_cli.store import Store
 
@@ -26,10 +27,10 @@ def impact_report(task: Any, steps: list[Any]) -> dict[str, Any]:
     cpu = memory = 0.0
     for i, name in enumerate(order):
         row = by_name[name]
-        spec = json.loads(row["spec"])
-        res = spec.get("resources") or {}
+        spec = StepSpec.from_json(row["spec"], f"task {task['id']} step {name!r}")
+        res = spec.resources
         cpu = max(cpu, float(res.get("cpu") or 0))
-        workdir = spec.get("workdir") or (str(base) if base else "<task workspace>")
+        workdir = spec.workdir or (str(base) if base else "<task workspace>")
         out_steps.append({
             "order": i + 1,
             "name": name,
@@ -41,14 +42,14 @@ def impact_report(task: Any, steps: list[Any]) -> dict[str, Any]:
             "needs": json.loads(row["needs"]),
             "estimate": row["estimate"],
             "timeout": row["timeout"],
-            "touches": spec.get("touches", []),
-            "outputs": spec.get("outputs", []),
-            "gates": [g.get("type") if isinstance(g, dict) else g for g in spec.get("gates", [])],
-            "requires": spec.get("requires", []),
+            "touches": spec.touches,
+            "outputs": spec.outputs,
+            "gates": [g.get("type") if isinstance(g, dict) else g for g in spec.gates],
+            "requires": spec.requires,
             "resources": res,
-            "retries": (spec.get("retries") or {}).get("attempts", 0),
-            "fallback": spec.get("fallback"),
-            "on_failure": spec.get("on_failure", "fail"),
+            "retries": spec.retries.get("attempts", 0),
+            "fallback": spec.fallback,
+            "on_failure": spec.on_failure,
         })
         if res.get("memory"):
             from agent_agency_cli.units import parse_size_mb

@@ -26,6 +26,7 @@ from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.executors.registry import executor_for
 from agent_agency_cli.models import TaskStatus
 from agent_agency_cli.paths import HomePaths
+from agent_agency_cli.rows import StepSpec
 from agent_agency_cli.security.vault import Vault
 from agent_agency_cli.store import Store, connect
 from agent_agency_cli.store.breakers import BreakerStore, breaker_name
@@ -70,7 +71,7 @@ class Engine:
 
         return BreakerStore(self.conn)
 
-    def placed_on_pool(self, spec: dict[str, Any]) -> bool:
+    def placed_on_pool(self, spec: StepSpec) -> bool:
         """Whether a step takes a worker from the pool: always, except a step that stays on
         the head while the pool is a Ray cluster's nodes (a Python step)."""
         return self.settings.execution.backend == "local" or runs_remotely(self.settings, spec)
@@ -83,8 +84,7 @@ class Engine:
         default = None
         if runner.complexity:
             default = self.settings.resource_allocation.get(runner.complexity)  # type: ignore[call-overload]
-        return needs_for(st.spec.get("requires", []),
-                         StepResources.model_validate(st.spec.get("resources", {})), default)
+        return needs_for(st.spec.requires, StepResources.model_validate(st.spec.resources), default)
 
     def release_worker(self, task_id: str, step: str) -> None:
         if self.pool is not None:
@@ -95,7 +95,7 @@ class Engine:
     async def resources_changed(self) -> None:
         await self._resources.wait()
 
-    def _breaker_name(self, spec: dict[str, Any]) -> str:
+    def _breaker_name(self, spec: StepSpec) -> str:
         kind, target = executor_for(spec).breaker_target(spec)
         key = kind + "\0" + (target if isinstance(target, str) else json.dumps(target))
         name = self._breaker_names.get(key)
@@ -116,7 +116,7 @@ class Engine:
             self._clean_version = version
         return name in self._clean_breakers
 
-    def breaker_check(self, spec: dict[str, Any], kind: str) -> Any:
+    def breaker_check(self, spec: StepSpec, kind: str) -> Any:
         if self.breakers is None:
             return None
         name = self._breaker_name(spec)
@@ -124,7 +124,7 @@ class Engine:
             return None
         return self.breakers.check(name, self.settings.recovery.breakers, time.time())
 
-    def breaker_record(self, spec: dict[str, Any], kind: str, outcome: Any, trial: bool) -> None:
+    def breaker_record(self, spec: StepSpec, kind: str, outcome: Any, trial: bool) -> None:
         if self.breakers is None:
             return
         name = self._breaker_name(spec)

@@ -12,6 +12,7 @@ import anyio.to_thread
 
 from agent_agency_cli.engine.attempt import step_cwd, unseal
 from agent_agency_cli.event_kinds import EventKind
+from agent_agency_cli.rows import StepSpec
 
 if TYPE_CHECKING:
     from agent_agency_cli.engine.runner import TaskRunner
@@ -36,14 +37,14 @@ def step_gate_specs(runner: TaskRunner, st: StepState) -> list[Any]:
     # gates: loaded on first use: keeps the daemon's start (and so crash recovery) fast
     from agent_agency_cli.gates.spec import parse_gates
 
-    own = parse_gates(unseal(runner, st.spec.get("gates", [])))  # a gate's command may hold a secret
+    own = parse_gates(unseal(runner, st.spec.gates))  # a gate's command may hold a secret
     defaults = parse_gates(runner.settings.gates.defaults.get(runner.mode, []))  # type: ignore[call-overload]
     return own + [d for d in defaults if d.label not in {g.label for g in own}]
 
 
-def _outputs(runner: TaskRunner, spec: dict[str, Any]) -> list[Path]:
+def _outputs(runner: TaskRunner, spec: StepSpec) -> list[Path]:
     cwd = step_cwd(runner, spec)
-    return [(cwd / p) for p in spec.get("outputs", [])]
+    return [(cwd / p) for p in spec.outputs]
 
 
 async def run_step_gates(runner: TaskRunner, st: StepState, *, evidence_only: bool = False
@@ -71,7 +72,7 @@ async def run_step_gates(runner: TaskRunner, st: StepState, *, evidence_only: bo
         workspace=runner.workspace,
         workdir=cwd,
         outputs=_outputs(runner, st.spec),
-        env=unseal(runner, {**st.spec.get("env", {})}),
+        env=unseal(runner, dict(st.spec.env)),
         evidence_dir=runner.paths.task_dir(runner.task_id) / "gates" / st.name,
         timeout=runner.settings.task_execution.quality_gate_timeout,
         step_outputs={name: _outputs(runner, other.spec) for name, other in runner.steps.items()},

@@ -13,6 +13,7 @@ from typing import Any
 from agent_agency_cli.errors import ConflictError
 from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.models import StepStatus
+from agent_agency_cli.rows import StepSpec
 from agent_agency_cli.store import Store
 
 NOT_STARTED = (StepStatus.PENDING, StepStatus.AWAITING_APPROVAL, StepStatus.WAITING_RESOURCES)
@@ -41,19 +42,18 @@ def swap_models(store: Store, task_id: str, change: dict[str, Any], settings: An
         attempt = st.attempt if st is not None else row["attempt"]
         started = status not in NOT_STARTED or attempt > 0 or (running is not None and name in running
                                                                and status is not StepStatus.AWAITING_APPROVAL)
-        agent_running = bool(st is not None and st.spec.get("tools") and status is StepStatus.RUNNING)
+        agent_running = bool(st is not None and st.spec.tools and status is StepStatus.RUNNING)
         if started and not agent_running:  # a running agent loop takes the new model at its next turn
             if name in wanted:
                 raise ConflictError(f"step {name!r} has already started ({status}); a model can only be "
                                     "swapped before its step starts")
             continue
-        spec = dict(st.spec) if st is not None else json.loads(row["spec"])
-        old = (spec.get("selection") or {}).get("primary") or spec.get("model")
+        spec = st.spec if st is not None else StepSpec.from_json(row["spec"], f"task {task_id} step {name!r}")
+        old = (spec.selection or {}).get("primary") or spec.model
         if old == new:
             continue
-        spec["model"] = new
-        spec["selection"] = swap_selection(spec.get("selection"), new, settings.models)
-        store.update_step_fields(task_id, name, spec=json.dumps(spec))
+        spec = spec.replace(model=new, selection=swap_selection(spec.selection, new, settings.models))
+        store.update_step_fields(task_id, name, spec=json.dumps(spec.to_json()))
         store.add_event(task_id, EventKind.MODEL_SWAPPED, {"old": old, "new": new, "who": who}, step=name)
         if st is not None:
             st.spec = spec

@@ -27,6 +27,7 @@ from agent_agency_cli.executors.base import StepLog, StepOutcome
 from agent_agency_cli.executors.registry import executor_for
 from agent_agency_cli.learning.records import finished_step_row
 from agent_agency_cli.models import StepStatus, TaskStatus
+from agent_agency_cli.rows import StepSpec
 
 S = StepStatus
 T = TaskStatus
@@ -90,7 +91,7 @@ class StepLifecycle:
             if worker is False:
                 return self._stopped_while_waiting(st)
             breaker = self.engine.breaker_check(spec, st.kind)
-            if checkpoint is None and st.spec.get("checkpoint"):
+            if checkpoint is None and st.spec.checkpoint:
                 checkpoint = rollback.take(self, st)
             self._start_attempt(st, worker, fallback_used)
             self._reached_attempt(st)
@@ -117,17 +118,12 @@ class StepLifecycle:
             if self.stop_kind() is None and st.attempt < st.max_attempts:
                 await self._retry_wait(st, outcome)
                 continue
-            if st.spec.get("fallback") and not fallback_used and self.stop_kind() is None:
+            if st.spec.fallback and not fallback_used and self.stop_kind() is None:
                 fallback_used = True
-                spec = {**st.spec, **{k: v for k, v in st.spec["fallback"].items()
-                                      if k in ("run", "python", "env", "timeout")}}
-                if "python" in st.spec["fallback"]:
-                    spec.pop("run", None)
-                else:
-                    spec.pop("python", None)
+                spec = st.spec.with_fallback()
                 st.max_attempts += 1
                 self._move(st, S.PENDING, EventKind.STEP_FALLBACK,
-                           {"reason": outcome.reason, "fallback": st.spec["fallback"]},
+                           {"reason": outcome.reason, "fallback": st.spec.fallback},
                            reason=outcome.reason, max_attempts=st.max_attempts,
                            finished_at=time.time())
                 continue
@@ -135,13 +131,13 @@ class StepLifecycle:
                 # the command ran and failed: its gates still run (before any rollback) and
                 # leave evidence of what it left behind; they cannot rescue the step
                 await gating.run_step_gates(self, st, evidence_only=True)
-            if checkpoint is not None and st.spec.get("on_failure") == "rollback":
+            if checkpoint is not None and st.spec.on_failure == "rollback":
                 rollback.roll_back(self, st, *checkpoint)
             return self._fail_step(st, outcome)
 
     def _gated(self, st: StepState) -> bool:
         """The step has gates (its own or the mode's defaults): learning records their score."""
-        return bool(st.spec.get("gates") or self.settings.gates.defaults.get(self.mode))  # type: ignore[call-overload]
+        return bool(st.spec.gates or self.settings.gates.defaults.get(self.mode))  # type: ignore[call-overload]
 
     def stop_kind(self) -> str | None:
         if self.cancel_reason is not None:
@@ -178,7 +174,7 @@ class StepLifecycle:
         st.worker = worker
         st.ended_at = None
 
-    async def _run_attempt(self, st: StepState, spec: dict[str, Any]) -> StepOutcome:
+    async def _run_attempt(self, st: StepState, spec: StepSpec) -> StepOutcome:
         if self._logs_dir is None:  # paths.step_log(task, step), its directory built once
             self._logs_dir = self.paths.step_log(self.task_id, st.name).parent
         cap = self.settings.task_execution.monitoring.step_log_max * 1048576
@@ -207,7 +203,7 @@ class StepLifecycle:
         try:
             handle = make_handle(self, st, spec, log, on_spawn)
             st.handle = handle
-            timeout = spec.get("timeout") or st.timeout or self.settings.task_execution.default_timeout
+            timeout = spec.timeout or st.timeout or self.settings.task_execution.default_timeout
             if recorder is not None:
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(recorder.run)
@@ -295,10 +291,10 @@ class StepLifecycle:
         self._move(st, S.FAILED, EventKind.STEP_FAILED,
                    {"reason": outcome.reason, "exit_code": outcome.exit_code,
                     "duration": fields.get("duration"), "attempt": st.attempt,
-                    "on_failure": st.spec.get("on_failure", "fail")},
+                    "on_failure": st.spec.on_failure},
                    reason=outcome.reason, **fields)
-        policy = "fail" if rejected else st.spec.get("on_failure", "fail")
-        if st.spec.get("continue_on_failure") and not rejected and self.stop_kind() is None:
+        policy = "fail" if rejected else st.spec.on_failure
+        if st.spec.continue_on_failure and not rejected and self.stop_kind() is None:
             keep_going(self, st, outcome)
             return
         if policy == "human" and self.stop_kind() is None:
@@ -347,7 +343,7 @@ class StepLifecycle:
                        {"reason": self.cancel_reason or "engine stopping"})
 
     async def _retry_wait(self, st: StepState, outcome: StepOutcome) -> None:
-        retries = {**self.settings.recovery.retries.model_dump(), **st.spec.get("retries", {})}
+        retries = {**self.settings.recovery.retries.model_dump(), **st.spec.retries}
         delay = retry_delay(st.attempt, backoff=retries["backoff"], initial=retries["initial"],
                             max=retries["max"], jitter=retries["jitter"])
         fields = self._attempt_fields(st, outcome)

@@ -6,19 +6,20 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from agent_agency_cli.event_kinds import EventKind
+from agent_agency_cli.rows import StepSpec
 
 if TYPE_CHECKING:
     from agent_agency_cli.engine.runner import StepState, TaskRunner
 
 
-def declared_paths(spec: dict[str, Any]) -> list[str]:
+def declared_paths(spec: StepSpec) -> list[str]:
     """A step's `touches:` and `outputs:`, relative to the task's base directory."""
-    sub = spec.get("workdir") or ""
+    sub = spec.workdir or ""
     out = []
-    for rel in [*spec.get("touches", []), *spec.get("outputs", [])]:
+    for rel in [*spec.touches, *spec.outputs]:
         path = os.path.expanduser(rel)
         out.append(path if os.path.isabs(path) else os.path.normpath(os.path.join(sub, path)))
     return out

@@ -34,6 +34,7 @@ from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.executors.base import StepHandle
 from agent_agency_cli.executors.registry import close_services
 from agent_agency_cli.models import StepStatus, TaskStatus
+from agent_agency_cli.rows import TaskRow
 from agent_agency_cli.store.group_commit import GroupCommit
 
 if TYPE_CHECKING:
@@ -49,19 +50,20 @@ __all__ = ["StepState", "TaskRunner"]
 class TaskRunner(StepLifecycle, Approvals, LiveControl):
     """Runs one claimed task to an end state (or until suspended)."""
     """Runs one claimed task to an end state (or until suspended)."""
-    def __init__(self, engine: Engine, task: sqlite3.Row):
+    def __init__(self, engine: Engine, task: sqlite3.Row | TaskRow):
+        task = task if isinstance(task, TaskRow) else TaskRow.from_row(task)
         self.engine = engine
         self.store = engine.store
         self.settings = engine.settings
         self.paths = engine.paths
-        self.task_id: str = task["id"]
-        self.status = TaskStatus(task["status"])
-        self.deadline: float | None = task["deadline"]
-        self.limits: dict[str, Any] = json.loads(task["limits"] or "{}")
-        self.mode: str = task["mode"]
-        self.concurrency = task["concurrency"] or self.settings.task_execution.max_parallel_steps
-        self.workdir = Path(task["workdir"]) if task["workdir"] else None
-        self.plan_dir = Path(task["plan_dir"]) if task["plan_dir"] else None
+        self.task_id: str = task.id
+        self.status = task.status
+        self.deadline: float | None = task.deadline
+        self.limits: dict[str, Any] = task.limits
+        self.mode: str = task.mode
+        self.concurrency = task.concurrency or self.settings.task_execution.max_parallel_steps
+        self.workdir = Path(task.workdir) if task.workdir else None
+        self.plan_dir = Path(task.plan_dir) if task.plan_dir else None
         self.workspace = self.paths.workspace(self.task_id)
         self.workspace.mkdir(parents=True, exist_ok=True)
         self.steps: dict[str, StepState] = {}
@@ -75,12 +77,12 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
         self.kept_going: list[tuple[str, str]] = []  # continue_on_failure steps that failed (keep_going.py)
         self.failure_reason: str | None = None
         self.failure_recoverable = True
-        self.approve_all = bool(task["approve_all"])
+        self.approve_all = task.approve_all
         self.preapproved: set[str] = set()  # strict mode: approved with their group (approve --group)
         self.awaiting: str | None = None
-        self.risk = json.loads(task["risk"]) if task["risk"] else None
-        self.requirements: list[str] = json.loads(task["requirements"] or "[]")
-        self.complexity: str | None = task["complexity"]
+        self.risk = task.risk
+        self.requirements: list[str] = task.requirements
+        self.complexity: str | None = task.complexity
         self.done = anyio.Event()
         self.lock = anyio.Lock()
         self._tg: TaskGroup | None = None
@@ -102,20 +104,20 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
     # -- loading --------------------------------------------------------------
 
     def _load_steps(self) -> None:
-        for row in self.store.get_steps(self.task_id):
-            self.steps[row["name"]] = StepState(
-                name=row["name"],
-                idx=row["idx"],
-                status=StepStatus(row["status"]),
-                kind=row["kind"],
-                spec=json.loads(row["spec"]),
-                needs=json.loads(row["needs"]),
-                timeout=row["timeout"],
-                idempotent=bool(row["idempotent"]),
-                attempt=row["attempt"],
-                max_attempts=row["max_attempts"],
-                overridden=bool(row["overridden"]),
-                signature=row["signature"],
+        for row in self.store.step_rows(self.task_id):
+            self.steps[row.name] = StepState(
+                name=row.name,
+                idx=row.idx,
+                status=row.status,
+                kind=row.kind,
+                spec=row.spec,
+                needs=row.needs,
+                timeout=row.timeout,
+                idempotent=row.idempotent,
+                attempt=row.attempt,
+                max_attempts=row.max_attempts,
+                overridden=row.overridden,
+                signature=row.signature,
             )
         for st in self.steps.values():
             for dep in st.needs:

@@ -12,14 +12,14 @@ those lines are added here, at read time, from the step's row:
 from __future__ import annotations
 
 import heapq
-import json
 import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
-from agent_agency_cli.errors import NotFoundError
+from agent_agency_cli.errors import AgencyError, NotFoundError
 from agent_agency_cli.executors.base import log_timestamp, parse_log_line
 from agent_agency_cli.executors.registry import step_command
+from agent_agency_cli.rows import StepSpec
 from agent_agency_cli.units import format_duration
 
 LogLine = tuple[str, str, str, str]  # (timestamp, step, stream, text)
@@ -64,8 +64,8 @@ def _unsorted_lines(paths: Any, tid: str, row: sqlite3.Row) -> Iterator[LogLine]
 
 def _command_line(row: sqlite3.Row) -> str:
     try:
-        command = step_command(row["kind"], json.loads(row["spec"]))
-    except (ValueError, KeyError):
+        command = step_command(row["kind"], StepSpec.from_json(row["spec"]))
+    except (AgencyError, ValueError, KeyError):
         command = None
     if isinstance(command, list):
         command = " ".join(str(c) for c in command)

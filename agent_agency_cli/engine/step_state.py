@@ -9,6 +9,7 @@ import anyio
 
 from agent_agency_cli.executors.base import StepHandle
 from agent_agency_cli.models import StepStatus
+from agent_agency_cli.rows import StepSpec
 
 S = StepStatus
 
@@ -22,7 +23,7 @@ class StepState:
     idx: int
     status: StepStatus
     kind: str
-    spec: dict[str, Any]
+    spec: StepSpec
     needs: list[str]
     timeout: float | None
     idempotent: bool

@@ -68,7 +68,7 @@ class AgentHandle(ModelHandle):
         from agent_agency_cli.executors.workspace_tools import TOOLS, Workspace
 
         table: dict[str, _Tool] = {}
-        for ref in self.spec.get("tools") or []:
+        for ref in self.spec.tools:
             if ref == "workspace":
                 self.workspace = Workspace(self.ctx)
                 for name, (desc, schema, ro) in TOOLS.items():
@@ -148,7 +148,7 @@ class AgentHandle(ModelHandle):
         from agent_agency_cli.executors.model_client import resolve
 
         current = self.ctx.current_spec()
-        model = (current.get("selection") or {}).get("primary") or current.get("model")
+        model = (current.selection or {}).get("primary") or current.model
         if not model or model == ep.name or model == "auto":
             return ep
         new = resolve(model, self.ctx.settings.models, self.ctx.env)
@@ -166,8 +166,8 @@ class AgentHandle(ModelHandle):
             return self._fail(str(exc), target_ok=True), ""
         tools = [t.openai() for t in table.values()]
         spec = self.spec
-        max_turns = spec.get("max_turns") or DEFAULT_MAX_TURNS
-        budget = spec.get("token_budget")
+        max_turns = spec.max_turns or DEFAULT_MAX_TURNS
+        budget = spec.token_budget
         msgs = list(messages)
 
         def on_call(res: Any) -> None:
@@ -183,8 +183,8 @@ class AgentHandle(ModelHandle):
                 client = client_for(ep, self.ctx.services)
                 res = await call_with_retries(ep, client, msgs, on_call=on_call, on_retry=on_retry,
                                               sleep=self._sleep, stream=False, tools=tools,
-                                              max_tokens=spec.get("max_tokens"),
-                                              temperature=spec.get("temperature"))
+                                              max_tokens=spec.max_tokens,
+                                              temperature=spec.temperature)
                 if not res.ok:
                     if res.bad_request:
                         return self._fail(f"{ep.name} rejected the request: {res.error}", target_ok=True), ""

@@ -20,6 +20,7 @@ from agent_agency_cli.errors import AgencyError
 from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.executors.base import StepOutcome
 from agent_agency_cli.executors.templates import TemplateError, render
+from agent_agency_cli.rows import StepSpec
 
 if TYPE_CHECKING:
     import anyio
@@ -50,11 +51,11 @@ def json_problems(text: str, schema: dict[str, Any] | None) -> list[str]:
             for e in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))][:10]
 
 
-def response_format_of(spec: dict[str, Any]) -> dict[str, Any] | None:
-    if spec.get("response_format") != "json":
+def response_format_of(spec: StepSpec) -> dict[str, Any] | None:
+    if spec.response_format != "json":
         return None
-    if spec.get("json_schema"):
-        return {"type": "json_schema", "json_schema": {"name": "step_output", "schema": spec["json_schema"]}}
+    if spec.json_schema:
+        return {"type": "json_schema", "json_schema": {"name": "step_output", "schema": spec.json_schema}}
     return {"type": "json_object"}
 
 
@@ -141,10 +142,10 @@ class ModelHandle:
     def _chain(self) -> tuple[list[str], dict[str, Any]]:
         from agent_agency_cli.planning.selection import select_model
 
-        sel = self.spec.get("selection")
+        sel = self.spec.selection
         if not sel:
-            sel = select_model(self.spec.get("type"), self.ctx.task_text.get("requirements", []),
-                               self.ctx.settings.models, self.spec.get("model")).to_json()
+            sel = select_model(self.spec.type, self.ctx.task_text.get("requirements", []),
+                               self.ctx.settings.models, self.spec.model).to_json()
         chain: list[str] = []
         for m in [sel["primary"], *sel.get("fallbacks", [])]:
             if m not in chain:
@@ -156,8 +157,8 @@ class ModelHandle:
         kw = {"description": text.get("description", ""), "requirements": text.get("requirements", []),
               "step_output": self.ctx.step_output}
         try:
-            prompt = render(self.spec["prompt"], **kw)
-            system = render(self.spec["system"], **kw) if self.spec.get("system") else None
+            prompt = render(self.spec.prompt or "", **kw)
+            system = render(self.spec.system, **kw) if self.spec.system else None
         except TemplateError as exc:
             raise _StepError(f"prompt: {exc}") from None
         messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
@@ -213,7 +214,7 @@ class ModelHandle:
         from agent_agency_cli.executors.model_client import call_with_retries, client_for, rough_tokens
 
         if ep.context is not None:
-            need = rough_tokens(messages) + (self.spec.get("max_tokens") or 0)
+            need = rough_tokens(messages) + (self.spec.max_tokens or 0)
             if need > ep.context:
                 return None, f"the prompt (~{need} tokens with max_tokens) does not fit its context of {ep.context}"
 
@@ -248,7 +249,7 @@ class ModelHandle:
         kwargs: dict[str, Any] = dict(
             on_call=on_call, on_retry=on_retry, sleep=self._sleep, stream=True,
             on_text=answer.feed, response_format=response_format_of(spec),
-            max_tokens=spec.get("max_tokens"), temperature=spec.get("temperature"),
+            max_tokens=spec.max_tokens, temperature=spec.temperature,
             wait_running=self._wait_running,
         )
         self._sys(f"model {ep.name} ({ep.model_id} at {ep.base_url})")
@@ -266,8 +267,8 @@ class ModelHandle:
             if res.bad_request:
                 return self._fail(f"{ep.name} rejected the request: {res.error}", target_ok=True), ""
             return None, res.error or "error"
-        if spec.get("response_format") == "json":
-            problems = json_problems(res.text, spec.get("json_schema"))
+        if spec.response_format == "json":
+            problems = json_problems(res.text, spec.json_schema)
             if problems:
                 self._sys("answer is not the JSON asked for; one repair round: " + "; ".join(problems))
                 self._emit(EventKind.MODEL_REPAIR, {"model": ep.name, "problems": problems})
@@ -279,7 +280,7 @@ class ModelHandle:
                 if not res2.ok:
                     return (self._fail(f"{ep.name} rejected the repair: {res2.error}", target_ok=True), "") \
                         if res2.bad_request else (None, res2.error or "error")
-                problems = json_problems(res2.text, spec.get("json_schema"))
+                problems = json_problems(res2.text, spec.json_schema)
                 if problems:
                     return self._fail("answer failed its JSON Schema after one repair: " + "; ".join(problems),
                                       target_ok=True), ""
@@ -299,12 +300,12 @@ class ModelHandle:
             "finish_reason": res.finish_reason, "tokens_in": res.tokens_in, "tokens_out": res.tokens_out,
             "cost": res.cost,
         }
-        if self.spec.get("output"):
-            path = self.ctx.cwd / self.spec["output"]
+        if self.spec.output:
+            path = self.ctx.cwd / self.spec.output
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
             result["output_file"] = str(path)
-        if self.spec.get("response_format") == "json":
+        if self.spec.response_format == "json":
             result["json"] = json.loads(text)
         self._sys(f"answered by {ep.name}: {res.tokens_in} tokens in, {res.tokens_out} out, "
                   f"finish {res.finish_reason}")
@@ -348,22 +349,22 @@ class ModelExecutor:
     samples_processes = False
 
     def make_handle(self, ctx: AttemptContext) -> ModelHandle:
-        if ctx.spec.get("tools"):  # a model step with tools: the agent loop
+        if ctx.spec.tools:  # a model step with tools: the agent loop
             from agent_agency_cli.executors.agent import AgentHandle
 
             return AgentHandle(ctx)
         return ModelHandle(ctx)
 
-    def breaker_target(self, spec: dict[str, Any]) -> tuple[str, Any]:
+    def breaker_target(self, spec: StepSpec) -> tuple[str, Any]:
         # The step-level breaker guards the whole chain; each endpoint has its own inside the step.
-        sel = spec.get("selection") or {}
-        chain = [sel.get("primary") or spec.get("model"), *sel.get("fallbacks", [])]
+        sel = spec.selection or {}
+        chain = [sel.get("primary") or spec.model, *sel.get("fallbacks", [])]
         return "model", "models " + ",".join(str(m) for m in chain)
 
-    def describe(self, spec: dict[str, Any]) -> str:
-        sel = spec.get("selection") or {}
-        model = sel.get("primary") or spec.get("model")
-        prompt = " ".join(str(spec.get("prompt", "")).split())
+    def describe(self, spec: StepSpec) -> str:
+        sel = spec.selection or {}
+        model = sel.get("primary") or spec.model
+        prompt = " ".join(str(spec.prompt or "").split())
         return f"model {model}: {prompt[:80]}{'…' if len(prompt) > 80 else ''}"
 
 

@@ -30,6 +30,7 @@ import anyio.to_thread
 from agent_agency_cli.errors import PlanError
 from agent_agency_cli.executors.base import StepLog, StepOutcome
 from agent_agency_cli.executors.output_capture import capture_into
+from agent_agency_cli.rows import StepSpec
 
 if TYPE_CHECKING:
     from agent_agency_cli.executors.registry import AttemptContext
@@ -274,8 +275,8 @@ class PythonExecutor:
     samples_processes = False
 
     def make_handle(self, ctx: AttemptContext) -> Any:
-        ref = ctx.spec["python"]
-        if ctx.spec.get("isolation", "process") != "inline":
+        ref = ctx.spec.python or ""
+        if ctx.spec.isolation != "inline":
             from agent_agency_cli.executors.python_pool import WorkerHandle, make_request
 
             request = make_request(ref, task_id=ctx.task_id, step=ctx.step, workspace=ctx.workspace,
@@ -294,11 +295,11 @@ class PythonExecutor:
                 fn = None  # the handle reports it in the step log
         return PythonHandle(ref, step_ctx, ctx.search, ctx.log, fn=fn)
 
-    def breaker_target(self, spec: dict[str, Any]) -> tuple[str, Any]:
-        return "python", spec["python"]
+    def breaker_target(self, spec: StepSpec) -> tuple[str, Any]:
+        return "python", spec.python
 
-    def describe(self, spec: dict[str, Any]) -> str:
-        return str(spec["python"])
+    def describe(self, spec: StepSpec) -> str:
+        return str(spec.python)
 
 
 EXECUTOR = PythonExecutor()

@@ -10,12 +10,15 @@ only when a step of that kind runs.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agent_agency_cli.executors.base import StepHandle, StepLog
+
+if TYPE_CHECKING:  # rows (pydantic) stays out of the fast CLI path (`task status` reads shell steps)
+    from agent_agency_cli.rows import StepSpec
 
 
 @dataclass
@@ -25,7 +28,7 @@ class AttemptContext:
     task_id: str
     step: str
     attempt: int
-    spec: dict[str, Any]  # the step's stored spec (or its fallback's), plain JSON
+    spec: StepSpec  # the step's stored spec (or its fallback's), secrets in place
     cwd: Path
     env: dict[str, str]
     log: StepLog
@@ -51,7 +54,7 @@ class AttemptContext:
     # The agent loop (executors/agent.py): strict-mode approval of one tool call ((approved, reason),
     # None once the task is stopped), and the step's spec as it is now (a model hot-swap).
     ask_call: Callable[[dict[str, Any]], Awaitable[tuple[bool, str] | None]] = None  # type: ignore[assignment]
-    current_spec: Callable[[], dict[str, Any]] = dict
+    current_spec: Callable[[], StepSpec] = None  # type: ignore[assignment]
     worker: str | None = None  # the worker (a Ray node with the ray backend) the pool placed it on
     record_sample: Callable[[Any], None] = lambda sample: None  # a metrics Sample taken elsewhere (a Ray node)
 
@@ -65,11 +68,11 @@ class Executor(Protocol):
 
     def make_handle(self, ctx: AttemptContext) -> StepHandle: ...
 
-    def breaker_target(self, spec: dict[str, Any]) -> tuple[str, Any]:
+    def breaker_target(self, spec: StepSpec) -> tuple[str, Any]:
         """(breaker kind, target) the step's calls count against."""
         ...
 
-    def describe(self, spec: dict[str, Any]) -> str:
+    def describe(self, spec: StepSpec) -> str:
         """What the step does, in one line (for status, approvals and dry-run)."""
         ...
 
@@ -98,8 +101,9 @@ def plan_keys() -> dict[str, str]:
     return dict(_PLAN_KEYS)
 
 
-def kind_of(spec: dict[str, Any]) -> str:
-    """The kind of a stored or planned step: the one executor plan key it has."""
+def kind_of(spec: StepSpec | Mapping[str, Any]) -> str:
+    """The kind of a stored or planned step: the one executor plan key it has (a plug-in's
+    plan key is an extra of a StepSpec, so both are read by key)."""
     for key, kind in _PLAN_KEYS.items():
         if spec.get(key) is not None:
             return kind
@@ -118,14 +122,16 @@ def executor(kind: str) -> Executor:
     return ex
 
 
-def step_command(kind: str, spec: dict[str, Any]) -> Any:
+def step_command(kind: str, spec: StepSpec | Mapping[str, Any]) -> Any:
     """What a stored step runs, as status and dry-run show it (a shell step's `run` as given)."""
     if kind == "shell":
-        return spec.get("run")
-    return executor(kind).describe(spec)
+        return spec.get("run")  # a dict (the status view's plain JSON) or a StepSpec
+    from agent_agency_cli.rows import StepSpec
+
+    return executor(kind).describe(StepSpec.of(spec))
 
 
-def executor_for(spec: dict[str, Any]) -> Executor:
+def executor_for(spec: StepSpec | Mapping[str, Any]) -> Executor:
     """The executor that runs this step spec."""
     return executor(kind_of(spec))
 

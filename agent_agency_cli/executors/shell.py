@@ -21,6 +21,7 @@ from anyio.abc import ByteReceiveStream, Process
 
 from agent_agency_cli.executors.base import StepLog, StepOutcome
 from agent_agency_cli.procgroup import NEW_SESSION, signal_group, terminate_group, wait_group_gone_async
+from agent_agency_cli.rows import StepSpec
 
 if TYPE_CHECKING:
     from agent_agency_cli.executors.registry import AttemptContext
@@ -186,15 +187,15 @@ class ShellExecutor:
     samples_processes = True
 
     def make_handle(self, ctx: AttemptContext) -> ShellHandle:
-        argv = command_argv(ctx.spec["run"])
+        argv = command_argv(ctx.spec.run or "")
         return ShellHandle(ctx.wrap_argv(argv), cwd=str(ctx.cwd), env=ctx.env, log=ctx.log,
                            on_spawn=ctx.on_spawn, shown=argv, display=ctx.display)
 
-    def breaker_target(self, spec: dict[str, Any]) -> tuple[str, Any]:
-        return "shell", spec["run"]
+    def breaker_target(self, spec: StepSpec) -> tuple[str, Any]:
+        return "shell", spec.run
 
-    def describe(self, spec: dict[str, Any]) -> str:
-        run = spec["run"]
+    def describe(self, spec: StepSpec) -> str:
+        run = spec.run or ""
         return run if isinstance(run, str) else " ".join(run)
 
 

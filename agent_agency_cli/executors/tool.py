@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from agent_agency_cli.executors.base import StepLog, StepOutcome
+from agent_agency_cli.rows import StepSpec
 
 if TYPE_CHECKING:
     from agent_agency_cli.executors.mcp_session import TaskTools
@@ -119,10 +120,10 @@ class ToolHandle:
         from agent_agency_cli.planning.templates import TemplateError, render
 
         spec = self.ctx.spec
-        ref = spec["tool"]
+        ref = spec.tool or ""
         server, tool = split_tool(ref)
         try:
-            raw = spec.get("arguments") or {}
+            raw = spec.arguments
             arguments = render(raw, self.ctx.variables(raw))
         except TemplateError as exc:
             self.log.line("sys", f"arguments: {exc}")
@@ -134,7 +135,7 @@ class ToolHandle:
             self._scope = scope
             try:
                 session = task_tools(self.ctx).session(server)
-                result = await session.call(tool, arguments, timeout=spec.get("timeout"))
+                result = await session.call(tool, arguments, timeout=spec.timeout)
             except ToolError as exc:
                 self.log.line("sys", str(exc))
                 return StepOutcome(ok=False, reason=str(exc))
@@ -172,11 +173,11 @@ class ToolExecutor:
     def make_handle(self, ctx: AttemptContext) -> ToolHandle:
         return ToolHandle(ctx)
 
-    def breaker_target(self, spec: dict[str, Any]) -> tuple[str, Any]:
-        return "mcp", "mcp:" + split_tool(spec["tool"])[0]
+    def breaker_target(self, spec: StepSpec) -> tuple[str, Any]:
+        return "mcp", "mcp:" + split_tool(spec.tool or "")[0]
 
-    def describe(self, spec: dict[str, Any]) -> str:
-        return tool_call_text(spec["tool"], spec.get("arguments") or {})
+    def describe(self, spec: StepSpec) -> str:
+        return tool_call_text(spec.tool or "", spec.arguments)
 
 
 EXECUTOR = ToolExecutor()

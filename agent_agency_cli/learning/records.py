@@ -13,8 +13,10 @@ import json
 import os
 import shlex
 import time
+from collections.abc import Mapping
 from typing import Any
 
+from agent_agency_cli.rows import StepSpec
 from agent_agency_cli.store.learning import mean_gate_score, record_row
 
 _INTERPRETERS = {"python", "python3", "node", "bash", "sh", "ruby", "perl", "uv", "npx", "env"}
@@ -35,26 +37,27 @@ def _program(run: Any) -> str:
     return prog
 
 
-def step_class(kind: str, spec: dict[str, Any]) -> tuple[str, str, str | None]:
-    """(kind, target, type) of a step spec."""
+def step_class(kind: str, spec: StepSpec | Mapping[str, Any]) -> tuple[str, str, str | None]:
+    """(kind, target, type) of a step spec (stored, or a planned step's keys)."""
+    spec = StepSpec.of(spec)
     if kind == "shell":
-        target = _program(spec.get("run") or "")
+        target = _program(spec.run or "")
     elif kind == "python":
-        target = str(spec.get("python"))
+        target = str(spec.python)
     elif kind == "tool":
-        target = str(spec.get("tool"))
+        target = str(spec.tool)
     elif kind == "model":
-        target = str(spec.get("model"))
+        target = str(spec.model)
     else:
         target = kind
-    return kind, target, spec.get("type")
+    return kind, target, spec.type
 
 
 def class_signature(kind: str, target: str, type_: str | None) -> str:
     return hashlib.sha1(json.dumps([kind, target, type_]).encode()).hexdigest()[:16]
 
 
-def learning_row(kind: str, spec: dict[str, Any], outcome: Any, duration: float | None,
+def learning_row(kind: str, spec: StepSpec | Mapping[str, Any], outcome: Any, duration: float | None,
                  gate_score: float | None) -> tuple[str, tuple[Any, ...]]:
     """The statement recording one finished step (for the store's batched `also` rows)."""
     k, target, type_ = step_class(kind, spec)
@@ -77,7 +80,7 @@ def learning_row(kind: str, spec: dict[str, Any], outcome: Any, duration: float 
     )
 
 
-def finished_step_row(conn: Any, task_id: str, step: str, attempt: int, kind: str, spec: dict[str, Any],
+def finished_step_row(conn: Any, task_id: str, step: str, attempt: int, kind: str, spec: StepSpec,
                       outcome: Any, duration: float | None, gated: bool) -> tuple[str, tuple[Any, ...]]:
     """The learning record of a step that just finished, with its attempt's mean gate score
     (looked up only when the step has gates)."""

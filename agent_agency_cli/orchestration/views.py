@@ -298,12 +298,14 @@ def task_result(store: Store, paths: HomePaths, task_id: str) -> dict[str, Any]:
 
 def _outputs(task: sqlite3.Row, paths: HomePaths, step_rows: dict[str, sqlite3.Row]) -> list[dict[str, Any]]:
     """Declared output files of every step, with size and sha256 (missing ones flagged)."""
+    from agent_agency_cli.rows import StepSpec  # pydantic: `task result` only, not the fast status path
+
     base = Path(task["workdir"]) if task["workdir"] else paths.workspace(task["id"])
     out = []
     for name, row in step_rows.items():
-        spec = json.loads(row["spec"])
-        cwd = base / spec["workdir"] if spec.get("workdir") else base
-        for rel in spec.get("outputs", []):
+        spec = StepSpec.from_json(row["spec"], f"task {task['id']} step {name!r}")
+        cwd = base / spec.workdir if spec.workdir else base
+        for rel in spec.outputs:
             path = cwd / rel
             entry: dict[str, Any] = {"step": name, "path": str(path), "exists": path.is_file()}
             if path.is_file():
@@ -386,6 +388,7 @@ def workers(store: Store, settings: Any) -> list[dict[str, Any]]:
     # pydantic (plan_file) and the worker detection load only for `resources`.
     from agent_agency_cli.backends import annotate, worker_pool
     from agent_agency_cli.planning.plan_file import StepResources
+    from agent_agency_cli.rows import StepSpec
     from agent_agency_cli.workers import needs_for
 
     pool = worker_pool(settings)  # the configured workers, or the Ray cluster's nodes
@@ -394,10 +397,9 @@ def workers(store: Store, settings: Any) -> list[dict[str, Any]]:
         w = by_id.get(r["worker"])
         if w is None:
             continue
-        spec = json.loads(r["spec"])
+        spec = StepSpec.from_json(r["spec"], f"task {r['task_id']} step {r['name']!r}")
         default = settings.resource_allocation.get(r["complexity"]) if r["complexity"] else None
-        needs = needs_for(spec.get("requires", []), StepResources.model_validate(spec.get("resources", {})),
-                          default)
+        needs = needs_for(spec.requires, StepResources.model_validate(spec.resources), default)
         cpu, mem, gpus, gmem = needs.for_worker(w)
         w.used_cpu += cpu
         w.used_memory_mb += mem

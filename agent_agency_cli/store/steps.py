@@ -7,13 +7,16 @@ import json
 import sqlite3
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent_agency_cli.errors import InvalidTransition, NotFoundError
 from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.models import StepStatus, check_step_transition
 from agent_agency_cli.store.base import BatchLostError, dumps
 from agent_agency_cli.store.db import begin_immediate
+
+if TYPE_CHECKING:
+    from agent_agency_cli.rows import StepRow
 
 
 class StepQueries:
@@ -23,6 +26,11 @@ class StepQueries:
         return self.conn.execute(
             "SELECT * FROM steps WHERE task_id = ? ORDER BY idx", (task_id,)
         ).fetchall()
+
+    def step_rows(self, task_id: str) -> list[StepRow]:
+        """A task's steps as typed rows, in plan order (StoredDataError on a damaged row)."""
+        from agent_agency_cli.rows import StepRow  # pydantic: not on the fast CLI path
+        return [StepRow.from_row(r) for r in self.get_steps(task_id)]
 
     def get_step(self, task_id: str, name: str) -> sqlite3.Row:
         row = self.conn.execute(

@@ -5,13 +5,16 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent_agency_cli.errors import ConflictError, InvalidTransition, NotFoundError
 from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.models import HELD_OWNER, RESERVED_PREFIX, TaskStatus, check_task_transition
 from agent_agency_cli.store.base import dumps
 from agent_agency_cli.units import format_duration
+
+if TYPE_CHECKING:
+    from agent_agency_cli.rows import TaskRow
 
 
 def ambiguous_message(prefix: str, rows: Sequence[sqlite3.Row], now: float) -> str:
@@ -109,6 +112,11 @@ class TaskQueries:
         if row is None:
             raise NotFoundError(f"no task with id {task_id!r}")
         return row
+
+    def task_row(self, task_id: str) -> TaskRow:
+        """A task as a typed row (NotFoundError, StoredDataError on a damaged row)."""
+        from agent_agency_cli.rows import TaskRow  # pydantic: not on the fast CLI path
+        return TaskRow.from_row(self.get_task(task_id))
 
     def list_tasks(
         self, statuses: Iterable[str] | None = None, limit: int | None = None

@@ -12,7 +12,7 @@ PKG = Path(__file__).resolve().parents[2] / "agent_agency_cli"
 # Lower layers never import higher ones; the same layer may import itself.
 LAYERS: dict[str, int] = {
     "errors": 0, "models": 0, "timeutil": 0, "backoff": 0, "units": 0, "input_errors": 0,
-    "change_text": 0, "step_view": 0, "event_kinds": 0, "responses": 0, "event_payloads": 0,
+    "change_text": 0, "step_view": 0, "event_kinds": 0, "responses": 0, "event_payloads": 0, "rows": 0,
     "config": 1, "paths": 1, "request": 1, "procgroup": 1,
     "store": 2,
     "planning": 3, "security": 3, "validation": 3, "council": 3, "executors": 3, "gates": 3, "workers": 3,

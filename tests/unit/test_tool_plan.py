@@ -14,6 +14,7 @@ from agent_agency_cli.executors.registry import executor_for
 from agent_agency_cli.executors.tool import scan_text, split_tool, tool_call_text
 from agent_agency_cli.planning.plan_file import parse_plan
 from agent_agency_cli.planning.templates import TemplateError, check_names, render
+from agent_agency_cli.rows import StepSpec
 
 # -- config ---------------------------------------------------------------------------
 
@@ -58,7 +59,7 @@ def test_tool_step_kind_and_description() -> None:
                                   "arguments": {"timezone": "UTC"}}]})
     step = plan.steps[0]
     assert step.kind == "tool"
-    spec = step.model_dump(exclude_defaults=True)
+    spec = StepSpec.of(step.model_dump(exclude_defaults=True))  # as the engine reads it back
     ex = executor_for(spec)
     assert ex.describe(spec) == 'time/get_current_time {"timezone": "UTC"}'
     assert ex.breaker_target(spec) == ("mcp", "mcp:time")
