@@ -231,6 +231,63 @@ class TaskMetrics(_View):
     model_cost: float | None = None
 
 
+class MetricSummary(_View):
+    """A step's resource figures over its samples (engine/metrics.py `SeriesBuffer.summary`)."""
+
+    samples: int
+    first_ts: Timestamp | None = None
+    last_ts: Timestamp | None = None
+    duration: float | None = None
+    cpu_percent_mean: float | None = Field(None, description="% of one core, mean over the samples.")
+    cpu_percent_max: float | None = None
+    rss_peak_bytes: int | None = None
+    read_bytes: int | None = Field(None, description="Cumulative storage reads of the tree at the last sample.")
+    write_bytes: int | None = None
+    threads_max: int | None = None
+    procs_max: int | None = None
+    gpu_memory_peak_bytes: int | None = None
+    gpu_util_percent_mean: float | None = None
+    gpu_util_percent_max: float | None = None
+
+
+class MetricSample(_View):
+    """One sample of a step's process tree (kept bounded and thinned while it runs)."""
+
+    attempt: int | None = None
+    ts: Timestamp
+    cpu_percent: float | None = None
+    rss_bytes: int | None = None
+    read_bytes: int | None = None
+    write_bytes: int | None = None
+    threads: int | None = None
+    gpu_memory_bytes: int | None = None
+    gpu_util_percent: float | None = None
+
+
+class StepMetrics(_View):
+    """One step in `task metrics --json`."""
+
+    name: str
+    status: StepStatus
+    duration: float | None
+    attempt: int | None
+    worker: str | None = None
+    summary: MetricSummary | None = None
+    samples: list[MetricSample] = Field(default_factory=list)
+    model: dict[str, Any] | None = Field(None, description="Model steps: selection, calls, tokens, cost.")
+
+
+class MetricsView(_View):
+    """`task metrics --json`: per step its summary and samples, and the task's TaskMetrics.
+    With `--step`, that step's `samples` and `summary` are repeated at the top level."""
+
+    task_id: str
+    steps: list[StepMetrics]
+    task: TaskMetrics
+    samples: list[MetricSample] | None = None
+    summary: MetricSummary | None = None
+
+
 class ResultView(_View):
     """`task result --json`: the seed's TaskResult."""
 

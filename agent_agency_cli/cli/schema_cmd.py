@@ -1,4 +1,4 @@
-"""`agent-agency-cli schema [status|result|list|event|plan|config]`: the JSON Schema of an output.
+"""`agent-agency-cli schema [status|result|list|metrics|event|plan|config]`: the JSON Schema of an output.
 
 The schemas come from the shared response models (`responses.py`, `event_payloads.py`), the plan
 file model and the settings model, so what this prints is what `--json`, the HTTP API and the
@@ -25,6 +25,12 @@ def _result() -> dict[str, Any]:
     from agent_agency_cli.responses import ResultView
 
     return ResultView.model_json_schema()
+
+
+def _metrics() -> dict[str, Any]:
+    from agent_agency_cli.responses import MetricsView
+
+    return MetricsView.model_json_schema()
 
 
 def _list() -> dict[str, Any]:
@@ -54,7 +60,8 @@ def _config() -> dict[str, Any]:
 
 
 SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
-    "status": _status, "result": _result, "list": _list, "event": _event, "plan": _plan, "config": _config,
+    "status": _status, "result": _result, "list": _list, "metrics": _metrics, "event": _event, "plan": _plan,
+    "config": _config,
 }
 
 
@@ -62,7 +69,7 @@ SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
 def schema(
     what: Annotated[str, typer.Argument(metavar="WHAT", help="One of: " + ", ".join(SCHEMAS) + ".")],
 ) -> None:
-    """Print the JSON Schema of `task status|result|list --json`, of an event, a plan file or the config."""
+    """Print the JSON Schema of `task status|result|list|metrics --json`, of an event, a plan file or the config."""
     make = SCHEMAS.get(what)
     if make is None:
         raise fail(f"unknown schema {what!r}: choose one of {', '.join(SCHEMAS)}", 2)

@@ -17,7 +17,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.event_payloads import payload_model
-from agent_agency_cli.responses import EventView, ResultView, TaskSummary, TaskView
+from agent_agency_cli.responses import EventView, MetricsView, ResultView, TaskSummary, TaskView
 
 PLAN = """\
 name: shapes
@@ -99,6 +99,15 @@ def test_status_result_list_and_events_match_the_models(cli, finished_task):
     rows = TypeAdapter(list[TaskSummary]).validate_python(listed)
     assert [r.id for r in rows] == [tid]
     assert all(_undeclared(row, TaskSummary) == [] for row in listed)
+
+    metrics = cli.json("task", "metrics", tid)
+    mv = MetricsView.model_validate(metrics)
+    assert [s.name for s in mv.steps] == ["build", "flaky", "broken", "after-broken"]
+    assert mv.task.steps_total == 4 and mv.task.retry_count == 1 and mv.samples is None
+    assert _undeclared(metrics, MetricsView) == []
+    one = cli.json("task", "metrics", tid, "--step", "flaky")
+    assert [s.name for s in MetricsView.model_validate(one).steps] == ["flaky"]
+    assert _undeclared(one, MetricsView) == [] and "samples" in one and "summary" in one
 
     res = cli("task", "events", tid, "--json")
     assert res.returncode == 0, res.stderr

@@ -67,7 +67,7 @@ def _braces_after(marker: str) -> str:
     raise AssertionError(f"unbalanced braces after {marker!r}")
 
 
-@pytest.mark.parametrize("what", ["status", "result", "list", "event", "plan", "config"])
+@pytest.mark.parametrize("what", ["status", "result", "list", "metrics", "event", "plan", "config"])
 def test_every_schema_prints_json_schema(cli, what):
     schema = _schema(cli, what)
     assert schema["$schema"].startswith("https://json-schema.org/")
@@ -110,6 +110,15 @@ def test_readme_list_result_and_event_keys_are_in_their_schemas(cli):
     assert _names(metrics[:metrics.index("`")]) - _props(result_schema, "metrics") == set()
     outputs = README[README.index("outputs[] ({") + 12:]
     assert _names(outputs[:outputs.index("}")]) - _props(result_schema, "outputs") == set()
+    metrics_schema = _schema(cli, "metrics")
+    metrics_top = _names(_braces_after("`task metrics --json`:"))
+    assert {"task_id", "steps", "task"} <= metrics_top and metrics_top - _props(metrics_schema) == set()
+    step_keys = _names(_braces_after("({name, status, duration, attempt,"))
+    assert {"summary", "samples"} <= step_keys and step_keys - _props(metrics_schema, "steps") == set()
+    summary = _names(_braces_after("a step's `summary` is"))
+    assert len(summary) == 14 and summary - _props(metrics_schema, "steps", "summary") == set()
+    sample = _names(_braces_after("each of `samples[]` is"))
+    assert "ts" in sample and sample - _props(metrics_schema, "steps", "samples") == set()
     event = _names(_braces_after("`task events --json`: one object per line,"))
     assert event == {"id", "task_id", "step", "kind", "ts", "payload"}
     assert event - _props(_schema(cli, "event")) == set()
