@@ -246,3 +246,33 @@ def event_schema() -> dict[str, Any]:
         defs[model.__name__] = sub
     schema["x-payloads"] = {k.value: f"#/$defs/{m.__name__}" for k, m in PAYLOADS.items()}
     return schema
+
+
+class EventPayloadError(ValueError):
+    """An event written with a kind that is not an `EventKind`, or a payload that does not match
+    its kind's model (raised only where the check is on: see `check_event`)."""
+
+
+CHECK_ENV = "AGENT_AGENCY_CHECK_EVENTS"
+
+
+def check_event(kind: str, payload: dict[str, Any] | None) -> None:
+    """Fail loudly when an event about to be written drifts from its model: an unknown kind, a
+    missing or mistyped field. The payload is checked as readers see it (`public_payload`:
+    times as ISO-8601). The store calls this only when $AGENT_AGENCY_CHECK_EVENTS is 1 (the test
+    suite sets it), so production writes pay nothing."""
+    from pydantic import ValidationError
+
+    from agent_agency_cli.event_kinds import public_payload
+
+    try:
+        model = PAYLOADS[EventKind(kind)]
+    except ValueError:
+        raise EventPayloadError(f"event kind {kind!r} is not an EventKind: declare it in event_kinds.py "
+                                "with a payload model in event_payloads.py") from None
+    try:
+        model.model_validate(public_payload(payload or {}))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}" for e in exc.errors())
+        raise EventPayloadError(f"{kind} event payload does not match {model.__name__} ({problems}): "
+                                f"{payload!r}") from None

@@ -40,12 +40,14 @@ from typing import Any, Literal
 from agent_agency_cli import __version__
 from agent_agency_cli.backoff import retry_delay
 from agent_agency_cli.config import NotificationHook
+from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.procgroup import kill_group, spawn
 from agent_agency_cli.timeutil import iso
 
+# What a hook can be notified of: four task events, the alert event, and two waits (not events).
 EVENT_KINDS = (
-    "task_completed", "task_failed", "task_cancelled", "task_escalated",
-    "awaiting_approval", "awaiting_review", "alert",
+    EventKind.TASK_COMPLETED, EventKind.TASK_FAILED, EventKind.TASK_CANCELLED, EventKind.TASK_ESCALATED,
+    "awaiting_approval", "awaiting_review", EventKind.ALERT,
 )
 DEFAULT_TIMEOUT = 5.0
 BACKOFF_BASE = 0.2

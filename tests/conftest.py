@@ -30,6 +30,11 @@ from typing import Any
 
 import pytest
 
+# Every event the code under test writes (in this process, and in the daemons and CLI
+# processes it starts, which inherit the environment) is checked against its payload model:
+# a payload drifting from event_payloads.py fails the test that wrote it.
+os.environ["AGENT_AGENCY_CHECK_EVENTS"] = "1"
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 

@@ -7,6 +7,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from agent_agency_cli.cli.render import console, event_line, follow_view, waiting_note
+from agent_agency_cli.event_kinds import EventKind
 
 if TYPE_CHECKING:
     from agent_agency_cli.orchestrator import TaskOrchestrator
@@ -45,9 +46,9 @@ def _follow_live(orch: TaskOrchestrator, tid: str, after: int) -> dict:
         for ev in orch.follow(tid, after=after, heartbeat=0.5):
             if ev is not None:
                 line = event_line(ev)
-                if line and ev["kind"] != "step_progress":
+                if line and ev["kind"] != EventKind.STEP_PROGRESS:
                     recent.append(line)
-                if ev["kind"] == "approval_requested" and sys.stdin.isatty():
+                if ev["kind"] == EventKind.APPROVAL_REQUESTED and sys.stdin.isatty():
                     live.stop()
                     ask_approval(orch, tid, ev)
                     live.start()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent_agency_cli.event_kinds import EventKind
+
 
 def money(v: float | None) -> str:
     return f"${v:.6f}".rstrip("0").rstrip(".") if v else "$0"
@@ -37,18 +39,18 @@ def model_lines(s: dict[str, Any]) -> list[str]:
 
 def event_line(t: str, step: str | None, kind: str, p: dict[str, Any]) -> str | None:
     """Plain lines for model events (None: not a model event)."""
-    if kind == "model_selected":
+    if kind == EventKind.MODEL_SELECTED:
         fb = f", fallbacks {', '.join(p['fallbacks'])}" if p.get("fallbacks") else ""
         return f"{t}  {step}  model {p.get('model')}{fb} ({p.get('reasoning')})"
-    if kind == "model_retry":
+    if kind == EventKind.MODEL_RETRY:
         return f"{t}  {step}  {p.get('model')}: {p.get('reason')}; retry {p.get('retry')} in {p.get('delay'):.2f}s"
-    if kind == "model_fallback":
+    if kind == EventKind.MODEL_FALLBACK:
         return f"{t}  {step}  model {p.get('from')} -> {p.get('to')}: {p.get('reason')}"
-    if kind == "model_repair":
+    if kind == EventKind.MODEL_REPAIR:
         return f"{t}  {step}  {p.get('model')}: answer not the JSON asked for; repairing"
-    if kind == "model_swapped":
+    if kind == EventKind.MODEL_SWAPPED:
         return f"{t}  {step}  model {p.get('old')} -> {p.get('new')} (hot-swap by {p.get('who')})"
-    if kind == "task_planned":
+    if kind == EventKind.TASK_PLANNED:
         by = f" ({p['model']})" if p.get("model") else ""
         return f"{t}  planned by the {p.get('source')} planner{by}: {p.get('steps')} steps"
     return None

@@ -168,7 +168,7 @@ class Engine:
 
     def task_finished(self, task_id: str, kind: str) -> None:
         """A runner ended its task (completed, partially_completed or failed): hooks fire."""
-        if kind == "task_completed":
+        if kind == EventKind.TASK_COMPLETED:
             self.store.vault.discard(task_id)  # nothing will run again: its secrets go
         self.notify_hooks(kind, task_id)
 

@@ -93,7 +93,7 @@ def _unseal(value: Any, secrets: Sequence[str]) -> Any:
         return {k: _unseal(v, secrets) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_unseal(v, secrets) for v in value]
-    if hasattr(value, "model_validate"):  # a pydantic row (a StepSpec); not imported: the fast CLI path
+    if hasattr(value, "__pydantic_fields_set__"):  # a pydantic row (a StepSpec); not imported: fast CLI path
         return type(value).model_validate(_unseal(value.model_dump(exclude_unset=True), secrets))
     return value
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -18,6 +19,18 @@ class BatchLostError(RuntimeError):
 
 def _keep(task_id: str | None, value: Any) -> Any:
     return value
+
+
+# The test suite checks every event against its payload model as it is written (event_payloads.
+# check_event); read once, so production writes pay one attribute test.
+CHECK_EVENTS = os.environ.get("AGENT_AGENCY_CHECK_EVENTS") == "1"
+
+
+def check_event(kind: str, payload: dict[str, Any] | None) -> None:
+    """Raise EventPayloadError when the event drifts from its model (only with CHECK_EVENTS on)."""
+    from agent_agency_cli.event_payloads import check_event as check  # pydantic: tests only
+
+    check(kind, payload)
 
 
 def dumps(obj: Any) -> str:

@@ -7,7 +7,7 @@ import sqlite3
 import time
 from typing import Any
 
-from agent_agency_cli.store.base import dumps
+from agent_agency_cli.store.base import CHECK_EVENTS, check_event, dumps
 
 
 class EventQueries:
@@ -16,6 +16,8 @@ class EventQueries:
     def _event(
         self, task_id: str, step: str | None, kind: str, payload: dict[str, Any] | None, ts: float
     ) -> None:
+        if CHECK_EVENTS:
+            check_event(kind, payload)
         self.conn.execute(
             "INSERT INTO events (task_id, step, kind, payload, ts) VALUES (?, ?, ?, ?, ?)",
             (task_id, step, kind, dumps(self.redact(task_id, payload or {})), ts),

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from agent_agency_cli.errors import InvalidTransition, NotFoundError
 from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.models import StepStatus, check_step_transition
-from agent_agency_cli.store.base import BatchLostError, dumps
+from agent_agency_cli.store.base import CHECK_EVENTS, BatchLostError, check_event, dumps
 from agent_agency_cli.store.db import begin_immediate
 
 if TYPE_CHECKING:
@@ -139,7 +139,10 @@ class StepQueries:
                          event: str, payload: dict[str, Any] | None,
                          also: Sequence[tuple[str, Sequence[Any]]], now: float,
                          on_partial: Any = None) -> None:
-        event_json = dumps(self.redact(task_id, {"status": new.value, **(payload or {})}))
+        event_payload = {"status": new.value, **(payload or {})}
+        if CHECK_EVENTS:
+            check_event(event, event_payload)
+        event_json = dumps(self.redact(task_id, event_payload))
         fields = self._fields(task_id, fields)
         cur = conn.execute(
             f"UPDATE steps SET status = ?{sets} WHERE task_id = ? AND name = ? AND status = ?",

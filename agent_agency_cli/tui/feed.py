@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.executors.base import parse_log_line
 from agent_agency_cli.models import TERMINAL_TASK_VALUES, count_statuses, progress
 
@@ -51,33 +52,33 @@ def apply_event(status: dict[str, Any], steps: dict[str, dict[str, Any]], ev: di
     p = ev.get("payload") or {}
     kind = ev["kind"]
     name = ev.get("step")
-    if kind == "approval_requested":  # its payload is what get_status()["approval"] shows
+    if kind == EventKind.APPROVAL_REQUESTED:  # its payload is what get_status()["approval"] shows
         status["approval"] = {"step": name, **p}
-    elif kind in ("step_approved", "step_rejected"):
+    elif kind in (EventKind.STEP_APPROVED, EventKind.STEP_REJECTED):
         status["approval"] = None
-    if kind == "approval_requested" and name in steps:
+    if kind == EventKind.APPROVAL_REQUESTED and name in steps:
         steps[name]["status"] = p.get("status") or "awaiting_approval"
         return name
     if name and name in steps and kind.startswith("step_"):
         st = steps[name]
-        if kind == "step_progress":
+        if kind == EventKind.STEP_PROGRESS:
             st["progress"] = p.get("progress")
             st["progress_message"] = p.get("message")
             return name
         if p.get("status"):
             st["status"] = p["status"]
-        if kind == "step_started":
+        if kind == EventKind.STEP_STARTED:
             st["attempt"] = p.get("attempt", st.get("attempt"))
             st["started_at"] = ev.get("ts")
             st["duration"] = 0.0
             st["exit_code"] = None
             st["progress"] = None
-        elif kind in ("step_completed", "step_failed"):
+        elif kind in (EventKind.STEP_COMPLETED, EventKind.STEP_FAILED):
             if p.get("duration") is not None:
                 st["duration"] = p["duration"]
             if "exit_code" in p:
                 st["exit_code"] = p["exit_code"]
-            if kind == "step_completed":
+            if kind == EventKind.STEP_COMPLETED:
                 st["progress"] = 1.0
         if p.get("reason"):
             st["reason"] = p["reason"]
@@ -208,7 +209,7 @@ class TaskFeed:
             if not batch:
                 break
             self.after = batch[-1]["id"]
-            kept.extend(e for e in batch if e["kind"] != "step_progress")
+            kept.extend(e for e in batch if e["kind"] != EventKind.STEP_PROGRESS)
             if len(kept) > history * 2:
                 kept = kept[-history:]
             if len(batch) < 2000:

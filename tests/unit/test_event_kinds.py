@@ -76,6 +76,31 @@ def test_every_kind_the_engine_writes_is_declared():
     assert sorted(k for k in literals if kind_of(k) is None) == []
 
 
+# The same words used for something else than an event's kind: path -> the words.
+SAME_WORD_ELSEWHERE = {
+    "orchestration/views.py": {"deadline_passed"}, "cli/render.py": {"deadline_passed"},  # status JSON key
+    "cli/plain.py": {"deadline_passed"}, "tui/header.py": {"deadline_passed"},
+    "tui/tasks_table.py": {"deadline_passed"},
+    "engine/approvals.py": {"tool_call"},  # the kind of an approval (start, tool_call, ...)
+}
+
+
+def test_no_event_kind_is_spelled_as_a_string_anywhere():
+    # Faces included: the renderers compare against EventKind members, so a renamed kind
+    # fails at import instead of silently matching nothing.
+    values = {k.value for k in EventKind}
+    found = []
+    for path in sorted(PKG.rglob("*.py")):
+        rel = path.relative_to(PKG).as_posix()
+        if rel in ("event_kinds.py", "event_payloads.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in values
+                    and node.value not in SAME_WORD_ELSEWHERE.get(rel, ())):
+                found.append(f"{rel}:{node.lineno}: {node.value!r}")
+    assert found == []
+
+
 def test_kinds_built_from_a_status_or_an_outcome_are_declared():
     # engine: f"task_{status.value}"; store: f"intervention_{outcome}"
     for status in TaskStatus:
