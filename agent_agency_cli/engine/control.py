@@ -114,7 +114,7 @@ def resume(t: ControlTarget, req: Request) -> str:
         raise ConflictError(f"task {t.task_id} is {t.status}; nothing to resume")
     now = time.time()
     t.resume_steps(now)
-    task = t.store.get_task(t.task_id)
+    task = t.store.get_task(t.task_id)  # a plain row: `task resume` is a fast command (no pydantic)
     extra: dict[str, Any] = {}
     if t.status is T.PAUSED and task["paused_at"] and task["started_at"] is not None:
         # only time paused after the start counts: a pause while queued is not elapsed time
@@ -194,7 +194,7 @@ def _awaiting(t: ControlTarget, step: str | None) -> str:
 
 def _group_of(t: ControlTarget, name: str) -> list[str]:
     """The other steps of `name`'s parallel group that have not started yet."""
-    plan = json.loads(t.store.get_task(t.task_id)["plan"] or "{}")
+    plan = t.store.task_row(t.task_id).plan
     group = next((g for g in plan.get("parallel_groups", []) if name in g), [name])
     return [n for n in group if n != name and t.step_info(n).status in (S.PENDING, S.AWAITING_APPROVAL)]
 
