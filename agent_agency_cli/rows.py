@@ -9,16 +9,18 @@ The stored JSON does not change: a spec is what plan validation produced
 every field here has the plan's default, and `StepSpec.to_json()` gives back exactly the keys that
 were stored. Keys this version does not know (a plug-in executor's) are kept as extras.
 
-Speed: a spec is parsed with `model_validate_json` straight from the column (pydantic-core's
-parser, about 2x the cost of a bare `json.loads`, a few microseconds); `model_construct` measured
-slower than validation for models of this many fields, and a damaged row must still fail with one
-clear line (`StoredDataError`), so rows are validated rather than constructed.
+Speed (bench/typed_rows.py): a spec is parsed with `model_validate_json` straight from the
+column (pydantic-core's parser, a few microseconds); `model_construct` measured slower than
+validation for a model of this many fields, and a damaged row must still fail with one clear
+line (`StoredDataError`). A step row's other columns are SQLite's own types, so `StepRow` is a
+slotted dataclass that converts them by hand; a task row is read once per task and validated.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -29,6 +31,10 @@ from agent_agency_cli.models import StepStatus, TaskStatus
 
 class StoredDataError(AgencyError):
     """A row whose stored JSON cannot be read (a damaged database or a newer version's data)."""
+
+
+def _where(where: str | Mapping[str, Any]) -> str:
+    return where if isinstance(where, str) else f"task {where['task_id']} step {where['name']!r}"
 
 
 def _problem(exc: ValidationError) -> str:
@@ -84,13 +90,14 @@ class StepSpec(BaseModel):
     arguments: dict[str, Any] = Field(default_factory=dict)
 
     @classmethod
-    def from_json(cls, text: str | bytes, where: str = "a step") -> StepSpec:
-        """Parse a stored spec; StoredDataError (one line) when it is not a valid spec."""
+    def from_json(cls, text: str | bytes, where: str | Mapping[str, Any] = "a step") -> StepSpec:
+        """Parse a stored spec; StoredDataError (one line) when it is not a valid spec. `where`
+        names the step in that line (or is its row, named only on error: this path is hot)."""
         try:
             return cls.model_validate_json(text)
         except ValidationError as exc:
-            raise StoredDataError(f"{where}: the stored spec cannot be read ({_problem(exc)}); the database "
-                                  "is damaged or was written by a newer version") from None
+            raise StoredDataError(f"{_where(where)}: the stored spec cannot be read ({_problem(exc)}); the "
+                                  "database is damaged or was written by a newer version") from None
 
     @classmethod
     def of(cls, value: StepSpec | Mapping[str, Any]) -> StepSpec:
@@ -137,19 +144,23 @@ class StepSpec(BaseModel):
         return (self.__pydantic_extra__ or {}).get(key)
 
 
-def _loads(text: str | None, default: Any, where: str) -> Any:
+def _loads(text: str | None, default: Any, where: str | Mapping[str, Any]) -> Any:
     if text is None:
         return default
     try:
         return json.loads(text)
     except ValueError as exc:
-        raise StoredDataError(f"{where}: the stored JSON cannot be read ({exc}); the database is damaged") from None
+        raise StoredDataError(f"{_where(where)}: the stored JSON cannot be read ({exc}); the database is "
+                              "damaged") from None
 
 
-class StepRow(BaseModel):
-    """One row of the steps table, its JSON columns parsed."""
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs a setattr call per field
+class StepRow:
+    """One row of the steps table, its JSON columns parsed.
 
-    model_config = ConfigDict(frozen=True)
+    A slotted dataclass rather than a pydantic model: the engine loads every step of a task
+    through it, and the plain columns are SQLite's own types, so the JSON columns (the spec
+    above all) are the only ones worth validating (bench/typed_rows.py measures the cost)."""
 
     task_id: str
     name: str
@@ -157,7 +168,7 @@ class StepRow(BaseModel):
     status: StepStatus
     kind: str
     spec: StepSpec
-    needs: list[str] = Field(default_factory=list)
+    needs: list[str] = field(default_factory=list)
     estimate: float | None = None
     timeout: float | None = None
     idempotent: bool = False
@@ -182,17 +193,24 @@ class StepRow(BaseModel):
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> StepRow:
-        """From a `SELECT * FROM steps` row; StoredDataError (one line) on a damaged column."""
-        where = f"task {row['task_id']} step {row['name']!r}"
-        data = dict(row)
-        data["spec"] = StepSpec.from_json(row["spec"], where)
-        data["needs"] = _loads(row["needs"], [], where)
-        data["metrics"] = _loads(data.get("metrics"), None, where)
+        """From a `SELECT * FROM steps` row; StoredDataError (one line) on a damaged row."""
+        where = row  # named only on error
         try:
-            return cls.model_validate(data)  # cheaper than model_construct here, and checked
-        except ValidationError as exc:
-            raise StoredDataError(f"{where}: the stored row cannot be read ({_problem(exc)}); the database "
-                                  "is damaged or was written by a newer version") from None
+            status = StepStatus(row["status"])
+        except ValueError:
+            raise StoredDataError(f"{_where(row)}: the stored row cannot be read (status: unknown step status "
+                                  f"{row['status']!r}); the database is damaged or was written by a newer "
+                                  "version") from None
+        needs, metrics = row["needs"], row["metrics"]
+        return cls(
+            row["task_id"], row["name"], row["idx"], status, row["kind"], StepSpec.from_json(row["spec"], where),
+            [] if needs in (None, "[]") else _loads(needs, [], where), row["estimate"], row["timeout"],
+            bool(row["idempotent"]), row["attempt"], row["max_attempts"], row["pid"], row["pgid"],
+            row["exit_code"], row["reason"], row["started_at"], row["finished_at"], row["paused_at"],
+            row["paused_total"] or 0.0, row["duration"], row["progress"], row["progress_message"],
+            bool(row["overridden"]), row["worker"], None if metrics is None else _loads(metrics, None, where),
+            row["next_retry_at"], row["signature"],
+        )
 
 
 class TaskRow(BaseModel):

@@ -94,7 +94,15 @@ def _unseal(value: Any, secrets: Sequence[str]) -> Any:
     if isinstance(value, list | tuple):
         return [_unseal(v, secrets) for v in value]
     if hasattr(value, "__pydantic_fields_set__"):  # a pydantic row (a StepSpec); not imported: fast CLI path
-        return type(value).model_validate(_unseal(value.model_dump(exclude_unset=True), secrets))
+        # Only the keys it was given can hold a placeholder; most hold none, and then the
+        # same (frozen) object comes back without a copy.
+        changed = {}
+        for key in value.__pydantic_fields_set__:
+            old = getattr(value, key)
+            new = _unseal(old, secrets)
+            if new is not old and new != old:
+                changed[key] = new
+        return value.model_copy(update=changed) if changed else value
     return value
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
@@ -53,7 +52,7 @@ def test_every_column_of_the_tables_is_a_field(orch) -> None:
     # A column added by a migration must be added to its row model too.
     tid = _submit(orch, [{"name": "a", "run": "true"}])
     conn = orch.store.conn
-    assert _columns(conn, "steps") == set(StepRow.model_fields)
+    assert _columns(conn, "steps") == set(StepRow.__dataclass_fields__)
     assert _columns(conn, "tasks") == set(TaskRow.model_fields)
     task = orch.store.task_row(tid)
     assert task.id == tid and task.status is TaskStatus.QUEUED and task.description == "typed rows test"
@@ -120,6 +119,7 @@ def test_replace_validates_and_marks_the_keys_given() -> None:
     ("spec", '{"name": "a", "run": "true", "timeout": "soon"}', "timeout"),
     ("spec", '["a list"]', "the stored spec cannot be read"),
     ("needs", "[oops", "the stored JSON cannot be read"),
+    ("status", "teleported", "unknown step status 'teleported'"),
 ])
 def test_a_damaged_step_row_gives_one_clear_line(orch, column: str, value: str, says: str) -> None:
     tid = _submit(orch, [{"name": "a", "run": "true"}])
@@ -144,11 +144,12 @@ def test_a_damaged_task_row_gives_one_clear_line(orch) -> None:
         orch.store.task_row(tid)
 
 
-def test_an_old_home_without_optional_columns_still_reads(tmp_path: Path) -> None:
-    # NULLs where an old row has none (metrics, signature, worker, risk ...) take the defaults.
-    row = {"task_id": "t1", "name": "a", "idx": 0, "status": "pending", "kind": "shell",
-           "spec": '{"name": "a", "run": "true"}', "needs": "[]", "estimate": None, "timeout": None,
-           "idempotent": 0, "attempt": 0, "max_attempts": 1, "paused_total": 0, "overridden": 0,
-           "metrics": None, "signature": None}
-    step = StepRow.from_row(row)
+def test_nulls_in_optional_columns_take_the_defaults(orch) -> None:
+    # Rows written before a column existed hold NULL there (the migration adds it empty).
+    tid = _submit(orch, [{"name": "a", "run": "true"}])
+    with orch.store.tx() as conn:
+        conn.execute("UPDATE steps SET signature = NULL, metrics = NULL, worker = NULL, paused_total = 0 "
+                     "WHERE task_id = ?", (tid,))
+    (step,) = orch.store.step_rows(tid)
     assert step.metrics is None and step.signature is None and step.worker is None and not step.overridden
+    assert step.paused_total == 0.0 and step.needs == []
