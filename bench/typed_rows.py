@@ -34,6 +34,7 @@ def cpu_best(fn: Callable[[], object]) -> float:
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
     print(f"machine: {machine()}")
+    from agent_agency_cli.models import StepStatus
     from agent_agency_cli.orchestrator import TaskOrchestrator
     from agent_agency_cli.rows import StepSpec
 
@@ -44,15 +45,14 @@ def main() -> None:
         store = orch.store
         vault = store.vault
 
-        def load_dicts() -> None:
-            for r in store.get_steps(tid):
-                (r["name"], r["status"], r["kind"], json.loads(r["spec"]), json.loads(r["needs"]), r["timeout"],
-                 bool(r["idempotent"]), r["attempt"], r["max_attempts"], bool(r["overridden"]), r["signature"])
+        def load_dicts() -> list[tuple]:  # what TaskRunner._load_steps read before the typed rows
+            return [(r["name"], StepStatus(r["status"]), r["kind"], json.loads(r["spec"]), json.loads(r["needs"]),
+                     r["timeout"], bool(r["idempotent"]), r["attempt"], r["max_attempts"], bool(r["overridden"]),
+                     r["signature"]) for r in store.get_steps(tid)]
 
-        def load_rows() -> None:
-            for r in store.step_rows(tid):
-                (r.name, r.status, r.kind, r.spec, r.needs, r.timeout, r.idempotent, r.attempt, r.max_attempts,
-                 r.overridden, r.signature)
+        def load_rows() -> list[tuple]:
+            return [(r.name, r.status, r.kind, r.spec, r.needs, r.timeout, r.idempotent, r.attempt, r.max_attempts,
+                     r.overridden, r.signature) for r in store.step_rows(tid)]
 
         dicts = [json.loads(r["spec"]) for r in store.get_steps(tid)]
         specs = [r.spec for r in store.step_rows(tid)]
