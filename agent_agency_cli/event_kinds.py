@@ -52,6 +52,7 @@ class EventKind(StrEnum):
     STEP_OVERRIDDEN = "step_overridden"
     STEP_APPROVED = "step_approved"
     STEP_REJECTED = "step_rejected"
+    APPROVE_ALL = "approve_all"  # strict mode: `task approve --all-remaining` (the steps left run unasked)
     STEP_CHECKPOINT = "step_checkpoint"
     STEP_ROLLED_BACK = "step_rolled_back"
     APPROVAL_REQUESTED = "approval_requested"

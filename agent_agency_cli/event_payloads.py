@@ -105,6 +105,12 @@ class StepDecision(_Payload):
     group: list[str] | None = Field(None, description="approve --group: the other steps of its parallel group")
 
 
+class ApproveAll(_Payload):
+    """`task approve --all-remaining`: the task's remaining steps run without asking."""
+
+    who: str | None = None
+
+
 class StepProgress(_Payload):
     progress: float | None = None
     message: str | None = None
@@ -212,7 +218,7 @@ PAYLOADS: dict[EventKind, type[BaseModel]] = {
     _K.TASK_CREATED: TaskCreated, _K.TASK_MODIFIED: TaskModified, _K.TASK_PAUSED: TaskPaused,
     _K.STEP_STARTED: StepStarted, _K.STEP_COMPLETED: StepCompleted, _K.STEP_FAILED: StepFailed,
     _K.STEP_RETRY: StepRetry, _K.STEP_OVERRIDDEN: StepOverridden, _K.STEP_PROGRESS: StepProgress,
-    _K.STEP_APPROVED: StepDecision, _K.STEP_REJECTED: StepDecision,
+    _K.STEP_APPROVED: StepDecision, _K.STEP_REJECTED: StepDecision, _K.APPROVE_ALL: ApproveAll,
     _K.APPROVAL_REQUESTED: ApprovalRequested, _K.GATE_STARTED: GateStarted, _K.GATE_RESULT: GateResult,
     _K.REVIEW_RECORDED: ReviewRecorded, _K.INTERVENTION_REQUESTED: Intervention,
     _K.INTERVENTION_APPLIED: Intervention, _K.INTERVENTION_REJECTED: Intervention,

@@ -206,7 +206,7 @@ def approve(t: ControlTarget, req: Request) -> str:
     if group:  # strict mode, a whole parallel group at once: the others start without asking
         t.preapprove(group)
     if all_remaining:
-        t.store.update_task_fields(t.task_id, event="approve_all", payload={"who": req.who},
+        t.store.update_task_fields(t.task_id, event=EventKind.APPROVE_ALL, payload={"who": req.who},
                                    approve_all=1)
     decision: dict[str, Any] = {"who": req.who, "all_remaining": all_remaining}
     if group:

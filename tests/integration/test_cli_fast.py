@@ -10,6 +10,7 @@ Shapes the fast path does not serve must fall back to Typer (parse returns None)
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
 import sqlite3
@@ -403,8 +404,10 @@ print("@@imports " + json.dumps({"exit": code, "heavy": heavy}), file=sys.stderr
 
 
 def _entry(argv: list[str]) -> dict:
+    # As a user runs it: without the suite's event check (conftest.py), which loads pydantic.
+    env = {k: v for k, v in os.environ.items() if k != "AGENT_AGENCY_CHECK_EVENTS"}
     res = subprocess.run([sys.executable, "-c", ENTRY, json.dumps(argv)], capture_output=True, text=True,
-                         timeout=60)
+                         timeout=60, env=env)
     # Found by its marker: a coverage run may add its own lines to stderr.
     line = next(ln for ln in res.stderr.splitlines() if ln.startswith("@@imports "))
     return json.loads(line.removeprefix("@@imports "))
