@@ -3,8 +3,10 @@ from a real database, defaults, the stored JSON left as it was, and damaged rows
 
 from __future__ import annotations
 
+import ast
 import json
 import sqlite3
+from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
@@ -153,3 +155,36 @@ def test_nulls_in_optional_columns_take_the_defaults(orch) -> None:
     (step,) = orch.store.step_rows(tid)
     assert step.metrics is None and step.signature is None and step.worker is None and not step.overridden
     assert step.paused_total == 0.0 and step.needs == []
+
+
+def _spec_key_reads(path: Path) -> list[int]:
+    """Lines reading a step spec by string key: `<...>spec.get("k")` or `<...>spec["k"]`."""
+    def is_spec(node: ast.AST) -> bool:
+        name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
+        return name == "spec" or name.endswith("_spec")
+
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
+                and is_spec(node.func.value) and node.args and isinstance(node.args[0], ast.Constant)):
+            out.append(node.lineno)
+        elif (isinstance(node, ast.Subscript) and is_spec(node.value) and isinstance(node.slice, ast.Constant)
+              and isinstance(node.slice.value, str)):
+            out.append(node.lineno)
+    return out
+
+
+# A dict by that name that is not a step spec (a Ray attempt's message), and the status view's
+# plain JSON (the fast path: no pydantic), read by key on purpose.
+NOT_STEP_SPECS = {"backends/ray_agent.py", "orchestration/views.py", "executors/registry.py"}
+
+
+def test_the_engine_and_executors_read_typed_attributes() -> None:
+    pkg = Path(__file__).resolve().parents[2] / "agent_agency_cli"
+    found = []
+    for folder in ("engine", "executors", "backends", "learning", "orchestration"):
+        for path in sorted((pkg / folder).rglob("*.py")):
+            rel = path.relative_to(pkg).as_posix()
+            if rel not in NOT_STEP_SPECS:
+                found += [f"{rel}:{line}" for line in _spec_key_reads(path)]
+    assert found == []
