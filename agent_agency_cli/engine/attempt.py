@@ -64,11 +64,11 @@ def make_handle(runner: TaskRunner, st: StepState, spec: dict[str, Any], log: St
         ask_call=lambda details: runner.ask_call(st, details),
         current_spec=lambda: st.spec,
     )
+    # samples taken by the executor itself (a Python step's worker, a Ray node)
+    ctx.record_sample = lambda sample: runner.store.add_metric_sample(runner.task_id, st.name, st.attempt, sample)
     if runs_remotely(runner.settings, spec):
         from agent_agency_cli.backends.ray import make_handle as ray_handle  # the ray extra, if used
 
-        ctx.record_sample = lambda sample: runner.store.add_metric_sample(
-            runner.task_id, st.name, st.attempt, sample)
         return ray_handle(ctx)
     return ex.make_handle(ctx)
 
