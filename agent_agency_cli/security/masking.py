@@ -156,6 +156,13 @@ def _literals(value: str) -> set[str]:
 
 def mask_value(value: Any, mask: Any = mask_secrets) -> Any:
     """`value` with every string in it (dict values and keys' values, list items) masked."""
+    kind = type(value)  # exact types first: the ABC checks below cost more than the masking of a cached text
+    if kind is str:
+        return mask(value)
+    if kind is dict:
+        return {k: mask_value(v, mask) for k, v in value.items()}
+    if value is None or kind is int or kind is float or kind is bool:
+        return value
     if isinstance(value, str):
         return mask(value)
     if isinstance(value, Mapping):
