@@ -67,11 +67,18 @@ def make_handle(runner: TaskRunner, st: StepState, spec: dict[str, Any], log: St
     )
     # samples taken by the executor itself (a Python step's worker, a Ray node)
     ctx.record_sample = sample_recorder(runner, st.name, st.attempt)
+    ctx.metrics_module = _metrics_module
     if runs_remotely(runner.settings, spec):
         from agent_agency_cli.backends.ray import make_handle as ray_handle  # the ray extra, if used
 
         return ray_handle(ctx)
     return ex.make_handle(ctx)
+
+
+def _metrics_module() -> Any:
+    from agent_agency_cli.engine import metrics  # psutil's sampler: loaded by the first step that samples
+
+    return metrics
 
 
 def unseal(runner: TaskRunner, value: Any) -> Any:

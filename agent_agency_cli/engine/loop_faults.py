@@ -13,40 +13,21 @@ from, while the runners go on. (Storage faults inside a task's runner: storage_f
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from agent_agency_cli.store.base import BatchLostError
+from agent_agency_cli.store.db import impatient
 
 log = logging.getLogger(__name__)
 
 RETRY_FIRST = 0.25  # seconds before the first retry of a failed piece of loop work
-RETRY_MAX = 5.0  # the backoff's ceiling (a claim waits no longer than this once the database is back)
 LOOP_BUSY_TIMEOUT_MS = 250  # how long the loop waits for another process's write lock per try
+RETRY_MAX = 5.0  # the backoff's ceiling (a claim waits no longer than this once the database is back)
 DATABASE_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error, OSError, BatchLostError)
-
-
-@contextlib.contextmanager
-def impatient(conn: sqlite3.Connection) -> Iterator[None]:
-    """Within the block, a write lock held by another process past LOOP_BUSY_TIMEOUT_MS is an
-    error (sqlite3.OperationalError "database is locked"), not a wait."""
-    if not getattr(conn, "patient", False):
-        yield
-        return
-    from agent_agency_cli.store import db
-
-    conn.patient = False  # type: ignore[attr-defined]  # the instance's, over the class's True
-    conn.execute(f"PRAGMA busy_timeout = {LOOP_BUSY_TIMEOUT_MS}")
-    try:
-        yield
-    finally:
-        del conn.patient  # type: ignore[attr-defined]
-        with contextlib.suppress(sqlite3.Error):
-            conn.execute(f"PRAGMA busy_timeout = {db.BUSY_TIMEOUT_MS}")
 
 
 def cause(exc: BaseException) -> str:
@@ -89,7 +70,7 @@ class LoopFaults:
         if not self.due(what):
             return False, None
         try:
-            with impatient(self.conn):
+            with impatient(self.conn, LOOP_BUSY_TIMEOUT_MS):
                 result = fn(*args)
         except DATABASE_ERRORS as exc:
             self._failed(what, exc)

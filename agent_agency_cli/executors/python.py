@@ -281,7 +281,10 @@ class PythonExecutor:
             request = make_request(ref, task_id=ctx.task_id, step=ctx.step, workspace=ctx.workspace,
                                    workdir=ctx.cwd, attempt=ctx.attempt, env=ctx.env, search=ctx.search)
             mon = ctx.settings.task_execution.monitoring if ctx.settings is not None else None
-            sampling = mon and Sampling(mon.metrics_interval, mon.metrics_max_samples, ctx.record_sample)
+            sampling = None
+            if mon is not None and ctx.metrics_module is not None:
+                sampling = Sampling(mon.metrics_interval, mon.metrics_max_samples, ctx.record_sample,
+                                    ctx.metrics_module)
             return WorkerHandle(ref, request, ctx.log, ctx.limits, ctx.report_progress, sampling)
         step_ctx = StepContext(
             task_id=ctx.task_id, step=ctx.step, workspace=ctx.workspace, workdir=ctx.cwd,

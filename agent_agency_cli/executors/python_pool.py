@@ -288,6 +288,7 @@ class Sampling:
     interval: float
     max_samples: int
     record: Callable[[Any], None]
+    metrics: Callable[[], Any]  # engine/metrics.py (TreeSampler, SeriesBuffer), loaded on first use
 
 
 class _Sampler:
@@ -306,11 +307,10 @@ class _Sampler:
     def tick(self) -> None:
         if self.timer is None:
             return
-        from agent_agency_cli.engine.metrics import SeriesBuffer, TreeSampler  # psutil: first use only
-
         if self.tree is None:
-            self.tree = TreeSampler(self.pid, gpu=True)  # the CPU baseline
-            self.buffer = SeriesBuffer(self.cfg.max_samples)
+            metrics = self.cfg.metrics()
+            self.tree = metrics.TreeSampler(self.pid, gpu=True)  # the CPU baseline
+            self.buffer = metrics.SeriesBuffer(self.cfg.max_samples)
             self.base_io = self.tree._io or (0, 0)
         else:
             sample = self.tree.sample()

@@ -133,9 +133,9 @@ def test_a_paused_worker_dies_with_a_killed_engine_and_recovery_ends_its_childre
     assert cli("daemon", "start").returncode == 0  # recovery: the step's stopped child is ended
     wait_for(lambda: not pid_alive(child), timeout=20)
     assert not {p: s for p, s in _home_processes(home_id).items() if s == "T"}
-    status = cli.status(tid)
+    # recovery kills first, then records: wait for the record
+    status = cli.wait_status(tid, lambda s: {st["name"]: st["status"] for st in s["steps"]}["nap"] == "interrupted")
     assert status["status"] == "paused"  # a person's pause survives the crash
-    assert {s["name"]: s["status"] for s in status["steps"]}["nap"] == "interrupted"
     events = [json.loads(line) for line in cli("task", "events", tid, "--json").stdout.splitlines()]
     recovered = [e["payload"] for e in events if e["kind"] == "task_recovered"]
     assert recovered and recovered[0]["killed_processes"] >= 1  # the stopped `sleep`, by its markers
