@@ -25,6 +25,7 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -70,6 +71,9 @@ class Worker:
         for fd in (self.run_w, self.ctl_w, self.res_r):
             os.set_blocking(fd, False)
         self._buf = bytearray()
+        self._eof = False
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop watching the result pipe
+        self._waiter: asyncio.Future[None] | None = None
         self.seq = 0  # numbers this worker's steps (control messages name the step they are for)
         self.seen: tuple[dict[bytes, bytes], str] | None = None  # the engine's environ and cwd it last got
         self.idle_since = 0.0
@@ -107,28 +111,57 @@ class Worker:
         end = _HEADER.size + size
         if len(buf) < end:
             return None
-        import pickle
-
         msg = pickle.loads(bytes(buf[_HEADER.size:end]))
         del buf[:end]
         return msg
 
     async def recv(self) -> Any:
-        """The worker's next message; None once its pipe closed (it died)."""
+        """The worker's next message; None once its pipe closed (it died).
+
+        The result pipe stays registered with the event loop while the worker lives (not
+        added and removed around every wait): a step's result costs one epoll wake-up
+        and one read."""
         while True:
             msg = self._take()
             if msg is not None:
                 return msg
+            if self._eof:
+                return None
+            loop = asyncio.get_running_loop()
+            if self._loop is not loop:
+                self._watch(loop)
+            self._waiter = waiter = loop.create_future()
             try:
-                chunk = os.read(self.res_r, 1 << 16)
-            except BlockingIOError:
-                await anyio.wait_readable(self.res_r)
-                continue
-            except OSError:
-                return None
-            if not chunk:
-                return None
+                await waiter
+            finally:
+                self._waiter = None
+
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._unwatch()
+        loop.add_reader(self.res_r, self._readable)
+        self._loop = loop
+
+    def _unwatch(self) -> None:
+        loop, self._loop = self._loop, None
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(Exception):  # a loop of an earlier run, or one shutting down
+                loop.remove_reader(self.res_r)
+
+    def _readable(self) -> None:
+        try:
+            chunk = os.read(self.res_r, 1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if chunk:
             self._buf += chunk
+        else:  # EOF: the worker died (a closed pipe stays readable: stop watching it)
+            self._eof = True
+            self._unwatch()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def signal_group(self, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -180,6 +213,7 @@ class Worker:
             self.kill()
         if not self.closed:
             self.closed = True
+            self._unwatch()
             for fd in (self.run_w, self.ctl_w, self.res_r):
                 with contextlib.suppress(OSError):
                     os.close(fd)
