@@ -288,13 +288,25 @@ _pool_lock = threading.Lock()
 
 
 def pool() -> WorkerPool:
-    """This process's pool (a forked child gets its own)."""
+    """This process's pool (a forked child gets its own: see _forget_pool)."""
     global _pool
+    current = _pool
+    if current is not None:
+        return current
     with _pool_lock:
-        if _pool is None or _pool._owner != os.getpid():
+        if _pool is None:
             _pool = WorkerPool()
             atexit.register(_pool.close)
         return _pool
+
+
+def _forget_pool() -> None:
+    global _pool
+    _pool = None  # the parent's workers are not the child's (and its close() leaves them alone)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 _env_seen: tuple[dict[bytes, bytes], str] | None = None
