@@ -78,7 +78,10 @@ def mask_secrets(text: str) -> str:
 
 
 _CACHED_LEN = 256  # short texts repeat (statuses, reasons, worker names): their masks are cached
-_MIN_SHAPE = _min_shape_length()
+# The fewest characters any shape rule can match (a shorter text is not scanned): what
+# _min_shape_length() reads from the rules, kept as a constant because reading it costs 4 ms
+# at import; tests/unit/test_masking_short_texts.py fails when a rule changes it.
+_MIN_SHAPE = 10
 
 
 @functools.lru_cache(maxsize=8192)

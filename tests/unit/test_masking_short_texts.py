@@ -7,9 +7,10 @@ from agent_agency_cli.security import masking
 from agent_agency_cli.security.masking import Masker, mask_secrets
 
 
-def test_the_shortest_shape_is_read_from_the_rules():
-    # the URL-password rule is the shortest: "a://" + user + ":" + 3 characters + "@"
-    assert masking._MIN_SHAPE == 10
+def test_the_precheck_length_is_the_rules_shortest_match():
+    # the URL-password rule is the shortest: "a://" + user + ":" + 3 characters + "@". A rule
+    # that can match fewer characters must lower masking._MIN_SHAPE, or short secrets slip through.
+    assert masking._min_shape_length() == masking._MIN_SHAPE == 10
 
 
 def test_a_secret_of_exactly_the_shortest_shape_is_still_masked():
