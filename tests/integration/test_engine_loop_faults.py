@@ -124,3 +124,48 @@ def test_an_archive_sweep_that_finds_the_database_locked_is_retried_and_loses_no
     assert "the archive sweep works again" in log
     assert "Traceback" not in log
     assert pid_alive(engine)
+
+
+def test_a_task_claimed_whose_runner_cannot_start_is_handed_back_and_run(home: Path, monkeypatch: pytest.MonkeyPatch):
+    """The claim commits, then loading the task fails on a database error: the task goes back
+    to the queue (as crash recovery would) and the next claim runs it; the daemon loop goes on."""
+    import sqlite3
+
+    import anyio
+
+    from agent_agency_cli.config import Settings
+    from agent_agency_cli.engine import engine as engine_module
+    from agent_agency_cli.orchestrator import TaskOrchestrator
+
+    real = engine_module.TaskRunner
+    failed: list[str] = []
+
+    def flaky_runner(engine, row):
+        if not failed:
+            failed.append(row["id"])
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(engine, row)
+
+    monkeypatch.setattr(engine_module, "TaskRunner", flaky_runner)
+    with TaskOrchestrator(home=home) as orch:
+        tid = orch.submit_task({"plan": {"steps": [{"name": "one", "run": "echo ran"}]}}, start_daemon=False)
+    settings = Settings.model_validate({"daemon": {"poll_interval": 0.02}})
+    engine = engine_module.Engine(home, settings)
+
+    async def serve_until_done() -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(engine.serve)
+            with anyio.fail_after(60):
+                while engine.store.get_task(tid)["status"] != "completed":
+                    await anyio.sleep(0.02)  # polling a state, with a deadline
+            engine.stopping = True
+            engine.kick()
+
+    try:
+        anyio.run(serve_until_done)
+        events = [e["kind"] for e in engine.store.events_after(tid, 0)]
+    finally:
+        engine.conn.close()
+    assert failed == [tid]
+    assert "task_recovered" in events  # handed back to the queue after the failed start
+    assert events.count("task_started") == 2  # claimed again, then run
