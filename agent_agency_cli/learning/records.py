@@ -8,6 +8,7 @@ runs of similar steps, and exported aggregates carry no command text.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -53,6 +54,7 @@ def step_class(kind: str, spec: StepSpec | Mapping[str, Any]) -> tuple[str, str,
     return kind, target, spec.type
 
 
+@functools.lru_cache(maxsize=4096)  # every finished step asks; the classes of a home are few
 def class_signature(kind: str, target: str, type_: str | None) -> str:
     return hashlib.sha1(json.dumps([kind, target, type_]).encode()).hexdigest()[:16]
 
