@@ -250,10 +250,11 @@ def test_parse_size_mb_names_what_was_parsed() -> None:
 def test_one_answer_for_the_limit_and_the_step_resources() -> None:
     # `task modify --max-memory` and a step's `resources.memory` go through the same parser.
     from agent_agency_cli.engine.attempt import step_limits
+    from agent_agency_cli.rows import StepSpec
     from agent_agency_cli.workers import needs_for
 
     plan = parse_plan({"steps": [{"name": "a", "run": "true", "resources": {"memory": "512k"}}]})
-    spec = plan.steps[0].model_dump()
+    spec = StepSpec.of(plan.steps[0].model_dump(exclude_defaults=True))  # as the engine reads it back
     assert needs_for([], plan.steps[0].resources).memory_mb == 1  # the worker pool
     assert step_limits({}, spec)["max_memory_mb"] == 1  # the RLIMIT_AS of the step
     assert parse_size_mb("512k", minimum=1) == 1  # task create/modify --max-memory
