@@ -249,9 +249,12 @@ class TaskOrchestrator:
         self.store.get_step(tid, step)
         return self.paths.step_log(tid, step)
 
-    def get_status(self, task_id: str, *, interventions: bool = False) -> dict[str, Any]:
-        """The task's full status as a JSON-ready dict (see README: status JSON)."""
-        return views.task_status(self.store, self.paths, task_id, interventions=interventions)
+    def get_status(self, task_id: str, *, interventions: bool = False, steps: str = "all", offset: int = 0,
+                   limit: int | None = None) -> dict[str, Any]:
+        """The task's status as a JSON-ready dict (see README: status JSON); `steps` "all" (from
+        `offset`, at most `limit`), "summary" (the notable ones) or "auto" (orchestration/step_selection.py)."""
+        return views.task_status(self.store, self.paths, task_id, interventions=interventions, steps=steps,
+                                 offset=offset, limit=limit)
 
     def list_tasks(
         self, status: str | list[str] | None = None, limit: int | None = None

@@ -86,17 +86,22 @@ def handle_errors(fn: F) -> F:
 
 
 # json.dumps with indent runs the pure-Python encoder (about 10x slower than the C one):
-# a document with more list items than this is laid out one level deep instead (each
-# value, and each item of a list value, on its own line, encoded by the C encoder).
-_INDENT_MAX_ITEMS = 2000
+# a document longer than this once compact (the C encoder measures it) is laid out one
+# level deep instead (each value, and each item of a list value, on its own line, encoded
+# by the C encoder). Nested lists count too: a big plan's parallel groups name every step.
+_INDENT_MAX_CHARS = 50_000
 
 
 def dumps_json(data: Any) -> str:
     """Indented JSON for people and machines; linear-time layout for very large documents."""
-    items = sum(len(v) for v in data.values() if isinstance(v, list)) if isinstance(data, dict) else 0
-    if items <= _INDENT_MAX_ITEMS:
+    compact = json.dumps(data, default=str)
+    if len(compact) <= _INDENT_MAX_CHARS:
         return json.dumps(data, indent=2, default=str)
     enc = json.JSONEncoder(default=str).encode
+    if isinstance(data, list):
+        return "[\n  " + ",\n  ".join(enc(v) for v in data) + "\n]"
+    if not isinstance(data, dict):
+        return compact
     parts = []
     for key, value in data.items():
         if isinstance(value, list) and value:

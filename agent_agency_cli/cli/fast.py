@@ -40,8 +40,11 @@ class _Spec:
 def _status(opts: dict[str, Any]) -> None:
     from agent_agency_cli.cli import task_actions
 
+    limit, offset = opts.get("limit"), opts.get("offset")
     task_actions.show_status(opts["task_id"], opts.get("verbose", False), opts.get("as_json", False),
-                             opts.get("no_start", False))
+                             opts.get("no_start", False), steps=opts.get("steps", False),
+                             summary=opts.get("summary", False), limit=None if limit is None else int(limit),
+                             offset=None if offset is None else int(offset))
 
 
 def _list(opts: dict[str, Any]) -> None:
@@ -79,7 +82,8 @@ def _control(name: str) -> Callable[[dict[str, Any]], None]:
 
 _COMMANDS = {
     "status": _Spec(_status, flags={"--verbose": "verbose", "-v": "verbose", "--json": "as_json",
-                                    "--no-start": "no_start"}),
+                                    "--no-start": "no_start", "--steps": "steps", "--summary": "summary"},
+                    values={"--limit": "limit", "--offset": "offset"}),
     "list": _Spec(_list, flags={"--json": "as_json", "--no-start": "no_start"},
                   values={"--status": "status", "-s": "status", "--limit": "limit", "--search": "search",
                           "-q": "search"},
@@ -137,7 +141,7 @@ def parse(argv: list[str]) -> tuple[_Spec, dict[str, Any], dict[str, str | None]
         i += 1
     if spec.takes_id and "task_id" not in opts:
         return None
-    if any(key in opts and not _INT.fullmatch(opts[key]) for key in ("limit", "concurrency")):
+    if any(key in opts and not _INT.fullmatch(opts[key]) for key in ("limit", "offset", "concurrency")):
         return None
     return spec, opts, glob
 

@@ -110,11 +110,29 @@ def submit(
     return orch, tid
 
 
-def show_status(task_id: str, verbose: bool, as_json: bool, no_start: bool = False) -> None:
+def show_status(task_id: str, verbose: bool, as_json: bool, no_start: bool = False, *, steps: bool = False,
+                summary: bool = False, limit: int | None = None, offset: int | None = None) -> None:
     """`task status`: JSON, a Rich view on a terminal, plain lines otherwise. A dead engine
-    holding the task is noticed (and, unless `no_start`, a daemon started to recover it)."""
+    holding the task is noticed (and, unless `no_start`, a daemon started to recover it).
+
+    Which steps: people get every step of a small task and a summary of a big one
+    (orchestration/step_selection.py), `steps` the full table; `--json` holds every step;
+    `summary` asks for the summary in either form; `limit`/`offset` page the table (0 = all)."""
+    from agent_agency_cli.errors import BadInputError
+    from agent_agency_cli.units import MAX_ROW_NUMBER, bounded_int
+
+    paged = limit is not None or offset is not None
+    if summary and (steps or paged):
+        raise BadInputError("--summary shows the notable steps only: leave out --steps, --limit and --offset, "
+                            "or drop --summary for the full table")
+    if limit is not None:
+        bounded_int(limit, "--limit", 0, MAX_ROW_NUMBER)
+    if offset is not None:
+        bounded_int(offset, "--offset", 0, MAX_ROW_NUMBER)
+    how = "summary" if summary else "all" if (steps or as_json or paged) else "auto"
     orch = orchestrator()
-    data = orch.get_status(task_id, interventions=verbose or as_json)
+    data = orch.get_status(task_id, interventions=verbose or as_json, steps=how, offset=offset or 0,
+                           limit=limit or None)
     _notice_dead_engine(orch, [data], no_start)
     if as_json:
         print_json(data)

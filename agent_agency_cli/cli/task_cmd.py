@@ -166,11 +166,20 @@ def status(
     task_id: IdArg,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Add the plan, requirements, "
                                           "timestamps and the audit trail.")] = False,
+    steps: Annotated[bool, typer.Option("--steps", help="Every step, however many (without it a task of "
+                                        "more than 50 steps shows counts and its notable steps).")] = False,
+    summary: Annotated[bool, typer.Option("--summary", help="Counts per status and only the steps that run, "
+                                          "wait or failed (also with --json).")] = False,
+    limit: Annotated[int | None, typer.Option(help="A page of the steps table: at most this many "
+                                              "(0 = all).", show_default=False)] = None,
+    offset: Annotated[int | None, typer.Option(help="A page of the steps table: from this plan position "
+                                               "(0 = the first step).", show_default=False)] = None,
     no_start: NoStartOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show a task: status, progress, elapsed, ETA, deadline and every step."""
-    task_actions.show_status(task_id, verbose, as_json, no_start)
+    """Show a task: status, progress, elapsed, ETA, deadline and its steps (all, a page or a summary)."""
+    task_actions.show_status(task_id, verbose, as_json, no_start, steps=steps, summary=summary, limit=limit,
+                             offset=offset)
 
 
 @app.command()
