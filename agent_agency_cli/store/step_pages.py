@@ -55,9 +55,14 @@ def notable_count(store: Any, task_id: str) -> int:
 
 
 def timing_rows(store: Any, task_id: str) -> list[sqlite3.Row]:
-    """The columns the ETA needs, for every step (plan order); empty when no step has an estimate."""
-    if store.conn.execute("SELECT 1 FROM steps WHERE task_id = ? AND estimate IS NOT NULL LIMIT 1",
-                          (task_id,)).fetchone() is None:
+    """The columns the ETA needs, for every step (plan order); empty when no step has an estimate.
+
+    The plan's estimated duration is the critical path over the steps' estimates, stored with
+    them (intake and an edited plan replace both at once): 0 or null means no step has one,
+    and the steps are not read (SQLite reads the one field out of a plan of any size)."""
+    row = store.conn.execute("SELECT json_extract(plan, '$.estimated_duration') FROM tasks WHERE id = ?",
+                             (task_id,)).fetchone()
+    if not row or not row[0]:
         return []
     return store.conn.execute(
         "SELECT name, needs, status, estimate, started_at, paused_at, paused_total FROM steps "

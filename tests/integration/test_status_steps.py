@@ -162,3 +162,16 @@ def test_status_json_schema_declares_steps_shown(cli):
     assert "steps_shown" in schema["properties"]
     shown = schema["$defs"]["StepsShown"]["properties"]
     assert set(shown) == {"selection", "offset", "count", "total", "notable"}
+
+
+def test_the_eta_of_a_summary_or_page_is_the_whole_task_s(cli, home):
+    steps = [{"name": f"s{i}", "run": "true", "estimate": 10, **({"needs": [f"s{i - 1}"]} if i else {})}
+             for i in range(STEPS)]
+    with TaskOrchestrator(home=home) as orch:
+        tid = orch.submit_task({"description": "estimated", "plan": {"steps": steps}}, start_daemon=False)
+    full = cli.json("task", "status", tid)
+    assert full["eta"] == pytest.approx(10 * STEPS)
+    assert cli.json("task", "status", tid, "--summary")["eta"] == full["eta"]
+    assert cli.json("task", "status", tid, "--limit", "2")["eta"] == full["eta"]
+    no_estimates = _chain(home, STEPS, run=False)
+    assert cli.json("task", "status", no_estimates, "--summary")["eta"] is None
