@@ -94,21 +94,29 @@ _INDENT_MAX_CHARS = 50_000
 
 def dumps_json(data: Any) -> str:
     """Indented JSON for people and machines; linear-time layout for very large documents."""
-    compact = json.dumps(data, default=str)
-    if len(compact) <= _INDENT_MAX_CHARS:
-        return json.dumps(data, indent=2, default=str)
     enc = json.JSONEncoder(default=str).encode
+    # Each value (each item of a list value) is encoded once, by the C encoder; only a small
+    # document is encoded again, indented.
     if isinstance(data, list):
-        return "[\n  " + ",\n  ".join(enc(v) for v in data) + "\n]"
+        items = [enc(v) for v in data]
+        if sum(map(len, items)) <= _INDENT_MAX_CHARS:
+            return json.dumps(data, indent=2, default=str)
+        return "[\n  " + ",\n  ".join(items) + "\n]"
     if not isinstance(data, dict):
-        return compact
+        return json.dumps(data, indent=2, default=str)
     parts = []
+    size = 0
     for key, value in data.items():
         if isinstance(value, list) and value:
-            inner = ",\n    ".join(enc(v) for v in value)
-            parts.append(f"  {enc(key)}: [\n    {inner}\n  ]")
+            items = [enc(v) for v in value]
+            size += sum(map(len, items))
+            parts.append(f"  {enc(key)}: [\n    " + ",\n    ".join(items) + "\n  ]")
         else:
-            parts.append(f"  {enc(key)}: {enc(value)}")
+            text = enc(value)
+            size += len(text)
+            parts.append(f"  {enc(key)}: {text}")
+    if size <= _INDENT_MAX_CHARS:
+        return json.dumps(data, indent=2, default=str)
     return "{\n" + ",\n".join(parts) + "\n}"
 
 

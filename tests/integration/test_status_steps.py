@@ -7,6 +7,7 @@ rest never run), so the counts and the notable step come from a real run.
 
 from __future__ import annotations
 
+import gc
 import json
 import sqlite3
 from pathlib import Path
@@ -103,6 +104,7 @@ def test_a_page_of_steps_plain_and_json(big):
 def test_json_keeps_every_step_and_summary_keeps_the_notable(big):
     cli, tid = big
     full = cli.json("task", "status", tid)
+    assert gc.isenabled()  # paused while the status is built and written, then on again
     assert [s["name"] for s in full["steps"]] == [f"s{i}" for i in range(STEPS)]
     assert full["steps_shown"] == {"selection": "all", "offset": 0, "count": STEPS, "total": STEPS}
     summary = cli.json("task", "status", tid, "--summary")
