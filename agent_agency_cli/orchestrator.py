@@ -275,6 +275,13 @@ class TaskOrchestrator:
         tid = self.resolve(task_id) if task_id else None
         return [event_json(r) for r in self.store.events_after(tid, after, limit)]
 
+    def event_lines(self, task_id: str, after: int = 0) -> Iterator[str]:
+        """Every event of the task after id `after` as a compact JSON line (the shape of `events`),
+        read page by page (orchestration/event_lines.py)."""
+        from agent_agency_cli.orchestration.event_lines import event_lines
+
+        return event_lines(self.store, self.resolve(task_id), after)
+
     def follow(
         self, task_id: str, after: int = 0, poll: float = 0.05, until_done: bool = True,
         heartbeat: float | None = None,

@@ -148,10 +148,15 @@ def write_json_lines(items: Iterable[Any]) -> None:
     """One compact JSON object per line, written in blocks (no flush per line: a task's
     events are tens of thousands of lines, and a flush is a system call each)."""
     encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+    write_lines(map(encode, items))
+
+
+def write_lines(lines: Iterable[str]) -> None:
+    """Lines written in blocks of 1,000 (one write each), then flushed."""
     out = sys.stdout
     block: list[str] = []
-    for item in items:
-        block.append(encode(item))
+    for line in lines:
+        block.append(line)
         if len(block) >= 1000:
             out.write("\n".join(block) + "\n")
             block.clear()

@@ -1,4 +1,4 @@
-"""The fast path: `task status|list|pause|resume|cancel|create` without the Typer app.
+"""The fast path: `task status|list|events|pause|resume|cancel|create` without the Typer app.
 
 Typer (and, through its parameter coercion, pydantic) costs several times what the
 command itself does. This module recognises the plain argv shapes of those commands —
@@ -54,6 +54,12 @@ def _list(opts: dict[str, Any]) -> None:
                            opts.get("as_json", False), opts.get("search"), opts.get("no_start", False))
 
 
+def _events(opts: dict[str, Any]) -> None:
+    from agent_agency_cli.cli import task_actions
+
+    task_actions.show_events(opts["task_id"], False, int(opts.get("after", 0)), opts.get("as_json", False))
+
+
 def _create(opts: dict[str, Any]) -> None:
     from agent_agency_cli.cli import task_actions
 
@@ -88,6 +94,8 @@ _COMMANDS = {
                   values={"--status": "status", "-s": "status", "--limit": "limit", "--search": "search",
                           "-q": "search"},
                   repeat=frozenset({"status"}), takes_id=False),
+    # --follow polls until the task ends: Typer's (not listed, so it falls back).
+    "events": _Spec(_events, flags={"--json": "as_json"}, values={"--after": "after"}),
     "pause": _Spec(_control("pause"), flags={"--json": "as_json"}),
     "resume": _Spec(_control("resume"), flags={"--json": "as_json"}),
     "cancel": _Spec(_control("cancel"), flags={"--json": "as_json"}, values={"--reason": "reason", "-r": "reason"}),
@@ -141,7 +149,7 @@ def parse(argv: list[str]) -> tuple[_Spec, dict[str, Any], dict[str, str | None]
         i += 1
     if spec.takes_id and "task_id" not in opts:
         return None
-    if any(key in opts and not _INT.fullmatch(opts[key]) for key in ("limit", "offset", "concurrency")):
+    if any(key in opts and not _INT.fullmatch(opts[key]) for key in ("limit", "offset", "after", "concurrency")):
         return None
     return spec, opts, glob
 

@@ -205,6 +205,34 @@ def show_list(status: list[str] | None, limit: int, as_json: bool, search: str |
     _write_lines(list_lines(tasks))
 
 
+def show_events(task_id: str, follow: bool, after: int, as_json: bool) -> None:
+    """`task events`: the task's events after id `after` (all of them, as JSON lines written as
+    they are read, or one plain line each); with `follow`, new ones as they come until it ends."""
+    from agent_agency_cli.units import MAX_ROW_NUMBER, bounded_int
+
+    bounded_int(after, "--after", 0, MAX_ROW_NUMBER)
+    orch = orchestrator()
+    tid = orch.resolve(task_id)
+    if as_json and not follow:
+        from agent_agency_cli.cli.common import write_lines
+
+        write_lines(orch.event_lines(tid, after))
+        return
+    from agent_agency_cli.cli.common import print_json_line
+    from agent_agency_cli.cli.render import event_line
+
+    source = orch.follow(tid, after=after) if follow else iter(orch.events(tid, after, 100_000))
+    for ev in source:
+        if ev is None:
+            continue
+        if as_json:
+            print_json_line(ev)
+        else:
+            line = event_line(ev)
+            if line:
+                print(f"{ev['id']:>6}  {line}", flush=follow)
+
+
 def _stream_all(statuses: list[str] | None) -> None:
     """Every task as a JSON array, each summary written as its page is read
     (`TaskOrchestrator.iter_tasks`)."""

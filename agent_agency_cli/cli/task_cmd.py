@@ -24,7 +24,6 @@ from agent_agency_cli.cli.common import (
     orchestrator,
     print_json,
     print_json_line,
-    write_json_lines,
 )
 from agent_agency_cli.cli.task_app import IdArg, JsonOpt, NoStartOpt, app
 from agent_agency_cli.cli.task_support import refuse_archived_logs
@@ -360,25 +359,7 @@ def events(
     as_json: JsonOpt = False,
 ) -> None:
     """The task's event stream (one JSON object per line with --json)."""
-    from agent_agency_cli.cli.render import event_line
-    from agent_agency_cli.units import MAX_ROW_NUMBER, bounded_int
-
-    bounded_int(after, "--after", 0, MAX_ROW_NUMBER)
-    orch = orchestrator()
-    tid = orch.resolve(task_id)
-    source = orch.follow(tid, after=after) if follow else iter(orch.events(tid, after, 100_000))
-    if as_json and not follow:
-        write_json_lines(source)
-        return
-    for ev in source:
-        if ev is None:
-            continue
-        if as_json:
-            print_json_line(ev)
-        else:
-            line = event_line(ev)
-            if line:
-                print(f"{ev['id']:>6}  {line}", flush=follow)
+    task_actions.show_events(task_id, follow, after, as_json)
 
 
 @app.command()
