@@ -240,7 +240,8 @@ def _stream_all(statuses: list[str] | None) -> None:
 
     orch = orchestrator()
     orch.list_tasks(statuses, 1)  # the facade checks the statuses (exit 2 on an unknown one)
-    write_json_array(orch.iter_tasks(statuses))
+    with _gc_paused():  # each page's rows are freed by reference counting; nothing here makes cycles
+        write_json_array(orch.iter_tasks(statuses))
 
 
 def _notice_dead_engine(orch: TaskOrchestrator, tasks: list[dict], no_start: bool) -> None:
