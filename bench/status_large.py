@@ -9,9 +9,11 @@ figure that holds on a loaded machine), for one task of STEPS steps (default 10,
 - `task status ID --json` (every step) and `task status ID --steps` (every step, plain).
 
 Targets (issue 13): 10,000 steps: --json <= 150 ms, plain <= 300 ms; 100,000 steps: <= 2 s
-either form. Processes run with a bytecode cache (PYTHONPYCACHEPREFIX in the temp home), as
-an installed tool has. Baselines, measured in this run the same way: a Python process that only starts
-(`python -c pass`) and one that opens the database and SELECTs the task's step rows.
+either form; each is judged by wall time and, because this shared machine's load stretches
+wall time several-fold, by the process's CPU time too. Processes run with a bytecode cache
+(PYTHONPYCACHEPREFIX in the temp home), as an installed tool has. Baselines, measured in this
+run the same way: a Python process that only starts (`python -c pass`) and one that opens the
+database and SELECTs the task's step rows.
 
     .venv/bin/python bench/status_large.py [STEPS] [REPEATS]
 """
@@ -96,9 +98,10 @@ def main() -> None:
     print(f"RESULT status_large[{n:,} steps]: plain {plain[0] * 1000:.0f} ms ({plain[1] * 1000:.0f} ms CPU), "
           f"--json --summary {summary[0] * 1000:.0f} ms ({summary[1] * 1000:.0f} ms CPU), --json every step "
           f"{full[0] * 1000:.0f} ms ({full[1] * 1000:.0f} ms CPU); python start {start[0] * 1000:.0f} ms, SELECT "
-          f"{rows[0] * 1000:.0f} ms; targets plain <= {plain_target * 1000:.0f} ms: {met(plain[0] <= plain_target)}, "
-          f"json <= {json_target * 1000:.0f} ms: summary {met(summary[0] <= json_target)}, "
-          f"every step {met(full[0] <= json_target)}")
+          f"{rows[0] * 1000:.0f} ms; targets plain <= {plain_target * 1000:.0f} ms: {met(plain[0] <= plain_target)} "
+          f"(by CPU {met(plain[1] <= plain_target)}), json <= {json_target * 1000:.0f} ms: summary "
+          f"{met(summary[0] <= json_target)} (by CPU {met(summary[1] <= json_target)}), every step "
+          f"{met(full[0] <= json_target)} (by CPU {met(full[1] <= json_target)})")
 
 
 if __name__ == "__main__":
