@@ -177,3 +177,25 @@ def test_the_eta_of_a_summary_or_page_is_the_whole_task_s(cli, home):
     assert cli.json("task", "status", tid, "--limit", "2")["eta"] == full["eta"]
     no_estimates = _chain(home, STEPS, run=False)
     assert cli.json("task", "status", no_estimates, "--summary")["eta"] is None
+
+
+def test_a_summary_or_page_reads_the_steps_through_indexes(big):
+    # Without the indexes (migration m009) each query walked every row of the task: seconds
+    # on 100,000 steps. Every steps query a summary and a page run must seek an index.
+    cli, tid = big
+    with TaskOrchestrator(home=cli.home) as orch:
+        seen: list[str] = []
+        orch.store.conn.set_trace_callback(seen.append)
+        try:
+            orch.get_status(tid, steps="summary")
+            orch.get_status(tid, limit=5, offset=20)
+        finally:
+            orch.store.conn.set_trace_callback(None)
+        queries = [s for s in seen if "FROM steps" in s and "get_steps" not in s]
+        assert len(queries) >= 4
+        for sql in queries:
+            plan = [r[-1] for r in orch.store.conn.execute("EXPLAIN QUERY PLAN " + sql)]
+            # A SCAN, or a search of the primary key on task_id alone, reads every step of the task.
+            walks = [p for p in plan if p.startswith("SCAN steps")
+                     or (p.startswith("SEARCH steps USING INDEX sqlite_autoindex") and p.endswith("(task_id=?)"))]
+            assert not walks, (sql, plan)
