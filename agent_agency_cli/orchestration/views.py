@@ -6,7 +6,6 @@ documented in the README. Nothing here writes.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import json
 import sqlite3
@@ -310,6 +309,8 @@ def task_result(store: Store, paths: HomePaths, task_id: str) -> dict[str, Any]:
 
 def _outputs(task: sqlite3.Row, paths: HomePaths, step_rows: dict[str, sqlite3.Row]) -> list[dict[str, Any]]:
     """Declared output files of every step, with size and sha256 (missing ones flagged)."""
+    import hashlib  # here: `task status` and `task list` start without it
+
     base = Path(task["workdir"]) if task["workdir"] else paths.workspace(task["id"])
     out = []
     for name, row in step_rows.items():
