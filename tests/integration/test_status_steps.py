@@ -10,6 +10,8 @@ from __future__ import annotations
 import gc
 import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -199,3 +201,24 @@ def test_a_summary_or_page_reads_the_steps_through_indexes(big):
             walks = [p for p in plan if p.startswith("SCAN steps")
                      or (p.startswith("SEARCH steps USING INDEX sqlite_autoindex") and p.endswith("(task_id=?)"))]
             assert not walks, (sql, plan)
+
+
+_IMPORTS = r"""
+import contextlib, io, json, sys
+from agent_agency_cli.cli.fast import run
+with contextlib.redirect_stdout(io.StringIO()):
+    code = run(json.loads(sys.argv[1]))
+print(json.dumps({"exit": code, "loaded": [m for m in ("subprocess", "hashlib") if m in sys.modules]}))
+"""
+
+
+def test_status_events_and_list_start_without_subprocess_or_hashlib(big):
+    # Start-up is most of a summary's cost: a task no engine holds needs no process check
+    # (procgroup pulls subprocess) and a status hashes no outputs.
+    cli, tid = big
+    for argv in (["task", "status", tid], ["task", "status", tid, "--json", "--summary"],
+                 ["task", "events", tid, "--json"], ["task", "list"]):
+        res = subprocess.run([sys.executable, "-c", _IMPORTS, json.dumps(["--home", str(cli.home), *argv])],
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stderr
+        assert json.loads(res.stdout.splitlines()[-1]) == {"exit": 0, "loaded": []}, argv
