@@ -249,9 +249,12 @@ class TaskOrchestrator:
         self.store.get_step(tid, step)
         return self.paths.step_log(tid, step)
 
-    def get_status(self, task_id: str, *, interventions: bool = False) -> dict[str, Any]:
-        """The task's full status as a JSON-ready dict (see README: status JSON)."""
-        return views.task_status(self.store, self.paths, task_id, interventions=interventions)
+    def get_status(self, task_id: str, *, interventions: bool = False, steps: str = "all", offset: int = 0,
+                   limit: int | None = None) -> dict[str, Any]:
+        """The task's status as a JSON-ready dict (see README: status JSON); `steps` "all" (from
+        `offset`, at most `limit`), "summary" (the notable ones) or "auto" (orchestration/step_selection.py)."""
+        return views.task_status(self.store, self.paths, task_id, interventions=interventions, steps=steps,
+                                 offset=offset, limit=limit)
 
     def list_tasks(
         self, status: str | list[str] | None = None, limit: int | None = None
@@ -271,6 +274,13 @@ class TaskOrchestrator:
     def events(self, task_id: str | None, after: int = 0, limit: int = 1000) -> list[dict]:
         tid = self.resolve(task_id) if task_id else None
         return [event_json(r) for r in self.store.events_after(tid, after, limit)]
+
+    def event_lines(self, task_id: str, after: int = 0) -> Iterator[str]:
+        """Every event of the task after id `after` as a compact JSON line (the shape of `events`),
+        read page by page (orchestration/event_lines.py)."""
+        from agent_agency_cli.orchestration.event_lines import event_lines
+
+        return event_lines(self.store, self.resolve(task_id), after)
 
     def follow(
         self, task_id: str, after: int = 0, poll: float = 0.05, until_done: bool = True,

@@ -1,4 +1,4 @@
-"""The fast path: `task status|list|pause|resume|cancel|create` without the Typer app.
+"""The fast path: `task status|list|events|pause|resume|cancel|create` without the Typer app.
 
 Typer (and, through its parameter coercion, pydantic) costs several times what the
 command itself does. This module recognises the plain argv shapes of those commands —
@@ -40,8 +40,11 @@ class _Spec:
 def _status(opts: dict[str, Any]) -> None:
     from agent_agency_cli.cli import task_actions
 
+    limit, offset = opts.get("limit"), opts.get("offset")
     task_actions.show_status(opts["task_id"], opts.get("verbose", False), opts.get("as_json", False),
-                             opts.get("no_start", False))
+                             opts.get("no_start", False), steps=opts.get("steps", False),
+                             summary=opts.get("summary", False), limit=None if limit is None else int(limit),
+                             offset=None if offset is None else int(offset))
 
 
 def _list(opts: dict[str, Any]) -> None:
@@ -49,6 +52,12 @@ def _list(opts: dict[str, Any]) -> None:
 
     task_actions.show_list(opts.get("status"), int(opts.get("limit", task_actions.DEFAULT_LIST_LIMIT)),
                            opts.get("as_json", False), opts.get("search"), opts.get("no_start", False))
+
+
+def _events(opts: dict[str, Any]) -> None:
+    from agent_agency_cli.cli import task_actions
+
+    task_actions.show_events(opts["task_id"], False, int(opts.get("after", 0)), opts.get("as_json", False))
 
 
 def _create(opts: dict[str, Any]) -> None:
@@ -79,11 +88,14 @@ def _control(name: str) -> Callable[[dict[str, Any]], None]:
 
 _COMMANDS = {
     "status": _Spec(_status, flags={"--verbose": "verbose", "-v": "verbose", "--json": "as_json",
-                                    "--no-start": "no_start"}),
+                                    "--no-start": "no_start", "--steps": "steps", "--summary": "summary"},
+                    values={"--limit": "limit", "--offset": "offset"}),
     "list": _Spec(_list, flags={"--json": "as_json", "--no-start": "no_start"},
                   values={"--status": "status", "-s": "status", "--limit": "limit", "--search": "search",
                           "-q": "search"},
                   repeat=frozenset({"status"}), takes_id=False),
+    # --follow polls until the task ends: Typer's (not listed, so it falls back).
+    "events": _Spec(_events, flags={"--json": "as_json"}, values={"--after": "after"}),
     "pause": _Spec(_control("pause"), flags={"--json": "as_json"}),
     "resume": _Spec(_control("resume"), flags={"--json": "as_json"}),
     "cancel": _Spec(_control("cancel"), flags={"--json": "as_json"}, values={"--reason": "reason", "-r": "reason"}),
@@ -137,7 +149,7 @@ def parse(argv: list[str]) -> tuple[_Spec, dict[str, Any], dict[str, str | None]
         i += 1
     if spec.takes_id and "task_id" not in opts:
         return None
-    if any(key in opts and not _INT.fullmatch(opts[key]) for key in ("limit", "concurrency")):
+    if any(key in opts and not _INT.fullmatch(opts[key]) for key in ("limit", "offset", "after", "concurrency")):
         return None
     return spec, opts, glob
 

@@ -192,7 +192,11 @@ def status_lines(s: dict[str, Any], verbose: bool, gates: list[dict[str, Any]] |
     if note:
         lines.append(note)
     lines.append("")
-    lines.extend(steps_plain_lines(s, set(s["plan"]["critical_path"])))
+    before, after = selection_lines(s)
+    lines.extend(before)
+    if s["steps"] or not before:
+        lines.extend(steps_plain_lines(s, set(s["plan"]["critical_path"])))
+    lines.extend(after)
     from agent_agency_cli.cli.model_render import model_lines
 
     lines.extend(model_lines(s))
@@ -200,11 +204,45 @@ def status_lines(s: dict[str, Any], verbose: bool, gates: list[dict[str, Any]] |
         lines += ["", "gates", *gate_lines(strip_value(gates))]
     lines.extend(completion_lines(s["status"], s.get("completion")))
     if verbose:
-        lines.extend(_verbose_lines(s))
+        lines.extend(verbose_lines(s))
     return lines
 
 
-def _verbose_lines(s: dict[str, Any]) -> list[str]:
+# The order a summary counts the steps in: what is happening first.
+_COUNT_ORDER = ("running", "paused", "awaiting_approval", "waiting_resources", "failed", "interrupted",
+                "pending", "completed", "skipped", "cancelled")
+
+
+def selection_lines(s: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The lines before and after the steps table when it holds a part of the steps (a summary
+    or a page), saying what is shown and the command for the rest; nothing for every step."""
+    shown = s.get("steps_shown") or {}
+    selection = shown.get("selection", "all")
+    if selection == "all":
+        return [], []
+    tid, total, count, offset = s["id"], shown["total"], shown["count"], shown["offset"]
+    if selection == "page":
+        if not count:
+            return [f"no steps from position {offset} (the task has {total:,})"], []
+        line = f"steps {offset + 1:,}-{offset + count:,} of {total:,}"
+        if offset + count < total:
+            line += f"; next page: agent-agency-cli task status {tid} --limit {count} --offset {offset + count}"
+        return [], [line]
+    by_status = s["progress"].get("by_status") or {}
+    ordered = [k for k in _COUNT_ORDER if by_status.get(k)] + sorted(k for k in by_status if k not in _COUNT_ORDER)
+    before = [f"{total:,} steps: " + ", ".join(f"{by_status[k]:,} {k}" for k in ordered)]
+    notable = shown.get("notable", count)
+    if not count:
+        before.append("no step runs, waits or failed")
+    more = f"the first {count} of {notable:,}" if notable > count else f"the {count}"
+    after = ([f"shown: {more} running, waiting or failed steps"] if count else []) + [
+        f"every step: agent-agency-cli task status {tid} --steps (a page: --limit N --offset N)"]
+    return before, after
+
+
+def verbose_lines(s: dict[str, Any]) -> list[str]:
+    """`task status --verbose`'s sections (plan, metrics, risk, timestamps, paths, failed attempts,
+    audit trail): one home for the plain and the terminal view."""
     plan = s["plan"]
     lines = ["", "plan"]
     lines.extend(f"  group {i + 1}: {', '.join(g)}" for i, g in enumerate(plan["parallel_groups"]))

@@ -8,7 +8,10 @@ Output goes to stdout (JSON, tables) and stderr (confirmations), as every comman
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from agent_agency_cli.cli.choices import COMPLEXITIES
@@ -110,12 +113,36 @@ def submit(
     return orch, tid
 
 
-def show_status(task_id: str, verbose: bool, as_json: bool, no_start: bool = False) -> None:
+def show_status(task_id: str, verbose: bool, as_json: bool, no_start: bool = False, *, steps: bool = False,
+                summary: bool = False, limit: int | None = None, offset: int | None = None) -> None:
     """`task status`: JSON, a Rich view on a terminal, plain lines otherwise. A dead engine
-    holding the task is noticed (and, unless `no_start`, a daemon started to recover it)."""
+    holding the task is noticed (and, unless `no_start`, a daemon started to recover it).
+
+    Which steps: people get every step of a small task and a summary of a big one
+    (orchestration/step_selection.py), `steps` the full table; `--json` holds every step;
+    `summary` asks for the summary in either form; `limit`/`offset` page the table (0 = all)."""
+    from agent_agency_cli.errors import BadInputError
+    from agent_agency_cli.units import MAX_ROW_NUMBER, bounded_int
+
+    paged = limit is not None or offset is not None
+    if summary and (steps or paged):
+        raise BadInputError("--summary shows the notable steps only: leave out --steps, --limit and --offset, "
+                            "or drop --summary for the full table")
+    if limit is not None:
+        bounded_int(limit, "--limit", 0, MAX_ROW_NUMBER)
+    if offset is not None:
+        bounded_int(offset, "--offset", 0, MAX_ROW_NUMBER)
+    how = "summary" if summary else "all" if (steps or as_json or paged) else "auto"
     orch = orchestrator()
-    data = orch.get_status(task_id, interventions=verbose or as_json)
+    with _gc_paused():
+        data = orch.get_status(task_id, interventions=verbose or as_json, steps=how, offset=offset or 0,
+                               limit=limit or None)
     _notice_dead_engine(orch, [data], no_start)
+    with _gc_paused():
+        _show_status(orch, data, verbose, as_json)
+
+
+def _show_status(orch: TaskOrchestrator, data: dict, verbose: bool, as_json: bool) -> None:
     if as_json:
         print_json(data)
         return
@@ -129,6 +156,19 @@ def show_status(task_id: str, verbose: bool, as_json: bool, no_start: bool = Fal
     from agent_agency_cli.cli.plain import status_lines
 
     _write_lines(status_lines(data, verbose, gates))
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside: building 100,000 steps' dicts (none of them in a
+    cycle) set it off again and again, 40% of `task status --json`'s time on such a task."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def show_list(status: list[str] | None, limit: int, as_json: bool, search: str | None = None,
@@ -165,6 +205,34 @@ def show_list(status: list[str] | None, limit: int, as_json: bool, search: str |
     _write_lines(list_lines(tasks))
 
 
+def show_events(task_id: str, follow: bool, after: int, as_json: bool) -> None:
+    """`task events`: the task's events after id `after` (all of them, as JSON lines written as
+    they are read, or one plain line each); with `follow`, new ones as they come until it ends."""
+    from agent_agency_cli.units import MAX_ROW_NUMBER, bounded_int
+
+    bounded_int(after, "--after", 0, MAX_ROW_NUMBER)
+    orch = orchestrator()
+    tid = orch.resolve(task_id)
+    if as_json and not follow:
+        from agent_agency_cli.cli.common import write_lines
+
+        write_lines(orch.event_lines(tid, after))
+        return
+    from agent_agency_cli.cli.common import print_json_line
+    from agent_agency_cli.cli.render import event_line
+
+    source = orch.follow(tid, after=after) if follow else iter(orch.events(tid, after, 100_000))
+    for ev in source:
+        if ev is None:
+            continue
+        if as_json:
+            print_json_line(ev)
+        else:
+            line = event_line(ev)
+            if line:
+                print(f"{ev['id']:>6}  {line}", flush=follow)
+
+
 def _stream_all(statuses: list[str] | None) -> None:
     """Every task as a JSON array, each summary written as its page is read
     (`TaskOrchestrator.iter_tasks`)."""
@@ -172,7 +240,8 @@ def _stream_all(statuses: list[str] | None) -> None:
 
     orch = orchestrator()
     orch.list_tasks(statuses, 1)  # the facade checks the statuses (exit 2 on an unknown one)
-    write_json_array(orch.iter_tasks(statuses))
+    with _gc_paused():  # each page's rows are freed by reference counting; nothing here makes cycles
+        write_json_array(orch.iter_tasks(statuses))
 
 
 def _notice_dead_engine(orch: TaskOrchestrator, tasks: list[dict], no_start: bool) -> None:
