@@ -22,6 +22,7 @@ from agent_agency_cli.tui.events_panel import EventsPanel
 from agent_agency_cli.tui.feed import TaskFeed
 from agent_agency_cli.tui.filter_bar import FilterBar
 from agent_agency_cli.tui.header import TaskHeader
+from agent_agency_cli.tui.log_status import LogStatus
 from agent_agency_cli.tui.metrics import MetricsRow
 from agent_agency_cli.tui.modify_modal import ModifyModal
 from agent_agency_cli.tui.plan_modal import PlanPrompt
@@ -101,6 +102,7 @@ class TaskScreen(Screen):
                 yield StepDetails(id="details")
                 yield MetricsRow(id="metrics")
                 yield StepLogView(id="log")
+                yield LogStatus(id="log-status")
         yield EventsPanel(id="events", classes="pane")
         yield FilterBar(id="filter")
         yield Footer(compact=True)
@@ -160,6 +162,7 @@ class TaskScreen(Screen):
         log_every = max(1, round((0.25 if self._log_flooding else 0.1) / self.agency.poll_interval))
         if self._ticks % log_every == 0:
             self._log_flooding = log.poll() > max(50, log.size.height * 2)
+            self.query_one("#log-status", LogStatus).show(log.following, log.note())
         # changed rows only: each redraws one line, so no need to batch
         self.query_one("#steps", StepsTable).flush()
         second = max(1, round(1.0 / self.agency.poll_interval))
@@ -257,7 +260,7 @@ class TaskScreen(Screen):
         side.border_title = name or "no step"
         log = self.query_one("#log", StepLogView)
         log.show(name, self.agency.orch.step_log_path(self.feed.tid, name) if name else None)
-        self._follow_subtitle(log.following)
+        self._show_log_status(log.following)
         self._show_selected()
         if name:
             self._show_metrics(name, force=True)
@@ -273,13 +276,13 @@ class TaskScreen(Screen):
             live = st["duration"] + max(0.0, self.agency.clock() - self.feed.fetched_at)
         self.query_one("#details", StepDetails).show(st, live)
 
-    def _follow_subtitle(self, following: bool) -> None:
-        self.query_one("#side-pane").border_subtitle = (
-            "following · l holds" if following else "held · l follows")
+    def _show_log_status(self, following: bool) -> None:
+        log = self.query_one("#log", StepLogView)
+        self.query_one("#log-status", LogStatus).show(following, log.note())
 
     def on_line_view_follow_changed(self, event: StepLogView.FollowChanged) -> None:
         if isinstance(event.view, StepLogView):
-            self._follow_subtitle(event.following)
+            self._show_log_status(event.following)
 
     def _restyle(self, _theme: Any = None) -> None:
         self.query_one("#steps", StepsTable).restyle()
@@ -398,7 +401,8 @@ class TaskScreen(Screen):
                              done)
 
     def action_toggle_follow(self) -> None:
-        self.query_one("#log", StepLogView).toggle_follow()
+        # The key's answer is drawn at once, on its own line (not after the message round trip).
+        self._show_log_status(self.query_one("#log", StepLogView).toggle_follow())
 
     def action_filter(self) -> None:
         self.query_one("#filter", FilterBar).open()

@@ -167,7 +167,8 @@ async def test_log_follows_until_scrolled_up_and_l_toggles(orch):
         log = app.screen.query_one("#log", StepLogView)
         await wait_until(pilot, lambda: log.line_count > 30, what="log lines")
         assert log.following and log.is_vertical_scroll_end
-        assert "following" in app.screen.query_one("#side-pane").border_subtitle
+        status = app.screen.query_one("#log-status")
+        assert "following · l holds" in status.render().plain
         # l holds the log still: no new lines while held
         await pilot.press("l")
         assert not log.following
@@ -177,7 +178,7 @@ async def test_log_follows_until_scrolled_up_and_l_toggles(orch):
         await wait_until(pilot, lambda: len(list(orch.log_lines(tid, "work"))) > on_disk + 5,
                          what="more lines in the step's log file")
         assert log.line_count == held
-        assert "held" in app.screen.query_one("#side-pane").border_subtitle
+        assert "held · l follows" in status.render().plain
         # l follows again: it catches up and stays at the end
         await pilot.press("l")
         await wait_until(pilot, lambda: log.line_count > held + 5, what="log catching up")
