@@ -268,13 +268,13 @@ class TaskScreen(Screen):
     def _show_selected(self) -> None:
         assert self.feed is not None
         if not self._selected:
-            self.query_one("#details", StepDetails).show(None)
+            self.query_one("#details", StepDetails).show(None, None, self.feed.status)
             return
         st = self.feed.steps.get(self._selected)
         live = None
         if st and st.get("status") == "running" and st.get("duration") is not None:
             live = st["duration"] + max(0.0, self.agency.clock() - self.feed.fetched_at)
-        self.query_one("#details", StepDetails).show(st, live)
+        self.query_one("#details", StepDetails).show(st, live, self.feed.status)
 
     def _show_log_status(self, following: bool) -> None:
         log = self.query_one("#log", StepLogView)
