@@ -38,7 +38,7 @@ ACTION_HELP = {
     "pause": "Pause the task (running steps are stopped)",
     "resume": "Resume the task",
     "cancel_task": "Cancel the task (asks for a reason)",
-    "approve": "Approve the step awaiting approval",
+    "approve": "Approve the step awaiting approval (its modal also approves its parallel group)",
     "reject": "Reject the step awaiting approval (asks for a reason)",
     "modify": "Modify the task's priority or deadline",
     "toggle_follow": "Follow the log / hold it still",
@@ -322,7 +322,7 @@ class TaskScreen(Screen):
     def _open_approval(self, approval: dict[str, Any]) -> None:
         assert self.feed is not None
         step = str(approval.get("step"))
-        modal = ApprovalModal(self.feed.tid, approval, self.feed.steps.get(step))
+        modal = ApprovalModal(self.feed.tid, approval, self.feed.steps.get(step), self._group_of(step))
         self._approval_modal = modal
 
         def done(result: str | None) -> None:
@@ -336,12 +336,23 @@ class TaskScreen(Screen):
             self._answered_step = step
             if result == "approve":
                 self.agency.call_orch("approve", self.task_id, step=step)
+            elif result == "group":
+                self.agency.call_orch("approve", self.task_id, step=step, group=True)
             elif result == "all":
                 self.agency.call_orch("approve", self.task_id, step=step, all_remaining=True)
             elif result == "reject":
                 self._ask_reject(step)
 
         self.app.push_screen(modal, done)
+
+    def _group_of(self, step: str) -> list[str]:
+        """The other steps of `step`'s parallel group that have not run yet (`--group` approves them)."""
+        assert self.feed is not None
+        for group in (self.feed.status.get("plan") or {}).get("parallel_groups") or []:
+            if step in group:
+                return [n for n in group if n != step
+                        and (self.feed.steps.get(n) or {}).get("status") in ("pending", "awaiting_approval")]
+        return []
 
     def _ask_reject(self, step: str | None) -> None:
         def done(reason: str | None) -> None:
