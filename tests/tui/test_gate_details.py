@@ -9,21 +9,10 @@ import pytest
 from agent_agency_cli.tui.app import create_app
 from agent_agency_cli.tui.step_details import StepDetails
 from agent_agency_cli.tui.task_screen import TaskScreen
+from tests.integration.test_human_face import GATED  # the CLI's test of the same defect
 from tests.tui.conftest import step_cell, wait_until
 
 pytestmark = pytest.mark.anyio
-
-GATED = """
-steps:
-  - name: code
-    run: printf 'import os\\\\n' > m.py
-    outputs: [m.py]
-    gates: [{type: code_style, required: false, select: [F]}]
-  - name: other
-    needs: [code]
-    run: echo hi
-"""
-
 
 def _gate_lines(details: StepDetails) -> list[str]:
     return [line for line in details.render().plain.splitlines() if line.startswith("gate ")]
