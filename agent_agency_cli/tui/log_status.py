@@ -18,7 +18,8 @@ HELD = "held · l follows"
 
 
 class LogStatus(Widget):
-    """`following · l holds` / `held · l follows`, then a dim note on the right."""
+    """`following · l holds` / `held · l follows`, then a dim note on the right (what the
+    log pane left out), in the longest wording that fits."""
 
     DEFAULT_CSS = """
     LogStatus {
@@ -30,27 +31,28 @@ class LogStatus(Widget):
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
         self.following = True
-        self.note = ""
+        self.notes: tuple[str, ...] = ()
 
     @property
     def text(self) -> str:
         return FOLLOWING if self.following else HELD
 
-    def show(self, following: bool, note: str | None = None) -> None:
-        """Repaint (this one line only) when what it says changed."""
-        note = self.note if note is None else note
-        if following == self.following and note == self.note:
+    def show(self, following: bool, notes: tuple[str, ...] | None = None) -> None:
+        """Repaint (this one line only) when what it says changed. `notes`: the same note
+        worded longest first; the first that fits is shown."""
+        notes = self.notes if notes is None else notes
+        if following == self.following and notes == self.notes:
             return
         self.following = following
-        self.note = note
+        self.notes = notes
         self.refresh()
 
     def render(self) -> Text:
         width = self.size.width
         line = Text(self.text, style="bold" if not self.following else "dim", no_wrap=True, overflow="ellipsis")
         room = width - line.cell_len - 2
-        if self.note and room >= 8:
-            note = self.note if len(self.note) <= room else self.note[: room - 1] + "…"
+        note = next((n for n in self.notes if len(n) <= room), "")
+        if note:
             line.append(" " * (width - line.cell_len - len(note)))
             line.append(note, style="dim")
         return line

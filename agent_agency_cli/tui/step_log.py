@@ -4,8 +4,8 @@ It follows new output (stays at the end) until the user scrolls up — mouse
 wheel, ↑, PgUp or Home — and then holds still (no more reading, so nothing
 shifts under the reader); `l` (or End) follows again, jumping to the tail.
 A log growing faster than a screen can show is read in bounded chunks (at most
-`READ_LIMIT` bytes a poll, about 480 lines: more than any pane shows): when it is
-further behind, it jumps to the end and says how much it skipped, inline and in
+`READ_LIMIT` bytes a poll, about 480 lines, and `FLOOD_READ` while it floods: more
+than any pane shows): when it is further behind, it jumps to the end and says how much it skipped, inline and in
 `note()` (with the older lines the bounded buffer dropped) for the status line.
 """
 
@@ -23,6 +23,7 @@ from agent_agency_cli.tui.lines import LineView
 
 MARKS = {"err": "! ", "sys": "# ", "log": "» "}
 READ_LIMIT = 48 * 1024  # bytes per poll; parsing what nobody can see cost the key presses their slice
+FLOOD_READ = 16 * 1024  # bytes per poll while the log floods (more lines a poll than two screens)
 
 
 class StepLogView(LineView):
@@ -83,14 +84,17 @@ class StepLogView(LineView):
     def catch_up(self) -> None:
         self.poll(max_bytes=32 * 1024)  # catch up with the tail, not all that was missed
 
-    def note(self) -> str:
-        """What the pane does not show: `1,200 older lines dropped · 3.1 MiB skipped`."""
-        parts = []
-        if self.dropped:
-            parts.append(f"{self.dropped:,} older line{'s' if self.dropped != 1 else ''} dropped")
-        if self.skipped_bytes:
-            parts.append(f"{size_text(self.skipped_bytes)} skipped")
-        return " · ".join(parts)
+    def note(self) -> tuple[str, ...]:
+        """What the pane does not show, longest wording first (the status line takes the first
+        that fits): `1,200 older lines dropped · 3.1 MiB skipped`, …, `3.1 MiB skipped`."""
+        dropped = f"{self.dropped:,} older line{'s' if self.dropped != 1 else ''} dropped" if self.dropped else ""
+        skipped = f"{size_text(self.skipped_bytes)} skipped" if self.skipped_bytes else ""
+        if not (dropped or skipped):
+            return ()
+        short = f"{self.dropped:,} dropped" if self.dropped else ""
+        return tuple(dict.fromkeys(n for n in (" · ".join(filter(None, (dropped, skipped))),
+                                               " · ".join(filter(None, (short, skipped))),
+                                               skipped or short) if n))
 
     # -- reading ------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from agent_agency_cli.tui.modify_modal import ModifyModal
 from agent_agency_cli.tui.plan_modal import PlanPrompt
 from agent_agency_cli.tui.reason_modal import ReasonModal
 from agent_agency_cli.tui.step_details import StepDetails
-from agent_agency_cli.tui.step_log import StepLogView
+from agent_agency_cli.tui.step_log import FLOOD_READ, StepLogView
 from agent_agency_cli.tui.steps import StepsTable
 
 if TYPE_CHECKING:
@@ -161,7 +161,10 @@ class TaskScreen(Screen):
         log = self.query_one("#log", StepLogView)
         log_every = max(1, round((0.25 if self._log_flooding else 0.1) / self.agency.poll_interval))
         if self._ticks % log_every == 0:
-            self._log_flooding = log.poll() > max(50, log.size.height * 2)
+            # flooding, a read keeps a few screens of the newest lines: parsing more costs the
+            # keys their time slice on a loaded machine, and nobody reads 10,000 lines a second
+            added = log.poll(max_bytes=FLOOD_READ if self._log_flooding else None)
+            self._log_flooding = added > max(50, log.size.height * 2)
             self.query_one("#log-status", LogStatus).show(log.following, log.note())
         # changed rows only: each redraws one line, so no need to batch
         self.query_one("#steps", StepsTable).flush()

@@ -301,3 +301,21 @@ async def test_events_pane_grows_with_the_window_and_toasts_leave_it_free(orch):
             for toast in app.screen.query("Toast"):
                 assert not toast.region.overlaps(events.region), (toast.region, events.region)
     assert heights[60] > heights[40] >= 7
+
+
+async def test_a_flooding_log_keeps_the_newest_lines_and_says_what_it_left_out(orch):
+    # issue 13: the log pane keeps a bounded number of lines and says what it dropped or skipped
+    flood = {"name": "flood", "run": "seq -f 'line %05g' 0 19999; sleep 60", "estimate": 60}
+    tid = orch.submit_task(shell_plan(flood), start_daemon=True)
+    app = create_app(orch, tid)
+    async with app.run_test(size=(140, 30)) as pilot:
+        log = app.screen.query_one("#log", StepLogView)
+        await wait_until(pilot, lambda: log.lines and log.lines[-1].endswith("line 19999"), what="the newest line")
+        assert log.line_count <= log.max_lines
+        assert any("skipped (task logs --step flood shows all)" in ln for ln in log.lines)  # where the gap is
+        status = app.screen.query_one("#log-status")
+        await wait_until(pilot, lambda: "skipped" in status.render().plain, what="the status line's note")
+        text = status.render().plain
+        assert text.startswith("following · l holds") and f"{log.dropped:,} older lines dropped · " in text, text
+        assert log.dropped > 0 and log.dropped + log.line_count < 20000  # older lines left out, and said so
+    orch.cancel(tid, "test over")
