@@ -7,6 +7,7 @@ description, needs, timeout, estimate and timestamps.
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 from rich.text import Text
@@ -35,6 +36,7 @@ class StepDetails(Static):
 
     def toggle(self) -> bool:
         self.expanded = not self.expanded
+        self.set_class(self.expanded, "-expanded")  # a taller pane for the whole gaps and paths
         self._sig = None
         self.show(self.step)
         return self.expanded
@@ -80,6 +82,12 @@ class StepDetails(Static):
             if advisory:
                 line.append(" · advisory" if width >= 56 else " · adv.", style="dim")
             evidence = ", ".join(str(e) for e in gate.get("evidence") or [])
+            if evidence and self.expanded and len(evidence) > width - line.cell_len - 3:
+                # `d`: the whole path, on lines of its own
+                out += [line, Text("  evidence", style="dim")]
+                out.extend(Text("  " + evidence[i:i + width - 2], style="dim")
+                           for i in range(0, len(evidence), width - 2))
+                continue
             if evidence:
                 room = width - line.cell_len - 3
                 if room < 24 and len(evidence) > room:  # its own line
@@ -102,7 +110,13 @@ class StepDetails(Static):
         head, gaps = note
         out = [Text(head + ":", style=pal.warning)]
         shown = gaps if self.expanded or len(gaps) <= 3 else gaps[:2]
-        out.extend(Text(f"  - {g}") for g in shown)
+        if self.expanded:  # `d`: every gap in full, wrapped to the pane
+            width = max(20, self.size.width - 2)
+            for g in shown:
+                out.extend(Text(ln) for ln in textwrap.wrap(g, width, initial_indent="  - ",
+                                                             subsequent_indent="    "))
+        else:
+            out.extend(Text(f"  - {g}") for g in shown)
         if len(shown) < len(gaps):
             out.append(Text(f"  … {len(gaps) - len(shown)} more (d shows all)", style="dim"))
         return out

@@ -417,7 +417,7 @@ class StepsTable(ScrollView, can_focus=True):
         cells["step"] = cell
         # progress: a bar for running/paused/completed steps, a word otherwise
         if failed_gate:
-            cell = Text(" " + short("gate failed", prog_w), style=pal.warning)
+            cell = Text(" " + ("gate failed" if wide else "gate ✗"), style=pal.warning)
         elif status in ACTIVE or status == "completed":
             frac = 1.0 if status == "completed" else (progress or 0.0)
             b = bar(frac, prog_w - 5, "━", "─")

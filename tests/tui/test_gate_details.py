@@ -71,3 +71,14 @@ async def test_a_narrow_pane_keeps_the_evidence_files_name(orch, cli, write_plan
         assert evidence_line.startswith("  evidence …") and evidence_line.endswith("/code/ruff.json"), evidence_line
         assert len(evidence_line) <= details.size.width - 2  # (its padding) the file name is never cut
         assert lines.index(evidence_line) < details.size.height  # on screen in the short pane
+        # d: the whole evidence path (on lines of its own) and every gap in full, wrapped
+        evidence = orch.result(tid)["gates"][0]["evidence"][0]
+        await pilot.press("d")
+        await wait_until(pilot, lambda: details.has_class("-expanded"), what="details expanded")
+        lines = details.render().plain.splitlines()
+        start = lines.index("  evidence") + 1
+        chunk = details.size.width - 4  # the pane less its padding, less the indent
+        path_lines = lines[start:start - (-len(evidence) // chunk)]
+        assert "".join(ln[2:] for ln in path_lines) == evidence, path_lines
+        assert all(len(ln) <= details.size.width - 2 for ln in path_lines)
+        assert "- advisory gate code_style on step 'code' failed (score 0.90)" in " ".join(ln.strip() for ln in lines)
