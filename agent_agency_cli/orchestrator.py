@@ -22,6 +22,7 @@ from agent_agency_cli.errors import BadInputError, NotFoundError, StoredNotStart
 from agent_agency_cli.models import FOREGROUND_OWNER, ExecutionMode, TaskStatus
 from agent_agency_cli.orchestration import views
 from agent_agency_cli.orchestration.actor import acting_as
+from agent_agency_cli.orchestration.follow import follow_events
 from agent_agency_cli.orchestration.views import build_status, event_json, summary
 from agent_agency_cli.paths import CONFIG_ENV, HomePaths, data_home
 from agent_agency_cli.store import Store, connect
@@ -229,7 +230,6 @@ class TaskOrchestrator:
         finally:
             engine.conn.close()
 
-
     # -- reading --------------------------------------------------------------
 
     def resolve(self, prefix: str) -> str:
@@ -280,30 +280,7 @@ class TaskOrchestrator:
 
         With `heartbeat`, also yield None after that many idle seconds (for redraws).
         """
-        store = self.store
-        tid = store.resolve_id(task_id)
-        last_version = -1
-        last_yield = time.monotonic()
-        while True:
-            if heartbeat is not None and time.monotonic() - last_yield >= heartbeat:
-                last_yield = time.monotonic()
-                yield None
-            version = store.data_version()
-            if version != last_version:
-                last_version = version
-                while True:
-                    rows = store.events_after(tid, after, 500)
-                    for r in rows:
-                        after = r["id"]
-                        last_yield = time.monotonic()
-                        yield event_json(r)
-                    if len(rows) < 500:
-                        break
-                if until_done:
-                    status = TaskStatus(store.get_task(tid)["status"])
-                    if status.is_terminal and not store.events_after(tid, after, 1):
-                        return
-            time.sleep(poll)
+        return follow_events(self.store, task_id, after, poll, until_done, heartbeat)
 
     def wait(
         self, task_id: str, timeout: float | None = None,
@@ -318,7 +295,6 @@ class TaskOrchestrator:
             if deadline and time.monotonic() > deadline:
                 break
         return self.get_status(tid)
-
 
     def result(self, task_id: str) -> dict[str, Any]:
         """The TaskResult: status, outputs (sizes, hashes), gate results, council reviews,
@@ -407,7 +383,6 @@ class TaskOrchestrator:
                                 + (f" (known: {', '.join(names[:10])})" if names else " (none yet)"))
         return f"circuit {name} reset (closed)"
 
-
     def archive(self, task_id: str) -> dict[str, Any]:
         """Pack a finished task's workspace and logs into archive/<id>.tar.gz."""
         from agent_agency_cli.engine.task_archive import archive_task  # lazy: keeps CLI startup light
@@ -429,7 +404,6 @@ class TaskOrchestrator:
         if age <= 0:
             raise BadInputError("--older-than must be more than 0")
         return purge(self.store, self.paths, age)
-
 
     # -- control --------------------------------------------------------------
 

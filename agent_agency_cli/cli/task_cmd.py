@@ -12,7 +12,6 @@ from agent_agency_cli.cli import task_actions
 from agent_agency_cli.cli.choices import (
     COMPLEXITIES,
     MODES,
-    OVERRIDE_ACTIONS,
     PRIORITIES,
     TASK_STATUSES,
     complete,
@@ -27,17 +26,8 @@ from agent_agency_cli.cli.common import (
     print_json_line,
     write_json_lines,
 )
-from agent_agency_cli.cli.task_support import (
-    refuse_archived_logs,
-    run_control,
-)
-
-app = typer.Typer(help="Create, inspect, follow and steer tasks.", no_args_is_help=True)
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
-NoStartOpt = Annotated[bool, typer.Option("--no-start", help="If the engine running a task is gone, "
-                                          "only say so; do not start a daemon to recover it.")]
-IdArg = Annotated[str, typer.Argument(metavar="TASK_ID", help="Task id or an unambiguous prefix of it.")]
+from agent_agency_cli.cli.task_app import IdArg, JsonOpt, NoStartOpt, app
+from agent_agency_cli.cli.task_support import refuse_archived_logs
 
 
 def _exit_for(status: dict) -> int:
@@ -417,232 +407,12 @@ def watch(
     raise typer.Exit(_exit_for(final))
 
 
-def _done(message: str) -> None:
-    print(message, file=sys.stderr)
-
-
-@app.command()
-@handle_errors
-def pause(task_id: IdArg, as_json: JsonOpt = False) -> None:
-    """Pause: no new step starts and running steps are stopped (SIGSTOP)."""
-    task_actions.pause(task_id, as_json)
-
-
-@app.command()
-@handle_errors
-def resume(task_id: IdArg, as_json: JsonOpt = False) -> None:
-    """Resume a paused or escalated task (SIGCONT, scheduling continues)."""
-    task_actions.resume(task_id, as_json)
-
-
-@app.command()
-@handle_errors
-def cancel(
-    task_id: IdArg,
-    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the audit "
-                                        "trail).")] = task_actions.DEFAULT_CANCEL_REASON,
-    as_json: JsonOpt = False,
-) -> None:
-    """Cancel: SIGTERM then SIGKILL the running steps; pending steps are cancelled."""
-    task_actions.cancel(task_id, reason, as_json)
-
-
-@app.command()
-@handle_errors
-def escalate(
-    task_id: IdArg,
-    reason: Annotated[str, typer.Option("--reason", "-r", help="Why a person must look.")],
-    as_json: JsonOpt = False,
-) -> None:
-    """Stop scheduling and wait for a person (resume or cancel)."""
-    run_control(task_id, as_json, lambda o: o.escalate(task_id, reason))
-
-
-@app.command()
-@handle_errors
-def override(
-    task_id: IdArg,
-    step: Annotated[str, typer.Option("--step", "-s", help="The step to decide on.")],
-    action: Annotated[str, typer.Option("--action", "-a", metavar=metavar(OVERRIDE_ACTIONS),
-                                        autocompletion=complete(OVERRIDE_ACTIONS),
-                                        help="What to do with the step.")],
-    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the audit "
-                                        "trail).")],
-    as_json: JsonOpt = False,
-) -> None:
-    """A manual decision on one step: skip it, mark it succeeded, or retry it."""
-    run_control(task_id, as_json, lambda o: o.override(task_id, step, action, reason))
-
-
-@app.command()
-@handle_errors
-def modify(
-    task_id: IdArg,
-    priority: Annotated[str | None, typer.Option(metavar=metavar(PRIORITIES),
-                                                 autocompletion=complete(PRIORITIES),
-                                                 help="New queue priority.")] = None,
-    deadline: Annotated[str | None, typer.Option(help="New deadline (ISO-8601 or 2h).")] = None,
-    requirements: Annotated[str | None, typer.Option(help="New comma-separated "
-                                                     "requirements.")] = None,
-    mode: Annotated[str | None, typer.Option(metavar=metavar(MODES), autocompletion=complete(MODES),
-                                             help="New mode (from the next step).")] = None,
-    max_cpu: Annotated[int | None, typer.Option("--max-cpu", help="CPU cores for steps "
-                                                "started from now on.")] = None,
-    max_memory: Annotated[str | None, typer.Option("--max-memory", help="Memory limit for "
-                                                   "steps started from now on (512M, 2G).")
-                          ] = None,
-    model: Annotated[list[str] | None, typer.Option("--model", help="Hot-swap: NAME for every model step "
-                                                    "not yet started, or STEP=NAME (repeatable).")] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Change a task's priority, deadline, requirements, mode, resource limits or models."""
-    run_control(task_id, as_json, lambda o: o.modify(
-        task_id, priority=priority, deadline=deadline,
-        requirements=requirements.split(",") if requirements is not None else None,
-        mode=mode, max_cpu=max_cpu, max_memory=max_memory, models=model,
-    ))
-
-
-@app.command()
-@handle_errors
-def retry(task_id: IdArg, as_json: JsonOpt = False) -> None:
-    """Re-run a failed or cancelled task from its failed steps; finished steps are kept."""
-    run_control(task_id, as_json, lambda o: o.retry(task_id))
-
-
-@app.command()
-@handle_errors
-def approve(
-    task_id: IdArg,
-    step: Annotated[str | None, typer.Option("--step", "-s", help="The step to approve (default: "
-                                             "the one waiting).")] = None,
-    all_remaining: Annotated[bool, typer.Option("--all-remaining", help="Also approve every later "
-                                                "step of this task (strict mode stops asking).")] = False,
-    group: Annotated[bool, typer.Option("--group", help="Also approve the other steps of its "
-                                        "parallel group (strict mode): they start without asking.")] = False,
-    as_json: JsonOpt = False,
-) -> None:
-    """Approve the step awaiting approval (strict mode, a gate decision, a manual review)."""
-    if group and all_remaining:
-        raise fail("--group and --all-remaining cannot go together (--all-remaining already covers the group)", 2)
-    run_control(task_id, as_json, lambda o: o.approve(task_id, step, all_remaining, group=group))
-
-
-@app.command()
-@handle_errors
-def reject(
-    task_id: IdArg,
-    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the audit trail).")],
-    step: Annotated[str | None, typer.Option("--step", "-s", help="The step to reject.")] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Reject the step awaiting approval: the step fails, and so does the task."""
-    run_control(task_id, as_json, lambda o: o.reject(task_id, reason, step))
-
-
-@app.command()
-@handle_errors
-def review(
-    task_id: IdArg,
-    approve_: Annotated[bool, typer.Option("--approve", help="Let the task run.")] = False,
-    reject_: Annotated[bool, typer.Option("--reject", help="Refuse it: the task fails.")] = False,
-    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (kept with the review).")] = "",
-    as_json: JsonOpt = False,
-) -> None:
-    """Decide a blocking council review (a high or critical risk task waits in awaiting_review)."""
-    from agent_agency_cli.errors import BadInputError
-
-    if approve_ == reject_:
-        raise BadInputError("give exactly one of --approve or --reject")
-    if reject_ and not reason:
-        raise BadInputError("--reject needs --reason")
-    run_control(task_id, as_json, lambda o: o.review(task_id, approve=approve_, reason=reason or "approved"))
-
-
-@app.command()
-@handle_errors
-def archive(task_id: IdArg, as_json: JsonOpt = False) -> None:
-    """Pack a finished task's workspace and logs into the archive (metadata stays queryable)."""
-    info = orchestrator().archive(task_id)
-    if as_json:
-        print_json(info)
-    else:
-        _done(f"archived to {info['path']} ({info['files']} files, {info['size']} bytes)")
-
-
-@app.command()
-@handle_errors
-def restore(task_id: IdArg, as_json: JsonOpt = False) -> None:
-    """Unpack an archived task's workspace and logs (the archive is kept)."""
-    info = orchestrator().restore(task_id)
-    if as_json:
-        print_json(info)
-    else:
-        _done(f"restored {info['files']} files into {info['task_dir']}")
-
-
-@app.command()
-@handle_errors
-def purge(
-    older_than: Annotated[str, typer.Option("--older-than", help="Archive finished tasks older "
-                                            "than this (30d, 12h).")] = "30d",
-    as_json: JsonOpt = False,
-) -> None:
-    """Archive every finished task older than --older-than."""
-    done, errors = orchestrator().purge(older_than)
-    if as_json:
-        print_json({"archived": done, "errors": errors})
-    else:
-        _done(f"archived {len(done)} task(s)" + (f"; {len(errors)} refused:" if errors else ""))
-        for e in errors:
-            _done(f"  {e}")
-
-
-@app.command()
-@handle_errors
-def metrics(
-    task_id: IdArg,
-    step: Annotated[str | None, typer.Option("--step", "-s", help="Only this step (with its samples).")] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Per-step CPU, memory, I/O and GPU figures, and the task's aggregate metrics."""
-    data = orchestrator().step_metrics(task_id, step)
-    if as_json:
-        print_json(data)
-        return
-    from rich.table import Table
-
-    from agent_agency_cli.cli.render import console
-    from agent_agency_cli.units import format_duration
-
-    t = Table(box=None, pad_edge=False, header_style="bold dim")
-    for col in ("step", "status", "worker", "time", "cpu mean/max %", "peak rss", "read/write", "threads",
-                "samples"):
-        t.add_column(col, justify="left" if col in ("step", "status", "worker") else "right",
-                     overflow="fold" if col == "worker" else "ellipsis")
-    for s in data["steps"]:
-        m = s["summary"] or {}
-
-        def mib(v: object) -> str:
-            return f"{v / 1048576:.1f} MiB" if isinstance(v, int | float) else "-"
-
-        t.add_row(s["name"], s["status"], s["worker"] or "-", format_duration(s["duration"]),
-                  f"{m.get('cpu_percent_mean') or 0:.0f}/{m.get('cpu_percent_max') or 0:.0f}" if m else "-",
-                  mib(m.get("rss_peak_bytes")), f"{mib(m.get('read_bytes'))}/{mib(m.get('write_bytes'))}",
-                  str(m.get("threads_max", "-")), str(m.get("samples", len(s["samples"]))))
-    out = console()
-    out.print(t)
-    task = data["task"]
-    out.print(f"task: {format_duration(task.get('duration'))}, cpu {task.get('cpu_usage_percent') or 0:.0f}%, "
-              f"peak memory {task.get('memory_usage_mb') or 0:.0f} MiB, retries {task.get('retry_count')}, "
-              f"errors {task.get('error_count')}")
-    if task.get("model_calls"):
-        from agent_agency_cli.cli.model_render import money
-
-        out.print(f"model calls: {task['model_calls']}, cost {money(task.get('model_cost'))}", highlight=False)
-
-
-from agent_agency_cli.cli import plan_cmd  # noqa: E402  (registers `task plan`)
+# The other command modules register on the same app (imported for that side effect).
+from agent_agency_cli.cli import (  # noqa: E402, F401
+    plan_cmd,
+    task_control_cmd,
+    task_storage_cmd,
+)
 
 plan_cmd.register(app)
 

@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent_agency_cli.archive_files import archive_task_files, restore_task_files, select_for_purge
+from agent_agency_cli.archive_files import archive_task_files, restore_task_files
+from agent_agency_cli.archive_purge import select_for_purge
 from agent_agency_cli.errors import AgencyError, ConflictError
 from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.models import TaskStatus

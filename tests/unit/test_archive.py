@@ -20,8 +20,8 @@ from agent_agency_cli.archive_files import (
     archive_task_files,
     read_archive_metadata,
     restore_task_files,
-    select_for_purge,
 )
+from agent_agency_cli.archive_purge import select_for_purge
 from agent_agency_cli.errors import BadInputError, ConflictError, NotFoundError
 
 TASK_ID = "7f3a2c"

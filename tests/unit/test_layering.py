@@ -16,7 +16,7 @@ LAYERS: dict[str, int] = {
     "config": 1, "paths": 1, "request": 1, "procgroup": 1,
     "store": 2,
     "planning": 3, "security": 3, "validation": 3, "council": 3, "executors": 3, "gates": 3, "workers": 3,
-    "archive_files": 3, "notify": 3, "learning": 3,
+    "archive_files": 3, "archive_purge": 3, "notify": 3, "learning": 3,
     "engine": 4, "backends": 4,  # backends: the Ray node agent samples with the engine's TreeSampler
     "orchestrator": 5, "orchestration": 5,
     "cli": 6, "tui": 6, "api": 6,
