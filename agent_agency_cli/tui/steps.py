@@ -379,7 +379,7 @@ class StepsTable(ScrollView, can_focus=True):
         dur = self._live_duration(st)
         return (status, None if progress is None else int(progress * 100),
                 None if dur is None else duration(dur), st.get("attempt"), st.get("max_attempts"),
-                st.get("exit_code"), st.get("worker"), bool(st.get("gates")) and _gate_mark(st),
+                shown_exit(st), st.get("worker"), bool(st.get("gates")) and _gate_mark(st),
                 self.wide, self.name_width)
 
     def _cells(self, name: str, bracket: str, group: int) -> dict[str, Text]:

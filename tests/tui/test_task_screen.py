@@ -319,3 +319,20 @@ async def test_a_flooding_log_keeps_the_newest_lines_and_says_what_it_left_out(o
         assert text.startswith("following · l holds") and f"{log.dropped:,} older lines dropped · " in text, text
         assert log.dropped > 0 and log.dropped + log.line_count < 20000  # older lines left out, and said so
     orch.cancel(tid, "test over")
+
+
+async def test_the_steps_table_redraws_only_the_rows_that_changed(orch):
+    # issue 13: with 1,000 steps an update redraws the changed rows, not the table
+    steps = [{"name": f"s{i:04d}", "run": "true"} for i in range(1000)]
+    tid = orch.submit_task(shell_plan(*steps), start_daemon=False)
+    app = create_app(orch, tid)
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = app.screen.query_one("#steps")
+        await wait_until(pilot, lambda: len(table.steps) == 1000, what="the steps")
+        table.update_rows(None)
+        assert table.flush() == 0  # nothing changed: nothing redrawn
+        table.steps["s0500"]["status"] = "running"
+        table.steps["s0007"]["exit_code"] = 0  # not shown for a pending step: no redraw
+        table.update_rows(None)
+        assert table.flush() == 1
+        assert "●" in step_cell(app, "s0500")
