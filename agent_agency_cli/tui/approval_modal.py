@@ -2,7 +2,7 @@
 
 Shows the command, workdir, resources, risk and gates of the step awaiting
 approval, with Approve / Reject / Approve group (the other steps of its parallel
-group start without asking, as `task approve ID --group`) / Approve all remaining /
+group start without asking, as `task approve ID --group`) / All remaining (approve every step still to come) /
 Details. The task screen closes it by itself when the approval is given elsewhere
 (another terminal, `task approve`).
 """
@@ -72,7 +72,7 @@ class ApprovalModal(DecisionModal):
                        Button("Reject", id="reject", variant="error")]
             if self.group:
                 buttons.append(Button(f"Approve group ({len(self.group) + 1})", id="group"))
-            buttons += [Button("Approve all remaining", id="all"), Button("Details", id="details")]
+            buttons += [Button("All remaining", id="all"), Button("Details", id="details")]
             yield self.decision_buttons(*buttons)
             yield Label("a approve · x reject" + (" · g group" if self.group else "")
                         + " · A all · d details · Esc later", classes="dialog-hint")
