@@ -13,6 +13,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
+from agent_agency_cli.security.terminal import strip_controls
 from agent_agency_cli.step_view import gaps_note, gate_failed, shown_reason, shown_status
 from agent_agency_cli.tui.format import GATE_FAILED_ICON, Palette, duration, icon, local_hms, status_label
 
@@ -108,6 +109,7 @@ class StepDetails(Static):
         if note is None:
             return []
         head, gaps = note
+        gaps = [strip_controls(g) for g in gaps]  # a requirement's words must not drive the terminal
         out = [Text(head + ":", style=pal.warning)]
         shown = gaps if self.expanded or len(gaps) <= 3 else gaps[:2]
         if self.expanded:  # `d`: every gap in full, wrapped to the pane
