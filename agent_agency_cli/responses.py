@@ -39,6 +39,7 @@ class GateView(_View):
     score: float | None = None
     violations: Any = None
     attempt: int | None = None
+    evidence: list[str] | None = Field(None, description="Files the gate left (reports, tool output).")
 
 
 class StepView(_View):

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from agent_agency_cli.security.terminal import strip_controls, strip_value
-from agent_agency_cli.step_view import shown_exit, shown_reason, shown_tries
+from agent_agency_cli.step_view import GATE_OK, gaps_note, gate_failed, shown_exit, shown_reason, shown_tries
 from agent_agency_cli.units import format_duration
 
 
@@ -67,12 +67,7 @@ def waiting_note(s: dict[str, Any]) -> str | None:
     return None
 
 
-_GATE_OK = ("passed", "skipped")
-
-
-def gate_failed(step: dict[str, Any]) -> bool:
-    """A gate of this step did not pass (advisory ones included)."""
-    return any(g.get("status") not in _GATE_OK for g in step.get("gates") or [])
+_GATE_OK = tuple(GATE_OK)
 
 
 def gate_summary(gates: list[dict[str, Any]]) -> str:
@@ -108,11 +103,10 @@ def gate_lines(gates: list[dict[str, Any]]) -> list[str]:
 
 def completion_lines(status: str, completion: dict[str, Any] | None) -> list[str]:
     """Why a task is partially_completed (or what the final review found): its gaps."""
-    gaps = (completion or {}).get("gaps") or []
-    if not gaps:
+    note = gaps_note(status, completion)
+    if note is None:
         return []
-    head = ("partially completed: every step ran, but the final review found gaps"
-            if status == "partially_completed" else "gaps found by the final review")
+    head, gaps = note
     return [f"{head}:", *(f"  - {g}" for g in gaps)]
 
 

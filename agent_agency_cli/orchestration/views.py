@@ -208,7 +208,8 @@ def task_status(store: Store, paths: HomePaths, task_id: str, *, interventions: 
     gates_by_step: dict[str, list[dict[str, Any]]] = {}
     for g in store.gate_results(tid):
         gates_by_step.setdefault(g["step"], []).append(
-            {k: g[k] for k in ("gate", "name", "required", "status", "score", "violations", "attempt")})
+            {k: g[k] for k in ("gate", "name", "required", "status", "score", "violations", "attempt",
+                                 "evidence")})
     approval = None
     if data["status"] in ("awaiting_approval", "paused"):
         # Read from the table, not the steps shown: a page may hold none of them.

@@ -21,6 +21,7 @@ from agent_agency_cli.security.terminal import strip_value
 from agent_agency_cli.units import format_duration
 
 ICONS: dict[str, str] = STATUS_ICONS
+GATE_FAILED_ICON = "◐"  # a completed step whose gate failed (as the CLI's `◐ completed, gate failed`)
 
 # status -> theme variable (or a plain Rich style) used for its colour
 _ROLE: dict[str, str] = {
