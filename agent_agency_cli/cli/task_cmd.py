@@ -41,7 +41,8 @@ def _exit_for(status: dict) -> int:
 @handle_errors
 def create(
     plan: Annotated[str | None, typer.Option("--plan", "-p", metavar="FILE", help="Plan file (YAML) "
-                                             "listing the steps (required).")] = None,
+                                             "listing the steps. Required unless --description is "
+                                             "given for the planner to plan.")] = None,
     description: Annotated[str | None, typer.Option("--description", "-d",
                                                     help="What the task is for.")] = None,
     mode: Annotated[str | None, typer.Option(metavar=metavar(MODES), autocompletion=complete(MODES),
