@@ -87,8 +87,8 @@ class Approvals:
 
     def preapprove(self, names: list[str]) -> None:
         """`task approve --group`: these steps (of the approved step's parallel group) start
-        without asking, and may run at the same time. Kept in memory: after an engine
-        restart they are asked about again (the safe side)."""
+        without asking, and may run at the same time. The step_approved event records the
+        group, so a restarted engine reloads it (Store.group_approved_steps)."""
         self.preapproved.update(names)
         self.notify()
 

@@ -77,7 +77,8 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
         self.failure_reason: str | None = None
         self.failure_recoverable = True
         self.approve_all = bool(task["approve_all"])
-        self.preapproved: set[str] = set()  # strict mode: approved with their group (approve --group)
+        # strict mode: approved with their group (approve --group); kept across engine restarts
+        self.preapproved: set[str] = self.store.group_approved_steps(self.task_id)
         self.awaiting: str | None = None
         self.risk = json.loads(task["risk"]) if task["risk"] else None
         self.requirements: list[str] = json.loads(task["requirements"] or "[]")
