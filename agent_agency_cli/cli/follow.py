@@ -36,26 +36,50 @@ def follow(
 
 
 def _follow_live(orch: TaskOrchestrator, tid: str, after: int) -> dict:
+    """The live view, redrawn in place. It is transient: a question (strict mode) first
+    erases it and prints the view once, whole, as context; the question follows, and a
+    fresh view starts under the answer. (Restarting the same Live would move the cursor up
+    by the height of its last drawing, over the question, and leave pieces of the old
+    header in the scrollback.) At the end the final view is printed once, to stay."""
     from rich.live import Live
 
+    out = console(stderr=True)
     recent: list[str] = []
     status = orch.get_status(tid)
-    with Live(follow_view(status, recent), console=console(stderr=True), auto_refresh=False,
-              transient=False) as live:
+
+    def view() -> Live:
+        live = Live(follow_view(status, recent), console=out, auto_refresh=False, transient=True)
+        live.start(refresh=True)
+        return live
+
+    live = view()
+    try:
         for ev in orch.follow(tid, after=after, heartbeat=0.5):
             if ev is not None:
                 line = event_line(ev)
                 if line and ev["kind"] != "step_progress":
                     recent.append(line)
-                if ev["kind"] == "approval_requested" and sys.stdin.isatty():
-                    live.stop()
+                if ev["kind"] == "approval_requested" and sys.stdin.isatty() and awaits(orch, tid, ev):
+                    live.stop()  # erases the live view; printed once, whole, above the question
+                    out.print(follow_view(orch.get_status(tid), recent))
                     ask_approval(orch, tid, ev)
-                    live.start()
+                    status = orch.get_status(tid)
+                    live = view()
+                    continue
             status = orch.get_status(tid)
             live.update(follow_view(status, recent), refresh=True)
         status = orch.get_status(tid)
-        live.update(follow_view(status, recent), refresh=True)
+    finally:
+        live.stop()
+        out.print(follow_view(status, recent))  # the last view stays, also after Ctrl-C
     return status
+
+
+def awaits(orch: TaskOrchestrator, tid: str, ev: dict) -> bool:
+    """The step of this approval_requested event still awaits a decision (not decided
+    from another terminal meanwhile, and not superseded by the next step's question)."""
+    s = orch.get_status(tid)
+    return s["status"] == "awaiting_approval" and (s.get("approval") or {}).get("step") == ev["payload"].get("step")
 
 
 def follow_in_thread(orch_factory, tid: str, *, live: bool) -> threading.Thread:  # type: ignore[no-untyped-def]
@@ -75,15 +99,14 @@ def ask_approval(orch: TaskOrchestrator, tid: str, ev: dict) -> None:
     goes away by itself when the step is decided from another terminal."""
     out = console(stderr=True)
     p = ev["payload"]
-    if orch.get_status(tid)["status"] != "awaiting_approval":
-        return  # already decided elsewhere
+    if not awaits(orch, tid, ev):
+        return  # already decided elsewhere: never ask about it
     what = {"start": "run", "gate_violation": "accept despite gate violations",
             "manual_review": "pass the manual review of"}.get(p.get("kind"), "run")
     out.print(f"[bold]approve?[/bold] {what} step [bold]{p['step']}[/bold]: {p.get('command')}")
 
     def still_waiting() -> bool:
-        s = orch.get_status(tid)
-        return s["status"] == "awaiting_approval" and (s.get("approval") or {}).get("step") == p["step"]
+        return awaits(orch, tid, ev)
 
     try:
         _ask_loop(orch, tid, p, out, still_waiting)
