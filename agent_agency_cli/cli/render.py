@@ -114,7 +114,9 @@ def steps_table(s: dict[str, Any], critical: set[str] | None = None) -> Table:
     t.add_column("detail", overflow="fold")
     critical = critical or set()
     for st in s["steps"]:
-        name, status, tries, took, code, detail = _step_cells(st, critical, s.get("mode"))
+        name, status, tries, took, code, detail = _step_cells(st, s.get("mode"))
+        if name in critical:
+            name += " ★"  # on a terminal only: piped, the critical path is a line of its own
         t.add_row(name, step_status_text(status), tries, took, code, detail)
     return t
 
@@ -138,7 +140,7 @@ def render_status(s: dict[str, Any], verbose: bool, gates: list[dict[str, Any]] 
     if out.is_terminal and len(s["steps"]) <= RICH_TABLE_MAX_ROWS:
         out.print(steps_table(s, critical))
     else:
-        out.file.write("\n".join(steps_plain_lines(s, critical)) + "\n")
+        out.file.write("\n".join(steps_plain_lines(s)) + "\n")
     from agent_agency_cli.cli.model_render import model_lines
 
     for line in model_lines(s):

@@ -17,9 +17,9 @@ STALE = ("exit_code", "reason", "finished_at", "duration", "started_at")
 
 
 def _row(cli, tid: str, name: str) -> str:
-    """The step's row of the plain table, without the critical path's star."""
+    """The step's row of the plain table."""
     rows = cli("task", "status", tid, COLUMNS="200").stdout.splitlines()
-    return next(r for r in rows if r.split() and r.split()[0] == name).replace(" ★", "")
+    return next(r for r in rows if r.split() and r.split()[0] == name)
 
 
 def _attempts(cli, tid: str) -> list[dict]:
