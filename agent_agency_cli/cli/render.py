@@ -276,7 +276,8 @@ def _event_text(ev: dict[str, Any]) -> str | None:
     if kind.scope == "step":
         return f"{t}  {step}  {kind.value.removeprefix('step_')}"
     if kind is EventKind.TASK_CREATED:
-        return f"{t}  task {ev['task_id']} created: {p.get('description')} ({p.get('steps')} steps)"
+        n = p.get("steps")
+        return f"{t}  task {ev['task_id']} created: {p.get('description')} ({n} step{'' if n == 1 else 's'})"
     if kind in TASK_ENDINGS_WITH_REASON:
         return f"{t}  task {p.get('status')}: {p.get('reason')}"
     if kind is EventKind.TASK_MODIFIED:

@@ -421,3 +421,12 @@ def test_piped_status_rows_are_words_in_fixed_columns(write_plan):
     rows = {ln.split()[0]: ln.split()[1] for ln in table if ln.strip()}
     assert rows == {"a": "completed", "b": "completed", "side": "completed"}
     assert not any(glyph in "\n".join(lines) for glyph in "★✓✗●◌")
+
+
+def test_created_event_counts_steps_in_words():
+    from agent_agency_cli.cli.render import event_line
+
+    ev = {"kind": "task_created", "task_id": "abc123", "ts": "2026-01-01T00:00:00Z", "step": None,
+          "payload": {"description": "d", "steps": 1}}
+    assert event_line(ev).endswith("created: d (1 step)")
+    assert event_line({**ev, "payload": {"description": "d", "steps": 2}}).endswith("(2 steps)")
