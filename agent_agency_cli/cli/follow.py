@@ -95,7 +95,7 @@ def follow_in_thread(orch_factory, tid: str, *, live: bool) -> threading.Thread:
 
 
 def ask_approval(orch: TaskOrchestrator, tid: str, ev: dict) -> None:
-    """Strict mode on a TTY: ask right here (approve / reject / details / all); the question
+    """Strict mode on a TTY: ask right here (approve / reject / details / group / all); the question
     goes away by itself when the step is decided from another terminal."""
     out = console(stderr=True)
     p = ev["payload"]
@@ -119,14 +119,15 @@ def _ask_loop(orch, tid: str, p: dict, out, still_waiting) -> None:  # type: ign
     from agent_agency_cli.errors import AgencyError
 
     while True:
-        choice = read_answer(out, "  \\[a]pprove, \\[r]eject, \\[d]etails, approve \\[A]ll remaining "
-                                  "(a): ", still_waiting)
+        # a: this step; g: and the rest of its parallel group; A: and every later step
+        choice = read_answer(out, "  \\[a]pprove, \\[r]eject, \\[d]etails, approve its \\[g]roup or "
+                                  "\\[A]ll (a): ", still_waiting)
         if choice is None:  # answered from another terminal (or the task moved on)
             out.print(f"  step {p['step']} was decided elsewhere; following on")
             return
         choice = choice or "a"
-        if choice not in ("a", "r", "d", "A"):
-            out.print("  answer a, r, d or A")
+        if choice not in ("a", "r", "d", "g", "A"):
+            out.print("  answer a, r, d, g or A")
             continue
         try:
             if choice == "d":
@@ -142,8 +143,8 @@ def _ask_loop(orch, tid: str, p: dict, out, still_waiting) -> None:  # type: ign
                     return
                 reason = reason or "rejected at the prompt"
                 out.print(orch.reject(tid, reason, p["step"]))
-            else:
-                out.print(orch.approve(tid, p["step"], all_remaining=choice == "A"))
+            else:  # g: the other steps of its parallel group start without asking (task approve --group)
+                out.print(orch.approve(tid, p["step"], all_remaining=choice == "A", group=choice == "g"))
         except AgencyError as exc:
             out.print(f"  {exc}")
         return

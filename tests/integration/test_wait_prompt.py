@@ -53,12 +53,15 @@ class _Scrollback:
         return [line.rstrip() for line in [*above, *self.screen.display]]
 
     def wait_for(self, text: str, timeout: float = 60.0) -> list[str]:
+        return self.wait_until(lambda lines: any(text in line for line in lines), timeout, text)
+
+    def wait_until(self, predicate, timeout: float = 60.0, what: str = "the expected lines") -> list[str]:  # type: ignore[no-untyped-def]
         import select
         import time
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if any(text in line for line in self.lines()):
+            if predicate(self.lines()):
                 return self.lines()
             ready, _, _ = select.select([self.fd], [], [], 0.1)
             if ready:
@@ -68,7 +71,7 @@ class _Scrollback:
                     break
             elif self.proc.poll() is not None:
                 break
-        raise AssertionError(f"{text!r} not on the terminal:\n" + "\n".join(self.lines()[-30:]))
+        raise AssertionError(f"{what!r} not on the terminal:\n" + "\n".join(self.lines()[-30:]))
 
 
 def test_the_scrollback_has_whole_views_and_no_stale_question(cli, home, write_plan):
@@ -100,3 +103,23 @@ def test_the_scrollback_has_whole_views_and_no_stale_question(cli, home, write_p
     decided = next(i for i, line in enumerate(lines) if "step first was decided elsewhere" in line)
     assert decided < next(i for i, line in enumerate(lines) if line.startswith("approve? run step second"))
     assert not any("approve?" in line and "plan" in line for line in lines)  # nothing drawn over a question
+
+
+def test_g_at_the_prompt_approves_the_whole_parallel_group(cli, home, write_plan):
+    plan = write_plan("steps:\n  - {name: setup, run: 'true'}\n  - {name: lint, needs: [setup], run: 'true'}\n"
+                      "  - {name: test, needs: [setup], run: 'true'}\n")
+    with in_pty(["task", "create", "--plan", str(plan), "--mode", "strict", "--wait"], home,
+                cols=80, rows=24) as (proc, term):
+        sb = _Scrollback(term.fd, proc)
+        lines = sb.wait_for("approve? run step setup")
+        assert "  [a]pprove, [r]eject, [d]etails, approve its [g]roup or [A]ll (a):" in lines, "\n".join(lines)
+        tid = next(m.group(1) for line in lines if (m := re.match(r"^([0-9a-f]{6})$", line)))
+        os.write(term.fd, b"a\n")
+        sb.wait_until(lambda ls: sum(x.startswith("approve? run step ") for x in ls) == 2)
+        os.write(term.fd, b"g\n")
+        lines = sb.wait_for(f"task {tid} completed")
+        assert proc.wait(timeout=30) == 0
+    asked = [x.split()[3].rstrip(":") for x in lines if x.startswith("approve? ")]
+    assert asked[0] == "setup" and asked[1] in ("lint", "test") and len(asked) == 2  # the other: never asked
+    assert any(x.startswith("approved steps ") and "(parallel group)" in x for x in lines), "\n".join(lines)
+    assert [s["status"] for s in cli.status(tid)["steps"]] == ["completed"] * 3
