@@ -97,3 +97,19 @@ def test_a_step_re_run_after_a_crash_is_one_more_try_and_starts_clean(cli, home,
     done = cli.wait_status(tid, lambda s: s["status"] == "completed")
     assert [(h["attempt"], h["status"]) for h in _attempts(cli, tid)] == [(1, "interrupted"), (2, "completed")]
     assert done["steps"][0]["exit_code"] == 0
+
+
+def test_a_step_waiting_to_retry_keeps_only_why_and_when(cli, write_plan, tmp_path):
+    flag = tmp_path / "second-try"
+    # fails once (exit 3), then waits a long backoff: long enough to look at the row
+    plan = write_plan(f"steps:\n  - name: flaky\n    run: test -e {flag} || {{ touch {flag}; exit 3; }}\n"
+                      "    retries: {attempts: 2, initial: 60s, max: 60s, jitter: false}\n")
+    tid = cli("task", "create", "--plan", str(plan)).stdout.strip()
+    status = cli.wait_status(tid, lambda s: s["steps"][0]["next_retry_at"] is not None)
+    step = status["steps"][0]
+    assert step["status"] == "pending" and step["reason"] == "exit code 3"
+    assert step["exit_code"] is None and step["finished_at"] is None and step["duration"] is None
+    history = _attempts(cli, tid)
+    assert [(h["attempt"], h["status"], h["exit_code"]) for h in history] == [(1, "failed", 3)]
+    assert cli("task", "cancel", tid).returncode == 0
+    cli.wait_status(tid, lambda s: s["status"] == "cancelled")
