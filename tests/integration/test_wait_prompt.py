@@ -123,3 +123,26 @@ def test_g_at_the_prompt_approves_the_whole_parallel_group(cli, home, write_plan
     assert asked[0] == "setup" and asked[1] in ("lint", "test") and len(asked) == 2  # the other: never asked
     assert any(x.startswith("approved steps ") and "(parallel group)" in x for x in lines), "\n".join(lines)
     assert [s["status"] for s in cli.status(tid)["steps"]] == ["completed"] * 3
+
+
+def test_no_question_about_a_step_decided_before_its_event_was_read(capsys):
+    """The follower reads events after the fact: by the time it reads `first`'s
+    approval_requested, `first` may be approved and `second` waiting. It must not ask about
+    `first` (nor, while `second` waits, take that for `first` still waiting)."""
+    from agent_agency_cli.cli.follow import ask_approval, awaits
+
+    class Status:  # the facade's get_status, frozen at the moment the event is read
+        def __init__(self, status: dict):
+            self.status = status
+
+        def get_status(self, tid: str) -> dict:
+            return self.status
+
+    ev = {"kind": "approval_requested", "payload": {"step": "first", "command": "echo one", "kind": "start"}}
+    moved_on = Status({"status": "awaiting_approval", "approval": {"step": "second"}})
+    assert awaits(moved_on, "abc123", ev) is False
+    ask_approval(moved_on, "abc123", ev)  # returns at once: no question, nothing read from stdin
+    running = Status({"status": "running", "approval": None})
+    ask_approval(running, "abc123", ev)
+    assert "approve?" not in capsys.readouterr().err
+    assert awaits(Status({"status": "awaiting_approval", "approval": {"step": "first"}}), "abc123", ev) is True
