@@ -72,8 +72,8 @@ def create(
                                              "process, without the daemon.")] = False,
     no_start: Annotated[bool, typer.Option("--no-start", help="Only queue it; do not start "
                                            "the daemon.")] = False,
-    hold: Annotated[bool, typer.Option("--hold", help="Store it held: no daemon runs it until "
-                                       "`task release ID`.")] = False,
+    hold: Annotated[bool, typer.Option("--hold", help="Store it held: no daemon runs it (nor is a "
+                                       "dry run simulated) until `task release ID`.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Validate a plan, store it as a queued task and hand it to the engine.
