@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent_agency_cli.errors import BadInputError, NotFoundError, StoredNotStartedError
-from agent_agency_cli.models import FOREGROUND_OWNER, ExecutionMode, TaskStatus
+from agent_agency_cli.models import FOREGROUND_OWNER, HELD_OWNER, ExecutionMode, TaskStatus
 from agent_agency_cli.orchestration import views
 from agent_agency_cli.orchestration.actor import acting_as
 from agent_agency_cli.orchestration.follow import follow_events
@@ -130,8 +130,8 @@ class TaskOrchestrator:
             record_plan(store, tid, planned, steps, sealed)
             if task["status"] == TaskStatus.AWAITING_REVIEW.value:
                 self._notify("awaiting_review", tid)
-            if task["mode"] == ExecutionMode.DRY_RUN.value:
-                self.dry_run(tid)
+            if task["mode"] == ExecutionMode.DRY_RUN.value and reserve != HELD_OWNER:
+                self.dry_run(tid)  # held: simulated by `task release`
             elif start_daemon and task["status"] == TaskStatus.QUEUED.value:
                 self.ensure_daemon()
         except Exception as exc:
@@ -213,7 +213,9 @@ class TaskOrchestrator:
         tid = self.resolve(task_id)
         if not self.store.release_task(tid):
             raise ConflictError(f"task {tid} is not held; only a task created with --hold can be released")
-        if start_daemon:
+        if self.store.get_task(tid)["mode"] == ExecutionMode.DRY_RUN.value:
+            self.dry_run(tid)  # no daemon claims a dry run: it is simulated here, as at submit
+        elif start_daemon:
             self.ensure_daemon()
         return tid
 

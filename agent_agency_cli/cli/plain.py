@@ -120,11 +120,13 @@ def step_status_word(st: dict[str, Any], mode: str | None = None) -> str:
     return str(st["status"])
 
 
-def _step_cells(st: dict[str, Any], critical: set[str], mode: str | None = None
+def _step_cells(st: dict[str, Any], mode: str | None = None
                 ) -> tuple[str, str, str, str, str, str]:
     """One step's cells: name, status, try, time, exit, detail (only what belongs to the
     step's current state: step_view)."""
-    name = st["name"] + (" ★" if st["name"] in critical else "")
+    # No ★ here: piped, each cell is one word (`awk '{print $2}'` is the status); the
+    # critical path is a line of its own above the table (status_lines).
+    name = st["name"]
     active = st["status"] in ("running", "paused")
     detail = shown_reason(st) or (st["progress_message"] if active else "") or ""
     if st["status"] == "pending" and st.get("next_retry_at"):
@@ -144,20 +146,19 @@ def _step_cells(st: dict[str, Any], critical: set[str], mode: str | None = None
     )
 
 
-def steps_plain_lines(s: dict[str, Any], critical: set[str] | None = None) -> list[str]:
+def steps_plain_lines(s: dict[str, Any]) -> list[str]:
     """The steps table as plain aligned lines (header first), linear in the step count."""
-    critical = critical or set()
     rows: list[tuple[str, ...]] = [("step", "status", "try", "time", "exit", "detail")]
-    rows.extend(_step_cells(st, critical, s.get("mode")) for st in s["steps"])
+    rows.extend(_step_cells(st, s.get("mode")) for st in s["steps"])
     return table(rows, frozenset({2, 3, 4}))
 
 
 def status_word(s: dict[str, Any]) -> str:
-    """The task's status as a word; a finished dry run ran nothing and says so; a task
-    created with --hold and not released is `held`."""
+    """The task's status as one word; a finished dry run ran nothing and says so (`dry-run`);
+    a task created with --hold and not released is `held`."""
     if s.get("held"):
         return "held"
-    return "dry run" if s.get("mode") == "dry-run" and s["status"] == "completed" else s["status"]
+    return "dry-run" if s.get("mode") == "dry-run" and s["status"] == "completed" else s["status"]
 
 
 def status_lines(s: dict[str, Any], verbose: bool, gates: list[dict[str, Any]] | None = None) -> list[str]:
@@ -185,11 +186,14 @@ def status_lines(s: dict[str, Any], verbose: bool, gates: list[dict[str, Any]] |
     note = waiting_note(s)
     if note:
         lines.append(note)
+    critical = s["plan"]["critical_path"]
+    if len(s["steps"]) > 1 and critical:
+        lines.append(f"critical path: {', '.join(critical)}")
     lines.append("")
     before, after = selection_lines(s)
     lines.extend(before)
     if s["steps"] or not before:
-        lines.extend(steps_plain_lines(s, set(s["plan"]["critical_path"])))
+        lines.extend(steps_plain_lines(s))
     lines.extend(after)
     from agent_agency_cli.cli.model_render import model_lines
 

@@ -116,7 +116,9 @@ def steps_table(s: dict[str, Any], critical: set[str] | None = None) -> Table:
     t.add_column("detail", overflow="fold")
     critical = critical or set()
     for st in s["steps"]:
-        name, status, tries, took, code, detail = _step_cells(st, critical, s.get("mode"))
+        name, status, tries, took, code, detail = _step_cells(st, s.get("mode"))
+        if name in critical:
+            name += " ★"  # on a terminal only: piped, the critical path is a line of its own
         t.add_row(name, step_status_text(status), tries, took, code, detail)
     return t
 
@@ -144,7 +146,7 @@ def render_status(s: dict[str, Any], verbose: bool, gates: list[dict[str, Any]] 
         if out.is_terminal and len(s["steps"]) <= RICH_TABLE_MAX_ROWS:
             out.print(steps_table(s, critical))
         else:
-            out.file.write("\n".join(steps_plain_lines(s, critical)) + "\n")
+            out.file.write("\n".join(steps_plain_lines(s)) + "\n")
     for line in after:
         out.print(line, style="dim", highlight=False, markup=False, overflow="ignore", crop=False)
     from agent_agency_cli.cli.model_render import model_lines
@@ -237,7 +239,8 @@ def _event_text(ev: dict[str, Any]) -> str | None:
     if kind.scope == "step":
         return f"{t}  {step}  {kind.value.removeprefix('step_')}"
     if kind is EventKind.TASK_CREATED:
-        return f"{t}  task {ev['task_id']} created: {p.get('description')} ({p.get('steps')} steps)"
+        n = p.get("steps")
+        return f"{t}  task {ev['task_id']} created: {p.get('description')} ({n} step{'' if n == 1 else 's'})"
     if kind in TASK_ENDINGS_WITH_REASON:
         return f"{t}  task {p.get('status')}: {p.get('reason')}"
     if kind is EventKind.TASK_MODIFIED:

@@ -78,11 +78,15 @@ def submit(
             print(exc.task_id, flush=True)
         raise
     status = orch.get_status(tid)
-    if not as_json and status["mode"] != "dry-run":  # the dry-run report lists them itself
+    simulated = status["mode"] == "dry-run" and not hold  # a held dry run is simulated at release
+    if not as_json and not simulated:  # the dry-run report lists them itself
         from agent_agency_cli.cli.task_support import print_warnings
 
         print_warnings(orch, tid)
-    if status["mode"] == "dry-run":
+    if hold and not as_json:
+        then = "simulates it (dry run)" if status["mode"] == "dry-run" else "lets the daemon run it"
+        print(f"task {tid} is held: agent-agency-cli task release {tid} {then}", file=sys.stderr)
+    if simulated:
         report = orch.impact_report(tid)
         if as_json:
             print_json(report)

@@ -40,7 +40,8 @@ def _exit_for(status: dict) -> int:
 @handle_errors
 def create(
     plan: Annotated[str | None, typer.Option("--plan", "-p", metavar="FILE", help="Plan file (YAML) "
-                                             "listing the steps (required).")] = None,
+                                             "listing the steps. Required unless --description is "
+                                             "given for the planner to plan.")] = None,
     description: Annotated[str | None, typer.Option("--description", "-d",
                                                     help="What the task is for.")] = None,
     mode: Annotated[str | None, typer.Option(metavar=metavar(MODES), autocompletion=complete(MODES),
@@ -70,8 +71,8 @@ def create(
                                              "process, without the daemon.")] = False,
     no_start: Annotated[bool, typer.Option("--no-start", help="Only queue it; do not start "
                                            "the daemon.")] = False,
-    hold: Annotated[bool, typer.Option("--hold", help="Store it held: no daemon runs it until "
-                                       "`task release ID`.")] = False,
+    hold: Annotated[bool, typer.Option("--hold", help="Store it held: no daemon runs it (nor is a "
+                                       "dry run simulated) until `task release ID`.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Validate a plan, store it as a queued task and hand it to the engine.

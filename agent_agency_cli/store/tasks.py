@@ -11,6 +11,7 @@ from agent_agency_cli.errors import ConflictError, InvalidTransition, NotFoundEr
 from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.models import HELD_OWNER, RESERVED_PREFIX, TaskStatus, check_task_transition
 from agent_agency_cli.store.base import dumps
+from agent_agency_cli.store.steps import FRESH_ATTEMPT_SQL
 from agent_agency_cli.units import format_duration
 
 
@@ -247,7 +248,7 @@ class TaskQueries:
                 raise ConflictError(f"task {task_id} changed state; try again")
             reset = conn.execute(
                 "UPDATE steps SET status = 'pending', max_attempts = MAX(max_attempts, attempt + 1), "
-                "finished_at = NULL WHERE task_id = ? AND status IN "
+                f"{FRESH_ATTEMPT_SQL} WHERE task_id = ? AND status IN "
                 "('failed', 'cancelled', 'interrupted', 'skipped') AND overridden = 0",
                 (task_id,)).rowcount
             self._event(task_id, None, EventKind.TASK_RETRIED,

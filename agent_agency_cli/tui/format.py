@@ -219,7 +219,8 @@ def event_text(ev: Mapping[str, Any], palette: Palette,
         word = kind.removeprefix("task_").replace("_", " ")
         t.append(f"task {word}")
         if kind == EventKind.TASK_CREATED:
-            t.append(f": {p.get('description', '')} ({p.get('steps')} steps)", style="dim")
+            n = p.get("steps")
+            t.append(f": {p.get('description', '')} ({n} step{'' if n == 1 else 's'})", style="dim")
         elif kind == EventKind.TASK_MODIFIED:
             from agent_agency_cli.change_text import describe_changes
 
