@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 30_000
 # The number of migrations in store/migrations.py (a test keeps the two in step).
 # Checked before importing the migrations, so read-only commands skip sqlite-utils.
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 
 class PatientConnection(sqlite3.Connection):

@@ -345,6 +345,21 @@ def m008_learning_by_kind(db: Database) -> None:
     db.execute("CREATE INDEX learning_by_kind ON learning_records(kind, type, executor)")
 
 
+@migrations()
+def m009_submit_requests(db: Database) -> None:
+    # The caller's id of a submission (`task create` through the daemon's socket): a retry
+    # after a lost answer finds the task it stored instead of storing a second one.
+    db.execute(
+        """
+        CREATE TABLE submit_requests (
+            request_id TEXT PRIMARY KEY,
+            task_id TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("CREATE INDEX submit_requests_task ON submit_requests(task_id)")
+
+
 SCHEMA_VERSION = len(migrations._migrations)
 assert SCHEMA_VERSION == db.SCHEMA_VERSION, "update store/db.py SCHEMA_VERSION with the migrations"
 

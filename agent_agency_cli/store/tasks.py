@@ -31,9 +31,12 @@ class TaskQueries:
     """Mixin of Store: the tasks table (each change with its event)."""
 
     def insert_task(self, task: dict[str, Any], steps: Sequence[dict[str, Any]],
-                    review: dict[str, Any] | None = None, shown_description: str | None = None) -> None:
+                    review: dict[str, Any] | None = None, shown_description: str | None = None,
+                    request_id: str | None = None) -> None:
         """Store a new task with its steps, its initial council review and its creation
-        event, atomically. `shown_description` is what the event says (secrets masked)."""
+        event, atomically. `shown_description` is what the event says (secrets masked).
+        `request_id` (the caller's id of this submission) is stored with it: a second insert
+        with the same one raises sqlite3.IntegrityError (see task_for_request)."""
         now = task["created_at"]
         task = self._fields(task["id"], task)
         with self.tx() as conn:
@@ -63,6 +66,9 @@ class TaskQueries:
                     for i, s in enumerate(steps)
                 ],
             )
+            if request_id is not None:
+                conn.execute("INSERT INTO submit_requests (request_id, task_id) VALUES (?, ?)",
+                             (request_id, task["id"]))
             if review is not None:
                 conn.execute(
                     "INSERT INTO reviews (task_id, phase, kind, verdict, data, created_at) "
@@ -82,6 +88,12 @@ class TaskQueries:
                 },
                 now,
             )
+
+    def task_for_request(self, request_id: str) -> str | None:
+        """The id of the task stored for a caller's submission id, if one was."""
+        row = self.conn.execute("SELECT task_id FROM submit_requests WHERE request_id = ?",
+                                (request_id,)).fetchone()
+        return row[0] if row else None
 
     def resolve_id(self, prefix: str) -> str:
         """The full id for an unambiguous prefix; NotFoundError lists candidates otherwise."""
