@@ -54,8 +54,9 @@ def announce_not_started(tid: str, message: str, as_json: bool) -> None:
 
 class BatchOutput:
     """`task create` with several plans: per task, in order, its id line (warnings and
-    notices on stderr) or its error line naming the plan; with --json one array of the
-    tasks' documents ({"plan", "error", "exit_code"} for a refused one) at the end. The
+    notices on stderr) or its error line, which names the plan; with --json one array of the
+    tasks' documents ({"plan", "error", "exit_code"} for a refused one, whose error line
+    still goes to stderr) at the end. The
     exit code is the first refused plan's, else 0."""
 
     def __init__(self, as_json: bool):
@@ -80,14 +81,15 @@ class BatchOutput:
         render_impact(report)
 
     def refused(self, plan: str, message: str, code: int, tid: str | None = None) -> None:
+        """A refused plan: its error line on stderr (with --json too), and its document or,
+        when it was stored but not started, its id."""
         self.code = self.code or code
         if self.as_json:
             doc: dict[str, Any] = {"plan": plan, "error": message, "exit_code": code}
             self.documents.append({"id": tid, "started": False, **doc} if tid else doc)
-            return
-        if tid:
+        elif tid:
             print(tid, flush=True)
-        print_error(f"{plan}: {message}")
+        print_error(message if plan in message else f"{plan}: {message}")  # a plan error names it
 
     def finish(self) -> int:
         if self.as_json:

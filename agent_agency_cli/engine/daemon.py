@@ -163,9 +163,9 @@ def main(argv: list[str] | None = None, services: Sequence[Service] = ()) -> int
         "config": args.config,
         "execution": execution,  # which backend runs and the cluster's size at start
     }
+    stops = [service(paths) for service in services]  # up before daemon.json says we are
     write_private(paths.daemon_info, json.dumps(info))
     log.info("daemon %s started for %s", info["pid"], paths.home)
-    stops = [service(paths) for service in services]
     try:
         anyio.run(engine.serve)
     finally:

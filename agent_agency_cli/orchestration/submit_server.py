@@ -148,6 +148,8 @@ def start(paths: HomePaths) -> Callable[[], None]:
             except Exception as exc:  # never kill the daemon over one request
                 log.exception("submit request failed")
                 answer = {"fallback": f"daemon error: {type(exc).__name__}"}
+            if "fallback" in answer:
+                log.info("submit left to the caller: %s", answer["fallback"])
             try:
                 submit_protocol.send(sock, answer)
             except OSError:
