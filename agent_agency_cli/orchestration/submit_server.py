@@ -11,8 +11,9 @@ same words and exit code as the local path.
 What it cannot reproduce faithfully it declines *before storing anything*, and the client
 runs the local path: a bad request (the local path words the error with the paths as the
 user typed them), a dry run (its report is rendered for the caller's terminal), Python
-steps (their module check depends on the process's import path), a config that does not
-load. Each request carries the client's ids: a request the daemon stored but could not
+steps (their module check depends on the process's import path), a task awaiting review
+whose config has an awaiting_review command hook (it runs in the caller's environment), a
+config that does not load. Each request carries the client's ids: a request the daemon stored but could not
 answer (it died) is found by the local retry, never stored twice.
 """
 
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_agency_cli.errors import AgencyError, StoredNotStartedError
-from agent_agency_cli.models import ExecutionMode
+from agent_agency_cli.models import ExecutionMode, TaskStatus
 from agent_agency_cli.orchestration import submit_protocol
 from agent_agency_cli.paths import HomePaths
 
@@ -70,8 +71,21 @@ class _SettingsCache:
         return settings
 
 
-def _accept(task: dict[str, Any], steps: list[dict[str, Any]]) -> str | None:
+def _acceptor(settings: Any) -> Callable[[dict[str, Any], list[dict[str, Any]]], str | None]:
     """Why a prepared task must be stored by the caller's own process instead (None: not)."""
+    # A command hook runs in the environment of the process that fires it (a webhook is the
+    # same POST from either).
+    hooked = any(h.command and {"awaiting_review", "*"} & set(h.events) for h in settings.notifications.hooks)
+
+    def accept(task: dict[str, Any], steps: list[dict[str, Any]]) -> str | None:
+        if hooked and task["status"] == TaskStatus.AWAITING_REVIEW.value:
+            return "its awaiting_review hooks run in the caller's environment"
+        return _accept(task, steps)
+
+    return accept
+
+
+def _accept(task: dict[str, Any], steps: list[dict[str, Any]]) -> str | None:
     if task["mode"] == ExecutionMode.DRY_RUN.value:
         return "a dry run renders its report for the caller's terminal"
     if task.get("planned") is not None:
@@ -100,11 +114,12 @@ def serve_request(paths: HomePaths, settings_cache: _SettingsCache, message: dic
     from agent_agency_cli.orchestrator import TaskOrchestrator
 
     orch = TaskOrchestrator(paths.home, config=config, settings=settings)
+    accept = _acceptor(settings)
     results: list[dict[str, Any]] = []
     try:
         for request, request_id in zip(requests, ids, strict=True):
             try:
-                tid = submit(orch, request, start_daemon=False, request_id=request_id, accept=_accept)
+                tid = submit(orch, request, start_daemon=False, request_id=request_id, accept=accept)
             except NotServed as exc:
                 return {"fallback": str(exc)}
             except StoredNotStartedError as exc:

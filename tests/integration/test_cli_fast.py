@@ -63,7 +63,8 @@ def _build(home: Path) -> dict[str, str]:
     (home / "plans" / "a.yaml").write_text("steps:\n  - name: a\n    run: \"true\"\n")
     (home / "plans" / "b.yml").write_text("steps:\n  - name: b\n    run: \"true\"\n    estimate: 120\n")
     (home / "no-plans").mkdir()
-    return {"{PLAN}": str(home / "one.yaml"), "{DIR}": str(home / "plans"), "{NODIR}": str(home / "no-plans"), "{RISKY}": str(home / "risky.yaml"),
+    return {"{PLAN}": str(home / "one.yaml"), "{DIR}": str(home / "plans"), "{NODIR}": str(home / "no-plans"),
+            "{RISKY}": str(home / "risky.yaml"),
             "{BROKEN}": str(home / "broken.yaml"), "{SLOW}": str(home / "slow.yaml"),
             "{Q}": queued, "{Q5}": queued[:5], "{D}": done,
             "{F}": failed, "{P}": paused, "{C}": cancelled, "{A}": shared, "{H}": str(home), "{CFG}": str(config)}

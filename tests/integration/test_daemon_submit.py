@@ -19,7 +19,9 @@ import signal
 import sqlite3
 import stat
 import sys
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,8 @@ def work(home: Path, tmp_path: Path, latch: Any) -> Iterator[Path]:
     (work / "plans" / "a.yaml").write_text(ONE)
     (work / "plans" / "b.yaml").write_text(SLOW)
     (work / "alt.yaml").write_text(ALT_CONFIG)
+    (work / "hooked.yaml").write_text(CONFIG + "notifications:\n  hooks:\n    - events: ['*']\n"
+                                      "      command: \"true\"\n")
     (work / "bad-config.yaml").write_text("task_execution:\n  max_concurent_tasks: 1\n")
     gate = latch("blocker")
     with TaskOrchestrator(home=home) as orch:
@@ -163,6 +167,7 @@ DECLINED = [
     "task|create|--plan|py.yaml|--json",
     "task|create|--plan|one.yaml|--plan|broken.yaml|--plan|slow.yaml",
     "--config|bad-config.yaml|task|create|--plan|one.yaml",
+    "--config|hooked.yaml|task|create|--plan|risky.yaml",  # a command hook runs in the caller's env
 ]
 
 
@@ -217,23 +222,40 @@ def test_the_socket_is_private_and_gone_after_stop(home, work, cli, latch):
 
 
 def test_a_daemon_killed_mid_request_stores_the_task_once(home, work, monkeypatch):
-    # The hook runs in the daemon after the commit and before its answer: it SIGKILLs the
-    # daemon. The client gets no answer, retries locally with the same request id, finds
-    # the stored task and prints its id; nothing is stored twice.
+    # The webhook is POSTed by the daemon after the commit and before its answer; the
+    # server that receives it SIGKILLs the daemon. The client gets no answer, retries
+    # locally with the same request id, finds the stored task and prints its id; nothing
+    # is stored twice.
     monkeypatch.chdir(work)
-    killer = work / "kill-daemon.py"
-    killer.write_text(f"import json, os, signal\n"
-                      f"os.kill(json.load(open({str(home / 'daemon.json')!r}))['pid'], signal.SIGKILL)\n")
-    (home / "config.yaml").write_text(CONFIG + "notifications:\n  hooks:\n    - events: [awaiting_review]\n"
-                                      f"      command: {sys.executable} {killer}\n      retries: 0\n")
     pid = json.loads((home / "daemon.json").read_text())["pid"]
-    before = _task_ids(home)
-    served: list[int | None] = []
-    code, out, err = _run(["task", "create", "--plan", "risky.yaml"], False, monkeypatch, served)
+    posts: list[dict[str, Any]] = []
+
+    class Killer(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            posts.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            os.kill(pid, signal.SIGKILL)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Killer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        (home / "config.yaml").write_text(
+            CONFIG + "notifications:\n  hooks:\n    - events: [awaiting_review]\n"
+            f"      webhook: http://127.0.0.1:{server.server_port}/hook\n      retries: 0\n")
+        before = _task_ids(home)
+        served: list[int | None] = []
+        code, out, err = _run(["task", "create", "--plan", "risky.yaml"], False, monkeypatch, served)
+    finally:
+        server.shutdown()
     wait_for(lambda: not pid_alive(pid))  # its exit closed the socket; the zombie state may lag
     assert served == [None]  # no answer came: the local path answered
     new = [t for t in _task_ids(home) if t not in before]
     assert len(new) == 1, new
+    assert len(posts) == 1 and new[0] in json.dumps(posts[0])  # the retry did not notify again
     assert code == 0 and out == f"{new[0]}\n"
     assert err.startswith(f"task {new[0]} awaits a council review")
     with TaskOrchestrator(home=home) as orch:
