@@ -135,6 +135,21 @@ def serve_request(paths: HomePaths, settings_cache: _SettingsCache, message: dic
     return {"v": submit_protocol.PROTOCOL, "results": results}
 
 
+def _warm_up(cache: _SettingsCache) -> None:
+    """Load what a submit needs now, not in the first caller's time (the point of the socket).
+    Then the plan file parser (yaml) and the rest load with the first request."""
+    try:
+        import agent_agency_cli.orchestration.submission  # noqa: F401
+        from agent_agency_cli.orchestrator import TaskOrchestrator
+
+        settings = cache.get(None)
+        if settings is not None:  # a plan through every check (the scanner compiles its rules); nothing stored
+            with TaskOrchestrator(cache.home, settings=settings) as orch:
+                orch.prepare({"description": "warm-up", "plan": {"steps": [{"name": "warm", "run": "true"}]}})
+    except Exception:  # the first request then reports whatever this hit
+        log.debug("submit warm-up failed", exc_info=True)
+
+
 def _peer_uid(sock: socket.socket) -> int | None:
     try:
         creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
@@ -195,6 +210,7 @@ def start(paths: HomePaths) -> Callable[[], None]:
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.5},
                               name="submit-socket", daemon=True)
     thread.start()
+    threading.Thread(target=_warm_up, args=(cache,), name="submit-warm-up", daemon=True).start()
     ino = os.stat(path).st_ino
 
     def stop() -> None:

@@ -116,3 +116,16 @@ def test_cli_empty_plan_directory_is_bad_input(cli, tmp_path, home, plans):
     res = cli("task", "create", "--plan", str(tmp_path / "empty"), "--no-start")
     assert res.returncode == 2
     assert res.stderr == f"error: plan directory {tmp_path / 'empty'} holds no plan file (*.yaml, *.yml)\n"
+
+
+def test_the_batch_example_runs_to_the_end(cli, home):
+    from tests.conftest import EXAMPLES
+
+    res = cli("task", "create", "--plan", str(EXAMPLES / "batch"), "--json")
+    assert res.returncode == 0, res.stderr
+    docs = json.loads(res.stdout)
+    assert [d["description"] for d in docs] == ["Batch example - byte-compile a generated module",
+                                                "Batch example - count the words of a generated file"]
+    with TaskOrchestrator() as orch:
+        for d in docs:
+            assert orch.wait(d["id"], timeout=60)["status"] == "completed"
