@@ -180,6 +180,14 @@ def main(argv: list[str] | None = None, services: Sequence[Service] = ()) -> int
         except (OSError, ValueError):
             pass
         log.info("daemon %s stopped", os.getpid())
+    if not engine.stopping and engine.store.has_claimable_task():
+        # An idle exit raced a submit (the socket's, or a local one that saw us alive): the
+        # task must not wait for the next command to start a daemon. Hand over to a new one.
+        lock.close()
+        try:
+            spawn(paths, args.config)
+        except DaemonError as exc:
+            log.error("could not start a successor for the queued tasks: %s", exc)
     return 0
 
 

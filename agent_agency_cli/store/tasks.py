@@ -27,6 +27,10 @@ def ambiguous_message(prefix: str, rows: Sequence[sqlite3.Row], now: float) -> s
     return f"task id {prefix!r} is ambiguous, type more of it: {'; '.join(shown)}{more}"
 
 
+# A task an engine may take: queued, not a dry run, not reserved (held, foreground).
+_CLAIMABLE = f"status = 'queued' AND mode != 'dry-run' AND (owner IS NULL OR owner NOT LIKE '{RESERVED_PREFIX}%')"
+
+
 class TaskQueries:
     """Mixin of Store: the tasks table (each change with its event)."""
 
@@ -181,13 +185,16 @@ class TaskQueries:
             )
             self._event(task_id, None, event, payload, now)
 
+    def has_claimable_task(self) -> bool:
+        """Whether some queued task waits for an engine to claim it."""
+        return self.conn.execute(f"SELECT 1 FROM tasks WHERE {_CLAIMABLE} LIMIT 1").fetchone() is not None
+
     def claim_next_task(self, owner: str) -> sqlite3.Row | None:
         """Atomically take the best queued task (priority, then age) for this engine."""
         now = time.time()
         with self.tx() as conn:
             row = conn.execute(
-                "SELECT id, started_at FROM tasks WHERE status = 'queued' AND mode != 'dry-run' "
-                f"AND (owner IS NULL OR owner NOT LIKE '{RESERVED_PREFIX}%') "
+                f"SELECT id, started_at FROM tasks WHERE {_CLAIMABLE} "
                 "ORDER BY priority_rank DESC, created_at ASC, rowid ASC LIMIT 1"
             ).fetchone()
             if row is None:

@@ -279,3 +279,32 @@ def test_a_stale_socket_falls_back_and_a_new_daemon_serves(home, work, monkeypat
     code, out, _ = _run(["task", "create", "--plan", "one.yaml"], False, monkeypatch, served)
     assert code == 0 and served[-1] == 0
     assert len(_task_ids(home)) == len(before) + 2
+
+
+RACED_IDLE_EXIT = r"""
+import sys
+from agent_agency_cli.engine import daemon, engine
+from agent_agency_cli.orchestrator import TaskOrchestrator
+
+async def decide_to_exit(self, tg, *, claim):
+    # The engine found nothing to do and exits idle; just then a submit commits a task.
+    with TaskOrchestrator(home=self.paths.home) as orch:
+        orch.submit_task({"description": "raced the idle exit", "plan": {"steps": [
+            {"name": "only", "run": "true"}]}}, start_daemon=False)
+
+engine.Engine._control_loop = decide_to_exit
+daemon.run_process()
+"""
+
+
+def test_a_task_stored_as_the_daemon_exits_idle_gets_a_new_daemon(home):
+    import subprocess
+
+    res = subprocess.run([sys.executable, "-c", RACED_IDLE_EXIT, "--home", str(home)], capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    with TaskOrchestrator(home=home) as orch:
+        tid = orch.list_tasks(None, None)[0]["id"]
+        # Nobody else starts a daemon here: the exiting one handed over to a successor.
+        assert orch.wait(tid, timeout=60)["status"] == "completed"
+        assert orch.daemon_status() is not None
