@@ -18,7 +18,6 @@ from agent_agency_cli.errors import BadInputError, NotFoundError
 from agent_agency_cli.event_kinds import EventKind, public_payload
 from agent_agency_cli.models import HELD_OWNER, StepStatus, TaskStatus, count_statuses, progress
 from agent_agency_cli.paths import HomePaths
-from agent_agency_cli.planning.dag import longest_path, topological_levels
 from agent_agency_cli.store import Store
 from agent_agency_cli.timeutil import iso
 
@@ -96,6 +95,9 @@ def _remaining(steps: list[sqlite3.Row], now: float) -> float | None:
             weights.append(max(est - active, 0.0))
         else:
             weights.append(est)
+    # Here, not at import: the DAG module's dataclasses (inspect, dis) cost list/pause/cancel.
+    from agent_agency_cli.planning.dag import longest_path, topological_levels
+
     _, order = topological_levels(names, preds)
     total, _ = longest_path(order, preds, weights)
     return total
