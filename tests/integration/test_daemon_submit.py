@@ -308,3 +308,26 @@ def test_a_task_stored_as_the_daemon_exits_idle_gets_a_new_daemon(home):
         # Nobody else starts a daemon here: the exiting one handed over to a successor.
         assert orch.wait(tid, timeout=60)["status"] == "completed"
         assert orch.daemon_status() is not None
+
+
+@pytest.mark.parametrize("message", [
+    {"v": 99, "requests": [{"plan": "/x.yaml"}], "request_ids": ["a"]},
+    {"v": 1, "requests": [{"plan": "/x.yaml", "shell": "rm -rf /"}], "request_ids": ["a"]},
+    {"v": 1, "requests": [{"plan": "/x.yaml"}], "request_ids": []},
+    {"v": 1, "config": "relative.yaml", "requests": [{"plan": "/x.yaml"}], "request_ids": ["a"]},
+])
+def test_the_daemon_declines_what_it_does_not_understand(home, work, message):
+    from agent_agency_cli.orchestration import submit_protocol
+
+    before = _task_ids(home)
+    message = {**message, "requests": [{**r, "plan": str(work / "one.yaml")} for r in message["requests"]]}
+    answer = daemon_submit._exchange(str(home / "daemon.sock"), message)
+    assert answer is not None and set(answer) == {"fallback"}
+    assert _task_ids(home) == before
+    # Not a line of JSON at all: the daemon closes the connection without an answer.
+    import socket
+
+    with socket.socket(socket.AF_UNIX) as sock, submit_protocol.address(str(home / "daemon.sock")) as addr:
+        sock.connect(addr)
+        sock.sendall(b"not json\n")
+        assert submit_protocol.receive(sock) is None
