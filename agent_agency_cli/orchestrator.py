@@ -14,12 +14,12 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent_agency_cli.errors import BadInputError, NotFoundError, StoredNotStartedError
-from agent_agency_cli.models import FOREGROUND_OWNER, HELD_OWNER, ExecutionMode, TaskStatus
+from agent_agency_cli.errors import AgencyError, BadInputError, NotFoundError
+from agent_agency_cli.models import ExecutionMode, TaskStatus
 from agent_agency_cli.orchestration import views
 from agent_agency_cli.orchestration.actor import acting_as
 from agent_agency_cli.orchestration.follow import follow_events
@@ -112,31 +112,28 @@ class TaskOrchestrator:
         return Intake(self.settings, self.store if self.paths.db.exists() else None).prepare(request)
 
     def submit_task(
-        self, request: TaskRequest | dict[str, Any], *, start_daemon: bool = True, reserve: str | None = None
+        self, request: TaskRequest | dict[str, Any], *, start_daemon: bool = True, reserve: str | None = None,
+        request_id: str | None = None,
     ) -> str:
         """Validate and store a task as queued; start the daemon unless told not to. `reserve`
-        (models.HELD_OWNER, FOREGROUND_OWNER) keeps it from any daemon's claim."""
-        from agent_agency_cli.orchestration.intake import Intake
+        (models.HELD_OWNER, FOREGROUND_OWNER) keeps it from any daemon's claim. `request_id`,
+        the caller's id of this submission: a retry with the same one returns the task stored
+        by the first instead of storing another (orchestration/submission.py)."""
+        from agent_agency_cli.orchestration.submission import submit
 
-        intake = Intake(self.settings, self.store if self.paths.db.exists() else None)
-        task, steps = intake.prepare(request)
-        if reserve is not None and (reserve != FOREGROUND_OWNER or task["status"] == TaskStatus.QUEUED.value):
-            task["owner"] = reserve  # a foreground task awaiting review is the daemon's once approved
-        store = self.store
-        tid, planned, sealed = intake.store_task(store, self.paths, task, steps)
-        try:  # the task exists from here on: whatever fails must still name its id
-            from agent_agency_cli.planning.task_record import record_plan
+        return submit(self, request, start_daemon=start_daemon, reserve=reserve, request_id=request_id)
 
-            record_plan(store, tid, planned, steps, sealed)
-            if task["status"] == TaskStatus.AWAITING_REVIEW.value:
-                self._notify("awaiting_review", tid)
-            if task["mode"] == ExecutionMode.DRY_RUN.value and reserve != HELD_OWNER:
-                self.dry_run(tid)  # held: simulated by `task release`
-            elif start_daemon and task["status"] == TaskStatus.QUEUED.value:
-                self.ensure_daemon()
-        except Exception as exc:
-            raise StoredNotStartedError(tid, exc) from exc
-        return tid
+    def submit_tasks(
+        self, requests: Sequence[TaskRequest | dict[str, Any]], *, start_daemon: bool = True,
+        request_ids: Sequence[str] | None = None,
+    ) -> list[str | AgencyError]:
+        """Submit a batch: per request, in order, its task id or the error that refused it.
+        One transaction per task (each durable once stored); a bad request stores nothing of
+        itself and does not stop the others; the daemon starts once, after the last.
+        `request_ids`, one per request, as submit_task's."""
+        from agent_agency_cli.orchestration.submission import submit_many
+
+        return submit_many(self, requests, start_daemon=start_daemon, request_ids=request_ids)
 
     def _config_may_have_hooks(self) -> bool:
         """False only when certain: no config file at all (the defaults have no hooks), or

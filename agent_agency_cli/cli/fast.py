@@ -27,7 +27,7 @@ _GLOBAL = {"--home": "home", "--config": "config", "-c": "config"}
 class _Spec:
     """One command's options: flags, options with a value, whether it takes an id."""
 
-    def __init__(self, run: Callable[..., None], *, flags: dict[str, str] | None = None,
+    def __init__(self, run: Callable[..., int | None], *, flags: dict[str, str] | None = None,
                  values: dict[str, str] | None = None, repeat: frozenset[str] = frozenset(),
                  takes_id: bool = True):
         self.run = run
@@ -60,17 +60,32 @@ def _events(opts: dict[str, Any]) -> None:
     task_actions.show_events(opts["task_id"], False, int(opts.get("after", 0)), opts.get("as_json", False))
 
 
-def _create(opts: dict[str, Any]) -> None:
-    from agent_agency_cli.cli import task_actions
+def _create(opts: dict[str, Any]) -> int:
+    from agent_agency_cli.cli import daemon_submit, task_actions
+    from agent_agency_cli.cli.common import state
 
+    plans: list[str] = opts.get("plan") or []
+    batch = task_actions.is_batch(plans)
+    if batch:
+        plans = task_actions.expand_plans(plans)
+    ids = daemon_submit.request_ids(len(plans))
+    # A running daemon submits it with everything loaded; else (or when it declines) here.
+    code = daemon_submit.try_daemon(opts, plans, ids, state.home, state.config, batch)
+    if code is not None:
+        return code
     concurrency = opts.get("concurrency")
-    task_actions.submit(
-        plan=opts.get("plan"), description=opts.get("description"), mode=opts.get("mode"),
+    options = dict(
+        description=opts.get("description"), mode=opts.get("mode"),
         priority=opts.get("priority", task_actions.DEFAULT_PRIORITY), requirements=opts.get("requirements"),
         deadline=opts.get("deadline"), stakeholders=opts.get("stakeholders"), workdir=opts.get("workdir"),
         concurrency=None if concurrency is None else int(concurrency), complexity=opts.get("complexity"),
-        foreground=False, no_start=opts.get("no_start", False), wait=False, as_json=opts.get("as_json", False),
+        no_start=opts.get("no_start", False), as_json=opts.get("as_json", False),
     )
+    if batch:
+        return task_actions.submit_batch(plans=plans, request_ids=ids, **options)  # type: ignore[arg-type]
+    task_actions.submit(plan=plans[0] if plans else None, foreground=False, wait=False,
+                        request_id=ids[0] if ids else None, **options)  # type: ignore[arg-type]
+    return 0
 
 
 def _control(name: str) -> Callable[[dict[str, Any]], None]:
@@ -105,7 +120,7 @@ _COMMANDS = {
         "--mode": "mode", "--priority": "priority", "--requirements": "requirements",
         "--deadline": "deadline", "--stakeholders": "stakeholders", "--workdir": "workdir",
         "--concurrency": "concurrency",
-        "--complexity": "complexity"}, takes_id=False),
+        "--complexity": "complexity"}, repeat=frozenset({"plan"}), takes_id=False),
 }
 
 # Values Typer would convert exactly like int() does; anything else is Typer's to judge.
@@ -184,7 +199,7 @@ def run(argv: list[str]) -> int | None:
                     "leave it out for config.yaml in the data home")
         return 2
     try:
-        spec.run(opts)
+        code = spec.run(opts)
     except AgencyError as exc:
         print_error(str(exc))
         return exc.exit_code
@@ -194,7 +209,7 @@ def run(argv: list[str]) -> int | None:
     except BrokenPipeError:
         quiet_broken_pipe()
         return 0
-    return 0
+    return code or 0
 
 
 def main() -> None:

@@ -39,9 +39,10 @@ def _exit_for(status: dict) -> int:
 @app.command()
 @handle_errors
 def create(
-    plan: Annotated[str | None, typer.Option("--plan", "-p", metavar="FILE", help="Plan file (YAML) "
-                                             "listing the steps. Required unless --description is "
-                                             "given for the planner to plan.")] = None,
+    plan: Annotated[list[str] | None, typer.Option("--plan", "-p", metavar="FILE", help="Plan file (YAML) "
+                                                   "listing the steps. Required unless --description is "
+                                                   "given for the planner to plan. Several --plan, or a "
+                                                   "directory of plan files, create one task each.")] = None,
     description: Annotated[str | None, typer.Option("--description", "-d",
                                                     help="What the task is for.")] = None,
     mode: Annotated[str | None, typer.Option(metavar=metavar(MODES), autocompletion=complete(MODES),
@@ -80,8 +81,20 @@ def create(
     Prints the task id (or a JSON object with --json). Bad input exits 2 and
     stores nothing.
     """
+    plans = plan or []
+    if task_actions.is_batch(plans):
+        from agent_agency_cli.errors import BadInputError
+
+        if wait or foreground or hold:
+            raise BadInputError("several plans go with neither --wait, --foreground nor --hold "
+                                "(create them one by one for that)")
+        raise typer.Exit(task_actions.submit_batch(
+            plans=plans, description=description, mode=mode, priority=priority, requirements=requirements,
+            deadline=deadline, stakeholders=stakeholders, workdir=workdir, concurrency=concurrency,
+            complexity=complexity, no_start=no_start, as_json=as_json))
     orch, tid = task_actions.submit(
-        plan=plan, description=description, mode=mode, priority=priority, requirements=requirements,
+        plan=plans[0] if plans else None, description=description, mode=mode, priority=priority,
+        requirements=requirements,
         deadline=deadline, stakeholders=stakeholders, workdir=workdir, concurrency=concurrency,
         complexity=complexity, foreground=foreground, no_start=no_start, wait=wait, as_json=as_json,
         hold=hold,

@@ -16,11 +16,8 @@ from typing import Any
 
 from agent_agency_cli.errors import BadInputError, NotFoundError
 from agent_agency_cli.event_kinds import EventKind, public_payload
-from agent_agency_cli.executors.base import parse_log_line
-from agent_agency_cli.executors.registry import step_command
 from agent_agency_cli.models import HELD_OWNER, StepStatus, TaskStatus, count_statuses, progress
 from agent_agency_cli.paths import HomePaths
-from agent_agency_cli.planning.dag import longest_path, topological_levels
 from agent_agency_cli.store import Store
 from agent_agency_cli.timeutil import iso
 
@@ -101,6 +98,9 @@ def _remaining(steps: list[sqlite3.Row], now: float) -> float | None:
             weights.append(max(est - active, 0.0))
         else:
             weights.append(est)
+    # Here, not at import: the DAG module's dataclasses (inspect, dis) cost list/pause/cancel.
+    from agent_agency_cli.planning.dag import longest_path, topological_levels
+
     _, order = topological_levels(names, preds)
     total, _ = longest_path(order, preds, weights)
     return total
@@ -111,6 +111,9 @@ def build_status(task: sqlite3.Row, steps: list[sqlite3.Row], paths: HomePaths, 
     """The status JSON object of one task (documented in the README). `steps` are the rows
     shown; when they are a part of the task, `counts` (per status) and `timing` (the ETA's
     columns of every step) describe the whole."""
+    # Here, not at import: list, pause, resume and cancel never load the executor registry.
+    from agent_agency_cli.executors.registry import step_command
+
     now = time.time()
     status = TaskStatus(task["status"])
     plan = json.loads(task["plan"])
@@ -321,6 +324,8 @@ def _outputs(task: sqlite3.Row, paths: HomePaths, step_rows: dict[str, sqlite3.R
             path = cwd / rel
             entry: dict[str, Any] = {"step": name, "path": str(path), "exists": path.is_file()}
             if path.is_file():
+                import hashlib  # here: OpenSSL's start costs every command that imports this module
+
                 h = hashlib.sha256()
                 with open(path, "rb") as fh:
                     for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -382,6 +387,8 @@ def log_lines(store: Store, paths: HomePaths, task_id: str, step: str | None = N
         raise NotFoundError(f"task {tid} has no step named {step!r} "
                             f"(steps: {', '.join(names[:10])})")
     chosen = [step] if step else names
+
+    from agent_agency_cli.executors.base import parse_log_line  # only the log readers need it
 
     def read(name: str) -> Iterator[tuple[str, str, str, str]]:
         path = paths.step_log(tid, name)

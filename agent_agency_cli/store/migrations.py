@@ -354,6 +354,21 @@ def m009_step_indexes(db: Database) -> None:
     db.execute("CREATE INDEX steps_in_order ON steps(task_id, idx)")
 
 
+@migrations()
+def m010_submit_requests(db: Database) -> None:
+    # The caller's id of a submission (`task create` through the daemon's socket): a retry
+    # after a lost answer finds the task it stored instead of storing a second one.
+    db.execute(
+        """
+        CREATE TABLE submit_requests (
+            request_id TEXT PRIMARY KEY,
+            task_id TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("CREATE INDEX submit_requests_task ON submit_requests(task_id)")
+
+
 SCHEMA_VERSION = len(migrations._migrations)
 assert SCHEMA_VERSION == db.SCHEMA_VERSION, "update store/db.py SCHEMA_VERSION with the migrations"
 
