@@ -34,6 +34,8 @@ async def test_modal_opens_and_approving_lets_the_task_go_on(orch, home):
     app = create_app(orch, tid)
     async with app.run_test(size=(100, 30)) as pilot:
         modal = await wait_until(pilot, lambda: _modal_for(app, "build"), what="modal for build")
+        # composed before it is read (the modal is found as soon as it is pushed)
+        await wait_until(pilot, lambda: modal.query("#approval-summary"), what="summary composed")
         summary = modal.query_one("#approval-summary").render()
         text = str(summary)
         assert "echo building" in text and "workdir" in text and "gates" in text
