@@ -51,6 +51,7 @@ class Engine:
         self._kick = anyio.Event()
         self._dirty = True
         self._resources = anyio.Event()
+        self._resource_waiters = 0
         self._breaker_names: dict[str, str] = {}
         self._clean_breakers: set[str] = set()
         self._clean_version = -1
@@ -89,11 +90,16 @@ class Engine:
     def release_worker(self, task_id: str, step: str) -> None:
         if self.pool is not None:
             self.pool.release(f"{task_id}/{step}")
-        self._resources.set()
-        self._resources = anyio.Event()
+        if self._resource_waiters:  # a new event only when someone waits (twice per step)
+            self._resources.set()
+            self._resources = anyio.Event()
 
     async def resources_changed(self) -> None:
-        await self._resources.wait()
+        self._resource_waiters += 1
+        try:
+            await self._resources.wait()
+        finally:
+            self._resource_waiters -= 1
 
     def _breaker_name(self, spec: dict[str, Any]) -> str:
         kind, target = executor_for(spec).breaker_target(spec)

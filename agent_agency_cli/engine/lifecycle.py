@@ -30,7 +30,10 @@ from agent_agency_cli.models import StepStatus, TaskStatus
 
 S = StepStatus
 T = TaskStatus
-PID_WRITE_DELAY = 0.02  # seconds before a running shell step's pid is written on its own
+# Seconds before a running shell step's pid is written on its own (a commit): a step that
+# ends sooner has it written with its end. Long enough for a short command on a loaded
+# machine; status shows the pid of anything a person could watch run.
+PID_WRITE_DELAY = 0.25
 log = logging.getLogger(__name__)
 
 
@@ -208,17 +211,13 @@ class StepLifecycle:
             handle = make_handle(self, st, spec, log, on_spawn)
             st.handle = handle
             timeout = spec.get("timeout") or st.timeout or self.settings.task_execution.default_timeout
-            if recorder is not None:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(recorder.run)
-                    outcome = await supervise(self, st, handle, timeout)
-                    tg.cancel_scope.cancel()
-            else:
-                outcome = await supervise(self, st, handle, timeout)
+            outcome = await supervise(self, st, handle, timeout)
         except Exception as exc:
             outcome = StepOutcome(ok=False, reason=f"engine error: {type(exc).__name__}: {exc}")
             log.line("sys", outcome.reason or "")
         finally:
+            if recorder is not None:
+                recorder.stop()
             log.close(keep=outcome is None or not outcome.ok)
             st.handle = None
         if samples:  # it ran processes: end any that left the step's group
