@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sqlite3
 import time
@@ -29,6 +30,7 @@ from agent_agency_cli.paths import HomePaths
 from agent_agency_cli.security.vault import Vault
 from agent_agency_cli.store import Store, connect
 from agent_agency_cli.store.breakers import BreakerStore, breaker_name
+from agent_agency_cli.store.group_commit import GroupCommit
 from agent_agency_cli.workers import needs_for
 
 log = logging.getLogger(__name__)
@@ -44,7 +46,9 @@ class Engine:
         self.settings = settings
         self.conn = connect(self.paths.db, patient=True)  # a locked database is waited out
         self.store = Store(self.conn, vault=Vault(self.paths))
+        self.commits = GroupCommit(self.store)  # the group commit all runners share (one connection)
         self.identity = engine_identity()
+        self.env = dict(os.environ)  # copied once: every step's environment starts from it
         self.runners: dict[str, TaskRunner] = {}
         self.stopping = False
         self._in_flight: set[int] = set()
@@ -287,15 +291,18 @@ class Engine:
     def _claim(self, tg: TaskGroup) -> None:
         limit = self.settings.task_execution.max_concurrent_tasks
         while len(self.runners) < limit and not self.stopping:
-            row = self.store.claim_next_task(self.identity)
+            # The claim joins the group-commit batch: it is committed with the task's first
+            # step start (or by the runner's flusher a few loop turns later), never acted on before.
+            row = self.store.claim_next_task(self.identity, batch=True)
             if row is None:
                 return
-            self._start_runner(tg, row)
+            self._start_runner(tg, row).commits.joined()
 
-    def _start_runner(self, tg: TaskGroup, row: sqlite3.Row) -> None:
+    def _start_runner(self, tg: TaskGroup, row: sqlite3.Row) -> TaskRunner:
         runner = TaskRunner(self, row)
         self.runners[runner.task_id] = runner
         tg.start_soon(self._run_runner, runner)
+        return runner
 
     async def _run_runner(self, runner: TaskRunner) -> None:
         try:

@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Iterator
 
-from agent_agency_cli.procgroup import has_markers, kill_marked_pids
+from agent_agency_cli.procgroup import LIVE_LEADERS, has_markers, kill_marked_pids
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def end_escaped(markers: dict[str, str]) -> int:
 def may_have_escaped(markers: dict[str, str]) -> bool:
     """False when no process can carry `markers` (we are a subreaper and none of our
     children does): a few small /proc reads, cheap enough for the event loop."""
-    return not _subreaper or any(has_markers(pid, markers) for pid in _children())
+    return not _subreaper or any(has_markers(pid, markers) for pid in _children() if pid not in LIVE_LEADERS)
 
 
 def _kill_escaped(markers: dict[str, str]) -> int:

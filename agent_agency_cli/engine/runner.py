@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import heapq
 import json
-import os
 import sqlite3
 import time
 from collections import deque
@@ -34,7 +33,6 @@ from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.executors.base import StepHandle
 from agent_agency_cli.executors.registry import close_services
 from agent_agency_cli.models import StepStatus, TaskStatus
-from agent_agency_cli.store.group_commit import GroupCommit
 
 if TYPE_CHECKING:
     from agent_agency_cli.engine.engine import Engine
@@ -57,6 +55,7 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
         self.task_id: str = task["id"]
         self.status = TaskStatus(task["status"])
         self.deadline: float | None = task["deadline"]
+        self.started_at: float | None = task["started_at"]  # the claimed row's, read once
         self.limits: dict[str, Any] = json.loads(task["limits"] or "{}")
         self.mode: str = task["mode"]
         self.concurrency = task["concurrency"] or self.settings.task_execution.max_parallel_steps
@@ -86,9 +85,9 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
         self._tg: TaskGroup | None = None
         self._deadlines: list[tuple[float, int, str]] = []
         self._watch_wake = anyio.Event()
-        self.commits = GroupCommit(self.store)  # batched step transitions (see _move)
+        self.commits = engine.commits  # batched changes, shared by the engine's runners (see _move)
         self._logs_dir: Path | None = None
-        self.env = dict(os.environ)  # copied once: every step's environment starts from it
+        self.env = engine.env  # shared, never changed: a step's environment is a new dict
         self.executor_cache: dict[str, Any] = {}  # executors' per-task cache (resolved callables, ...)
         self.services: dict[str, Any] = {}  # executors' per-task sessions; closed when the runner ends
         self.masked: dict[str, str] = {}
@@ -212,7 +211,7 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
                 self._tg = tg
                 if self.deadline:
                     tg.start_soon(self._deadline_watch)
-                started = self.store.get_task(self.task_id)["started_at"] or time.time()
+                started = self.started_at or time.time()
                 tg.start_soon(alerts.watch_duration, self, started)
                 tg.start_soon(self._watchdog)
                 tg.start_soon(self.commits.flusher)
@@ -306,10 +305,10 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
 
     def _finish(self) -> None:
         """Commit the task's end state (or hand it back to the queue when suspended)."""
-        self.store.commit_batch()  # the steps' batched changes are durable before any check
         pending = [s for s in self.steps.values() if not s.status.is_finished
                    and s.status is not S.INTERRUPTED and not s.status.is_active]
-        now = time.time()
+        if (self.cancel_reason is not None and not self.aborting) or self.suspending:
+            self.store.commit_batch()  # the steps' batched changes are durable before the hooks
         if self.cancel_reason is not None and not self.aborting:
             self._mark(pending, S.CANCELLED, EventKind.STEP_CANCELLED, {"reason": self.cancel_reason})
             record_cancelled(self, self.cancel_reason)
@@ -323,6 +322,17 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
                 self.store.update_task_fields(self.task_id, event=EventKind.TASK_RELEASED,
                                               payload={"status": self.status.value}, owner=None)
             return
+        # The last step's end (still in the group-commit batch), the final review and the
+        # task's end state: one commit (issue 13). The hooks fire once it is durable.
+        with self.store.unit():
+            ended = self._end_rows(pending)
+        if ended is not None:
+            self.engine.task_finished(self.task_id, ended)
+
+    def _end_rows(self, pending: list[StepState]) -> str | None:
+        """The end of a task that was not stopped: failed, or completed (or partially) after
+        its final review; the event kind for the hooks (None: it is not at its end)."""
+        now = time.time()
         settle_kept_going(self)
         if self.failed_step is not None:
             self._skip_after_failure(pending)
@@ -335,15 +345,15 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
                            finished_at=now, reason=reason, failed_step=self.failed_step,
                            exit_code=T.FAILED.exit_code, owner=None,
                            completion=json.dumps(completion))
-            self.engine.task_finished(self.task_id, EventKind.TASK_FAILED)
-            return
+            return EventKind.TASK_FAILED
         if self.status is T.RUNNING:
             status, completion = complete_task(self)
             self.set_task(status, f"task_{status.value}",
                           {"gaps": completion.get("gaps", [])} if completion.get("gaps") else {},
                           finished_at=now, exit_code=status.exit_code, owner=None, reason=None,
                           completion=json.dumps(completion))
-            self.engine.task_finished(self.task_id, EventKind.TASK_COMPLETED)
+            return EventKind.TASK_COMPLETED
+        return None
 
     def _skip_after_failure(self, pending: list[StepState]) -> None:
         failed = {s.name for s in self.steps.values() if s.status is S.FAILED}

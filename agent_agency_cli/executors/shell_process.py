@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import anyio
 
-from agent_agency_cli.procgroup import NEW_SESSION, signal_group
+from agent_agency_cli.procgroup import LIVE_LEADERS, NEW_SESSION, signal_group
 
 READ_SIZE = 65536
 
@@ -37,6 +37,7 @@ class LoopProcess:
             stderr=subprocess.PIPE, bufsize=0, close_fds=True, **NEW_SESSION,
         )
         self.pid = self.proc.pid
+        LIVE_LEADERS.add(self.pid)
         self._loop = asyncio.get_running_loop()
         self._on_output = on_output
         self._error: BaseException | None = None  # raised by on_output: re-raised by wait()
@@ -93,6 +94,7 @@ class LoopProcess:
     def _reap(self) -> None:
         if self.proc.poll() is None:
             return  # not yet (a pidfd is readable only once the process has exited)
+        LIVE_LEADERS.discard(self.pid)
         self._close_pidfd()
         self._exited.set()
 
@@ -108,6 +110,7 @@ class LoopProcess:
         """Return once the leader has exited (and been reaped)."""
         if self._pidfd is None and self.proc.returncode is None:
             await anyio.to_thread.run_sync(self.proc.wait, abandon_on_cancel=True)
+            LIVE_LEADERS.discard(self.pid)
             self._exited.set()
         await self._exited.wait()
 
@@ -138,4 +141,5 @@ class LoopProcess:
             self._close_pipe(fd)
         if self.proc.returncode is None and self.proc.poll() is None:
             signal_group(self.pid, signal.SIGKILL)
+        LIVE_LEADERS.discard(self.pid)  # reaped, or killed: never a process to look into
         self._close_pidfd()
