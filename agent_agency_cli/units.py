@@ -163,13 +163,6 @@ def parse_duration(value: object, what: str = "duration") -> float:
     return seconds
 
 
-def _duration_field(value: Any) -> float:
-    try:
-        return parse_duration(value)
-    except BadInputError as exc:
-        raise ValueError(str(exc)) from None
-
-
 # `Duration`, the pydantic field type of every duration in the config, plan files and
 # gates, is built on first use (module __getattr__ below) so that read commands, which
 # only format and parse, do not import pydantic. Its error reads "bad duration: <value>
@@ -240,15 +233,20 @@ def parse_percent(value: object) -> float:
     return number
 
 
-def _percent_field(value: Any) -> float:
-    try:
-        return parse_percent(value)
-    except BadInputError as exc:
-        raise ValueError(str(exc)) from None
+def _field_validator(parse: Any) -> Any:
+    """A pydantic BeforeValidator body: our parser, its BadInputError as pydantic's ValueError."""
+
+    def validate(value: Any) -> float:
+        try:
+            return parse(value)
+        except BadInputError as exc:
+            raise ValueError(str(exc)) from None
+
+    return validate
 
 
 # `Percent`: the pydantic field type of the config's thresholds ("80%" or 80); lazy too.
-_FIELD_VALIDATORS = {"Duration": _duration_field, "Percent": _percent_field}
+_FIELD_VALIDATORS = {"Duration": _field_validator(parse_duration), "Percent": _field_validator(parse_percent)}
 
 
 def __getattr__(name: str) -> Any:
