@@ -127,8 +127,8 @@ async def supervise(runner: TaskRunner, st: StepState, handle: StepHandle,
                     timeout: float) -> StepOutcome:
     """Run the handle under a pause-aware timeout and honour stop requests.
 
-    No task per step: the runner's single watchdog fires timeouts (see
-    TaskRunner._watchdog), and stop requests call TaskRunner.stop_step, which
+    No task per step: one loop timer of the runner fires timeouts (see
+    engine.step_deadlines), and stop requests call TaskRunner.stop_step, which
     signals the handle and, for a Python thread that ignores the flag, cancels
     this scope after the grace period.
     """

@@ -10,7 +10,6 @@ are in control.py) and the group commit of step transitions (store/group_commit.
 
 from __future__ import annotations
 
-import heapq
 import json
 import sqlite3
 import time
@@ -28,6 +27,7 @@ from agent_agency_cli.engine.control import record_cancelled
 from agent_agency_cli.engine.keep_going import settle_kept_going
 from agent_agency_cli.engine.lifecycle import StepLifecycle
 from agent_agency_cli.engine.live_control import LiveControl
+from agent_agency_cli.engine.step_deadlines import StepDeadlines
 from agent_agency_cli.engine.step_state import StepState
 from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.executors.base import StepHandle
@@ -83,8 +83,7 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
         self.done = anyio.Event()
         self.lock = anyio.Lock()
         self._tg: TaskGroup | None = None
-        self._deadlines: list[tuple[float, int, str]] = []
-        self._watch_wake = anyio.Event()
+        self.deadlines = StepDeadlines(self)  # step timeouts: one loop timer, no task
         self.commits = engine.commits  # batched changes, shared by the engine's runners (see _move)
         self._logs_dir: Path | None = None
         self.env = engine.env  # shared, never changed: a step's environment is a new dict
@@ -211,11 +210,14 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
                 self._tg = tg
                 if self.deadline:
                     tg.start_soon(self._deadline_watch)
-                started = self.started_at or time.time()
-                tg.start_soon(alerts.watch_duration, self, started)
-                tg.start_soon(self._watchdog)
+                duration_alert = alerts.watch_duration(self, self.started_at or time.time())
                 tg.start_soon(self.commits.flusher)
-                await self._schedule_loop(tg)
+                try:
+                    await self._schedule_loop(tg)
+                finally:
+                    if duration_alert is not None:
+                        duration_alert.cancel()
+                    self.deadlines.close()
                 tg.cancel_scope.cancel()
             self._finish()
             if self.status.is_terminal:
@@ -261,28 +263,7 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
 
     def arm_deadline(self, st: StepState, deadline: float) -> None:
         """Register when a running step times out (pause time is added on resume)."""
-        st.deadline = deadline
-        heapq.heappush(self._deadlines, (deadline, id(st), st.name))
-        if self._deadlines[0][0] == deadline:
-            self._watch_wake.set()
-
-    async def _watchdog(self) -> None:
-        """One task for the whole task: fires the earliest step timeout."""
-        while True:
-            now = time.time()
-            while self._deadlines and self._deadlines[0][0] <= now:
-                deadline, _, name = heapq.heappop(self._deadlines)
-                st = self.steps[name]
-                if st.deadline != deadline or st.handle is None or st.stop_reason is not None:
-                    continue  # stale entry: finished, re-armed or already stopping
-                if st.status is S.PAUSED:
-                    continue  # resume re-arms it with the paused time added
-                st.stop_reason = "timeout"
-                self.stop_step(st)
-            delay = self._deadlines[0][0] - now if self._deadlines else float("inf")
-            with anyio.move_on_after(delay):
-                await self._watch_wake.wait()
-            self._watch_wake = anyio.Event()
+        self.deadlines.arm(st, deadline)
 
     def stop_step(self, st: StepState) -> None:
         """Stop a running attempt (its stop_reason is set): SIGTERM, then SIGKILL after the
