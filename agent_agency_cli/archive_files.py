@@ -137,6 +137,15 @@ def archive_task_files(task_dir: Path, archive_dir: Path, task_id: str, metadata
                        leftover=leftover)
 
 
+def describe_archive(path: Path) -> ArchiveInfo:
+    """The ArchiveInfo of an archive already written (read back, not repacked)."""
+    path = Path(path)
+    with tarfile.open(path, "r:gz") as tar:
+        files = tuple(sorted(m.name[len(ROOT_MEMBER) + 1:] for m in tar.getmembers()
+                             if not m.isdir() and m.name.startswith(ROOT_MEMBER + "/")))
+    return ArchiveInfo(path=path, size=path.stat().st_size, sha256=_sha256(path), files=files)
+
+
 def _write_archive(fd: int, task_dir: Path, meta_bytes: bytes) -> dict[str, tuple[str, int]]:
     """Write the tar.gz to `fd` (closed on return) -> {member name: (kind, size)} of what was added."""
     expected: dict[str, tuple[str, int]] = {}

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from agent_agency_cli.backends import runs_remotely
+from agent_agency_cli.engine.loop_faults import sample_recorder
 from agent_agency_cli.engine.process import home_marker, step_markers, with_limits
 from agent_agency_cli.engine.step_io import context_fields
 from agent_agency_cli.errors import AgencyError
@@ -65,13 +66,20 @@ def make_handle(runner: TaskRunner, st: StepState, spec: dict[str, Any], log: St
         ask_call=lambda details: runner.ask_call(st, details),
         current_spec=lambda: st.spec,
     )
+    # samples taken by the executor itself (a Python step's worker, a Ray node)
+    ctx.record_sample = sample_recorder(runner, st.name, st.attempt)
+    ctx.metrics_module = _metrics_module
     if runs_remotely(runner.settings, spec):
         from agent_agency_cli.backends.ray import make_handle as ray_handle  # the ray extra, if used
 
-        ctx.record_sample = lambda sample: runner.store.add_metric_sample(
-            runner.task_id, st.name, st.attempt, sample)
         return ray_handle(ctx)
     return ex.make_handle(ctx)
+
+
+def _metrics_module() -> Any:
+    from agent_agency_cli.engine import metrics  # psutil's sampler: loaded by the first step that samples
+
+    return metrics
 
 
 def unseal(runner: TaskRunner, value: Any) -> Any:
@@ -208,6 +216,7 @@ class MetricsRecorder:
         mon = self.runner.settings.task_execution.monitoring
         interval = mon.metrics_interval
         sampler = TreeSampler(self.pid, cpu_baseline=(self._spawned, 0.0))
+        record = sample_recorder(self.runner, self.st.name, self.st.attempt)
         self.buffer = SeriesBuffer(mon.metrics_max_samples)
         while True:
             sample = sampler.sample()
@@ -217,8 +226,7 @@ class MetricsRecorder:
                 self.buffer.add(sample)
                 if self._stored < mon.metrics_max_samples:
                     self._stored += 1
-                    self.runner.store.add_metric_sample(self.runner.task_id, self.st.name,
-                                                        self.st.attempt, sample)
+                    record(sample)
             await anyio.sleep(interval)
 
     def summary(self) -> dict[str, Any] | None:

@@ -3,6 +3,7 @@ interventions written by other processes. The daemon and `--foreground` share it
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -19,6 +20,7 @@ from agent_agency_cli.backends import remote_step_killer, runs_remotely, worker_
 from agent_agency_cli.config import Settings
 from agent_agency_cli.engine import control
 from agent_agency_cli.engine.child_watcher import pidfd_children
+from agent_agency_cli.engine.loop_faults import LoopFaults
 from agent_agency_cli.engine.process import engine_identity
 from agent_agency_cli.engine.recovery import recover_orphans
 from agent_agency_cli.engine.runner import TaskRunner
@@ -47,6 +49,8 @@ class Engine:
         self.conn = connect(self.paths.db, patient=True)  # a locked database is waited out
         self.store = Store(self.conn, vault=Vault(self.paths))
         self.commits = GroupCommit(self.store)  # the group commit all runners share (one connection)
+        self.faults = LoopFaults(self.conn)  # the loop's database errors: logged, backed off, never fatal
+        self.unstarted: set[str] = set()  # claimed tasks whose runner could not start (handed back)
         self.identity = engine_identity()
         self.env = dict(os.environ)  # copied once: every step's environment starts from it
         self.runners: dict[str, TaskRunner] = {}
@@ -190,7 +194,8 @@ class Engine:
 
     async def serve(self) -> None:
         """Daemon: recover orphans, then claim and run tasks until SIGTERM/SIGINT."""
-        recovered = recover_orphans(self.store, self.identity, self.remote_killer)
+        _, recovered = self.faults.attempt("crash recovery", recover_orphans, self.store, self.identity,
+                                           self.remote_killer)
         if recovered:
             log.info("recovered %d task(s) from a previous engine", len(recovered))
         async with pidfd_children(), anyio.create_task_group() as tg:
@@ -243,21 +248,24 @@ class Engine:
         next_scan = time.monotonic() + ORPHAN_SCAN_INTERVAL
         next_archive = time.monotonic() + 5.0
         idle_since = time.monotonic()
+        faults = self.faults
         while not self.stopping:
-            version = self.store.data_version()
+            version = faults.attempt("reading the database", self.store.data_version)[1] or last_version
             if version != last_version or self._dirty:
                 last_version, self._dirty = version, False
-                self._dispatch_interventions(tg)
-                if claim:
-                    self._claim(tg)
+                if not faults.attempt("reading interventions", self._dispatch_interventions, tg)[0]:
+                    self._dirty = True  # tried again after the backoff
+                if claim and not faults.attempt("claiming a task", self._claim, tg)[0]:
+                    self._dirty = True
             now = time.monotonic()
             if claim and now >= next_scan:
                 next_scan = now + ORPHAN_SCAN_INTERVAL
-                if recover_orphans(self.store, self.identity, self.remote_killer):
+                if faults.attempt("the orphan scan", recover_orphans, self.store, self.identity,
+                                  self.remote_killer)[1]:
                     self._dirty = True
             if claim and now >= next_archive:
-                next_archive = now + ARCHIVE_SWEEP_INTERVAL
-                self._archive_sweep()
+                swept = self._archive_sweep()
+                next_archive = now + (ARCHIVE_SWEEP_INTERVAL if swept else faults.delay("the archive sweep"))
             if not claim and not self.runners:
                 return
             if self.runners:
@@ -265,30 +273,39 @@ class Engine:
             elif idle_exit and now - idle_since > idle_exit:
                 log.info("idle for %.0fs: exiting", idle_exit)
                 return
-            with anyio.move_on_after(poll):
+            retry = faults.next_retry_in()
+            with anyio.move_on_after(poll if retry is None else min(poll, max(retry, 0.01))):
                 await self._kick.wait()
             if self._kick.is_set():
                 self._kick = anyio.Event()
 
-    def _archive_sweep(self) -> None:
+    def _archive_sweep(self) -> bool:
         """Archive finished tasks past archive.retention; drop the metric samples and events
-        of archived tasks past task_execution.monitoring.metrics_retention."""
+        of archived tasks past task_execution.monitoring.metrics_retention. False when a
+        database error stopped it (retried after a backoff, not the full interval)."""
         # first use only: keeps the daemon's start (and crash recovery) fast
         from agent_agency_cli.engine.task_archive import sweep
 
         try:
-            done = sweep(self.store, self.paths, self.settings.archive.retention,
-                         self.settings.task_execution.monitoring.metrics_retention)
+            ok, done = self.faults.attempt("the archive sweep", sweep, self.store, self.paths,
+                                           self.settings.archive.retention,
+                                           self.settings.task_execution.monitoring.metrics_retention)
         except Exception:
             log.exception("archive sweep failed")
-            return
+            return True
+        if not ok:
+            return False
         if done["archived"]:
             log.info("archived %d finished task(s) past retention", len(done["archived"]))
         if done["pruned_tasks"]:
             log.info("dropped %d metric sample(s) and %d event(s) of %d archived task(s) past metrics retention",
                      done["pruned_metric_samples"], done["pruned_events"], done["pruned_tasks"])
+        return True
 
     def _claim(self, tg: TaskGroup) -> None:
+        from agent_agency_cli.engine.loop_faults import hand_back_unstarted
+
+        hand_back_unstarted(self)  # claimed before a database error stopped their runner's start
         limit = self.settings.task_execution.max_concurrent_tasks
         while len(self.runners) < limit and not self.stopping:
             # The claim joins the group-commit batch: it is committed with the task's first
@@ -296,7 +313,17 @@ class Engine:
             row = self.store.claim_next_task(self.identity, batch=True)
             if row is None:
                 return
-            self._start_runner(tg, row).commits.joined()
+            self.unstarted.add(row["id"])
+            try:
+                runner = self._start_runner(tg, row)
+            except BaseException:
+                # No runner will commit its claim: commit it now (the hand-back follows), so the
+                # write lock is not held while the loop backs off.
+                with contextlib.suppress(Exception):
+                    self.store.commit_batch()
+                raise
+            self.unstarted.discard(row["id"])
+            runner.commits.joined()
 
     def _start_runner(self, tg: TaskGroup, row: sqlite3.Row) -> TaskRunner:
         runner = TaskRunner(self, row)
@@ -373,5 +400,8 @@ class Engine:
         except Exception as exc:
             log.exception("intervention %s failed", iv["id"])
             outcome, message = "rejected", f"engine error: {exc}"
-        self.store.finish_intervention(iv["id"], iv["task_id"], outcome, message)
+        what = f"recording the answer to intervention {iv['id']}"
+        while not self.faults.attempt(what, self.store.finish_intervention, iv["id"], iv["task_id"],
+                                      outcome, message)[0]:
+            await anyio.sleep(max(self.faults.delay(what), 0.01))  # applied: only its answer waits
         self._in_flight.discard(iv["id"])

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent_agency_cli.archive_files import archive_task_files, restore_task_files
+from agent_agency_cli.archive_files import archive_path_for, archive_task_files, describe_archive, restore_task_files
 from agent_agency_cli.archive_purge import select_for_purge
 from agent_agency_cli.errors import AgencyError, ConflictError
 from agent_agency_cli.event_kinds import EventKind
@@ -40,10 +40,16 @@ def archive_task(store: Store, paths: HomePaths, task_id: str,
     if store.vault is not None:
         store.vault.discard(task_id)  # archived: it never runs again, its secrets go
     task_dir = paths.task_dir(task_id)
-    if not task_dir.exists():
-        task_dir.mkdir(parents=True)  # a task that never ran still gets an (empty) archive
-    info = archive_task_files(task_dir, archive_dir(paths), task_id, json.loads(json.dumps(metadata,
-                                                                                          default=str)))
+    packed = archive_path_for(archive_dir(paths), task_id)
+    if not task_dir.exists() and packed.exists():
+        # Packed (its directory removed) by an earlier sweep whose database record failed:
+        # record that archive; packing the missing directory would replace it by an empty one.
+        info = describe_archive(packed)
+    else:
+        if not task_dir.exists():
+            task_dir.mkdir(parents=True)  # a task that never ran still gets an (empty) archive
+        info = archive_task_files(task_dir, archive_dir(paths), task_id, json.loads(json.dumps(metadata,
+                                                                                              default=str)))
     store.update_task_fields(task_id, event=EventKind.TASK_ARCHIVED,
                              payload={"path": str(info.path), "size": info.size, "sha256": info.sha256,
                                       "files": len(info.files)},

@@ -276,11 +276,16 @@ class PythonExecutor:
     def make_handle(self, ctx: AttemptContext) -> Any:
         ref = ctx.spec["python"]
         if ctx.spec.get("isolation", "process") != "inline":
-            from agent_agency_cli.executors.python_pool import WorkerHandle, make_request
+            from agent_agency_cli.executors.python_pool import Sampling, WorkerHandle, make_request
 
             request = make_request(ref, task_id=ctx.task_id, step=ctx.step, workspace=ctx.workspace,
                                    workdir=ctx.cwd, attempt=ctx.attempt, env=ctx.env, search=ctx.search)
-            return WorkerHandle(ref, request, ctx.log, ctx.limits, ctx.report_progress)
+            mon = ctx.settings.task_execution.monitoring if ctx.settings is not None else None
+            sampling = None
+            if mon is not None and ctx.metrics_module is not None:
+                sampling = Sampling(mon.metrics_interval, mon.metrics_max_samples, ctx.record_sample,
+                                    ctx.metrics_module)
+            return WorkerHandle(ref, request, ctx.log, ctx.limits, ctx.report_progress, sampling)
         step_ctx = StepContext(
             task_id=ctx.task_id, step=ctx.step, workspace=ctx.workspace, workdir=ctx.cwd,
             attempt=ctx.attempt, env=ctx.env, log=ctx.log, report_progress=ctx.report_progress,

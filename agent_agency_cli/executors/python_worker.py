@@ -1,14 +1,22 @@
 """The worker process that runs Python steps, one at a time, outside the engine.
 
 Started by executors/python_pool.py as `python -m agent_agency_cli.executors.python_worker
-READ_FD WRITE_FD`. Whatever a step does here (`os._exit`, a segfault, exhausting memory)
-ends this process only; the engine sees the pipe close and fails that attempt.
+RUN_FD CONTROL_FD RESULT_FD ENGINE_PID`. Whatever a step does here (`os._exit`, a segfault,
+exhausting memory) ends this process only; the engine sees the pipe close and fails that
+attempt. The worker dies with the engine: `PR_SET_PDEATHSIG` (SIGKILL, which also ends a
+worker the engine had paused with SIGSTOP) and, between steps, the run pipe's EOF.
 
-Protocol (pickled tuples over two pipes; both ends are ours):
-  engine -> worker: ("run", request dict), ("pause",), ("resume",), ("cancel",)
-  worker -> engine: ("line", stream, text), ("feed", stream, chunk), ("progress", f, msg),
-                    ("done", ok, reason, result, traceback lines)
-A closed engine pipe ends the worker (the engine died or closed its pool).
+Protocol: length-prefixed pickled tuples (see `frame`) over three pipes, both ends ours.
+  engine -> worker, run pipe (read by the main thread, which runs the step):
+      ("run", seq, request dict)
+  engine -> worker, control pipe (read by a thread while a step runs):
+      ("pause", seq), ("resume", seq), ("cancel", seq)
+  worker -> engine, result pipe:
+      ("line", stream, text), ("feed", stream, chunk), ("progress", f, msg),
+      ("done", ok, reason, result, traceback lines)
+`seq` numbers the worker's steps, so a control message never reaches a later step. Two
+engine->worker pipes let the main thread wait for work itself: a step costs one wake-up
+each way, not a relay through a reader thread.
 """
 
 from __future__ import annotations
@@ -17,13 +25,62 @@ import asyncio
 import contextlib
 import inspect
 import os
-import queue
+import pickle
+import signal
+import struct
 import sys
 import threading
 import traceback
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+
+_HEADER = struct.Struct("!I")
+# The markers a step's own processes carry (engine/process.step_markers): what the step
+# starts inherits them, so step end and crash recovery find those processes.
+_MARKERS = ("AGENT_AGENCY_HOME_ID", "AGENT_AGENCY_TASK_ID", "AGENT_AGENCY_STEP")
+_PR_SET_PDEATHSIG = 1
+
+
+def frame(msg: tuple[Any, ...]) -> bytes:
+    """One message as it travels: a 4-byte big-endian length, then the pickle."""
+    data = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
+    return _HEADER.pack(len(data)) + data
+
+
+def _read_exact(fd: int, n: int) -> bytes | None:
+    chunks, left = [], n
+    while left:
+        try:
+            chunk = os.read(fd, left)
+        except InterruptedError:  # pragma: no cover - PEP 475 retries
+            continue
+        except OSError:
+            return None
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(fd: int) -> Any:
+    """The next message from a blocking fd; None at EOF."""
+    head = _read_exact(fd, _HEADER.size)
+    if head is None:
+        return None
+    body = _read_exact(fd, _HEADER.unpack(head)[0])
+    return None if body is None else pickle.loads(body)
+
+
+def die_with_parent(engine_pid: int) -> None:
+    """SIGKILL this process when the engine dies (Linux), even while it is stopped."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != engine_pid:  # the engine died before the prctl took effect
+        os._exit(0)
 
 
 class _PipeLog:
@@ -39,7 +96,45 @@ class _PipeLog:
         self._send(("feed", stream, chunk))
 
 
-def _run_one(req: dict[str, Any], send: Any, control: dict[str, Any]) -> None:
+class _Control:
+    """Pause/resume/cancel for the step now running, whichever thread gets them first."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seq = -1
+        self._ctx: Any = None
+        self._early: dict[int, list[str]] = {}  # for a step whose run message is not read yet
+
+    def apply(self, kind: str, seq: int) -> None:
+        with self._lock:
+            if seq == self._seq and self._ctx is not None:
+                _act(self._ctx, kind)
+            elif seq > self._seq:
+                self._early.setdefault(seq, []).append(kind)
+
+    def begin(self, seq: int, ctx: Any) -> None:
+        with self._lock:
+            self._seq, self._ctx = seq, ctx
+            for kind in self._early.pop(seq, []):
+                _act(ctx, kind)
+            self._early = {s: k for s, k in self._early.items() if s > seq}
+
+    def end(self) -> None:
+        with self._lock:
+            self._ctx = None
+
+
+def _act(ctx: Any, kind: str) -> None:
+    if kind == "pause":
+        ctx._running.clear()
+    elif kind == "resume":
+        ctx._running.set()
+    elif kind == "cancel":
+        ctx._cancelled.set()
+        ctx._running.set()
+
+
+def _run_one(seq: int, req: dict[str, Any], send: Any, control: _Control) -> None:
     from agent_agency_cli.errors import PlanError
     from agent_agency_cli.executors.output_capture import capture_into
     from agent_agency_cli.executors.python import StepCancelled, StepContext, _jsonable, resolve_callable
@@ -55,16 +150,14 @@ def _run_one(req: dict[str, Any], send: Any, control: dict[str, Any]) -> None:
         workdir=Path(req["workdir"]), attempt=req["attempt"], env=req["env"], log=log,  # type: ignore[arg-type]
         report_progress=lambda f, m: send(("progress", f, m)),
     )
-    control["ctx"] = ctx
-    if control.get("cancelled"):
-        ctx._cancelled.set()
-    if control.get("paused"):
-        ctx._running.clear()
+    control.begin(seq, ctx)
     try:
         fn = resolve_callable(req["ref"], [Path(p) for p in req["search"]])
     except PlanError as exc:
         send(("done", False, str(exc), None, [str(exc)]))
         return
+    saved = {k: os.environ.get(k) for k in _MARKERS}
+    os.environ.update({k: req["env"][k] for k in _MARKERS if k in req["env"]})
     try:
         with capture_into(log):  # type: ignore[arg-type]
             result = asyncio.run(fn(ctx)) if inspect.iscoroutinefunction(fn) else fn(ctx)
@@ -79,57 +172,48 @@ def _run_one(req: dict[str, Any], send: Any, control: dict[str, Any]) -> None:
     except BaseException as exc:
         send(("done", False, f"{type(exc).__name__}: {exc}", None, traceback.format_exc().rstrip().splitlines()))
         return
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     send(("done", True, None, _jsonable(result) if result is not None else None, []))
 
 
-def main(read_fd: int, write_fd: int) -> None:
-    inbox = Connection(read_fd, writable=False)
-    outbox = Connection(write_fd, readable=False)
+def main(run_fd: int, control_fd: int, result_fd: int, engine_pid: int) -> None:
+    die_with_parent(engine_pid)
     send_lock = threading.Lock()
-    runs: queue.Queue[dict[str, Any] | None] = queue.Queue()
-    control: dict[str, Any] = {}
+    control = _Control()
 
     def send(msg: tuple[Any, ...]) -> None:
+        data = frame(msg)
         with send_lock:
             try:
-                outbox.send(msg)
-            except (BrokenPipeError, OSError):
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(result_fd, view):]
+            except OSError:
                 os._exit(0)  # the engine is gone: nothing left to report to
 
-    def read() -> None:
-        # Control messages arrive while a step runs in the main thread.
+    def read_control() -> None:
         while True:
-            try:
-                msg = inbox.recv()
-            except (EOFError, OSError):
-                os._exit(0)
-            kind = msg[0]
-            ctx = control.get("ctx")
-            if kind == "run":
-                control.clear()
-                runs.put(msg[1])
-            elif kind == "pause":
-                control["paused"] = True
-                if ctx is not None:
-                    ctx._running.clear()
-            elif kind == "resume":
-                control["paused"] = False
-                if ctx is not None:
-                    ctx._running.set()
-            elif kind == "cancel":
-                control["cancelled"] = True
-                if ctx is not None:
-                    ctx._cancelled.set()
-                    ctx._running.set()
+            msg = read_frame(control_fd)
+            if msg is None:
+                os._exit(0)  # the engine closed the pool (or died)
+            control.apply(msg[0], msg[1])
 
-    threading.Thread(target=read, name="agency-worker-control", daemon=True).start()
+    threading.Thread(target=read_control, name="agency-worker-control", daemon=True).start()
     while True:
-        req = runs.get()
-        if req is None:
-            return
-        _run_one(req, send, control)
-        control.pop("ctx", None)
+        msg = read_frame(run_fd)
+        if msg is None:
+            return  # the engine closed the pool (or died)
+        _, seq, req = msg
+        try:
+            _run_one(seq, req, send, control)
+        finally:
+            control.end()
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), int(sys.argv[2]))
+    main(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))

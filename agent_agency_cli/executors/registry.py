@@ -54,6 +54,9 @@ class AttemptContext:
     current_spec: Callable[[], dict[str, Any]] = dict
     worker: str | None = None  # the worker (a Ray node with the ray backend) the pool placed it on
     record_sample: Callable[[Any], None] = lambda sample: None  # a metrics Sample taken elsewhere (a Ray node)
+    # engine/metrics.py (TreeSampler, SeriesBuffer), loaded on first use: for an executor that samples
+    # a process of its own (a Python step's worker); None where nothing samples
+    metrics_module: Callable[[], Any] | None = None
 
 
 class Executor(Protocol):

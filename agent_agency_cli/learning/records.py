@@ -8,6 +8,7 @@ runs of similar steps, and exported aggregates carry no command text.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -50,6 +51,7 @@ def step_class(kind: str, spec: dict[str, Any]) -> tuple[str, str, str | None]:
     return kind, target, spec.get("type")
 
 
+@functools.lru_cache(maxsize=4096)  # every finished step asks; the classes of a home are few
 def class_signature(kind: str, target: str, type_: str | None) -> str:
     return hashlib.sha1(json.dumps([kind, target, type_]).encode()).hexdigest()[:16]
 

@@ -30,6 +30,19 @@ _AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+=])(?!/)(?=[A-Za-z0-9/+]*[/+])(?=[A-Z
                          r"(?=[A-Za-z0-9/+]*[A-Z])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
 
 
+def _min_shape_length() -> int:
+    """The fewest characters any shape rule can match (regex minimum widths): a shorter text
+    holds no shape, so its scan is skipped. 0 (never skip) if the widths cannot be read."""
+    try:
+        from re import _parser  # type: ignore[attr-defined]
+
+        widths = [_parser.parse(r.pattern.pattern, r.pattern.flags).getwidth()[0] for r in SECRET_RULES]
+        widths.append(_parser.parse(_AWS_SECRET.pattern, _AWS_SECRET.flags).getwidth()[0])
+        return max(0, min(widths))
+    except Exception:  # pragma: no cover - another Python's internals
+        return 0
+
+
 def secret_spans(text: str) -> list[tuple[int, int]]:
     """Merged (start, end) spans of every secret the rule table recognises in `text`."""
     spans: list[tuple[int, int]] = []
@@ -57,7 +70,7 @@ def mask_one(secret: str) -> str:
 
 def mask_secrets(text: str) -> str:
     """Replace every secret the rule table knows by its first (at most 4) characters and `****`."""
-    if not text:
+    if len(text) < _MIN_SHAPE:  # too short for any shape (step names, ids, statuses)
         return text
     if len(text) <= _CACHED_LEN:
         return _mask_short(text)
@@ -65,6 +78,10 @@ def mask_secrets(text: str) -> str:
 
 
 _CACHED_LEN = 256  # short texts repeat (statuses, reasons, worker names): their masks are cached
+# The fewest characters any shape rule can match (a shorter text is not scanned): what
+# _min_shape_length() reads from the rules, kept as a constant because reading it costs 4 ms
+# at import; tests/unit/test_masking_short_texts.py fails when a rule changes it.
+_MIN_SHAPE = 10
 
 
 @functools.lru_cache(maxsize=8192)
@@ -108,7 +125,7 @@ class Masker:
         self._seen: dict[str, str] = {}  # short texts already masked (they repeat on the hot path)
 
     def __call__(self, text: str) -> str:
-        if not text:
+        if len(text) < _MIN_LITERAL and len(text) < _MIN_SHAPE:  # no literal, no shape fits
             return text
         short = len(text) <= _CACHED_LEN
         if short:
@@ -156,6 +173,13 @@ def _literals(value: str) -> set[str]:
 
 def mask_value(value: Any, mask: Any = mask_secrets) -> Any:
     """`value` with every string in it (dict values and keys' values, list items) masked."""
+    kind = type(value)  # exact types first: the ABC checks below cost more than the masking of a cached text
+    if kind is str:
+        return mask(value)
+    if kind is dict:
+        return {k: mask_value(v, mask) for k, v in value.items()}
+    if value is None or kind is int or kind is float or kind is bool:
+        return value
     if isinstance(value, str):
         return mask(value)
     if isinstance(value, Mapping):

@@ -116,6 +116,26 @@ def write_tx(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("COMMIT")
 
 
+@contextmanager
+def impatient(conn: sqlite3.Connection, busy_ms: int) -> Iterator[None]:
+    """Within the block, a write lock another process holds past `busy_ms` is an error
+    (sqlite3.OperationalError "database is locked") on a patient connection too, not a wait
+    (the engine's loop: it backs off and serves the running tasks meanwhile)."""
+    if not getattr(conn, "patient", False):
+        yield
+        return
+    conn.patient = False  # type: ignore[attr-defined]  # the instance's, over the class's True
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
+    try:
+        yield
+    finally:
+        del conn.patient  # type: ignore[attr-defined]
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        except sqlite3.Error:
+            pass
+
+
 def begin_immediate(conn: sqlite3.Connection) -> None:
     """BEGIN IMMEDIATE; on a patient connection, a lock held past busy_timeout is waited
     out (retried with backoff, each wait logged with its cause) instead of raised."""
