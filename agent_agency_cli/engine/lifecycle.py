@@ -194,13 +194,15 @@ class StepLifecycle:
         samples = executor_for(spec).samples_processes
         recorder = MetricsRecorder(self, st) if samples and samples_here(self, spec) else None
 
+        pid_timer: list[asyncio.TimerHandle] = []
+
         def on_spawn(pid: int) -> None:
             # The pid is written lazily: with the attempt's end if it ends within
             # PID_WRITE_DELAY, else then. Recovery does not need it (it finds a dead
             # engine's step processes by their environment markers); status shows it.
             st.pending_pid = pid
-            asyncio.get_running_loop().call_later(PID_WRITE_DELAY, self._write_pid, st,
-                                                  st.attempt, pid)
+            pid_timer.append(asyncio.get_running_loop().call_later(PID_WRITE_DELAY, self._write_pid, st,
+                                                                   st.attempt, pid))
             if recorder is not None:
                 recorder.started(pid)
             if st.status is S.PAUSED and st.handle is not None:  # paused while spawning
@@ -216,6 +218,8 @@ class StepLifecycle:
             outcome = StepOutcome(ok=False, reason=f"engine error: {type(exc).__name__}: {exc}")
             log.line("sys", outcome.reason or "")
         finally:
+            for timer in pid_timer:  # ended: the pid goes with the attempt's end, no wake-up for it
+                timer.cancel()
             if recorder is not None:
                 recorder.stop()
             log.close(keep=outcome is None or not outcome.ok)
