@@ -14,12 +14,12 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent_agency_cli.errors import BadInputError, NotFoundError, StoredNotStartedError
-from agent_agency_cli.models import FOREGROUND_OWNER, ExecutionMode, TaskStatus
+from agent_agency_cli.errors import AgencyError, BadInputError, NotFoundError
+from agent_agency_cli.models import ExecutionMode, TaskStatus
 from agent_agency_cli.orchestration import views
 from agent_agency_cli.orchestration.actor import acting_as
 from agent_agency_cli.orchestration.follow import follow_events
@@ -112,31 +112,28 @@ class TaskOrchestrator:
         return Intake(self.settings, self.store if self.paths.db.exists() else None).prepare(request)
 
     def submit_task(
-        self, request: TaskRequest | dict[str, Any], *, start_daemon: bool = True, reserve: str | None = None
+        self, request: TaskRequest | dict[str, Any], *, start_daemon: bool = True, reserve: str | None = None,
+        request_id: str | None = None,
     ) -> str:
         """Validate and store a task as queued; start the daemon unless told not to. `reserve`
-        (models.HELD_OWNER, FOREGROUND_OWNER) keeps it from any daemon's claim."""
-        from agent_agency_cli.orchestration.intake import Intake
+        (models.HELD_OWNER, FOREGROUND_OWNER) keeps it from any daemon's claim. `request_id`,
+        the caller's id of this submission: a retry with the same one returns the task stored
+        by the first instead of storing another (orchestration/submission.py)."""
+        from agent_agency_cli.orchestration.submission import submit
 
-        intake = Intake(self.settings, self.store if self.paths.db.exists() else None)
-        task, steps = intake.prepare(request)
-        if reserve is not None and (reserve != FOREGROUND_OWNER or task["status"] == TaskStatus.QUEUED.value):
-            task["owner"] = reserve  # a foreground task awaiting review is the daemon's once approved
-        store = self.store
-        tid, planned, sealed = intake.store_task(store, self.paths, task, steps)
-        try:  # the task exists from here on: whatever fails must still name its id
-            from agent_agency_cli.planning.task_record import record_plan
+        return submit(self, request, start_daemon=start_daemon, reserve=reserve, request_id=request_id)
 
-            record_plan(store, tid, planned, steps, sealed)
-            if task["status"] == TaskStatus.AWAITING_REVIEW.value:
-                self._notify("awaiting_review", tid)
-            if task["mode"] == ExecutionMode.DRY_RUN.value:
-                self.dry_run(tid)
-            elif start_daemon and task["status"] == TaskStatus.QUEUED.value:
-                self.ensure_daemon()
-        except Exception as exc:
-            raise StoredNotStartedError(tid, exc) from exc
-        return tid
+    def submit_tasks(
+        self, requests: Sequence[TaskRequest | dict[str, Any]], *, start_daemon: bool = True,
+        request_ids: Sequence[str] | None = None,
+    ) -> list[str | AgencyError]:
+        """Submit a batch: per request, in order, its task id or the error that refused it.
+        One transaction per task (each durable once stored); a bad request stores nothing of
+        itself and does not stop the others; the daemon starts once, after the last.
+        `request_ids`, one per request, as submit_task's."""
+        from agent_agency_cli.orchestration.submission import submit_many
+
+        return submit_many(self, requests, start_daemon=start_daemon, request_ids=request_ids)
 
     def _config_may_have_hooks(self) -> bool:
         """False only when certain: no config file at all (the defaults have no hooks), or
@@ -213,7 +210,9 @@ class TaskOrchestrator:
         tid = self.resolve(task_id)
         if not self.store.release_task(tid):
             raise ConflictError(f"task {tid} is not held; only a task created with --hold can be released")
-        if start_daemon:
+        if self.store.get_task(tid)["mode"] == ExecutionMode.DRY_RUN.value:
+            self.dry_run(tid)  # no daemon claims a dry run: it is simulated here, as at submit
+        elif start_daemon:
             self.ensure_daemon()
         return tid
 
@@ -249,9 +248,12 @@ class TaskOrchestrator:
         self.store.get_step(tid, step)
         return self.paths.step_log(tid, step)
 
-    def get_status(self, task_id: str, *, interventions: bool = False) -> dict[str, Any]:
-        """The task's full status as a JSON-ready dict (see README: status JSON)."""
-        return views.task_status(self.store, self.paths, task_id, interventions=interventions)
+    def get_status(self, task_id: str, *, interventions: bool = False, steps: str = "all", offset: int = 0,
+                   limit: int | None = None) -> dict[str, Any]:
+        """The task's status as a JSON-ready dict (see README: status JSON); `steps` "all" (from
+        `offset`, at most `limit`), "summary" (the notable ones) or "auto" (orchestration/step_selection.py)."""
+        return views.task_status(self.store, self.paths, task_id, interventions=interventions, steps=steps,
+                                 offset=offset, limit=limit)
 
     def list_tasks(
         self, status: str | list[str] | None = None, limit: int | None = None
@@ -271,6 +273,13 @@ class TaskOrchestrator:
     def events(self, task_id: str | None, after: int = 0, limit: int = 1000) -> list[dict]:
         tid = self.resolve(task_id) if task_id else None
         return [event_json(r) for r in self.store.events_after(tid, after, limit)]
+
+    def event_lines(self, task_id: str, after: int = 0) -> Iterator[str]:
+        """Every event of the task after id `after` as a compact JSON line (the shape of `events`),
+        read page by page (orchestration/event_lines.py)."""
+        from agent_agency_cli.orchestration.event_lines import event_lines
+
+        return event_lines(self.store, self.resolve(task_id), after)
 
     def follow(
         self, task_id: str, after: int = 0, poll: float = 0.05, until_done: bool = True,

@@ -120,6 +120,11 @@ class HomePaths:
     def daemon_log(self) -> Path:
         return self.home / "daemon.log"
 
+    @property
+    def daemon_socket(self) -> Path:
+        """Where the daemon takes `task create` requests (orchestration/submit_server.py)."""
+        return self.home / "daemon.sock"
+
     def task_dir(self, task_id: str) -> Path:
         return self.home / "tasks" / task_id
 

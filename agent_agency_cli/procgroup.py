@@ -19,11 +19,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # subprocess loads at first spawn: `task pause` only asks whether an engine lives
+    import subprocess
 
 # Keyword arguments that make subprocess.Popen / anyio.open_process start a new session.
 NEW_SESSION: dict[str, Any] = {"start_new_session": True}
@@ -37,6 +39,8 @@ _POLL = 0.005  # seconds between checks while waiting for a group to empty
 
 def spawn(argv: Sequence[str], **popen_kwargs: Any) -> subprocess.Popen[bytes]:
     """subprocess.Popen(argv) as the leader of a new process group (fds not inherited)."""
+    import subprocess
+
     popen_kwargs.setdefault("close_fds", True)
     return subprocess.Popen(list(argv), **NEW_SESSION, **popen_kwargs)
 
@@ -164,6 +168,8 @@ def stop_process(proc: subprocess.Popen[Any], grace: float, *, settle: float = 2
     to `settle` seconds for the group to be gone. Returns the leader's exit status.
     Callers that read the child's pipes must drain them themselves (see notify).
     """
+    import subprocess
+
     pgid = proc.pid
     if grace > 0:
         signal_group(pgid, signal.SIGTERM)

@@ -10,7 +10,7 @@ dropped, and the test names it until it is declared.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,6 +39,7 @@ class GateView(_View):
     score: float | None = None
     violations: Any = None
     attempt: int | None = None
+    evidence: list[str] | None = Field(None, description="Files the gate left (reports, tool output).")
 
 
 class StepView(_View):
@@ -110,6 +111,18 @@ class InterventionView(_View):
     message: str | None = None
 
 
+class StepsShown(_View):
+    """Which of the task's steps `steps` holds (progress.by_status counts them all)."""
+
+    selection: Literal["all", "page", "summary"] = Field(
+        ..., description="all: every step; page: --limit/--offset of the table; summary: the notable steps "
+                         "(running, paused, awaiting approval or resources, failed, interrupted, gate failed).")
+    offset: int = Field(0, description="Plan position (0-based) of the first step shown, for a page.")
+    count: int = Field(..., description="Steps in `steps`.")
+    total: int = Field(..., description="Steps of the task.")
+    notable: int | None = Field(None, description="Summary only: how many steps are notable (at most 50 shown).")
+
+
 class TaskView(_View):
     """`task status --json`: the task, its progress and every step."""
 
@@ -147,6 +160,7 @@ class TaskView(_View):
     completion: dict[str, Any] | None = None
     model_calls: dict[str, Any] | None = Field(None, description="Model-call totals and calls_list[].")
     steps: list[StepView]
+    steps_shown: StepsShown | None = Field(None, description="Which steps `steps` holds (--summary, --limit).")
     interventions: list[InterventionView] | None = Field(None, description="With --verbose only.")
     attempts: list[AttemptView] | None = Field(None, description="With --verbose only.")
 

@@ -28,3 +28,28 @@ def shown_tries(step: Mapping[str, Any]) -> tuple[int, int]:
     """(attempt, of how many): a re-run after a crash is an attempt too, never `2/1`."""
     attempt = int(step.get("attempt") or 0)
     return attempt, max(int(step.get("max_attempts") or 1), attempt)
+
+
+GATE_OK = frozenset({"passed", "skipped"})
+
+
+def gate_failed(step: Mapping[str, Any]) -> bool:
+    """A gate of this step did not pass (advisory ones included): the step is not a plain ✓."""
+    return any(g.get("status") not in GATE_OK for g in step.get("gates") or [])
+
+
+def shown_status(step: Mapping[str, Any]) -> str:
+    """The step's status in words: a completed step whose gate failed says so."""
+    status = str(step.get("status") or "pending")
+    return "completed, gate failed" if status == "completed" and gate_failed(step) else status
+
+
+def gaps_note(status: str, completion: Mapping[str, Any] | None) -> tuple[str, list[str]] | None:
+    """Why a task is partially_completed (or what its final review found): a headline and
+    the gaps against its requirements; None when there are none."""
+    gaps = [str(g) for g in (completion or {}).get("gaps") or []]
+    if not gaps:
+        return None
+    head = ("partially completed: every step ran, but the final review found gaps"
+            if status == "partially_completed" else "gaps found by the final review")
+    return head, gaps

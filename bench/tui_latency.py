@@ -15,7 +15,10 @@ its output is read as a terminal would get it. Measured:
 Baseline, in the same run: `agent-agency-cli task watch ID --plain` (the orchestrator's
 own follow() loop printing one line per event) on the same events: its latency and CPU.
 
-    .venv/bin/python bench/tui_latency.py [--size 120x40] [--chain 40]
+    .venv/bin/python bench/tui_latency.py [--size 120x40] [--chain 40] [--presses 40] [--busy 2]
+
+`--busy N` runs N busy loops (`python -c 'while 1: pass'`) beside it for the whole run
+(issue 13's "loaded machine": two of them), ended when it ends.
 """
 
 from __future__ import annotations
@@ -243,7 +246,18 @@ def main() -> int:
     ap.add_argument("--size", default="120x40", help="terminal size COLSxROWS (default 120x40)")
     ap.add_argument("--chain", type=int, default=40, help="short steps producing events (>= 30)")
     ap.add_argument("--presses", type=int, default=20, help="key presses to time")
+    ap.add_argument("--busy", type=int, default=0, help="busy loops to run beside it (a loaded machine)")
     args = ap.parse_args()
+    busy = [subprocess.Popen([sys.executable, "-c", "while 1: pass"]) for _ in range(args.busy)]
+    try:
+        return _run(args)
+    finally:
+        for p in busy:
+            p.kill()
+            p.wait()
+
+
+def _run(args: argparse.Namespace) -> int:
     cols, rows = (int(v) for v in args.size.lower().split("x"))
     chain = max(30, args.chain)
     seconds = chain * 0.45 + 15  # the log keeps growing through the chain and the key presses
@@ -285,7 +299,8 @@ def main() -> int:
     kmed, kp95 = statistics.median(key_ms) if key_ms else float("nan"), pct(key_ms, 0.95)
 
     print(f"TUI under load: {STEPS} steps, log growing {rate:.2f} MB/s, terminal {cols}x{rows}")
-    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}")
+    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}"
+          + (f"; {args.busy} busy loop(s) beside it" if args.busy else ""))
     print(f"event -> screen  median {med:6.1f} ms  p95 {p95:6.1f} ms  (n={len(lat)})  "
           f"target p95 < 250 ms: {met(p95 < 250)}")
     print(f"  baseline: task watch --plain (follow() loop) median {bmed:6.1f} ms  p95 {bp95:6.1f} ms"

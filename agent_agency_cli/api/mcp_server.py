@@ -19,8 +19,8 @@ from agent_agency_cli.errors import AgencyError
 
 INSTRUCTIONS = ("Drive agent-agency-cli tasks: create_task queues a task (a plan as JSON in the "
                 "plan-file schema, or only a description and requirements for the planner); "
-                "task_status/list_tasks/task_logs read; pause/resume/cancel/approve/reject steer. Strict tasks "
-                "wait in awaiting_approval until approve_task.")
+                "task_status/list_tasks/task_logs read; pause/resume/cancel/approve/reject/release steer. Strict "
+                "tasks wait in awaiting_approval until approve_task; held tasks until release_task.")
 TaskIdArg = Annotated[str, Field(description="Task id or an unambiguous prefix of it.", min_length=1)]
 
 
@@ -65,9 +65,13 @@ def build_server(home: str | None = None, config: str | None = None,
     def create_task(task: TaskCreate) -> dict[str, Any]:
         """Validate and queue a task: description, priority, execution_mode, requirements, deadline, stakeholders
         and the plan inline ({"steps": [{"name": ..., "run": ...}]}), or no plan: the planner makes one from the
-        description and requirements, as `task create` does. Returns the task's status (its id is `id`)."""
+        description and requirements, as `task create` does; hold: true keeps it until release_task.
+        Returns the task's status (its id is `id`)."""
         def submit(orch: Any) -> dict[str, Any]:
-            return orch.get_status(orch.submit_task(task.request()))
+            from agent_agency_cli.models import HELD_OWNER
+
+            return orch.get_status(orch.submit_task(task.request(), start_daemon=not task.hold,
+                                                    reserve=HELD_OWNER if task.hold else None))
 
         return call(submit)
 
@@ -113,9 +117,18 @@ def build_server(home: str | None = None, config: str | None = None,
 
     @server.tool(annotations=write)
     def approve_task(task_id: TaskIdArg, approval: ApproveBody | None = None) -> str:
-        """Approve the step awaiting approval (strict mode); all_remaining approves the later ones too."""
+        """Approve the step awaiting approval (strict mode); all_remaining approves the later ones too,
+        group the other steps of its parallel group (they start without asking)."""
         a = approval or ApproveBody()
-        return call(lambda o: o.approve(task_id, a.step, a.all_remaining))
+        return call(lambda o: o.approve(task_id, a.step, a.all_remaining, group=a.group))
+
+    @server.tool(annotations=write)
+    def release_task(task_id: TaskIdArg) -> str:
+        """Release a task created with hold: true: the engine may run it now (a held dry run is
+        simulated at once). An error when the task is not held."""
+        from agent_agency_cli.api.release import release_message
+
+        return call(lambda o: release_message(o, o.release_task(task_id)))
 
     @server.tool(annotations=stop)
     def reject_task(task_id: TaskIdArg, reason: Annotated[str, Field(min_length=1, max_length=500)],

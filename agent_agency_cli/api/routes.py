@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from agent_agency_cli.api.app import facade
+from agent_agency_cli.api.release import release_message
 from agent_agency_cli.api.schemas import (
     ActionResult,
     ApproveBody,
@@ -26,7 +27,7 @@ from agent_agency_cli.api.schemas import (
     TaskView,
 )
 from agent_agency_cli.errors import BadInputError
-from agent_agency_cli.models import TaskStatus
+from agent_agency_cli.models import HELD_OWNER, TaskStatus
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "content": {"application/problem+json": {}}, "description": text}
@@ -45,11 +46,12 @@ AS_CLI: dict[str, Any] = {"response_model_exclude_unset": True}
 @router.post("/tasks", status_code=201, response_model=TaskView, **AS_CLI, tags=["tasks"])
 async def create_task(body: TaskCreate, request: Request) -> Any:
     """Validate and queue a task (the seed's body, with a plan inline or without one for the planner);
-    returns its status."""
+    returns its status. `hold: true` stores it held until `POST /tasks/{id}/release`."""
     start = request.app.state.start_engine
 
     def submit(orch: Any) -> dict[str, Any]:
-        tid = orch.submit_task(body.request(), start_daemon=start)
+        tid = orch.submit_task(body.request(), start_daemon=start and not body.hold,
+                               reserve=HELD_OWNER if body.hold else None)
         return orch.get_status(tid)
 
     status = await facade(request, submit)
@@ -205,9 +207,18 @@ async def modify(task_id: str, body: ModifyBody, request: Request) -> Any:
 
 @router.post("/tasks/{task_id}/approve", response_model=ActionResult, tags=["control"])
 async def approve(task_id: str, request: Request, body: ApproveBody | None = None) -> Any:
-    """Approve the step awaiting approval (strict mode), or a blocking review."""
+    """Approve the step awaiting approval (strict mode), or a blocking review; `group: true` approves the
+    other steps of its parallel group too."""
     body = body or ApproveBody()
-    return await _act(request, task_id, lambda o, t: o.approve(t, body.step, body.all_remaining))
+    return await _act(request, task_id, lambda o, t: o.approve(t, body.step, body.all_remaining, group=body.group))
+
+
+@router.post("/tasks/{task_id}/release", response_model=ActionResult, tags=["control"])
+async def release(task_id: str, request: Request) -> Any:
+    """Release a task created with `hold: true`: the engine may run it now (a held dry run is
+    simulated at once). 409 when the task is not held."""
+    start = request.app.state.start_engine
+    return await _act(request, task_id, lambda o, t: release_message(o, o.release_task(t, start_daemon=start)))
 
 
 @router.post("/tasks/{task_id}/reject", response_model=ActionResult, tags=["control"])

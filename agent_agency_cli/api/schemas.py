@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agent_agency_cli.models import ExecutionMode, Priority
 from agent_agency_cli.responses import (
@@ -50,6 +50,8 @@ class TaskCreate(BaseModel):
                           "omitted: the planner makes one (as `task create` without --plan).")
     concurrency: int | None = Field(None, ge=1, le=1024)
     complexity: Literal["simple", "moderate", "complex", "enterprise"] | None = None
+    hold: bool = Field(False, description="Store it held (as `task create --hold`): no engine runs it, "
+                                          "and a dry run is not simulated, until `POST /tasks/{id}/release`.")
 
     def request(self) -> dict[str, Any]:
         """The facade's TaskRequest fields."""
@@ -76,6 +78,14 @@ class ApproveBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     step: str | None = Field(None, description="The step to approve (default: the one waiting).")
     all_remaining: bool = Field(False, description="Approve every later step of this task too.")
+    group: bool = Field(False, description="Approve the other steps of its parallel group too (strict mode): "
+                                           "they start without asking, as `task approve --group`.")
+
+    @model_validator(mode="after")
+    def _one_scope(self) -> ApproveBody:
+        if self.group and self.all_remaining:
+            raise ValueError("group and all_remaining cannot go together (all_remaining already covers the group)")
+        return self
 
 
 class RejectBody(BaseModel):

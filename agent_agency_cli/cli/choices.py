@@ -1,4 +1,4 @@
-"""The choices of enum-like options, for --help (`--mode [auto|strict|dry-run]`) and shell
+"""The choices of enum-like options, for --help (`--mode auto|strict|dry-run`) and shell
 completion, without importing the pydantic models at startup. Kept equal to the models'
 enums by tests/integration/test_cli_help.py; the commands still validate with one clear line."""
 
@@ -15,7 +15,8 @@ TASK_STATUSES = ("queued", "running", "paused", "awaiting_approval", "awaiting_r
 
 
 def metavar(choices: tuple[str, ...]) -> str:
-    return "[" + "|".join(choices) + "]"
+    """`auto|strict|dry-run`: the option's value, as --help shows it (`--mode auto|strict|dry-run`)."""
+    return "|".join(choices)
 
 
 def complete(choices: tuple[str, ...]) -> Callable[[str], list[str]]:

@@ -86,24 +86,37 @@ def handle_errors(fn: F) -> F:
 
 
 # json.dumps with indent runs the pure-Python encoder (about 10x slower than the C one):
-# a document with more list items than this is laid out one level deep instead (each
-# value, and each item of a list value, on its own line, encoded by the C encoder).
-_INDENT_MAX_ITEMS = 2000
+# a document longer than this once compact (the C encoder measures it) is laid out one
+# level deep instead (each value, and each item of a list value, on its own line, encoded
+# by the C encoder). Nested lists count too: a big plan's parallel groups name every step.
+_INDENT_MAX_CHARS = 50_000
 
 
 def dumps_json(data: Any) -> str:
     """Indented JSON for people and machines; linear-time layout for very large documents."""
-    items = sum(len(v) for v in data.values() if isinstance(v, list)) if isinstance(data, dict) else 0
-    if items <= _INDENT_MAX_ITEMS:
-        return json.dumps(data, indent=2, default=str)
     enc = json.JSONEncoder(default=str).encode
+    # Each value (each item of a list value) is encoded once, by the C encoder; only a small
+    # document is encoded again, indented.
+    if isinstance(data, list):
+        items = [enc(v) for v in data]
+        if sum(map(len, items)) <= _INDENT_MAX_CHARS:
+            return json.dumps(data, indent=2, default=str)
+        return "[\n  " + ",\n  ".join(items) + "\n]"
+    if not isinstance(data, dict):
+        return json.dumps(data, indent=2, default=str)
     parts = []
+    size = 0
     for key, value in data.items():
         if isinstance(value, list) and value:
-            inner = ",\n    ".join(enc(v) for v in value)
-            parts.append(f"  {enc(key)}: [\n    {inner}\n  ]")
+            items = [enc(v) for v in value]
+            size += sum(map(len, items))
+            parts.append(f"  {enc(key)}: [\n    " + ",\n    ".join(items) + "\n  ]")
         else:
-            parts.append(f"  {enc(key)}: {enc(value)}")
+            text = enc(value)
+            size += len(text)
+            parts.append(f"  {enc(key)}: {text}")
+    if size <= _INDENT_MAX_CHARS:
+        return json.dumps(data, indent=2, default=str)
     return "{\n" + ",\n".join(parts) + "\n}"
 
 
@@ -135,10 +148,15 @@ def write_json_lines(items: Iterable[Any]) -> None:
     """One compact JSON object per line, written in blocks (no flush per line: a task's
     events are tens of thousands of lines, and a flush is a system call each)."""
     encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+    write_lines(map(encode, items))
+
+
+def write_lines(lines: Iterable[str]) -> None:
+    """Lines written in blocks of 1,000 (one write each), then flushed."""
     out = sys.stdout
     block: list[str] = []
-    for item in items:
-        block.append(encode(item))
+    for line in lines:
+        block.append(line)
         if len(block) >= 1000:
             out.write("\n".join(block) + "\n")
             block.clear()

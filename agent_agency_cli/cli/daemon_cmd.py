@@ -65,11 +65,17 @@ def _refuse_other_config(orch, running: dict) -> None:  # type: ignore[no-untype
 @handle_errors
 def stop(
     timeout: Annotated[float | None, typer.Option(help="Seconds to wait for it to exit.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
 ) -> None:
     """Stop the daemon: nothing new starts, running steps may finish (up to
     daemon.stop_timeout), their tasks go back to the queue for the next daemon."""
     orch = orchestrator()
     running = orch.daemon_status()
+    if as_json:
+        info = orch.stop_daemon(timeout)
+        print_json({"stopped": info is not None, "pid": info["pid"] if info else None,
+                    "running_tasks": (running or {}).get("running_tasks") or []})
+        return
     if running is not None:
         tasks = running.get("running_tasks") or []
         if tasks:

@@ -1,4 +1,4 @@
-"""The fast path: `task status|list|pause|resume|cancel|create` without the Typer app.
+"""The fast path: `task status|list|events|pause|resume|cancel|create` without the Typer app.
 
 Typer (and, through its parameter coercion, pydantic) costs several times what the
 command itself does. This module recognises the plain argv shapes of those commands —
@@ -27,7 +27,7 @@ _GLOBAL = {"--home": "home", "--config": "config", "-c": "config"}
 class _Spec:
     """One command's options: flags, options with a value, whether it takes an id."""
 
-    def __init__(self, run: Callable[..., None], *, flags: dict[str, str] | None = None,
+    def __init__(self, run: Callable[..., int | None], *, flags: dict[str, str] | None = None,
                  values: dict[str, str] | None = None, repeat: frozenset[str] = frozenset(),
                  takes_id: bool = True):
         self.run = run
@@ -40,8 +40,11 @@ class _Spec:
 def _status(opts: dict[str, Any]) -> None:
     from agent_agency_cli.cli import task_actions
 
+    limit, offset = opts.get("limit"), opts.get("offset")
     task_actions.show_status(opts["task_id"], opts.get("verbose", False), opts.get("as_json", False),
-                             opts.get("no_start", False))
+                             opts.get("no_start", False), steps=opts.get("steps", False),
+                             summary=opts.get("summary", False), limit=None if limit is None else int(limit),
+                             offset=None if offset is None else int(offset))
 
 
 def _list(opts: dict[str, Any]) -> None:
@@ -51,17 +54,38 @@ def _list(opts: dict[str, Any]) -> None:
                            opts.get("as_json", False), opts.get("search"), opts.get("no_start", False))
 
 
-def _create(opts: dict[str, Any]) -> None:
+def _events(opts: dict[str, Any]) -> None:
     from agent_agency_cli.cli import task_actions
 
+    task_actions.show_events(opts["task_id"], False, int(opts.get("after", 0)), opts.get("as_json", False))
+
+
+def _create(opts: dict[str, Any]) -> int:
+    from agent_agency_cli.cli import daemon_submit, task_actions
+    from agent_agency_cli.cli.common import state
+
+    plans: list[str] = opts.get("plan") or []
+    batch = task_actions.is_batch(plans)
+    if batch:
+        plans = task_actions.expand_plans(plans)
+    ids = daemon_submit.request_ids(len(plans))
+    # A running daemon submits it with everything loaded; else (or when it declines) here.
+    code = daemon_submit.try_daemon(opts, plans, ids, state.home, state.config, batch)
+    if code is not None:
+        return code
     concurrency = opts.get("concurrency")
-    task_actions.submit(
-        plan=opts.get("plan"), description=opts.get("description"), mode=opts.get("mode"),
+    options = dict(
+        description=opts.get("description"), mode=opts.get("mode"),
         priority=opts.get("priority", task_actions.DEFAULT_PRIORITY), requirements=opts.get("requirements"),
         deadline=opts.get("deadline"), stakeholders=opts.get("stakeholders"), workdir=opts.get("workdir"),
         concurrency=None if concurrency is None else int(concurrency), complexity=opts.get("complexity"),
-        foreground=False, no_start=opts.get("no_start", False), wait=False, as_json=opts.get("as_json", False),
+        no_start=opts.get("no_start", False), as_json=opts.get("as_json", False),
     )
+    if batch:
+        return task_actions.submit_batch(plans=plans, request_ids=ids, **options)  # type: ignore[arg-type]
+    task_actions.submit(plan=plans[0] if plans else None, foreground=False, wait=False,
+                        request_id=ids[0] if ids else None, **options)  # type: ignore[arg-type]
+    return 0
 
 
 def _control(name: str) -> Callable[[dict[str, Any]], None]:
@@ -79,11 +103,14 @@ def _control(name: str) -> Callable[[dict[str, Any]], None]:
 
 _COMMANDS = {
     "status": _Spec(_status, flags={"--verbose": "verbose", "-v": "verbose", "--json": "as_json",
-                                    "--no-start": "no_start"}),
+                                    "--no-start": "no_start", "--steps": "steps", "--summary": "summary"},
+                    values={"--limit": "limit", "--offset": "offset"}),
     "list": _Spec(_list, flags={"--json": "as_json", "--no-start": "no_start"},
                   values={"--status": "status", "-s": "status", "--limit": "limit", "--search": "search",
                           "-q": "search"},
                   repeat=frozenset({"status"}), takes_id=False),
+    # --follow polls until the task ends: Typer's (not listed, so it falls back).
+    "events": _Spec(_events, flags={"--json": "as_json"}, values={"--after": "after"}),
     "pause": _Spec(_control("pause"), flags={"--json": "as_json"}),
     "resume": _Spec(_control("resume"), flags={"--json": "as_json"}),
     "cancel": _Spec(_control("cancel"), flags={"--json": "as_json"}, values={"--reason": "reason", "-r": "reason"}),
@@ -93,7 +120,7 @@ _COMMANDS = {
         "--mode": "mode", "--priority": "priority", "--requirements": "requirements",
         "--deadline": "deadline", "--stakeholders": "stakeholders", "--workdir": "workdir",
         "--concurrency": "concurrency",
-        "--complexity": "complexity"}, takes_id=False),
+        "--complexity": "complexity"}, repeat=frozenset({"plan"}), takes_id=False),
 }
 
 # Values Typer would convert exactly like int() does; anything else is Typer's to judge.
@@ -137,7 +164,7 @@ def parse(argv: list[str]) -> tuple[_Spec, dict[str, Any], dict[str, str | None]
         i += 1
     if spec.takes_id and "task_id" not in opts:
         return None
-    if any(key in opts and not _INT.fullmatch(opts[key]) for key in ("limit", "concurrency")):
+    if any(key in opts and not _INT.fullmatch(opts[key]) for key in ("limit", "offset", "after", "concurrency")):
         return None
     return spec, opts, glob
 
@@ -172,7 +199,7 @@ def run(argv: list[str]) -> int | None:
                     "leave it out for config.yaml in the data home")
         return 2
     try:
-        spec.run(opts)
+        code = spec.run(opts)
     except AgencyError as exc:
         print_error(str(exc))
         return exc.exit_code
@@ -182,7 +209,7 @@ def run(argv: list[str]) -> int | None:
     except BrokenPipeError:
         quiet_broken_pipe()
         return 0
-    return 0
+    return code or 0
 
 
 def main() -> None:

@@ -36,26 +36,50 @@ def follow(
 
 
 def _follow_live(orch: TaskOrchestrator, tid: str, after: int) -> dict:
+    """The live view, redrawn in place. It is transient: a question (strict mode) first
+    erases it and prints the view once, whole, as context; the question follows, and a
+    fresh view starts under the answer. (Restarting the same Live would move the cursor up
+    by the height of its last drawing, over the question, and leave pieces of the old
+    header in the scrollback.) At the end the final view is printed once, to stay."""
     from rich.live import Live
 
+    out = console(stderr=True)
     recent: list[str] = []
     status = orch.get_status(tid)
-    with Live(follow_view(status, recent), console=console(stderr=True), auto_refresh=False,
-              transient=False) as live:
+
+    def view() -> Live:
+        live = Live(follow_view(status, recent), console=out, auto_refresh=False, transient=True)
+        live.start(refresh=True)
+        return live
+
+    live = view()
+    try:
         for ev in orch.follow(tid, after=after, heartbeat=0.5):
             if ev is not None:
                 line = event_line(ev)
                 if line and ev["kind"] != "step_progress":
                     recent.append(line)
-                if ev["kind"] == "approval_requested" and sys.stdin.isatty():
-                    live.stop()
+                if ev["kind"] == "approval_requested" and sys.stdin.isatty() and awaits(orch, tid, ev):
+                    live.stop()  # erases the live view; printed once, whole, above the question
+                    out.print(follow_view(orch.get_status(tid), recent))
                     ask_approval(orch, tid, ev)
-                    live.start()
+                    status = orch.get_status(tid)
+                    live = view()
+                    continue
             status = orch.get_status(tid)
             live.update(follow_view(status, recent), refresh=True)
         status = orch.get_status(tid)
-        live.update(follow_view(status, recent), refresh=True)
+    finally:
+        live.stop()
+        out.print(follow_view(status, recent))  # the last view stays, also after Ctrl-C
     return status
+
+
+def awaits(orch: TaskOrchestrator, tid: str, ev: dict) -> bool:
+    """The step of this approval_requested event still awaits a decision (not decided
+    from another terminal meanwhile, and not superseded by the next step's question)."""
+    s = orch.get_status(tid)
+    return s["status"] == "awaiting_approval" and (s.get("approval") or {}).get("step") == ev["payload"].get("step")
 
 
 def follow_in_thread(orch_factory, tid: str, *, live: bool) -> threading.Thread:  # type: ignore[no-untyped-def]
@@ -71,19 +95,18 @@ def follow_in_thread(orch_factory, tid: str, *, live: bool) -> threading.Thread:
 
 
 def ask_approval(orch: TaskOrchestrator, tid: str, ev: dict) -> None:
-    """Strict mode on a TTY: ask right here (approve / reject / details / all); the question
+    """Strict mode on a TTY: ask right here (approve / reject / details / group / all); the question
     goes away by itself when the step is decided from another terminal."""
     out = console(stderr=True)
     p = ev["payload"]
-    if orch.get_status(tid)["status"] != "awaiting_approval":
-        return  # already decided elsewhere
+    if not awaits(orch, tid, ev):
+        return  # already decided elsewhere: never ask about it
     what = {"start": "run", "gate_violation": "accept despite gate violations",
             "manual_review": "pass the manual review of"}.get(p.get("kind"), "run")
     out.print(f"[bold]approve?[/bold] {what} step [bold]{p['step']}[/bold]: {p.get('command')}")
 
     def still_waiting() -> bool:
-        s = orch.get_status(tid)
-        return s["status"] == "awaiting_approval" and (s.get("approval") or {}).get("step") == p["step"]
+        return awaits(orch, tid, ev)
 
     try:
         _ask_loop(orch, tid, p, out, still_waiting)
@@ -96,14 +119,15 @@ def _ask_loop(orch, tid: str, p: dict, out, still_waiting) -> None:  # type: ign
     from agent_agency_cli.errors import AgencyError
 
     while True:
-        choice = read_answer(out, "  \\[a]pprove, \\[r]eject, \\[d]etails, approve \\[A]ll remaining "
-                                  "(a): ", still_waiting)
+        # a: this step; g: and the rest of its parallel group; A: and every later step
+        choice = read_answer(out, "  \\[a]pprove, \\[r]eject, \\[d]etails, approve its \\[g]roup or "
+                                  "\\[A]ll (a): ", still_waiting)
         if choice is None:  # answered from another terminal (or the task moved on)
             out.print(f"  step {p['step']} was decided elsewhere; following on")
             return
         choice = choice or "a"
-        if choice not in ("a", "r", "d", "A"):
-            out.print("  answer a, r, d or A")
+        if choice not in ("a", "r", "d", "g", "A"):
+            out.print("  answer a, r, d, g or A")
             continue
         try:
             if choice == "d":
@@ -119,8 +143,8 @@ def _ask_loop(orch, tid: str, p: dict, out, still_waiting) -> None:  # type: ign
                     return
                 reason = reason or "rejected at the prompt"
                 out.print(orch.reject(tid, reason, p["step"]))
-            else:
-                out.print(orch.approve(tid, p["step"], all_remaining=choice == "A"))
+            else:  # g: the other steps of its parallel group start without asking (task approve --group)
+                out.print(orch.approve(tid, p["step"], all_remaining=choice == "A", group=choice == "g"))
         except AgencyError as exc:
             out.print(f"  {exc}")
         return

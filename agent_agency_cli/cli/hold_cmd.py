@@ -18,14 +18,20 @@ def register(app: typer.Typer) -> None:
         no_start: Annotated[bool, typer.Option("--no-start", help="Do not start the daemon.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
     ) -> None:
-        """Release a held task (created with --hold): the daemon may run it now.
+        """Release a held task (created with --hold): the daemon may run it now; a held
+        dry run is simulated now and its report printed.
 
         Exits 5 when the task is not held, 3 when there is no such task.
         """
         orch = orchestrator()
         tid = orch.release_task(task_id, start_daemon=not no_start)
+        status = orch.get_status(tid)
         if as_json:
-            status = orch.get_status(tid)
             print_json({k: v for k, v in status.items() if k != "steps"})
+        elif status["mode"] == "dry-run":  # simulated now, as `task create` does without --hold
+            from agent_agency_cli.cli.render import render_impact
+
+            print(f"released task {tid}: simulated (dry run), nothing ran", file=sys.stderr)
+            render_impact(orch.impact_report(tid))
         else:
             print(f"released task {tid} (queued for the daemon)", file=sys.stderr)

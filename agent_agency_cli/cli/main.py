@@ -17,9 +17,11 @@ from agent_agency_cli.cli import (
     tools_cmd,
 )
 from agent_agency_cli.cli.common import fail, state
+from agent_agency_cli.cli.help_format import PlainHelpGroup
 
 app = typer.Typer(
     name="agent-agency-cli",
+    cls=PlainHelpGroup,  # TASK_ID, choices and no `<bool>` in every command's --help
     help="Run agent tasks end to end: validate, plan into a DAG, execute with live "
     "control. State lives in SQLite under the data home.",
     no_args_is_help=True,

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from agent_agency_cli.security.terminal import strip_controls, strip_value
-from agent_agency_cli.step_view import shown_exit, shown_reason, shown_tries
+from agent_agency_cli.step_view import GATE_OK, gaps_note, gate_failed, shown_exit, shown_reason, shown_tries
 from agent_agency_cli.units import format_duration
 
 
@@ -67,12 +67,7 @@ def waiting_note(s: dict[str, Any]) -> str | None:
     return None
 
 
-_GATE_OK = ("passed", "skipped")
-
-
-def gate_failed(step: dict[str, Any]) -> bool:
-    """A gate of this step did not pass (advisory ones included)."""
-    return any(g.get("status") not in _GATE_OK for g in step.get("gates") or [])
+_GATE_OK = tuple(GATE_OK)
 
 
 def gate_summary(gates: list[dict[str, Any]]) -> str:
@@ -108,11 +103,10 @@ def gate_lines(gates: list[dict[str, Any]]) -> list[str]:
 
 def completion_lines(status: str, completion: dict[str, Any] | None) -> list[str]:
     """Why a task is partially_completed (or what the final review found): its gaps."""
-    gaps = (completion or {}).get("gaps") or []
-    if not gaps:
+    note = gaps_note(status, completion)
+    if note is None:
         return []
-    head = ("partially completed: every step ran, but the final review found gaps"
-            if status == "partially_completed" else "gaps found by the final review")
+    head, gaps = note
     return [f"{head}:", *(f"  - {g}" for g in gaps)]
 
 
@@ -126,11 +120,13 @@ def step_status_word(st: dict[str, Any], mode: str | None = None) -> str:
     return str(st["status"])
 
 
-def _step_cells(st: dict[str, Any], critical: set[str], mode: str | None = None
+def _step_cells(st: dict[str, Any], mode: str | None = None
                 ) -> tuple[str, str, str, str, str, str]:
     """One step's cells: name, status, try, time, exit, detail (only what belongs to the
     step's current state: step_view)."""
-    name = st["name"] + (" ★" if st["name"] in critical else "")
+    # No ★ here: piped, each cell is one word (`awk '{print $2}'` is the status); the
+    # critical path is a line of its own above the table (status_lines).
+    name = st["name"]
     active = st["status"] in ("running", "paused")
     detail = shown_reason(st) or (st["progress_message"] if active else "") or ""
     if st["status"] == "pending" and st.get("next_retry_at"):
@@ -150,20 +146,19 @@ def _step_cells(st: dict[str, Any], critical: set[str], mode: str | None = None
     )
 
 
-def steps_plain_lines(s: dict[str, Any], critical: set[str] | None = None) -> list[str]:
+def steps_plain_lines(s: dict[str, Any]) -> list[str]:
     """The steps table as plain aligned lines (header first), linear in the step count."""
-    critical = critical or set()
     rows: list[tuple[str, ...]] = [("step", "status", "try", "time", "exit", "detail")]
-    rows.extend(_step_cells(st, critical, s.get("mode")) for st in s["steps"])
+    rows.extend(_step_cells(st, s.get("mode")) for st in s["steps"])
     return table(rows, frozenset({2, 3, 4}))
 
 
 def status_word(s: dict[str, Any]) -> str:
-    """The task's status as a word; a finished dry run ran nothing and says so; a task
-    created with --hold and not released is `held`."""
+    """The task's status as one word; a finished dry run ran nothing and says so (`dry-run`);
+    a task created with --hold and not released is `held`."""
     if s.get("held"):
         return "held"
-    return "dry run" if s.get("mode") == "dry-run" and s["status"] == "completed" else s["status"]
+    return "dry-run" if s.get("mode") == "dry-run" and s["status"] == "completed" else s["status"]
 
 
 def status_lines(s: dict[str, Any], verbose: bool, gates: list[dict[str, Any]] | None = None) -> list[str]:
@@ -191,8 +186,15 @@ def status_lines(s: dict[str, Any], verbose: bool, gates: list[dict[str, Any]] |
     note = waiting_note(s)
     if note:
         lines.append(note)
+    critical = s["plan"]["critical_path"]
+    if len(s["steps"]) > 1 and critical:
+        lines.append(f"critical path: {', '.join(critical)}")
     lines.append("")
-    lines.extend(steps_plain_lines(s, set(s["plan"]["critical_path"])))
+    before, after = selection_lines(s)
+    lines.extend(before)
+    if s["steps"] or not before:
+        lines.extend(steps_plain_lines(s))
+    lines.extend(after)
     from agent_agency_cli.cli.model_render import model_lines
 
     lines.extend(model_lines(s))
@@ -200,11 +202,45 @@ def status_lines(s: dict[str, Any], verbose: bool, gates: list[dict[str, Any]] |
         lines += ["", "gates", *gate_lines(strip_value(gates))]
     lines.extend(completion_lines(s["status"], s.get("completion")))
     if verbose:
-        lines.extend(_verbose_lines(s))
+        lines.extend(verbose_lines(s))
     return lines
 
 
-def _verbose_lines(s: dict[str, Any]) -> list[str]:
+# The order a summary counts the steps in: what is happening first.
+_COUNT_ORDER = ("running", "paused", "awaiting_approval", "waiting_resources", "failed", "interrupted",
+                "pending", "completed", "skipped", "cancelled")
+
+
+def selection_lines(s: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The lines before and after the steps table when it holds a part of the steps (a summary
+    or a page), saying what is shown and the command for the rest; nothing for every step."""
+    shown = s.get("steps_shown") or {}
+    selection = shown.get("selection", "all")
+    if selection == "all":
+        return [], []
+    tid, total, count, offset = s["id"], shown["total"], shown["count"], shown["offset"]
+    if selection == "page":
+        if not count:
+            return [f"no steps from position {offset} (the task has {total:,})"], []
+        line = f"steps {offset + 1:,}-{offset + count:,} of {total:,}"
+        if offset + count < total:
+            line += f"; next page: agent-agency-cli task status {tid} --limit {count} --offset {offset + count}"
+        return [], [line]
+    by_status = s["progress"].get("by_status") or {}
+    ordered = [k for k in _COUNT_ORDER if by_status.get(k)] + sorted(k for k in by_status if k not in _COUNT_ORDER)
+    before = [f"{total:,} steps: " + ", ".join(f"{by_status[k]:,} {k}" for k in ordered)]
+    notable = shown.get("notable", count)
+    if not count:
+        before.append("no step runs, waits or failed")
+    more = f"the first {count} of {notable:,}" if notable > count else f"the {count}"
+    after = ([f"shown: {more} running, waiting or failed steps"] if count else []) + [
+        f"every step: agent-agency-cli task status {tid} --steps (a page: --limit N --offset N)"]
+    return before, after
+
+
+def verbose_lines(s: dict[str, Any]) -> list[str]:
+    """`task status --verbose`'s sections (plan, metrics, risk, timestamps, paths, failed attempts,
+    audit trail): one home for the plain and the terminal view."""
     plan = s["plan"]
     lines = ["", "plan"]
     lines.extend(f"  group {i + 1}: {', '.join(g)}" for i, g in enumerate(plan["parallel_groups"]))

@@ -17,8 +17,10 @@ from agent_agency_cli.cli.plain import (  # noqa: F401
     gate_failed,
     gate_lines,
     gate_summary,
+    selection_lines,
     step_status_word,
     steps_plain_lines,
+    verbose_lines,
     waiting_note,
 )
 from agent_agency_cli.event_kinds import (
@@ -114,7 +116,9 @@ def steps_table(s: dict[str, Any], critical: set[str] | None = None) -> Table:
     t.add_column("detail", overflow="fold")
     critical = critical or set()
     for st in s["steps"]:
-        name, status, tries, took, code, detail = _step_cells(st, critical, s.get("mode"))
+        name, status, tries, took, code, detail = _step_cells(st, s.get("mode"))
+        if name in critical:
+            name += " ★"  # on a terminal only: piped, the critical path is a line of its own
         t.add_row(name, step_status_text(status), tries, took, code, detail)
     return t
 
@@ -135,10 +139,16 @@ def render_status(s: dict[str, Any], verbose: bool, gates: list[dict[str, Any]] 
         out.print(line)
     out.print()
     critical = set(s["plan"]["critical_path"])
-    if out.is_terminal and len(s["steps"]) <= RICH_TABLE_MAX_ROWS:
-        out.print(steps_table(s, critical))
-    else:
-        out.file.write("\n".join(steps_plain_lines(s, critical)) + "\n")
+    before, after = selection_lines(s)
+    for line in before:
+        out.print(line, highlight=False, markup=False)
+    if not (before and not s["steps"]):
+        if out.is_terminal and len(s["steps"]) <= RICH_TABLE_MAX_ROWS:
+            out.print(steps_table(s, critical))
+        else:
+            out.file.write("\n".join(steps_plain_lines(s)) + "\n")
+    for line in after:
+        out.print(line, style="dim", highlight=False, markup=False, overflow="ignore", crop=False)
     from agent_agency_cli.cli.model_render import model_lines
 
     for line in model_lines(s):
@@ -151,58 +161,13 @@ def render_status(s: dict[str, Any], verbose: bool, gates: list[dict[str, Any]] 
     for line in completion_lines(s["status"], s.get("completion")):
         out.print(line)
     if verbose:
-        out.print()
-        out.print(Text("plan", style="bold"))
-        for i, group in enumerate(s["plan"]["parallel_groups"]):
-            out.print(f"  group {i + 1}: {', '.join(group)}")
-        learned = s["plan"].get("learned") or {}
-        similar = [n for n, how in (s["plan"].get("learned_from") or {}).items() if how == "similar steps"]
-        source = (f", estimated from up to {max(learned.values())} previous run(s) of "
-                  f"{len(learned)} step(s)" if learned else "")
-        if similar:
-            source += f"; {', '.join(similar)} from similar steps (learning)"
-        out.print(f"  critical path: {' -> '.join(s['plan']['critical_path'])}"
-                  f"  (estimated {format_duration(s['plan']['estimated_duration'])}{source})")
-        metered = [st for st in s["steps"] if st.get("metrics")]
-        if metered:
-            out.print(Text("metrics", style="bold"))
-            for st in metered:
-                m = st["metrics"]
-                peak = (m.get("rss_peak_bytes") or 0) / 1048576
-                out.print(f"  {st['name']}: cpu {m.get('cpu_percent_mean') or 0:.0f}% mean, "
-                          f"{m.get('cpu_percent_max') or 0:.0f}% max; peak memory {peak:.1f} MiB; "
-                          f"{m.get('samples')} samples" + (f"; worker {st['worker']}" if st.get("worker") else ""))
-        if s.get("risk"):
-            out.print(f"risk: {s['risk']['level']} ({s.get('review_mode')} review) — "
-                      + "; ".join(s["risk"].get("reasons", [])[:3]))
-        out.print(f"requirements: {', '.join(s['requirements']) or '-'}")
-        for key in ("created_at", "started_at", "finished_at", "deadline"):
-            out.print(f"{key.replace('_', ' ')}: {s[key] or '-'}")
-        out.print(f"workspace: {s['workspace']}")
-        if s["workdir"]:
-            out.print(f"workdir: {s['workdir']}")
-        if s["plan_path"]:
-            out.print(f"plan file: {s['plan_path']}")
-        retried = [a for a in s.get("attempts", []) if a["status"] != "completed"]
-        if retried:
-            out.print()
-            out.print(Text("failed attempts", style="bold"))
-            for a in retried:
-                out.print(f"  {a['step']} attempt {a['attempt']}: {a['status']} — {a['reason']}"
-                          f" ({format_duration(a['duration'])})")
-        if s.get("interventions"):
-            out.print()
-            out.print(Text("audit trail", style="bold"))
-            from agent_agency_cli.change_text import describe_changes, show_value
+        for line in verbose_lines(s):
+            # Section names in bold; values (reasons, paths) printed as they are, never as markup.
+            out.print(Text(line, style="bold" if line in _VERBOSE_SECTIONS else ""), overflow="ignore",
+                      crop=False, soft_wrap=True)
 
-            for iv in s["interventions"]:
-                args = " ".join(describe_changes(v) if k == "changes" and isinstance(v, dict)
-                                else f"{k}={show_value(k, v)}" for k, v in iv["args"].items())
-                out.print(
-                    f"  {iv['created_at']}  {iv['kind']} {args}  by {iv['who']} (pid {iv['pid']})"
-                    f"  {iv['outcome'] or 'pending'}"
-                    + (f"  reason: {iv['reason']}" if iv["reason"] else "")
-                )
+
+_VERBOSE_SECTIONS = frozenset({"plan", "metrics", "failed attempts", "audit trail"})
 
 
 def render_list(tasks: list[dict[str, Any]]) -> None:
@@ -274,7 +239,8 @@ def _event_text(ev: dict[str, Any]) -> str | None:
     if kind.scope == "step":
         return f"{t}  {step}  {kind.value.removeprefix('step_')}"
     if kind is EventKind.TASK_CREATED:
-        return f"{t}  task {ev['task_id']} created: {p.get('description')} ({p.get('steps')} steps)"
+        n = p.get("steps")
+        return f"{t}  task {ev['task_id']} created: {p.get('description')} ({n} step{'' if n == 1 else 's'})"
     if kind in TASK_ENDINGS_WITH_REASON:
         return f"{t}  task {p.get('status')}: {p.get('reason')}"
     if kind is EventKind.TASK_MODIFIED:

@@ -78,8 +78,13 @@ BREAKER_SCOPE = ("A breaker guards a dependency, named by it: a command's progra
 @handle_errors
 def breakers_reset(
     name: Annotated[str, typer.Argument(metavar="BREAKER", help="The breaker's name (see breakers list).")],
+    as_json: JsonOpt = False,
 ) -> None:
     """Close a breaker by hand and forget its failures."""
     import sys
 
-    print(orchestrator().reset_breaker(name), file=sys.stderr)
+    message = orchestrator().reset_breaker(name)
+    if as_json:
+        print_json({"breaker": name, "state": "closed", "message": message})
+    else:
+        print(message, file=sys.stderr)

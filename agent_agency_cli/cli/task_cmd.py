@@ -24,7 +24,6 @@ from agent_agency_cli.cli.common import (
     orchestrator,
     print_json,
     print_json_line,
-    write_json_lines,
 )
 from agent_agency_cli.cli.task_app import IdArg, JsonOpt, NoStartOpt, app
 from agent_agency_cli.cli.task_support import refuse_archived_logs
@@ -40,8 +39,10 @@ def _exit_for(status: dict) -> int:
 @app.command()
 @handle_errors
 def create(
-    plan: Annotated[str | None, typer.Option("--plan", "-p", metavar="FILE", help="Plan file (YAML) "
-                                             "listing the steps (required).")] = None,
+    plan: Annotated[list[str] | None, typer.Option("--plan", "-p", metavar="FILE", help="Plan file (YAML) "
+                                                   "listing the steps. Required unless --description is "
+                                                   "given for the planner to plan. Several --plan, or a "
+                                                   "directory of plan files, create one task each.")] = None,
     description: Annotated[str | None, typer.Option("--description", "-d",
                                                     help="What the task is for.")] = None,
     mode: Annotated[str | None, typer.Option(metavar=metavar(MODES), autocompletion=complete(MODES),
@@ -71,8 +72,8 @@ def create(
                                              "process, without the daemon.")] = False,
     no_start: Annotated[bool, typer.Option("--no-start", help="Only queue it; do not start "
                                            "the daemon.")] = False,
-    hold: Annotated[bool, typer.Option("--hold", help="Store it held: no daemon runs it until "
-                                       "`task release ID`.")] = False,
+    hold: Annotated[bool, typer.Option("--hold", help="Store it held: no daemon runs it (nor is a "
+                                       "dry run simulated) until `task release ID`.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Validate a plan, store it as a queued task and hand it to the engine.
@@ -80,8 +81,20 @@ def create(
     Prints the task id (or a JSON object with --json). Bad input exits 2 and
     stores nothing.
     """
+    plans = plan or []
+    if task_actions.is_batch(plans):
+        from agent_agency_cli.errors import BadInputError
+
+        if wait or foreground or hold:
+            raise BadInputError("several plans go with neither --wait, --foreground nor --hold "
+                                "(create them one by one for that)")
+        raise typer.Exit(task_actions.submit_batch(
+            plans=plans, description=description, mode=mode, priority=priority, requirements=requirements,
+            deadline=deadline, stakeholders=stakeholders, workdir=workdir, concurrency=concurrency,
+            complexity=complexity, no_start=no_start, as_json=as_json))
     orch, tid = task_actions.submit(
-        plan=plan, description=description, mode=mode, priority=priority, requirements=requirements,
+        plan=plans[0] if plans else None, description=description, mode=mode, priority=priority,
+        requirements=requirements,
         deadline=deadline, stakeholders=stakeholders, workdir=workdir, concurrency=concurrency,
         complexity=complexity, foreground=foreground, no_start=no_start, wait=wait, as_json=as_json,
         hold=hold,
@@ -156,11 +169,20 @@ def status(
     task_id: IdArg,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Add the plan, requirements, "
                                           "timestamps and the audit trail.")] = False,
+    steps: Annotated[bool, typer.Option("--steps", help="Every step, however many (without it a task of "
+                                        "more than 50 steps shows counts and its notable steps).")] = False,
+    summary: Annotated[bool, typer.Option("--summary", help="Counts per status and only the steps that run, "
+                                          "wait or failed (also with --json).")] = False,
+    limit: Annotated[int | None, typer.Option(help="A page of the steps table: at most this many "
+                                              "(0 = all).", show_default=False)] = None,
+    offset: Annotated[int | None, typer.Option(help="A page of the steps table: from this plan position "
+                                               "(0 = the first step).", show_default=False)] = None,
     no_start: NoStartOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show a task: status, progress, elapsed, ETA, deadline and every step."""
-    task_actions.show_status(task_id, verbose, as_json, no_start)
+    """Show a task: status, progress, elapsed, ETA, deadline and its steps (all, a page or a summary)."""
+    task_actions.show_status(task_id, verbose, as_json, no_start, steps=steps, summary=summary, limit=limit,
+                             offset=offset)
 
 
 @app.command()
@@ -351,25 +373,7 @@ def events(
     as_json: JsonOpt = False,
 ) -> None:
     """The task's event stream (one JSON object per line with --json)."""
-    from agent_agency_cli.cli.render import event_line
-    from agent_agency_cli.units import MAX_ROW_NUMBER, bounded_int
-
-    bounded_int(after, "--after", 0, MAX_ROW_NUMBER)
-    orch = orchestrator()
-    tid = orch.resolve(task_id)
-    source = orch.follow(tid, after=after) if follow else iter(orch.events(tid, after, 100_000))
-    if as_json and not follow:
-        write_json_lines(source)
-        return
-    for ev in source:
-        if ev is None:
-            continue
-        if as_json:
-            print_json_line(ev)
-        else:
-            line = event_line(ev)
-            if line:
-                print(f"{ev['id']:>6}  {line}", flush=follow)
+    task_actions.show_events(task_id, follow, after, as_json)
 
 
 @app.command()

@@ -43,12 +43,6 @@ def notice_dead_engine(orch, task_ids: list[str], no_start: bool) -> None:  # ty
           "which recovers it", file=sys.stderr)
 
 
-def print_warnings(orch, tid: str) -> None:  # type: ignore[no-untyped-def]
-    """Validation warnings (a deadline the estimate does not fit, ...) to stderr, one line each."""
-    for line in orch.validation_warnings(tid):
-        print(f"warning: {line}", file=sys.stderr)
-
-
 def refuse_archived_logs(orch, tid: str) -> None:  # type: ignore[no-untyped-def]
     """An archived task's logs are packed away: say so and how to get them back (exit 3)."""
     from agent_agency_cli.errors import NotFoundError

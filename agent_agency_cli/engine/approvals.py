@@ -11,6 +11,7 @@ from agent_agency_cli.engine.step_state import StepState
 from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.executors.registry import executor_for
 from agent_agency_cli.models import StepStatus, TaskStatus
+from agent_agency_cli.store.steps import FRESH_ATTEMPT
 
 S = StepStatus
 T = TaskStatus
@@ -48,7 +49,9 @@ class Approvals:
         details = self.approval_details(st, kind, extra)
         self.awaiting = st.name
         st.decision = None
-        self._move(st, S.AWAITING_APPROVAL, EventKind.APPROVAL_REQUESTED, details)
+        # Asked before an attempt: the row shows nothing of an earlier one (a retry's exit code).
+        fresh = FRESH_ATTEMPT if kind == "start" else {}
+        self._move(st, S.AWAITING_APPROVAL, EventKind.APPROVAL_REQUESTED, details, **fresh)
         return await self._await_decision(st, kind)
 
     async def ask_call(self, st: StepState, details: dict[str, Any]) -> tuple[bool, str] | None:
@@ -84,8 +87,8 @@ class Approvals:
 
     def preapprove(self, names: list[str]) -> None:
         """`task approve --group`: these steps (of the approved step's parallel group) start
-        without asking, and may run at the same time. Kept in memory: after an engine
-        restart they are asked about again (the safe side)."""
+        without asking, and may run at the same time. The step_approved event records the
+        group, so a restarted engine reloads it (Store.group_approved_steps)."""
         self.preapproved.update(names)
         self.notify()
 

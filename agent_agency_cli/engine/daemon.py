@@ -10,12 +10,19 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from agent_agency_cli import procgroup
 from agent_agency_cli.errors import DaemonError
 from agent_agency_cli.paths import HomePaths, data_home, open_private, write_private
+
+# The daemon as spawned: this engine plus the services of the layers above it (the submit
+# socket); `python -m agent_agency_cli.engine.daemon` is the engine alone.
+DAEMON_MODULE = "agent_agency_cli.orchestration.daemon_process"
+# Started once the engine is up, each given the home's paths; returns its stop function.
+Service = Callable[[HomePaths], Callable[[], None]]
 
 
 def read_info(paths: HomePaths) -> dict[str, Any] | None:
@@ -34,7 +41,7 @@ def spawn(paths: HomePaths, config: str | None = None, wait: float = 10.0) -> di
     info = read_info(paths)
     if info:
         return info
-    cmd = [sys.executable, "-m", "agent_agency_cli.engine.daemon", "--home", str(paths.home)]
+    cmd = [sys.executable, "-m", DAEMON_MODULE, "--home", str(paths.home)]
     if config:
         cmd += ["--config", str(Path(config).resolve())]
     try:
@@ -100,8 +107,8 @@ def _mask_secrets_filter(vault: Any) -> Any:
     return MaskSecrets()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Daemon process entry point."""
+def main(argv: list[str] | None = None, services: Sequence[Service] = ()) -> int:
+    """Daemon process entry point; `services` run beside the engine while it serves."""
     import argparse  # here: `task resume` and `task create` import this module to spawn a daemon
     import logging
 
@@ -156,11 +163,14 @@ def main(argv: list[str] | None = None) -> int:
         "config": args.config,
         "execution": execution,  # which backend runs and the cluster's size at start
     }
+    stops = [service(paths) for service in services]  # up before daemon.json says we are
     write_private(paths.daemon_info, json.dumps(info))
     log.info("daemon %s started for %s", info["pid"], paths.home)
     try:
         anyio.run(engine.serve)
     finally:
+        for stop_service in stops:
+            stop_service()  # no new requests; those in flight finish first
         from agent_agency_cli.notify import wait_pending
 
         wait_pending(5.0)  # let notifications already on their way finish
@@ -170,16 +180,29 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError):
             pass
         log.info("daemon %s stopped", os.getpid())
+    if not engine.stopping and engine.store.has_claimable_task():
+        # An idle exit raced a submit (the socket's, or a local one that saw us alive): the
+        # task must not wait for the next command to start a daemon. Hand over to a new one.
+        lock.close()
+        try:
+            spawn(paths, args.config)
+        except DaemonError as exc:
+            log.error("could not start a successor for the queued tasks: %s", exc)
     return 0
 
 
-if __name__ == "__main__":
+def run_process(services: Sequence[Service] = ()) -> None:
+    """`python -m` entry: run the daemon, then exit at once (see below)."""
     import logging
 
-    code = main()
+    code = main(services=services)
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
     # Exit now: idle worker threads (abandoned Python steps, anyio's thread pool)
     # would otherwise keep the process alive for tens of seconds after its work is done.
     os._exit(code)
+
+
+if __name__ == "__main__":
+    run_process()

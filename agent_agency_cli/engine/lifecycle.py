@@ -354,6 +354,9 @@ class StepLifecycle:
         delay = retry_delay(st.attempt, backoff=retries["backoff"], initial=retries["initial"],
                             max=retries["max"], jitter=retries["jitter"])
         fields = self._attempt_fields(st, outcome)
+        # Waiting to try again: the row keeps why (reason) and when (next_retry_at); the failed
+        # attempt's exit code, end and duration are history (step_attempts), not the step's now.
+        fields.update(finished_at=None, exit_code=None, duration=None)
         next_at = time.time() + delay
         self._move(st, S.PENDING, EventKind.STEP_RETRY,
                    {"reason": outcome.reason, "attempt": st.attempt, "max_attempts": st.max_attempts,

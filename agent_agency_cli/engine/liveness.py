@@ -7,16 +7,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-# From procgroup (reads /proc) and without the models (pydantic): `task status` and
-# `task list` run this on the fast path, which imports neither psutil nor pydantic.
-from agent_agency_cli.procgroup import identity_alive
-
 # models.ACTIVE_TASK_STATUSES as plain words (tests/unit/test_liveness.py keeps them equal).
 ENGINE_HELD = frozenset({"running", "paused", "awaiting_approval", "escalated"})
 
 
 def orphaned(store: Any, task_ids: Iterable[str]) -> list[str]:
     """The tasks among `task_ids` held by an engine that no longer runs."""
+    # From procgroup (reads /proc) and without the models (pydantic): `task status` and `task
+    # list` run this on the fast path, which imports neither psutil nor pydantic; imported
+    # here, only once a shown task is engine-held (procgroup pulls subprocess).
+    from agent_agency_cli.procgroup import identity_alive
+
     out = []
     for tid in task_ids:
         task = store.get_task(tid)

@@ -55,10 +55,15 @@ def recover_task(store: Store, task: Any, home_id: str,
         killed += kill_step_processes(tid, step["name"], step["pgid"], step["started_at"], home_id)
         if kill_remote is not None:
             killed += kill_remote(tid, step["name"], step["attempt"])
+        now = time.time()
+        also = []
+        if step["attempt"] and step["started_at"] and status is not StepStatus.AWAITING_APPROVAL:
+            # The cut attempt joins the history, as a finished one does: a re-run starts clean.
+            also.append(store.interrupted_attempt_row(tid, step, now, f"interrupted: {why}"))
         store.set_step_status(
             tid, step["name"], status, StepStatus.INTERRUPTED, event=EventKind.STEP_INTERRUPTED,
             payload={"reason": f"its {why}"}, reason=f"interrupted: {why}",
-            finished_at=time.time(),
+            finished_at=now, also=also,
         )
     old = TaskStatus(task["status"])
     # A pause or escalation is a person's decision and survives the crash;

@@ -33,6 +33,7 @@ from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.executors.base import StepHandle
 from agent_agency_cli.executors.registry import close_services
 from agent_agency_cli.models import StepStatus, TaskStatus
+from agent_agency_cli.store.steps import FRESH_ATTEMPT
 
 if TYPE_CHECKING:
     from agent_agency_cli.engine.engine import Engine
@@ -75,7 +76,8 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
         self.failure_reason: str | None = None
         self.failure_recoverable = True
         self.approve_all = bool(task["approve_all"])
-        self.preapproved: set[str] = set()  # strict mode: approved with their group (approve --group)
+        # strict mode: approved with their group (approve --group); kept across engine restarts
+        self.preapproved: set[str] = self.store.group_approved_steps(self.task_id)
         self.awaiting: str | None = None
         self.risk = json.loads(task["risk"]) if task["risk"] else None
         self.requirements: list[str] = json.loads(task["requirements"] or "[]")
@@ -129,7 +131,8 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
             if st.status in (S.AWAITING_APPROVAL, S.WAITING_RESOURCES):
                 # Its engine stopped while it waited: ask (or look for resources) again.
                 self.store.set_step_status(self.task_id, st.name, st.status, S.PENDING,
-                                           event=EventKind.STEP_REQUEUED, payload={"reason": "engine restarted"})
+                                           event=EventKind.STEP_REQUEUED, payload={"reason": "engine restarted"},
+                                           **FRESH_ATTEMPT)
                 st.status = S.PENDING
                 continue
             if st.status is not S.INTERRUPTED:
@@ -138,9 +141,12 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
                 policy == "idempotent" and (st.idempotent or st.attempt < st.max_attempts)
             )
             if rerun:
+                # The cut attempt is history (step_attempts); a re-run is one more try, never `2/1`.
+                st.max_attempts = max(st.max_attempts, st.attempt + 1)
                 self.store.set_step_status(
                     self.task_id, st.name, S.INTERRUPTED, S.PENDING, event=EventKind.STEP_REQUEUED,
                     payload={"reason": "interrupted; re-running (idempotent or retries left)"},
+                    max_attempts=st.max_attempts, **FRESH_ATTEMPT,
                 )
                 st.status = S.PENDING
             else:

@@ -26,11 +26,10 @@ def who() -> str:
     actor = _ACTOR.get()
     if actor:
         return actor
-    import getpass  # lazy, with socket: only commands that record who acted need them
-    import socket
+    import getpass  # lazy: only commands that record who acted need it
 
     try:
         user = getpass.getuser()
     except Exception:
         user = str(os.getuid())
-    return f"{user}@{socket.gethostname()}"
+    return f"{user}@{os.uname().nodename}"  # what socket.gethostname() says, without importing socket

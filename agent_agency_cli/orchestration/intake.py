@@ -303,10 +303,11 @@ class Intake:
 
         return model_records(self.store.conn, types)
 
-    def store_task(self, store: Store, paths: HomePaths, task: dict[str, Any], steps: list[dict[str, Any]]
-                   ) -> tuple[str, Any, Any]:
+    def store_task(self, store: Store, paths: HomePaths, task: dict[str, Any], steps: list[dict[str, Any]],
+                   request_id: str | None = None) -> tuple[str, Any, Any]:
         """Store a prepared task under a fresh id: (id, the planner's plan or None, the sealed
-        secrets). Its secrets go to the task's vault file; the rows hold placeholders or masks."""
+        secrets). Its secrets go to the task's vault file; the rows hold placeholders or masks.
+        A `request_id` already stored raises sqlite3.IntegrityError (orchestration/submission.py)."""
         council = task.pop("initial_review")
         planned = task.pop("planned", None)
         sealed, write_secrets = seal_task(task, steps)
@@ -315,9 +316,11 @@ class Intake:
             task["id"] = secrets.token_hex(3)
             write_secrets(paths.task_dir(task["id"]))
             try:
-                store.insert_task(task, steps, review=council, shown_description=shown)
+                store.insert_task(task, steps, review=council, shown_description=shown, request_id=request_id)
                 return task["id"], planned, sealed
             except sqlite3.IntegrityError:
+                if request_id is not None and store.task_for_request(request_id) is not None:
+                    raise  # the same submission was stored meanwhile: not an id collision
                 continue  # id collision: draw another
         raise ConflictError("could not allocate a task id")  # pragma: no cover - 16M ids
 

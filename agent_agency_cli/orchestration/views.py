@@ -6,7 +6,6 @@ documented in the README. Nothing here writes.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import json
 import sqlite3
@@ -17,11 +16,8 @@ from typing import Any
 
 from agent_agency_cli.errors import BadInputError, NotFoundError
 from agent_agency_cli.event_kinds import EventKind, public_payload
-from agent_agency_cli.executors.base import parse_log_line
-from agent_agency_cli.executors.registry import step_command
 from agent_agency_cli.models import HELD_OWNER, StepStatus, TaskStatus, count_statuses, progress
 from agent_agency_cli.paths import HomePaths
-from agent_agency_cli.planning.dag import longest_path, topological_levels
 from agent_agency_cli.store import Store
 from agent_agency_cli.timeutil import iso
 
@@ -49,21 +45,24 @@ def _elapsed(task: sqlite3.Row, now: float) -> float | None:
 
 
 def summary(task: sqlite3.Row, counts: dict[str, int], now: float) -> dict[str, Any]:
-    """One row of `task list`."""
-    p = progress(counts)
+    """One row of `task list` (100,000 of them for a whole listing: each value read once,
+    progress as `models.progress` counts it without building its by_status copy)."""
+    total = sum(counts.values())
+    done = counts.get("completed", 0)
+    created, deadline, status = task["created_at"], task["deadline"], task["status"]
     return {
         "id": task["id"],
         "description": task["description"],
-        "status": task["status"],
-        "held": is_held(task),
+        "status": status,
+        "held": status == "queued" and task["owner"] == HELD_OWNER,
         "priority": task["priority"],
         "mode": task["mode"],
-        "created_at": iso(task["created_at"]),
-        "age": now - task["created_at"],
+        "created_at": iso(created),
+        "age": now - created,
         "elapsed": _elapsed(task, now),
-        "deadline": iso(task["deadline"]),
-        "deadline_passed": _deadline_passed(task, now),
-        "progress": {k: p[k] for k in ("done", "total", "percent")},
+        "deadline": None if deadline is None else iso(deadline),
+        "deadline_passed": _deadline_passed(task, now) if deadline else False,
+        "progress": {"done": done, "total": total, "percent": round(100.0 * done / total, 1) if total else 0.0},
         "exit_code": task["exit_code"],
     }
 
@@ -99,13 +98,22 @@ def _remaining(steps: list[sqlite3.Row], now: float) -> float | None:
             weights.append(max(est - active, 0.0))
         else:
             weights.append(est)
+    # Here, not at import: the DAG module's dataclasses (inspect, dis) cost list/pause/cancel.
+    from agent_agency_cli.planning.dag import longest_path, topological_levels
+
     _, order = topological_levels(names, preds)
     total, _ = longest_path(order, preds, weights)
     return total
 
 
-def build_status(task: sqlite3.Row, steps: list[sqlite3.Row], paths: HomePaths) -> dict[str, Any]:
-    """The status JSON object of one task (documented in the README)."""
+def build_status(task: sqlite3.Row, steps: list[sqlite3.Row], paths: HomePaths, *,
+                 counts: dict[str, int] | None = None, timing: list[sqlite3.Row] | None = None) -> dict[str, Any]:
+    """The status JSON object of one task (documented in the README). `steps` are the rows
+    shown; when they are a part of the task, `counts` (per status) and `timing` (the ETA's
+    columns of every step) describe the whole."""
+    # Here, not at import: list, pause, resume and cancel never load the executor registry.
+    from agent_agency_cli.executors.registry import step_command
+
     now = time.time()
     status = TaskStatus(task["status"])
     plan = json.loads(task["plan"])
@@ -147,7 +155,7 @@ def build_status(task: sqlite3.Row, steps: list[sqlite3.Row], paths: HomePaths) 
             "metrics": public_payload(loads(metrics)) if metrics else None,  # first_ts/last_ts as ISO
             "result": None,
         })
-    eta = None if status.is_terminal else _remaining(steps, now)
+    eta = None if status.is_terminal else _remaining(steps if timing is None else timing, now)
     return {
         "id": task["id"],
         "description": task["description"],
@@ -166,7 +174,7 @@ def build_status(task: sqlite3.Row, steps: list[sqlite3.Row], paths: HomePaths) 
         "paused_at": iso(task["paused_at"]),
         "elapsed": _elapsed(task, now),
         "eta": eta,
-        "progress": progress(count_statuses(s["status"] for s in steps)),
+        "progress": progress(count_statuses(s["status"] for s in steps) if counts is None else counts),
         "exit_code": task["exit_code"],
         "reason": task["reason"],
         "failed_step": task["failed_step"],
@@ -187,32 +195,39 @@ def build_status(task: sqlite3.Row, steps: list[sqlite3.Row], paths: HomePaths) 
     }
 
 
-def task_status(store: Store, paths: HomePaths, task_id: str, *, interventions: bool = False
-                ) -> dict[str, Any]:
-    """The task's full status (see README: status JSON)."""
+def task_status(store: Store, paths: HomePaths, task_id: str, *, interventions: bool = False,
+                steps: str = "all", offset: int = 0, limit: int | None = None) -> dict[str, Any]:
+    """The task's status (see README: status JSON) with the steps `steps` selects: "all"
+    (from `offset`, at most `limit`), "summary" (the notable ones) or "auto" (all of a
+    small task, else the summary); `steps_shown` says which."""
+    from agent_agency_cli.orchestration.step_selection import select_steps
+    from agent_agency_cli.store.step_pages import first_awaiting
+
     tid = store.resolve_id(task_id)
     task = store.get_task(tid)
-    steps = store.get_steps(tid)
-    data = build_status(task, steps, paths)
+    chosen = select_steps(store, tid, steps, offset, limit)
+    data = build_status(task, chosen.rows, paths, counts=chosen.counts, timing=chosen.timing)
+    data["steps_shown"] = chosen.shown
     gates_by_step: dict[str, list[dict[str, Any]]] = {}
     for g in store.gate_results(tid):
         gates_by_step.setdefault(g["step"], []).append(
-            {k: g[k] for k in ("gate", "name", "required", "status", "score", "violations", "attempt")})
+            {k: g[k] for k in ("gate", "name", "required", "status", "score", "violations", "attempt",
+                                 "evidence")})
     approval = None
     if data["status"] in ("awaiting_approval", "paused"):
-        waiting = [s for s in data["steps"] if s["status"] == "awaiting_approval"]
-        if not waiting and data["status"] == "awaiting_approval":  # a tool call of a running agent step
-            last = store.last_event_step(tid, EventKind.APPROVAL_REQUESTED)
-            waiting = [s for s in data["steps"] if last and s["name"] == last]
+        # Read from the table, not the steps shown: a page may hold none of them.
+        waiting = first_awaiting(store, tid)
+        if waiting is None and data["status"] == "awaiting_approval":  # a tool call of a running agent step
+            waiting = store.last_event_step(tid, EventKind.APPROVAL_REQUESTED)
         if waiting:
-            approval = (public_payload(store.last_event_payload(tid, waiting[0]["name"], EventKind.APPROVAL_REQUESTED))
-                        or {"step": waiting[0]["name"]})
+            approval = (public_payload(store.last_event_payload(tid, waiting, EventKind.APPROVAL_REQUESTED))
+                        or {"step": waiting})
     data["approval"] = approval
     for s in data["steps"]:
         s["gates"] = gates_by_step.get(s["name"], [])
     from agent_agency_cli.planning.model_status import add_model_info  # model steps' calls and costs
 
-    add_model_info(data, store, tid, steps)
+    add_model_info(data, store, tid, chosen.rows)
     data["risk"] = json.loads(task["risk"]) if task["risk"] else None
     data["review_mode"] = task["review_mode"]
     data["completion"] = json.loads(task["completion"]) if task["completion"] else None
@@ -298,6 +313,8 @@ def task_result(store: Store, paths: HomePaths, task_id: str) -> dict[str, Any]:
 
 def _outputs(task: sqlite3.Row, paths: HomePaths, step_rows: dict[str, sqlite3.Row]) -> list[dict[str, Any]]:
     """Declared output files of every step, with size and sha256 (missing ones flagged)."""
+    import hashlib  # here: `task status` and `task list` start without it
+
     base = Path(task["workdir"]) if task["workdir"] else paths.workspace(task["id"])
     out = []
     for name, row in step_rows.items():
@@ -307,6 +324,8 @@ def _outputs(task: sqlite3.Row, paths: HomePaths, step_rows: dict[str, sqlite3.R
             path = cwd / rel
             entry: dict[str, Any] = {"step": name, "path": str(path), "exists": path.is_file()}
             if path.is_file():
+                import hashlib  # here: OpenSSL's start costs every command that imports this module
+
                 h = hashlib.sha256()
                 with open(path, "rb") as fh:
                     for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -368,6 +387,8 @@ def log_lines(store: Store, paths: HomePaths, task_id: str, step: str | None = N
         raise NotFoundError(f"task {tid} has no step named {step!r} "
                             f"(steps: {', '.join(names[:10])})")
     chosen = [step] if step else names
+
+    from agent_agency_cli.executors.base import parse_log_line  # only the log readers need it
 
     def read(name: str) -> Iterator[tuple[str, str, str, str]]:
         path = paths.step_log(tid, name)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sqlite3
 import stat
@@ -10,13 +9,20 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-log = logging.getLogger(__name__)
+
+def _log() -> Any:
+    """The module's logger, on first use: importing logging costs every CLI command."""
+    import logging
+
+    return logging.getLogger(__name__)
+
 
 BUSY_TIMEOUT_MS = 30_000
 # The number of migrations in store/migrations.py (a test keeps the two in step).
 # Checked before importing the migrations, so read-only commands skip sqlite-utils.
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 10
 
 
 class PatientConnection(sqlite3.Connection):
@@ -152,12 +158,12 @@ def begin_immediate(conn: sqlite3.Connection) -> None:
             if "locked" not in text and "busy" not in text:
                 raise
             tries += 1
-            log.warning("database busy for %.1fs (%s): another process holds the write lock; "
+            _log().warning("database busy for %.1fs (%s): another process holds the write lock; "
                         "still waiting to write (try %d)", time.monotonic() - started, exc, tries)
             time.sleep(min(0.05 * 2 ** min(tries, 6), 2.0))
             continue
         if tries:
-            log.warning("database writable again after %.1fs", time.monotonic() - started)
+            _log().warning("database writable again after %.1fs", time.monotonic() - started)
         return
 
 

@@ -57,6 +57,22 @@ class EventQueries:
             "ORDER BY id DESC LIMIT 1", (task_id, step, kind)).fetchone()
         return json.loads(row["payload"]) if row else None
 
+    def group_approved_steps(self, task_id: str) -> set[str]:
+        """The steps approved with their parallel group (`task approve --group`) since the
+        task last started over (`task retry`): the step asked about and the others of its
+        group. Read from the step_approved events, so an engine restart keeps the approval."""
+        names: set[str] = set()
+        for r in self.conn.execute(
+            "SELECT step, payload FROM events WHERE task_id = ? AND kind = 'step_approved' AND id > "
+            "(SELECT COALESCE(MAX(id), 0) FROM events WHERE task_id = ? AND kind = 'task_retried') "
+            "AND payload LIKE '%\"group\"%' ORDER BY id", (task_id, task_id)):
+            group = json.loads(r["payload"]).get("group")
+            if isinstance(group, list) and group:
+                names.update(str(n) for n in group)
+                if r["step"]:
+                    names.add(r["step"])
+        return names
+
     def step_results(self, task_id: str) -> dict[str, Any]:
         """{step: result} from the steps' step_completed events (the last one wins)."""
         return {

@@ -30,6 +30,18 @@ class HistoryQueries:
         )
 
     @staticmethod
+    def interrupted_attempt_row(task_id: str, step: sqlite3.Row, finished_at: float, reason: str
+                                ) -> tuple[str, tuple[Any, ...]]:
+        """The statement recording an attempt cut off by a crash (its row's start, worker)."""
+        started = step["started_at"]
+        return (
+            "INSERT OR IGNORE INTO step_attempts (task_id, step, attempt, status, worker, "
+            "started_at, finished_at, duration, exit_code, reason) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (task_id, step["name"], step["attempt"], "interrupted", step["worker"], started, finished_at,
+             max(0.0, finished_at - started - (step["paused_total"] or 0.0)), step["exit_code"], reason),
+        )
+
+    @staticmethod
     def duration_row(signature: str, duration: float) -> tuple[str, tuple[Any, ...]]:
         """The statement remembering a finished step's duration for later estimates."""
         return ("INSERT INTO durations (signature, duration, finished_at) VALUES (?, ?, ?)",

@@ -345,6 +345,30 @@ def m008_learning_by_kind(db: Database) -> None:
     db.execute("CREATE INDEX learning_by_kind ON learning_records(kind, type, executor)")
 
 
+@migrations()
+def m009_step_indexes(db: Database) -> None:
+    """`task status` of a task of 100,000 steps reads parts of it (store/step_pages.py): the
+    counts per status and the notable steps from (task_id, status), a page in plan order from
+    (task_id, idx), without reading every row of the task."""
+    db.execute("CREATE INDEX steps_by_status ON steps(task_id, status)")
+    db.execute("CREATE INDEX steps_in_order ON steps(task_id, idx)")
+
+
+@migrations()
+def m010_submit_requests(db: Database) -> None:
+    # The caller's id of a submission (`task create` through the daemon's socket): a retry
+    # after a lost answer finds the task it stored instead of storing a second one.
+    db.execute(
+        """
+        CREATE TABLE submit_requests (
+            request_id TEXT PRIMARY KEY,
+            task_id TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("CREATE INDEX submit_requests_task ON submit_requests(task_id)")
+
+
 SCHEMA_VERSION = len(migrations._migrations)
 assert SCHEMA_VERSION == db.SCHEMA_VERSION, "update store/db.py SCHEMA_VERSION with the migrations"
 

@@ -15,6 +15,16 @@ from agent_agency_cli.models import StepStatus, check_step_transition
 from agent_agency_cli.store.base import BatchLostError, dumps
 from agent_agency_cli.store.db import begin_immediate
 
+# A step about to try again (pending after `task retry` or a crash, awaiting approval of a
+# new attempt) carries nothing of its previous attempt on its row: not its exit code, reason,
+# times or progress. The attempt stays in step_attempts (`task status --verbose`: attempts).
+FRESH_ATTEMPT: dict[str, Any] = {
+    "exit_code": None, "reason": None, "started_at": None, "finished_at": None, "duration": None,
+    "progress": None, "progress_message": None, "pid": None, "pgid": None, "paused_at": None,
+    "paused_total": 0.0, "next_retry_at": None,
+}
+FRESH_ATTEMPT_SQL = ", ".join(f"{k} = {'NULL' if v is None else v}" for k, v in FRESH_ATTEMPT.items())
+
 
 class StepQueries:
     """Mixin of Store: the steps table."""

@@ -13,14 +13,19 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 PAGE = 500
+# What a task list's summary shows (orchestration/views.summary): not the plan, validation or
+# risk documents, which made up most of each row's bytes.
+SUMMARY_COLUMNS = ("id, description, status, owner, priority, mode, created_at, started_at, finished_at, "
+                   "paused_at, paused_total, deadline, exit_code")
 
 
 def iter_tasks(store: Any, statuses: Iterable[str] | None = None, page: int = PAGE
                ) -> Iterator[tuple[sqlite3.Row, dict[str, int]]]:
-    """(task row, {step status: count}) for every task (of `statuses`), newest first."""
+    """(task row, {step status: count}) for every task (of `statuses`), newest first; the row
+    holds SUMMARY_COLUMNS."""
     statuses = list(statuses or [])
     where = f"status IN ({', '.join('?' * len(statuses))})" if statuses else "1"
-    base = f"SELECT rowid AS _rowid, * FROM tasks WHERE {where}"
+    base = f"SELECT rowid AS _rowid, {SUMMARY_COLUMNS} FROM tasks WHERE {where}"
     order = " ORDER BY created_at DESC, rowid DESC LIMIT ?"
     rows = store.conn.execute(base + order, [*statuses, page]).fetchall()
     while rows:
@@ -31,6 +36,8 @@ def iter_tasks(store: Any, statuses: Iterable[str] | None = None, page: int = PA
             return
         last = rows[-1]
         rows = store.conn.execute(
-            base + " AND (created_at < ? OR (created_at = ? AND rowid < ?))" + order,
-            [*statuses, last["created_at"], last["created_at"], last["_rowid"], page],
+            # A row value: SQLite seeks the index to it. The equivalent `created_at < ? OR (created_at
+            # = ? AND rowid < ?)` walked the index from the newest row again on every page.
+            base + " AND (created_at, rowid) < (?, ?)" + order,
+            [*statuses, last["created_at"], last["_rowid"], page],
         ).fetchall()

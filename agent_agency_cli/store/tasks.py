@@ -11,6 +11,7 @@ from agent_agency_cli.errors import ConflictError, InvalidTransition, NotFoundEr
 from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.models import HELD_OWNER, RESERVED_PREFIX, TaskStatus, check_task_transition
 from agent_agency_cli.store.base import dumps
+from agent_agency_cli.store.steps import FRESH_ATTEMPT_SQL
 from agent_agency_cli.units import format_duration
 
 
@@ -27,13 +28,20 @@ def ambiguous_message(prefix: str, rows: Sequence[sqlite3.Row], now: float) -> s
     return f"task id {prefix!r} is ambiguous, type more of it: {'; '.join(shown)}{more}"
 
 
+# A task an engine may take: queued, not a dry run, not reserved (held, foreground).
+_CLAIMABLE = f"status = 'queued' AND mode != 'dry-run' AND (owner IS NULL OR owner NOT LIKE '{RESERVED_PREFIX}%')"
+
+
 class TaskQueries:
     """Mixin of Store: the tasks table (each change with its event)."""
 
     def insert_task(self, task: dict[str, Any], steps: Sequence[dict[str, Any]],
-                    review: dict[str, Any] | None = None, shown_description: str | None = None) -> None:
+                    review: dict[str, Any] | None = None, shown_description: str | None = None,
+                    request_id: str | None = None) -> None:
         """Store a new task with its steps, its initial council review and its creation
-        event, atomically. `shown_description` is what the event says (secrets masked)."""
+        event, atomically. `shown_description` is what the event says (secrets masked).
+        `request_id` (the caller's id of this submission) is stored with it: a second insert
+        with the same one raises sqlite3.IntegrityError (see task_for_request)."""
         now = task["created_at"]
         task = self._fields(task["id"], task)
         with self.tx() as conn:
@@ -63,6 +71,9 @@ class TaskQueries:
                     for i, s in enumerate(steps)
                 ],
             )
+            if request_id is not None:
+                conn.execute("INSERT INTO submit_requests (request_id, task_id) VALUES (?, ?)",
+                             (request_id, task["id"]))
             if review is not None:
                 conn.execute(
                     "INSERT INTO reviews (task_id, phase, kind, verdict, data, created_at) "
@@ -82,6 +93,12 @@ class TaskQueries:
                 },
                 now,
             )
+
+    def task_for_request(self, request_id: str) -> str | None:
+        """The id of the task stored for a caller's submission id, if one was."""
+        row = self.conn.execute("SELECT task_id FROM submit_requests WHERE request_id = ?",
+                                (request_id,)).fetchone()
+        return row[0] if row else None
 
     def resolve_id(self, prefix: str) -> str:
         """The full id for an unambiguous prefix; NotFoundError lists candidates otherwise."""
@@ -169,6 +186,10 @@ class TaskQueries:
             )
             self._event(task_id, None, event, payload, now)
 
+    def has_claimable_task(self) -> bool:
+        """Whether some queued task waits for an engine to claim it."""
+        return self.conn.execute(f"SELECT 1 FROM tasks WHERE {_CLAIMABLE} LIMIT 1").fetchone() is not None
+
     def claim_next_task(self, owner: str, *, batch: bool = False) -> sqlite3.Row | None:
         """Atomically take the best queued task (priority, then age) for this engine; its
         row as it is now, or None when nothing is queued.
@@ -180,8 +201,7 @@ class TaskQueries:
         acts on neither before that commit."""
         while True:
             row = self.conn.execute(
-                "SELECT id FROM tasks WHERE status = 'queued' AND mode != 'dry-run' "
-                f"AND (owner IS NULL OR owner NOT LIKE '{RESERVED_PREFIX}%') "
+                f"SELECT id FROM tasks WHERE {_CLAIMABLE} "
                 "ORDER BY priority_rank DESC, created_at ASC, rowid ASC LIMIT 1"
             ).fetchone()
             if row is None:
@@ -200,8 +220,7 @@ class TaskQueries:
         now = time.time()
         rows = conn.execute(
             "UPDATE tasks SET status = 'running', owner = ?, started_at = COALESCE(started_at, ?), "
-            "updated_at = ? WHERE id = ? AND status = 'queued' AND mode != 'dry-run' "
-            f"AND (owner IS NULL OR owner NOT LIKE '{RESERVED_PREFIX}%') RETURNING *",
+            f"updated_at = ? WHERE id = ? AND {_CLAIMABLE} RETURNING *",
             (owner, now, now, task_id),
         ).fetchall()
         if not rows:
@@ -273,7 +292,7 @@ class TaskQueries:
                 raise ConflictError(f"task {task_id} changed state; try again")
             reset = conn.execute(
                 "UPDATE steps SET status = 'pending', max_attempts = MAX(max_attempts, attempt + 1), "
-                "finished_at = NULL WHERE task_id = ? AND status IN "
+                f"{FRESH_ATTEMPT_SQL} WHERE task_id = ? AND status IN "
                 "('failed', 'cancelled', 'interrupted', 'skipped') AND overridden = 0",
                 (task_id,)).rowcount
             self._event(task_id, None, EventKind.TASK_RETRIED,

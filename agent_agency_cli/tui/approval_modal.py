@@ -1,9 +1,10 @@
 """ApprovalModal: strict mode — what the waiting step will do, and the decision.
 
 Shows the command, workdir, resources, risk and gates of the step awaiting
-approval, with Approve / Reject / Approve all remaining / Details. The task
-screen closes it by itself when the approval is given elsewhere (another
-terminal, `task approve`).
+approval, with Approve / Reject / Approve group (the other steps of its parallel
+group start without asking, as `task approve ID --group`) / All remaining (approve every step still to come) /
+Details. The task screen closes it by itself when the approval is given elsewhere
+(another terminal, `task approve`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
+from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Button, Label, Static
 
+from agent_agency_cli.tui.decision_modal import DecisionModal
 from agent_agency_cli.tui.format import Palette, duration
 
 
@@ -30,25 +31,28 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-class ApprovalModal(ModalScreen[str | None]):
-    """Dismissed with "approve", "reject", "all" or None (decide later: `a` approves)."""
+class ApprovalModal(DecisionModal):
+    """Dismissed with "approve", "reject", "group", "all" or None (decide later: `a` approves)."""
 
     BINDINGS = [
         Binding("a", "decide('approve')", "approve"),
         Binding("x", "decide('reject')", "reject"),
+        Binding("g", "group", "approve the group"),
         Binding("A", "decide('all')", "approve all remaining"),
         Binding("d", "details", "details"),
         Binding("escape", "later", "later"),
     ]
+    ACTIONS = {"details": "details"}
 
     def __init__(self, task_id: str, approval: dict[str, Any], step: dict[str, Any] | None = None,
-                 **kwargs: Any):
+                 group: list[str] | None = None, **kwargs: Any):
+        """`group`: the other unfinished steps of the waiting step's parallel group."""
         super().__init__(**kwargs)
         self.task_id = task_id
         self.approval = approval
         self.step_info = step or {}
         self.step_name = str(approval.get("step") or self.step_info.get("name") or "?")
-        self.closed_from_outside = False
+        self.group = list(group or [])
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="dialog approval"):
@@ -61,17 +65,17 @@ class ApprovalModal(ModalScreen[str | None]):
                 details = Static(self._details(), id="approval-details")
                 details.display = False
                 yield details
-            with Horizontal(classes="buttons"):
-                yield Button("Approve", id="approve", variant="success")
-                yield Button("Reject", id="reject", variant="error")
-                yield Button("Approve all remaining", id="all")
-                yield Button("Details", id="details")
-            yield Label("a approve · x reject · A approve all · d details · Esc later",
-                        classes="dialog-hint")
-
-    def on_mount(self) -> None:
-        for button in self.query("#approve"):  # (it may already be closing)
-            button.focus()
+            if self.group:
+                yield Label(f"its parallel group: {', '.join(self.group)}", id="approval-group",
+                            classes="dialog-hint")
+            buttons = [Button("Approve", id="approve", variant="success"),
+                       Button("Reject", id="reject", variant="error")]
+            if self.group:
+                buttons.append(Button(f"Approve group ({len(self.group) + 1})", id="group"))
+            buttons += [Button("All remaining", id="all"), Button("Details", id="details")]
+            yield self.decision_buttons(*buttons)
+            yield Label("a approve · x reject" + (" · g group" if self.group else "")
+                        + " · A all · d details · Esc later", classes="dialog-hint")
 
     def _summary(self) -> Text:
         a = self.approval
@@ -141,33 +145,12 @@ class ApprovalModal(ModalScreen[str | None]):
             t.append(_fmt(v) + "\n")
         return t if t.plain else Text("no more details", style="dim")
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "details":
-            self.action_details()
+    def action_group(self) -> None:
+        if self.group:  # a step alone in its group: nothing more to approve than the step
+            self.action_decide("group")
         else:
-            self.action_decide(str(event.button.id))
-
-    def action_decide(self, what: str) -> None:
-        self.dismiss(what)
+            self.notify(f"step {self.step_name} has no other steps in its parallel group", timeout=3)
 
     def action_details(self) -> None:
         d = self.query_one("#approval-details", Static)
         d.display = not d.display
-
-    def action_later(self) -> None:
-        self.dismiss(None)
-
-    def close_from_outside(self) -> None:
-        """The approval was given elsewhere: go away without deciding anything."""
-        self.closed_from_outside = True
-        if self.is_attached and self.app.screen is self:
-            self.dismiss(None)
-        elif self in self.app.screen_stack:  # under the palette, say: once it is on top
-            self.app.call_later(self._dismiss_when_on_top)
-
-    def _dismiss_when_on_top(self) -> None:
-        if self.app.screen is self:
-            self.dismiss(None)
-        elif self in self.app.screen_stack:
-            self.set_timer(0.2, self._dismiss_when_on_top)

@@ -21,6 +21,7 @@ from agent_agency_cli.security.terminal import strip_value
 from agent_agency_cli.units import format_duration
 
 ICONS: dict[str, str] = STATUS_ICONS
+GATE_FAILED_ICON = "◐"  # a completed step whose gate failed (as the CLI's `◐ completed, gate failed`)
 
 # status -> theme variable (or a plain Rich style) used for its colour
 _ROLE: dict[str, str] = {
@@ -218,7 +219,8 @@ def event_text(ev: Mapping[str, Any], palette: Palette,
         word = kind.removeprefix("task_").replace("_", " ")
         t.append(f"task {word}")
         if kind == EventKind.TASK_CREATED:
-            t.append(f": {p.get('description', '')} ({p.get('steps')} steps)", style="dim")
+            n = p.get("steps")
+            t.append(f": {p.get('description', '')} ({n} step{'' if n == 1 else 's'})", style="dim")
         elif kind == EventKind.TASK_MODIFIED:
             from agent_agency_cli.change_text import describe_changes
 

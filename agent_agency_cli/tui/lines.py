@@ -62,6 +62,11 @@ class LineView(ScrollView, can_focus=True):
     def line_count(self) -> int:
         return len(self._lines)
 
+    @property
+    def dropped(self) -> int:
+        """Lines dropped from the top (beyond `max_lines`) since the last `clear()`."""
+        return self._base
+
     def to_text(self, line: str | Text) -> Text:
         return line if isinstance(line, Text) else Text(line)
 
@@ -118,9 +123,16 @@ class LineView(ScrollView, can_focus=True):
             return
         self.following = on
         if on:
-            self.catch_up()
-            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
+            # Whoever shows the mode (the key's own answer) repaints first; reading what
+            # was missed and redrawing the pane come after that repaint.
+            self.call_after_refresh(self._resume_following)
         self.post_message(self.FollowChanged(self, on))
+
+    def _resume_following(self) -> None:
+        if not self.following:  # held again meanwhile
+            return
+        self.catch_up()
+        self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
 
     def catch_up(self) -> None:
         """Called when following starts again (before jumping to the end)."""

@@ -13,10 +13,10 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
+from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Button, Label, Static
 
+from agent_agency_cli.tui.decision_modal import DecisionModal
 from agent_agency_cli.tui.format import Palette
 
 _GATE_NAME_KEYS = ("type", "gate", "name")
@@ -71,8 +71,10 @@ def plan_text(plan: dict[str, Any], palette: Palette | None = None) -> Text:
     return t
 
 
-class PlanApprovalModal(ModalScreen[str | None]):
+class PlanApprovalModal(DecisionModal):
     """Dismissed with "approve", "reject" or None (decide later)."""
+
+    ACTIONS = {"later": "later"}
 
     BINDINGS = [
         Binding("a", "decide('approve')", "approve plan"),
@@ -84,7 +86,6 @@ class PlanApprovalModal(ModalScreen[str | None]):
         super().__init__(**kwargs)
         self.task_id = task_id
         self.plan = plan
-        self.closed_from_outside = False
 
     def compose(self) -> ComposeResult:
         steps = self.plan.get("plan", {}).get("steps") or []
@@ -94,34 +95,10 @@ class PlanApprovalModal(ModalScreen[str | None]):
                         f"{self.plan.get('source')} planner{by}", id="dialog-title")
             with VerticalScroll(id="approval-body"):
                 yield Static(plan_text(self.plan, Palette.of(self.app)), id="plan-summary")
-            with Horizontal(classes="buttons"):
-                yield Button("Approve plan", id="approve", variant="success")
-                yield Button("Reject plan", id="reject", variant="error")
-                yield Button("Later", id="later")
+            yield self.decision_buttons(Button("Approve plan", id="approve", variant="success"),
+                                        Button("Reject plan", id="reject", variant="error"),
+                                        Button("Later", id="later"))
             yield Label("a approve · x reject (asks why) · Esc later", classes="dialog-hint")
-
-    def on_mount(self) -> None:
-        for button in self.query("#approve"):
-            button.focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "later":
-            self.action_later()
-        else:
-            self.action_decide(str(event.button.id))
-
-    def action_decide(self, what: str) -> None:
-        self.dismiss(what)
-
-    def action_later(self) -> None:
-        self.dismiss(None)
-
-    def close_from_outside(self) -> None:
-        """The plan was decided elsewhere (another terminal): go away without deciding."""
-        self.closed_from_outside = True
-        if self.is_attached and self.app.screen is self:
-            self.dismiss(None)
 
 
 def plan_awaits_approval(status: dict[str, Any]) -> bool:

@@ -3,8 +3,10 @@
 It follows new output (stays at the end) until the user scrolls up — mouse
 wheel, ↑, PgUp or Home — and then holds still (no more reading, so nothing
 shifts under the reader); `l` (or End) follows again, jumping to the tail.
-A log growing faster than a screen can show is read in bounded chunks: when
-it is far behind, it jumps to the end and says how much it skipped.
+A log growing faster than a screen can show is read in bounded chunks (at most
+`READ_LIMIT` bytes a poll, about 480 lines, and `FLOOD_READ` while it floods: more
+than any pane shows): when it is further behind, it jumps to the end and says how much it skipped, inline and in
+`note()` (with the older lines the bounded buffer dropped) for the status line.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from agent_agency_cli.tui.format import Palette, local_hms, size_text
 from agent_agency_cli.tui.lines import LineView
 
 MARKS = {"err": "! ", "sys": "# ", "log": "» "}
+READ_LIMIT = 48 * 1024  # bytes per poll; parsing what nobody can see cost the key presses their slice
+FLOOD_READ = 16 * 1024  # bytes per poll while the log floods (more lines a poll than two screens)
 
 
 class StepLogView(LineView):
@@ -32,6 +36,7 @@ class StepLogView(LineView):
         self.step: str | None = None
         self.placeholder = True
         self.lines_seen = 0
+        self.skipped_bytes = 0
 
     def on_mount(self) -> None:
         self.palette = Palette.of(self.app)
@@ -65,6 +70,7 @@ class StepLogView(LineView):
         self.step = step
         self.tail = LogTail(path) if path is not None else None
         self.lines_seen = 0
+        self.skipped_bytes = 0
         self.clear()
         self.placeholder = True
         self.append(["… no output yet" if step else "… no step selected"])
@@ -78,19 +84,32 @@ class StepLogView(LineView):
     def catch_up(self) -> None:
         self.poll(max_bytes=32 * 1024)  # catch up with the tail, not all that was missed
 
+    def note(self) -> tuple[str, ...]:
+        """What the pane does not show, longest wording first (the status line takes the first
+        that fits): `1,200 older lines dropped · 3.1 MiB skipped`, …, `3.1 MiB skipped`."""
+        dropped = f"{self.dropped:,} older line{'s' if self.dropped != 1 else ''} dropped" if self.dropped else ""
+        skipped = f"{size_text(self.skipped_bytes)} skipped" if self.skipped_bytes else ""
+        if not (dropped or skipped):
+            return ()
+        short = f"{self.dropped:,} dropped" if self.dropped else ""
+        return tuple(dict.fromkeys(n for n in (" · ".join(filter(None, (dropped, skipped))),
+                                               " · ".join(filter(None, (short, skipped))),
+                                               skipped or short) if n))
+
     # -- reading ------------------------------------------------------------
 
     def poll(self, max_bytes: int | None = None) -> int:
         """Read what was appended (only while following); returns the number of lines added."""
         if self.tail is None or not self.following:
             return 0
-        chunk = self.tail.read(max_bytes)
+        chunk = self.tail.read(max_bytes or READ_LIMIT)
         if chunk is None:
             return 0
         out: list[str] = []
         if chunk.reset:
             out.append("… the log was truncated; reading from the start")
         if chunk.skipped and (self.lines_seen or chunk.skipped > 0):
+            self.skipped_bytes += chunk.skipped
             out.append(f"… {size_text(chunk.skipped)} skipped (task logs --step {self.step} shows all)")
         for ts, stream, text in chunk.lines:
             out.append(f"{local_hms(ts)} {MARKS.get(stream, '')}{text}")

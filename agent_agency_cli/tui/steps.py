@@ -25,9 +25,10 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from agent_agency_cli.step_view import shown_exit, shown_tries
+from agent_agency_cli.step_view import GATE_OK, gate_failed, shown_exit, shown_tries
 from agent_agency_cli.tui.format import (
     ACTIVE,
+    GATE_FAILED_ICON,
     Palette,
     bar,
     duration,
@@ -73,11 +74,11 @@ def _gate_mark(step: dict[str, Any]) -> str:
     if not gates:
         return ""
     states = {str(g.get("status")) for g in gates}
-    if "failed" in states:
-        return "✗"
-    if states <= {"passed", "skipped"}:
+    if states <= GATE_OK:
         return "✓"
-    return "…"
+    if "running" in states or "pending" in states:
+        return "…"
+    return "✗"  # failed, or errored: not passed
 
 
 class StepsTable(ScrollView, can_focus=True):
@@ -378,7 +379,7 @@ class StepsTable(ScrollView, can_focus=True):
         dur = self._live_duration(st)
         return (status, None if progress is None else int(progress * 100),
                 None if dur is None else duration(dur), st.get("attempt"), st.get("max_attempts"),
-                st.get("exit_code"), st.get("worker"), bool(st.get("gates")) and _gate_mark(st),
+                shown_exit(st), st.get("worker"), bool(st.get("gates")) and _gate_mark(st),
                 self.wide, self.name_width)
 
     def _cells(self, name: str, bracket: str, group: int) -> dict[str, Text]:
@@ -403,7 +404,11 @@ class StepsTable(ScrollView, can_focus=True):
         cells: dict[str, Text] = {}
         # step: icon, bracket, name
         cell = Text(" ", no_wrap=True, overflow="ellipsis")
-        cell.append(icon(status), style=color)
+        failed_gate = status == "completed" and gate_failed(st)
+        if failed_gate:  # never a plain ✓: the CLI's `◐ completed, gate failed`
+            cell.append(GATE_FAILED_ICON, style=pal.warning)
+        else:
+            cell.append(icon(status), style=color)
         cell.append(f" {bracket} ", style="dim")
         name_style = "bold" if status in ACTIVE or status == "awaiting_approval" else ""
         if status in ("skipped", "cancelled"):
@@ -411,7 +416,9 @@ class StepsTable(ScrollView, can_focus=True):
         cell.append(short(name, self.name_width - 5), style=name_style)
         cells["step"] = cell
         # progress: a bar for running/paused/completed steps, a word otherwise
-        if status in ACTIVE or status == "completed":
+        if failed_gate:
+            cell = Text(" " + ("gate failed" if wide else "gate ✗"), style=pal.warning)
+        elif status in ACTIVE or status == "completed":
             frac = 1.0 if status == "completed" else (progress or 0.0)
             b = bar(frac, prog_w - 5, "━", "─")
             n = b.count("━")

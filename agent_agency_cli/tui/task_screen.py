@@ -22,12 +22,13 @@ from agent_agency_cli.tui.events_panel import EventsPanel
 from agent_agency_cli.tui.feed import TaskFeed
 from agent_agency_cli.tui.filter_bar import FilterBar
 from agent_agency_cli.tui.header import TaskHeader
+from agent_agency_cli.tui.log_status import LogStatus
 from agent_agency_cli.tui.metrics import MetricsRow
 from agent_agency_cli.tui.modify_modal import ModifyModal
 from agent_agency_cli.tui.plan_modal import PlanPrompt
 from agent_agency_cli.tui.reason_modal import ReasonModal
 from agent_agency_cli.tui.step_details import StepDetails
-from agent_agency_cli.tui.step_log import StepLogView
+from agent_agency_cli.tui.step_log import FLOOD_READ, StepLogView
 from agent_agency_cli.tui.steps import StepsTable
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ ACTION_HELP = {
     "pause": "Pause the task (running steps are stopped)",
     "resume": "Resume the task",
     "cancel_task": "Cancel the task (asks for a reason)",
-    "approve": "Approve the step awaiting approval",
+    "approve": "Approve the step awaiting approval (its modal also approves its parallel group)",
     "reject": "Reject the step awaiting approval (asks for a reason)",
     "modify": "Modify the task's priority or deadline",
     "toggle_follow": "Follow the log / hold it still",
@@ -101,6 +102,7 @@ class TaskScreen(Screen):
                 yield StepDetails(id="details")
                 yield MetricsRow(id="metrics")
                 yield StepLogView(id="log")
+                yield LogStatus(id="log-status")
         yield EventsPanel(id="events", classes="pane")
         yield FilterBar(id="filter")
         yield Footer(compact=True)
@@ -159,7 +161,11 @@ class TaskScreen(Screen):
         log = self.query_one("#log", StepLogView)
         log_every = max(1, round((0.25 if self._log_flooding else 0.1) / self.agency.poll_interval))
         if self._ticks % log_every == 0:
-            self._log_flooding = log.poll() > max(50, log.size.height * 2)
+            # flooding, a read keeps a few screens of the newest lines: parsing more costs the
+            # keys their time slice on a loaded machine, and nobody reads 10,000 lines a second
+            added = log.poll(max_bytes=FLOOD_READ if self._log_flooding else None)
+            self._log_flooding = added > max(50, log.size.height * 2)
+            self.query_one("#log-status", LogStatus).show(log.following, log.note())
         # changed rows only: each redraws one line, so no need to batch
         self.query_one("#steps", StepsTable).flush()
         second = max(1, round(1.0 / self.agency.poll_interval))
@@ -257,7 +263,7 @@ class TaskScreen(Screen):
         side.border_title = name or "no step"
         log = self.query_one("#log", StepLogView)
         log.show(name, self.agency.orch.step_log_path(self.feed.tid, name) if name else None)
-        self._follow_subtitle(log.following)
+        self._show_log_status(log.following)
         self._show_selected()
         if name:
             self._show_metrics(name, force=True)
@@ -265,21 +271,21 @@ class TaskScreen(Screen):
     def _show_selected(self) -> None:
         assert self.feed is not None
         if not self._selected:
-            self.query_one("#details", StepDetails).show(None)
+            self.query_one("#details", StepDetails).show(None, None, self.feed.status)
             return
         st = self.feed.steps.get(self._selected)
         live = None
         if st and st.get("status") == "running" and st.get("duration") is not None:
             live = st["duration"] + max(0.0, self.agency.clock() - self.feed.fetched_at)
-        self.query_one("#details", StepDetails).show(st, live)
+        self.query_one("#details", StepDetails).show(st, live, self.feed.status)
 
-    def _follow_subtitle(self, following: bool) -> None:
-        self.query_one("#side-pane").border_subtitle = (
-            "following · l holds" if following else "held · l follows")
+    def _show_log_status(self, following: bool) -> None:
+        log = self.query_one("#log", StepLogView)
+        self.query_one("#log-status", LogStatus).show(following, log.note())
 
     def on_line_view_follow_changed(self, event: StepLogView.FollowChanged) -> None:
         if isinstance(event.view, StepLogView):
-            self._follow_subtitle(event.following)
+            self._show_log_status(event.following)
 
     def _restyle(self, _theme: Any = None) -> None:
         self.query_one("#steps", StepsTable).restyle()
@@ -319,7 +325,7 @@ class TaskScreen(Screen):
     def _open_approval(self, approval: dict[str, Any]) -> None:
         assert self.feed is not None
         step = str(approval.get("step"))
-        modal = ApprovalModal(self.feed.tid, approval, self.feed.steps.get(step))
+        modal = ApprovalModal(self.feed.tid, approval, self.feed.steps.get(step), self._group_of(step))
         self._approval_modal = modal
 
         def done(result: str | None) -> None:
@@ -333,12 +339,23 @@ class TaskScreen(Screen):
             self._answered_step = step
             if result == "approve":
                 self.agency.call_orch("approve", self.task_id, step=step)
+            elif result == "group":
+                self.agency.call_orch("approve", self.task_id, step=step, group=True)
             elif result == "all":
                 self.agency.call_orch("approve", self.task_id, step=step, all_remaining=True)
             elif result == "reject":
                 self._ask_reject(step)
 
         self.app.push_screen(modal, done)
+
+    def _group_of(self, step: str) -> list[str]:
+        """The other steps of `step`'s parallel group that have not run yet (`--group` approves them)."""
+        assert self.feed is not None
+        for group in (self.feed.status.get("plan") or {}).get("parallel_groups") or []:
+            if step in group:
+                return [n for n in group if n != step
+                        and (self.feed.steps.get(n) or {}).get("status") in ("pending", "awaiting_approval")]
+        return []
 
     def _ask_reject(self, step: str | None) -> None:
         def done(reason: str | None) -> None:
@@ -398,7 +415,8 @@ class TaskScreen(Screen):
                              done)
 
     def action_toggle_follow(self) -> None:
-        self.query_one("#log", StepLogView).toggle_follow()
+        # The key's answer is drawn at once, on its own line (not after the message round trip).
+        self._show_log_status(self.query_one("#log", StepLogView).toggle_follow())
 
     def action_filter(self) -> None:
         self.query_one("#filter", FilterBar).open()

@@ -317,3 +317,57 @@ def test_the_monitor_is_served_with_a_strict_content_policy(api_queue_only):
     assert r.headers["x-frame-options"] == "DENY" and r.headers["x-content-type-options"] == "nosniff"
     for name in ("app.js", "monitor.js", "app.css"):
         assert httpx.get(f"{api_queue_only.url}/static/{name}").status_code == 200
+
+
+GROUP_PLAN = {"steps": [{"name": "setup", "run": "true"},
+                        {"name": "lint", "run": "echo lint", "needs": ["setup"]},
+                        {"name": "test", "run": "echo test", "needs": ["setup"]},
+                        {"name": "ship", "run": "true", "needs": ["lint", "test"]}]}
+
+
+def test_a_task_submitted_with_hold_waits_for_the_release_route(api):
+    with api.client() as c:
+        r = c.post("/api/v1/tasks", json={"description": "held over http", "plan": PLAN, "hold": True})
+        assert r.status_code == 201, r.text
+        tid = r.json()["id"]
+        assert (r.json()["status"], r.json()["held"]) == ("queued", True)
+        other = c.post("/api/v1/tasks", json={"description": "not held", "plan": PLAN}).json()["id"]
+        _wait_status(c, other, "completed")  # the engine ran past the held one
+        held = c.get(f"/api/v1/tasks/{tid}").json()
+        assert (held["status"], held["held"]) == ("queued", True)
+        r = c.post(f"/api/v1/tasks/{tid}/release")
+        assert r.status_code == 200, r.text
+        assert r.json() == {"task_id": tid, "message": f"released task {tid} (queued for the engine)"}
+        assert _wait_status(c, tid, "completed")["held"] is False
+        again = c.post(f"/api/v1/tasks/{tid}/release")
+        assert again.status_code == 409 and "not held" in again.json()["detail"]
+        assert c.post("/api/v1/tasks/nosuch/release").status_code == 404
+
+
+def test_a_held_dry_run_over_http_is_simulated_by_the_release(api_queue_only):
+    with api_queue_only.client() as c:
+        r = c.post("/api/v1/tasks", json={"plan": PLAN, "execution_mode": "dry-run", "hold": True})
+        tid = r.json()["id"]
+        assert [s["status"] for s in r.json()["steps"]] == ["pending", "pending"]
+        r = c.post(f"/api/v1/tasks/{tid}/release")
+        assert r.status_code == 200 and "simulated (dry run)" in r.json()["message"]
+        assert c.get(f"/api/v1/tasks/{tid}").json()["status"] == "completed"
+
+
+def test_approve_with_group_over_http_runs_the_group_without_asking(api):
+    with api.client() as c:
+        tid = c.post("/api/v1/tasks", json={"execution_mode": "strict", "plan": GROUP_PLAN}).json()["id"]
+        wait_for(lambda: (c.get(f"/api/v1/tasks/{tid}").json()["approval"] or {}).get("step") == "setup", timeout=30)
+        assert c.post(f"/api/v1/tasks/{tid}/approve", json={}).status_code == 200
+        first = wait_for(lambda: (c.get(f"/api/v1/tasks/{tid}").json()["approval"] or {}).get("step")
+                         in ("lint", "test") and c.get(f"/api/v1/tasks/{tid}").json()["approval"]["step"], timeout=30)
+        bad = c.post(f"/api/v1/tasks/{tid}/approve", json={"group": True, "all_remaining": True})
+        assert bad.status_code == 422 and "cannot go together" in bad.text
+        r = c.post(f"/api/v1/tasks/{tid}/approve", json={"group": True})
+        assert r.status_code == 200, r.text
+        assert "parallel group" in r.json()["message"]
+        wait_for(lambda: (c.get(f"/api/v1/tasks/{tid}").json()["approval"] or {}).get("step") == "ship", timeout=30)
+        assert c.post(f"/api/v1/tasks/{tid}/approve", json={}).status_code == 200
+        _wait_status(c, tid, "completed")
+        events = c.get(f"/api/v1/tasks/{tid}/events").json()
+    assert [e["step"] for e in events if e["kind"] == "approval_requested"] == ["setup", first, "ship"]

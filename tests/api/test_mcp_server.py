@@ -85,7 +85,7 @@ def test_an_mcp_client_creates_reads_and_approves_a_strict_task(home):
     out = anyio.run(_session_run, str(home), body)
     tools = out["tools"]
     assert set(tools) == {"create_task", "task_status", "list_tasks", "task_logs", "pause_task", "resume_task",
-                          "cancel_task", "approve_task", "reject_task"}
+                          "cancel_task", "approve_task", "reject_task", "release_task"}
     for name, tool in tools.items():
         read_only = _field(tool.annotations, "read_only_hint", "readOnlyHint")
         assert read_only is (name in ("task_status", "list_tasks", "task_logs")), name
@@ -116,3 +116,52 @@ def test_an_mcp_client_creates_reads_and_approves_a_strict_task(home):
     with TaskOrchestrator(home=home) as orch:
         whos = {i["who"] for i in orch.get_status(final["id"], interventions=True)["interventions"]}
     assert len(whos) == 1 and whos.pop().startswith("mcp:")
+
+
+GROUP_PLAN = {"steps": [{"name": "setup", "run": "true"},
+                        {"name": "lint", "run": "echo lint", "needs": ["setup"]},
+                        {"name": "test", "run": "echo test", "needs": ["setup"]}]}
+
+
+def test_an_mcp_client_holds_releases_and_approves_a_group(home):
+    async def wait_approval(session: Any, tid: str, steps: tuple[str, ...]) -> str:
+        with anyio.fail_after(30):
+            while True:
+                st = _payload(await session.call_tool("task_status", {"task_id": tid}))
+                if st["status"] == "awaiting_approval" and (st["approval"] or {}).get("step") in steps:
+                    return st["approval"]["step"]
+                await anyio.sleep(0.05)
+
+    async def body(session: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        held = _payload(await session.call_tool("create_task", {"task": {
+            "description": "held dry run", "execution_mode": "dry-run", "hold": True, "plan": PLAN}}))
+        out["held"] = held
+        out["release"] = _payload(await session.call_tool("release_task", {"task_id": held["id"]}))
+        out["released"] = _payload(await session.call_tool("task_status", {"task_id": held["id"]}))
+        out["again"] = await session.call_tool("release_task", {"task_id": held["id"]})
+        tid = _payload(await session.call_tool("create_task", {"task": {
+            "execution_mode": "strict", "plan": GROUP_PLAN}}))["id"]
+        await wait_approval(session, tid, ("setup",))
+        await session.call_tool("approve_task", {"task_id": tid})
+        out["first"] = await wait_approval(session, tid, ("lint", "test"))
+        out["group"] = _payload(await session.call_tool("approve_task", {"task_id": tid,
+                                                                         "approval": {"group": True}}))
+        with anyio.fail_after(30):
+            while not (st := _payload(await session.call_tool("task_status", {"task_id": tid})))["finished"]:
+                await anyio.sleep(0.05)
+        out["final"] = st
+        return out
+
+    out = anyio.run(_session_run, str(home), body)
+    assert (out["held"]["status"], out["held"]["held"]) == ("queued", True)
+    assert [s["status"] for s in out["held"]["steps"]] == ["pending", "pending"]  # not simulated yet
+    assert "simulated (dry run)" in out["release"] and out["released"]["status"] == "completed"
+    assert _field(out["again"], "is_error", "isError") is True and "not held" in out["again"].content[0].text
+    assert "parallel group" in out["group"]
+    assert out["final"]["status"] == "completed"  # the group's other step was never asked about
+    from agent_agency_cli.orchestrator import TaskOrchestrator
+
+    with TaskOrchestrator(home=home) as orch:
+        asked = [e["step"] for e in orch.events(out["final"]["id"]) if e["kind"] == "approval_requested"]
+    assert asked == ["setup", out["first"]]

@@ -18,7 +18,8 @@ def test_the_openapi_document_lists_every_endpoint(api_queue_only):
     paths = doc["paths"]
     assert doc["openapi"].startswith("3.")
     assert set(paths["/api/v1/tasks"]) == {"get", "post"}
-    for action in ("pause", "resume", "cancel", "modify", "escalate", "override", "approve", "reject", "retry"):
+    for action in ("pause", "resume", "cancel", "modify", "escalate", "override", "approve", "reject", "retry",
+                   "release"):
         assert "post" in paths[f"/api/v1/tasks/{{task_id}}/{action}"], action
     for read in ("", "/result", "/logs", "/events", "/progress"):
         assert "get" in paths[f"/api/v1/tasks/{{task_id}}{read}"], read

@@ -106,9 +106,10 @@ def test_daemon_start_status_stop_and_single_instance(cli, home):
     assert second["already_running"] is True
     status = cli.json("daemon", "status")
     assert status["running"] is True and status["pid"] == first["pid"]
-    res = cli("daemon", "stop")
-    assert res.returncode == 0
+    stopped = cli.json("daemon", "stop")  # the control document, as every control command gives
+    assert stopped == {"stopped": True, "pid": first["pid"], "running_tasks": []}
     assert cli("daemon", "status").returncode == 3
+    assert cli.json("daemon", "stop") == {"stopped": False, "pid": None, "running_tasks": []}
     # `stop` returns once the daemon has released its home (daemon.json gone); its
     # process ends right after that
     wait_for(lambda: not psutil.pid_exists(first["pid"])

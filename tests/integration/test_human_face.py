@@ -189,10 +189,11 @@ def test_dry_run_tasks_read_as_dry_runs_in_list_and_status(write_plan):
     tid = _run("task", "create", "--plan", str(plan), "--mode", "dry-run").stdout.splitlines()[0]
     row = next(line for line in _run("task", "list").stdout.splitlines() if line.startswith(tid))
     cells = re.split(r"\s{2,}", row)  # id, status, priority, progress, elapsed, age, description
-    assert cells[1] == "dry run" and "completed" not in row and cells[4] == "-", cells  # no elapsed time
+    assert cells[1] == "dry-run" and "completed" not in row and cells[4] == "-", cells  # no elapsed time
+    assert row.split()[1] == "dry-run"  # one word: `task list | awk '{print $2}'` is the status
     status = _run("task", "status", tid).stdout
-    # piped, the status is a plain word (cli/plain.py): `dry run`, never `completed`
-    assert status.splitlines()[1].startswith("dry run  1/1 steps") and "dry run: nothing was run" in status
+    # piped, the status is a plain word (cli/plain.py): `dry-run`, never `completed`
+    assert status.splitlines()[1].startswith("dry-run  1/1 steps") and "dry run: nothing was run" in status
     row = next(line for line in status.splitlines() if line.startswith("a "))
     assert "simulated" in row and "completed" not in row and "✓" not in row  # plain when piped
     assert "elapsed" not in status
@@ -406,3 +407,26 @@ def test_read_commands_notice_a_dead_engine_and_start_recovery(cli, home, write_
     cli.wait_status(tid, lambda s: s["status"] == "completed")
     quiet = cli("task", "status", tid)
     assert "warning" not in quiet.stderr
+
+
+def test_piped_status_rows_are_words_in_fixed_columns(write_plan):
+    # defect 19: piped, `task status` put a ★ after each step on the critical path, so the
+    # second column was ★ for some rows and the status for others
+    plan = write_plan("steps:\n  - name: a\n    run: 'true'\n  - name: b\n    needs: [a]\n    run: 'true'\n"
+                      "  - name: side\n    run: 'true'\n")
+    tid = _foreground(write_plan, plan.read_text())
+    lines = _run("task", "status", tid).stdout.splitlines()
+    assert "critical path: a, b" in lines
+    table = lines[next(i for i, ln in enumerate(lines) if ln.split()[:2] == ["step", "status"]) + 1:]
+    rows = {ln.split()[0]: ln.split()[1] for ln in table if ln.strip()}
+    assert rows == {"a": "completed", "b": "completed", "side": "completed"}
+    assert not any(glyph in "\n".join(lines) for glyph in "★✓✗●◌")
+
+
+def test_created_event_counts_steps_in_words():
+    from agent_agency_cli.cli.render import event_line
+
+    ev = {"kind": "task_created", "task_id": "abc123", "ts": "2026-01-01T00:00:00Z", "step": None,
+          "payload": {"description": "d", "steps": 1}}
+    assert event_line(ev).endswith("created: d (1 step)")
+    assert event_line({**ev, "payload": {"description": "d", "steps": 2}}).endswith("(2 steps)")

@@ -63,3 +63,19 @@ def test_cli_stream_of_an_empty_store_and_a_bad_status(home: Path) -> None:
     result = CliRunner().invoke(app, ["task", "list", "--limit", "0", "--json", "--status", "sleeping"])
     assert result.exit_code == 2
     assert "unknown status 'sleeping'" in result.output and "[" not in result.stdout
+
+
+def test_each_next_page_seeks_the_index(home: Path, tasks: list[str]) -> None:
+    # A page that walked the index from the newest task made a listing of 100,000 tasks
+    # quadratic (issue 13): the next-page query must SEARCH below the last row seen.
+    with TaskOrchestrator(home=home) as orch:
+        seen: list[str] = []
+        orch.store.conn.set_trace_callback(seen.append)
+        try:
+            assert len(list(iter_tasks(orch.store, page=5))) == 23
+        finally:
+            orch.store.conn.set_trace_callback(None)
+        following = [s for s in seen if "FROM tasks" in s and "rowid) <" in s]
+        assert len(following) == 4
+        plan = [r[-1] for r in orch.store.conn.execute("EXPLAIN QUERY PLAN " + following[0])]
+    assert any(p.startswith("SEARCH tasks USING INDEX tasks_by_created") for p in plan), plan

@@ -144,3 +144,35 @@ def test_a_held_task_paused_and_resumed_is_still_held(orch):
     status = orch.get_status(tid)
     assert status["status"] == "queued" and status["held"] is True
     assert orch.store.claim_next_task("some-daemon") is None
+
+
+def test_a_held_dry_run_is_simulated_only_at_release(cli, write_plan, tmp_path):
+    # `--hold --mode dry-run` was simulated at once, the hold ignored
+    marker = tmp_path / "ran"
+    plan = write_plan(f"steps: [{{name: a, run: 'touch {marker}'}}, {{name: b, needs: [a], run: 'true'}}]")
+    res = cli("task", "create", "--plan", str(plan), "--mode", "dry-run", "--hold", "--no-start")
+    assert res.returncode == 0, res.stderr
+    tid = res.stdout.strip()
+    assert len(tid) == 6  # the id alone: no report yet
+    assert f"agent-agency-cli task release {tid} simulates it" in res.stderr
+    held = cli.status(tid)
+    assert (held["status"], held["held"]) == ("queued", True)
+    assert [s["status"] for s in held["steps"]] == ["pending", "pending"]
+    assert "held" in cli("task", "status", tid).stdout
+    released = cli("task", "release", tid, COLUMNS="200")
+    assert released.returncode == 0, released.stderr
+    assert "simulated (dry run)" in released.stderr and "touch" in released.stdout  # the impact report
+    done = cli.status(tid)
+    assert done["status"] == "completed" and done["held"] is False
+    assert [s["status"] for s in done["steps"]] == ["completed", "completed"]
+    assert not marker.exists()  # a dry run runs nothing, released or not
+    assert cli("task", "release", tid).returncode == 5
+
+
+def test_a_held_dry_run_released_as_json_is_one_document(cli, write_plan):
+    plan = write_plan("steps: [{name: a, run: 'true'}]")
+    created = cli("task", "create", "--plan", str(plan), "--mode", "dry-run", "--hold", "--json")
+    doc = json.loads(created.stdout)
+    assert doc["status"] == "queued" and doc["held"] is True
+    released = json.loads(cli("task", "release", doc["id"], "--json").stdout)
+    assert released["status"] == "completed" and released["mode"] == "dry-run"

@@ -107,18 +107,24 @@ def test_sigkill_at_twelve_points_every_step_runs_exactly_once(cli, home, write_
     assert all(_gone(pid) for i in range(STEPS) for pid in _pids(tmp_path / f"s{i:02d}.pids"))
 
 
-def test_finished_steps_are_never_rerun_after_a_crash(cli, home, write_plan, tmp_path):
+def test_finished_steps_are_never_rerun_after_a_crash(cli, home, write_plan, tmp_path, latch):
     ledger = tmp_path / "ledger.txt"
+    # `slow` waits on a latch (not a sleep): its first run, orphaned by the crash, must be
+    # ended by recovery before the re-run, so opening the latch lets exactly one run write.
+    gate = latch()
+    pids = tmp_path / "slow.pids"
     plan = write_plan(f"""
 steps:
   - {{name: a, run: "echo a >> {ledger}"}}
   - {{name: b, run: "echo b >> {ledger}"}}
-  - {{name: slow, needs: [a, b], run: "sleep 3 && echo slow >> {ledger}", idempotent: true}}
+  - {{name: slow, needs: [a, b], run: "echo $$ >> {pids}; {gate.cmd} && echo slow >> {ledger}", idempotent: true}}
 """)
     tid = cli("task", "create", "--plan", str(plan)).stdout.strip()
-    wait_for(lambda: _step_status(home, tid, "slow") == "running", timeout=20, interval=0.005)
+    wait_for(lambda: len(_pids(pids)) == 1, timeout=20, interval=0.005)  # the first run is in its wait
     _kill_daemon_hard(home)
     _restart_daemon(home)
+    wait_for(lambda: len(_pids(pids)) == 2, timeout=30)  # the re-run has started
+    gate.open()
     wait_for(lambda: cli.json("task", "status", tid)["status"] == "completed", timeout=30)
     assert sorted(ledger.read_text().split()) == ["a", "b", "slow"]
 

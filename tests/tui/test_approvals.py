@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from textual.widgets import Button
 
 from agent_agency_cli.orchestrator import TaskOrchestrator
 from agent_agency_cli.tui.app import create_app
@@ -104,3 +105,39 @@ async def test_reject_with_nothing_awaiting_approval_says_so(orch):
         await wait_until(pilot, lambda: any("nothing to reject" in str(n.message) for n in app._notifications),
                          what="a notice")
         assert not isinstance(app.screen, ReasonModal)
+
+
+GROUP_PLAN = shell_plan(
+    {"name": "prep", "run": "echo prep"},
+    {"name": "lint", "needs": ["prep"], "run": "echo lint"},
+    {"name": "unit", "needs": ["prep"], "run": "echo unit"},
+    {"name": "docs", "needs": ["prep"], "run": "echo docs"},
+    {"name": "ship", "needs": ["lint", "unit", "docs"], "run": "echo ship"},
+    mode="strict", description="strict task with a parallel group")
+
+
+async def test_the_modal_approves_a_whole_parallel_group(orch):
+    # issue 11: approve a whole parallel group at once, in the modal too (`task approve --group`)
+    tid = orch.submit_task(GROUP_PLAN, start_daemon=True)
+    app = create_app(orch, tid)
+    async with app.run_test(size=(100, 30)) as pilot:
+        modal = await wait_until(pilot, lambda: _modal_for(app, "prep"), what="modal for prep")
+        assert not modal.group and not list(modal.query("#group"))  # alone in its group: no group button
+        await pilot.press("a")
+        first = await wait_until(pilot, lambda: next((s for s in ("lint", "unit", "docs") if _modal_for(app, s)),
+                                                     None), what="a modal for the group")
+        modal = app.screen
+        assert isinstance(modal, ApprovalModal)
+        assert sorted([first, *modal.group]) == ["docs", "lint", "unit"]
+        await wait_until(pilot, lambda: any(b.region.width > 0 for b in modal.query("#group")),
+                         what="the group button laid out")
+        assert "Approve group (3)" in str(modal.query_one("#group", Button).label)
+        await pilot.press("g")
+        # the three start without asking again; the next question is about ship
+        await wait_until(pilot, lambda: _modal_for(app, "ship"), what="modal for ship")
+        steps = {s["name"]: s["status"] for s in orch.get_status(tid)["steps"]}
+        assert all(steps[n] == "completed" for n in ("lint", "unit", "docs")), steps
+        approvals = [e for e in orch.events(tid, 0, 1000) if e["kind"] == "approval_requested"]
+        assert [e["step"] for e in approvals] == ["prep", first, "ship"]
+        await pilot.press("a")
+        await wait_until(pilot, lambda: orch.get_status(tid)["status"] == "completed", what="task completed")

@@ -87,3 +87,21 @@ async def test_actions_on_the_selected_task(orch):
         assert app.results[-1][:2] == ("resume", True)
         await wait_until(pilot, lambda: "completed" in table.get_row(paused)[1].plain,
                          what="resumed task shown completed")
+
+
+@pytest.mark.parametrize("cols", [80, 120, 180])
+async def test_the_description_column_takes_the_free_width(orch, cols):
+    # issue 11: the dashboard's description column takes the free width (a long description
+    # is cut only at the table's right edge, not at a fixed width)
+    long = "a long description " * 12
+    tid = orch.submit_task(shell_plan({"name": "a", "run": "true"}, description=long.strip()),
+                           start_daemon=False)
+    app = create_app(orch)
+    async with app.run_test(size=(cols, 24)) as pilot:
+        table = app.screen.query_one("#tasks")
+        await wait_until(pilot, lambda: table.row_count == 1 and table.region.width > 0, what="the task listed")
+        shown = table.get_row(tid)[-1].plain
+        used = sum(c.get_render_width(table) for c in table.columns.values())
+        free = table.scrollable_content_region.width - used
+        assert 0 <= free <= 3, (cols, used, table.scrollable_content_region.width)  # the scrollbar's room only
+        assert shown.endswith("…") and len(shown) >= table.columns[list(table.columns)[-1]].width - 1

@@ -167,7 +167,8 @@ async def test_log_follows_until_scrolled_up_and_l_toggles(orch):
         log = app.screen.query_one("#log", StepLogView)
         await wait_until(pilot, lambda: log.line_count > 30, what="log lines")
         assert log.following and log.is_vertical_scroll_end
-        assert "following" in app.screen.query_one("#side-pane").border_subtitle
+        status = app.screen.query_one("#log-status")
+        assert "following · l holds" in status.render().plain
         # l holds the log still: no new lines while held
         await pilot.press("l")
         assert not log.following
@@ -177,7 +178,7 @@ async def test_log_follows_until_scrolled_up_and_l_toggles(orch):
         await wait_until(pilot, lambda: len(list(orch.log_lines(tid, "work"))) > on_disk + 5,
                          what="more lines in the step's log file")
         assert log.line_count == held
-        assert "held" in app.screen.query_one("#side-pane").border_subtitle
+        assert "held · l follows" in status.render().plain
         # l follows again: it catches up and stays at the end
         await pilot.press("l")
         await wait_until(pilot, lambda: log.line_count > held + 5, what="log catching up")
@@ -300,3 +301,38 @@ async def test_events_pane_grows_with_the_window_and_toasts_leave_it_free(orch):
             for toast in app.screen.query("Toast"):
                 assert not toast.region.overlaps(events.region), (toast.region, events.region)
     assert heights[60] > heights[40] >= 7
+
+
+async def test_a_flooding_log_keeps_the_newest_lines_and_says_what_it_left_out(orch):
+    # issue 13: the log pane keeps a bounded number of lines and says what it dropped or skipped
+    flood = {"name": "flood", "run": "seq -f 'line %05g' 0 19999; sleep 60", "estimate": 60}
+    tid = orch.submit_task(shell_plan(flood), start_daemon=True)
+    app = create_app(orch, tid)
+    async with app.run_test(size=(140, 30)) as pilot:
+        log = app.screen.query_one("#log", StepLogView)
+        await wait_until(pilot, lambda: log.lines and log.lines[-1].endswith("line 19999"), what="the newest line")
+        assert log.line_count <= log.max_lines
+        assert any("skipped (task logs --step flood shows all)" in ln for ln in log.lines)  # where the gap is
+        status = app.screen.query_one("#log-status")
+        await wait_until(pilot, lambda: "skipped" in status.render().plain, what="the status line's note")
+        text = status.render().plain
+        assert text.startswith("following · l holds") and f"{log.dropped:,} older lines dropped · " in text, text
+        assert log.dropped > 0 and log.dropped + log.line_count < 20000  # older lines left out, and said so
+    orch.cancel(tid, "test over")
+
+
+async def test_the_steps_table_redraws_only_the_rows_that_changed(orch):
+    # issue 13: with 1,000 steps an update redraws the changed rows, not the table
+    steps = [{"name": f"s{i:04d}", "run": "true"} for i in range(1000)]
+    tid = orch.submit_task(shell_plan(*steps), start_daemon=False)
+    app = create_app(orch, tid)
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = app.screen.query_one("#steps")
+        await wait_until(pilot, lambda: len(table.steps) == 1000, what="the steps")
+        table.update_rows(None)
+        assert table.flush() == 0  # nothing changed: nothing redrawn
+        table.steps["s0500"]["status"] = "running"
+        table.steps["s0007"]["exit_code"] = 0  # not shown for a pending step: no redraw
+        table.update_rows(None)
+        assert table.flush() == 1
+        assert "●" in step_cell(app, "s0500")
