@@ -29,6 +29,10 @@ if TYPE_CHECKING:  # subprocess loads at first spawn: `task pause` only asks whe
 
 # Keyword arguments that make subprocess.Popen / anyio.open_process start a new session.
 NEW_SESSION: dict[str, Any] = {"start_new_session": True}
+# Step leaders this process spawned and has not reaped yet (executors.shell_process): our
+# children that are known, so the check for processes that escaped a step skips them
+# instead of reading each one's environment at every step end.
+LIVE_LEADERS: set[int] = set()
 _HAS_PROC = sys.platform.startswith("linux") and os.path.isdir("/proc")
 _POLL = 0.005  # seconds between checks while waiting for a group to empty
 

@@ -53,19 +53,29 @@ def _wait_for(check, what: str, poll: float = 0.02) -> None:
         time.sleep(poll)
 
 
-def _drain_clock(count, n: int, what: str) -> float:
-    """Seconds from the first task done to the n-th, by polling `count()` (the drain rate,
-    without the consumer's start-up): the window holds n - 1 tasks."""
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system, all threads) a process has used so far, from /proc."""
+    with open(f"/proc/{pid}/stat", "rb") as fh:
+        fields = fh.read().rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _drain_clock(count, n: int, what: str, pid: int) -> tuple[float, float]:
+    """(seconds, CPU seconds of the consumer `pid`) from the first task done to the n-th,
+    by polling `count()` (the drain rate, without the consumer's start-up): the window
+    holds n - 1 tasks; both are scaled to n. The CPU figure does not depend on the load
+    of the machine the way the wall clock does."""
     _wait_for(lambda: count() >= 1, what)
-    t_first = time.perf_counter()
+    t_first, cpu_first = time.perf_counter(), cpu_seconds(pid)
     _wait_for(lambda: count() >= n, what)
-    return (time.perf_counter() - t_first) * n / max(n - 1, 1)
+    scale = n / max(n - 1, 1)
+    return (time.perf_counter() - t_first) * scale, (cpu_seconds(pid) - cpu_first) * scale
 
 
-def huey_run(n: int) -> tuple[float, float]:
+def huey_run(n: int) -> tuple[float, float, float]:
     """Huey (SQLite storage, one `huey_consumer` process, 1 worker thread), two ways:
     (seconds from first enqueue to n done with the consumer running, drain seconds of n
-    tasks enqueued before the consumer starts)."""
+    tasks enqueued before the consumer starts, the consumer's CPU seconds in that drain)."""
     with tempfile.TemporaryDirectory(prefix="aac-bench-huey-") as tmp:
         app = Path(tmp) / "bench_huey_app.py"
         app.write_text(HUEY_APP.format(db=str(Path(tmp) / "huey.db")))
@@ -91,7 +101,7 @@ def huey_run(n: int) -> tuple[float, float]:
                 bench_huey_app.noop()
             proc = consumer()
             try:
-                drain = _drain_clock(huey.storage.result_store_size, n, "huey to drain")
+                drain, drain_cpu = _drain_clock(huey.storage.result_store_size, n, "huey to drain", proc.pid)
             finally:
                 stop(proc)
             huey.storage.flush_results()
@@ -101,7 +111,7 @@ def huey_run(n: int) -> tuple[float, float]:
                 for _ in range(n):
                     bench_huey_app.noop()
                 _wait_for(lambda: huey.storage.result_store_size() >= n, "huey to drain")
-                return time.perf_counter() - t0, drain
+                return time.perf_counter() - t0, drain, drain_cpu
             finally:
                 stop(proc)
         finally:
@@ -118,9 +128,10 @@ def _done_count(db: Path) -> int:
         conn.close()
 
 
-def ours_run(n: int, kind: str) -> tuple[float, float, float]:
+def ours_run(n: int, kind: str) -> tuple[float, float, float, float]:
     """(seconds from first submit to n done with the daemon running, seconds submitting,
-    drain seconds of n tasks queued before the daemon starts), each in a fresh home."""
+    drain seconds of n tasks queued before the daemon starts, the daemon's CPU seconds in
+    that drain), each in a fresh home."""
     from agent_agency_cli.orchestrator import TaskOrchestrator
 
     step = {"name": "s", "python": "benchsteps:noop"} if kind == "python" else {"name": "s", "run": "true"}
@@ -131,8 +142,8 @@ def ours_run(n: int, kind: str) -> tuple[float, float, float]:
         try:
             for _ in range(n):
                 orch.submit_task(request, start_daemon=False)
-            orch.ensure_daemon()
-            drain = _drain_clock(lambda: _done_count(db), n, "the daemon to drain")
+            pid = orch.ensure_daemon()["pid"]
+            drain, drain_cpu = _drain_clock(lambda: _done_count(db), n, "the daemon to drain", pid)
             t0 = time.perf_counter()
             for _ in range(n):
                 orch.submit_task(request)
@@ -143,7 +154,7 @@ def ours_run(n: int, kind: str) -> tuple[float, float, float]:
                 "SELECT COUNT(*) FROM tasks WHERE status != 'completed'").fetchone()[0]
             if failed:
                 sys.exit(f"{failed} benchmark task(s) did not complete")
-            return elapsed, submitted, drain
+            return elapsed, submitted, drain, drain_cpu
         finally:
             orch.stop_daemon()
             orch.close()
@@ -156,27 +167,35 @@ def main() -> None:
         sys.exit("the baseline needs huey: pip install -r bench/requirements.txt")
     print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}")
     print(f"{N} one-step tasks per run, {REPEATS} interleaved runs, medians")
-    huey_runs: list[tuple[float, float]] = []
-    ours: dict[str, list[tuple[float, float, float]]] = {"python": [], "shell": []}
+    huey_runs: list[tuple[float, float, float]] = []
+    ours: dict[str, list[tuple[float, float, float, float]]] = {"python": [], "shell": []}
+    loads = []
     for _ in range(REPEATS):
         huey_runs.append(huey_run(N))
         for kind in ours:
             ours[kind].append(ours_run(N, kind))
+        loads.append(os.getloadavg()[0])
     h_total = statistics.median(r[0] for r in huey_runs)
     h_drain = statistics.median(r[1] for r in huey_runs)
+    h_cpu = statistics.median(r[2] for r in huey_runs)
     print(f"huey (SQLite, 1 consumer): submit+drain {N / h_total:,.0f} tasks/s, drain only {N / h_drain:,.0f} "
-          f"tasks/s (runs {', '.join(f'{N / r[0]:,.0f}/{N / r[1]:,.0f}' for r in huey_runs)})")
+          f"tasks/s, consumer CPU {h_cpu / N * 1e3:.2f} ms per task "
+          f"(runs {', '.join(f'{N / r[0]:,.0f}/{N / r[1]:,.0f}' for r in huey_runs)})")
     for kind, runs in ours.items():
         total = statistics.median(r[0] for r in runs)
         submit = statistics.median(r[1] for r in runs)
         drain = statistics.median(r[2] for r in runs)
+        cpu = statistics.median(r[3] for r in runs)
         print(f"ours ({kind} step): submit+drain {N / total:,.0f} tasks/s, drain only {N / drain:,.0f} tasks/s "
               f"(runs {', '.join(f'{N / r[0]:,.0f}/{N / r[2]:,.0f}' for r in runs)}); "
-              f"submitting alone {N / submit:,.0f} tasks/s")
+              f"submitting alone {N / submit:,.0f} tasks/s; daemon CPU {cpu / N * 1e3:.2f} ms per task "
+              f"(its steps' processes not included)")
         for label, mine, theirs in (("submit+drain", total, h_total), ("drain only", drain, h_drain)):
             ratio = theirs / mine
             print(f"RESULT tasks_throughput[{kind}, {label}]: {N / mine:,.0f} vs huey {N / theirs:,.0f} tasks/s; "
                   f"ratio {ratio:.2f}x; target >= {TARGET}x: {met(ratio >= TARGET)}")
+        print(f"  CPU per task in the drain, huey's consumer / our daemon: {h_cpu / cpu:.2f}x")
+    print(f"load average after each round: {', '.join(f'{x:.1f}' for x in loads)}")
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 

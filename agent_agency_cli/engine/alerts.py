@@ -4,9 +4,8 @@ event (kind `alert`) and a notification (hook event `alert`), raised once per ca
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
-
-import anyio
 
 from agent_agency_cli.event_kinds import EventKind
 
@@ -26,16 +25,17 @@ def raise_alert(runner: TaskRunner, cause: str, message: str, step: str | None =
     runner.engine.notify_hooks(EventKind.ALERT, runner.task_id)
 
 
-async def watch_duration(runner: TaskRunner, started_at: float) -> None:
-    """Alert once the task has run longer than duration_warning."""
+def watch_duration(runner: TaskRunner, started_at: float) -> asyncio.TimerHandle | None:
+    """Alert once the task has run longer than duration_warning: a loop timer (no task),
+    which the runner cancels when it ends; None when no limit is set."""
     import time
 
     limit = runner.settings.task_execution.monitoring.alert_thresholds.duration_warning
     if limit <= 0:
-        return
-    await anyio.sleep(max(0.0, started_at + limit - time.time()))
-    raise_alert(runner, "duration", f"task has been running for more than {limit:g}s",
-                threshold=limit)
+        return None
+    return asyncio.get_running_loop().call_later(
+        max(0.0, started_at + limit - time.time()), lambda: raise_alert(
+            runner, "duration", f"task has been running for more than {limit:g}s", threshold=limit))
 
 
 def check_step(runner: TaskRunner, st: StepState, summary: dict[str, Any] | None,

@@ -3,6 +3,7 @@ timeout, honour stop requests, and sample its process tree for metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Callable
@@ -135,8 +136,8 @@ async def supervise(runner: TaskRunner, st: StepState, handle: StepHandle,
                     timeout: float) -> StepOutcome:
     """Run the handle under a pause-aware timeout and honour stop requests.
 
-    No task per step: the runner's single watchdog fires timeouts (see
-    TaskRunner._watchdog), and stop requests call TaskRunner.stop_step, which
+    No task per step: one loop timer of the runner fires timeouts (see
+    engine.step_deadlines), and stop requests call TaskRunner.stop_step, which
     signals the handle and, for a Python thread that ignores the flag, cancels
     this scope after the grace period.
     """
@@ -161,7 +162,9 @@ class MetricsRecorder:
     """Samples a shell step's process tree at the configured interval while it runs.
 
     Samples go to the step_metrics table (bounded per attempt); the summary
-    goes to the step row when the attempt ends.
+    goes to the step row when the attempt ends. Nothing runs for an attempt shorter
+    than one interval: a timer set at spawn starts the sampling task with the first
+    sample, whose CPU baseline is the spawn itself (a new process has used no CPU).
     """
 
     def __init__(self, runner: TaskRunner, st: StepState):
@@ -170,34 +173,62 @@ class MetricsRecorder:
         self.pid: int | None = None
         self.buffer: Any = None
         self._stored = 0
+        self._spawned = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._scope: anyio.CancelScope | None = None
+        self._stopped = False
 
     def started(self, pid: int) -> None:
+        """The step's process was spawned: the first sample is due one interval later."""
         self.pid = pid
+        self._spawned = time.monotonic()
+        interval = self.runner.settings.task_execution.monitoring.metrics_interval
+        self._timer = asyncio.get_running_loop().call_later(interval, self._first_sample)
+
+    def _first_sample(self) -> None:
+        self._timer = None
+        tg = self.runner._tg
+        if not self._stopped and tg is not None:
+            tg.start_soon(self._sampling)
+
+    async def _sampling(self) -> None:
+        with anyio.CancelScope() as scope:
+            self._scope = scope
+            if not self._stopped:
+                await self.run()
+
+    def stop(self) -> None:
+        """The attempt ended: no more samples."""
+        self._stopped = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._scope is not None:
+            self._scope.cancel()
 
     async def run(self) -> None:
+        """Take a sample now and then every interval, until the process is gone."""
         try:
-            # psutil's sampler: only steps that sample processes load it.
+            # psutil's sampler: only steps that live past one interval load it.
             from agent_agency_cli.engine.metrics import SeriesBuffer, TreeSampler
         except ImportError:  # pragma: no cover - shipped with the package
             return
+        assert self.pid is not None
         mon = self.runner.settings.task_execution.monitoring
         interval = mon.metrics_interval
-        while self.pid is None:
-            await anyio.sleep(0.01)
-        sampler = TreeSampler(self.pid)  # takes the CPU baseline
-        self.record = sample_recorder(self.runner, self.st.name, self.st.attempt)
+        sampler = TreeSampler(self.pid, cpu_baseline=(self._spawned, 0.0))
+        record = sample_recorder(self.runner, self.st.name, self.st.attempt)
         self.buffer = SeriesBuffer(mon.metrics_max_samples)
         while True:
-            await anyio.sleep(interval)
             sample = sampler.sample()
             if sample is None:
                 return
-            if self.st.status is S.PAUSED:
-                continue
-            self.buffer.add(sample)
-            if self._stored < mon.metrics_max_samples:
-                self._stored += 1
-                self.record(sample)
+            if self.st.status is not S.PAUSED:
+                self.buffer.add(sample)
+                if self._stored < mon.metrics_max_samples:
+                    self._stored += 1
+                    record(sample)
+            await anyio.sleep(interval)
 
     def summary(self) -> dict[str, Any] | None:
         if self.buffer is None or not len(self.buffer):

@@ -3,8 +3,10 @@ interventions written by other processes. The daemon and `--foreground` share it
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import signal
 import sqlite3
 import time
@@ -31,6 +33,7 @@ from agent_agency_cli.rows import StepSpec
 from agent_agency_cli.security.vault import Vault
 from agent_agency_cli.store import Store, connect
 from agent_agency_cli.store.breakers import BreakerStore, breaker_name
+from agent_agency_cli.store.group_commit import GroupCommit
 from agent_agency_cli.workers import needs_for
 
 log = logging.getLogger(__name__)
@@ -46,15 +49,18 @@ class Engine:
         self.settings = settings
         self.conn = connect(self.paths.db, patient=True)  # a locked database is waited out
         self.store = Store(self.conn, vault=Vault(self.paths))
+        self.commits = GroupCommit(self.store)  # the group commit all runners share (one connection)
         self.faults = LoopFaults(self.conn)  # the loop's database errors: logged, backed off, never fatal
         self.unstarted: set[str] = set()  # claimed tasks whose runner could not start (handed back)
         self.identity = engine_identity()
+        self.env = dict(os.environ)  # copied once: every step's environment starts from it
         self.runners: dict[str, TaskRunner] = {}
         self.stopping = False
         self._in_flight: set[int] = set()
         self._kick = anyio.Event()
         self._dirty = True
         self._resources = anyio.Event()
+        self._resource_waiters = 0
         self._breaker_names: dict[str, str] = {}
         self._clean_breakers: set[str] = set()
         self._clean_version = -1
@@ -92,11 +98,16 @@ class Engine:
     def release_worker(self, task_id: str, step: str) -> None:
         if self.pool is not None:
             self.pool.release(f"{task_id}/{step}")
-        self._resources.set()
-        self._resources = anyio.Event()
+        if self._resource_waiters:  # a new event only when someone waits (twice per step)
+            self._resources.set()
+            self._resources = anyio.Event()
 
     async def resources_changed(self) -> None:
-        await self._resources.wait()
+        self._resource_waiters += 1
+        try:
+            await self._resources.wait()
+        finally:
+            self._resource_waiters -= 1
 
     def _breaker_name(self, spec: StepSpec) -> str:
         kind, target = executor_for(spec).breaker_target(spec)
@@ -297,17 +308,28 @@ class Engine:
         hand_back_unstarted(self)  # claimed before a database error stopped their runner's start
         limit = self.settings.task_execution.max_concurrent_tasks
         while len(self.runners) < limit and not self.stopping:
-            row = self.store.claim_next_task(self.identity)
+            # The claim joins the group-commit batch: it is committed with the task's first
+            # step start (or by the runner's flusher a few loop turns later), never acted on before.
+            row = self.store.claim_next_task(self.identity, batch=True)
             if row is None:
                 return
             self.unstarted.add(row["id"])
-            self._start_runner(tg, row)
+            try:
+                runner = self._start_runner(tg, row)
+            except BaseException:
+                # No runner will commit its claim: commit it now (the hand-back follows), so the
+                # write lock is not held while the loop backs off.
+                with contextlib.suppress(Exception):
+                    self.store.commit_batch()
+                raise
             self.unstarted.discard(row["id"])
+            runner.commits.joined()
 
-    def _start_runner(self, tg: TaskGroup, row: sqlite3.Row) -> None:
+    def _start_runner(self, tg: TaskGroup, row: sqlite3.Row) -> TaskRunner:
         runner = TaskRunner(self, row)
         self.runners[runner.task_id] = runner
         tg.start_soon(self._run_runner, runner)
+        return runner
 
     async def _run_runner(self, runner: TaskRunner) -> None:
         try:

@@ -15,9 +15,8 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
-from agent_agency_cli.procgroup import has_markers, kill_marked_pids
+from agent_agency_cli.procgroup import LIVE_LEADERS, has_markers, kill_marked_pids
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +63,15 @@ def _children() -> list[int]:
     """This process's children (all its threads), from /proc; [] where unreadable."""
     kids: list[int] = []
     try:
-        for task in Path("/proc/self/task").iterdir():
-            try:
-                kids.extend(int(p) for p in (task / "children").read_text().split())
-            except OSError:
-                continue
+        tasks = os.listdir("/proc/self/task")
     except OSError:
         return []
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/children", "rb") as fh:
+                kids.extend(int(p) for p in fh.read().split())
+        except OSError:
+            continue
     return kids
 
 
@@ -81,8 +82,18 @@ def end_escaped(markers: dict[str, str]) -> int:
     parent exits: when none of our children carries the markers there is nothing to end,
     and the scan of every process's environment is skipped. Elsewhere it always scans.
     """
-    if _subreaper and not any(has_markers(pid, markers) for pid in _children()):
+    if not may_have_escaped(markers):
         return 0
+    return _kill_escaped(markers)
+
+
+def may_have_escaped(markers: dict[str, str]) -> bool:
+    """False when no process can carry `markers` (we are a subreaper and none of our
+    children does): a few small /proc reads, cheap enough for the event loop."""
+    return not _subreaper or any(has_markers(pid, markers) for pid in _children() if pid not in LIVE_LEADERS)
+
+
+def _kill_escaped(markers: dict[str, str]) -> int:
     pids = kill_marked_pids(markers)
     for pid in pids:
         try:
@@ -97,10 +108,13 @@ def end_escaped(markers: dict[str, str]) -> int:
 
 
 async def end_escaped_async(runner: object, st: object) -> int:
-    """end_escaped for a step of a runner, off the event loop."""
-    import anyio
-
+    """end_escaped for a step of a runner: the check on the loop (no thread hop for the
+    common case, nothing escaped), the scan of every process off it."""
     from agent_agency_cli.engine.process import home_marker, step_markers
 
     markers = step_markers(home_marker(runner.paths.home), runner.task_id, st.name)  # type: ignore[attr-defined]
-    return await anyio.to_thread.run_sync(end_escaped, markers)
+    if not may_have_escaped(markers):
+        return 0
+    import anyio
+
+    return await anyio.to_thread.run_sync(_kill_escaped, markers)

@@ -31,7 +31,10 @@ from agent_agency_cli.rows import StepSpec
 
 S = StepStatus
 T = TaskStatus
-PID_WRITE_DELAY = 0.02  # seconds before a running shell step's pid is written on its own
+# Seconds before a running shell step's pid is written on its own (a commit): a step that
+# ends sooner has it written with its end. Long enough for a short command on a loaded
+# machine; status shows the pid of anything a person could watch run.
+PID_WRITE_DELAY = 0.25
 log = logging.getLogger(__name__)
 
 
@@ -187,13 +190,15 @@ class StepLifecycle:
         samples = executor_for(spec).samples_processes
         recorder = MetricsRecorder(self, st) if samples and samples_here(self, spec) else None
 
+        pid_timer: list[asyncio.TimerHandle] = []
+
         def on_spawn(pid: int) -> None:
             # The pid is written lazily: with the attempt's end if it ends within
             # PID_WRITE_DELAY, else then. Recovery does not need it (it finds a dead
             # engine's step processes by their environment markers); status shows it.
             st.pending_pid = pid
-            asyncio.get_running_loop().call_later(PID_WRITE_DELAY, self._write_pid, st,
-                                                  st.attempt, pid)
+            pid_timer.append(asyncio.get_running_loop().call_later(PID_WRITE_DELAY, self._write_pid, st,
+                                                                   st.attempt, pid))
             if recorder is not None:
                 recorder.started(pid)
             if st.status is S.PAUSED and st.handle is not None:  # paused while spawning
@@ -204,17 +209,15 @@ class StepLifecycle:
             handle = make_handle(self, st, spec, log, on_spawn)
             st.handle = handle
             timeout = spec.timeout or st.timeout or self.settings.task_execution.default_timeout
-            if recorder is not None:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(recorder.run)
-                    outcome = await supervise(self, st, handle, timeout)
-                    tg.cancel_scope.cancel()
-            else:
-                outcome = await supervise(self, st, handle, timeout)
+            outcome = await supervise(self, st, handle, timeout)
         except Exception as exc:
             outcome = StepOutcome(ok=False, reason=f"engine error: {type(exc).__name__}: {exc}")
             log.line("sys", outcome.reason or "")
         finally:
+            for timer in pid_timer:  # ended: the pid goes with the attempt's end, no wake-up for it
+                timer.cancel()
+            if recorder is not None:
+                recorder.stop()
             log.close(keep=outcome is None or not outcome.ok)
             st.handle = None
         if samples:  # it ran processes: end any that left the step's group

@@ -173,7 +173,9 @@ class TreeSampler:
     else psutil's children(recursive=True). Not thread-safe; one sampler per step attempt.
     """
 
-    def __init__(self, pid: int, *, gpu: bool = True):
+    def __init__(self, pid: int, *, gpu: bool = True, cpu_baseline: tuple[float, float] | None = None):
+        """`cpu_baseline`: (monotonic time, tree CPU seconds) known without a sample, e.g. the
+        spawn (no CPU used yet); the construction then reads nothing."""
         self.pid = pid
         self._gpu = gpu
         self._gpu_seen: dict[int, int] = {}
@@ -184,7 +186,9 @@ class TreeSampler:
             self._root: psutil.Process | None = psutil.Process(pid)
         except psutil.Error:
             self._root = None
-        if self._root is not None:
+        if cpu_baseline is not None:
+            self._prev = cpu_baseline
+        elif self._root is not None:
             self.sample()
 
     def _tree(self) -> list[psutil.Process] | None:

@@ -10,9 +10,7 @@ are in control.py) and the group commit of step transitions (store/group_commit.
 
 from __future__ import annotations
 
-import heapq
 import json
-import os
 import sqlite3
 import time
 from collections import deque
@@ -29,13 +27,13 @@ from agent_agency_cli.engine.control import record_cancelled
 from agent_agency_cli.engine.keep_going import settle_kept_going
 from agent_agency_cli.engine.lifecycle import StepLifecycle
 from agent_agency_cli.engine.live_control import LiveControl
+from agent_agency_cli.engine.step_deadlines import StepDeadlines
 from agent_agency_cli.engine.step_state import StepState
 from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.executors.base import StepHandle
 from agent_agency_cli.executors.registry import close_services
 from agent_agency_cli.models import StepStatus, TaskStatus
 from agent_agency_cli.rows import TaskRow
-from agent_agency_cli.store.group_commit import GroupCommit
 from agent_agency_cli.store.steps import FRESH_ATTEMPT
 
 if TYPE_CHECKING:
@@ -60,6 +58,7 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
         self.task_id: str = task.id
         self.status = task.status
         self.deadline: float | None = task.deadline
+        self.started_at: float | None = task.started_at  # the claimed row's, read once
         self.limits: dict[str, Any] = task.limits
         self.mode: str = task.mode
         self.concurrency = task.concurrency or self.settings.task_execution.max_parallel_steps
@@ -88,11 +87,10 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
         self.done = anyio.Event()
         self.lock = anyio.Lock()
         self._tg: TaskGroup | None = None
-        self._deadlines: list[tuple[float, int, str]] = []
-        self._watch_wake = anyio.Event()
-        self.commits = GroupCommit(self.store)  # batched step transitions (see _move)
+        self.deadlines = StepDeadlines(self)  # step timeouts: one loop timer, no task
+        self.commits = engine.commits  # batched changes, shared by the engine's runners (see _move)
         self._logs_dir: Path | None = None
-        self.env = dict(os.environ)  # copied once: every step's environment starts from it
+        self.env = engine.env  # shared, never changed: a step's environment is a new dict
         self.executor_cache: dict[str, Any] = {}  # executors' per-task cache (resolved callables, ...)
         self.services: dict[str, Any] = {}  # executors' per-task sessions; closed when the runner ends
         self.masked: dict[str, str] = {}
@@ -220,11 +218,14 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
                 self._tg = tg
                 if self.deadline:
                     tg.start_soon(self._deadline_watch)
-                started = self.store.get_task(self.task_id)["started_at"] or time.time()
-                tg.start_soon(alerts.watch_duration, self, started)
-                tg.start_soon(self._watchdog)
+                duration_alert = alerts.watch_duration(self, self.started_at or time.time())
                 tg.start_soon(self.commits.flusher)
-                await self._schedule_loop(tg)
+                try:
+                    await self._schedule_loop(tg)
+                finally:
+                    if duration_alert is not None:
+                        duration_alert.cancel()
+                    self.deadlines.close()
                 tg.cancel_scope.cancel()
             self._finish()
             if self.status.is_terminal:
@@ -270,28 +271,7 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
 
     def arm_deadline(self, st: StepState, deadline: float) -> None:
         """Register when a running step times out (pause time is added on resume)."""
-        st.deadline = deadline
-        heapq.heappush(self._deadlines, (deadline, id(st), st.name))
-        if self._deadlines[0][0] == deadline:
-            self._watch_wake.set()
-
-    async def _watchdog(self) -> None:
-        """One task for the whole task: fires the earliest step timeout."""
-        while True:
-            now = time.time()
-            while self._deadlines and self._deadlines[0][0] <= now:
-                deadline, _, name = heapq.heappop(self._deadlines)
-                st = self.steps[name]
-                if st.deadline != deadline or st.handle is None or st.stop_reason is not None:
-                    continue  # stale entry: finished, re-armed or already stopping
-                if st.status is S.PAUSED:
-                    continue  # resume re-arms it with the paused time added
-                st.stop_reason = "timeout"
-                self.stop_step(st)
-            delay = self._deadlines[0][0] - now if self._deadlines else float("inf")
-            with anyio.move_on_after(delay):
-                await self._watch_wake.wait()
-            self._watch_wake = anyio.Event()
+        self.deadlines.arm(st, deadline)
 
     def stop_step(self, st: StepState) -> None:
         """Stop a running attempt (its stop_reason is set): SIGTERM, then SIGKILL after the
@@ -314,10 +294,10 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
 
     def _finish(self) -> None:
         """Commit the task's end state (or hand it back to the queue when suspended)."""
-        self.store.commit_batch()  # the steps' batched changes are durable before any check
         pending = [s for s in self.steps.values() if not s.status.is_finished
                    and s.status is not S.INTERRUPTED and not s.status.is_active]
-        now = time.time()
+        if (self.cancel_reason is not None and not self.aborting) or self.suspending:
+            self.store.commit_batch()  # the steps' batched changes are durable before the hooks
         if self.cancel_reason is not None and not self.aborting:
             self._mark(pending, S.CANCELLED, EventKind.STEP_CANCELLED, {"reason": self.cancel_reason})
             record_cancelled(self, self.cancel_reason)
@@ -331,6 +311,17 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
                 self.store.update_task_fields(self.task_id, event=EventKind.TASK_RELEASED,
                                               payload={"status": self.status.value}, owner=None)
             return
+        # The last step's end (still in the group-commit batch), the final review and the
+        # task's end state: one commit (issue 13). The hooks fire once it is durable.
+        with self.store.unit():
+            ended = self._end_rows(pending)
+        if ended is not None:
+            self.engine.task_finished(self.task_id, ended)
+
+    def _end_rows(self, pending: list[StepState]) -> str | None:
+        """The end of a task that was not stopped: failed, or completed (or partially) after
+        its final review; the event kind for the hooks (None: it is not at its end)."""
+        now = time.time()
         settle_kept_going(self)
         if self.failed_step is not None:
             self._skip_after_failure(pending)
@@ -343,15 +334,15 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
                            finished_at=now, reason=reason, failed_step=self.failed_step,
                            exit_code=T.FAILED.exit_code, owner=None,
                            completion=json.dumps(completion))
-            self.engine.task_finished(self.task_id, EventKind.TASK_FAILED)
-            return
+            return EventKind.TASK_FAILED
         if self.status is T.RUNNING:
             status, completion = complete_task(self)
             self.set_task(status, f"task_{status.value}",
                           {"gaps": completion.get("gaps", [])} if completion.get("gaps") else {},
                           finished_at=now, exit_code=status.exit_code, owner=None, reason=None,
                           completion=json.dumps(completion))
-            self.engine.task_finished(self.task_id, EventKind.TASK_COMPLETED)
+            return EventKind.TASK_COMPLETED
+        return None
 
     def _skip_after_failure(self, pending: list[StepState]) -> None:
         failed = {s.name for s in self.steps.values() if s.status is S.FAILED}

@@ -8,19 +8,17 @@ killed so no step leaves processes behind.
 from __future__ import annotations
 
 import codecs
+import functools
 import os
 import re
 import shlex
 import signal
-import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import anyio
-from anyio.abc import ByteReceiveStream, Process
-
 from agent_agency_cli.executors.base import StepLog, StepOutcome
-from agent_agency_cli.procgroup import NEW_SESSION, signal_group, terminate_group, wait_group_gone_async
+from agent_agency_cli.executors.shell_process import LoopProcess
+from agent_agency_cli.procgroup import signal_group, terminate_group, wait_group_gone_async
 from agent_agency_cli.rows import StepSpec
 
 if TYPE_CHECKING:
@@ -41,6 +39,13 @@ def command_argv(run: str | Sequence[str]) -> list[str]:
     """The argv for a plan's `run:` (a list is used as is; a string through /bin/sh if needed)."""
     if not isinstance(run, str):
         return list(run)
+    return list(_string_argv(run))
+
+
+@functools.lru_cache(maxsize=512)
+def _string_argv(run: str) -> tuple[str, ...]:
+    # every attempt asks, and the same command runs again and again (retries, a plan
+    # submitted many times): split it once
     text = run.strip()
     if _PLAIN_COMMAND.match(text):
         try:
@@ -48,8 +53,8 @@ def command_argv(run: str | Sequence[str]) -> list[str]:
         except ValueError:
             argv = []
         if argv and "=" not in argv[0] and argv[0] not in _SHELL_WORDS:
-            return argv
-    return ["/bin/sh", "-c", run]
+            return tuple(argv)
+    return ("/bin/sh", "-c", run)
 
 
 class ShellHandle:
@@ -74,18 +79,8 @@ class ShellHandle:
         self.log = log
         self.on_spawn = on_spawn
         self.pid: int | None = None
-        self.proc: Process | None = None
+        self.proc: LoopProcess | None = None
         self._stopping = False
-
-    async def _pump(self, stream: ByteReceiveStream | None, name: str) -> None:
-        if stream is None:
-            return
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        async for chunk in stream:
-            self.log.feed(name, decoder.decode(chunk))
-        tail = decoder.decode(b"", final=True)
-        if tail:
-            self.log.feed(name, tail)
 
     async def run(self) -> StepOutcome:
         argv = self.shown
@@ -95,14 +90,18 @@ class ShellHandle:
         self.log.line("sys", f"cwd {self.cwd}")
         if self._stopping:
             return StepOutcome(ok=False, reason="stopped before it started")
+        decoders: dict[str, codecs.IncrementalDecoder] = {}
+
+        def output(stream: str, data: bytes) -> None:
+            decoder = decoders.get(stream)
+            if decoder is None:
+                decoder = decoders[stream] = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            text = decoder.decode(data, final=not data)
+            if text:
+                self.log.feed(stream, text)
+
         try:
-            proc = await anyio.open_process(
-                self.argv,
-                cwd=self.cwd,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                **NEW_SESSION,
-            )
+            proc = LoopProcess(self.argv, cwd=self.cwd, env=self.env, on_output=output)
         except FileNotFoundError:
             # The same errno for a missing working directory as for a missing program.
             if not os.path.isdir(self.cwd):
@@ -122,23 +121,10 @@ class ShellHandle:
             return StepOutcome(ok=False, exit_code=127, reason=msg)
         self.proc = proc
         self.pid = proc.pid
-        self.on_spawn(proc.pid)
-        if self._stopping:  # stopped while it was being started
-            signal_group(proc.pid, signal.SIGKILL)
-        pumps_left = [2]
-        pumps_done = anyio.Event()
-
-        async def pump(stream: ByteReceiveStream | None, name: str) -> None:
-            try:
-                await self._pump(stream, name)
-            finally:
-                pumps_left[0] -= 1
-                if not pumps_left[0]:
-                    pumps_done.set()
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(pump, proc.stdout, "out")
-            tg.start_soon(pump, proc.stderr, "err")
+        try:
+            self.on_spawn(proc.pid)
+            if self._stopping:  # stopped while it was being started
+                signal_group(proc.pid, signal.SIGKILL)
             rc = await proc.wait()
             # The leader is gone; kill what is left of its group so that no
             # child outlives the step or holds our pipes open.
@@ -146,10 +132,9 @@ class ShellHandle:
             if self._stopping:
                 # Cancel and timeout promise that nothing is left: wait for it.
                 await wait_group_gone_async(proc.pid, 2.0)
-            if not pumps_done.is_set():
-                with anyio.move_on_after(2.0):
-                    await pumps_done.wait()
-            tg.cancel_scope.cancel()
+            await proc.drained(2.0)
+        finally:
+            proc.close()
         if rc < 0:
             reason = f"killed by {signal.Signals(-rc).name}"
         elif rc:
@@ -175,7 +160,7 @@ class ShellHandle:
         self._stopping = True
         if self.pid is None or self.proc is None:
             return  # run() sees the flag and does not start (or kills at once)
-        await terminate_group(self.pid, self.proc.wait, grace, on_kill=lambda: self.log.line(
+        await terminate_group(self.pid, self.proc.exited, grace, on_kill=lambda: self.log.line(
             "sys", f"still running {grace:g}s after SIGTERM; sending SIGKILL"))
 
 

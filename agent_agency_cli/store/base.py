@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from agent_agency_cli.store.db import write_tx
+from agent_agency_cli.store.db import begin_immediate, write_tx
 
 
 class BatchLostError(RuntimeError):
@@ -44,6 +44,7 @@ class StoreBase:
     def __init__(self, conn: sqlite3.Connection, vault: Any = None):
         self.conn = conn
         self._batch_lost: BaseException | None = None  # see commit_batch
+        self._in_unit = False  # see unit()
         # The task secrets' keeper (security.vault.Vault): every text a writer
         # stores passes its `redact(task_id, value)`, so no secret reaches a row in clear.
         self.vault = vault
@@ -63,10 +64,60 @@ class StoreBase:
         return out
 
     def tx(self) -> AbstractContextManager[sqlite3.Connection]:
-        """A write transaction (see db.write_tx); an open group-commit batch commits first."""
+        """A write transaction (see db.write_tx); an open group-commit batch commits first.
+        Inside unit(), a savepoint of the unit's transaction instead."""
+        if self._in_unit:
+            return self._savepoint()
         if self.conn.in_transaction:
-            self.commit_batch()
+            self.commit_batch()  # type: ignore[attr-defined]
         return write_tx(self.conn)
+
+    def join_batch(self) -> sqlite3.Connection:
+        """The connection inside the open group-commit batch (opened now if none): what is
+        written is NOT committed on return (see StepQueries.set_step_status, batch=True)."""
+        if self._batch_lost is not None:
+            raise BatchLostError(f"a group-commit batch was lost: {self._batch_lost}")
+        if not self.conn.in_transaction:
+            begin_immediate(self.conn)
+        return self.conn
+
+    @contextmanager
+    def unit(self) -> Iterator[None]:
+        """One commit for every write inside the block, joined to the open group-commit
+        batch: e.g. a task's last step end, its final review and its end state (issue 13:
+        commits per task). Each write is a savepoint, all-or-nothing on its own as with
+        tx(); what was written is committed at the end of the block, also when it raises
+        (as separate transactions would have been). Nothing inside may act outside the
+        database on what it wrote: that waits until the block has ended."""
+        if self._in_unit:
+            yield
+            return
+        self._in_unit = True
+        try:
+            yield
+        finally:
+            self._in_unit = False
+            self.commit_batch()  # type: ignore[attr-defined]
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[sqlite3.Connection]:
+        conn = self.join_batch()
+        conn.execute("SAVEPOINT unit_tx")
+        try:
+            yield conn
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK TO unit_tx")
+                conn.execute("RELEASE unit_tx")
+            else:  # SQLite rolled back the whole transaction (I/O error, disk full)
+                self._batch_lost = self._batch_lost or exc
+            raise
+        conn.execute("RELEASE unit_tx")
+
+    @property
+    def in_unit(self) -> bool:
+        """Writes join one transaction (see unit())."""
+        return self._in_unit
 
     def home(self) -> Path:
         """The data home this store's database lives in."""

@@ -78,11 +78,8 @@ class StepQueries:
         now = time.time()
         sets = "".join(f", {k} = ?" for k in fields)
         conn = self.conn
-        if batch:
-            if self._batch_lost is not None:
-                raise BatchLostError(f"a group-commit batch was lost: {self._batch_lost}")
-            if not conn.in_transaction:
-                begin_immediate(conn)
+        if batch or self._in_unit:
+            self.join_batch()
             if not also:
                 # UPDATE (nothing changes when the transition check fails) then one plain
                 # INSERT: no savepoint. Should the INSERT fail after the UPDATE, the whole

@@ -198,23 +198,48 @@ class TaskQueries:
         """Whether some queued task waits for an engine to claim it."""
         return self.conn.execute(f"SELECT 1 FROM tasks WHERE {_CLAIMABLE} LIMIT 1").fetchone() is not None
 
-    def claim_next_task(self, owner: str) -> sqlite3.Row | None:
-        """Atomically take the best queued task (priority, then age) for this engine."""
-        now = time.time()
-        with self.tx() as conn:
-            row = conn.execute(
-                f"SELECT id, started_at FROM tasks WHERE {_CLAIMABLE} "
+    def claim_next_task(self, owner: str, *, batch: bool = False) -> sqlite3.Row | None:
+        """Atomically take the best queued task (priority, then age) for this engine; its
+        row as it is now, or None when nothing is queued.
+
+        The candidate is looked up before the write lock is taken, so an empty queue (the
+        daemon asks after every change) costs no write transaction. With `batch`, the
+        claim joins the open group-commit batch and is NOT committed on return: the engine
+        commits it with the task's first step start (one commit for both, issue 13), and
+        acts on neither before that commit."""
+        while True:
+            row = self.conn.execute(
+                f"SELECT id FROM tasks WHERE {_CLAIMABLE} "
                 "ORDER BY priority_rank DESC, created_at ASC, rowid ASC LIMIT 1"
             ).fetchone()
             if row is None:
                 return None
-            conn.execute(
-                "UPDATE tasks SET status = 'running', owner = ?, started_at = COALESCE(started_at, ?), "
-                "updated_at = ? WHERE id = ?",
-                (owner, now, now, row["id"]),
-            )
-            self._event(row["id"], None, EventKind.TASK_STARTED, {"status": "running", "owner": owner}, now)
-        return self.get_task(row["id"])
+            if batch:
+                claimed = self._claim_row(self.join_batch(), row["id"], owner, fail_stop=True)
+            else:
+                with self.tx() as conn:
+                    claimed = self._claim_row(conn, row["id"], owner)
+            if claimed is not None:
+                return claimed
+            # taken (or reserved) by someone else between the look-up and the lock: next one
+
+    def _claim_row(self, conn: sqlite3.Connection, task_id: str, owner: str,
+                   fail_stop: bool = False) -> sqlite3.Row | None:
+        now = time.time()
+        rows = conn.execute(
+            "UPDATE tasks SET status = 'running', owner = ?, started_at = COALESCE(started_at, ?), "
+            f"updated_at = ? WHERE id = ? AND {_CLAIMABLE} RETURNING *",
+            (owner, now, now, task_id),
+        ).fetchall()
+        if not rows:
+            return None
+        try:
+            self._event(task_id, None, EventKind.TASK_STARTED, {"status": "running", "owner": owner}, now)
+        except BaseException as exc:
+            if fail_stop:  # the UPDATE is in the batch without its event: nothing may commit it
+                self._lose_batch(exc)  # type: ignore[attr-defined]
+            raise
+        return rows[0]
 
     def release_task(self, task_id: str) -> bool:
         """Drop a queued task's reservation (held, or kept for a foreground run) so that an
