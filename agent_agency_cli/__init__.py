@@ -16,11 +16,11 @@ if TYPE_CHECKING:
 def __getattr__(name: str) -> Any:
     # Lazy so that `import agent_agency_cli` (and the CLI's --help) stays cheap.
     if name == "TaskOrchestrator":
-        from agent_agency_cli.orchestrator import TaskOrchestrator
+        from agent_agency_cli.orchestrator import TaskOrchestrator  # lazy: keeps start-up light
 
         return TaskOrchestrator
     if name == "TaskRequest":
-        from agent_agency_cli.request import TaskRequest
+        from agent_agency_cli.request import TaskRequest  # lazy: keeps start-up light
 
         return TaskRequest
     if name == "__version__":
@@ -30,7 +30,7 @@ def __getattr__(name: str) -> Any:
 
 def _version() -> str:
     """The one version source: the installed package's metadata (from pyproject.toml)."""
-    from importlib.metadata import PackageNotFoundError, version
+    from importlib.metadata import PackageNotFoundError, version  # lazy: keeps start-up light
 
     try:
         return version("agent-agency-cli")

@@ -7,8 +7,9 @@ else built-in defaults. Unknown or wrongly typed keys are errors naming their pa
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -231,7 +232,6 @@ class McpServer(_Strict):
 
 def _server_names(value: Any) -> Any:
     if isinstance(value, dict):
-        import re
 
         for name in value:
             if not isinstance(name, str) or not re.match(SERVER_NAME_RE, name):
@@ -347,7 +347,7 @@ class Settings(_Strict):
 def format_validation_error(source: str, exc: ValidationError, data: Any = None) -> str:
     """One line naming the first bad key by its dotted path, in the YAML's own words
     (an unknown key gets a "did you mean")."""
-    from agent_agency_cli.input_errors import describe, did_you_mean, dotted, input_path
+    from agent_agency_cli.input_errors import describe, did_you_mean, dotted, input_path  # lazy: keeps start-up light
 
     errors = exc.errors()
     err = errors[0]
@@ -362,7 +362,6 @@ def format_validation_error(source: str, exc: ValidationError, data: Any = None)
 
 def _keys_at(loc: tuple[Any, ...]) -> list[str]:
     """The allowed keys of the settings section at `loc` (empty where it is not a section)."""
-    from typing import get_args
 
     model: Any = Settings
     for part in loc:
@@ -392,7 +391,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, home: Path | None 
     if not p.is_file():
         hint = " (set by $AGENT_AGENCY_CONFIG)" if from_env else ""
         raise ConfigError(f"config file {p} not found{hint}")
-    import yaml
+    import yaml  # lazy: keeps start-up light
 
     try:
         data = yaml.safe_load(p.read_text()) or {}

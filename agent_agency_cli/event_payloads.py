@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agent_agency_cli.event_kinds import EventKind
+from agent_agency_cli.event_kinds import EventKind, public_payload
 from agent_agency_cli.responses import EventView
 
 Timestamp = str  # UTC ISO-8601
@@ -267,9 +267,7 @@ def check_event(kind: str, payload: dict[str, Any] | None) -> None:
     missing or mistyped field. The payload is checked as readers see it (`public_payload`:
     times as ISO-8601). The store calls this only when $AGENT_AGENCY_CHECK_EVENTS is 1 (the test
     suite sets it), so production writes pay nothing."""
-    from pydantic import ValidationError
 
-    from agent_agency_cli.event_kinds import public_payload
 
     try:
         model = PAYLOADS[EventKind(kind)]

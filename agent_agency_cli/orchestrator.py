@@ -11,6 +11,7 @@ anyio, psutil) are imported only by the calls that need them, so read commands s
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
@@ -18,10 +19,10 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent_agency_cli.errors import AgencyError, BadInputError, NotFoundError
+from agent_agency_cli.errors import AgencyError, BadInputError, ConflictError, NotFoundError
 from agent_agency_cli.models import ExecutionMode, TaskStatus
 from agent_agency_cli.orchestration import views
-from agent_agency_cli.orchestration.actor import acting_as
+from agent_agency_cli.orchestration.actor import acting_as, who
 from agent_agency_cli.orchestration.follow import follow_events
 from agent_agency_cli.orchestration.views import build_status, event_json, summary
 from agent_agency_cli.paths import CONFIG_ENV, HomePaths, data_home
@@ -38,11 +39,11 @@ if TYPE_CHECKING:
 def __getattr__(name: str) -> Any:
     # Names that load pydantic resolve on demand, so read-only commands skip them.
     if name == "TaskRequest":
-        from agent_agency_cli.request import TaskRequest
+        from agent_agency_cli.request import TaskRequest  # lazy: keeps start-up light
 
         return TaskRequest
     if name in ("command_text", "step_signature"):
-        from agent_agency_cli.orchestration import intake
+        from agent_agency_cli.orchestration import intake  # lazy: keeps start-up light
 
         return getattr(intake, name)
     raise AttributeError(name)
@@ -68,7 +69,7 @@ class TaskOrchestrator:
     def settings(self) -> Settings:
         """The validated config, loaded on first use (read-only commands never need it)."""
         if self._settings is None:
-            from agent_agency_cli.config import load_settings
+            from agent_agency_cli.config import load_settings  # lazy: keeps start-up light
 
             self._settings = load_settings(self.config_path, home=self.home)
         return self._settings
@@ -119,7 +120,7 @@ class TaskOrchestrator:
         (models.HELD_OWNER, FOREGROUND_OWNER) keeps it from any daemon's claim. `request_id`,
         the caller's id of this submission: a retry with the same one returns the task stored
         by the first instead of storing another (orchestration/submission.py)."""
-        from agent_agency_cli.orchestration.submission import submit
+        from agent_agency_cli.orchestration.submission import submit  # lazy: keeps start-up light
 
         return submit(self, request, start_daemon=start_daemon, reserve=reserve, request_id=request_id)
 
@@ -131,7 +132,7 @@ class TaskOrchestrator:
         One transaction per task (each durable once stored); a bad request stores nothing of
         itself and does not stop the others; the daemon starts once, after the last.
         `request_ids`, one per request, as submit_task's."""
-        from agent_agency_cli.orchestration.submission import submit_many
+        from agent_agency_cli.orchestration.submission import submit_many  # lazy: keeps start-up light
 
         return submit_many(self, requests, start_daemon=start_daemon, request_ids=request_ids)
 
@@ -205,7 +206,6 @@ class TaskOrchestrator:
 
     def release_task(self, task_id: str, *, start_daemon: bool = True) -> str:
         """`task release`: a held queued task becomes claimable (and the daemon starts)."""
-        from agent_agency_cli.errors import ConflictError
 
         tid = self.resolve(task_id)
         if not self.store.release_task(tid):
@@ -277,7 +277,7 @@ class TaskOrchestrator:
     def event_lines(self, task_id: str, after: int = 0) -> Iterator[str]:
         """Every event of the task after id `after` as a compact JSON line (the shape of `events`),
         read page by page (orchestration/event_lines.py)."""
-        from agent_agency_cli.orchestration.event_lines import event_lines
+        from agent_agency_cli.orchestration.event_lines import event_lines  # lazy: keeps start-up light
 
         return event_lines(self.store, self.resolve(task_id), after)
 
@@ -321,7 +321,7 @@ class TaskOrchestrator:
     ) -> Iterator[tuple[str, str, str, str]]:
         """`log_lines` as people read them (`task logs`): every step also shows its command,
         start, end and exit, from its row (engine/step_logs.py)."""
-        from agent_agency_cli.engine.step_logs import log_lines
+        from agent_agency_cli.engine.step_logs import log_lines  # lazy: keeps start-up light
 
         return log_lines(self.store, self.paths, self.store.resolve_id(task_id), step)
 
@@ -333,16 +333,15 @@ class TaskOrchestrator:
 
     def validation_warnings(self, task_id: str) -> list[str]:
         """The stored validation report's warnings (a deadline the estimate does not fit, ...)."""
-        import json
 
-        from agent_agency_cli.validation import warnings_of
+        from agent_agency_cli.validation import warnings_of  # lazy: keeps start-up light
 
         raw = self.store.get_task(self.store.resolve_id(task_id))["validation"]
         return warnings_of(json.loads(raw) if raw else None)
 
     def orphaned(self, task_ids: list[str]) -> list[str]:
         """The tasks among `task_ids` still held by an engine whose process is gone."""
-        from agent_agency_cli.engine.liveness import orphaned
+        from agent_agency_cli.engine.liveness import orphaned  # lazy: keeps start-up light
 
         return orphaned(self.store, task_ids)
 
@@ -449,8 +448,7 @@ class TaskOrchestrator:
     ) -> str:
         """Change priority, deadline, requirements, mode, resource limits or the model of
         model steps not yet started (`models`: NAME for all of them, or STEP=NAME)."""
-        from agent_agency_cli.orchestration.actor import who
-        from agent_agency_cli.orchestration.control import modify_changes
+        from agent_agency_cli.orchestration.control import modify_changes  # lazy: keeps start-up light
 
         swap = None
         if models:

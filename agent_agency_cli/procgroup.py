@@ -39,7 +39,7 @@ _POLL = 0.005  # seconds between checks while waiting for a group to empty
 
 def spawn(argv: Sequence[str], **popen_kwargs: Any) -> subprocess.Popen[bytes]:
     """subprocess.Popen(argv) as the leader of a new process group (fds not inherited)."""
-    import subprocess
+    import subprocess  # lazy: keeps start-up light
 
     popen_kwargs.setdefault("close_fds", True)
     return subprocess.Popen(list(argv), **NEW_SESSION, **popen_kwargs)
@@ -90,7 +90,7 @@ def _members(pgid: int) -> Iterable[int]:
             if int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
                 yield int(entry)
         return
-    import psutil
+    import psutil  # lazy: keeps start-up light
 
     for proc in psutil.process_iter(["status"]):
         try:
@@ -123,7 +123,7 @@ def identity_alive(identity: str | None) -> bool:
         except (OSError, IndexError, ValueError):
             return False
         return abs(started - created) < 0.01 and fields[0] not in (b"Z", b"X")
-    import psutil
+    import psutil  # lazy: keeps start-up light
 
     try:
         p = psutil.Process(pid)
@@ -152,7 +152,7 @@ def wait_group_gone(pgid: int, timeout: float) -> bool:
 
 async def wait_group_gone_async(pgid: int, timeout: float) -> bool:
     """wait_group_gone for an event loop (anyio)."""
-    import anyio
+    import anyio  # lazy: keeps start-up light
 
     with anyio.move_on_after(timeout):
         while group_alive(pgid):
@@ -168,7 +168,7 @@ def stop_process(proc: subprocess.Popen[Any], grace: float, *, settle: float = 2
     to `settle` seconds for the group to be gone. Returns the leader's exit status.
     Callers that read the child's pipes must drain them themselves (see notify).
     """
-    import subprocess
+    import subprocess  # lazy: keeps start-up light
 
     pgid = proc.pid
     if grace > 0:
@@ -190,7 +190,7 @@ async def terminate_group(pgid: int, leader_exited: Callable[[], Awaitable[Any]]
     `leader_exited` waits for the leader (e.g. anyio Process.wait). `on_kill` is
     called before the SIGKILL, to say so in a log. True when SIGTERM was enough.
     """
-    import anyio
+    import anyio  # lazy: keeps start-up light
 
     signal_group(pgid, signal.SIGTERM)
     signal_group(pgid, signal.SIGCONT)
@@ -216,7 +216,7 @@ def kill_orphan_group(pgid: int | None, started_at: float | None, markers: dict[
     """
     if not pgid:
         return 0
-    import psutil
+    import psutil  # lazy: keeps start-up light
 
     wanted = [f"{k}={v}".encode() for k, v in (markers or {}).items()]
     killed = 0
@@ -272,7 +272,7 @@ def _has_markers(pid: int, wanted: list[bytes]) -> bool:
         except OSError:
             return False
     else:
-        import psutil
+        import psutil  # lazy: keeps start-up light
 
         try:
             env = [f"{k}={v}".encode() for k, v in psutil.Process(pid).environ().items()]
@@ -298,7 +298,7 @@ def _environments() -> Iterable[tuple[int, list[bytes]]]:
             except OSError:
                 continue
         return
-    import psutil
+    import psutil  # lazy: keeps start-up light
 
     for proc in psutil.process_iter():
         if proc.pid == me:

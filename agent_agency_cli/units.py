@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, overload
+from typing import Annotated, Any, overload
 
 from agent_agency_cli.errors import BadInputError
 
@@ -251,9 +251,8 @@ _FIELD_VALIDATORS = {"Duration": _field_validator(parse_duration), "Percent": _f
 
 def __getattr__(name: str) -> Any:
     if name in _FIELD_VALIDATORS:
-        from typing import Annotated
 
-        from pydantic import BeforeValidator
+        from pydantic import BeforeValidator  # lazy: keeps start-up light
 
         field = Annotated[float, BeforeValidator(_FIELD_VALIDATORS[name])]
         globals()[name] = field  # built once

@@ -110,7 +110,7 @@ def create_app(
 ) -> FastAPI:
     """The API app for one data home. `orch_factory` makes a TaskOrchestrator (default: for
     `home`/`config`); `start_engine=False` only queues tasks (no daemon is started)."""
-    from agent_agency_cli.orchestrator import TaskOrchestrator
+    from agent_agency_cli.orchestrator import TaskOrchestrator  # lazy: keeps start-up light
 
     if orch_factory is None:
         def orch_factory() -> Any:
@@ -157,7 +157,7 @@ def create_app(
         return token_cache["map"]
 
     problems.install(app)
-    from agent_agency_cli.api import routes
+    from agent_agency_cli.api import routes  # lazy: api imports this module back
 
     app.include_router(routes.router)
     static = resources.files("agent_agency_cli.api") / "static"
@@ -178,7 +178,7 @@ def create_app(
 
     app.add_middleware(Guard, token_map=token_map, max_body=max_body)
     if cors_origins:
-        from fastapi.middleware.cors import CORSMiddleware
+        from fastapi.middleware.cors import CORSMiddleware  # lazy: the 'api' extra
 
         app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_credentials=False,
                            allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type",
@@ -227,7 +227,7 @@ class OrchestratorPool:
 
 async def facade(request: Request, fn: Callable[[Any], Any]) -> Any:
     """Run fn(orchestrator) in a worker thread, acting as this request's caller."""
-    from agent_agency_cli.orchestrator import acting_as
+    from agent_agency_cli.orchestrator import acting_as  # lazy: keeps start-up light
 
     who = actor(request)
     pool: OrchestratorPool = request.app.state.pool

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent_agency_cli.errors import NotFoundError
+
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.02
 BATCH = 1000
@@ -104,8 +106,7 @@ class EventHub:
             orch.close()
 
     def _read_new(self, orch: Any) -> None:
-        from agent_agency_cli.api.schemas import progress_data
-        from agent_agency_cli.errors import NotFoundError
+        from agent_agency_cli.api.schemas import progress_data  # lazy: keeps start-up light
 
         while True:
             events = orch.events(None, self.last_id, BATCH)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import socket
+from collections import deque
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -16,6 +17,7 @@ from pydantic import Field
 
 from agent_agency_cli.api.schemas import ApproveBody, TaskCreate
 from agent_agency_cli.errors import AgencyError
+from agent_agency_cli.models import HELD_OWNER
 
 INSTRUCTIONS = ("Drive agent-agency-cli tasks: create_task queues a task (a plan as JSON in the "
                 "plan-file schema, or only a description and requirements for the planner); "
@@ -27,14 +29,14 @@ TaskIdArg = Annotated[str, Field(description="Task id or an unambiguous prefix o
 def build_server(home: str | None = None, config: str | None = None,
                  orch_factory: Callable[[], Any] | None = None) -> Any:
     try:
-        from mcp.server.mcpserver import MCPServer as Server
-        from mcp.server.mcpserver.exceptions import ToolError
+        from mcp.server.mcpserver import MCPServer as Server  # lazy: the 'ai' extra
+        from mcp.server.mcpserver.exceptions import ToolError  # lazy: the 'ai' extra
     except ImportError:  # mcp 1.x
-        from mcp.server.fastmcp import FastMCP as Server
-        from mcp.server.fastmcp.exceptions import ToolError
-    from mcp.types import ToolAnnotations
+        from mcp.server.fastmcp import FastMCP as Server  # lazy: the 'ai' extra
+        from mcp.server.fastmcp.exceptions import ToolError  # lazy: the 'ai' extra
+    from mcp.types import ToolAnnotations  # lazy: the 'ai' extra
 
-    from agent_agency_cli.orchestrator import TaskOrchestrator, acting_as
+    from agent_agency_cli.orchestrator import TaskOrchestrator, acting_as  # lazy: keeps start-up light
 
     if orch_factory is None:
         def orch_factory() -> Any:
@@ -68,7 +70,6 @@ def build_server(home: str | None = None, config: str | None = None,
         description and requirements, as `task create` does; hold: true keeps it until release_task.
         Returns the task's status (its id is `id`)."""
         def submit(orch: Any) -> dict[str, Any]:
-            from agent_agency_cli.models import HELD_OWNER
 
             return orch.get_status(orch.submit_task(task.request(), start_daemon=not task.hold,
                                                     reserve=HELD_OWNER if task.hold else None))
@@ -95,7 +96,6 @@ def build_server(home: str | None = None, config: str | None = None,
         tail: Annotated[int, Field(ge=1, le=5000, description="The last N lines.")] = 200,
     ) -> dict[str, Any]:
         """The last lines of the task's step logs (merged by time)."""
-        from collections import deque
 
         lines = call(lambda o: deque(o.log_lines(task_id, step), maxlen=tail))
         return {"lines": [{"ts": ts, "step": s, "stream": st, "text": t} for ts, s, st, t in lines]}
@@ -126,7 +126,7 @@ def build_server(home: str | None = None, config: str | None = None,
     def release_task(task_id: TaskIdArg) -> str:
         """Release a task created with hold: true: the engine may run it now (a held dry run is
         simulated at once). An error when the task is not held."""
-        from agent_agency_cli.api.release import release_message
+        from agent_agency_cli.api.release import release_message  # lazy: keeps start-up light
 
         return call(lambda o: release_message(o, o.release_task(task_id)))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
@@ -94,7 +95,6 @@ async def task_logs(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> Any:
     """Step log lines merged by time (`task logs --json`); pass next_offset back for newer ones."""
-    import itertools
 
     def read(orch: Any) -> dict[str, Any]:
         lines = itertools.islice(orch.log_lines(task_id, step), offset, offset + limit)
@@ -123,7 +123,7 @@ def _after(last_event_id: str | None, after: int | None) -> int | None:
 
 
 async def _sse(request: Request, task_id: str | None, after: int | None) -> StreamingResponse:
-    from agent_agency_cli.api.sse import stream
+    from agent_agency_cli.api.sse import stream  # lazy: keeps start-up light
 
     async def call(fn: Any) -> Any:
         return await facade(request, fn)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,7 +68,7 @@ class RunningServer:
 
 def start_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0, timeout: float = 15.0) -> RunningServer:
     """Serve `app` on host:port (0 = a free port) in a thread; returns once it accepts connections."""
-    import uvicorn
+    import uvicorn  # lazy: the 'api' extra
 
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
                             timeout_graceful_shutdown=2)
@@ -79,7 +80,6 @@ def start_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0, timeout: f
     def started() -> bool:
         return bool(server.started and server.servers)
 
-    import time
 
     deadline = time.monotonic() + timeout
     while not started():

@@ -35,7 +35,7 @@ def event_frame(ev: dict[str, Any]) -> bytes:
 async def stream(hub: EventHub, call: FacadeCall, task_id: str | None, after: int | None) -> AsyncIterator[bytes]:
     """The SSE byte stream. `after`: the last id the client has (None: only new events for the
     all-tasks stream, everything for a task's stream)."""
-    from agent_agency_cli.api.schemas import progress_data
+    from agent_agency_cli.api.schemas import progress_data  # lazy: keeps start-up light
 
     sub = hub.subscribe(task_id)
     try:

@@ -10,6 +10,8 @@ import os
 import secrets
 from pathlib import Path
 
+from agent_agency_cli.errors import BadInputError
+
 TOKEN_FILE = "api-tokens"
 
 
@@ -35,7 +37,6 @@ def ensure_token(home: Path) -> tuple[str, str, bool]:
 
 def load_tokens(home: Path) -> dict[str, str]:
     """token -> name, from the token file (empty when there is none)."""
-    from agent_agency_cli.errors import BadInputError
 
     path = token_path(home)
     try:

@@ -32,14 +32,14 @@ def check_available(settings: Any) -> None:
     library is not installed; cheap: nothing is imported."""
     if settings.execution.backend != "ray":
         return
-    import importlib.util
+    import importlib.util  # lazy: keeps start-up light
 
     try:
         found = importlib.util.find_spec("ray") is not None
     except (ImportError, ValueError):  # a broken install, or `ray` blocked in sys.modules
         found = False
     if not found:
-        from agent_agency_cli.errors import BadInputError
+        from agent_agency_cli.errors import BadInputError  # lazy: keeps start-up light
 
         raise BadInputError("the ray backend needs the 'ray' extra: pip install 'agent-agency-cli[ray]'")
 
@@ -48,7 +48,7 @@ def runs_remotely(settings: Any, spec: StepSpec | Mapping[str, Any]) -> bool:
     """Whether this step spec's attempts run on the Ray cluster."""
     if settings.execution.backend != "ray":
         return False
-    from agent_agency_cli.executors.registry import kind_of
+    from agent_agency_cli.executors.registry import kind_of  # lazy: keeps start-up light
 
     return kind_of(spec) in REMOTE_KINDS
 
@@ -57,10 +57,10 @@ def worker_pool(settings: Any, *, start: bool = False) -> Any:
     """The WorkerPool steps are placed on: the configured workers (or this machine), or
     with the ray backend the cluster's alive nodes (connecting to it; `start`: the engine
     may start a local Ray instance when no `ray_address` is configured and none runs)."""
-    from agent_agency_cli.workers import WorkerPool, workers_from_config
+    from agent_agency_cli.workers import WorkerPool, workers_from_config  # lazy: keeps start-up light
 
     if settings.execution.backend == "ray":
-        from agent_agency_cli.backends import ray_cluster
+        from agent_agency_cli.backends import ray_cluster  # lazy: keeps start-up light
 
         ray_cluster.connect(settings.execution, start=start)
         return ray_cluster.node_pool()
@@ -70,11 +70,11 @@ def worker_pool(settings: Any, *, start: bool = False) -> Any:
 def backend_info(settings: Any, *, start: bool = False) -> dict[str, Any]:
     """Which backend runs and the cluster's size: {backend, address, nodes, cpus, gpus}."""
     if settings.execution.backend == "ray":
-        from agent_agency_cli.backends import ray_cluster
+        from agent_agency_cli.backends import ray_cluster  # lazy: keeps start-up light
 
         ray_cluster.connect(settings.execution, start=start)
         return ray_cluster.cluster_info()
-    from agent_agency_cli.workers import workers_from_config
+    from agent_agency_cli.workers import workers_from_config  # lazy: keeps start-up light
 
     workers = workers_from_config(settings.workers)
     return {"backend": "local", "address": None, "nodes": len(workers),
@@ -86,7 +86,7 @@ def remote_step_killer(settings: Any) -> Any:
     nodes, or None with the local backend (local recovery finds the processes itself)."""
     if settings.execution.backend != "ray":
         return None
-    from agent_agency_cli.backends import ray_cluster
+    from agent_agency_cli.backends import ray_cluster  # lazy: keeps start-up light
 
     return ray_cluster.kill_step_everywhere
 

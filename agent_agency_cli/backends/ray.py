@@ -18,6 +18,8 @@ import signal
 import sys
 from typing import Any
 
+import anyio
+
 from agent_agency_cli.backends import ray_cluster
 from agent_agency_cli.executors.base import StepLog, StepOutcome
 from agent_agency_cli.executors.registry import AttemptContext
@@ -122,7 +124,6 @@ class RayStepHandle:
     async def _clean_up_after_dead_agent(self) -> None:
         """The agent died with the step's process still possibly alive (its children left
         the agent's process group): a fresh agent on the node kills it by its markers."""
-        import anyio
 
         try:
             with anyio.move_on_after(30):
@@ -144,7 +145,6 @@ class RayStepHandle:
     async def stop(self, grace: float) -> None:
         """SIGTERM the group on its node, SIGKILL after `grace`; then cancel the call if it
         still has not ended (an agent that does not answer)."""
-        import anyio
 
         self._stopping = True
         if self.agent is None:

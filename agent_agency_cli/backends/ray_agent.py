@@ -28,7 +28,7 @@ FENCE_MAX = 100_000  # steps whose attempt fence an agent remembers
 
 
 def _signal_group(pgid: int, sig: int) -> bool:
-    from agent_agency_cli.procgroup import signal_group
+    from agent_agency_cli.procgroup import signal_group  # lazy: keeps start-up light
 
     return signal_group(pgid, sig)
 
@@ -169,7 +169,7 @@ class NodeAgent:
         att.items.put_nowait(("done", rc))
 
     async def _sample(self, att: _Attempt, interval: float, max_samples: int) -> None:
-        from agent_agency_cli.engine.metrics import SeriesBuffer, TreeSampler
+        from agent_agency_cli.engine.metrics import SeriesBuffer, TreeSampler  # lazy: keeps start-up light
 
         sampler = TreeSampler(att.proc.pid)
         att.buffer = SeriesBuffer(max_samples)
@@ -225,12 +225,12 @@ class NodeAgent:
 
     @staticmethod
     def _kill_marked(task_id: str, step: str) -> int:
-        from agent_agency_cli.procgroup import kill_marked
+        from agent_agency_cli.procgroup import kill_marked  # lazy: keeps start-up light
 
         return kill_marked({"AGENT_AGENCY_TASK_ID": task_id, "AGENT_AGENCY_STEP": step})
 
 
 def _group_alive(pgid: int) -> bool:
-    from agent_agency_cli.procgroup import group_alive
+    from agent_agency_cli.procgroup import group_alive  # lazy: keeps start-up light
 
     return group_alive(pgid)

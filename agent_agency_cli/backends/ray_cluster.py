@@ -35,7 +35,7 @@ class RayUnavailableError(NotFoundError):
 
 def import_ray() -> Any:
     try:
-        import ray
+        import ray  # lazy: the 'ray' extra
     except ImportError:
         raise BadInputError("the ray backend needs the 'ray' extra: pip install 'agent-agency-cli[ray]'") from None
     return ray
@@ -100,7 +100,7 @@ def _capabilities(resources: dict[str, float]) -> set[str]:
 def node_workers() -> list[Any]:
     """The cluster's alive nodes as workers: capabilities are the node's custom resources
     (plus cpu, shell, python; gpu and cuda with GPUs); cpu, memory and GPUs its Ray totals."""
-    from agent_agency_cli.workers import Worker
+    from agent_agency_cli.workers import Worker  # lazy: keeps start-up light
 
     workers = []
     for n in _alive_nodes():
@@ -121,7 +121,7 @@ def node_workers() -> list[Any]:
 def node_pool() -> Any:
     """A WorkerPool over the cluster's nodes that follows the cluster: nodes that joined are
     added and dead ones dropped (at most every REFRESH_INTERVAL seconds, when a step asks)."""
-    from agent_agency_cli.workers import WorkerPool
+    from agent_agency_cli.workers import WorkerPool  # lazy: keeps start-up light
 
     class NodePool(WorkerPool):
         def __init__(self) -> None:
@@ -166,7 +166,7 @@ def cluster_info() -> dict[str, Any]:
 
 def _agent_class() -> Any:
     ray = import_ray()
-    from agent_agency_cli.backends.ray_agent import NodeAgent
+    from agent_agency_cli.backends.ray_agent import NodeAgent  # lazy: keeps start-up light
 
     return ray.remote(NodeAgent)
 
@@ -183,7 +183,7 @@ def agent_sync(node_id: str, *, create: bool = True) -> Any:
             return ray.get_actor(name, namespace=_namespace)
         except ValueError:
             return None
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # lazy: the 'ray' extra
 
     agent = _agent_class().options(
         name=name, namespace=_namespace, lifetime="detached", get_if_exists=True, num_cpus=0,
@@ -200,7 +200,7 @@ async def agent_for(node_id: str) -> Any:
     agent = _agents.get(node_id)
     if agent is not None:
         return agent
-    import anyio
+    import anyio  # lazy: keeps start-up light
 
     return await anyio.to_thread.run_sync(agent_sync, node_id)
 

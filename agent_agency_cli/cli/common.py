@@ -29,7 +29,7 @@ state = State()
 
 
 def orchestrator() -> TaskOrchestrator:
-    from agent_agency_cli.orchestrator import TaskOrchestrator
+    from agent_agency_cli.orchestrator import TaskOrchestrator  # lazy: keeps start-up light
 
     return TaskOrchestrator(home=state.home, config=state.config)
 
@@ -42,7 +42,7 @@ def print_error(message: str) -> None:
 
 def fail(message: str, code: int) -> typer.Exit:
     """Print one error line to stderr and give the Exit to raise."""
-    import typer
+    import typer  # lazy: keeps start-up light
 
     print_error(message)
     return typer.Exit(code)
@@ -63,7 +63,7 @@ def handle_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from agent_agency_cli.errors import EXIT_INTERRUPTED, AgencyError
+        from agent_agency_cli.errors import EXIT_INTERRUPTED, AgencyError  # lazy: keeps start-up light
 
         try:
             return fn(*args, **kwargs)
@@ -72,12 +72,12 @@ def handle_errors(fn: F) -> F:
         except KeyboardInterrupt:
             raise fail("interrupted", EXIT_INTERRUPTED) from None
         except BrokenPipeError:
-            import typer
+            import typer  # lazy: keeps start-up light
 
             quiet_broken_pipe()
             raise typer.Exit(0) from None
         except (sqlite3.Error, OSError) as exc:
-            from agent_agency_cli.cli.faults import describe
+            from agent_agency_cli.cli.faults import describe  # lazy: keeps start-up light
 
             message, code = describe(exc, _db_path())
             raise fail(message, code) from None
@@ -122,9 +122,9 @@ def dumps_json(data: Any) -> str:
 
 def _db_path() -> Any:
     """The database of the home in use, if the home can be named without side effects."""
-    from pathlib import Path
+    from pathlib import Path  # lazy: keeps start-up light
 
-    from agent_agency_cli.paths import HOME_ENV
+    from agent_agency_cli.paths import HOME_ENV  # lazy: keeps start-up light
 
     home = state.home or os.environ.get(HOME_ENV)
     return Path(os.path.expanduser(home)) / "agency.db" if home else None

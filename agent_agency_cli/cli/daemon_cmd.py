@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
@@ -24,7 +25,7 @@ def start(
     orch = orchestrator()
     orch.settings  # a bad config is bad input here, not a daemon that dies at start  # noqa: B018
     if foreground:
-        from agent_agency_cli.engine import daemon
+        from agent_agency_cli.engine import daemon  # lazy: keeps start-up light
 
         args = ["--home", str(orch.home)]
         if orch.config_path:
@@ -46,7 +47,6 @@ def start(
 def _refuse_other_config(orch, running: dict) -> None:  # type: ignore[no-untyped-def]
     """A daemon already runs with other settings than the --config given now: say so (exit 5)
     rather than report "already running" while the given file is silently ignored."""
-    import os
 
     def real(path: str | None) -> str | None:
         if path is None:  # the daemon's default: config.yaml in the data home, if any
@@ -99,7 +99,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Show whether the daemon runs: pid, uptime, running tasks. Exit 3 if not running."""
-    from agent_agency_cli.units import format_duration
+    from agent_agency_cli.units import format_duration  # lazy: keeps start-up light
 
     info = orchestrator().daemon_status()
     if as_json:
@@ -109,7 +109,7 @@ def status(
         return
     if info is None:
         raise fail("no daemon is running (start one with: agent-agency-cli daemon start)", 3)
-    from agent_agency_cli.backends import describe
+    from agent_agency_cli.backends import describe  # lazy: keeps start-up light
 
     tasks = ", ".join(info["running_tasks"]) or "none"
     print(f"running  pid {info['pid']}  up {format_duration(info['uptime'])}  "

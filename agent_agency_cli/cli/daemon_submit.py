@@ -40,7 +40,7 @@ def try_daemon(opts: dict[str, Any], plans: list[str], ids: list[str], home: str
     """Submit through the daemon; its exit code once the answer is printed, else None."""
     if not plans or not all(os.path.isfile(p) for p in plans):
         return None  # the planner (no plan) and odd paths: the local path words them
-    from agent_agency_cli.paths import HomePaths, data_home
+    from agent_agency_cli.paths import HomePaths, data_home  # lazy: keeps start-up light
 
     sock_path = str(HomePaths(data_home(home)).daemon_socket)
     if not os.path.exists(sock_path):
@@ -85,8 +85,8 @@ def _exchange(sock_path: str, message: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _render(results: list[dict[str, Any]], plans: list[str], as_json: bool, batch: bool) -> int:
-    from agent_agency_cli.cli import submit_output
-    from agent_agency_cli.cli.common import print_error
+    from agent_agency_cli.cli import submit_output  # lazy: keeps start-up light
+    from agent_agency_cli.cli.common import print_error  # lazy: keeps start-up light
 
     if not batch:
         result = results[0]

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from agent_agency_cli.errors import EXIT_INTERRUPTED, AgencyError
 from agent_agency_cli.paths import CONFIG_ENV, HOME_ENV
 
 _GLOBAL = {"--home": "home", "--config": "config", "-c": "config"}
@@ -38,7 +39,7 @@ class _Spec:
 
 
 def _status(opts: dict[str, Any]) -> None:
-    from agent_agency_cli.cli import task_actions
+    from agent_agency_cli.cli import task_actions  # lazy: keeps start-up light
 
     limit, offset = opts.get("limit"), opts.get("offset")
     task_actions.show_status(opts["task_id"], opts.get("verbose", False), opts.get("as_json", False),
@@ -48,21 +49,21 @@ def _status(opts: dict[str, Any]) -> None:
 
 
 def _list(opts: dict[str, Any]) -> None:
-    from agent_agency_cli.cli import task_actions
+    from agent_agency_cli.cli import task_actions  # lazy: keeps start-up light
 
     task_actions.show_list(opts.get("status"), int(opts.get("limit", task_actions.DEFAULT_LIST_LIMIT)),
                            opts.get("as_json", False), opts.get("search"), opts.get("no_start", False))
 
 
 def _events(opts: dict[str, Any]) -> None:
-    from agent_agency_cli.cli import task_actions
+    from agent_agency_cli.cli import task_actions  # lazy: keeps start-up light
 
     task_actions.show_events(opts["task_id"], False, int(opts.get("after", 0)), opts.get("as_json", False))
 
 
 def _create(opts: dict[str, Any]) -> int:
-    from agent_agency_cli.cli import daemon_submit, task_actions
-    from agent_agency_cli.cli.common import state
+    from agent_agency_cli.cli import daemon_submit, task_actions  # lazy: keeps start-up light
+    from agent_agency_cli.cli.common import state  # lazy: keeps start-up light
 
     plans: list[str] = opts.get("plan") or []
     batch = task_actions.is_batch(plans)
@@ -90,7 +91,7 @@ def _create(opts: dict[str, Any]) -> int:
 
 def _control(name: str) -> Callable[[dict[str, Any]], None]:
     def run(opts: dict[str, Any]) -> None:
-        from agent_agency_cli.cli import task_actions
+        from agent_agency_cli.cli import task_actions  # lazy: keeps start-up light
 
         as_json = opts.get("as_json", False)
         if name == "cancel":
@@ -186,8 +187,7 @@ def run(argv: list[str]) -> int | None:
     if parsed is None:
         return None
     spec, opts, glob = parsed
-    from agent_agency_cli.cli.common import print_error, quiet_broken_pipe, state
-    from agent_agency_cli.errors import EXIT_INTERRUPTED, AgencyError
+    from agent_agency_cli.cli.common import print_error, quiet_broken_pipe, state  # lazy: keeps start-up light
 
     # What the Typer callback stores: the option, else its environment variable.
     state.home = glob["home"] if "home" in glob else os.environ.get(HOME_ENV) or None
@@ -216,7 +216,7 @@ def main() -> None:
     """The console script: the fast path when it applies, else the full Typer app."""
     code = run(sys.argv[1:])
     if code is None:
-        from agent_agency_cli.cli.main import app
+        from agent_agency_cli.cli.main import app  # lazy: keeps start-up light
 
         app(prog_name="agent-agency-cli")
         return

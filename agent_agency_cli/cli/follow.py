@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 from typing import TYPE_CHECKING
 
 from agent_agency_cli.cli.render import console, event_line, follow_view, waiting_note
+from agent_agency_cli.errors import AgencyError
 from agent_agency_cli.event_kinds import EventKind
 
 if TYPE_CHECKING:
@@ -42,7 +44,7 @@ def _follow_live(orch: TaskOrchestrator, tid: str, after: int) -> dict:
     fresh view starts under the answer. (Restarting the same Live would move the cursor up
     by the height of its last drawing, over the question, and leave pieces of the old
     header in the scrollback.) At the end the final view is printed once, to stay."""
-    from rich.live import Live
+    from rich.live import Live  # lazy: keeps start-up light
 
     out = console(stderr=True)
     recent: list[str] = []
@@ -117,7 +119,6 @@ def ask_approval(orch: TaskOrchestrator, tid: str, ev: dict) -> None:
 
 
 def _ask_loop(orch, tid: str, p: dict, out, still_waiting) -> None:  # type: ignore[no-untyped-def]
-    from agent_agency_cli.errors import AgencyError
 
     while True:
         # a: this step; g: and the rest of its parallel group; A: and every later step
@@ -154,7 +155,7 @@ def _ask_loop(orch, tid: str, p: dict, out, still_waiting) -> None:  # type: ign
 def read_answer(out, prompt: str, still_waiting, poll: float = 0.25) -> str | None:  # type: ignore[no-untyped-def]
     """One line from the terminal, or None as soon as `still_waiting()` turns false: a
     question answered elsewhere (another terminal, the TUI) must not stay on screen."""
-    import select
+    import select  # lazy: keeps start-up light
 
     out.print(prompt, end="")
     while True:
@@ -172,7 +173,6 @@ def read_answer(out, prompt: str, still_waiting, poll: float = 0.25) -> str | No
 
 def detail_text(key: str, value: object) -> str:
     """A detail as words: risk as `high (reason; reason)`, other structures as JSON, not a repr."""
-    import json
 
     if key == "risk" and isinstance(value, dict):
         reasons = "; ".join(str(r) for r in (value.get("reasons") or [])[:3])

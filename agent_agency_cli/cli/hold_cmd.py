@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json({k: v for k, v in status.items() if k != "steps"})
         elif status["mode"] == "dry-run":  # simulated now, as `task create` does without --hold
-            from agent_agency_cli.cli.render import render_impact
+            from agent_agency_cli.cli.render import render_impact  # lazy: keeps start-up light
 
             print(f"released task {tid}: simulated (dry run), nothing ran", file=sys.stderr)
             render_impact(orch.impact_report(tid))

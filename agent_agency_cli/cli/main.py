@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Annotated
 
 import typer
 
+from agent_agency_cli import __version__
 from agent_agency_cli.cli import (
     daemon_cmd,
     learning_cmd,
@@ -41,7 +43,6 @@ schema_cmd.register(app)
 
 def _version(value: bool) -> None:
     if value:
-        from agent_agency_cli import __version__
 
         print(f"agent-agency-cli {__version__}")
         raise typer.Exit(0)
@@ -81,16 +82,15 @@ def dashboard() -> None:
 
     The same as `task watch` without an id. Quitting never affects a task.
     """
-    import sys
 
-    from agent_agency_cli.cli.common import fail, handle_errors, is_tty, orchestrator
+    from agent_agency_cli.cli.common import fail, handle_errors, is_tty, orchestrator  # lazy: keeps start-up light
 
     @handle_errors
     def run() -> None:
         if not (is_tty() and sys.stdin.isatty()):
             raise fail("dashboard needs a terminal (for scripts: agent-agency-cli task list "
                        "--json)", 2)
-        from agent_agency_cli.tui.app import run_tui
+        from agent_agency_cli.tui.app import run_tui  # lazy: keeps start-up light
 
         run_tui(orchestrator())
 

@@ -195,7 +195,7 @@ def status_lines(s: dict[str, Any], verbose: bool, gates: list[dict[str, Any]] |
     if s["steps"] or not before:
         lines.extend(steps_plain_lines(s))
     lines.extend(after)
-    from agent_agency_cli.cli.model_render import model_lines
+    from agent_agency_cli.cli.model_render import model_lines  # lazy: keeps start-up light
 
     lines.extend(model_lines(s))
     if gates:
@@ -279,7 +279,7 @@ def verbose_lines(s: dict[str, Any]) -> list[str]:
                      f" ({format_duration(a['duration'])})" for a in retried)
     if s.get("interventions"):
         lines += ["", "audit trail"]
-        from agent_agency_cli.change_text import describe_changes, show_value
+        from agent_agency_cli.change_text import describe_changes, show_value  # lazy: keeps start-up light
 
         for iv in s["interventions"]:
             args = " ".join(describe_changes(v) if k == "changes" and isinstance(v, dict)

@@ -63,7 +63,7 @@ def register(app: typer.Typer) -> None:
         Without a planner model configured, the built-in planner plans what it can and
         says what it could not.
         """
-        from agent_agency_cli.planning import plan_review
+        from agent_agency_cli.planning import plan_review  # lazy: keeps start-up light
 
         orch = orchestrator()
         if task_id is None:

@@ -149,7 +149,7 @@ def render_status(s: dict[str, Any], verbose: bool, gates: list[dict[str, Any]] 
             out.file.write("\n".join(steps_plain_lines(s)) + "\n")
     for line in after:
         out.print(line, style="dim", highlight=False, markup=False, overflow="ignore", crop=False)
-    from agent_agency_cli.cli.model_render import model_lines
+    from agent_agency_cli.cli.model_render import model_lines  # lazy: keeps start-up light
 
     for line in model_lines(s):
         out.print(line, highlight=False, markup=False, soft_wrap=True)
@@ -207,7 +207,7 @@ def _event_text(ev: dict[str, Any]) -> str | None:
     if kind in QUIET_KINDS:
         return None
     if kind in MODEL_KINDS:
-        from agent_agency_cli.cli.model_render import event_line as model_event
+        from agent_agency_cli.cli.model_render import event_line as model_event  # lazy: keeps start-up light
 
         line = model_event(t, step, kind.value, p)
         if line is not None:
@@ -244,7 +244,7 @@ def _event_text(ev: dict[str, Any]) -> str | None:
     if kind in TASK_ENDINGS_WITH_REASON:
         return f"{t}  task {p.get('status')}: {p.get('reason')}"
     if kind is EventKind.TASK_MODIFIED:
-        from agent_agency_cli.change_text import describe_changes
+        from agent_agency_cli.change_text import describe_changes  # lazy: keeps start-up light
 
         return f"{t}  task modified: {describe_changes(p.get('new') or {}, p.get('old') or {})}"
     if kind.scope == "task":
@@ -295,7 +295,7 @@ def render_impact(r: dict[str, Any]) -> None:
     out.print(f"strict mode would ask {len(r['approvals_in_strict_mode'])} approval(s): "
               + ", ".join(r["approvals_in_strict_mode"]))
     validation = r.get("validation") or {}
-    from agent_agency_cli.validation import warnings_of
+    from agent_agency_cli.validation import warnings_of  # lazy: keeps start-up light
 
     for line in warnings_of(validation):
         out.print(f"warning: {line}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -23,9 +24,9 @@ def workers_list(as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(workers)
         return
-    from rich.table import Table
+    from rich.table import Table  # lazy: keeps start-up light
 
-    from agent_agency_cli.cli.render import console
+    from agent_agency_cli.cli.render import console  # lazy: keeps start-up light
 
     if workers and workers[0].get("backend"):
         backend = workers[0]["backend"]
@@ -53,9 +54,9 @@ def breakers_list(as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(rows)
         return
-    from rich.table import Table
+    from rich.table import Table  # lazy: keeps start-up light
 
-    from agent_agency_cli.cli.render import console
+    from agent_agency_cli.cli.render import console  # lazy: keeps start-up light
 
     if not rows:
         console().print("no circuit breakers yet (one appears when a command first runs)", style="dim")
@@ -81,7 +82,6 @@ def breakers_reset(
     as_json: JsonOpt = False,
 ) -> None:
     """Close a breaker by hand and forget its failures."""
-    import sys
 
     message = orchestrator().reset_breaker(name)
     if as_json:

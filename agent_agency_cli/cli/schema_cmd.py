@@ -16,45 +16,45 @@ from agent_agency_cli.cli.common import fail, handle_errors, print_json
 
 
 def _status() -> dict[str, Any]:
-    from agent_agency_cli.responses import TaskView
+    from agent_agency_cli.responses import TaskView  # lazy: keeps start-up light
 
     return TaskView.model_json_schema()
 
 
 def _result() -> dict[str, Any]:
-    from agent_agency_cli.responses import ResultView
+    from agent_agency_cli.responses import ResultView  # lazy: keeps start-up light
 
     return ResultView.model_json_schema()
 
 
 def _metrics() -> dict[str, Any]:
-    from agent_agency_cli.responses import MetricsView
+    from agent_agency_cli.responses import MetricsView  # lazy: keeps start-up light
 
     return MetricsView.model_json_schema()
 
 
 def _list() -> dict[str, Any]:
-    from pydantic import TypeAdapter
+    from pydantic import TypeAdapter  # lazy: keeps start-up light
 
-    from agent_agency_cli.responses import TaskSummary
+    from agent_agency_cli.responses import TaskSummary  # lazy: keeps start-up light
 
     return TypeAdapter(list[TaskSummary]).json_schema()
 
 
 def _event() -> dict[str, Any]:
-    from agent_agency_cli.event_payloads import event_schema
+    from agent_agency_cli.event_payloads import event_schema  # lazy: keeps start-up light
 
     return event_schema()
 
 
 def _plan() -> dict[str, Any]:
-    from agent_agency_cli.planning.plan_file import Plan
+    from agent_agency_cli.planning.plan_file import Plan  # lazy: keeps start-up light
 
     return Plan.model_json_schema()
 
 
 def _config() -> dict[str, Any]:
-    from agent_agency_cli.config import Settings
+    from agent_agency_cli.config import Settings  # lazy: keeps start-up light
 
     return Settings.model_json_schema()
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from agent_agency_cli.cli.common import handle_errors, state
+from agent_agency_cli.cli.common import handle_errors, orchestrator, state
 
 
 @handle_errors
@@ -28,19 +28,18 @@ def serve(
     Every request needs the bearer token that the first run writes into the data home
     (api-tokens, mode 0600); the printed URL carries it for the web monitor.
     """
-    from agent_agency_cli.api import missing_extra
-    from agent_agency_cli.api.server import check_bind
+    from agent_agency_cli.api import missing_extra  # lazy: keeps start-up light
+    from agent_agency_cli.api.server import check_bind  # lazy: keeps start-up light
 
     check_bind(host, allow_remote)
     try:
         import fastapi  # noqa: F401
-        import uvicorn
+        import uvicorn  # lazy: the 'api' extra
     except ImportError as exc:
         raise missing_extra("api", "serve", exc) from None
-    from agent_agency_cli.api.app import create_app
-    from agent_agency_cli.api.server import bind
-    from agent_agency_cli.api.tokens import ensure_token, token_path
-    from agent_agency_cli.cli.common import orchestrator
+    from agent_agency_cli.api.app import create_app  # lazy: keeps start-up light
+    from agent_agency_cli.api.server import bind  # lazy: keeps start-up light
+    from agent_agency_cli.api.tokens import ensure_token, token_path  # lazy: keeps start-up light
 
     home = orchestrator().home
     sock = bind(host, port)  # before printing: a port in use is one error line, and --port 0 shows the real one
@@ -60,13 +59,13 @@ def serve(
 @handle_errors
 def mcp_server() -> None:
     """Serve the orchestrator as MCP tools over stdio (for IDE assistants and agents; 'ai' extra)."""
-    from agent_agency_cli.api import missing_extra
+    from agent_agency_cli.api import missing_extra  # lazy: keeps start-up light
 
     try:
         import mcp  # noqa: F401
     except ImportError as exc:
         raise missing_extra("ai", "mcp-server", exc) from None
-    from agent_agency_cli.api.mcp_server import build_server
+    from agent_agency_cli.api.mcp_server import build_server  # lazy: keeps start-up light
 
     build_server(home=state.home, config=state.config).run("stdio")
 

@@ -76,7 +76,7 @@ class BatchOutput:
             self.documents.append(report)
             return
         print(tid, flush=True)
-        from agent_agency_cli.cli.render import render_impact
+        from agent_agency_cli.cli.render import render_impact  # lazy: keeps start-up light
 
         render_impact(report)
 

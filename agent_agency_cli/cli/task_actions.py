@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from agent_agency_cli.cli.choices import COMPLEXITIES
-from agent_agency_cli.cli.common import is_tty, orchestrator, print_json
+from agent_agency_cli.cli.common import is_tty, orchestrator, print_json, print_json_line, write_json_array, write_lines
 from agent_agency_cli.cli.submit_output import (
     BatchOutput,
     announce,
@@ -49,8 +49,9 @@ def submit(
     when the daemon was asked first (cli/daemon_submit.py): a task it stored is found, not
     stored again.
     """
+    # lazy: keeps start-up light
     from agent_agency_cli.errors import BadInputError, ConflictError, StoredNotStartedError
-    from agent_agency_cli.models import FOREGROUND_OWNER, HELD_OWNER
+    from agent_agency_cli.models import FOREGROUND_OWNER, HELD_OWNER  # lazy: keeps start-up light
 
     if hold and (foreground or wait):
         raise BadInputError("--hold cannot go with --foreground or --wait (a held task does not run "
@@ -78,7 +79,7 @@ def submit(
             print_json(report)
         else:
             print(tid, flush=True)
-            from agent_agency_cli.cli.render import render_impact
+            from agent_agency_cli.cli.render import render_impact  # lazy: keeps start-up light
 
             render_impact(report)
         return orch, None
@@ -89,7 +90,7 @@ def submit(
     write_warnings(warnings)
     plan_waits = False  # a planner's plan awaiting approval as a whole (strict mode)
     if status["plan"].get("source") not in (None, "file") and not as_json:
-        from agent_agency_cli.cli.plan_cmd import announce_plan
+        from agent_agency_cli.cli.plan_cmd import announce_plan  # lazy: keeps start-up light
 
         plan_waits = announce_plan(status)
     if status["status"] == "awaiting_review":
@@ -111,9 +112,9 @@ def build_request(*, plan: str | None, description: str | None, mode: str | None
                   requirements: str | None, deadline: str | None, stakeholders: str | None,
                   workdir: str | None, concurrency: int | None, complexity: str | None) -> dict[str, Any]:
     """The facade's request from the create options; the options' own errors (exit 2) first."""
-    from agent_agency_cli.errors import BadInputError
-    from agent_agency_cli.models import ExecutionMode, Priority
-    from agent_agency_cli.units import MAX_CONCURRENCY, bounded_int
+    from agent_agency_cli.errors import BadInputError  # lazy: keeps start-up light
+    from agent_agency_cli.models import ExecutionMode, Priority  # lazy: keeps start-up light
+    from agent_agency_cli.units import MAX_CONCURRENCY, bounded_int  # lazy: keeps start-up light
 
     try:
         prio = Priority(priority)
@@ -146,7 +147,7 @@ def is_batch(plans: list[str]) -> bool:
 
 def expand_plans(plans: list[str]) -> list[str]:
     """Each plan as given; a directory becomes its .yaml/.yml files, sorted by name."""
-    from agent_agency_cli.errors import BadInputError
+    from agent_agency_cli.errors import BadInputError  # lazy: keeps start-up light
 
     out: list[str] = []
     for plan in plans:
@@ -170,7 +171,7 @@ def submit_batch(
     (and durable) in its own transaction, in order; a refused plan is reported (its error line
     names it) and the others are still stored. Returns the exit code (the first refused
     plan's, else 0); see submit_output.BatchOutput for what is printed."""
-    from agent_agency_cli.errors import AgencyError, StoredNotStartedError
+    from agent_agency_cli.errors import AgencyError, StoredNotStartedError  # lazy: keeps start-up light
 
     files = expand_plans(plans)
     requests = [build_request(plan=p, description=description, mode=mode, priority=priority,
@@ -201,8 +202,8 @@ def show_status(task_id: str, verbose: bool, as_json: bool, no_start: bool = Fal
     Which steps: people get every step of a small task and a summary of a big one
     (orchestration/step_selection.py), `steps` the full table; `--json` holds every step;
     `summary` asks for the summary in either form; `limit`/`offset` page the table (0 = all)."""
-    from agent_agency_cli.errors import BadInputError
-    from agent_agency_cli.units import MAX_ROW_NUMBER, bounded_int
+    from agent_agency_cli.errors import BadInputError  # lazy: keeps start-up light
+    from agent_agency_cli.units import MAX_ROW_NUMBER, bounded_int  # lazy: keeps start-up light
 
     paged = limit is not None or offset is not None
     if summary and (steps or paged):
@@ -229,11 +230,11 @@ def _show_status(orch: TaskOrchestrator, data: dict, verbose: bool, as_json: boo
     # The gate runs with their evidence paths are the result's; read them only when there are any.
     gates = orch.result(data["id"])["gates"] if any(st.get("gates") for st in data["steps"]) else None
     if is_tty():
-        from agent_agency_cli.cli.render import render_status
+        from agent_agency_cli.cli.render import render_status  # lazy: keeps start-up light
 
         render_status(data, verbose, gates)
         return
-    from agent_agency_cli.cli.plain import status_lines
+    from agent_agency_cli.cli.plain import status_lines  # lazy: keeps start-up light
 
     _write_lines(status_lines(data, verbose, gates))
 
@@ -255,7 +256,7 @@ def show_list(status: list[str] | None, limit: int, as_json: bool, search: str |
               no_start: bool = False) -> None:
     """`task list`: newest first; `limit` 0 means all; `search` keeps the tasks whose id or
     description holds it (any case). A dead engine holding a listed task is noticed."""
-    from agent_agency_cli.units import MAX_ROW_NUMBER, bounded_int
+    from agent_agency_cli.units import MAX_ROW_NUMBER, bounded_int  # lazy: keeps start-up light
 
     bounded_int(limit, "--limit", 0, MAX_ROW_NUMBER)
     if as_json and not limit and not search:  # all of them: written as they are read (constant memory)
@@ -274,11 +275,11 @@ def show_list(status: list[str] | None, limit: int, as_json: bool, search: str |
         print_json(tasks)
         return
     if is_tty():
-        from agent_agency_cli.cli.render import render_list
+        from agent_agency_cli.cli.render import render_list  # lazy: keeps start-up light
 
         render_list(tasks)
         return
-    from agent_agency_cli.cli.plain import list_lines
+    from agent_agency_cli.cli.plain import list_lines  # lazy: keeps start-up light
 
     if not tasks:
         _done("no tasks")  # on stderr: a pipe gets rows only
@@ -288,18 +289,16 @@ def show_list(status: list[str] | None, limit: int, as_json: bool, search: str |
 def show_events(task_id: str, follow: bool, after: int, as_json: bool) -> None:
     """`task events`: the task's events after id `after` (all of them, as JSON lines written as
     they are read, or one plain line each); with `follow`, new ones as they come until it ends."""
-    from agent_agency_cli.units import MAX_ROW_NUMBER, bounded_int
+    from agent_agency_cli.units import MAX_ROW_NUMBER, bounded_int  # lazy: keeps start-up light
 
     bounded_int(after, "--after", 0, MAX_ROW_NUMBER)
     orch = orchestrator()
     tid = orch.resolve(task_id)
     if as_json and not follow:
-        from agent_agency_cli.cli.common import write_lines
 
         write_lines(orch.event_lines(tid, after))
         return
-    from agent_agency_cli.cli.common import print_json_line
-    from agent_agency_cli.cli.render import event_line
+    from agent_agency_cli.cli.render import event_line  # lazy: keeps start-up light
 
     source = orch.follow(tid, after=after) if follow else iter(orch.events(tid, after, 100_000))
     for ev in source:
@@ -316,7 +315,6 @@ def show_events(task_id: str, follow: bool, after: int, as_json: bool) -> None:
 def _stream_all(statuses: list[str] | None) -> None:
     """Every task as a JSON array, each summary written as its page is read
     (`TaskOrchestrator.iter_tasks`)."""
-    from agent_agency_cli.cli.common import write_json_array
 
     orch = orchestrator()
     orch.list_tasks(statuses, 1)  # the facade checks the statuses (exit 2 on an unknown one)
@@ -327,8 +325,8 @@ def _stream_all(statuses: list[str] | None) -> None:
 def _notice_dead_engine(orch: TaskOrchestrator, tasks: list[dict], no_start: bool) -> None:
     """Only tasks an engine holds can have lost it: the check runs only when some are shown
     (it reads /proc; starting the daemon's imports come only once one is found dead)."""
-    from agent_agency_cli.cli.task_support import notice_dead_engine
-    from agent_agency_cli.engine.liveness import ENGINE_HELD
+    from agent_agency_cli.cli.task_support import notice_dead_engine  # lazy: keeps start-up light
+    from agent_agency_cli.engine.liveness import ENGINE_HELD  # lazy: keeps start-up light
 
     notice_dead_engine(orch, [t["id"] for t in tasks if t["status"] in ENGINE_HELD], no_start)
 
@@ -346,7 +344,7 @@ def cancel(task_id: str, reason: str, as_json: bool = False) -> None:
 
 
 def _control(task_id: str, as_json: bool, call) -> None:  # type: ignore[no-untyped-def]
-    from agent_agency_cli.cli.task_support import run_control
+    from agent_agency_cli.cli.task_support import run_control  # lazy: keeps start-up light
 
     run_control(task_id, as_json, call)
 

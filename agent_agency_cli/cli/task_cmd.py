@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from typing import Annotated
@@ -24,13 +25,14 @@ from agent_agency_cli.cli.common import (
     orchestrator,
     print_json,
     print_json_line,
+    state,
 )
 from agent_agency_cli.cli.task_app import IdArg, JsonOpt, NoStartOpt, app
 from agent_agency_cli.cli.task_support import refuse_archived_logs
 
 
 def _exit_for(status: dict) -> int:
-    from agent_agency_cli.models import TaskStatus
+    from agent_agency_cli.models import TaskStatus  # lazy: keeps start-up light
 
     code = TaskStatus(status["status"]).exit_code
     return 0 if code is None else code
@@ -83,7 +85,7 @@ def create(
     """
     plans = plan or []
     if task_actions.is_batch(plans):
-        from agent_agency_cli.errors import BadInputError
+        from agent_agency_cli.errors import BadInputError  # lazy: keeps start-up light
 
         if wait or foreground or hold:
             raise BadInputError("several plans go with neither --wait, --foreground nor --hold "
@@ -102,10 +104,9 @@ def create(
     if tid is None:
         return  # a dry run: its report is printed
     if foreground:
-        from agent_agency_cli.cli.common import state
-        from agent_agency_cli.cli.follow import follow_in_thread
-        from agent_agency_cli.errors import EXIT_INTERRUPTED
-        from agent_agency_cli.orchestrator import TaskOrchestrator
+        from agent_agency_cli.cli.follow import follow_in_thread  # lazy: keeps start-up light
+        from agent_agency_cli.errors import EXIT_INTERRUPTED  # lazy: keeps start-up light
+        from agent_agency_cli.orchestrator import TaskOrchestrator  # lazy: keeps start-up light
 
         follower = None
         if not as_json:
@@ -126,7 +127,7 @@ def create(
 
 
 def _wait(orch, tid: str, as_json: bool) -> None:  # type: ignore[no-untyped-def]
-    from agent_agency_cli.cli.follow import follow
+    from agent_agency_cli.cli.follow import follow  # lazy: keeps start-up light
 
     try:
         final = follow(orch, tid, live=is_tty() and not as_json)
@@ -194,22 +195,21 @@ def result(task_id: IdArg, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(res)
     else:
-        from rich.text import Text
+        from rich.text import Text  # lazy: keeps start-up light
 
-        from agent_agency_cli.cli.render import console, status_text
-        from agent_agency_cli.units import format_duration
+        from agent_agency_cli.cli.render import console, status_text  # lazy: keeps start-up light
+        from agent_agency_cli.units import format_duration  # lazy: keeps start-up light
 
         out = console()
         out.print(status_text(res["status"]), f" task {res['task_id']}",
                   f" in {format_duration(res['duration'])}" if res["duration"] else "")
-        from agent_agency_cli.security.terminal import strip_value
+        from agent_agency_cli.security.terminal import strip_value  # lazy: keeps start-up light
 
         res = strip_value(res)
         if res["reason"]:
             out.print(f"reason: {res['reason']}")
-        import json
 
-        from agent_agency_cli.cli.render import completion_lines, gate_lines, gate_summary
+        from agent_agency_cli.cli.render import completion_lines, gate_lines, gate_summary  # lazy: keeps start-up light
 
         by_step: dict[str, list] = {}
         for g in res["gates"]:
@@ -232,7 +232,7 @@ def result(task_id: IdArg, as_json: JsonOpt = False) -> None:
         scores = {k: v for k, v in res["scores"].items() if v is not None}
         if scores:
             out.print("scores: " + ", ".join(f"{k} {v}" for k, v in scores.items()))
-        from agent_agency_cli.cli.model_render import model_lines
+        from agent_agency_cli.cli.model_render import model_lines  # lazy: keeps start-up light
 
         for line in model_lines(res):
             out.print(line, highlight=False, markup=False, soft_wrap=True)
@@ -259,7 +259,7 @@ def logs(
 
     Terminal control sequences in the output (colours, screen clears, title or
     clipboard writes) are removed unless --raw."""
-    from agent_agency_cli.security.terminal import strip_controls
+    from agent_agency_cli.security.terminal import strip_controls  # lazy: keeps start-up light
 
     orch = orchestrator()
     tid = orch.resolve(task_id)
@@ -291,7 +291,7 @@ def logs(
 
 def _follow_logs(orch, tid: str, step: str | None, emit) -> None:  # type: ignore[no-untyped-def]
     """Tail the step log files until the task has finished and the files are drained."""
-    from agent_agency_cli.executors.base import parse_log_line
+    from agent_agency_cli.executors.base import parse_log_line  # lazy: keeps start-up light
 
     names = [step] if step else [s["name"] for s in orch.get_status(tid)["steps"]]
     paths = {name: orch.step_log_path(tid, name) for name in names}  # NotFoundError: unknown step
@@ -335,8 +335,8 @@ def wait_(
 
     Prints the final status (one JSON document with --json); a task waiting for a
     person says what for on stderr."""
-    from agent_agency_cli.cli.render import waiting_note
-    from agent_agency_cli.units import parse_duration
+    from agent_agency_cli.cli.render import waiting_note  # lazy: keeps start-up light
+    from agent_agency_cli.units import parse_duration  # lazy: keeps start-up light
 
     limit = parse_duration(timeout, "--timeout") if timeout is not None else None
     orch = orchestrator()
@@ -394,7 +394,7 @@ def watch(
     orch = orchestrator()
     if not plain and is_tty() and sys.stdin.isatty():
         tid = orch.resolve(task_id) if task_id else None
-        from agent_agency_cli.tui.app import run_tui
+        from agent_agency_cli.tui.app import run_tui  # lazy: keeps start-up light
 
         run_tui(orch, tid)
         return
@@ -402,7 +402,7 @@ def watch(
         raise fail("task watch without an id opens the task list, which needs a terminal; "
                    "give a task id (e.g. --plain ID) for one line per event", 2)
     tid = orch.resolve(task_id)
-    from agent_agency_cli.cli.follow import follow
+    from agent_agency_cli.cli.follow import follow  # lazy: keeps start-up light
 
     try:
         final = follow(orch, tid, live=not plain and is_tty(), to_stdout=True)

@@ -142,7 +142,7 @@ def review(
     as_json: JsonOpt = False,
 ) -> None:
     """Decide a blocking council review (a high or critical risk task waits in awaiting_review)."""
-    from agent_agency_cli.errors import BadInputError
+    from agent_agency_cli.errors import BadInputError  # lazy: keeps start-up light
 
     if approve_ == reject_:
         raise BadInputError("give exactly one of --approve or --reject")

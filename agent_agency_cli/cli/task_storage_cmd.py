@@ -66,10 +66,10 @@ def metrics(
     if as_json:
         print_json(data)
         return
-    from rich.table import Table
+    from rich.table import Table  # lazy: keeps start-up light
 
-    from agent_agency_cli.cli.render import console
-    from agent_agency_cli.units import format_duration
+    from agent_agency_cli.cli.render import console  # lazy: keeps start-up light
+    from agent_agency_cli.units import format_duration  # lazy: keeps start-up light
 
     t = Table(box=None, pad_edge=False, header_style="bold dim")
     for col in ("step", "status", "worker", "time", "cpu mean/max %", "peak rss", "read/write", "threads",
@@ -93,7 +93,7 @@ def metrics(
               f"peak memory {task.get('memory_usage_mb') or 0:.0f} MiB, retries {task.get('retry_count')}, "
               f"errors {task.get('error_count')}")
     if task.get("model_calls"):
-        from agent_agency_cli.cli.model_render import money
+        from agent_agency_cli.cli.model_render import money  # lazy: keeps start-up light
 
         out.print(f"model calls: {task['model_calls']}, cost {money(task.get('model_cost'))}", highlight=False)
 

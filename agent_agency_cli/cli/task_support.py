@@ -45,7 +45,7 @@ def notice_dead_engine(orch, task_ids: list[str], no_start: bool) -> None:  # ty
 
 def refuse_archived_logs(orch, tid: str) -> None:  # type: ignore[no-untyped-def]
     """An archived task's logs are packed away: say so and how to get them back (exit 3)."""
-    from agent_agency_cli.errors import NotFoundError
+    from agent_agency_cli.errors import NotFoundError  # lazy: keeps start-up light
 
     archive = orch.archived_logs(tid)
     if archive:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -38,7 +39,6 @@ def tools_list(
 ) -> None:
     """Each server's tools: name, hints (read-only, destructive, ...), inputs (* = required),
     description. A server that does not start or answer is one line on stderr (exit 1)."""
-    import sys
 
     servers = orchestrator().tools(server)
     if as_json:

@@ -5,6 +5,7 @@ event (kind `alert`) and a notification (hook event `alert`), raised once per ca
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING, Any
 
 from agent_agency_cli.event_kinds import EventKind
@@ -28,7 +29,6 @@ def raise_alert(runner: TaskRunner, cause: str, message: str, step: str | None =
 def watch_duration(runner: TaskRunner, started_at: float) -> asyncio.TimerHandle | None:
     """Alert once the task has run longer than duration_warning: a loop timer (no task),
     which the runner cancels when it ends; None when no limit is set."""
-    import time
 
     limit = runner.settings.task_execution.monitoring.alert_thresholds.duration_warning
     if limit <= 0:

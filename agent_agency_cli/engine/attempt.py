@@ -4,6 +4,7 @@ timeout, honour stop requests, and sample its process tree for metrics."""
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import time
 from collections.abc import Callable
@@ -114,7 +115,6 @@ def masked_text(runner: TaskRunner, text: str) -> str:
 def step_limits(task_limits: dict[str, Any], spec: StepSpec) -> dict[str, Any]:
     """The limits one step runs under: the task's (task modify) and the step's own
     `resources:`, the stricter of the two where both are set."""
-    import math
 
     from agent_agency_cli.units import parse_size_mb  # pydantic: loaded on first use
 

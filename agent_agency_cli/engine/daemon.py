@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_agency_cli import procgroup
-from agent_agency_cli.errors import DaemonError
+from agent_agency_cli.errors import AgencyError, DaemonError
 from agent_agency_cli.paths import HomePaths, data_home, open_private, write_private
 
 # The daemon as spawned: this engine plus the services of the layers above it (the submit
@@ -93,7 +93,7 @@ def _mask_secrets_filter(vault: Any) -> Any:
     """A logging filter that masks every record with the secrets of the tasks the engine has
     seen. Built in the daemon process only: clients of this module (`task resume`, `task
     create` checking for a daemon) do not import logging."""
-    import logging
+    import logging  # lazy: keeps start-up light
 
     class MaskSecrets(logging.Filter):
         def filter(self, record: logging.LogRecord) -> bool:
@@ -110,7 +110,7 @@ def _mask_secrets_filter(vault: Any) -> Any:
 def main(argv: list[str] | None = None, services: Sequence[Service] = ()) -> int:
     """Daemon process entry point; `services` run beside the engine while it serves."""
     import argparse  # here: `task resume` and `task create` import this module to spawn a daemon
-    import logging
+    import logging  # lazy: keeps start-up light
 
     parser = argparse.ArgumentParser(prog="agent-agency-cli-daemon")
     parser.add_argument("--home", required=True)
@@ -128,19 +128,18 @@ def main(argv: list[str] | None = None, services: Sequence[Service] = ()) -> int
     except BlockingIOError:
         log.info("another daemon already runs for %s; exiting", paths.home)
         return 0
-    import anyio
+    import anyio  # lazy: keeps start-up light
 
-    from agent_agency_cli.config import load_settings
-    from agent_agency_cli.engine.engine import Engine
-    from agent_agency_cli.engine.process import engine_identity
+    from agent_agency_cli.config import load_settings  # lazy: keeps start-up light
+    from agent_agency_cli.engine.engine import Engine  # lazy: keeps start-up light
+    from agent_agency_cli.engine.process import engine_identity  # lazy: keeps start-up light
 
     try:
         settings = load_settings(args.config, home=paths.home)
     except Exception as exc:
         log.error("%s", exc)
         return 2
-    from agent_agency_cli.backends import backend_info
-    from agent_agency_cli.errors import AgencyError
+    from agent_agency_cli.backends import backend_info  # lazy: keeps start-up light
 
     try:
         engine = Engine(paths.home, settings)  # with the ray backend: connects to the cluster
@@ -150,7 +149,7 @@ def main(argv: list[str] | None = None, services: Sequence[Service] = ()) -> int
         return exc.exit_code
     for handler in logging.getLogger().handlers:  # daemon.log holds no secret either
         handler.addFilter(_mask_secrets_filter(engine.store.vault))
-    from agent_agency_cli.engine.escapees import become_subreaper
+    from agent_agency_cli.engine.escapees import become_subreaper  # lazy: keeps start-up light
 
     # Processes that leave a step's group are re-parented here, so step ends find them.
     become_subreaper()
@@ -171,7 +170,7 @@ def main(argv: list[str] | None = None, services: Sequence[Service] = ()) -> int
     finally:
         for stop_service in stops:
             stop_service()  # no new requests; those in flight finish first
-        from agent_agency_cli.notify import wait_pending
+        from agent_agency_cli.notify import wait_pending  # lazy: keeps start-up light
 
         wait_pending(5.0)  # let notifications already on their way finish
         try:
@@ -193,7 +192,7 @@ def main(argv: list[str] | None = None, services: Sequence[Service] = ()) -> int
 
 def run_process(services: Sequence[Service] = ()) -> None:
     """`python -m` entry: run the daemon, then exit at once (see below)."""
-    import logging
+    import logging  # lazy: keeps start-up light
 
     code = main(services=services)
     logging.shutdown()

@@ -14,6 +14,7 @@ from agent_agency_cli.models import StepStatus, TaskStatus
 from agent_agency_cli.rows import StepRow, TaskRow
 from agent_agency_cli.security.masking import mask_value
 from agent_agency_cli.store import Store
+from agent_agency_cli.units import parse_size_mb
 
 
 def impact_report(task: TaskRow | Any, steps: list[StepRow] | list[Any]) -> dict[str, Any]:
@@ -54,7 +55,6 @@ def impact_report(task: TaskRow | Any, steps: list[StepRow] | list[Any]) -> dict
             "on_failure": spec.on_failure,
         })
         if res.get("memory"):
-            from agent_agency_cli.units import parse_size_mb
 
             memory = max(memory, float(parse_size_mb(res["memory"]) or 0))
     return {

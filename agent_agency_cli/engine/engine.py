@@ -20,7 +20,8 @@ from agent_agency_cli.backends import remote_step_killer, runs_remotely, worker_
 from agent_agency_cli.config import Settings
 from agent_agency_cli.engine import control
 from agent_agency_cli.engine.child_watcher import pidfd_children
-from agent_agency_cli.engine.loop_faults import LoopFaults
+from agent_agency_cli.engine.escapees import subreaper_while
+from agent_agency_cli.engine.loop_faults import LoopFaults, hand_back_unstarted
 from agent_agency_cli.engine.process import engine_identity
 from agent_agency_cli.engine.recovery import recover_orphans
 from agent_agency_cli.engine.runner import TaskRunner
@@ -206,7 +207,6 @@ class Engine:
 
     async def run_task(self, task_id: str) -> TaskStatus:
         """Foreground: run one queued task in this process; returns its final status."""
-        from agent_agency_cli.engine.escapees import subreaper_while
 
         row = self.store.claim_task(task_id, self.identity)
         with subreaper_while():  # processes leaving a step's group come back to us
@@ -303,7 +303,6 @@ class Engine:
         return True
 
     def _claim(self, tg: TaskGroup) -> None:
-        from agent_agency_cli.engine.loop_faults import hand_back_unstarted
 
         hand_back_unstarted(self)  # claimed before a database error stopped their runner's start
         limit = self.settings.task_execution.max_concurrent_tasks
@@ -335,6 +334,7 @@ class Engine:
         try:
             await runner.run()
         except Exception as exc:
+            # lazy: keeps start-up light
             from agent_agency_cli.engine.storage_faults import database_fault, hand_back_when_writable
 
             why = database_fault(exc)

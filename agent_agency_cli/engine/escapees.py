@@ -110,11 +110,11 @@ def _kill_escaped(markers: dict[str, str]) -> int:
 async def end_escaped_async(runner: object, st: object) -> int:
     """end_escaped for a step of a runner: the check on the loop (no thread hop for the
     common case, nothing escaped), the scan of every process off it."""
-    from agent_agency_cli.engine.process import home_marker, step_markers
+    from agent_agency_cli.engine.process import home_marker, step_markers  # lazy: keeps start-up light
 
     markers = step_markers(home_marker(runner.paths.home), runner.task_id, st.name)  # type: ignore[attr-defined]
     if not may_have_escaped(markers):
         return 0
-    import anyio
+    import anyio  # lazy: keeps start-up light
 
     return await anyio.to_thread.run_sync(_kill_escaped, markers)

@@ -12,6 +12,7 @@ import anyio.to_thread
 
 from agent_agency_cli.engine.attempt import step_cwd, unseal
 from agent_agency_cli.event_kinds import EventKind
+from agent_agency_cli.paths import open_private
 from agent_agency_cli.rows import StepSpec
 
 if TYPE_CHECKING:
@@ -128,7 +129,6 @@ def mask_evidence(runner: TaskRunner, evidence_dir: Path) -> None:
     mask = runner.secret_mask
     if mask is None or not evidence_dir.is_dir():
         return
-    from agent_agency_cli.paths import open_private
 
     for path in evidence_dir.rglob("*"):
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agent_agency_cli.errors import ConflictError
+from agent_agency_cli.errors import BadInputError, ConflictError, NotFoundError
 from agent_agency_cli.event_kinds import EventKind
 from agent_agency_cli.models import StepStatus
 from agent_agency_cli.rows import StepSpec
@@ -25,7 +25,7 @@ def swap_models(store: Store, task_id: str, change: dict[str, Any], settings: An
     """Apply `change` = {"steps": {STEP or "*": MODEL}, "who": ...}; the message says what changed.
 
     ConflictError when a named step has started, or when no model step is left to swap."""
-    from agent_agency_cli.planning.selection import swap_selection
+    from agent_agency_cli.planning.selection import swap_selection  # lazy: keeps start-up light
 
     wanted: dict[str, str] = change["steps"]
     who = change.get("who")
@@ -66,7 +66,6 @@ def swap_models(store: Store, task_id: str, change: dict[str, Any], settings: An
 
 def parse_model_changes(store: Store, task_id: str, values: list[str], settings: Any) -> dict[str, str]:
     """`--model NAME` / `--model STEP=NAME` -> {STEP or "*": NAME}; BadInputError/NotFoundError (one line)."""
-    from agent_agency_cli.errors import BadInputError, NotFoundError
 
     kinds = {r["name"]: r["kind"] for r in store.get_steps(task_id)}
     out: dict[str, str] = {}

@@ -182,7 +182,7 @@ class StepLifecycle:
             self._logs_dir = self.paths.step_log(self.task_id, st.name).parent
         cap = self.settings.task_execution.monitoring.step_log_max * 1048576
         log = StepLog(self._logs_dir / f"{st.name}.log", mask=self.secret_mask, max_bytes=cap)
-        from agent_agency_cli.engine.storage_faults import watch_log
+        from agent_agency_cli.engine.storage_faults import watch_log  # lazy: keeps start-up light
 
         watch_log(self, st, log)  # a full disk pauses the task instead of failing it
         if st.attempt > 1:

@@ -111,8 +111,8 @@ def sample_recorder(runner: Any, step: str, attempt: int) -> Callable[[Any], Non
 def hand_back_unstarted(engine: Any) -> None:
     """Queue again the tasks this engine claimed but could not start a runner for (a database
     error while loading them), as crash recovery would: a claim never strands a task."""
-    from agent_agency_cli.engine.process import home_marker
-    from agent_agency_cli.engine.recovery import recover_task
+    from agent_agency_cli.engine.process import home_marker  # lazy: keeps start-up light
+    from agent_agency_cli.engine.recovery import recover_task  # lazy: keeps start-up light
 
     for task_id in list(engine.unstarted):
         if task_id in engine.runners:

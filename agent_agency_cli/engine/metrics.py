@@ -73,7 +73,7 @@ class _Nvml:
         return self._nvml is not None
 
     def _open(self) -> None:
-        from agent_agency_cli.workers.detection import _import_nvml
+        from agent_agency_cli.workers.detection import _import_nvml  # lazy: keeps start-up light
 
         try:
             nvml = _import_nvml()

@@ -27,7 +27,7 @@ def declared_paths(spec: StepSpec) -> list[str]:
 
 def take(runner: TaskRunner, st: StepState) -> tuple[Path, float]:
     """Snapshot the base directory before the step's first attempt: (snapshot, when)."""
-    from agent_agency_cli.engine.checkpoint import snapshot
+    from agent_agency_cli.engine.checkpoint import snapshot  # lazy: keeps start-up light
 
     when = time.time()
     dest = runner.paths.task_dir(runner.task_id) / "checkpoints" / st.name
@@ -40,7 +40,7 @@ def take(runner: TaskRunner, st: StepState) -> tuple[Path, float]:
 def roll_back(runner: TaskRunner, st: StepState, checkpoint: Path, since: float) -> None:
     """Put back what this step changed (its declared paths, else what changed since it began),
     never another step's declared paths; then drop its snapshot."""
-    from agent_agency_cli.engine.checkpoint import discard, restore_step
+    from agent_agency_cli.engine.checkpoint import discard, restore_step  # lazy: keeps start-up light
 
     base = runner.workdir or runner.workspace
     base_real = os.path.realpath(base)
@@ -58,7 +58,7 @@ def roll_back(runner: TaskRunner, st: StepState, checkpoint: Path, since: float)
 
 def drop_all(runner: TaskRunner) -> None:
     """The task has ended: its snapshots go (they are full copies)."""
-    from agent_agency_cli.engine.checkpoint import discard
+    from agent_agency_cli.engine.checkpoint import discard  # lazy: keeps start-up light
 
     root = runner.paths.task_dir(runner.task_id) / "checkpoints"
     if root.exists():

@@ -26,7 +26,7 @@ def task_text(runner: TaskRunner) -> dict[str, Any]:
 
 def step_output(runner: TaskRunner, name: str) -> str | None:
     """An earlier step's output: a model step's full answer, else its recorded result."""
-    from agent_agency_cli.executors.model import outputs_dir
+    from agent_agency_cli.executors.model import outputs_dir  # lazy: keeps start-up light
 
     path = outputs_dir(runner.workspace) / f"{name}.txt"
     if path.is_file():
@@ -45,7 +45,7 @@ def step_output(runner: TaskRunner, name: str) -> str | None:
 def context_fields(runner: TaskRunner, st: StepState) -> dict[str, Any]:
     """The AttemptContext fields for what a step reads and records (every kind gets them:
     the engine does not branch on the kind; only model and tool steps use them so far)."""
-    from agent_agency_cli.store.model_calls import add_model_call
+    from agent_agency_cli.store.model_calls import add_model_call  # lazy: keeps start-up light
 
     attempt = st.attempt
     return {

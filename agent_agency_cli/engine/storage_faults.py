@@ -63,7 +63,7 @@ def _fault(runner: TaskRunner, st: StepState, log: StepLog, exc: OSError) -> Non
 
 
 async def _pause_until_writable(runner: TaskRunner, log: StepLog, what: str) -> None:
-    from agent_agency_cli.engine import control
+    from agent_agency_cli.engine import control  # lazy: keeps start-up light
 
     try:
         control.pause(runner, control.Request(kind="pause", reason=what, who="engine"))
@@ -120,8 +120,8 @@ async def hand_back_when_writable(store: Any, task_id: str, why: str,
     A lost group-commit batch may hold other runners' changes too: they end at their
     next commit and come here as well. The store takes writes again (its lost batch is
     forgotten) once none of the runners that shared it is left."""
-    from agent_agency_cli.engine.process import home_marker
-    from agent_agency_cli.engine.recovery import recover_task
+    from agent_agency_cli.engine.process import home_marker  # lazy: keeps start-up light
+    from agent_agency_cli.engine.recovery import recover_task  # lazy: keeps start-up light
 
     reason = f"the database could not be written ({why})"
     log.warning("task %s: %s; waiting for space to resume it", task_id, reason)

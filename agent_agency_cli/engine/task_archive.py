@@ -96,7 +96,7 @@ def sweep(store: Store, paths: HomePaths, archive_retention: float, metrics_rete
     - drop the metric samples and events of archived tasks that finished more than
       `metrics_retention` seconds ago (see store.retention).
     """
-    from agent_agency_cli.store.retention import prune_archived_history
+    from agent_agency_cli.store.retention import prune_archived_history  # lazy: keeps start-up light
 
     now = time.time() if now is None else now
     archived: list[str] = []

@@ -64,8 +64,8 @@ class AgentHandle(ModelHandle):
     # -- the tools ----------------------------------------------------------------------
 
     async def _tool_table(self) -> dict[str, _Tool]:
-        from agent_agency_cli.executors.tool import task_tools
-        from agent_agency_cli.executors.workspace_tools import TOOLS, Workspace
+        from agent_agency_cli.executors.tool import task_tools  # lazy: keeps start-up light
+        from agent_agency_cli.executors.workspace_tools import TOOLS, Workspace  # lazy: keeps start-up light
 
         table: dict[str, _Tool] = {}
         for ref in self.spec.tools:
@@ -88,11 +88,11 @@ class AgentHandle(ModelHandle):
         return table
 
     async def _run_tool(self, tool: _Tool, args: dict[str, Any]) -> str:
-        from agent_agency_cli.executors.tool import result_value
+        from agent_agency_cli.executors.tool import result_value  # lazy: keeps start-up light
 
         if tool.kind == "workspace":
             return await self.workspace.call(tool.name, args)
-        from agent_agency_cli.executors.tool import task_tools
+        from agent_agency_cli.executors.tool import task_tools  # lazy: keeps start-up light
 
         result = await task_tools(self.ctx).session(tool.server).call(tool.name, args)
         value = result_value(result)
@@ -101,11 +101,11 @@ class AgentHandle(ModelHandle):
 
     async def _governed_call(self, tool: _Tool, raw_args: str) -> str:
         """Run one call under the governance; the text the model gets back."""
-        from agent_agency_cli.executors.mcp_session import ToolError
-        from agent_agency_cli.executors.tool import scan_text
-        from agent_agency_cli.executors.workspace_tools import ToolRefused
-        from agent_agency_cli.validation import mask_secrets
-        from agent_agency_cli.validation import scan_text as scan
+        from agent_agency_cli.executors.mcp_session import ToolError  # lazy: keeps start-up light
+        from agent_agency_cli.executors.tool import scan_text  # lazy: keeps start-up light
+        from agent_agency_cli.executors.workspace_tools import ToolRefused  # lazy: keeps start-up light
+        from agent_agency_cli.validation import mask_secrets  # lazy: keeps start-up light
+        from agent_agency_cli.validation import scan_text as scan  # lazy: keeps start-up light
 
         t0 = time.perf_counter()
         status, text = "ok", ""
@@ -145,7 +145,7 @@ class AgentHandle(ModelHandle):
 
     def _swapped_endpoint(self, ep: Endpoint) -> Endpoint:
         """The model a `task modify --model` chose since the last turn (else the same)."""
-        from agent_agency_cli.executors.model_client import resolve
+        from agent_agency_cli.executors.model_client import resolve  # lazy: keeps start-up light
 
         current = self.ctx.current_spec()
         model = (current.selection or {}).get("primary") or current.model
@@ -158,7 +158,7 @@ class AgentHandle(ModelHandle):
         return new
 
     async def _try_model(self, ep: Endpoint, messages: list[dict[str, Any]]) -> tuple[StepOutcome | None, str]:
-        from agent_agency_cli.executors.model_client import call_with_retries, client_for
+        from agent_agency_cli.executors.model_client import call_with_retries, client_for  # lazy: keeps start-up light
 
         try:
             table = await self._tool_table()

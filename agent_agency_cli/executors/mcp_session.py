@@ -29,7 +29,7 @@ class ToolError(Exception):
 def require_mcp() -> Any:
     """The `mcp` package, or ToolError naming the extra to install."""
     try:
-        import mcp
+        import mcp  # lazy: the 'ai' extra
     except ImportError:
         raise ToolError(AI_EXTRA_HINT) from None
     return mcp
@@ -50,12 +50,12 @@ def _target(name: str, cfg: Any, errlog: Path | None) -> tuple[Any, list[Any]]:
     """What `mcp.Client` connects to, and resources to close with it."""
     require_mcp()
     if cfg.url is not None:
-        from mcp.client.streamable_http import streamable_http_client
-        from mcp.shared._httpx_utils import create_mcp_http_client
+        from mcp.client.streamable_http import streamable_http_client  # lazy: the 'ai' extra
+        from mcp.shared._httpx_utils import create_mcp_http_client  # lazy: the 'ai' extra
 
         http = create_mcp_http_client(headers=_from_env(cfg.headers, "header", name) or None)
         return streamable_http_client(cfg.url, http_client=http), [http]
-    from mcp.client.stdio import StdioServerParameters, stdio_client
+    from mcp.client.stdio import StdioServerParameters, stdio_client  # lazy: the 'ai' extra
 
     params = StdioServerParameters(command=cfg.command, args=list(cfg.args),
                                    env=_from_env(cfg.env, "env", name) or None, cwd=cfg.cwd)
@@ -93,7 +93,7 @@ class McpSession:
 
     async def _own(self) -> None:
         """Enter the client, wait until told to close (or idle), exit: all in this task."""
-        from mcp import Client
+        from mcp import Client  # lazy: the 'ai' extra
 
         assert self._ready is not None and self._closing is not None
         closers: list[Any] = []
@@ -282,7 +282,7 @@ async def list_server_tools(servers: dict[str, Any]) -> list[dict[str, Any]]:
 
 def catalog(servers: dict[str, Any], only: str | None = None) -> list[dict[str, Any]]:
     """`tools list`: the tools of every configured server (or of `only`), from a fresh session each."""
-    from agent_agency_cli.errors import BadInputError, NotFoundError
+    from agent_agency_cli.errors import BadInputError, NotFoundError  # lazy: keeps start-up light
 
     if only is not None:
         if only not in servers:

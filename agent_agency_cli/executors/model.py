@@ -44,7 +44,7 @@ def json_problems(text: str, schema: dict[str, Any] | None) -> list[str]:
         return [f"not valid JSON: {exc}"]
     if schema is None:
         return []
-    import jsonschema
+    import jsonschema  # lazy: the 'ai' extra
 
     validator = jsonschema.Draft202012Validator(schema)
     return [f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}"
@@ -127,7 +127,7 @@ class ModelHandle:
     # -- the attempt --------------------------------------------------------------
 
     async def run(self) -> StepOutcome:
-        import anyio
+        import anyio  # lazy: keeps start-up light
 
         with anyio.CancelScope() as scope:
             self._scope = scope
@@ -140,7 +140,7 @@ class ModelHandle:
         return StepOutcome(ok=False, reason="cancelled", extra={"target_ok": True})
 
     def _chain(self) -> tuple[list[str], dict[str, Any]]:
-        from agent_agency_cli.planning.selection import select_model
+        from agent_agency_cli.planning.selection import select_model  # lazy: keeps start-up light
 
         sel = self.spec.selection
         if not sel:
@@ -166,7 +166,7 @@ class ModelHandle:
         return messages
 
     async def _run(self) -> StepOutcome:
-        from agent_agency_cli.executors.model_client import require_openai, resolve
+        from agent_agency_cli.executors.model_client import require_openai, resolve  # lazy: keeps start-up light
 
         require_openai()
         chain, sel = self._chain()
@@ -211,6 +211,7 @@ class ModelHandle:
 
     async def _try_model(self, ep: Endpoint, messages: list[dict[str, Any]]) -> tuple[StepOutcome | None, str]:
         """(outcome, "") when this model settled the step; (None, why) to move on."""
+        # lazy: keeps start-up light
         from agent_agency_cli.executors.model_client import call_with_retries, client_for, rough_tokens
 
         if ep.context is not None:
@@ -233,7 +234,7 @@ class ModelHandle:
         def on_call(res: Any) -> None:
             call = json.loads(self._mask(json.dumps(res.record(ep))))
             if res.ok:  # written with the step's completion, in its transaction (no commit of its own)
-                from agent_agency_cli.store.model_calls import call_row
+                from agent_agency_cli.store.model_calls import call_row  # lazy: keeps start-up light
 
                 self._rows.append(call_row(self.ctx.task_id, self.ctx.step, self.ctx.attempt, call))
             else:  # a failure is recorded at once: it matters even if the step never completes
@@ -312,7 +313,7 @@ class ModelHandle:
         return StepOutcome(ok=True, exit_code=0, result=result, extra={"also": self._rows})
 
     async def _sleep(self, delay: float) -> None:
-        import anyio
+        import anyio  # lazy: keeps start-up light
 
         await anyio.sleep(delay)
         await self._wait_running()
@@ -350,7 +351,7 @@ class ModelExecutor:
 
     def make_handle(self, ctx: AttemptContext) -> ModelHandle:
         if ctx.spec.tools:  # a model step with tools: the agent loop
-            from agent_agency_cli.executors.agent import AgentHandle
+            from agent_agency_cli.executors.agent import AgentHandle  # lazy: executors.agent imports this module back
 
             return AgentHandle(ctx)
         return ModelHandle(ctx)

@@ -25,7 +25,7 @@ BAD_REQUEST = (400, 413, 422)
 def require_openai() -> Any:
     """The `openai` module, or one clear line naming the extra."""
     try:
-        import openai
+        import openai  # lazy: the 'ai' extra
     except ImportError:
         raise BadInputError(AI_EXTRA_HINT) from None
     return openai

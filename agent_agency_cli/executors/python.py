@@ -14,6 +14,7 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import json
 import logging
 import sys
 import threading
@@ -188,7 +189,6 @@ def check_python_ref(ref: str, search: Sequence[Path]) -> None:
 
 
 def _jsonable(value: Any) -> Any:
-    import json
 
     try:
         text = json.dumps(value)
@@ -277,6 +277,7 @@ class PythonExecutor:
     def make_handle(self, ctx: AttemptContext) -> Any:
         ref = ctx.spec.python or ""
         if ctx.spec.isolation != "inline":
+            # lazy: keeps start-up light
             from agent_agency_cli.executors.python_pool import Sampling, WorkerHandle, make_request
 
             request = make_request(ref, task_id=ctx.task_id, step=ctx.step, workspace=ctx.workspace,

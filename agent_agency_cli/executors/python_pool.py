@@ -169,7 +169,7 @@ class Worker:
 
     def apply_limits(self, limits: dict[str, Any]) -> None:
         """The step's resources: memory (RLIMIT_AS), cpu_time, open files, cores."""
-        import resource
+        import resource  # lazy: keeps start-up light
 
         pid = self.proc.pid
         if limits.get("max_memory_mb"):

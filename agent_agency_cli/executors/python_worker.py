@@ -76,7 +76,7 @@ def die_with_parent(engine_pid: int) -> None:
     """SIGKILL this process when the engine dies (Linux), even while it is stopped."""
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
-            import ctypes
+            import ctypes  # lazy: keeps start-up light
 
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != engine_pid:  # the engine died before the prctl took effect
@@ -135,8 +135,10 @@ def _act(ctx: Any, kind: str) -> None:
 
 
 def _run_one(seq: int, req: dict[str, Any], send: Any, control: _Control) -> None:
-    from agent_agency_cli.errors import PlanError
-    from agent_agency_cli.executors.output_capture import capture_into
+    from agent_agency_cli.errors import PlanError  # lazy: keeps start-up light
+    from agent_agency_cli.executors.output_capture import capture_into  # lazy: keeps start-up light
+
+    # lazy: keeps start-up light
     from agent_agency_cli.executors.python import StepCancelled, StepContext, _jsonable, resolve_callable
 
     if "os_environ" in req:

@@ -129,7 +129,7 @@ def step_command(kind: str, spec: StepSpec | Mapping[str, Any]) -> Any:
     """What a stored step runs, as status and dry-run show it (a shell step's `run` as given)."""
     if kind == "shell":
         return spec.get("run")  # a dict (the status view's plain JSON) or a StepSpec
-    from agent_agency_cli.rows import StepSpec
+    from agent_agency_cli.rows import StepSpec  # lazy: keeps start-up light
 
     return executor(kind).describe(StepSpec.of(spec))
 
@@ -149,6 +149,6 @@ async def close_services(services: dict[str, Any]) -> None:
             elif hasattr(service, "close"):
                 service.close()
         except Exception:  # a session that fails to close must not fail the task
-            import logging
+            import logging  # lazy: keeps start-up light
 
             logging.getLogger(__name__).exception("closing a step service")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from agent_agency_cli.errors import BadInputError
 from agent_agency_cli.executors.base import StepLog, StepOutcome
 from agent_agency_cli.rows import StepSpec
 
@@ -33,8 +34,7 @@ def split_tool(ref: str) -> tuple[str, str]:
 
 def check_server(step: str, ref: str, servers: dict[str, Any]) -> None:
     """At create: the step's server is configured (else bad input, exit 2)."""
-    from agent_agency_cli.errors import BadInputError
-    from agent_agency_cli.executors.mcp_session import ToolError, require_mcp
+    from agent_agency_cli.executors.mcp_session import ToolError, require_mcp  # lazy: keeps start-up light
 
     try:
         require_mcp()
@@ -94,7 +94,7 @@ def error_text(result: Any) -> str:
 
 def task_tools(ctx: AttemptContext) -> TaskTools:
     """The task's MCP sessions (one per server), kept in the per-task services."""
-    from agent_agency_cli.executors.mcp_session import TaskTools
+    from agent_agency_cli.executors.mcp_session import TaskTools  # lazy: keeps start-up light
 
     tools = ctx.services.get(TaskTools.SERVICE_KEY)
     if tools is None:
@@ -116,8 +116,8 @@ class ToolHandle:
         self._stopping = False
 
     async def run(self) -> StepOutcome:
-        from agent_agency_cli.executors.mcp_session import ToolError
-        from agent_agency_cli.planning.templates import TemplateError, render
+        from agent_agency_cli.executors.mcp_session import ToolError  # lazy: keeps start-up light
+        from agent_agency_cli.planning.templates import TemplateError, render  # lazy: keeps start-up light
 
         spec = self.ctx.spec
         ref = spec.tool or ""

@@ -129,10 +129,10 @@ class Workspace:
         raise ToolRefused(f"unknown workspace tool {name!r} (read_file, write_file, list_files, run_command)")
 
     async def _run(self, args: dict[str, Any]) -> str:
-        import anyio
+        import anyio  # lazy: keeps start-up light
 
-        from agent_agency_cli.executors.shell import ShellHandle, command_argv
-        from agent_agency_cli.security.scanner import scan_text
+        from agent_agency_cli.executors.shell import ShellHandle, command_argv  # lazy: keeps start-up light
+        from agent_agency_cli.security.scanner import scan_text  # lazy: keeps start-up light
 
         command = args.get("command")
         if not isinstance(command, str) or not command.strip():

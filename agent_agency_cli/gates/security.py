@@ -105,7 +105,7 @@ def _line_of(where: str, lines: list[str], excerpt: str) -> str:
 def _scripts(ctx: GateContext, scripts: list[Path]) -> tuple[list[Issue], str | None]:
     """The project's scanner (agent_agency_cli.security.scanner.scan_text) over shell scripts."""
     try:
-        from agent_agency_cli.security.scanner import scan_text
+        from agent_agency_cli.security.scanner import scan_text  # lazy: keeps start-up light
     except ImportError as exc:
         return [], f"shell scripts not scanned: the scanner is unavailable ({exc})"
     issues: list[Issue] = []

@@ -177,7 +177,7 @@ def run_process(
 
 def command_argv(command: str | Sequence[str]) -> list[str]:
     """A gate's `command:`, split exactly like a step's `run:` (see executors.shell)."""
-    from agent_agency_cli.executors.shell import command_argv as step_argv
+    from agent_agency_cli.executors.shell import command_argv as step_argv  # lazy: keeps start-up light
 
     return step_argv(command)
 

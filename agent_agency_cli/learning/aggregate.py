@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from agent_agency_cli.errors import BadInputError
+from agent_agency_cli.errors import BadInputError, NotFoundError
 from agent_agency_cli.store.learning import FIGURES, imported_rows, local_rows, origin_id, replace_imported
 
 EXPORT_VERSION = 1
@@ -99,7 +99,7 @@ def class_estimates(conn: sqlite3.Connection, signatures: Iterable[str]) -> dict
 def export_lines(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     """One JSON object per (class, executor) of this machine's own records (imported
     aggregates are not re-exported, so passing files around never counts a run twice)."""
-    from agent_agency_cli.security.masking import mask_secrets
+    from agent_agency_cli.security.masking import mask_secrets  # lazy: keeps start-up light
 
     origin = origin_id(conn)
     lines = []
@@ -160,7 +160,6 @@ def import_file(conn: sqlite3.Connection, path: Path) -> dict[str, int]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        from agent_agency_cli.errors import NotFoundError
 
         raise NotFoundError(f"file {path} not found") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -24,6 +24,7 @@ from agent_agency_cli.config import Settings
 from agent_agency_cli.council import assess_risk, initial_review, review_mode
 from agent_agency_cli.engine.gating import gate_types_of
 from agent_agency_cli.errors import BadInputError, ConflictError
+from agent_agency_cli.learning.aggregate import model_records
 from agent_agency_cli.learning.estimates import learned_estimates
 from agent_agency_cli.models import ExecutionMode, TaskStatus
 from agent_agency_cli.paths import HomePaths
@@ -157,7 +158,7 @@ class Intake:
                 check_server(s.name, s.tool, self.settings.mcp_servers)
             for ref in s.tools:
                 if ref != "workspace":
-                    from agent_agency_cli.executors.tool import check_server
+                    from agent_agency_cli.executors.tool import check_server  # lazy: keeps start-up light
 
                     check_server(s.name, ref, self.settings.mcp_servers)
         mode = request.mode or self.settings.task_execution.default_mode
@@ -299,7 +300,6 @@ class Intake:
         types = auto_types(steps)
         if self.store is None or not types:  # no database yet: nothing learnt
             return {t: [] for t in types}
-        from agent_agency_cli.learning.aggregate import model_records
 
         return model_records(self.store.conn, types)
 

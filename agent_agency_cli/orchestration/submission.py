@@ -70,7 +70,7 @@ def submit(orch: TaskOrchestrator, request: TaskRequest | dict[str, Any], *, sta
         _after_store(orch, existing, start_daemon)
         return existing
     try:  # the task exists from here on: whatever fails must still name its id
-        from agent_agency_cli.planning.task_record import record_plan
+        from agent_agency_cli.planning.task_record import record_plan  # lazy: keeps start-up light
 
         record_plan(store, tid, planned, steps, sealed)
         if task["status"] == TaskStatus.AWAITING_REVIEW.value:

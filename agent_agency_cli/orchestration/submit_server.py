@@ -60,7 +60,7 @@ class _SettingsCache:
         with self._lock:
             if key in self._cache:
                 return self._cache[key]
-        from agent_agency_cli.config import Settings, load_settings
+        from agent_agency_cli.config import Settings, load_settings  # lazy: keeps start-up light
 
         try:
             settings = load_settings(path, home=self.home) if path is not None else Settings()
@@ -110,8 +110,8 @@ def serve_request(paths: HomePaths, settings_cache: _SettingsCache, message: dic
     settings = settings_cache.get(config)
     if settings is None:
         return {"fallback": "the config does not load here"}
-    from agent_agency_cli.orchestration.submission import NotServed, submit
-    from agent_agency_cli.orchestrator import TaskOrchestrator
+    from agent_agency_cli.orchestration.submission import NotServed, submit  # lazy: keeps start-up light
+    from agent_agency_cli.orchestrator import TaskOrchestrator  # lazy: keeps start-up light
 
     orch = TaskOrchestrator(paths.home, config=config, settings=settings)
     accept = _acceptor(settings)
@@ -140,7 +140,7 @@ def _warm_up(cache: _SettingsCache) -> None:
     Then the plan file parser (yaml) and the rest load with the first request."""
     try:
         import agent_agency_cli.orchestration.submission  # noqa: F401
-        from agent_agency_cli.orchestrator import TaskOrchestrator
+        from agent_agency_cli.orchestrator import TaskOrchestrator  # lazy: keeps start-up light
 
         settings = cache.get(None)
         if settings is not None:  # a plan through every check (the scanner compiles its rules); nothing stored

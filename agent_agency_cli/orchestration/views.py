@@ -200,8 +200,8 @@ def task_status(store: Store, paths: HomePaths, task_id: str, *, interventions: 
     """The task's status (see README: status JSON) with the steps `steps` selects: "all"
     (from `offset`, at most `limit`), "summary" (the notable ones) or "auto" (all of a
     small task, else the summary); `steps_shown` says which."""
-    from agent_agency_cli.orchestration.step_selection import select_steps
-    from agent_agency_cli.store.step_pages import first_awaiting
+    from agent_agency_cli.orchestration.step_selection import select_steps  # lazy: keeps start-up light
+    from agent_agency_cli.store.step_pages import first_awaiting  # lazy: keeps start-up light
 
     tid = store.resolve_id(task_id)
     task = store.get_task(tid)
@@ -408,9 +408,9 @@ def workers(store: Store, settings: Any) -> list[dict[str, Any]]:
     """Configured (or detected) workers with their usage by the steps running now."""
     # pydantic (plan_file) and the worker detection load only for `resources`.
     from agent_agency_cli.backends import annotate, worker_pool
-    from agent_agency_cli.planning.plan_file import StepResources
-    from agent_agency_cli.rows import StepSpec
-    from agent_agency_cli.workers import needs_for
+    from agent_agency_cli.planning.plan_file import StepResources  # lazy: keeps start-up light
+    from agent_agency_cli.rows import StepSpec  # lazy: keeps start-up light
+    from agent_agency_cli.workers import needs_for  # lazy: keeps start-up light
 
     pool = worker_pool(settings)  # the configured workers, or the Ray cluster's nodes
     by_id = {w.id: w for w in pool.workers}

@@ -12,7 +12,7 @@ from agent_agency_cli.store import Store
 
 def add_model_info(data: dict[str, Any], store: Store, task_id: str, step_rows: list[sqlite3.Row]) -> None:
     """Fill status JSON: steps[].model, model_calls (totals + every call), plan.source/not_planned."""
-    from agent_agency_cli.store.model_calls import get_plan, model_calls, totals
+    from agent_agency_cli.store.model_calls import get_plan, model_calls, totals  # lazy: keeps start-up light
 
     calls = model_calls(store, task_id)
     by_step: dict[str | None, list[dict[str, Any]]] = {}

@@ -208,7 +208,7 @@ def _validate_step(raw: Any, i: int) -> PlanStep:
     try:
         step = PlanStep.model_validate(raw)
     except ValidationError as exc:
-        from agent_agency_cli.input_errors import describe
+        from agent_agency_cli.input_errors import describe  # lazy: keeps start-up light
 
         key, msg = describe(exc.errors(), raw)
         raise PlanError(f"{label}: bad {key!r}: {msg.removeprefix('bad duration: ')}") from None
@@ -236,7 +236,7 @@ def _validate_step(raw: Any, i: int) -> PlanStep:
         if fb.python is not None and not PYTHON_REF_RE.match(fb.python):
             raise PlanError(f"{label}: fallback 'python' must look like 'module:function'")
     if step.tool is not None:
-        from agent_agency_cli.executors.tool import split_tool
+        from agent_agency_cli.executors.tool import split_tool  # lazy: keeps start-up light
 
         try:
             split_tool(step.tool)
@@ -261,7 +261,7 @@ def _validate_step(raw: Any, i: int) -> PlanStep:
 
 
 def _validate_model_keys(step: PlanStep, label: str) -> None:
-    from agent_agency_cli.executors.templates import TemplateError, step_refs
+    from agent_agency_cli.executors.templates import TemplateError, step_refs  # lazy: keeps start-up light
 
     if step.model is None:
         extra = [k for k in MODEL_ONLY_KEYS if getattr(step, k) is not None]
@@ -287,7 +287,7 @@ def _validate_model_keys(step: PlanStep, label: str) -> None:
 
 def _check_template_refs(steps: list[PlanStep]) -> None:
     """`{{ steps.X.output }}` must name a step this one needs, directly or transitively."""
-    from agent_agency_cli.executors.templates import step_refs
+    from agent_agency_cli.executors.templates import step_refs  # lazy: keeps start-up light
 
     by_name = {s.name: s for s in steps}
     ancestors: dict[str, set[str]] = {}
@@ -320,7 +320,7 @@ def parse_plan(data: Any, source: str | None = None, base_dir: str | None = None
     The garbage collector is paused meanwhile: validation allocates many small,
     long-lived objects, and full collections would make it grow faster than linearly.
     """
-    import gc
+    import gc  # lazy: keeps start-up light
 
     enabled = gc.isenabled()
     gc.disable()
@@ -378,7 +378,7 @@ def _parse_plan(data: Any, source: str | None, base_dir: str | None) -> Plan:
 def _check_templates(steps: list[PlanStep]) -> None:
     """Placeholders name known things, and `steps.NAME.output` only steps this one needs
     (directly or through others), so the output exists when it runs."""
-    from agent_agency_cli.planning.templates import check_names, names_in, step_of
+    from agent_agency_cli.planning.templates import check_names, names_in, step_of  # lazy: keeps start-up light
 
     needs = {s.name: s.needs for s in steps}
     for s in steps:
@@ -404,7 +404,7 @@ def _check_templates(steps: list[PlanStep]) -> None:
 
 def load_plan(path: str | os.PathLike[str]) -> Plan:
     """Read, parse and validate a YAML plan file; PlanError names the file and the problem."""
-    import yaml
+    import yaml  # lazy: keeps start-up light
 
     p = Path(path)
     if not p.exists():

@@ -19,16 +19,16 @@ NOT_PLAN_KEYS = ("selection",)  # stored in a step's spec by the engine, not wri
 
 
 def _yaml(data: Any) -> str:
-    import yaml
+    import yaml  # lazy: keeps start-up light
 
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
 def plan_only(orch: Any, description: str | None, requirements: str | None, workdir: str | None) -> dict[str, Any]:
     """Plan a description (nothing stored); the plan is validated like a plan file."""
-    from agent_agency_cli.planning.plan_file import parse_plan
-    from agent_agency_cli.planning.planner import plan_task
-    from agent_agency_cli.planning.selection import selections_for
+    from agent_agency_cli.planning.plan_file import parse_plan  # lazy: keeps start-up light
+    from agent_agency_cli.planning.planner import plan_task  # lazy: keeps start-up light
+    from agent_agency_cli.planning.selection import selections_for  # lazy: keeps start-up light
 
     wd = None
     if workdir is not None:
@@ -54,7 +54,7 @@ def _steps_as_plan(rows: list[Any]) -> list[dict[str, Any]]:
 
 def task_plan(orch: Any, task_id: str) -> dict[str, Any]:
     """A task's plan as it will run (its steps now), how it was made, and its approval."""
-    from agent_agency_cli.store.model_calls import get_plan
+    from agent_agency_cli.store.model_calls import get_plan  # lazy: keeps start-up light
 
     store = orch.store
     tid = store.resolve_id(task_id)
@@ -69,8 +69,8 @@ def task_plan(orch: Any, task_id: str) -> dict[str, Any]:
 
 
 def _who() -> str:
-    import getpass
-    import socket
+    import getpass  # lazy: keeps start-up light
+    import socket  # lazy: keeps start-up light
 
     try:
         user = getpass.getuser()
@@ -80,7 +80,7 @@ def _who() -> str:
 
 
 def _mark(orch: Any, tid: str, who: str) -> None:
-    from agent_agency_cli.store.model_calls import mark_plan_approved
+    from agent_agency_cli.store.model_calls import mark_plan_approved  # lazy: keeps start-up light
 
     mark_plan_approved(orch.store, tid, who)
 
@@ -97,8 +97,8 @@ def decide(orch: Any, task_id: str, *, approve: bool, reason: str) -> str:
 
 
 def _run_editor(path: Path) -> None:
-    import shlex
-    import subprocess
+    import shlex  # lazy: keeps start-up light
+    import subprocess  # lazy: keeps start-up light
 
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
     try:
@@ -111,10 +111,10 @@ def _run_editor(path: Path) -> None:
 
 def edit_plan(orch: Any, task_id: str) -> str:
     """Open the plan in $EDITOR; a valid edit replaces the steps and approves the plan."""
-    import tempfile
+    import tempfile  # lazy: keeps start-up light
 
-    from agent_agency_cli.planning.plan_file import load_plan
-    from agent_agency_cli.request import TaskRequest
+    from agent_agency_cli.planning.plan_file import load_plan  # lazy: keeps start-up light
+    from agent_agency_cli.request import TaskRequest  # lazy: keeps start-up light
 
     store = orch.store
     tid = store.resolve_id(task_id)
@@ -137,12 +137,12 @@ def edit_plan(orch: Any, task_id: str) -> str:
                               workdir=task["workdir"], concurrency=task["concurrency"],
                               complexity=task["complexity"])
         new_task, steps = orch.prepare(request)
-    from agent_agency_cli.security.vault import seal_task
+    from agent_agency_cli.security.vault import seal_task  # lazy: keeps start-up light
 
     _, write_secrets = seal_task(dict(new_task), steps)  # the edited steps' secrets go to the vault too
     write_secrets(orch.paths.task_dir(tid))
     store.replace_steps(tid, new_task["plan"], steps)
-    from agent_agency_cli.store.model_calls import save_plan
+    from agent_agency_cli.store.model_calls import save_plan  # lazy: keeps start-up light
 
     save_plan(store, tid, "edited", _yaml({"description": task["description"], "steps": _steps_as_plan(
         store.get_steps(tid))}), shown["notes"], shown["model"])

@@ -36,7 +36,7 @@ class PlannedTask:
     calls: list[dict[str, Any]] = field(default_factory=list)  # the planner's model calls
 
     def yaml(self) -> str:
-        import yaml
+        import yaml  # lazy: keeps start-up light
 
         return yaml.safe_dump(self.data, sort_keys=False, allow_unicode=True)
 
@@ -78,7 +78,7 @@ def _has_tests(workdir: Path) -> bool:
 
 
 def _importable(module: str) -> bool:
-    import importlib.util
+    import importlib.util  # lazy: keeps start-up light
 
     return importlib.util.find_spec(module) is not None
 
@@ -158,7 +158,7 @@ def _brief_text(description: str, requirements: list[str], steps: list[dict[str,
 
 def plan_schema() -> dict[str, Any]:
     """The plan JSON Schema (from the PlanStep pydantic model) given to the planner model."""
-    from agent_agency_cli.planning.plan_file import PlanStep
+    from agent_agency_cli.planning.plan_file import PlanStep  # lazy: keeps start-up light
 
     step = PlanStep.model_json_schema()
     defs = step.pop("$defs", {})
@@ -177,8 +177,8 @@ def _workdir_listing(workdir: Path | None, limit: int = 60) -> str:
 
 def _check(data: Any, requirements: list[str], settings: Any) -> None:
     """The plan-file validator, plus: every model a step names is configured."""
-    from agent_agency_cli.planning.plan_file import parse_plan
-    from agent_agency_cli.planning.selection import select_model
+    from agent_agency_cli.planning.plan_file import parse_plan  # lazy: keeps start-up light
+    from agent_agency_cli.planning.selection import select_model  # lazy: keeps start-up light
 
     plan = parse_plan(data)
     for s in plan.steps:
@@ -192,8 +192,9 @@ def _check(data: Any, requirements: list[str], settings: Any) -> None:
 def model_plan(description: str, requirements: list[str], workdir: Path | None, settings: Any,
                env: dict[str, str] | None = None) -> PlannedTask:
     """Ask the planner model for a plan; repair once with the validation error, then fail clearly."""
-    import anyio
+    import anyio  # lazy: keeps start-up light
 
+    # lazy: keeps start-up light
     from agent_agency_cli.executors.model_client import call_with_retries, client_for, resolve
 
     name = settings.models.selection.planner
@@ -221,7 +222,7 @@ def model_plan(description: str, requirements: list[str], workdir: Path | None, 
                 ep, client_for(ep, services), msgs, on_call=lambda r: calls.append(r.record(ep, "planner")),
                 on_retry=lambda reason, delay, n: None, sleep=anyio.sleep, stream=False, response_format=fmt)
         finally:
-            from agent_agency_cli.executors.registry import close_services
+            from agent_agency_cli.executors.registry import close_services  # lazy: keeps start-up light
 
             await close_services(services)
 

@@ -13,10 +13,10 @@ from agent_agency_cli.store import Store
 def record_plan(store: Store, task_id: str, planned: Any, steps: list[dict[str, Any]],
                 secrets: list[str] | None = None) -> None:
     """`steps` are the stored (sealed) step rows; `secrets` the task's secret values, masked here."""
-    from agent_agency_cli.store.model_calls import add_model_call, save_plan
+    from agent_agency_cli.store.model_calls import add_model_call, save_plan  # lazy: keeps start-up light
 
     if planned is not None:
-        from agent_agency_cli.security.masking import Masker
+        from agent_agency_cli.security.masking import Masker  # lazy: keeps start-up light
 
         mask = Masker(secrets or [])
         notes = [mask(n) for n in planned.notes]
@@ -36,6 +36,6 @@ def record_plan(store: Store, task_id: str, planned: Any, steps: list[dict[str, 
 
 
 def _yaml(data: Any) -> str:
-    import yaml
+    import yaml  # lazy: keeps start-up light
 
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

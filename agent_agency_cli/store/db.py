@@ -11,10 +11,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from agent_agency_cli.errors import AgencyError
+
 
 def _log() -> Any:
     """The module's logger, on first use: importing logging costs every CLI command."""
-    import logging
+    import logging  # lazy: keeps start-up light
 
     return logging.getLogger(__name__)
 
@@ -43,7 +45,6 @@ def connect(path: Path | str, *, migrate: bool = True, patient: bool = False) ->
     try:
         return _connect(path, migrate, patient)
     except sqlite3.DatabaseError as exc:
-        from agent_agency_cli.errors import AgencyError
 
         raise AgencyError(database_fault(exc, path)) from None
 
@@ -98,7 +99,7 @@ def _connect(path: Path | str, migrate: bool, patient: bool = False) -> sqlite3.
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
     if migrate and conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-        from agent_agency_cli.store.migrations import ensure_schema
+        from agent_agency_cli.store.migrations import ensure_schema  # lazy: store.migrations imports this module back
 
         ensure_schema(conn)
     return conn

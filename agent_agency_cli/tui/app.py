@@ -11,6 +11,7 @@ closes the view: the task keeps running.
 from __future__ import annotations
 
 import gc
+import sys
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -19,6 +20,7 @@ from typing import Any
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 
+from agent_agency_cli.errors import AgencyError
 from agent_agency_cli.orchestrator import TaskOrchestrator
 from agent_agency_cli.tui import overview_screen, task_screen
 from agent_agency_cli.tui.overview_screen import OverviewScreen
@@ -79,7 +81,6 @@ class AgencyApp(App[None]):
         name = method if isinstance(method, str) else method.__name__
 
         def work() -> None:
-            from agent_agency_cli.errors import AgencyError
 
             ok, message = False, ""
             orch = self.new_orch()
@@ -140,7 +141,6 @@ def create_app(
 
 def run_tui(orch: TaskOrchestrator, task_id: str | None = None) -> None:
     """Run the TUI in this terminal until the user quits (the tasks keep running)."""
-    import sys
 
     # The screen is written by Textual's writer thread and keys are read by its input
     # thread; while the UI thread works (a log chunk, a repaint) they wait for the GIL.

@@ -130,7 +130,7 @@ class TaskFeed:
     def _thread_orch(self) -> TaskOrchestrator:
         orch = getattr(self._local, "orch", None)
         if orch is None:
-            from agent_agency_cli.orchestrator import TaskOrchestrator
+            from agent_agency_cli.orchestrator import TaskOrchestrator  # lazy: keeps start-up light
 
             orch = TaskOrchestrator(home=self.orch.home, config=self.orch.config_path,
                                     settings=self.orch.settings)

@@ -222,7 +222,7 @@ def event_text(ev: Mapping[str, Any], palette: Palette,
             n = p.get("steps")
             t.append(f": {p.get('description', '')} ({n} step{'' if n == 1 else 's'})", style="dim")
         elif kind == EventKind.TASK_MODIFIED:
-            from agent_agency_cli.change_text import describe_changes
+            from agent_agency_cli.change_text import describe_changes  # lazy: keeps start-up light
 
             text = describe_changes(p.get("new") or {}, p.get("old") or {})
             if text:

@@ -109,7 +109,7 @@ def plan_awaits_approval(status: dict[str, Any]) -> bool:
 
 def decide_plan(orch: Any, task_id: str, *, approve: bool, reason: str) -> str:
     """`task plan ID --approve/--reject` for the TUI (run off the UI thread by call_orch)."""
-    from agent_agency_cli.planning import plan_review
+    from agent_agency_cli.planning import plan_review  # lazy: keeps start-up light
 
     return plan_review.decide(orch, task_id, approve=approve, reason=reason)
 
@@ -134,8 +134,8 @@ class PlanPrompt:
             self.open(str(status["id"]))
 
     def open(self, task_id: str) -> None:
-        from agent_agency_cli.planning import plan_review
-        from agent_agency_cli.tui.reason_modal import ReasonModal
+        from agent_agency_cli.planning import plan_review  # lazy: keeps start-up light
+        from agent_agency_cli.tui.reason_modal import ReasonModal  # lazy: keeps start-up light
 
         app = self.screen.app
         modal = PlanApprovalModal(task_id, plan_review.task_plan(app.orch, task_id))

@@ -38,7 +38,7 @@ class GpuInfo:
 
 def _import_nvml() -> Any:
     """The `pynvml` module (package nvidia-ml-py); ImportError when it is not installed."""
-    import pynvml
+    import pynvml  # lazy: the 'gpu' extra
 
     return pynvml
 
@@ -110,7 +110,7 @@ def local_worker() -> Worker:
     when NVML finds GPUs. Resources: the cores this process may run on, the total
     memory, the GPUs and their memory summed.
     """
-    import psutil
+    import psutil  # lazy: keeps start-up light
 
     gpus = detect_gpus()
     caps = {"cpu", "shell", "python", _os_capability()}
