@@ -24,8 +24,9 @@ from agent_agency_cli.models import ExecutionMode, TaskStatus
 from agent_agency_cli.orchestration import views
 from agent_agency_cli.orchestration.actor import acting_as, who
 from agent_agency_cli.orchestration.follow import follow_events
+from agent_agency_cli.orchestration.local_hooks import notify_here
 from agent_agency_cli.orchestration.views import build_status, event_json, summary
-from agent_agency_cli.paths import CONFIG_ENV, HomePaths, data_home
+from agent_agency_cli.paths import HomePaths, data_home
 from agent_agency_cli.store import Store, connect
 from agent_agency_cli.timeutil import iso
 from agent_agency_cli.units import parse_duration, parse_size_mb
@@ -136,33 +137,9 @@ class TaskOrchestrator:
 
         return submit_many(self, requests, start_daemon=start_daemon, request_ids=request_ids)
 
-    def _config_may_have_hooks(self) -> bool:
-        """False only when certain: no config file at all (the defaults have no hooks), or
-        one that never names the `notifications` section. Anything else loads the settings."""
-        path = self.config_path or os.environ.get(CONFIG_ENV)
-        if not path:
-            default = self.home / "config.yaml"
-            if not default.exists():
-                return False
-            path = str(default)
-        try:
-            with open(path, encoding="utf-8", errors="replace") as fh:
-                return "notifications" in fh.read()
-        except OSError:
-            return True  # the settings load reports the problem in its own words
-
     def _notify(self, kind: str, task_id: str) -> None:
         """Notification hooks for a change made in this process (delivered before it exits)."""
-        if self._settings is None and not self._config_may_have_hooks():
-            return  # loading the config to learn there are none costs pydantic and yaml
-        hooks = self.settings.notifications.hooks
-        if not hooks:
-            return
-        from agent_agency_cli.notify import deliver, task_payload  # lazy: keeps CLI startup light
-
-        # The CLI process exits soon: deliver now (bounded by the hooks' timeouts).
-        payload = self.store.redact(task_id, task_payload(self.store.get_task(task_id)))  # no secret
-        deliver(list(hooks), kind, payload, log=lambda msg: None)
+        notify_here(self, kind, task_id)
 
     def dry_run(self, task_id: str) -> dict[str, Any]:
         """Simulate a queued dry-run task in this process: nothing runs, nothing is written."""

@@ -62,7 +62,8 @@ def test_a_batched_claim_is_seen_here_and_committed_with_the_next_step_start(sto
     assert row["started_at"] is not None  # the row as it is now, not as it was queued
     other = _other(tmp_path)
     assert _task(other, "t1") == ("queued", None)  # not committed yet
-    store.set_step_status("t1", "a", S.PENDING, S.RUNNING, event="step_started", batch=True)
+    store.set_step_status("t1", "a", S.PENDING, S.RUNNING, event="step_started", batch=True,
+                           payload={"attempt": 1, "max_attempts": 1})
     store.commit_batch()
     assert _task(other, "t1") == ("running", "engine")
     assert _events(other, "t1") == ["task_created", "task_started", "step_started"]
@@ -97,9 +98,11 @@ def test_claims_take_tasks_in_order_and_skip_reserved_ones(store: Store) -> None
 def test_a_unit_commits_its_writes_once(store: Store, tmp_path: Path) -> None:
     _add(store, "t1")
     store.claim_next_task("engine")
-    store.set_step_status("t1", "a", S.PENDING, S.RUNNING, event="step_started")
+    store.set_step_status("t1", "a", S.PENDING, S.RUNNING, event="step_started",
+                           payload={"attempt": 1, "max_attempts": 1})
     other = _other(tmp_path)
-    store.set_step_status("t1", "a", S.RUNNING, S.COMPLETED, event="step_completed", batch=True)
+    store.set_step_status("t1", "a", S.RUNNING, S.COMPLETED, event="step_completed", batch=True,
+                           payload={"duration": 0.1})
     with store.unit():
         store.add_review("t1", phase="final", kind="council", verdict="approve", data={})
         store.set_task_status("t1", T.RUNNING, T.COMPLETED, event="task_completed", owner=None)
