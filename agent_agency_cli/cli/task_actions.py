@@ -199,9 +199,9 @@ def show_status(task_id: str, verbose: bool, as_json: bool, no_start: bool = Fal
     """`task status`: JSON, a Rich view on a terminal, plain lines otherwise. A dead engine
     holding the task is noticed (and, unless `no_start`, a daemon started to recover it).
 
-    Which steps: people get every step of a small task and a summary of a big one
-    (orchestration/step_selection.py), `steps` the full table; `--json` holds every step;
-    `summary` asks for the summary in either form; `limit`/`offset` page the table (0 = all)."""
+    Which steps, in either form: every step of a small task and a summary of a big one
+    (orchestration/step_selection.py), `steps` every step; `summary` asks for the summary
+    even of a small task; `limit`/`offset` page the table (0 = all)."""
     from agent_agency_cli.errors import BadInputError  # lazy: keeps start-up light
     from agent_agency_cli.units import MAX_ROW_NUMBER, bounded_int  # lazy: keeps start-up light
 
@@ -213,7 +213,7 @@ def show_status(task_id: str, verbose: bool, as_json: bool, no_start: bool = Fal
         bounded_int(limit, "--limit", 0, MAX_ROW_NUMBER)
     if offset is not None:
         bounded_int(offset, "--offset", 0, MAX_ROW_NUMBER)
-    how = "summary" if summary else "all" if (steps or as_json or paged) else "auto"
+    how = "summary" if summary else "all" if (steps or paged) else "auto"
     orch = orchestrator()
     with _gc_paused():
         data = orch.get_status(task_id, interventions=verbose or as_json, steps=how, offset=offset or 0,

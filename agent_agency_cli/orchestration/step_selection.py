@@ -3,7 +3,9 @@
 A person at a terminal reads a screenful, not 10,000 rows: `task status` shows every
 step of a small task and, beyond AUTO_ALL_MAX steps, the counts per status with the
 steps that run, wait or failed (the summary); `--steps` (with `--limit/--offset`)
-gives the table. Scripts get every step from `--json` unless they ask for less. Only
+gives the table; `--json` follows the same rule (its `steps_shown` says which; scripts
+that need every step of a big task ask for `--steps`). The SDK's `get_status` returns
+every step unless asked for less. Only
 the rows shown are read and built; counts and the ETA's columns come from lighter
 queries (store/step_pages.py).
 """

@@ -31,7 +31,7 @@ def test_status_of_a_big_task_lists_every_step_once_plain_and_as_json(home: Path
     assert [r[0] for r in rows] == [*(f"s{i}" for i in range(STEPS)), "last"]
     assert {r[1] for r in rows} == {"pending"}
     assert any(ln.split()[:2] == ["step", "status"] for ln in lines)
-    as_json = CliRunner().invoke(app, ["task", "status", tid, "--json"])
+    as_json = CliRunner().invoke(app, ["task", "status", tid, "--json", "--steps"])
     assert as_json.exit_code == 0, as_json.output
     data = json.loads(as_json.output)
     assert [s["name"] for s in data["steps"]][-2:] == [f"s{STEPS - 1}", "last"]

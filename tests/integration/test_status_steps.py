@@ -1,5 +1,5 @@
 """`task status` of a big task: a summary by default for people, `--steps` and pages for the
-table, `--summary` for both forms, and every step in `--json` unless asked for less.
+table, `--summary` for both forms; `--json` follows the same rule (`--steps` for every step).
 
 The task is a real chain run in the foreground (ten steps complete, the eleventh fails, the
 rest never run), so the counts and the notable step come from a real run.
@@ -103,9 +103,12 @@ def test_a_page_of_steps_plain_and_json(big):
     assert past.returncode == 0 and f"no steps from position 1000 (the task has {STEPS})" in past.stdout
 
 
-def test_json_keeps_every_step_and_summary_keeps_the_notable(big):
+def test_json_summarises_a_big_task_and_steps_gives_every_step(big):
     cli, tid = big
-    full = cli.json("task", "status", tid)
+    default = cli.json("task", "status", tid)  # like the plain form: a big task is summarised
+    assert default["steps_shown"]["selection"] == "summary"
+    assert [s["name"] for s in default["steps"]] == ["s10"]
+    full = cli.json("task", "status", tid, "--steps")
     assert gc.isenabled()  # paused while the status is built and written, then on again
     assert [s["name"] for s in full["steps"]] == [f"s{i}" for i in range(STEPS)]
     assert full["steps_shown"] == {"selection": "all", "offset": 0, "count": STEPS, "total": STEPS}
@@ -173,7 +176,7 @@ def test_the_eta_of_a_summary_or_page_is_the_whole_task_s(cli, home):
              for i in range(STEPS)]
     with TaskOrchestrator(home=home) as orch:
         tid = orch.submit_task({"description": "estimated", "plan": {"steps": steps}}, start_daemon=False)
-    full = cli.json("task", "status", tid)
+    full = cli.json("task", "status", tid, "--steps")
     assert full["eta"] == pytest.approx(10 * STEPS)
     assert cli.json("task", "status", tid, "--summary")["eta"] == full["eta"]
     assert cli.json("task", "status", tid, "--limit", "2")["eta"] == full["eta"]
