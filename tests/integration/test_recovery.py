@@ -164,7 +164,9 @@ steps:
     wait_for(lambda: _steps(cli, tid)["long"]["status"] == "running", timeout=20)
     _kill_daemon_hard(home)
     res = cli("task", "cancel", tid, "--reason", "after the crash")
-    assert res.returncode == 0, res.stderr
+    # On failure, say what happened to the task and what the daemons logged.
+    assert res.returncode == 0, (res.stderr, cli("task", "status", tid, "--verbose").stdout,
+                                 (home / "daemon.log").read_text()[-3000:])
     status = cli.json("task", "status", tid)
     assert status["status"] == "cancelled"
     assert cli.json("daemon", "status")["running"] is True
