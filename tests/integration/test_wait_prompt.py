@@ -86,6 +86,7 @@ def test_the_scrollback_has_whole_views_and_no_stale_question(cli, home, write_p
         tid = next(m.group(1) for line in lines if (m := re.match(r"^([0-9a-f]{6})$", line)))
         assert cli("task", "approve", tid, "--step", "first").returncode == 0  # another terminal
         sb.wait_for("approve? run step second")
+        sb.wait_until(lambda ls: sum("approve its [g]roup or [A]ll" in x for x in ls) == 2)
         os.write(term.fd, b"a\n")
         lines = sb.wait_for(f"task {tid} completed")
         assert proc.wait(timeout=30) == 0
@@ -111,11 +112,14 @@ def test_g_at_the_prompt_approves_the_whole_parallel_group(cli, home, write_plan
     with in_pty(["task", "create", "--plan", str(plan), "--mode", "strict", "--wait"], home,
                 cols=80, rows=24) as (proc, term):
         sb = _Scrollback(term.fd, proc)
-        lines = sb.wait_for("approve? run step setup")
+        sb.wait_for("approve? run step setup")
+        lines = sb.wait_for("approve its [g]roup or [A]ll (a):")
         assert "  [a]pprove, [r]eject, [d]etails, approve its [g]roup or [A]ll (a):" in lines, "\n".join(lines)
         tid = next(m.group(1) for line in lines if (m := re.match(r"^([0-9a-f]{6})$", line)))
         os.write(term.fd, b"a\n")
-        sb.wait_until(lambda ls: sum(x.startswith("approve? run step ") for x in ls) == 2)
+        # Answer once the second question's choices are on screen: typed earlier, the echo
+        # lands before the prompt and the reply shares (and wraps) its line.
+        sb.wait_until(lambda ls: sum("approve its [g]roup or [A]ll" in x for x in ls) == 2)
         os.write(term.fd, b"g\n")
         lines = sb.wait_for(f"task {tid} completed")
         assert proc.wait(timeout=30) == 0
