@@ -4,7 +4,8 @@ the orphan scan, the archive sweep and metric-sample writes.
 Each of these is one transaction that SQLite rolls back whole when it fails, so it can
 simply be tried again later: nothing is half-done and no task is lost (a queued task stays
 queued until a claim commits). A failure is logged to daemon.log with its cause and the
-work is retried with exponential backoff; it never ends the daemon. The engine's
+work is retried with exponential backoff; it never ends the daemon. A lock held only for a
+moment (ordinary contention with other writers) is retried without a log line. The engine's
 connection waits out a locked database for as long as it takes (store/db.py, "patient"),
 which suits a runner's commits but would freeze the whole loop here: the loop's work runs
 with a short busy timeout instead, and a lock held longer is one more failure to back off
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 RETRY_FIRST = 0.25  # seconds before the first retry of a failed piece of loop work
 LOOP_BUSY_TIMEOUT_MS = 250  # how long the loop waits for another process's write lock per try
 RETRY_MAX = 5.0  # the backoff's ceiling (a claim waits no longer than this once the database is back)
+# A write lock that other processes hold for a moment (many submits at once) is ordinary
+# contention, not a fault: it is logged only once it outlasts this many tries (~1 s).
+QUIET_LOCK_TRIES = 2
 DATABASE_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error, OSError, BatchLostError)
 
 
@@ -43,6 +47,11 @@ def cause(exc: BaseException) -> str:
     return text
 
 
+def _is_lock(exc: BaseException) -> bool:
+    low = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in low or "busy" in low)
+
+
 class LoopFaults:
     """Runs the loop's database work; remembers what failed and when to try it again."""
 
@@ -50,6 +59,7 @@ class LoopFaults:
         self.conn = conn
         self._failures: dict[str, int] = {}
         self._retry_at: dict[str, float] = {}
+        self._quiet: set[str] = set()  # failing only on a brief lock so far: nothing logged yet
 
     def due(self, what: str) -> bool:
         return time.monotonic() >= self._retry_at.get(what, 0.0)
@@ -82,13 +92,18 @@ class LoopFaults:
         n = self._failures[what] = self._failures.get(what, 0) + 1
         wait = min(RETRY_MAX, RETRY_FIRST * 2 ** (n - 1))
         self._retry_at[what] = time.monotonic() + wait
+        if _is_lock(exc) and n <= QUIET_LOCK_TRIES:
+            self._quiet.add(what)
+            return
+        self._quiet.discard(what)
         log.warning("%s failed (try %d): %s; retrying in %.2fs", what, n, cause(exc), wait)
 
     def _succeeded(self, what: str) -> None:
         n = self._failures.pop(what, 0)
         self._retry_at.pop(what, None)
-        if n:
+        if n and what not in self._quiet:  # said it failed: say it recovered
             log.warning("%s works again after %d failed tr%s", what, n, "y" if n == 1 else "ies")
+        self._quiet.discard(what)
 
     def forget(self, what: str) -> None:
         self._failures.pop(what, None)
