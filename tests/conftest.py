@@ -67,6 +67,18 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     stop_daemon(h)
 
 
+def _is_daemon_of(pid: object, home: Path) -> bool:
+    """Whether `pid` runs a daemon of this home (its command line names the home)."""
+    if not isinstance(pid, int) or pid <= 1:
+        return False
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    homes = {str(home).encode(), os.path.realpath(home).encode()}
+    return any(a in homes for a in argv)
+
+
 def stop_daemon(home: Path, timeout: float = 10.0) -> None:
     """SIGTERM the home's daemon and wait until its process is gone (so that, under
     coverage, it has saved its data); SIGKILL it if it is still there after `timeout`."""
@@ -74,6 +86,8 @@ def stop_daemon(home: Path, timeout: float = 10.0) -> None:
         pid = json.loads((home / "daemon.json").read_text())["pid"]
     except (OSError, ValueError, KeyError, TypeError):
         return
+    if not _is_daemon_of(pid, home):
+        return  # a planted or stale daemon.json: never signal a process that is not ours
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:

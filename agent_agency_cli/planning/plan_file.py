@@ -407,10 +407,15 @@ def load_plan(path: str | os.PathLike[str]) -> Plan:
     import yaml  # lazy: keeps start-up light
 
     p = Path(path)
-    if not p.exists():
-        raise PlanError(f"plan file {p} not found")
-    if not p.is_file():
-        raise PlanError(f"plan file {p} is not a file")
+    shown = str(p) if len(str(p)) <= 200 else f"{str(p)[:100]}…"  # one line, even for a hostile name
+    try:
+        exists, is_file = p.exists(), p.is_file()
+    except OSError as exc:  # a name too long, a loop of links: the OS refuses to look it up
+        raise PlanError(f"plan file {shown}: {exc.strerror or exc}") from None
+    if not exists:
+        raise PlanError(f"plan file {shown} not found")
+    if not is_file:
+        raise PlanError(f"plan file {shown} is not a file")
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

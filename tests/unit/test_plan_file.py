@@ -416,3 +416,11 @@ def test_plan_error_is_bad_input() -> None:
     with pytest.raises(BadInputError) as info:
         parse_plan({"steps": []})
     assert info.value.exit_code == EXIT_BAD_INPUT
+
+
+def test_a_plan_path_the_os_refuses_to_look_up_is_one_line() -> None:
+    # issue 12 (hostile input): a 400-character file name made os.stat raise ENAMETOOLONG
+    with pytest.raises(PlanError) as err:
+        load_plan("9" * 400)
+    message = str(err.value)
+    assert "\n" not in message and "File name too long" in message and len(message) < 200
