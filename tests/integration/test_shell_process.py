@@ -87,7 +87,7 @@ def test_a_grandchild_holding_the_pipes_does_not_hold_the_step(tmp_path: Path) -
         drained = await proc.drained(0.3)
         waited = time.monotonic() - t0
         proc.close()
-        assert _fds() == before
+        assert _fds() <= before  # nothing of ours left open (another thread may close its own)
         return rc, drained, waited
 
     try:
@@ -115,7 +115,7 @@ def test_cancelled_wait_kills_the_group_and_leaks_nothing(tmp_path: Path) -> Non
         with anyio.move_on_after(0.2):
             await proc.wait()
         proc.close()
-        assert _fds() == before and proc.pid not in LIVE_LEADERS
+        assert _fds() <= before and proc.pid not in LIVE_LEADERS
         return proc.pid
 
     pgid = asyncio.run(main())
