@@ -186,7 +186,9 @@ class TaskFeed:
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            # Wait for a read in flight: closing its connection under it crashes the process
+            # (SQLite freed mid-query: a segfault seen at TUI exit); queued reads are dropped.
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
         for orch in self._thread_orchs:
             orch.close()
