@@ -207,11 +207,14 @@ def test_a_summary_or_page_reads_the_steps_through_indexes(big):
 
 
 _IMPORTS = r"""
-import contextlib, io, json, sys
+import sys
+before = set(sys.modules)  # what the interpreter (and a coverage run's start-up) loaded already
+import contextlib, io, json
 from agent_agency_cli.cli.fast import run
 with contextlib.redirect_stdout(io.StringIO()):
     code = run(json.loads(sys.argv[1]))
-print(json.dumps({"exit": code, "loaded": [m for m in ("subprocess", "hashlib") if m in sys.modules]}))
+new = set(sys.modules) - before
+print(json.dumps({"exit": code, "loaded": [m for m in ("subprocess", "hashlib") if m in new]}))
 """
 
 
