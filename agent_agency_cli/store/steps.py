@@ -87,18 +87,9 @@ class StepQueries:
                 self._step_statements(conn, task_id, step, old, new, sets, fields, event,
                                       payload, also, now, on_partial=self._lose_batch)
                 return now
-            conn.execute("SAVEPOINT step_tx")
-            try:
+            with self._savepoint():  # all-or-nothing within the batch (store/base.py)
                 self._step_statements(conn, task_id, step, old, new, sets, fields, event,
                                       payload, also, now)
-            except BaseException as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK TO step_tx")
-                    conn.execute("RELEASE step_tx")
-                else:  # SQLite rolled back the whole batch (I/O error, disk full)
-                    self._batch_lost = self._batch_lost or exc
-                raise
-            conn.execute("RELEASE step_tx")
             return now
         if conn.in_transaction:
             self.commit_batch()  # an open batch goes first
