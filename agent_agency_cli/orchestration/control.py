@@ -98,10 +98,12 @@ class Control:
         tid = task["id"]
         req = control.Request(kind, args, reason, actor.who())
         iid = store.add_intervention(tid, kind, args, reason, req.who, os.getpid())
-        target = control.StoredTask(store, task, self.notify, self.settings)
+        hooks: list[str] = []  # fired once the change is committed, never for a rolled-back one
+        target = control.StoredTask(store, task, lambda kind, _tid: hooks.append(kind), self.settings)
         before = target.status
         try:
-            message = control.apply(target, req)
+            with store.atomic():  # all or nothing: an engine may claim the task meanwhile
+                message = control.apply(target, req)
         except InvalidTransition:
             store.finish_intervention(iid, tid, "rejected", "the task changed state meanwhile; sent again")
             raise
@@ -109,6 +111,8 @@ class Control:
             store.finish_intervention(iid, tid, "rejected", str(exc))
             raise
         store.finish_intervention(iid, tid, "applied", message)
+        for kind in hooks:
+            self.notify(kind, tid)
         if target.status is TaskStatus.QUEUED and before is not TaskStatus.QUEUED:
             self.ensure_daemon()  # queued again: a daemon runs it
         return message

@@ -100,6 +100,29 @@ class StoreBase:
             self.commit_batch()  # type: ignore[attr-defined]
 
     @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Every write inside the block is one transaction: committed at its end, all of it
+        rolled back if the block raises (an intervention applied outside an engine: a cancel
+        whose task an engine claimed meanwhile must not leave its steps cancelled). Inside
+        unit() or another atomic(), it joins that one."""
+        if self._in_unit:
+            yield
+            return
+        if self.conn.in_transaction:
+            self.commit_batch()  # type: ignore[attr-defined]
+        begin_immediate(self.conn)
+        self._in_unit = True
+        try:
+            yield
+        except BaseException:
+            self._in_unit = False
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        self._in_unit = False
+        self.commit_batch()  # type: ignore[attr-defined]
+
+    @contextmanager
     def _savepoint(self) -> Iterator[sqlite3.Connection]:
         conn = self.join_batch()
         conn.execute("SAVEPOINT unit_tx")

@@ -195,3 +195,27 @@ def test_escalate_override_approve_reject(setup):
     assert ends[0] == ends[1]
     assert ends[0]["status"] == "partially_completed"
     assert ends[0]["steps"] == {"flaky": "skipped", "after": "completed"}
+
+
+def test_a_direct_cancel_that_loses_the_race_to_an_engine_changes_nothing(setup):
+    """The calling process read the task as queued (no engine), then an engine claimed it
+    before the cancel was written: the cancel is all or nothing — no step is left
+    cancelled under the engine, no hook fires, and the request is recorded as rejected
+    (seen once in a full run: the engine then failed the task on its cancelled step)."""
+    from agent_agency_cli.errors import InvalidTransition
+    from agent_agency_cli.event_kinds import EventKind
+    from agent_agency_cli.models import TaskStatus
+
+    orch, plan, _, hooks = setup
+    tid = _submit(orch, plan, engine=False)
+    stale = orch.store.get_task(tid)  # what the control path read: queued, no owner
+    orch.store.set_task_status(tid, TaskStatus.QUEUED, TaskStatus.RUNNING,
+                               event=EventKind.TASK_STARTED, payload={})  # the engine's claim
+    with pytest.raises(InvalidTransition):
+        orch._control._apply_here(stale, "cancel", {}, "too late")
+    st = orch.get_status(tid, interventions=True)
+    assert st["status"] == "running"
+    assert {s["name"]: s["status"] for s in st["steps"]} == {"work": "pending", "after": "pending"}
+    assert not any(e["kind"] == "step_cancelled" for e in orch.events(tid))
+    assert st["interventions"][-1]["outcome"] == "rejected"
+    assert not _hooked(hooks, "task_cancelled", tid)
