@@ -107,8 +107,12 @@ def plan_keys() -> dict[str, str]:
 def kind_of(spec: StepSpec | Mapping[str, Any]) -> str:
     """The kind of a stored or planned step: the one executor plan key it has (a plug-in's
     plan key is an extra of a StepSpec, so both are read by key)."""
+    # A StepSpec's own fields straight from its __dict__ (the engine asks several times per
+    # attempt; the Mapping shim costs a call chain per key); a plug-in's key or a dict by key.
+    fields = getattr(spec, "__dict__", None) or {}
     for key, kind in _PLAN_KEYS.items():
-        if spec.get(key) is not None:
+        value = fields[key] if key in fields else spec.get(key)
+        if value is not None:
             return kind
     raise ValueError(f"step has none of {', '.join(_PLAN_KEYS)}")
 

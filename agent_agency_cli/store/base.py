@@ -118,6 +118,9 @@ class StoreBase:
             self._in_unit = False
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
+            # the block began with no batch open and all of it is rolled back: a change
+            # that failed halfway inside it (which marks the batch lost) took nothing else
+            self._batch_lost = None
             raise
         self._in_unit = False
         self.commit_batch()  # type: ignore[attr-defined]

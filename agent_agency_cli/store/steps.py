@@ -71,8 +71,8 @@ class StepQueries:
         `batch`: group commit. The change joins the batch transaction left open on this
         connection (opened if none) and is NOT committed on return: the caller must not
         act on it before commit_batch() (or any other write on this connection, which
-        commits the batch first). A savepoint keeps the change all-or-nothing within
-        the batch, so a failed transition leaves the others in it intact.
+        commits the batch first). A refused transition changes nothing and leaves the
+        others in the batch intact; a statement that fails after it loses the whole batch.
         """
         check_step_transition(task_id, step, old, new)
         now = time.time()
@@ -80,16 +80,12 @@ class StepQueries:
         conn = self.conn
         if batch or self._in_unit:
             self.join_batch()
-            if not also:
-                # UPDATE (nothing changes when the transition check fails) then one plain
-                # INSERT: no savepoint. Should the INSERT fail after the UPDATE, the whole
-                # batch is rolled back and marked lost (see commit_batch): fail-stop.
-                self._step_statements(conn, task_id, step, old, new, sets, fields, event,
-                                      payload, also, now, on_partial=self._lose_batch)
-                return now
-            with self._savepoint():  # all-or-nothing within the batch (store/base.py)
-                self._step_statements(conn, task_id, step, old, new, sets, fields, event,
-                                      payload, also, now)
+            # UPDATE (nothing changes when the transition check fails) then plain INSERTs:
+            # no savepoint (two statements of the nine a step makes). Should an INSERT fail
+            # after the UPDATE, the whole batch is rolled back and marked lost (see
+            # commit_batch): fail-stop, the runner stops as if it had crashed.
+            self._step_statements(conn, task_id, step, old, new, sets, fields, event,
+                                  payload, also, now, on_partial=self._lose_batch)
             return now
         if conn.in_transaction:
             self.commit_batch()  # an open batch goes first

@@ -52,17 +52,27 @@ def test_batched_changes_commit_together(store: Store, tmp_path: Path) -> None:
     assert kinds == [("a", "step_started"), ("b", "step_started")]
 
 
-def test_a_failed_change_leaves_the_rest_of_the_batch(store: Store, tmp_path: Path) -> None:
+def test_a_refused_transition_leaves_the_rest_of_the_batch(store: Store, tmp_path: Path) -> None:
     store.set_step_status("t1", "a", S.PENDING, S.RUNNING, event=STARTED_KIND, payload=STARTED, batch=True)
     with pytest.raises(InvalidTransition):
         store.set_step_status("t1", "a", S.PENDING, S.RUNNING, event=STARTED_KIND, payload=STARTED, batch=True)
+    store.commit_batch()
+    assert _status(_other(tmp_path)) == {"a": "running", "b": "pending", "c": "pending"}
+
+
+def test_a_further_statement_that_fails_loses_the_batch(store: Store, tmp_path: Path) -> None:
+    """No savepoint per change (two statements of a step's nine): a statement that fails
+    after the UPDATE rolls the whole batch back and stops further batches (fail-stop: the
+    runner stops as if it had crashed, recovery takes over); never half a change."""
+    store.set_step_status("t1", "a", S.PENDING, S.RUNNING, event=STARTED_KIND, payload=STARTED, batch=True)
     with pytest.raises(sqlite3.OperationalError):
         store.set_step_status("t1", "b", S.PENDING, S.RUNNING, event=STARTED_KIND, payload=STARTED, batch=True,
                               also=[("INSERT INTO no_such_table VALUES (1)", ())])
-    store.commit_batch()
-    assert _status(_other(tmp_path)) == {"a": "running", "b": "pending", "c": "pending"}
-    assert _other(tmp_path).execute(
-        "SELECT COUNT(*) FROM events WHERE step = 'b'").fetchone()[0] == 0
+    assert not store.batch_open
+    assert _status(_other(tmp_path)) == {"a": "pending", "b": "pending", "c": "pending"}
+    assert _other(tmp_path).execute("SELECT COUNT(*) FROM events WHERE step IS NOT NULL").fetchone()[0] == 0
+    with pytest.raises(BatchLostError):
+        store.commit_batch()
 
 
 def test_any_other_write_commits_the_batch_first(store: Store, tmp_path: Path) -> None:
