@@ -396,7 +396,7 @@ class WorkerHandle:
         self.seq = 0
         self._paused = False
         self._cancelled = False
-        self._done = anyio.Event()
+        self._done = asyncio.Event()  # not anyio's: its Event costs a backend lookup per step
 
     async def run(self) -> StepOutcome:
         self.log.line("sys", f"python {self.ref}")
