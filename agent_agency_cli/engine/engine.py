@@ -59,6 +59,7 @@ class Engine:
         self.stopping = False
         self._in_flight: set[int] = set()
         self._kick = anyio.Event()
+        self._no_needs: Any = None  # see step_needs
         self._dirty = True
         self._resources = anyio.Event()
         self._resource_waiters = 0
@@ -94,7 +95,13 @@ class Engine:
         default = None
         if runner.complexity:
             default = self.settings.resource_allocation.get(runner.complexity)  # type: ignore[call-overload]
-        return needs_for(st.spec.requires, StepResources.model_validate(st.spec.resources), default)
+        spec = st.spec
+        if not spec.requires and not spec.resources and default is None:
+            # the common step declares nothing: the same needs every time (built once)
+            if self._no_needs is None:
+                self._no_needs = needs_for((), StepResources(), None)
+            return self._no_needs
+        return needs_for(spec.requires, StepResources.model_validate(spec.resources), default)
 
     def release_worker(self, task_id: str, step: str) -> None:
         if self.pool is not None:
