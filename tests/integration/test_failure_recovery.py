@@ -4,6 +4,8 @@ rollback, escalation to a person, abort, and circuit breakers that survive resta
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -137,8 +139,9 @@ steps:
 
 def test_circuit_breaker_opens_half_opens_closes_and_survives_restarts(cli, write_plan, home, tmp_path):
     cfg = home / "config.yaml"
-    # recovery_timeout: long enough that the third run (a new process) still finds it open
-    cfg.write_text("recovery:\n  breakers: {failure_threshold: 2, window: 60s, recovery_timeout: 8s}\n")
+    # recovery_timeout: far longer than the test; the cool-down's end is brought about below by
+    # moving the stored opening time back (no waiting on the clock)
+    cfg.write_text("recovery:\n  breakers: {failure_threshold: 2, window: 60s, recovery_timeout: 10m}\n")
     # A dependency that cannot start (not executable: exit 126) trips the breaker; a
     # command's own non-zero exit does not (issue 11 defect 5).
     tool = tmp_path / "mytool"
@@ -158,8 +161,10 @@ def test_circuit_breaker_opens_half_opens_closes_and_survives_restarts(cli, writ
     assert "$ " not in cli("task", "logs", tid).stdout  # the command never started
     # after the cool-down one trial goes through; it succeeds and closes the breaker
     tool.chmod(0o755)
-    wait_for(lambda: cli.json("breakers", "list")[0]["retry_at"] is None
-             or _ts(cli.json("breakers", "list")[0]["retry_at"]) < __import__("time").time(), timeout=30)
+    with sqlite3.connect(home / "agency.db") as db:  # ten minutes and a second later
+        db.execute("UPDATE breakers SET opened_at = opened_at - 601 WHERE name = 'mytool'")
+    retry_at = cli.json("breakers", "list")[0]["retry_at"]
+    assert retry_at is None or _ts(retry_at) < time.time()
     assert cli("task", "create", "--plan", str(plan), "--foreground").returncode == 0
     assert {b["name"]: b for b in cli.json("breakers", "list")}["mytool"]["state"] == "closed"
     # reset by hand
