@@ -235,6 +235,22 @@ def kill_orphan_group(pgid: int | None, started_at: float | None, markers: dict[
     return killed
 
 
+def own_children() -> list[int]:
+    """This process's children (all its threads), from /proc; [] where unreadable."""
+    kids: list[int] = []
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return []
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/children", "rb") as fh:
+                kids.extend(int(p) for p in fh.read().split())
+        except OSError:
+            continue
+    return kids
+
+
 def kill_marked(markers: dict[str, str]) -> int:
     """SIGKILL every process (but this one) whose environment holds all of `markers`.
 

@@ -153,8 +153,10 @@ async def supervise(runner: TaskRunner, st: StepState, handle: StepHandle,
         outcome = StepOutcome(ok=False)
     if st.stop_reason is not None:
         reason = f"timeout after {timeout:g}s" if st.stop_reason == "timeout" else st.stop_reason
-        return StepOutcome(ok=False, exit_code=outcome.exit_code, reason=reason,
-                           extra={"stopped": st.stop_reason})
+        extra: dict[str, Any] = {"stopped": st.stop_reason}
+        if outcome.extra.get("spawned"):
+            extra["spawned"] = True  # what the stopped step started ends with it
+        return StepOutcome(ok=False, exit_code=outcome.exit_code, reason=reason, extra=extra)
     return outcome
 
 

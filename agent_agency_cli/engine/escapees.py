@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Iterator
 
-from agent_agency_cli.procgroup import LIVE_LEADERS, has_markers, kill_marked_pids
+from agent_agency_cli.procgroup import LIVE_LEADERS, has_markers, kill_marked_pids, own_children
 
 log = logging.getLogger(__name__)
 
@@ -59,22 +59,6 @@ def subreaper_while() -> Iterator[None]:
         _subreaper = False
 
 
-def _children() -> list[int]:
-    """This process's children (all its threads), from /proc; [] where unreadable."""
-    kids: list[int] = []
-    try:
-        tasks = os.listdir("/proc/self/task")
-    except OSError:
-        return []
-    for task in tasks:
-        try:
-            with open(f"/proc/self/task/{task}/children", "rb") as fh:
-                kids.extend(int(p) for p in fh.read().split())
-        except OSError:
-            continue
-    return kids
-
-
 def end_escaped(markers: dict[str, str]) -> int:
     """SIGKILL every process carrying `markers` (a step that has ended); returns how many.
 
@@ -90,7 +74,7 @@ def end_escaped(markers: dict[str, str]) -> int:
 def may_have_escaped(markers: dict[str, str]) -> bool:
     """False when no process can carry `markers` (we are a subreaper and none of our
     children does): a few small /proc reads, cheap enough for the event loop."""
-    return not _subreaper or any(has_markers(pid, markers) for pid in _children() if pid not in LIVE_LEADERS)
+    return not _subreaper or any(has_markers(pid, markers) for pid in own_children() if pid not in LIVE_LEADERS)
 
 
 def _kill_escaped(markers: dict[str, str]) -> int:
@@ -115,6 +99,17 @@ async def end_escaped_async(runner: object, st: object) -> int:
     markers = step_markers(home_marker(runner.paths.home), runner.task_id, st.name)  # type: ignore[attr-defined]
     if not may_have_escaped(markers):
         return 0
+    import anyio  # lazy: keeps start-up light
+
+    return await anyio.to_thread.run_sync(_kill_escaped, markers)
+
+
+async def end_marked_async(runner: object, st: object) -> int:
+    """End every process carrying the step's markers, wherever it is (a Python step's worker
+    said the step started processes: its children are the worker's, not ours)."""
+    from agent_agency_cli.engine.process import home_marker, step_markers  # lazy: keeps start-up light
+
+    markers = step_markers(home_marker(runner.paths.home), runner.task_id, st.name)  # type: ignore[attr-defined]
     import anyio  # lazy: keeps start-up light
 
     return await anyio.to_thread.run_sync(_kill_escaped, markers)

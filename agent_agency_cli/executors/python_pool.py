@@ -396,7 +396,7 @@ class WorkerHandle:
         self.seq = 0
         self._paused = False
         self._cancelled = False
-        self._done = anyio.Event()
+        self._done = asyncio.Event()  # not anyio's: its Event costs a backend lookup per step
 
     async def run(self) -> StepOutcome:
         self.log.line("sys", f"python {self.ref}")
@@ -450,7 +450,8 @@ class WorkerHandle:
             reason = await anyio.to_thread.run_sync(worker.death)
             worker.close()
             self.log.line("sys", reason)
-            return StepOutcome(ok=False, reason=reason)
+            # it died (or was killed) mid-step: what the step started may still run
+            return StepOutcome(ok=False, reason=reason, extra={"spawned": True})
         if fresh or self._cancelled:
             worker.close(kill=self._cancelled)  # limits or a cancel request must not outlive the step
         else:
@@ -473,16 +474,17 @@ class WorkerHandle:
             elif kind == "progress":
                 self.report(msg[1], msg[2])
             elif kind == "done":
-                _, ok, reason, result, lines = msg
+                _, ok, reason, result, lines, spawned = msg
+                extra = {"spawned": True} if spawned else {}  # the engine ends what it started
                 if ok:
                     self.log.line("sys", "returned")
-                    return StepOutcome(ok=True, exit_code=0, result=result)
+                    return StepOutcome(ok=True, exit_code=0, result=result, extra=extra)
                 if reason == "cancelled":
                     self.log.line("sys", "cancelled")
                 else:
                     for line in lines:
                         self.log.line("err", line)
-                return StepOutcome(ok=False, reason=reason)
+                return StepOutcome(ok=False, reason=reason, extra=extra)
 
     def pause(self) -> None:
         self._paused = True

@@ -21,7 +21,7 @@ import stat
 import sys
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from typer.testing import CliRunner
 from agent_agency_cli.cli import daemon_submit, fast
 from agent_agency_cli.orchestrator import TaskOrchestrator
 from tests.conftest import pid_alive, wait_for, wait_status
+from tests.quiet_http import QuietHTTPServer
 
 _TRY_DAEMON = daemon_submit.try_daemon  # the real one (tests wrap it)
 ONE = "steps:\n  - name: only\n    run: \"true\"\n"
@@ -240,7 +241,7 @@ def test_a_daemon_killed_mid_request_stores_the_task_once(home, work, monkeypatc
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = HTTPServer(("127.0.0.1", 0), Killer)
+    server = QuietHTTPServer(("127.0.0.1", 0), Killer)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         (home / "config.yaml").write_text(

@@ -66,3 +66,61 @@ def test_a_foreground_engine_ends_escaped_processes_too(home: Path, tmp_path: Pa
         assert orch.run_foreground(tid).value == "completed"
     assert flag.exists()
     assert not _marked(tid)
+
+
+PY_STEPS = '''
+import os, subprocess, time
+from pathlib import Path
+
+
+def leave_children(ctx):
+    """A child left running, and one that escaped into its own session via a shell that exited."""
+    child = subprocess.Popen(["sleep", "300"])
+    Path(ctx.env["FLAGS"], "child").write_text(str(child.pid))
+    subprocess.run(["setsid", "sh", "-c", "touch " + ctx.env["FLAGS"] + "/escaped; exec sleep 300"],
+                   start_new_session=True, stdin=subprocess.DEVNULL)  # setsid forks: sh runs on
+    while not Path(ctx.env["FLAGS"], "escaped").exists():  # the escaped one is under way
+        time.sleep(0.01)
+    return "left two"
+
+
+def leave_and_wait(ctx):
+    subprocess.Popen(["sleep", "300"])
+    Path(ctx.env["FLAGS"], "child").write_text("started")
+    while True:
+        ctx.checkpoint()
+        time.sleep(0.05)
+'''
+
+
+def test_processes_a_python_step_started_end_with_the_step(cli, write_plan, tmp_path: Path):
+    """Issue 12 item 3 for Python steps in worker processes: the worker tells the engine the
+    step started processes, and the engine ends whatever carries the step's markers."""
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    (tmp_path / "py_children.py").write_text(PY_STEPS)
+    plan = write_plan(f"""
+steps:
+  - {{name: leave, python: "py_children:leave_children", env: {{FLAGS: "{flags}"}}}}
+""")
+    res = cli("task", "create", "--plan", str(plan), "--workdir", str(tmp_path), "--wait")
+    assert res.returncode == 0, res.stderr
+    tid = res.stdout.strip().splitlines()[0]
+    assert (flags / "child").exists() and (flags / "escaped").exists()  # both did start
+    wait_for(lambda: not _marked(tid), timeout=20)
+
+
+def test_processes_a_cancelled_python_step_started_end_with_it(cli, write_plan, tmp_path: Path):
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    (tmp_path / "py_children.py").write_text(PY_STEPS)
+    plan = write_plan(f"""
+steps:
+  - {{name: wait, python: "py_children:leave_and_wait", env: {{FLAGS: "{flags}"}}}}
+""")
+    tid = cli("task", "create", "--plan", str(plan), "--workdir", str(tmp_path)).stdout.strip()
+    wait_for((flags / "child").exists, timeout=20)
+    wait_for(lambda: len(_marked(tid)) >= 1, timeout=20)
+    res = cli("task", "cancel", tid, "--reason", "stop it all")
+    assert res.returncode == 0, res.stderr
+    wait_for(lambda: not _marked(tid), timeout=20)

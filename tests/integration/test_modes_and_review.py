@@ -7,13 +7,14 @@ import json
 import threading
 import time
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import psutil
 import pytest
 
 from tests.conftest import EXAMPLES, wait_for
+from tests.quiet_http import QuietThreadingHTTPServer
 
 
 def _status(cli, tid):
@@ -349,7 +350,7 @@ class _Hook(BaseHTTPRequestHandler):
 
 
 def test_notifications_reach_a_webhook_and_a_command(cli, home, write_plan, tmp_path):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    server = QuietThreadingHTTPServer(("127.0.0.1", 0), _Hook)
     _Hook.received = []
     threading.Thread(target=server.serve_forever, daemon=True).start()
     out = tmp_path / "hook.json"

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import pytest
 from agent_agency_cli import notify
 from agent_agency_cli.config import NotificationHook
 from agent_agency_cli.notify import DeliveryResult, deliver, deliver_async, wait_pending
+from tests.quiet_http import QuietThreadingHTTPServer
 
 TASK = {"id": "7f3a2c", "status": "completed", "description": "Build and test", "steps": [{"name": "lint"}]}
 FAST = {"backoff_base": 0.01}  # keep retry loops short
@@ -86,7 +87,7 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-class Server(ThreadingHTTPServer):
+class Server(QuietThreadingHTTPServer):
     daemon_threads = True
     recorder: Recorder
 
