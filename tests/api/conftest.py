@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-# Each test module that needs the `api` extra skips itself (pytest.importorskip) when it is
-# missing; fixtures import the server parts only when used.
+# Each test module that needs the `api` extra skips itself when it is missing
+# (tests.conftest.skip_module_unless_installed, which does not import it: collection stays
+# cheap for every xdist worker); fixtures import the server parts only when used.
 
 
 @dataclass

@@ -7,13 +7,12 @@ import os
 import stat
 
 import pytest
-
-pytest.importorskip("fastapi", reason="the API tests need the 'api' extra: pip install -e '.[dev,api]'")
-
 from typer.testing import CliRunner
 
 from agent_agency_cli.cli.main import app as cli_app
-from tests.conftest import wait_for
+from tests.conftest import skip_module_unless_installed, wait_for
+
+skip_module_unless_installed("fastapi", "the API tests need the 'api' extra: pip install -e '.[dev,api]'")
 
 PLAN = {"steps": [{"name": "hello", "run": "echo hello from the api"},
                   {"name": "after", "run": "echo after", "needs": ["hello"]}]}

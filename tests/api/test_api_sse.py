@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-
-pytest.importorskip("fastapi", reason="the API tests need the 'api' extra: pip install -e '.[dev,api]'")
-
 import httpx
 
 from tests.api.conftest import sse_events
-from tests.conftest import wait_for
+from tests.conftest import skip_module_unless_installed, wait_for
+
+skip_module_unless_installed("fastapi", "the API tests need the 'api' extra: pip install -e '.[dev,api]'")
 
 
 def _many_steps(n: int) -> dict:

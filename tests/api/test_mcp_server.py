@@ -7,11 +7,10 @@ import os
 from typing import Any
 
 import anyio
-import pytest
 
-from tests.conftest import cli_path
+from tests.conftest import cli_path, skip_module_unless_installed
 
-pytest.importorskip("mcp", reason="the MCP server needs the 'ai' extra: pip install -e '.[dev,ai]'")
+skip_module_unless_installed("mcp", "the MCP server needs the 'ai' extra: pip install -e '.[dev,ai]'")
 
 PLAN = {"steps": [{"name": "first", "run": "echo one"}, {"name": "second", "run": "echo two", "needs": ["first"]}]}
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("fastapi", reason="the API tests need the 'api' extra: pip install -e '.[dev,api]'")
-schemathesis = pytest.importorskip("schemathesis", reason="the OpenAPI check needs schemathesis (dev extra)")
+from tests.conftest import skip_module_unless_installed
+
+skip_module_unless_installed("fastapi", "the API tests need the 'api' extra: pip install -e '.[dev,api]'")
 
 # Streams never end on their own; they have their own tests (test_api_sse.py).
 STREAMS = ("/api/v1/progress", "/api/v1/tasks/{task_id}/progress")
@@ -28,6 +29,10 @@ def test_the_openapi_document_lists_every_endpoint(api_queue_only):
 
 
 def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(api_queue_only):
+    # Imported here, not at module level: schemathesis (and hypothesis under it) costs every
+    # xdist worker a second at collection. Its pytest plugin is off (pyproject addopts):
+    # this test drives it as a library.
+    schemathesis = pytest.importorskip("schemathesis", reason="the OpenAPI check needs schemathesis (dev extra)")
     from hypothesis import HealthCheck, given, settings
     from schemathesis.checks import not_a_server_error
     from schemathesis.specs.openapi.checks import (

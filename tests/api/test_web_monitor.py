@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("fastapi", reason="the API tests need the 'api' extra: pip install -e '.[dev,api]'")
+from tests.conftest import skip_module_unless_installed
+
+skip_module_unless_installed("fastapi", "the API tests need the 'api' extra: pip install -e '.[dev,api]'")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install -y chromium)")
 PLAN = {"steps": [{"name": "fetch-sources", "run": "echo fetched", "estimate": "0.2s"},

@@ -12,16 +12,16 @@ from typing import Any
 
 import pytest
 
-try:
-    import ray
-except ImportError:  # the `ray` extra is not installed: test_ray_backend.py skips itself
-    ray = None
+# ray is imported by the fixtures and helpers that use it, never at module level: every xdist
+# worker loads this conftest at collection, and `import ray` costs each of them ~0.3 s.
+# Without the `ray` extra, test_ray_backend.py skips itself.
 
 OBJECT_STORE = 100 * 1024 * 1024
 
 
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[Any]:
+    import ray
     from ray.cluster_utils import Cluster
 
     cluster = Cluster(initialize_head=True, head_node_args={
@@ -55,6 +55,8 @@ def ray_home(home: Path, ray_cluster: Any) -> Path:
 
 def node_of(capability: str) -> str:
     """The Ray node id of the node that has this custom resource."""
+    import ray
+
     for n in ray.nodes():
         if n["Alive"] and capability in (n.get("Resources") or {}):
             return n["NodeID"]

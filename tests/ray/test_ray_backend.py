@@ -13,11 +13,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import EXAMPLES, wait_for
+from tests.conftest import EXAMPLES, skip_module_unless_installed, wait_for
+from tests.ray.conftest import OBJECT_STORE, node_of
 
-ray = pytest.importorskip("ray", exc_type=ImportError)  # the `ray` extra
-
-from tests.ray.conftest import OBJECT_STORE, node_of  # noqa: E402
+skip_module_unless_installed("ray", "the Ray backend tests need the 'ray' extra: pip install -e '.[dev,ray]'")
 
 pytestmark = pytest.mark.ray
 
@@ -43,6 +42,8 @@ def _step_row(home: Path, tid: str, step: str) -> sqlite3.Row:
 
 
 def _agent_pid(node_id: str) -> int:
+    import ray
+
     from agent_agency_cli.backends.ray_cluster import AGENT_PREFIX
 
     agent = ray.get_actor(AGENT_PREFIX + node_id, namespace="agent_agency")
@@ -198,6 +199,8 @@ steps:
     tid = cli("task", "create", "--plan", str(plan)).stdout.strip()
     wait_for(lambda: pids.exists() and pids.read_text().strip(), timeout=60)
     first = int(pids.read_text())
+    import ray
+
     from agent_agency_cli.backends.ray_cluster import AGENT_PREFIX
 
     ray.kill(ray.get_actor(AGENT_PREFIX + node_of("fpga"), namespace="agent_agency"))

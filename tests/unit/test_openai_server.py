@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import anyio
-import openai
 import pytest
 
 from agent_agency_cli.config import ModelsSettings
@@ -24,6 +23,8 @@ def srv():
 
 
 def test_plain_and_streamed_answers_with_usage(srv):
+    import openai  # here, not at module level: it costs every xdist worker ~0.4 s at collection
+
     client = openai.OpenAI(base_url=srv.base_url, api_key="k", max_retries=0)
     srv.script(Reply(content="hello there"))
     plain = client.chat.completions.create(model="m1", messages=[{"role": "user", "content": "hi"}])
@@ -38,6 +39,8 @@ def test_plain_and_streamed_answers_with_usage(srv):
 
 
 def test_tool_calls_plain_and_streamed(srv):
+    import openai  # here, not at module level: it costs every xdist worker ~0.4 s at collection
+
     client = openai.OpenAI(base_url=srv.base_url, api_key="k", max_retries=0)
     call = {"name": "read_file", "arguments": {"path": "a.txt"}, "id": "call_1"}
     srv.script(Reply(content=None, tool_calls=[call]), Reply(content=None, tool_calls=[call]))
@@ -63,6 +66,8 @@ def test_tool_calls_plain_and_streamed(srv):
 
 
 def test_errors_carry_status_and_headers(srv):
+    import openai
+
     client = openai.OpenAI(base_url=srv.base_url, api_key="k", max_retries=0)
     srv.script(Reply(status=429, headers={"Retry-After": "7"}, error="slow down"))
     with pytest.raises(openai.RateLimitError) as exc:
