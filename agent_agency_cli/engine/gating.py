@@ -35,11 +35,14 @@ def gate_types_of(gates: Any) -> list[str]:
 
 def step_gate_specs(runner: TaskRunner, st: StepState) -> list[Any]:
     """The step's own gates plus the config's defaults for the task's mode."""
+    raw_defaults = runner.settings.gates.defaults.get(runner.mode, [])  # type: ignore[call-overload]
+    if not st.spec.gates and not raw_defaults:
+        return []  # the common step: nothing to parse (asked twice per step)
     # gates: loaded on first use: keeps the daemon's start (and so crash recovery) fast
     from agent_agency_cli.gates.spec import parse_gates
 
     own = parse_gates(unseal(runner, st.spec.gates))  # a gate's command may hold a secret
-    defaults = parse_gates(runner.settings.gates.defaults.get(runner.mode, []))  # type: ignore[call-overload]
+    defaults = parse_gates(raw_defaults)
     return own + [d for d in defaults if d.label not in {g.label for g in own}]
 
 

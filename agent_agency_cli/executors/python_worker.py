@@ -144,15 +144,38 @@ def _on_child(signum: int, frame: Any) -> None:
     _child_exited = True
 
 
-def _spawned() -> bool:
-    """Whether the step now ending started any process (children alive now, or one exited)."""
-    from agent_agency_cli.procgroup import own_children  # lazy: keeps start-up light
+def _reap_leftovers() -> None:
+    """Reap what earlier steps left (processes the engine ended at their step's end, whose
+    Popen nobody waited for): a zombie child must not count as this step's."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
-    return _child_exited or bool(own_children())
+
+def _spawned() -> bool:
+    """Whether the step now ending started any process: one exited meanwhile (SIGCHLD), or
+    this worker has a child now (one waitid that reaps nothing; the worker has no children
+    of its own)."""
+    if _child_exited:
+        return True
+    try:
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False  # no child at all
+    except (OSError, AttributeError):  # pragma: no cover - no waitid: ask /proc
+        from agent_agency_cli.procgroup import own_children  # lazy: keeps start-up light
+
+        return bool(own_children())
+    return True  # a child, running or not yet reaped
 
 
 def _run_one(seq: int, req: dict[str, Any], transmit: Any, control: _Control) -> None:
     global _child_exited
+    _reap_leftovers()
     _child_exited = False
 
     def send(msg: tuple[Any, ...]) -> None:  # the step's end also says whether it started processes
