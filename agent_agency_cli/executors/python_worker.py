@@ -229,20 +229,8 @@ def _run_one(seq: int, req: dict[str, Any], transmit: Any, control: _Control) ->
     send(("done", True, None, _jsonable(result) if result is not None else None, []))
 
 
-def batch_scheduling() -> None:
-    """SCHED_BATCH (Linux): a worker woken by the engine's run message does not preempt the
-    engine on its core; it runs on an idle core or when the engine waits. Same CPU share
-    as before, fewer context switches for the engine (`AGENT_AGENCY_WORKER_SCHED=normal`
-    keeps the default policy)."""
-    if os.environ.get("AGENT_AGENCY_WORKER_SCHED") == "normal" or not hasattr(os, "SCHED_BATCH"):
-        return
-    with contextlib.suppress(OSError):
-        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
-
-
 def main(run_fd: int, control_fd: int, result_fd: int, engine_pid: int) -> None:
     die_with_parent(engine_pid)
-    batch_scheduling()
     signal.signal(signal.SIGCHLD, _on_child)
     send_lock = threading.Lock()
     control = _Control()
