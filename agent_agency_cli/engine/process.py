@@ -33,6 +33,11 @@ HOME_MARKER = "AGENT_AGENCY_HOME_ID"
 def home_marker(home: str | Path) -> str:
     """A short identity of a data home (its resolved path, hashed): the environment marker
     that keeps two homes (whose 6-hex task ids may collide) off each other's processes."""
+    return _home_marker(str(home))
+
+
+@functools.lru_cache(maxsize=64)  # asked for every attempt: resolving the path costs a stat per component
+def _home_marker(home: str) -> str:
     return hashlib.sha256(str(Path(home).resolve()).encode()).hexdigest()[:16]
 
 

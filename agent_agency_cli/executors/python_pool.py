@@ -515,6 +515,7 @@ class WorkerHandle:
 
 def make_request(ref: str, *, task_id: str, step: str, workspace: Path, workdir: Path, attempt: int,
                  env: dict[str, str], search: list[Path]) -> dict[str, Any]:
-    """What a worker needs to run one attempt (plain, picklable values)."""
+    """What a worker needs to run one attempt (plain, picklable values). `env` is the
+    attempt's own dict (built for it by the engine), so it is not copied again."""
     return {"ref": ref, "task_id": task_id, "step": step, "workspace": str(workspace),
-            "workdir": str(workdir), "attempt": attempt, "env": dict(env), "search": [str(p) for p in search]}
+            "workdir": str(workdir), "attempt": attempt, "env": env, "search": [str(p) for p in search]}

@@ -21,6 +21,10 @@ def _keep(task_id: str | None, value: Any) -> Any:
     return value
 
 
+def _same(text: str) -> str:
+    return text
+
+
 # The test suite checks every event against its payload model as it is written (event_payloads.
 # check_event); read once, so production writes pay one attribute test.
 CHECK_EVENTS = os.environ.get("AGENT_AGENCY_CHECK_EVENTS") == "1"
@@ -33,9 +37,14 @@ def check_event(kind: str, payload: dict[str, Any] | None) -> None:
     check(kind, payload)
 
 
+# One encoder: json.dumps with non-default arguments builds a new JSONEncoder on every call
+# (twice per step on the engine's hot path).
+_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
+
 def dumps(obj: Any) -> str:
     """A JSON column value (compact; anything unknown as its str)."""
-    return json.dumps(obj, separators=(",", ":"), default=str)
+    return _encode(obj)
 
 
 class StoreBase:
@@ -50,17 +59,31 @@ class StoreBase:
         self.vault = vault
         self.redact: Callable[[str | None, Any], Any] = vault.redact if vault is not None else _keep
 
+    def text_mask(self, task_id: str) -> Callable[[str], str]:
+        """The task's masking of one string (what redact does to a str, without its type
+        dispatch: the hot path masks a dozen plain strings per step)."""
+        return self.vault.masker(task_id) if self.vault is not None else _same
+
     def _fields(self, task_id: str, fields: dict[str, Any]) -> dict[str, Any]:
         """Row fields with the task's secrets redacted (JSON text: its values, not the text)."""
         out: dict[str, Any] = {}
+        mask = None
         for k, v in fields.items():
-            if isinstance(v, str) and v[:1] in ("{", "["):
-                try:  # JSON text: mask the values, not the text (a mask must not cut an escape)
-                    out[k] = dumps(self.redact(task_id, json.loads(v)))
-                    continue
-                except ValueError:
-                    pass
-            out[k] = self.redact(task_id, v) if isinstance(v, str | dict | list) else v
+            kind = type(v)
+            if kind is str:
+                if v[:1] in ("{", "["):
+                    try:  # JSON text: mask the values, not the text (a mask must not cut an escape)
+                        out[k] = dumps(self.redact(task_id, json.loads(v)))
+                        continue
+                    except ValueError:
+                        pass
+                if mask is None:
+                    mask = self.text_mask(task_id)
+                out[k] = mask(v)
+            elif v is None or kind is int or kind is float or kind is bool:
+                out[k] = v
+            else:
+                out[k] = self.redact(task_id, v) if isinstance(v, str | dict | list) else v
         return out
 
     def tx(self) -> AbstractContextManager[sqlite3.Connection]:

@@ -151,8 +151,11 @@ class StepQueries:
                 "INSERT INTO events (task_id, step, kind, payload, ts) VALUES (?, ?, ?, ?, ?)",
                 (task_id, step, event, event_json, now),
             )
-            for sql, params in also:
-                conn.execute(sql, [self.redact(task_id, p) if isinstance(p, str) else p for p in params])
+            if also:
+                mask = self.text_mask(task_id)
+                for sql, params in also:
+                    conn.execute(sql, [mask(p) if type(p) is str else self.redact(task_id, p)
+                                       if isinstance(p, str) else p for p in params])
         except BaseException as exc:
             if on_partial is not None:
                 on_partial(exc)
