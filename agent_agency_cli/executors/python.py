@@ -120,10 +120,11 @@ class StepContext:
             raise StepCancelled(f"step {self.step} cancelled")
 
 
-def _module_file(module: str, search: Sequence[Path]) -> Path | None:
+def _module_file(module: str, search: Sequence[str | Path]) -> Path | None:
     if "." in module:
         return None
-    for base in search:
+    for where in search:
+        base = Path(where)
         for cand in (base / f"{module}.py", base / module / "__init__.py"):
             if cand.is_file():
                 return cand
@@ -136,7 +137,7 @@ def _module_file(module: str, search: Sequence[Path]) -> Path | None:
 _found: dict[tuple[str, tuple[str, ...]], tuple[str, float, ModuleType]] = {}
 
 
-def _load_module(module: str, search: Sequence[Path]) -> ModuleType:
+def _load_module(module: str, search: Sequence[str | Path]) -> ModuleType:
     lookup = (module, tuple(map(str, search)))
     hit = _found.get(lookup)
     if hit is not None:
@@ -175,7 +176,7 @@ def _load_file(module: str, key: str, path: Path, mtime: float) -> ModuleType:
         return mod
 
 
-def resolve_callable(ref: str, search: Sequence[Path]) -> Callable[..., Any]:
+def resolve_callable(ref: str, search: Sequence[str | Path]) -> Callable[..., Any]:
     """Import `module:function`; PlanError with a clear line if it is not there.
 
     A module loaded from a file is reloaded when the file changes (see _load_module).

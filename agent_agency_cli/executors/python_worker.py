@@ -173,6 +173,19 @@ def _spawned() -> bool:
     return True  # a child, running or not yet reaped
 
 
+_paths: dict[str, Path] = {}
+
+
+def _path(text: str) -> Path:
+    """The Path of a workspace or workdir (the same few for thousands of steps)."""
+    path = _paths.get(text)
+    if path is None:
+        if len(_paths) > 256:
+            _paths.clear()
+        path = _paths[text] = Path(text)
+    return path
+
+
 def _run_one(seq: int, req: dict[str, Any], transmit: Any, control: _Control) -> None:
     global _child_exited
     _reap_leftovers()
@@ -194,18 +207,25 @@ def _run_one(seq: int, req: dict[str, Any], transmit: Any, control: _Control) ->
             os.chdir(req["cwd"])
     log = _PipeLog(send)
     ctx = StepContext(
-        task_id=req["task_id"], step=req["step"], workspace=Path(req["workspace"]),
-        workdir=Path(req["workdir"]), attempt=req["attempt"], env=req["env"], log=log,  # type: ignore[arg-type]
+        task_id=req["task_id"], step=req["step"], workspace=_path(req["workspace"]),
+        workdir=_path(req["workdir"]), attempt=req["attempt"], env=req["env"], log=log,  # type: ignore[arg-type]
         report_progress=lambda f, m: send(("progress", f, m)),
     )
     control.begin(seq, ctx)
     try:
-        fn = resolve_callable(req["ref"], [Path(p) for p in req["search"]])
+        fn = resolve_callable(req["ref"], req["search"])
     except PlanError as exc:
         send(("done", False, str(exc), None, [str(exc)]))
         return
-    saved = {k: os.environ.get(k) for k in _MARKERS}
-    os.environ.update({k: req["env"][k] for k in _MARKERS if k in req["env"]})
+    # What the step starts carries its markers. They stay set after the step (nothing runs
+    # between steps) and the next step sets its own: no restore per step.
+    env = req["env"]
+    for key in _MARKERS:
+        value = env.get(key)
+        if value is None:
+            os.environ.pop(key, None)
+        elif os.environ.get(key) != value:
+            os.environ[key] = value
     try:
         with capture_into(log):  # type: ignore[arg-type]
             result = asyncio.run(fn(ctx)) if inspect.iscoroutinefunction(fn) else fn(ctx)
@@ -220,12 +240,6 @@ def _run_one(seq: int, req: dict[str, Any], transmit: Any, control: _Control) ->
     except BaseException as exc:
         send(("done", False, f"{type(exc).__name__}: {exc}", None, traceback.format_exc().rstrip().splitlines()))
         return
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     send(("done", True, None, _jsonable(result) if result is not None else None, []))
 
 
