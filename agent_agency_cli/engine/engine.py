@@ -21,6 +21,7 @@ from agent_agency_cli.config import Settings
 from agent_agency_cli.engine import control
 from agent_agency_cli.engine.child_watcher import pidfd_children
 from agent_agency_cli.engine.escapees import subreaper_while
+from agent_agency_cli.engine.gc_tuning import engine_gc
 from agent_agency_cli.engine.loop_faults import LoopFaults, hand_back_unstarted
 from agent_agency_cli.engine.process import engine_identity
 from agent_agency_cli.engine.recovery import recover_orphans
@@ -206,17 +207,18 @@ class Engine:
                                            self.remote_killer)
         if recovered:
             log.info("recovered %d task(s) from a previous engine", len(recovered))
-        async with pidfd_children(), anyio.create_task_group() as tg:
-            tg.start_soon(self._watch_signals, tg)
-            await self._control_loop(tg, claim=True)
-            await self._suspend_all()
-            tg.cancel_scope.cancel()
+        with engine_gc():
+            async with pidfd_children(), anyio.create_task_group() as tg:
+                tg.start_soon(self._watch_signals, tg)
+                await self._control_loop(tg, claim=True)
+                await self._suspend_all()
+                tg.cancel_scope.cancel()
 
     async def run_task(self, task_id: str) -> TaskStatus:
         """Foreground: run one queued task in this process; returns its final status."""
 
         row = self.store.claim_task(task_id, self.identity)
-        with subreaper_while():  # processes leaving a step's group come back to us
+        with subreaper_while(), engine_gc():  # processes leaving a step's group come back to us
             async with pidfd_children(), anyio.create_task_group() as tg:
                 self._start_runner(tg, row)
                 tg.start_soon(self._cancel_on_signal, task_id)
