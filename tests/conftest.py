@@ -125,6 +125,16 @@ def stop_daemon(home: Path, timeout: float = 10.0) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
+def all_stopped(states: list[str]) -> bool:
+    """Every process of a paused step's group stopped (psutil statuses). A shell step
+    vfork()s its commands: a shell caught waiting for its stopped vfork child shows
+    disk-sleep (D) until resumed, and runs nothing meanwhile."""
+    import psutil
+
+    return (psutil.STATUS_STOPPED in states
+            and all(s in (psutil.STATUS_STOPPED, psutil.STATUS_DISK_SLEEP) for s in states))
+
+
 def pid_alive(pid: int) -> bool:
     """Running and not a zombie (this machine's init does not reap orphans)."""
     import psutil

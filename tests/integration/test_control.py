@@ -8,7 +8,7 @@ import time
 import psutil
 import pytest
 
-from tests.conftest import wait_for
+from tests.conftest import all_stopped, wait_for
 
 LONG = """
 steps:
@@ -56,7 +56,7 @@ def test_pause_stops_processes_and_resume_continues(cli, write_plan):
     res = cli("task", "pause", tid)
     assert res.returncode == 0, res.stderr
     states = _alive(_group_states(pid))
-    assert states and all(s == psutil.STATUS_STOPPED for s in states), states
+    assert states and all_stopped(states), states
     status = cli.json("task", "status", tid)
     assert status["status"] == "paused"
     assert _step(cli, tid, "work")["status"] == "paused"

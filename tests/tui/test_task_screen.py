@@ -12,6 +12,7 @@ from agent_agency_cli.tui.app import create_app
 from agent_agency_cli.tui.reason_modal import ReasonModal
 from agent_agency_cli.tui.step_log import StepLogView
 from agent_agency_cli.tui.task_screen import TaskScreen
+from tests.conftest import all_stopped
 from tests.tui.conftest import shell_plan, step_cell, wait_until
 
 pytestmark = pytest.mark.anyio
@@ -82,7 +83,7 @@ async def test_pause_really_stops_the_process_and_resume_continues(orch):
         await wait_until(pilot, lambda: ("pause", True) in [(m, ok) for m, ok, _ in app.results],
                          what="pause applied")
         states = _group_states(pid)
-        assert states and all(s == psutil.STATUS_STOPPED for s in states), states
+        assert states and all_stopped(states), states
         await wait_until(pilot, lambda: app.screen.feed.status["status"] == "paused")
         await wait_until(pilot, lambda: step_cell(app, "work").lstrip().startswith("‖"),
                          what="step shown paused")
