@@ -10,6 +10,7 @@ are in control.py) and the group commit of step transitions (store/group_commit.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
@@ -87,6 +88,7 @@ class TaskRunner(StepLifecycle, Approvals, LiveControl):
         self.done = anyio.Event()
         self.lock = anyio.Lock()
         self._tg: TaskGroup | None = None
+        self.idle_lanes: list[asyncio.Future[StepState]] = []  # see StepLifecycle._lane
         self.deadlines = StepDeadlines(self)  # step timeouts: one loop timer, no task
         self.commits = engine.commits  # batched changes, shared by the engine's runners (see _move)
         self._logs_dir: Path | None = None
