@@ -86,7 +86,7 @@ def _kill_escaped(markers: dict[str, str]) -> int:
         except ChildProcessError:
             pass  # not our child: its own parent (or init) reaps it
     if pids:
-        log.info("ended %d process(es) that left step %s of task %s", len(pids),
+        log.info("ended %d process(es) step %s of task %s left running", len(pids),
                  markers.get("AGENT_AGENCY_STEP"), markers.get("AGENT_AGENCY_TASK_ID"))
     return len(pids)
 
