@@ -73,10 +73,36 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist with `--dist loadgroup`, the Ray tests all go to one worker, so
-    one Ray cluster serves them all (tests/ray/conftest.py starts one per session)."""
+    one Ray cluster serves them all (tests/ray/conftest.py starts one per session).
+
+    Long tests first, short ones last: xdist hands out work in collection order, so a long
+    test collected late (the Ray group, ~40 s on one worker; the fuzz tests) would run
+    alone at the end while the other workers idle. Modules stay whole (a stable sort by
+    module)."""
     for item in items:
         if item.get_closest_marker("ray"):
             item.add_marker(pytest.mark.xdist_group("ray"))
+    items.sort(key=_run_order)
+
+
+# Modules that take longest (worker-seconds in a full run), run first; then the rest by folder.
+_LONG_FIRST = ("tests/ray/", "tests/property/", "tests/integration/test_planner.py",
+               "tests/integration/test_tool_steps.py", "tests/integration/test_agent_loop.py",
+               "tests/integration/test_engine_loop_faults.py", "tests/integration/test_storage_faults.py",
+               "tests/integration/test_concurrency.py", "tests/integration/test_recovery.py",
+               "tests/api/test_openapi.py", "tests/api/test_web_monitor.py", "tests/unit/test_gates_examples.py")
+_FOLDER_ORDER = ("tests/integration/", "tests/api/", "tests/tui/", "tests/unit/")
+
+
+def _run_order(item: pytest.Item) -> int:
+    path = item.nodeid
+    for i, prefix in enumerate(_LONG_FIRST):
+        if path.startswith(prefix):
+            return i
+    for i, prefix in enumerate(_FOLDER_ORDER):
+        if path.startswith(prefix):
+            return len(_LONG_FIRST) + i
+    return len(_LONG_FIRST) + len(_FOLDER_ORDER)
 
 
 @pytest.fixture(autouse=True)
