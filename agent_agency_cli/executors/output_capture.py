@@ -52,12 +52,33 @@ class _Router(io.TextIOBase):
         return getattr(self._fallback, name)
 
 
+_active = 0  # captures under way (steps running); the routers are installed while > 0
+
+
 def _install() -> None:
+    global _active
     with _lock:
+        _active += 1
         if not isinstance(sys.stdout, _Router):
             sys.stdout = _Router("out", sys.stdout)
         if not isinstance(sys.stderr, _Router):
             sys.stderr = _Router("err", sys.stderr)
+
+
+def _uninstall() -> None:
+    """The last capture ended: put back the streams the routers replaced. A router left in
+    place would keep writing to whatever sys.stdout was when the first step ran (in a
+    process that swaps its streams, e.g. Typer's CliRunner, a buffer long gone). A stream
+    someone else replaced the router with meanwhile is left alone."""
+    global _active
+    with _lock:
+        _active -= 1
+        if _active:
+            return
+        for name in ("stdout", "stderr"):
+            current = getattr(sys, name)
+            if isinstance(current, _Router):
+                setattr(sys, name, current._fallback)
 
 
 @contextlib.contextmanager
@@ -69,3 +90,4 @@ def capture_into(log: StepLog) -> Iterator[None]:
         yield
     finally:
         _current.reset(token)
+        _uninstall()

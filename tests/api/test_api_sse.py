@@ -42,13 +42,20 @@ def test_reconnecting_with_last_event_id_misses_nothing_and_repeats_nothing(api)
     assert got == stored  # every stored event once, in order, across the two connections
 
 
-def test_progress_events_carry_the_seeds_fields_and_the_stream_ends_with_the_task(api):
-    plan = {"steps": [{"name": "one", "run": "echo 1", "estimate": "1s"},
+def test_progress_events_carry_the_seeds_fields_and_the_stream_ends_with_the_task(api, tmp_path):
+    # Step one waits until the stream is open (the test creates `go` at its first event), so
+    # the stream sees the task while a step runs, however slow the machine.
+    go = tmp_path / "go"
+    plan = {"steps": [{"name": "one", "run": f"while [ ! -e {go} ]; do sleep 0.02; done; echo 1",
+                       "estimate": "1s"},
                       {"name": "two", "run": "echo 2", "needs": ["one"], "estimate": "1s"}]}
     with api.client() as c:
         tid = c.post("/api/v1/tasks", json={"description": "watch my progress", "plan": plan}).json()["id"]
+        events = []
         with c.stream("GET", f"/api/v1/tasks/{tid}/progress") as r:
-            events = list(sse_events(r))
+            for ev in sse_events(r):
+                events.append(ev)
+                go.touch()
     progress = [e["data"] for e in events if e["event"] == "progress"]
     assert events[-1]["event"] == "end" and events[-2]["event"] == "progress"
     assert all("id" not in e for e in events if e["event"] in ("progress", "end"))
