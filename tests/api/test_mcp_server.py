@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from typing import Any
 
 import anyio
@@ -38,7 +39,9 @@ async def _session_run(home: str, body: Any) -> Any:
     cmd = cli_path()
     params = StdioServerParameters(command=cmd[0], args=[*cmd[1:], "mcp-server"],
                                    env={**os.environ, "AGENT_AGENCY_HOME": home})
-    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+    # errlog given: its default is whatever sys.stderr was when mcp.client.stdio was first
+    # imported (in another test's CliRunner, a buffer that has no fileno)
+    async with stdio_client(params, errlog=sys.stderr) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
         return await body(session)
 

@@ -93,16 +93,22 @@ def leave_and_wait(ctx):
 '''
 
 
-def test_processes_a_python_step_started_end_with_the_step(cli, write_plan, tmp_path: Path):
-    """Issue 12 item 3 for Python steps in worker processes: the worker tells the engine the
-    step started processes, and the engine ends whatever carries the step's markers."""
+def _python_plan(write_plan, tmp_path: Path, function: str) -> tuple[Path, Path]:
+    """A one-step plan running `py_children:<function>`; (its flag folder, the plan)."""
     flags = tmp_path / "flags"
     flags.mkdir()
     (tmp_path / "py_children.py").write_text(PY_STEPS)
     plan = write_plan(f"""
 steps:
-  - {{name: leave, python: "py_children:leave_children", env: {{FLAGS: "{flags}"}}}}
+  - {{name: step, python: "py_children:{function}", env: {{FLAGS: "{flags}"}}}}
 """)
+    return flags, plan
+
+
+def test_processes_a_python_step_started_end_with_the_step(cli, write_plan, tmp_path: Path):
+    """Issue 12 item 3 for Python steps in worker processes: the worker tells the engine the
+    step started processes, and the engine ends whatever carries the step's markers."""
+    flags, plan = _python_plan(write_plan, tmp_path, "leave_children")
     res = cli("task", "create", "--plan", str(plan), "--workdir", str(tmp_path), "--wait")
     assert res.returncode == 0, res.stderr
     tid = res.stdout.strip().splitlines()[0]
@@ -111,13 +117,7 @@ steps:
 
 
 def test_processes_a_cancelled_python_step_started_end_with_it(cli, write_plan, tmp_path: Path):
-    flags = tmp_path / "flags"
-    flags.mkdir()
-    (tmp_path / "py_children.py").write_text(PY_STEPS)
-    plan = write_plan(f"""
-steps:
-  - {{name: wait, python: "py_children:leave_and_wait", env: {{FLAGS: "{flags}"}}}}
-""")
+    flags, plan = _python_plan(write_plan, tmp_path, "leave_and_wait")
     tid = cli("task", "create", "--plan", str(plan), "--workdir", str(tmp_path)).stdout.strip()
     wait_for((flags / "child").exists, timeout=20)
     wait_for(lambda: len(_marked(tid)) >= 1, timeout=20)
