@@ -1,4 +1,4 @@
-"""One Ray cluster for the whole test session: two nodes of different resources on this
+"""One Ray cluster for the Ray tests (one module, one xdist worker): two nodes of different resources on this
 machine (ray.cluster_utils.Cluster): the head with 2 CPUs and the custom resource `ssd`,
 a second node with 1 CPU and `fpga`. The test process connects to it as a driver; each
 test's daemon connects through `execution.ray_address`, never starting its own Ray.
@@ -19,7 +19,10 @@ import pytest
 OBJECT_STORE = 100 * 1024 * 1024
 
 
-@pytest.fixture(scope="session")
+# Module scope (the Ray tests are one module, run on one worker): the cluster's dozen
+# processes stop when the last Ray test ends, not with the worker's session (idle, they
+# still use ~4 % of a core for the rest of the run).
+@pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[Any]:
     import ray
     from ray.cluster_utils import Cluster
