@@ -63,6 +63,28 @@ def cli_path() -> list[str]:
     return [sys.executable, "-m", "agent_agency_cli.cli.main"]
 
 
+def _cache_typer_commands() -> None:
+    """Typer's CliRunner builds the whole click command tree from the app on every invoke
+    (~25 ms: signatures and type hints of every command); the tests invoke the same app
+    thousands of times. Build it once per app object. A click command holds no state
+    between invocations (a CLI process builds it once and so does this)."""
+    import typer.testing
+
+    build = typer.testing._get_command
+    built: dict[int, tuple[Any, Any]] = {}
+
+    def get_command(app: Any) -> Any:
+        hit = built.get(id(app))
+        if hit is None or hit[0] is not app:
+            hit = built[id(app)] = (app, build(app))
+        return hit[1]
+
+    typer.testing._get_command = get_command
+
+
+_cache_typer_commands()
+
+
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """`-n auto`: two workers per core. Most integration tests wait on a daemon or a step's
     process rather than use a core, so one worker per core leaves the cores idle half the
