@@ -43,7 +43,7 @@ def test_reconnecting_with_last_event_id_misses_nothing_and_repeats_nothing(api)
 
 
 def test_progress_events_carry_the_seeds_fields_and_the_stream_ends_with_the_task(api, tmp_path):
-    # Step one waits until the stream is open (the test creates `go` at its first event), so
+    # Step one waits until the stream has shown it running (the test creates `go` then), so
     # the stream sees the task while a step runs, however slow the machine.
     go = tmp_path / "go"
     plan = {"steps": [{"name": "one", "run": f"while [ ! -e {go} ]; do sleep 0.02; done; echo 1",
@@ -55,7 +55,8 @@ def test_progress_events_carry_the_seeds_fields_and_the_stream_ends_with_the_tas
         with c.stream("GET", f"/api/v1/tasks/{tid}/progress") as r:
             for ev in sse_events(r):
                 events.append(ev)
-                go.touch()
+                if ev["event"] == "progress" and ev["data"]["current_step"]:
+                    go.touch()
     progress = [e["data"] for e in events if e["event"] == "progress"]
     assert events[-1]["event"] == "end" and events[-2]["event"] == "progress"
     assert all("id" not in e for e in events if e["event"] in ("progress", "end"))
