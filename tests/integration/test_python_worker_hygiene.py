@@ -142,6 +142,10 @@ def test_a_paused_worker_dies_with_a_killed_engine_and_recovery_ends_its_childre
     # recovery kills first, then records: wait for the record
     status = cli.wait_status(tid, lambda s: {st["name"]: st["status"] for st in s["steps"]}["nap"] == "interrupted")
     assert status["status"] == "paused"  # a person's pause survives the crash
-    events = [json.loads(line) for line in cli("task", "events", tid, "--json").stdout.splitlines()]
-    recovered = [e["payload"] for e in events if e["kind"] == "task_recovered"]
-    assert recovered and recovered[0]["killed_processes"] >= 1  # the stopped `sleep`, by its markers
+
+    def recovered() -> list[dict]:  # the step's row and the task's record are separate commits
+        events = [json.loads(line) for line in cli("task", "events", tid, "--json").stdout.splitlines()]
+        return [e["payload"] for e in events if e["kind"] == "task_recovered"]
+
+    record = wait_for(recovered, timeout=20)
+    assert record[0]["killed_processes"] >= 1  # the stopped `sleep`, by its markers
