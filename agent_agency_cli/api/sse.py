@@ -47,10 +47,11 @@ async def stream(hub: EventHub, call: FacadeCall, task_id: str | None, after: in
             yield chunk
         if task_id is not None:
             status = await call(lambda o: o.get_status(task_id))
-            yield frame("progress", progress_data(status).model_dump(mode="json"))
+            last = frame("progress", progress_data(status).model_dump(mode="json"))
+            yield last
             if status["finished"]:
                 async for chunk in _backfill(call, task_id, cur):
-                    yield chunk
+                    yield chunk + last  # events committed since: the final progress again after them
                 yield frame("end", {"task_id": task_id, "status": status["status"],
                                     "exit_code": status["exit_code"]})
                 return
@@ -84,7 +85,9 @@ async def stream(hub: EventHub, call: FacadeCall, task_id: str | None, after: in
                 yield b"".join(out)
             if finished is not None:
                 async for chunk in _backfill(call, task_id, cur):
-                    yield chunk
+                    # events committed after the hub's read (its progress already saw the end):
+                    # the final progress follows them, so a stream always ends progress, end
+                    yield chunk + frame("progress", finished)
                 yield frame("end", {"task_id": task_id, "status": finished["status"],
                                     "exit_code": await call(lambda o: o.get_status(task_id)["exit_code"])})
                 return
