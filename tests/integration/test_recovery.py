@@ -142,7 +142,7 @@ steps:
     wait_for(lambda: len(_pids(pids)) == 1, timeout=20)
     _kill_daemon_hard(home)
     _restart_daemon(home)
-    status = cli.wait_status(tid, lambda s: s["status"] == "escalated", timeout=20)
+    status = cli.wait_status(tid, lambda s: s["status"] == "escalated", timeout=60)  # a restart under load
     assert "deploy" in status["reason"] and "not idempotent" in status["reason"]
     assert _steps(cli, tid)["deploy"]["status"] == "interrupted"
     orphan = _pids(pids)[0]

@@ -262,7 +262,9 @@ steps:
     tid = res.stdout.strip().splitlines()[0]
     steps = {s["name"]: s for s in cli.json("task", "status", tid)["steps"]}
     assert steps["slow"]["reason"] == "timeout after 1s"
-    assert _gone(int(pid_file.read_text()))
+    # Its shell may not have started within the 1 s on a loaded machine (nothing to end then);
+    # if it did, it is gone.
+    assert not pid_file.exists() or _gone(int(pid_file.read_text()))
     assert steps["greedy"]["reason"] == "memory limit 64MiB exceeded"
 
 
