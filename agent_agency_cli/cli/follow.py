@@ -56,19 +56,25 @@ def _follow_live(orch: TaskOrchestrator, tid: str, after: int) -> dict:
         return live
 
     live = view()
+    # The request event is committed before the task shows awaiting_approval: a request seen
+    # too early is kept and asked once the task awaits it (on a later event or heartbeat).
+    request: dict | None = None
     try:
         for ev in orch.follow(tid, after=after, heartbeat=0.5):
             if ev is not None:
                 line = event_line(ev)
                 if line and ev["kind"] != EventKind.STEP_PROGRESS:
                     recent.append(line)
-                if ev["kind"] == EventKind.APPROVAL_REQUESTED and sys.stdin.isatty() and awaits(orch, tid, ev):
-                    live.stop()  # erases the live view; printed once, whole, above the question
-                    out.print(follow_view(orch.get_status(tid), recent))
-                    ask_approval(orch, tid, ev)
-                    status = orch.get_status(tid)
-                    live = view()
-                    continue
+                if ev["kind"] == EventKind.APPROVAL_REQUESTED and sys.stdin.isatty():
+                    request = ev
+            if request is not None and awaits(orch, tid, request):
+                live.stop()  # erases the live view; printed once, whole, above the question
+                out.print(follow_view(orch.get_status(tid), recent))
+                ask_approval(orch, tid, request)
+                request = None
+                status = orch.get_status(tid)
+                live = view()
+                continue
             status = orch.get_status(tid)
             live.update(follow_view(status, recent), refresh=True)
         status = orch.get_status(tid)

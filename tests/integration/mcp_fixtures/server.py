@@ -74,6 +74,7 @@ def main() -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
+    sock.listen(64)  # listening before the port is told: an early client waits in the backlog, not refused
     print(sock.getsockname()[1], flush=True)
     config = uvicorn.Config(_app(), log_level="warning", lifespan="on")
     uvicorn.Server(config).run(sockets=[sock])
