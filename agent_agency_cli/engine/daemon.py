@@ -36,7 +36,12 @@ def read_info(paths: HomePaths) -> dict[str, Any] | None:
     return info if identity_alive(info.get("identity")) else None
 
 
-def spawn(paths: HomePaths, config: str | None = None, wait: float = 10.0) -> dict[str, Any]:
+# How long a starting daemon may take to say it is up: imports, then crash recovery of a dead
+# engine's tasks (a scan of the processes) come first; on a loaded machine that took over 10 s.
+START_WAIT = 30.0
+
+
+def spawn(paths: HomePaths, config: str | None = None, wait: float = START_WAIT) -> dict[str, Any]:
     """Start a detached daemon (no-op if one runs) and wait until it is up."""
     info = read_info(paths)
     if info:
