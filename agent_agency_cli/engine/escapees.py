@@ -91,25 +91,16 @@ def _kill_escaped(markers: dict[str, str]) -> int:
     return len(pids)
 
 
-async def end_escaped_async(runner: object, st: object) -> int:
+async def end_escaped_async(runner: object, st: object, *, anywhere: bool = False) -> int:
     """end_escaped for a step of a runner: the check on the loop (no thread hop for the
-    common case, nothing escaped), the scan of every process off it."""
+    common case, nothing escaped), the scan of every process off it. `anywhere`: skip the
+    check (a Python step's worker said the step started processes: they are the worker's
+    children, not ours, so only the scan finds them)."""
     from agent_agency_cli.engine.process import home_marker, step_markers  # lazy: keeps start-up light
 
     markers = step_markers(home_marker(runner.paths.home), runner.task_id, st.name)  # type: ignore[attr-defined]
-    if not may_have_escaped(markers):
+    if not anywhere and not may_have_escaped(markers):
         return 0
-    import anyio  # lazy: keeps start-up light
-
-    return await anyio.to_thread.run_sync(_kill_escaped, markers)
-
-
-async def end_marked_async(runner: object, st: object) -> int:
-    """End every process carrying the step's markers, wherever it is (a Python step's worker
-    said the step started processes: its children are the worker's, not ours)."""
-    from agent_agency_cli.engine.process import home_marker, step_markers  # lazy: keeps start-up light
-
-    markers = step_markers(home_marker(runner.paths.home), runner.task_id, st.name)  # type: ignore[attr-defined]
     import anyio  # lazy: keeps start-up light
 
     return await anyio.to_thread.run_sync(_kill_escaped, markers)

@@ -18,7 +18,7 @@ from anyio.abc import TaskGroup
 from agent_agency_cli.backoff import retry_delay
 from agent_agency_cli.engine import alerts, gating, rollback
 from agent_agency_cli.engine.attempt import MetricsRecorder, make_handle, samples_here, step_limits, supervise
-from agent_agency_cli.engine.escapees import end_escaped_async, end_marked_async
+from agent_agency_cli.engine.escapees import end_escaped_async
 from agent_agency_cli.engine.keep_going import keep_going
 from agent_agency_cli.engine.process import explain_limit_failure
 from agent_agency_cli.engine.step_state import StepState
@@ -240,7 +240,7 @@ class StepLifecycle:
         if samples:  # it ran processes: end any that left the step's group
             await end_escaped_async(self, st)
         elif outcome.extra.pop("spawned", False):  # a Python step's worker saw it start processes
-            await end_marked_async(self, st)
+            await end_escaped_async(self, st, anywhere=True)
         summary = recorder.summary() if recorder is not None else outcome.extra.get("metrics")
         if summary:
             outcome.extra["metrics"] = summary

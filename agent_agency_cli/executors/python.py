@@ -131,22 +131,23 @@ def _module_file(module: str, search: Sequence[str | Path]) -> Path | None:
     return None
 
 
-# (module, search) -> (the file found, its mtime, the module): a step's worker runs the same
-# step function thousands of times, and finding and resolving its file costs ~35 us of path
-# handling and system calls per step; one stat of the file found keeps reloading on change.
-_found: dict[tuple[str, tuple[str, ...]], tuple[str, float, ModuleType]] = {}
+# (module, search) -> the file found (resolved), whose module and mtime are in _loaded: a step's
+# worker runs the same step function thousands of times, and finding and resolving its file
+# costs ~35 us of path handling and system calls per step; one stat of it keeps reloading on change.
+_found: dict[tuple[str, tuple[str, ...]], str] = {}
 
 
 def _load_module(module: str, search: Sequence[str | Path]) -> ModuleType:
     lookup = (module, tuple(map(str, search)))
-    hit = _found.get(lookup)
-    if hit is not None:
+    key = _found.pop(lookup, None)
+    if key is not None:
+        cached = _loaded.get(key)
         try:
-            if os.stat(hit[0]).st_mtime == hit[1]:
-                return hit[2]
+            if cached is not None and os.stat(key).st_mtime == cached[0]:
+                _found[lookup] = key
+                return cached[1]
         except OSError:
             pass
-        _found.pop(lookup, None)
     path = _module_file(module, search)
     if path is None:
         for base in search:
@@ -154,9 +155,8 @@ def _load_module(module: str, search: Sequence[str | Path]) -> ModuleType:
                 sys.path.append(str(base))
         return importlib.import_module(module)
     key = str(path.resolve())
-    mtime = path.stat().st_mtime
-    mod = _load_file(module, key, path, mtime)
-    _found[lookup] = (key, mtime, mod)
+    mod = _load_file(module, key, path, path.stat().st_mtime)
+    _found[lookup] = key
     return mod
 
 

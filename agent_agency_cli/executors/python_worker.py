@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import os
 import pickle
@@ -173,17 +174,8 @@ def _spawned() -> bool:
     return True  # a child, running or not yet reaped
 
 
-_paths: dict[str, Path] = {}
-
-
-def _path(text: str) -> Path:
-    """The Path of a workspace or workdir (the same few for thousands of steps)."""
-    path = _paths.get(text)
-    if path is None:
-        if len(_paths) > 256:
-            _paths.clear()
-        path = _paths[text] = Path(text)
-    return path
+# The Path of a workspace or workdir: the same few for thousands of steps.
+_path = functools.lru_cache(maxsize=256)(Path)
 
 
 def _run_one(seq: int, req: dict[str, Any], transmit: Any, control: _Control) -> None:
